@@ -1,0 +1,84 @@
+//! Flags shared by every command that builds or loads circuits.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use sheaf_circuits::work::WorkLeaf;
+use sheaf_circuits::{
+    AggregationCircuits, AggregationSettings, ArtifactCache, LeafCircuit, Profile, DEFAULT_ARITY,
+};
+
+/// Default size of work leaves: 2^8 rows, like the seed's real leaf.
+pub const DEFAULT_LEAF_ROWS_LOG2: usize = 8;
+
+/// Circuit selection and caching.
+#[derive(Args, Debug, Clone)]
+pub struct CircuitArgs {
+    /// Circuit configurations: `standard` (plonky2's recursion config everywhere) or `seed`
+    /// (leaves 135/60 wires without zero knowledge, aggregation with zero knowledge).
+    #[arg(long, env = "SHEAF_PROFILE", default_value_t = Profile::Standard)]
+    pub profile: Profile,
+    /// Children per aggregation node (2 to 8). Every tree's root verifies with the key of this
+    /// arity.
+    #[arg(long, env = "SHEAF_ARITY", default_value_t = DEFAULT_ARITY)]
+    pub arity: usize,
+    /// Zero knowledge on aggregation proofs, the final one included (default: as the profile).
+    #[arg(long, env = "SHEAF_ZK")]
+    pub zk: Option<bool>,
+    /// Rows of each work leaf, as a power of two (5 to 20).
+    #[arg(long = "leaf-rows-log2", env = "SHEAF_LEAF_ROWS_LOG2", default_value_t = DEFAULT_LEAF_ROWS_LOG2,
+          value_parser = clap::value_parser!(usize))]
+    pub leaf_rows_log2: usize,
+    /// Directory of built circuits, reused across runs.
+    #[arg(long, env = "SHEAF_CACHE_DIR", default_value_os_t = default_cache_dir())]
+    pub cache_dir: PathBuf,
+    /// Build circuits fresh and do not touch the cache.
+    #[arg(long, env = "SHEAF_NO_CACHE")]
+    pub no_cache: bool,
+}
+
+/// `$XDG_CACHE_HOME/sheaf/circuits`, else `~/.cache/sheaf/circuits`, else `./.sheaf-cache`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|base| base.join("sheaf").join("circuits"))
+        .unwrap_or_else(|| PathBuf::from(".sheaf-cache"))
+}
+
+/// The loaded or built circuits.
+pub struct Circuits {
+    /// The work-leaf circuit.
+    pub leaf: WorkLeaf,
+    /// The aggregation circuits.
+    pub aggregation: AggregationCircuits,
+}
+
+impl CircuitArgs {
+    /// The cache, unless disabled.
+    pub fn cache(&self) -> Option<ArtifactCache> {
+        (!self.no_cache).then(|| ArtifactCache::new(&self.cache_dir))
+    }
+
+    /// The aggregation settings these flags select.
+    pub fn settings(&self) -> AggregationSettings {
+        AggregationSettings {
+            profile: self.profile,
+            arity: self.arity,
+            zk: self.zk,
+        }
+    }
+
+    /// Load or build the work leaf and the aggregation circuits.
+    pub fn circuits(&self) -> anyhow::Result<Circuits> {
+        let cache = self.cache();
+        let leaf = WorkLeaf::load_or_build(
+            self.profile.leaf_config(),
+            self.leaf_rows_log2,
+            cache.as_ref(),
+        )?;
+        let aggregation =
+            AggregationCircuits::load_or_build(self.settings(), &[leaf.verifier()], cache.as_ref())?;
+        Ok(Circuits { leaf, aggregation })
+    }
+}

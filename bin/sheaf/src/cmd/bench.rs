@@ -1,0 +1,484 @@
+//! `sheaf bench aggregate`: Sheaf's tree against the seed's flat aggregator, side by side.
+//!
+//! The parent proves the leaves once and writes them to a work directory; each side then runs in
+//! its own child process (`sheaf bench side …`), so its peak RSS (the kernel's `VmHWM`) is its
+//! own. Cold sides build their circuits; warm sides load them from the cache the cold side wrote
+//! after it finished measuring.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use sheaf_circuits::config::{seed_aggregator_config, seed_leaf_config};
+use sheaf_circuits::flat::{flat_aggregator, store_flat_aggregator};
+use sheaf_circuits::limits::MAX_PROOF_BYTES;
+use sheaf_circuits::work::{work_input, WorkLeaf};
+use sheaf_circuits::{
+    decode_proof, encode_proof, AggregationCircuits, AggregationSettings, ArtifactCache, Child,
+    LeafCircuit, Profile, TreePlan, WorkerSecret, DEFAULT_ARITY,
+};
+
+use crate::circuit_args::DEFAULT_LEAF_ROWS_LOG2;
+use crate::cmd::prove_tree::prove_levels;
+use crate::process_stats::{cpu_seconds, mib, peak_rss_bytes};
+use crate::progress::LevelBars;
+
+/// Benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Aggregate the same leaf proofs with the seed's flat circuit and with Sheaf's tree, each
+    /// side in its own process, and compare memory, time, proof size and verification.
+    Aggregate(AggregateArgs),
+    /// One side of `bench aggregate` (run by it in a child process).
+    #[command(hide = true)]
+    Side(SideArgs),
+}
+
+/// Parameters both the parent and each side need.
+#[derive(Args, Debug, Clone)]
+pub struct BenchParams {
+    /// Number of leaf proofs to aggregate.
+    #[arg(long, default_value_t = 16)]
+    pub leaves: usize,
+    /// Rows of each leaf, as a power of two (the seed's real leaf is about 2^8).
+    #[arg(long = "leaf-rows-log2", default_value_t = DEFAULT_LEAF_ROWS_LOG2)]
+    pub leaf_rows_log2: usize,
+    /// Configuration of Sheaf's aggregation nodes (the leaves always use the seed's).
+    #[arg(long, default_value_t = Profile::Standard)]
+    pub profile: Profile,
+    /// Children per Sheaf node.
+    #[arg(long, default_value_t = DEFAULT_ARITY)]
+    pub arity: usize,
+    /// Zero knowledge on Sheaf's nodes (default: as the profile).
+    #[arg(long)]
+    pub zk: Option<bool>,
+    /// Proving threads per side (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Arguments of `bench aggregate`.
+#[derive(Args, Debug)]
+pub struct AggregateArgs {
+    #[command(flatten)]
+    pub params: BenchParams,
+    /// Sides to run, in order.
+    #[arg(long, value_delimiter = ',', default_values_t = Side::ALL)]
+    pub sides: Vec<Side>,
+    /// Work directory (leaf proofs, caches); a temporary one is used and removed if not given.
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `bench side`.
+#[derive(Args, Debug)]
+pub struct SideArgs {
+    #[command(flatten)]
+    pub params: BenchParams,
+    /// Which side.
+    #[arg(long)]
+    pub side: Side,
+    /// The work directory prepared by `bench aggregate`.
+    #[arg(long)]
+    pub dir: PathBuf,
+}
+
+/// One side of the comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// The seed's flat circuit, built fresh.
+    BaselineCold,
+    /// The seed's flat circuit, loaded prebuilt.
+    BaselineWarm,
+    /// Sheaf's tree, circuits built.
+    SheafCold,
+    /// Sheaf's tree, circuits from the cache.
+    SheafWarm,
+}
+
+impl Side {
+    const ALL: [Side; 4] = [
+        Side::BaselineCold,
+        Side::BaselineWarm,
+        Side::SheafCold,
+        Side::SheafWarm,
+    ];
+
+    fn is_baseline(self) -> bool {
+        matches!(self, Side::BaselineCold | Side::BaselineWarm)
+    }
+
+    fn is_warm(self) -> bool {
+        matches!(self, Side::BaselineWarm | Side::SheafWarm)
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.to_possible_value().expect("no skipped variants");
+        f.write_str(v.get_name())
+    }
+}
+
+/// What one side measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SideReport {
+    /// Which side.
+    pub side: Side,
+    /// Peak resident memory of the side's process.
+    pub peak_rss_bytes: u64,
+    /// Wall seconds: circuits, loading the leaves, proving.
+    pub wall_seconds: f64,
+    /// CPU seconds of the same.
+    pub cpu_seconds: f64,
+    /// Seconds building or loading circuits.
+    pub circuit_seconds: f64,
+    /// Seconds proving.
+    pub prove_seconds: f64,
+    /// Time to the root if every node had its own prover (sum of each level's slowest node).
+    pub critical_path_seconds: f64,
+    /// Aggregation proofs made.
+    pub proofs: usize,
+    /// Rows of the aggregation circuit, as a power of two.
+    pub rows_log2: usize,
+    /// Bytes of the final proof.
+    pub proof_bytes: usize,
+    /// Milliseconds to verify the final proof.
+    pub verify_ms: f64,
+}
+
+const LEAF_CACHE: &str = "leaf-cache";
+const LEAVES: &str = "leaves";
+
+/// Run `bench aggregate`.
+pub fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
+    let temp;
+    let dir = match &args.work_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile_dir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let p = &args.params;
+    prepare_leaves(p, &dir, args.json)?;
+
+    let exe = std::env::current_exe().context("locating the sheaf binary")?;
+    let mut reports = Vec::new();
+    for side in &args.sides {
+        if !args.json {
+            eprintln!("running {side} …");
+        }
+        let output = Command::new(&exe)
+            .args(["bench", "side", "--side", &side.to_string(), "--dir"])
+            .arg(&dir)
+            .args(["--leaves", &p.leaves.to_string()])
+            .args(["--leaf-rows-log2", &p.leaf_rows_log2.to_string()])
+            .args(["--profile", &p.profile.to_string()])
+            .args(["--arity", &p.arity.to_string()])
+            .args(["--threads", &p.threads.to_string()])
+            .args(p.zk.map(|zk| format!("--zk={zk}")))
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running side {side}"))?;
+        if !output.status.success() {
+            bail!("side {side} failed ({})", output.status);
+        }
+        let report: SideReport = serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("reading the report of side {side}"))?;
+        reports.push(report);
+    }
+    let comparison = Comparison::new(p, reports);
+    if args.json {
+        println!("{}", serde_json::to_string(&comparison)?);
+    } else {
+        comparison.print();
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<TempDir> {
+    let path = std::env::temp_dir().join(format!("sheaf-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&path)?;
+    Ok(TempDir(path))
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn leaf_circuit(p: &BenchParams, dir: &Path) -> anyhow::Result<WorkLeaf> {
+    Ok(WorkLeaf::load_or_build(
+        seed_leaf_config(),
+        p.leaf_rows_log2,
+        Some(&ArtifactCache::new(dir.join(LEAF_CACHE))),
+    )?)
+}
+
+fn leaf_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(LEAVES).join(format!("{index}.proof"))
+}
+
+/// Prove the leaves once (each by its own worker), unless already there.
+fn prepare_leaves(p: &BenchParams, dir: &Path, quiet: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir.join(LEAVES))?;
+    let leaf = leaf_circuit(p, dir)?;
+    let bars = LevelBars::new(&[p.leaves], quiet);
+    for i in 0..p.leaves {
+        let path = leaf_path(dir, i);
+        if !path.exists() {
+            let proof = leaf.prove(&work_input(7, i as u64), &WorkerSecret::random())?;
+            std::fs::write(&path, encode_proof(&proof))?;
+        }
+        bars.inc(0);
+    }
+    bars.finish();
+    Ok(())
+}
+
+/// Run one side in this process and print its report as JSON.
+pub fn side(args: SideArgs) -> anyhow::Result<()> {
+    let pool = sheaf_circuits::proving_pool(args.params.threads)?;
+    let report = pool.install(|| run_side(&args))?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn load_leaves(
+    p: &BenchParams,
+    dir: &Path,
+    leaf: &WorkLeaf,
+) -> anyhow::Result<Vec<sheaf_circuits::Proof>> {
+    (0..p.leaves)
+        .map(|i| {
+            let bytes = std::fs::read(leaf_path(dir, i))?;
+            Ok(decode_proof(&bytes, &leaf.circuit().common, MAX_PROOF_BYTES)?)
+        })
+        .collect()
+}
+
+fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
+    let p = &args.params;
+    let leaf = leaf_circuit(p, &args.dir)?;
+    let leaf_verifier = leaf.verifier();
+    let worker = WorkerSecret::random();
+    let cache = ArtifactCache::new(args.dir.join(if args.side.is_baseline() {
+        "cache-baseline"
+    } else {
+        "cache-sheaf"
+    }));
+    let start = Instant::now();
+    let cpu_start = cpu_seconds();
+
+    if args.side.is_baseline() {
+        let config = seed_aggregator_config();
+        let (flat, _) = flat_aggregator(
+            config.clone(),
+            &leaf_verifier,
+            p.leaves,
+            args.side.is_warm().then_some(&cache),
+        )?;
+        let circuit_seconds = start.elapsed().as_secs_f64();
+        let leaves = load_leaves(p, &args.dir, &leaf)?;
+        let children: Vec<Child<'_>> = leaves
+            .iter()
+            .map(|proof| Child {
+                proof,
+                key: &leaf.circuit().verifier_only,
+            })
+            .collect();
+        let whitelist = sheaf_circuits::whitelist::Whitelist::new(vec![Default::default()])?;
+        let prove_start = Instant::now();
+        let proof = flat.prove(&children, &worker, &whitelist)?;
+        let prove_seconds = prove_start.elapsed().as_secs_f64();
+        let report = measured(args.side, start, cpu_start, circuit_seconds, prove_seconds);
+        let verify_start = Instant::now();
+        flat.data.verify(proof.clone())?;
+        let report = SideReport {
+            critical_path_seconds: prove_seconds,
+            proofs: 1,
+            rows_log2: flat.data.common.degree_bits(),
+            proof_bytes: encode_proof(&proof).len(),
+            verify_ms: verify_start.elapsed().as_secs_f64() * 1e3,
+            ..report
+        };
+        if !args.side.is_warm() {
+            store_flat_aggregator(&flat, &config, &leaf_verifier, &cache);
+        }
+        return Ok(report);
+    }
+
+    let settings = AggregationSettings {
+        profile: p.profile,
+        arity: p.arity,
+        zk: p.zk,
+    };
+    let leaf_kinds = [leaf_verifier.clone()];
+    let circuits = if args.side.is_warm() {
+        AggregationCircuits::load(settings, &leaf_kinds, &cache)
+            .context("no cached Sheaf circuits: run the sheaf-cold side first")?
+    } else {
+        AggregationCircuits::build(settings, &leaf_kinds)?
+    };
+    let circuit_seconds = start.elapsed().as_secs_f64();
+    let leaves = load_leaves(p, &args.dir, &leaf)?;
+    let plan = TreePlan::new(p.leaves, p.arity)?;
+    let prove_start = Instant::now();
+    let mut leaves = leaves.into_iter().map(Some).collect::<Vec<_>>();
+    let (root, levels) = prove_levels(
+        &circuits,
+        &leaf_verifier,
+        &plan,
+        worker,
+        &mut |i| Ok(leaves[i].take().expect("each leaf is used once")),
+        true,
+    )?;
+    let prove_seconds = prove_start.elapsed().as_secs_f64();
+    let report = measured(args.side, start, cpu_start, circuit_seconds, prove_seconds);
+    let key = circuits.final_key();
+    let bytes = encode_proof(&root);
+    let verified = key.verify_bytes(&bytes)?;
+    let report = SideReport {
+        critical_path_seconds: levels[1..].iter().map(|l| l.slowest_node_seconds).sum(),
+        proofs: plan.aggregation_nodes(),
+        rows_log2: key.degree_bits(),
+        proof_bytes: bytes.len(),
+        verify_ms: verified.verify_ms,
+        ..report
+    };
+    if !args.side.is_warm() {
+        circuits.store(&cache);
+    }
+    Ok(report)
+}
+
+fn measured(
+    side: Side,
+    start: Instant,
+    cpu_start: f64,
+    circuit_seconds: f64,
+    prove_seconds: f64,
+) -> SideReport {
+    SideReport {
+        side,
+        peak_rss_bytes: peak_rss_bytes().unwrap_or(0),
+        wall_seconds: start.elapsed().as_secs_f64(),
+        cpu_seconds: cpu_seconds() - cpu_start,
+        circuit_seconds,
+        prove_seconds,
+        critical_path_seconds: 0.0,
+        proofs: 0,
+        rows_log2: 0,
+        proof_bytes: 0,
+        verify_ms: 0.0,
+    }
+}
+
+/// The table and ratios of a benchmark run.
+#[derive(Debug, Serialize)]
+struct Comparison {
+    leaves: usize,
+    leaf_rows_log2: usize,
+    sheaf_profile: String,
+    sheaf_arity: usize,
+    sides: Vec<SideReport>,
+    ratios: Vec<Ratio>,
+}
+
+#[derive(Debug, Serialize)]
+struct Ratio {
+    what: String,
+    value: f64,
+    target: String,
+    met: bool,
+}
+
+impl Comparison {
+    fn new(p: &BenchParams, sides: Vec<SideReport>) -> Self {
+        let get = |s: Side| sides.iter().find(|r| r.side == s);
+        let mut ratios = Vec::new();
+        let mut ratio = |what: &str, value: f64, limit: f64| {
+            ratios.push(Ratio {
+                what: what.into(),
+                value,
+                target: format!("<= {limit}"),
+                met: value <= limit,
+            })
+        };
+        if let (Some(bc), Some(sc)) = (get(Side::BaselineCold), get(Side::SheafCold)) {
+            ratio("sheaf peak RSS / baseline (cold)", sc.peak_rss_bytes as f64 / bc.peak_rss_bytes as f64, 0.25);
+            ratio("sheaf wall / baseline (cold)", sc.wall_seconds / bc.wall_seconds, 1.2);
+            ratio("sheaf critical path / baseline prove", sc.critical_path_seconds / bc.prove_seconds, 0.5);
+        }
+        if let (Some(bw), Some(sw)) = (get(Side::BaselineWarm), get(Side::SheafWarm)) {
+            ratio("sheaf peak RSS / baseline (warm)", sw.peak_rss_bytes as f64 / bw.peak_rss_bytes as f64, 0.25);
+            ratio("sheaf wall / baseline (warm)", sw.wall_seconds / bw.wall_seconds, 1.5);
+        }
+        if let Some(s) = get(Side::SheafWarm).or(get(Side::SheafCold)) {
+            ratio("sheaf root proof KB", s.proof_bytes as f64 / 1000.0, 150.0);
+            ratio("sheaf verify ms", s.verify_ms, 10.0);
+        }
+        Comparison {
+            leaves: p.leaves,
+            leaf_rows_log2: p.leaf_rows_log2,
+            sheaf_profile: p.profile.to_string(),
+            sheaf_arity: p.arity,
+            sides,
+            ratios,
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "{} leaves of 2^{} rows (seed leaf config); Sheaf: {} profile, arity {}",
+            self.leaves, self.leaf_rows_log2, self.sheaf_profile, self.sheaf_arity
+        );
+        println!(
+            "{:<14} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6} {:>9} {:>9}",
+            "side", "RSS MiB", "wall s", "CPU s", "circuit s", "prove s", "crit. s", "proofs", "rows", "proof B", "verify ms"
+        );
+        for r in &self.sides {
+            println!(
+                "{:<14} {:>9.0} {:>8.1} {:>8.1} {:>9.1} {:>8.1} {:>9.1} {:>7} {:>6} {:>9} {:>9.2}",
+                r.side.to_string(),
+                mib(r.peak_rss_bytes),
+                r.wall_seconds,
+                r.cpu_seconds,
+                r.circuit_seconds,
+                r.prove_seconds,
+                r.critical_path_seconds,
+                r.proofs,
+                format!("2^{}", r.rows_log2),
+                r.proof_bytes,
+                r.verify_ms
+            );
+        }
+        for r in &self.ratios {
+            println!(
+                "{:<40} {:>8.3}  target {:<8} {}",
+                r.what,
+                r.value,
+                r.target,
+                if r.met { "met" } else { "MISSED" }
+            );
+        }
+    }
+}

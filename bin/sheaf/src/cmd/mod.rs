@@ -1,0 +1,5 @@
+//! The `sheaf` subcommands.
+
+pub mod bench;
+pub mod keys;
+pub mod prove_tree;

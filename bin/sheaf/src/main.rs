@@ -1,0 +1,55 @@
+//! `sheaf`: the command line of the Sheaf proving network.
+
+mod circuit_args;
+mod cmd;
+mod process_stats;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Sheaf binds many zero-knowledge proofs into one: recursive plonky2 aggregation with
+/// attribution, verified by one final key.
+#[derive(Parser, Debug)]
+#[command(name = "sheaf", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Prove N work leaves and aggregate them into one root proof.
+    ProveTree(cmd::prove_tree::ProveTreeArgs),
+    /// Write the final verifier key (universal node key and whitelist root).
+    ExportKey(cmd::keys::ExportKeyArgs),
+    /// Verify a root proof with a final key; exit 0 when valid.
+    Verify(cmd::keys::VerifyArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("SHEAF_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::ProveTree(args) => cmd::prove_tree::run(args),
+        Command::ExportKey(args) => cmd::keys::export_key(args),
+        Command::Verify(args) => return cmd::keys::verify(args),
+        Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
+        Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

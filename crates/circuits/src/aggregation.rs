@@ -1,0 +1,321 @@
+//! The set of aggregation circuits for one configuration: a leaf node per leaf kind and the
+//! universal node, all of the universal shape, and the whitelist of their keys.
+//!
+//! The universal shape is a fixed point: the universal node verifies proofs of its own shape, so
+//! its shape is found by building it against a guess and growing the guess (degree, gate set)
+//! until the node fits inside it. Leaf nodes are then padded to the same shape. The whole set is
+//! cached by [`ArtifactCache`], so this happens once per configuration and machine.
+
+use std::collections::BTreeMap;
+
+use plonky2::gates::noop::NoopGate;
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, VerifierCircuitData};
+
+use crate::cache::{circuit_from_bytes, circuit_to_bytes, ArtifactCache, Fingerprint};
+use crate::config::Profile;
+use crate::error::{CircuitError, Result};
+use crate::header::NODE_PUBLIC_INPUTS;
+use crate::key::FinalKey;
+use crate::leaf::{work_units_for_rows, LeafVerifier};
+use crate::node::{node_body, Children, NodeCircuit, Padding};
+use crate::whitelist::{key_digest, Whitelist};
+use crate::{C, D, F};
+
+/// Default number of children per aggregation node.
+pub const DEFAULT_ARITY: usize = 2;
+/// Largest supported arity.
+pub const MAX_ARITY: usize = 8;
+/// Degree the shape search starts from.
+const INITIAL_SHAPE_BITS: usize = 12;
+
+/// What selects one set of aggregation circuits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AggregationSettings {
+    /// Circuit configurations.
+    pub profile: Profile,
+    /// Children per node.
+    pub arity: usize,
+    /// Zero knowledge on aggregation proofs (and so on the final proof); `None` keeps the
+    /// profile's choice.
+    pub zk: Option<bool>,
+}
+
+impl Default for AggregationSettings {
+    fn default() -> Self {
+        AggregationSettings {
+            profile: Profile::Standard,
+            arity: DEFAULT_ARITY,
+            zk: None,
+        }
+    }
+}
+
+impl AggregationSettings {
+    /// The node configuration these settings select.
+    pub fn node_config(&self) -> CircuitConfig {
+        self.profile.node_config(self.zk)
+    }
+
+    fn fingerprint_params(&self, leaves: &[LeafVerifier]) -> String {
+        let mut params = format!("arity={} node={:?}", self.arity, self.node_config());
+        for leaf in leaves {
+            params.push_str(&format!(" {}={}", leaf.kind, key_digest(&leaf.verifier_only)));
+        }
+        params
+    }
+}
+
+/// The aggregation circuits of one configuration.
+pub struct AggregationCircuits {
+    settings: AggregationSettings,
+    leaf_nodes: BTreeMap<String, NodeCircuit>,
+    leaf_verifiers: Vec<LeafVerifier>,
+    universal: NodeCircuit,
+    whitelist: Whitelist,
+    from_cache: bool,
+}
+
+impl std::fmt::Debug for AggregationCircuits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregationCircuits")
+            .field("settings", &self.settings)
+            .field("universal", &self.universal)
+            .field("whitelist_root", &self.whitelist.root())
+            .finish()
+    }
+}
+
+impl AggregationCircuits {
+    /// Load the circuits from `cache`, or build them and store them there.
+    pub fn load_or_build(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        cache: Option<&ArtifactCache>,
+    ) -> Result<Self> {
+        if let Some(circuits) = cache.and_then(|c| Self::load(settings, leaves, c)) {
+            return Ok(circuits);
+        }
+        let circuits = Self::build(settings, leaves)?;
+        if let Some(cache) = cache {
+            circuits.store(cache);
+        }
+        Ok(circuits)
+    }
+
+    /// Build the circuits from scratch: find the universal shape, then build every node in it.
+    pub fn build(settings: AggregationSettings, leaves: &[LeafVerifier]) -> Result<Self> {
+        check(&settings, leaves)?;
+        let config = settings.node_config();
+        let shape = universal_shape(&config, settings.arity, leaves)?;
+        let weight = work_units_for_rows(shape.degree_bits());
+        let padding = Some(Padding { target: &shape });
+        let universal = node_body(config.clone(), settings.arity, Children::Universal(&shape), weight)
+            .build(settings.arity, None, weight, padding)?;
+        let leaf_nodes = leaves
+            .iter()
+            .map(|leaf| {
+                node_body(config.clone(), settings.arity, Children::Leaf(leaf), weight)
+                    .build(settings.arity, Some(leaf.clone()), weight, padding)
+                    .map(|node| (leaf.kind.clone(), node))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Self::assemble(settings, universal, leaf_nodes, false)
+    }
+
+    /// Load the circuits from `cache`; `None` when any is missing, stale or corrupt.
+    pub fn load(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        cache: &ArtifactCache,
+    ) -> Option<Self> {
+        check(&settings, leaves).ok()?;
+        let config = settings.node_config();
+        let fps = fingerprints(&settings, leaves);
+        let data = cache
+            .load(UNIVERSAL_ARTIFACT, &fps[0])
+            .and_then(|b| circuit_from_bytes(&b))?;
+        let shape = data.common.clone();
+        let weight = work_units_for_rows(shape.degree_bits());
+        let universal = node_body(config.clone(), settings.arity, Children::Universal(&shape), weight)
+            .into_circuit(settings.arity, None, weight, data);
+        let mut leaf_nodes = BTreeMap::new();
+        for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
+            let data = cache
+                .load(&leaf_artifact(&leaf.kind), fp)
+                .and_then(|b| circuit_from_bytes(&b))
+                .filter(|data| data.common == shape)?;
+            let node = node_body(config.clone(), settings.arity, Children::Leaf(leaf), weight)
+                .into_circuit(settings.arity, Some(leaf.clone()), weight, data);
+            leaf_nodes.insert(leaf.kind.clone(), node);
+        }
+        Self::assemble(settings, universal, leaf_nodes, true).ok()
+    }
+
+    /// Write the circuits to `cache`.
+    pub fn store(&self, cache: &ArtifactCache) {
+        let leaves: Vec<LeafVerifier> = self.leaf_verifiers.clone();
+        let fps = fingerprints(&self.settings, &leaves);
+        if let Some(bytes) = circuit_to_bytes(&self.universal.data) {
+            cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
+        }
+        for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
+            if let Some(bytes) = self
+                .leaf_nodes
+                .get(&leaf.kind)
+                .and_then(|node| circuit_to_bytes(&node.data))
+            {
+                cache.store(&leaf_artifact(&leaf.kind), fp, &bytes);
+            }
+        }
+    }
+
+    fn assemble(
+        settings: AggregationSettings,
+        universal: NodeCircuit,
+        leaf_nodes: BTreeMap<String, NodeCircuit>,
+        from_cache: bool,
+    ) -> Result<Self> {
+        let mut keys = vec![key_digest(&universal.data.verifier_only)];
+        keys.extend(leaf_nodes.values().map(|n| key_digest(&n.data.verifier_only)));
+        let whitelist = Whitelist::new(keys)?;
+        let leaf_verifiers = leaf_nodes
+            .values()
+            .filter_map(|node| node.leaf_verifier().cloned())
+            .collect();
+        Ok(AggregationCircuits {
+            settings,
+            leaf_nodes,
+            leaf_verifiers,
+            universal,
+            whitelist,
+            from_cache,
+        })
+    }
+
+    /// The settings these circuits were built for.
+    pub fn settings(&self) -> AggregationSettings {
+        self.settings
+    }
+
+    /// Whether the universal node came from the artifact cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    /// The universal node: every tree's root.
+    pub fn universal(&self) -> &NodeCircuit {
+        &self.universal
+    }
+
+    /// The leaf node of a leaf kind.
+    pub fn leaf_node(&self, kind: &str) -> Result<&NodeCircuit> {
+        self.leaf_nodes
+            .get(kind)
+            .ok_or_else(|| CircuitError::InvalidArgument(format!("unknown leaf kind {kind:?}")))
+    }
+
+    /// The whitelist of aggregation circuit keys.
+    pub fn whitelist(&self) -> &Whitelist {
+        &self.whitelist
+    }
+
+    /// The one final verifier key.
+    pub fn final_key(&self) -> FinalKey {
+        FinalKey::new(
+            VerifierCircuitData {
+                verifier_only: self.universal.data.verifier_only.clone(),
+                common: self.universal.data.common.clone(),
+            },
+            self.whitelist.root(),
+        )
+    }
+}
+
+const UNIVERSAL_ARTIFACT: &str = "universal-node";
+
+fn leaf_artifact(kind: &str) -> String {
+    format!("leaf-node-{kind}")
+}
+
+fn check(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Result<()> {
+    if !(2..=MAX_ARITY).contains(&settings.arity) {
+        return Err(CircuitError::InvalidArgument(format!(
+            "arity must be 2 to {MAX_ARITY}, got {}",
+            settings.arity
+        )));
+    }
+    if leaves.is_empty() {
+        return Err(CircuitError::InvalidArgument("no leaf kinds".into()));
+    }
+    Ok(())
+}
+
+/// Fingerprints of the universal node, then of each leaf node in `leaves` order.
+fn fingerprints(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Vec<Fingerprint> {
+    let params = settings.fingerprint_params(leaves);
+    std::iter::once(Fingerprint::new(UNIVERSAL_ARTIFACT, &params))
+        .chain(leaves.iter().map(|leaf| Fingerprint::new(&leaf_artifact(&leaf.kind), &params)))
+        .collect()
+}
+
+/// Find the universal shape: the smallest (degree, gate set) that the universal node verifying
+/// proofs of that shape fits in, and that every leaf node fits in too.
+fn universal_shape(
+    config: &CircuitConfig,
+    arity: usize,
+    leaves: &[LeafVerifier],
+) -> Result<CommonCircuitData<F, D>> {
+    let mut gates = Vec::new();
+    let mut bits = INITIAL_SHAPE_BITS;
+    for leaf in leaves {
+        let common = node_body(config.clone(), arity, Children::Leaf(leaf), 1).natural_shape();
+        merge(&mut gates, &mut bits, &common);
+    }
+    let mut target = shape_circuit(config, &gates, bits);
+    for _ in 0..8 {
+        let weight = work_units_for_rows(target.degree_bits());
+        let common =
+            node_body(config.clone(), arity, Children::Universal(&target), weight).natural_shape();
+        merge(&mut gates, &mut bits, &common);
+        let next = shape_circuit(config, &gates, bits);
+        if next == target {
+            tracing::debug!(target: "sheaf::circuits", degree_bits = bits, gates = gates.len(), "universal shape found");
+            return Ok(target);
+        }
+        target = next;
+    }
+    Err(CircuitError::Build("universal shape did not converge".into()))
+}
+
+fn merge(
+    gates: &mut Vec<plonky2::gates::gate::GateRef<F, D>>,
+    bits: &mut usize,
+    common: &CommonCircuitData<F, D>,
+) {
+    for gate in &common.gates {
+        if !gates.iter().any(|g| g.0.id() == gate.0.id()) {
+            gates.push(gate.clone());
+        }
+    }
+    *bits = (*bits).max(common.degree_bits());
+}
+
+/// Common data of a circuit with `gates`, `2^bits` rows and the node's public inputs.
+fn shape_circuit(
+    config: &CircuitConfig,
+    gates: &[plonky2::gates::gate::GateRef<F, D>],
+    bits: usize,
+) -> CommonCircuitData<F, D> {
+    let mut builder = CircuitBuilder::<F, D>::new(config.clone());
+    for gate in gates {
+        builder.add_gate_to_gate_set(gate.clone());
+    }
+    while builder.num_gates() < (1 << bits) / 2 + 1 {
+        builder.add_gate(NoopGate, vec![]);
+    }
+    for _ in 0..NODE_PUBLIC_INPUTS {
+        builder.add_virtual_public_input();
+    }
+    builder.mock_build::<C>().common
+}

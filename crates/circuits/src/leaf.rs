@@ -1,0 +1,122 @@
+//! Leaf circuits: the proofs at the bottom of a tree, behind one trait so new kinds plug in.
+//!
+//! Every leaf circuit ends with [`LeafHeaderBuilder::finish`], which proves
+//! `worker_pk = H(secret)`, sets `commitment = worker_pk` and fixes the job stats to
+//! `(1, 0, weight)`, then registers the header as the first public inputs.
+
+use plonky2::field::types::Field;
+use plonky2::hash::hash_types::HashOutTarget;
+use plonky2::hash::poseidon::PoseidonHash;
+use plonky2::iop::target::Target;
+use plonky2::iop::witness::{PartialWitness, WitnessWrite};
+use plonky2::plonk::circuit_builder::CircuitBuilder;
+use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierOnlyCircuitData};
+
+use crate::digest::{Digest, WorkerSecret};
+use crate::error::{CircuitError, Result};
+use crate::header::{Header, HeaderTarget};
+use crate::{Proof, C, D, F};
+
+/// Rows per work unit: a circuit's weight is its row count divided by this.
+pub const ROWS_PER_WORK_UNIT: usize = 256;
+
+/// Work units of a circuit with `2^degree_bits` rows (at least one).
+pub fn work_units_for_rows(degree_bits: usize) -> u64 {
+    ((1usize << degree_bits) / ROWS_PER_WORK_UNIT).max(1) as u64
+}
+
+/// A kind of leaf circuit.
+pub trait LeafCircuit: Send + Sync {
+    /// The witness of one leaf job.
+    type Input;
+
+    /// Short stable name of the kind, used in cache keys and the whitelist listing.
+    fn kind(&self) -> &'static str;
+
+    /// The built circuit.
+    fn circuit(&self) -> &CircuitData<F, C, D>;
+
+    /// The statement hash the proof of `input` will carry.
+    fn statement(&self, input: &Self::Input) -> Digest;
+
+    /// Prove one leaf job for `worker`.
+    fn prove(&self, input: &Self::Input, worker: &WorkerSecret) -> Result<Proof>;
+
+    /// What an aggregation node needs to verify proofs of this kind.
+    fn verifier(&self) -> LeafVerifier {
+        LeafVerifier {
+            kind: self.kind().to_string(),
+            common: self.circuit().common.clone(),
+            verifier_only: self.circuit().verifier_only.clone(),
+        }
+    }
+
+    /// The header a proof of `input` by `worker` carries.
+    fn expected_header(&self, input: &Self::Input, worker: &WorkerSecret) -> Header {
+        let pk = worker.worker_pk();
+        Header {
+            commitment: pk,
+            worker_pk: pk,
+            stats: crate::header::JobStats {
+                leaf_jobs: 1,
+                aggregation_jobs: 0,
+                work_units: work_units_for_rows(self.circuit().common.degree_bits()),
+            },
+            statement: self.statement(input),
+        }
+    }
+}
+
+/// The verifying side of a leaf kind: its name, shape and key.
+#[derive(Clone, Debug)]
+pub struct LeafVerifier {
+    /// The kind's name.
+    pub kind: String,
+    /// Shape of its proofs.
+    pub common: CommonCircuitData<F, D>,
+    /// Its verifier key.
+    pub verifier_only: VerifierOnlyCircuitData<C, D>,
+}
+
+/// Adds the standard leaf header to a circuit under construction.
+#[derive(Debug)]
+pub struct LeafHeaderBuilder {
+    secret: [Target; 4],
+}
+
+impl LeafHeaderBuilder {
+    /// Reserve the secret's targets.
+    pub fn new(builder: &mut CircuitBuilder<F, D>) -> Self {
+        LeafHeaderBuilder {
+            secret: std::array::from_fn(|_| builder.add_virtual_target()),
+        }
+    }
+
+    /// Register the header with `statement`; the weight is derived from the final circuit size,
+    /// so it is given here as the planned row count's log.
+    pub fn finish(
+        &self,
+        builder: &mut CircuitBuilder<F, D>,
+        statement: HashOutTarget,
+        degree_bits: usize,
+    ) {
+        let worker_pk = builder.hash_n_to_hash_no_pad::<PoseidonHash>(self.secret.to_vec());
+        let header = HeaderTarget {
+            commitment: worker_pk,
+            worker_pk,
+            stats: [
+                builder.one(),
+                builder.zero(),
+                builder.constant(F::from_canonical_u64(work_units_for_rows(degree_bits))),
+            ],
+            statement,
+        };
+        header.register(builder);
+    }
+
+    /// Set the secret in a witness.
+    pub fn set(&self, pw: &mut PartialWitness<F>, worker: &WorkerSecret) -> Result<()> {
+        pw.set_target_arr(&self.secret, &worker.expose().to_fields())
+            .map_err(|e| CircuitError::Prove(e.to_string()))
+    }
+}

@@ -1,0 +1,71 @@
+//! Sheaf's proving core: plonky2 circuits that bind any number of leaf proofs into one root
+//! proof, carrying who proved what.
+//!
+//! ```text
+//!  leaf proofs (any kind, own shape)      level 0   work leaf, tx kernel, claim, …
+//!        │ verified with the kind's constant key
+//!        ▼
+//!  leaf nodes (universal shape)           level 1   one circuit per leaf kind
+//!        │ verified with a whitelisted key (witness + Merkle path)
+//!        ▼
+//!  universal nodes (universal shape)      level ≥2  one circuit, verifies its own proofs too
+//!        │
+//!        ▼
+//!  root proof ── FinalKey (universal node key + whitelist root): one key for every tree
+//! ```
+//!
+//! Every proof starts its public inputs with a [`Header`]: commitment, worker_pk, job stats and
+//! statement hash. Nodes enforce the commitment chain (`H(H(c_1 … c_k), worker_pk)`), sum the
+//! stats and hash their children's statements in order, so the root commits to the whole tree
+//! and to every prover in it.
+//!
+//! Failure semantics: nothing here panics on bad input. Proof bytes are decoded by
+//! [`decode_proof`], which refuses oversized, truncated, trailing or non-canonical encodings with
+//! a typed [`CircuitError`]; verification failures and header mismatches are typed too.
+
+pub mod aggregation;
+pub mod cache;
+pub mod codec;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod flat;
+pub mod header;
+pub mod key;
+pub mod leaf;
+pub mod limits;
+pub mod node;
+pub mod tree;
+pub mod whitelist;
+pub mod work;
+
+pub use aggregation::{AggregationCircuits, AggregationSettings, DEFAULT_ARITY};
+pub use cache::ArtifactCache;
+pub use codec::{decode_proof, encode_proof};
+pub use config::Profile;
+pub use digest::{Digest, WorkerSecret};
+pub use error::{CircuitError, Result};
+pub use header::{Header, HeaderField, JobStats};
+pub use key::{FinalKey, VerifiedRoot};
+pub use leaf::{LeafCircuit, LeafVerifier};
+pub use node::{Child, NodeCircuit};
+pub use tree::{ProvedNode, TreePlan, TreeProver};
+pub use work::WorkLeaf;
+
+/// The field: Goldilocks.
+pub type F = plonky2::field::goldilocks_field::GoldilocksField;
+/// The plonky2 configuration: Poseidon over Goldilocks.
+pub type C = plonky2::plonk::config::PoseidonGoldilocksConfig;
+/// Extension degree.
+pub const D: usize = 2;
+/// A proof with its public inputs.
+pub type Proof = plonky2::plonk::proof::ProofWithPublicInputs<F, C, D>;
+
+/// A rayon pool of `threads` threads (0: one per core) for proving; run work in it with
+/// `pool.install(..)`.
+pub fn proving_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| CircuitError::InvalidArgument(format!("thread pool: {e}")))
+}
