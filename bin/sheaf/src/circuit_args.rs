@@ -77,8 +77,11 @@ impl CircuitArgs {
             self.leaf_rows_log2,
             cache.as_ref(),
         )?;
-        let aggregation =
-            AggregationCircuits::load_or_build(self.settings(), &[leaf.verifier()], cache.as_ref())?;
+        let aggregation = AggregationCircuits::load_or_build(
+            self.settings(),
+            &[leaf.verifier()],
+            cache.as_ref(),
+        )?;
         Ok(Circuits { leaf, aggregation })
     }
 }

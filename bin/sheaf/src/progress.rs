@@ -11,7 +11,9 @@ pub fn spinner(message: &str, quiet: bool) -> ProgressBar {
     } else {
         ProgressBar::new_spinner()
     };
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
     bar.set_message(message.to_string());
     bar.enable_steady_tick(Duration::from_millis(120));
     bar

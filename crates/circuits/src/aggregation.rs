@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use plonky2::gates::noop::NoopGate;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, VerifierCircuitData};
@@ -60,7 +62,11 @@ impl AggregationSettings {
     fn fingerprint_params(&self, leaves: &[LeafVerifier]) -> String {
         let mut params = format!("arity={} node={:?}", self.arity, self.node_config());
         for leaf in leaves {
-            params.push_str(&format!(" {}={}", leaf.kind, key_digest(&leaf.verifier_only)));
+            params.push_str(&format!(
+                " {}={}",
+                leaf.kind,
+                key_digest(&leaf.verifier_only)
+            ));
         }
         params
     }
@@ -110,16 +116,29 @@ impl AggregationCircuits {
         let shape = universal_shape(&config, settings.arity, leaves)?;
         let weight = work_units_for_rows(shape.degree_bits());
         let padding = Some(Padding { target: &shape });
-        let universal = node_body(config.clone(), settings.arity, Children::Universal(&shape), weight)
-            .build(settings.arity, None, weight, padding)?;
-        let leaf_nodes = leaves
-            .iter()
-            .map(|leaf| {
-                node_body(config.clone(), settings.arity, Children::Leaf(leaf), weight)
-                    .build(settings.arity, Some(leaf.clone()), weight, padding)
-                    .map(|node| (leaf.kind.clone(), node))
-            })
-            .collect::<Result<BTreeMap<_, _>>>()?;
+        // Much of a circuit build is serial: build the nodes side by side.
+        let (universal, leaf_nodes) = rayon::join(
+            || {
+                node_body(
+                    config.clone(),
+                    settings.arity,
+                    Children::Universal(&shape),
+                    weight,
+                )
+                .build(settings.arity, None, weight, padding)
+            },
+            || {
+                leaves
+                    .par_iter()
+                    .map(|leaf| {
+                        node_body(config.clone(), settings.arity, Children::Leaf(leaf), weight)
+                            .build(settings.arity, Some(leaf.clone()), weight, padding)
+                            .map(|node| (leaf.kind.clone(), node))
+                    })
+                    .collect::<Result<BTreeMap<_, _>>>()
+            },
+        );
+        let (universal, leaf_nodes) = (universal?, leaf_nodes?);
         Self::assemble(settings, universal, leaf_nodes, false)
     }
 
@@ -137,8 +156,13 @@ impl AggregationCircuits {
             .and_then(|b| circuit_from_bytes(&b))?;
         let shape = data.common.clone();
         let weight = work_units_for_rows(shape.degree_bits());
-        let universal = node_body(config.clone(), settings.arity, Children::Universal(&shape), weight)
-            .into_circuit(settings.arity, None, weight, data);
+        let universal = node_body(
+            config.clone(),
+            settings.arity,
+            Children::Universal(&shape),
+            weight,
+        )
+        .into_circuit(settings.arity, None, weight, data);
         let mut leaf_nodes = BTreeMap::new();
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
             let data = cache
@@ -177,7 +201,11 @@ impl AggregationCircuits {
         from_cache: bool,
     ) -> Result<Self> {
         let mut keys = vec![key_digest(&universal.data.verifier_only)];
-        keys.extend(leaf_nodes.values().map(|n| key_digest(&n.data.verifier_only)));
+        keys.extend(
+            leaf_nodes
+                .values()
+                .map(|n| key_digest(&n.data.verifier_only)),
+        );
         let whitelist = Whitelist::new(keys)?;
         let leaf_verifiers = leaf_nodes
             .values()
@@ -213,6 +241,25 @@ impl AggregationCircuits {
         self.leaf_nodes
             .get(kind)
             .ok_or_else(|| CircuitError::InvalidArgument(format!("unknown leaf kind {kind:?}")))
+    }
+
+    /// A leaf node for another leaf kind, of this set's shape. Its key is not in this set's
+    /// whitelist: admitting a kind means rebuilding the set with it.
+    pub fn build_leaf_node(&self, leaf: &LeafVerifier) -> Result<NodeCircuit> {
+        let shape = &self.universal.data.common;
+        let weight = self.universal.weight();
+        node_body(
+            self.settings.node_config(),
+            self.settings.arity,
+            Children::Leaf(leaf),
+            weight,
+        )
+        .build(
+            self.settings.arity,
+            Some(leaf.clone()),
+            weight,
+            Some(Padding { target: shape }),
+        )
     }
 
     /// The whitelist of aggregation circuit keys.
@@ -255,7 +302,11 @@ fn check(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Result<()> 
 fn fingerprints(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Vec<Fingerprint> {
     let params = settings.fingerprint_params(leaves);
     std::iter::once(Fingerprint::new(UNIVERSAL_ARTIFACT, &params))
-        .chain(leaves.iter().map(|leaf| Fingerprint::new(&leaf_artifact(&leaf.kind), &params)))
+        .chain(
+            leaves
+                .iter()
+                .map(|leaf| Fingerprint::new(&leaf_artifact(&leaf.kind), &params)),
+        )
         .collect()
 }
 
@@ -272,33 +323,39 @@ fn universal_shape(
         let common = node_body(config.clone(), arity, Children::Leaf(leaf), 1).natural_shape();
         merge(&mut gates, &mut bits, &common);
     }
-    let mut target = shape_circuit(config, &gates, bits);
     for _ in 0..8 {
+        let target = shape_circuit(config, &gates, bits);
         let weight = work_units_for_rows(target.degree_bits());
         let common =
             node_body(config.clone(), arity, Children::Universal(&target), weight).natural_shape();
-        merge(&mut gates, &mut bits, &common);
-        let next = shape_circuit(config, &gates, bits);
-        if next == target {
+        if !merge(&mut gates, &mut bits, &common) {
             tracing::debug!(target: "sheaf::circuits", degree_bits = bits, gates = gates.len(), "universal shape found");
             return Ok(target);
         }
-        target = next;
     }
-    Err(CircuitError::Build("universal shape did not converge".into()))
+    Err(CircuitError::Build(
+        "universal shape did not converge".into(),
+    ))
 }
 
+/// Grow (`gates`, `bits`) to cover `common`; whether anything grew.
 fn merge(
     gates: &mut Vec<plonky2::gates::gate::GateRef<F, D>>,
     bits: &mut usize,
     common: &CommonCircuitData<F, D>,
-) {
+) -> bool {
+    let mut grew = false;
     for gate in &common.gates {
         if !gates.iter().any(|g| g.0.id() == gate.0.id()) {
             gates.push(gate.clone());
+            grew = true;
         }
     }
-    *bits = (*bits).max(common.degree_bits());
+    if common.degree_bits() > *bits {
+        *bits = common.degree_bits();
+        grew = true;
+    }
+    grew
 }
 
 /// Common data of a circuit with `gates`, `2^bits` rows and the node's public inputs.

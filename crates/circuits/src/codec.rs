@@ -31,8 +31,8 @@ pub fn decode_proof(bytes: &[u8], common: &CommonCircuitData<F, D>, max: usize) 
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         ProofWithPublicInputs::from_bytes(bytes.to_vec(), common)
     }))
-        .map_err(|_| CircuitError::Malformed("unreadable proof".into()))?
-        .map_err(|e| CircuitError::Malformed(e.to_string()))?;
+    .map_err(|_| CircuitError::Malformed("unreadable proof".into()))?
+    .map_err(|e| CircuitError::Malformed(e.to_string()))?;
     if parsed.public_inputs.len() != common.num_public_inputs {
         return Err(CircuitError::WrongCircuit(format!(
             "{} public inputs, expected {}",
@@ -48,6 +48,8 @@ pub fn decode_proof(bytes: &[u8], common: &CommonCircuitData<F, D>, max: usize) 
     } else if canonical.len() == bytes.len() {
         Err(CircuitError::NonCanonical)
     } else {
-        Err(CircuitError::Malformed("not a canonical proof encoding".into()))
+        Err(CircuitError::Malformed(
+            "not a canonical proof encoding".into(),
+        ))
     }
 }

@@ -50,6 +50,9 @@ pub fn store_flat_aggregator(
 fn fingerprint(config: &CircuitConfig, leaf: &LeafVerifier, n: usize) -> Fingerprint {
     Fingerprint::new(
         "flat",
-        &format!("n={n} config={config:?} leaf={}", key_digest(&leaf.verifier_only)),
+        &format!(
+            "n={n} config={config:?} leaf={}",
+            key_digest(&leaf.verifier_only)
+        ),
     )
 }

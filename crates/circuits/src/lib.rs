@@ -35,6 +35,7 @@ pub mod key;
 pub mod leaf;
 pub mod limits;
 pub mod node;
+pub mod receipt;
 pub mod tree;
 pub mod whitelist;
 pub mod work;
@@ -49,6 +50,7 @@ pub use header::{Header, HeaderField, JobStats};
 pub use key::{FinalKey, VerifiedRoot};
 pub use leaf::{LeafCircuit, LeafVerifier};
 pub use node::{Child, NodeCircuit};
+pub use receipt::{verify_job_proof, Expected};
 pub use tree::{ProvedNode, TreePlan, TreeProver};
 pub use work::WorkLeaf;
 

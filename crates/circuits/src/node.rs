@@ -32,7 +32,9 @@ use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
 use crate::header::{Header, HeaderTarget, JobStats, HEADER_LEN, NODE_PUBLIC_INPUTS};
 use crate::leaf::LeafVerifier;
-use crate::whitelist::{assert_equal_if, key_digest, key_digest_target, MembershipTarget, Whitelist};
+use crate::whitelist::{
+    assert_equal_if, key_digest, key_digest_target, MembershipTarget, Whitelist,
+};
 use crate::{Proof, C, D, F};
 
 /// What a node's children are.
@@ -127,7 +129,12 @@ pub(crate) fn node_body(
         match &leaf_key {
             Some(key) => {
                 b.verify_proof::<C>(&proof, key, common);
-                for (c, pk) in header.commitment.elements.iter().zip(header.worker_pk.elements) {
+                for (c, pk) in header
+                    .commitment
+                    .elements
+                    .iter()
+                    .zip(header.worker_pk.elements)
+                {
                     assert_equal_if(b, slot, *c, pk);
                 }
             }

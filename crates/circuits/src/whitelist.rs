@@ -135,7 +135,12 @@ impl MembershipTarget {
     }
 
     /// Set the path of leaf `index` of `whitelist`.
-    pub fn set(&self, pw: &mut PartialWitness<F>, whitelist: &Whitelist, index: usize) -> Result<()> {
+    pub fn set(
+        &self,
+        pw: &mut PartialWitness<F>,
+        whitelist: &Whitelist,
+        index: usize,
+    ) -> Result<()> {
         let path = whitelist.path(index);
         for (level, (bit, sibling)) in self.index_bits.iter().zip(&self.siblings).enumerate() {
             pw.set_bool_target(*bit, (index >> level) & 1 == 1)

@@ -71,13 +71,16 @@ impl WorkLeaf {
         for _ in 0..chain_len {
             state = builder.hash_n_to_hash_no_pad::<PoseidonHash>(state.elements.to_vec());
         }
-        let statement = builder.hash_n_to_hash_no_pad::<PoseidonHash>(
-            [input.elements, state.elements].concat(),
-        );
+        let statement = builder
+            .hash_n_to_hash_no_pad::<PoseidonHash>([input.elements, state.elements].concat());
         header.finish(&mut builder, statement, rows_log2);
         let fp = Fingerprint::new(WORK_LEAF_KIND, &format!("rows=2^{rows_log2} {config:?}"));
         let data = match cache {
-            Some(cache) => cache.circuit("work-leaf", &fp, || Ok(builder.build::<C>()))?.0,
+            Some(cache) => {
+                cache
+                    .circuit("work-leaf", &fp, || Ok(builder.build::<C>()))?
+                    .0
+            }
             None => builder.build::<C>(),
         };
         if data.common.degree_bits() != rows_log2 {

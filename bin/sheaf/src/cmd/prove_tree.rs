@@ -191,7 +191,11 @@ fn print_summary(s: &Summary) {
     println!(
         "circuits: {:.1} s ({}), nodes 2^{} rows, leaves 2^{} rows",
         s.build_seconds,
-        if s.circuits_from_cache { "from cache" } else { "built" },
+        if s.circuits_from_cache {
+            "from cache"
+        } else {
+            "built"
+        },
         s.node_rows_log2,
         s.leaf_rows_log2
     );

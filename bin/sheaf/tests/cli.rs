@@ -1,0 +1,122 @@
+//! The `sheaf` command as a user runs it: prove a tree, export the key, verify, and the
+//! benchmark's side-by-side run, on the smallest leaves.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sheaf(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sheaf"))
+        .args(args)
+        .env("SHEAF_CACHE_DIR", cache)
+        .env("SHEAF_LEAF_ROWS_LOG2", "5")
+        .output()
+        .expect("sheaf runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn prove_tree_export_key_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    let key = dir.path().join("final.key");
+    let out_s = out.to_str().unwrap();
+    let key_s = key.to_str().unwrap();
+
+    let run = sheaf(
+        &cache,
+        &["prove-tree", "--leaves", "3", "--out", out_s, "--json"],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["leaves"], 3);
+    assert_eq!(summary["nodes_proved"], 3 + 2 + 1);
+    assert_eq!(summary["root"]["stats"]["leaf_jobs"], 3);
+    assert_eq!(summary["levels"].as_array().unwrap().len(), 4);
+    assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
+
+    let export = sheaf(&cache, &["export-key", "--out", key_s]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+
+    let proof = out.join("root.proof");
+    let valid = sheaf(
+        &cache,
+        &["verify", "--key", key_s, "--proof", proof.to_str().unwrap()],
+    );
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert!(text(&valid.stdout).starts_with("valid: 3 leaves"));
+
+    let bytes = std::fs::read(&proof).unwrap();
+    let cut = dir.path().join("cut.proof");
+    std::fs::write(&cut, &bytes[..bytes.len() - 8]).unwrap();
+    let truncated = sheaf(
+        &cache,
+        &["verify", "--key", key_s, "--proof", cut.to_str().unwrap()],
+    );
+    assert_eq!(truncated.status.code(), Some(1));
+    assert!(text(&truncated.stderr).contains("bad proof bytes"));
+
+    let mut flipped = bytes.clone();
+    let last_element = flipped.len() - 8;
+    flipped[last_element] ^= 1; // the low byte of the last public input: the whitelist root
+    let tampered = dir.path().join("tampered.proof");
+    std::fs::write(&tampered, &flipped).unwrap();
+    let wrong = sheaf(
+        &cache,
+        &[
+            "verify",
+            "--key",
+            key_s,
+            "--proof",
+            tampered.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(text(&wrong.stderr).contains("wrong key"));
+
+    let bad_key = sheaf(
+        &cache,
+        &[
+            "verify",
+            "--key",
+            proof.to_str().unwrap(),
+            "--proof",
+            proof.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad_key.status.code(), Some(3));
+    assert!(text(&bad_key.stderr).contains("not a Sheaf verifier key"));
+}
+
+#[test]
+fn bench_aggregate_runs_every_side_and_compares() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = sheaf(
+        dir.path(),
+        &[
+            "bench",
+            "aggregate",
+            "--leaves",
+            "2",
+            "--leaf-rows-log2",
+            "5",
+            "--json",
+            "--work-dir",
+            dir.path().join("work").to_str().unwrap(),
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let sides = result["sides"].as_array().unwrap();
+    assert_eq!(sides.len(), 4);
+    for side in sides {
+        assert!(side["peak_rss_bytes"].as_u64().unwrap() > 0, "{side}");
+        assert!(side["proof_bytes"].as_u64().unwrap() > 0, "{side}");
+    }
+    // Sheaf's tree for 2 leaves: one leaf node and the universal root.
+    assert_eq!(sides[2]["proofs"], 2);
+    assert_eq!(result["ratios"].as_array().unwrap().len(), 7);
+}

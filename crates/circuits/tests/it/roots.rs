@@ -1,0 +1,51 @@
+//! Roots of trees of every small size and both arities verify with one key each, and carry the
+//! header recomputed natively.
+
+use sheaf_circuits::{encode_proof, FinalKey, TreePlan};
+
+use crate::fixture::{arity2, arity4, expected_root, prove_tree, Fixture};
+
+const SIZES: [usize; 5] = [1, 2, 3, 5, 8];
+
+fn roots_verify_with_the_exported_key(fx: &Fixture) {
+    // The key as a verifier would hold it: exported to bytes and read back.
+    let key = FinalKey::from_bytes(&fx.key.to_bytes().unwrap()).unwrap();
+    for n in SIZES {
+        let (root, proofs) = prove_tree(fx, n);
+        let plan = TreePlan::new(n, fx.circuits.settings().arity).unwrap();
+        assert_eq!(
+            proofs,
+            n + plan.aggregation_nodes(),
+            "{n} leaves: one proof per planned node, no dummies"
+        );
+        let verified = key.verify_bytes(&encode_proof(&root)).unwrap();
+        assert_eq!(verified.header, expected_root(fx, n), "{n} leaves");
+        assert_eq!(verified.header.stats.leaf_jobs, n as u64);
+        assert_eq!(
+            verified.header.stats.aggregation_jobs,
+            plan.aggregation_nodes() as u64
+        );
+    }
+}
+
+#[test]
+fn roots_of_1_to_8_leaves_verify_with_one_key_at_arity_2() {
+    roots_verify_with_the_exported_key(arity2());
+}
+
+#[test]
+fn roots_of_1_to_8_leaves_verify_with_one_key_at_arity_4() {
+    roots_verify_with_the_exported_key(arity4());
+}
+
+#[test]
+fn leaf_and_universal_nodes_share_one_shape() {
+    let fx = arity2();
+    let leaf_node = fx.circuits.leaf_node("work").unwrap();
+    assert_eq!(leaf_node.data.common, fx.circuits.universal().data.common);
+    assert_ne!(
+        leaf_node.data.verifier_only.circuit_digest,
+        fx.circuits.universal().data.verifier_only.circuit_digest
+    );
+    assert_eq!(fx.circuits.whitelist().keys().len(), 2);
+}
