@@ -35,7 +35,7 @@ fn prove_tree_export_key_and_verify() {
     assert_eq!(summary["leaves"], 3);
     assert_eq!(summary["nodes_proved"], 3 + 2 + 1);
     assert_eq!(summary["root"]["stats"]["leaf_jobs"], 3);
-    assert_eq!(summary["levels"].as_array().unwrap().len(), 4);
+    assert_eq!(summary["levels"].as_array().unwrap().len(), 3);
     assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
 
     let export = sheaf(&cache, &["export-key", "--out", key_s]);
