@@ -22,9 +22,10 @@ pub struct CircuitArgs {
     /// arity.
     #[arg(long, env = "SHEAF_ARITY", default_value_t = DEFAULT_ARITY)]
     pub arity: usize,
-    /// Zero knowledge on aggregation proofs, the final one included (default: as the profile).
-    #[arg(long, env = "SHEAF_ZK")]
-    pub zk: Option<bool>,
+    /// Wrap the root in one zero-knowledge proof (the `seed` profile's nodes are
+    /// zero-knowledge already).
+    #[arg(long, env = "SHEAF_FINAL_ZK")]
+    pub final_zk: bool,
     /// Rows of each work leaf, as a power of two (5 to 20).
     #[arg(long = "leaf-rows-log2", env = "SHEAF_LEAF_ROWS_LOG2", default_value_t = DEFAULT_LEAF_ROWS_LOG2,
           value_parser = clap::value_parser!(usize))]
@@ -65,7 +66,7 @@ impl CircuitArgs {
         AggregationSettings {
             profile: self.profile,
             arity: self.arity,
-            zk: self.zk,
+            final_zk: self.final_zk,
         }
     }
 

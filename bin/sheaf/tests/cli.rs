@@ -33,12 +33,13 @@ fn prove_tree_export_key_and_verify() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(summary["leaves"], 3);
-    assert_eq!(summary["nodes_proved"], 3 + 2 + 1);
+    assert_eq!(summary["nodes_proved"], 3 + 2 + 1 + 1);
+    assert_eq!(summary["zero_knowledge"], true);
     assert_eq!(summary["root"]["stats"]["leaf_jobs"], 3);
-    assert_eq!(summary["levels"].as_array().unwrap().len(), 3);
+    assert_eq!(summary["levels"].as_array().unwrap().len(), 4);
     assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
 
-    let export = sheaf(&cache, &["export-key", "--out", key_s]);
+    let export = sheaf(&cache, &["export-key", "--final-zk", "--out", key_s]);
     assert!(export.status.success(), "{}", text(&export.stderr));
 
     let proof = out.join("root.proof");

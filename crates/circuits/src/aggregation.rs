@@ -22,6 +22,7 @@ use crate::key::FinalKey;
 use crate::leaf::{work_units_for_rows, LeafVerifier};
 use crate::node::{node_body, Children, NodeCircuit, Padding};
 use crate::whitelist::{key_digest, Whitelist};
+use crate::wrap::FinalWrap;
 use crate::{C, D, F};
 
 /// Default number of children per aggregation node.
@@ -38,9 +39,9 @@ pub struct AggregationSettings {
     pub profile: Profile,
     /// Children per node.
     pub arity: usize,
-    /// Zero knowledge on aggregation proofs (and so on the final proof); `None` keeps the
-    /// profile's choice.
-    pub zk: Option<bool>,
+    /// Wrap the root in one zero-knowledge proof (needless when the profile's nodes are
+    /// zero-knowledge already).
+    pub final_zk: bool,
 }
 
 impl Default for AggregationSettings {
@@ -48,7 +49,7 @@ impl Default for AggregationSettings {
         AggregationSettings {
             profile: Profile::Standard,
             arity: DEFAULT_ARITY,
-            zk: None,
+            final_zk: false,
         }
     }
 }
@@ -56,7 +57,17 @@ impl Default for AggregationSettings {
 impl AggregationSettings {
     /// The node configuration these settings select.
     pub fn node_config(&self) -> CircuitConfig {
-        self.profile.node_config(self.zk)
+        self.profile.node_config()
+    }
+
+    /// Whether the root is wrapped in a zero-knowledge proof.
+    pub fn wraps_final(&self) -> bool {
+        self.final_zk && !self.node_config().zero_knowledge
+    }
+
+    /// Whether the final proof is zero-knowledge.
+    pub fn final_is_zero_knowledge(&self) -> bool {
+        self.final_zk || self.node_config().zero_knowledge
     }
 
     fn fingerprint_params(&self, leaves: &[LeafVerifier]) -> String {
@@ -78,6 +89,7 @@ pub struct AggregationCircuits {
     leaf_nodes: BTreeMap<String, NodeCircuit>,
     leaf_verifiers: Vec<LeafVerifier>,
     universal: NodeCircuit,
+    final_wrap: Option<FinalWrap>,
     whitelist: Whitelist,
     from_cache: bool,
 }
@@ -139,7 +151,10 @@ impl AggregationCircuits {
             },
         );
         let (universal, leaf_nodes) = (universal?, leaf_nodes?);
-        Self::assemble(settings, universal, leaf_nodes, false)
+        let final_wrap = settings
+            .wraps_final()
+            .then(|| FinalWrap::build(config.clone(), &universal.data));
+        Self::assemble(settings, universal, leaf_nodes, final_wrap, false)
     }
 
     /// Load the circuits from `cache`; `None` when any is missing, stale or corrupt.
@@ -173,7 +188,16 @@ impl AggregationCircuits {
                 .into_circuit(settings.arity, Some(leaf.clone()), weight, data);
             leaf_nodes.insert(leaf.kind.clone(), node);
         }
-        Self::assemble(settings, universal, leaf_nodes, true).ok()
+        let final_wrap = match settings.wraps_final() {
+            true => {
+                let data = cache
+                    .load(WRAP_ARTIFACT, &wrap_fingerprint(&settings, leaves))
+                    .and_then(|b| circuit_from_bytes(&b))?;
+                Some(FinalWrap::from_data(config, &universal.data, data))
+            }
+            false => None,
+        };
+        Self::assemble(settings, universal, leaf_nodes, final_wrap, true).ok()
     }
 
     /// Write the circuits to `cache`.
@@ -182,6 +206,17 @@ impl AggregationCircuits {
         let fps = fingerprints(&self.settings, &leaves);
         if let Some(bytes) = circuit_to_bytes(&self.universal.data) {
             cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
+        }
+        if let Some(bytes) = self
+            .final_wrap
+            .as_ref()
+            .and_then(|wrap| circuit_to_bytes(&wrap.data))
+        {
+            cache.store(
+                WRAP_ARTIFACT,
+                &wrap_fingerprint(&self.settings, &leaves),
+                &bytes,
+            );
         }
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
             if let Some(bytes) = self
@@ -198,6 +233,7 @@ impl AggregationCircuits {
         settings: AggregationSettings,
         universal: NodeCircuit,
         leaf_nodes: BTreeMap<String, NodeCircuit>,
+        final_wrap: Option<FinalWrap>,
         from_cache: bool,
     ) -> Result<Self> {
         let mut keys = vec![key_digest(&universal.data.verifier_only)];
@@ -216,6 +252,7 @@ impl AggregationCircuits {
             leaf_nodes,
             leaf_verifiers,
             universal,
+            final_wrap,
             whitelist,
             from_cache,
         })
@@ -267,12 +304,22 @@ impl AggregationCircuits {
         &self.whitelist
     }
 
-    /// The one final verifier key.
+    /// The zero-knowledge wrap of the root, when the settings ask for one.
+    pub fn final_wrap(&self) -> Option<&FinalWrap> {
+        self.final_wrap.as_ref()
+    }
+
+    /// The one final verifier key: the wrap's when the root is wrapped, else the universal
+    /// node's.
     pub fn final_key(&self) -> FinalKey {
+        let data = match &self.final_wrap {
+            Some(wrap) => &wrap.data,
+            None => &self.universal.data,
+        };
         FinalKey::new(
             VerifierCircuitData {
-                verifier_only: self.universal.data.verifier_only.clone(),
-                common: self.universal.data.common.clone(),
+                verifier_only: data.verifier_only.clone(),
+                common: data.common.clone(),
             },
             self.whitelist.root(),
         )
@@ -280,6 +327,7 @@ impl AggregationCircuits {
 }
 
 const UNIVERSAL_ARTIFACT: &str = "universal-node";
+const WRAP_ARTIFACT: &str = "final-wrap";
 
 fn leaf_artifact(kind: &str) -> String {
     format!("leaf-node-{kind}")
@@ -308,6 +356,10 @@ fn fingerprints(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Vec<
                 .map(|leaf| Fingerprint::new(&leaf_artifact(&leaf.kind), &params)),
         )
         .collect()
+}
+
+fn wrap_fingerprint(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Fingerprint {
+    Fingerprint::new(WRAP_ARTIFACT, &settings.fingerprint_params(leaves))
 }
 
 /// Find the universal shape: the smallest (degree, gate set) that the universal node verifying

@@ -31,17 +31,12 @@ impl Profile {
         }
     }
 
-    /// The configuration of aggregation nodes, zero knowledge as the profile says unless
-    /// `zk` overrides it.
-    pub fn node_config(self, zk: Option<bool>) -> CircuitConfig {
-        let mut config = match self {
+    /// The configuration of aggregation nodes.
+    pub fn node_config(self) -> CircuitConfig {
+        match self {
             Profile::Standard => CircuitConfig::standard_recursion_config(),
             Profile::Seed => seed_aggregator_config(),
-        };
-        if let Some(zk) = zk {
-            config.zero_knowledge = zk;
         }
-        config
     }
 }
 

@@ -78,7 +78,8 @@ pub enum CircuitError {
 }
 
 impl CircuitError {
-    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             source,

@@ -12,6 +12,7 @@
 //!        │
 //!        ▼
 //!  root proof ── FinalKey (universal node key + whitelist root): one key for every tree
+//!        │ optional: one zero-knowledge wrap (then the key is the wrap's)
 //! ```
 //!
 //! Every proof starts its public inputs with a [`Header`]: commitment, worker_pk, job stats and
@@ -39,6 +40,7 @@ pub mod receipt;
 pub mod tree;
 pub mod whitelist;
 pub mod work;
+pub mod wrap;
 
 pub use aggregation::{AggregationCircuits, AggregationSettings, DEFAULT_ARITY};
 pub use cache::ArtifactCache;

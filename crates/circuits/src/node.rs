@@ -58,12 +58,7 @@ pub struct NodeCircuit {
     arity: usize,
     leaf: Option<LeafVerifier>,
     weight: u64,
-    children: Vec<ProofWithPublicInputsTarget<D>>,
-    child_keys: Vec<VerifierCircuitTarget>,
-    memberships: Vec<MembershipTarget>,
-    active: Vec<BoolTarget>,
-    secret: [Target; 4],
-    whitelist_root: HashOutTarget,
+    targets: NodeTargets,
     /// The circuit.
     pub data: CircuitData<F, C, D>,
 }
@@ -78,9 +73,14 @@ impl std::fmt::Debug for NodeCircuit {
     }
 }
 
-/// Targets of a node body, before the circuit is built.
+/// A node body laid down in a builder, before the circuit is built.
 pub(crate) struct NodeBody {
     builder: CircuitBuilder<F, D>,
+    targets: NodeTargets,
+}
+
+/// The witness targets of a node.
+struct NodeTargets {
     children: Vec<ProofWithPublicInputsTarget<D>>,
     child_keys: Vec<VerifierCircuitTarget>,
     memberships: Vec<MembershipTarget>,
@@ -202,12 +202,14 @@ pub(crate) fn node_body(
 
     NodeBody {
         builder,
-        children: proofs,
-        child_keys,
-        memberships,
-        active,
-        secret,
-        whitelist_root,
+        targets: NodeTargets {
+            children: proofs,
+            child_keys,
+            memberships,
+            active,
+            secret,
+            whitelist_root,
+        },
     }
 }
 
@@ -241,12 +243,7 @@ impl NodeBody {
             arity,
             leaf,
             weight,
-            children: self.children,
-            child_keys: self.child_keys,
-            memberships: self.memberships,
-            active: self.active,
-            secret: self.secret,
-            whitelist_root: self.whitelist_root,
+            targets: self.targets,
             data,
         }
     }
@@ -374,10 +371,11 @@ impl NodeCircuit {
         whitelist: &Whitelist,
     ) -> Result<Proof> {
         let err = |e: anyhow::Error| CircuitError::Prove(e.to_string());
+        let t = &self.targets;
         let mut pw = PartialWitness::new();
-        pw.set_target_arr(&self.secret, &worker.expose().to_fields())
+        pw.set_target_arr(&t.secret, &worker.expose().to_fields())
             .map_err(err)?;
-        pw.set_hash_target(self.whitelist_root, whitelist.root().to_hash_out())
+        pw.set_hash_target(t.whitelist_root, whitelist.root().to_hash_out())
             .map_err(err)?;
         for slot in 0..self.arity {
             let real = slot < children.len();
@@ -387,13 +385,13 @@ impl NodeCircuit {
                 (children[0], positions[0])
             };
             if slot > 0 {
-                pw.set_bool_target(self.active[slot], real).map_err(err)?;
+                pw.set_bool_target(t.active[slot], real).map_err(err)?;
             }
-            pw.set_proof_with_pis_target(&self.children[slot], child.proof)
+            pw.set_proof_with_pis_target(&t.children[slot], child.proof)
                 .map_err(err)?;
-            if let Some(key) = self.child_keys.get(slot) {
+            if let Some(key) = t.child_keys.get(slot) {
                 pw.set_verifier_data_target(key, child.key).map_err(err)?;
-                self.memberships[slot].set(&mut pw, whitelist, position)?;
+                t.memberships[slot].set(&mut pw, whitelist, position)?;
             }
         }
         let mut timing = TimingTree::new("prove node", log::Level::Debug);

@@ -158,7 +158,8 @@ impl<'a> TreeProver<'a> {
     }
 
     /// Prove the tree of `plan`, asking `leaf_proof(i)` for each leaf in order and telling
-    /// `on_proved` about every proof made.
+    /// `on_proved` about every proof made. When the circuits wrap the final proof, the wrap is
+    /// reported one level above the root.
     pub fn prove(
         &self,
         plan: &TreePlan,
@@ -172,7 +173,18 @@ impl<'a> TreeProver<'a> {
                 self.circuits.settings().arity
             )));
         }
-        self.prove_node(plan, plan.root_level(), 0, leaf_proof, on_proved)
+        let root = self.prove_node(plan, plan.root_level(), 0, leaf_proof, on_proved)?;
+        let Some(wrap) = self.circuits.final_wrap() else {
+            return Ok(root);
+        };
+        let start = Instant::now();
+        let wrapped = wrap.prove(&root)?;
+        on_proved(ProvedNode {
+            level: plan.root_level() + 1,
+            index: 0,
+            wall_seconds: start.elapsed().as_secs_f64(),
+        });
+        Ok(wrapped)
     }
 
     fn prove_node(

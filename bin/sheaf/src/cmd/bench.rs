@@ -18,7 +18,7 @@ use sheaf_circuits::limits::MAX_PROOF_BYTES;
 use sheaf_circuits::work::{work_input, WorkLeaf};
 use sheaf_circuits::{
     decode_proof, encode_proof, AggregationCircuits, AggregationSettings, ArtifactCache, Child,
-    LeafCircuit, Profile, TreePlan, WorkerSecret, DEFAULT_ARITY,
+    CircuitError, LeafCircuit, Profile, Proof, TreePlan, WorkerSecret, DEFAULT_ARITY,
 };
 
 use crate::circuit_args::DEFAULT_LEAF_ROWS_LOG2;
@@ -52,9 +52,9 @@ pub struct BenchParams {
     /// Children per Sheaf node.
     #[arg(long, default_value_t = DEFAULT_ARITY)]
     pub arity: usize,
-    /// Zero knowledge on Sheaf's nodes (default: as the profile).
+    /// Wrap Sheaf's root in one zero-knowledge proof.
     #[arg(long)]
-    pub zk: Option<bool>,
+    pub final_zk: bool,
     /// Proving threads per side (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -68,6 +68,9 @@ pub struct AggregateArgs {
     /// Sides to run, in order.
     #[arg(long, value_delimiter = ',', default_values_t = Side::ALL)]
     pub sides: Vec<Side>,
+    /// Run the sides this many times (in turn) and report each figure's median.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub repeat: u32,
     /// Work directory (leaf proofs, caches); a temporary one is used and removed if not given.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
@@ -104,10 +107,11 @@ pub enum Side {
 }
 
 impl Side {
+    /// Baseline and Sheaf alternate, so a drift in machine speed touches both alike.
     const ALL: [Side; 4] = [
         Side::BaselineCold,
-        Side::BaselineWarm,
         Side::SheafCold,
+        Side::BaselineWarm,
         Side::SheafWarm,
     ];
 
@@ -171,8 +175,8 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
     prepare_leaves(p, &dir, args.json)?;
 
     let exe = std::env::current_exe().context("locating the sheaf binary")?;
-    let mut reports = Vec::new();
-    for side in &args.sides {
+    let mut runs: Vec<Vec<SideReport>> = vec![Vec::new(); args.sides.len()];
+    for (side, run) in (0..args.repeat).flat_map(|_| args.sides.iter().zip(0..)) {
         if !args.json {
             eprintln!("running {side} …");
         }
@@ -184,7 +188,7 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
             .args(["--profile", &p.profile.to_string()])
             .args(["--arity", &p.arity.to_string()])
             .args(["--threads", &p.threads.to_string()])
-            .args(p.zk.map(|zk| format!("--zk={zk}")))
+            .args(p.final_zk.then_some("--final-zk"))
             .stderr(std::process::Stdio::inherit())
             .output()
             .with_context(|| format!("running side {side}"))?;
@@ -193,8 +197,9 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
         }
         let report: SideReport = serde_json::from_slice(&output.stdout)
             .with_context(|| format!("reading the report of side {side}"))?;
-        reports.push(report);
+        runs[run].push(report);
     }
+    let reports = runs.into_iter().map(median_report).collect();
     let comparison = Comparison::new(p, reports);
     if args.json {
         println!("{}", serde_json::to_string(&comparison)?);
@@ -262,21 +267,16 @@ pub fn side(args: SideArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_leaves(
-    p: &BenchParams,
-    dir: &Path,
-    leaf: &WorkLeaf,
-) -> anyhow::Result<Vec<sheaf_circuits::Proof>> {
-    (0..p.leaves)
-        .map(|i| {
-            let bytes = std::fs::read(leaf_path(dir, i))?;
-            Ok(decode_proof(
-                &bytes,
-                &leaf.circuit().common,
-                MAX_PROOF_BYTES,
-            )?)
-        })
-        .collect()
+fn load_leaf(dir: &Path, leaf: &WorkLeaf, index: usize) -> sheaf_circuits::Result<Proof> {
+    let path = leaf_path(dir, index);
+    let bytes = std::fs::read(&path).map_err(|e| CircuitError::io(path, e))?;
+    decode_proof(&bytes, &leaf.circuit().common, MAX_PROOF_BYTES)
+}
+
+fn load_leaves(p: &BenchParams, dir: &Path, leaf: &WorkLeaf) -> anyhow::Result<Vec<Proof>> {
+    Ok((0..p.leaves)
+        .map(|i| load_leaf(dir, leaf, i))
+        .collect::<sheaf_circuits::Result<_>>()?)
 }
 
 fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
@@ -332,7 +332,7 @@ fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
     let settings = AggregationSettings {
         profile: p.profile,
         arity: p.arity,
-        zk: p.zk,
+        final_zk: p.final_zk,
     };
     let leaf_kinds = [leaf_verifier.clone()];
     let circuits = if args.side.is_warm() {
@@ -342,16 +342,15 @@ fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
         AggregationCircuits::build(settings, &leaf_kinds)?
     };
     let circuit_seconds = start.elapsed().as_secs_f64();
-    let leaves = load_leaves(p, &args.dir, &leaf)?;
     let plan = TreePlan::new(p.leaves, p.arity)?;
     let prove_start = Instant::now();
-    let mut leaves = leaves.into_iter().map(Some).collect::<Vec<_>>();
+    // Leaves are read as the tree needs them, so memory does not grow with their number.
     let (root, levels) = prove_levels(
         &circuits,
         &leaf_verifier,
         &plan,
         worker,
-        &mut |i| Ok(leaves[i].take().expect("each leaf is used once")),
+        &mut |i| load_leaf(&args.dir, &leaf, i),
         true,
     )?;
     let prove_seconds = prove_start.elapsed().as_secs_f64();
@@ -361,7 +360,7 @@ fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
     let verify_ms = median_ms(|| Ok(key.verify_bytes(&bytes).map(drop)?))?;
     let report = SideReport {
         critical_path_seconds: levels[1..].iter().map(|l| l.slowest_node_seconds).sum(),
-        proofs: plan.aggregation_nodes(),
+        proofs: levels[1..].iter().map(|l| l.nodes).sum(),
         rows_log2: key.degree_bits(),
         proof_bytes: bytes.len(),
         verify_ms,
@@ -371,6 +370,27 @@ fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
         circuits.store(&cache);
     }
     Ok(report)
+}
+
+/// Each figure's median over repeated runs of one side.
+fn median_report(mut runs: Vec<SideReport>) -> SideReport {
+    fn median(values: impl Iterator<Item = f64>) -> f64 {
+        let mut v: Vec<f64> = values.collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+    let m = |f: fn(&SideReport) -> f64| median(runs.iter().map(f));
+    let report = SideReport {
+        peak_rss_bytes: m(|r| r.peak_rss_bytes as f64) as u64,
+        wall_seconds: m(|r| r.wall_seconds),
+        cpu_seconds: m(|r| r.cpu_seconds),
+        circuit_seconds: m(|r| r.circuit_seconds),
+        prove_seconds: m(|r| r.prove_seconds),
+        critical_path_seconds: m(|r| r.critical_path_seconds),
+        verify_ms: m(|r| r.verify_ms),
+        ..runs.swap_remove(0)
+    };
+    report
 }
 
 /// Verifications timed for the reported median.

@@ -62,8 +62,12 @@ pub fn prove_levels(
     leaf_proof: &mut dyn FnMut(usize) -> sheaf_circuits::Result<Proof>,
     quiet: bool,
 ) -> anyhow::Result<(Proof, Vec<LevelReport>)> {
-    let bars = LevelBars::new(plan.level_sizes(), quiet);
-    let mut levels: Vec<LevelReport> = (0..plan.depth())
+    let mut level_sizes = plan.level_sizes().to_vec();
+    if circuits.final_wrap().is_some() {
+        level_sizes.push(1);
+    }
+    let bars = LevelBars::new(&level_sizes, quiet);
+    let mut levels: Vec<LevelReport> = (0..level_sizes.len())
         .map(|level| LevelReport {
             level,
             nodes: 0,
@@ -154,7 +158,7 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
         leaves: plan.leaves(),
         arity: plan.arity(),
         profile: args.circuits.profile.to_string(),
-        zero_knowledge: args.circuits.settings().node_config().zero_knowledge,
+        zero_knowledge: args.circuits.settings().final_is_zero_knowledge(),
         leaf_rows_log2: leaf.rows_log2(),
         node_rows_log2: key.degree_bits(),
         nodes_proved: levels.iter().map(|l| l.nodes).sum(),
@@ -185,7 +189,7 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
 
 fn print_summary(s: &Summary) {
     println!(
-        "proved {} leaves at arity {} ({} profile, zk {}): {} proofs, root verified",
+        "proved {} leaves at arity {} ({} profile, zero-knowledge final proof: {}): {} proofs, root verified",
         s.leaves, s.arity, s.profile, s.zero_knowledge, s.nodes_proved
     );
     println!(

@@ -22,7 +22,7 @@ fn build(arity: usize) -> Fixture {
     let settings = AggregationSettings {
         profile: Profile::Standard,
         arity,
-        zk: None,
+        final_zk: false,
     };
     let circuits = AggregationCircuits::build(settings, &[leaf.verifier()]).unwrap();
     let key = circuits.final_key();

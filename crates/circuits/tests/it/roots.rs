@@ -1,9 +1,10 @@
 //! Roots of trees of every small size and both arities verify with one key each, and carry the
 //! header recomputed natively.
 
-use sheaf_circuits::{encode_proof, FinalKey, TreePlan};
+use sheaf_circuits::wrap::FinalWrap;
+use sheaf_circuits::{encode_proof, FinalKey, Profile, TreePlan};
 
-use crate::fixture::{arity2, arity4, expected_root, prove_tree, Fixture};
+use crate::fixture::{arity2, arity4, expected_root, prove_tree, shared_root, Fixture};
 
 const SIZES: [usize; 5] = [1, 2, 3, 5, 8];
 
@@ -48,4 +49,17 @@ fn leaf_and_universal_nodes_share_one_shape() {
         fx.circuits.universal().data.verifier_only.circuit_digest
     );
     assert_eq!(fx.circuits.whitelist().keys().len(), 2);
+}
+
+#[test]
+fn zero_knowledge_wrap_keeps_the_roots_public_inputs() {
+    let fx = arity2();
+    let wrap = FinalWrap::build(
+        Profile::Standard.node_config(),
+        &fx.circuits.universal().data,
+    );
+    assert!(wrap.data.common.config.zero_knowledge);
+    let wrapped = wrap.prove(shared_root()).unwrap();
+    assert_eq!(wrapped.public_inputs, shared_root().public_inputs);
+    wrap.data.verify(wrapped).unwrap();
 }

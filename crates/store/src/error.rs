@@ -1,0 +1,80 @@
+//! The store's one error type.
+
+use crate::model::{JobId, JobStatus};
+
+/// Result of every store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the store. Rejections a caller is expected to handle (a stale
+/// lease, a duplicate submission, an unknown id) each have their own variant.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The connection URL names neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported store URL scheme {0:?}: expected sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    /// The database holds a schema version newer than this build knows: an older binary must
+    /// not write to a newer database.
+    #[error("database schema version {found} is newer than the supported version {supported}")]
+    SchemaTooNew {
+        /// Highest migration version recorded in the database.
+        found: i64,
+        /// Highest migration version this build carries.
+        supported: i64,
+    },
+    /// A sequence with this id is already stored; nothing was changed.
+    #[error("sequence {0} already exists")]
+    SequenceExists(i64),
+    /// No sequence with this id is stored.
+    #[error("unknown sequence {0}")]
+    UnknownSequence(i64),
+    /// The job tree handed to `insert_sequence` is not a single tree of this sequence.
+    #[error("invalid job plan: {0}")]
+    InvalidPlan(String),
+    /// No job with this id is stored.
+    #[error("unknown job {0}")]
+    UnknownJob(JobId),
+    /// The lease is no longer current: the job is not leased, or leased under another token, to
+    /// another prover, or the lease expired. The work must not take effect.
+    #[error("stale lease on job {job} (token {token})")]
+    StaleLease {
+        /// The job the lease was for.
+        job: JobId,
+        /// The fencing token presented.
+        token: i64,
+    },
+    /// The job is already proved; a second proof changes nothing.
+    #[error("job {0} is already proved")]
+    AlreadyProved(JobId),
+    /// An operator action does not apply to a job in this state.
+    #[error("cannot {action} job {job} in state {from}")]
+    InvalidTransition {
+        /// The job acted on.
+        job: JobId,
+        /// Its state at the time.
+        from: JobStatus,
+        /// The refused action (`requeue`, `cancel`).
+        action: &'static str,
+    },
+    /// A child of the job has no proof yet, so the children's proofs cannot be handed out.
+    #[error("child {0} is not proved")]
+    NotProved(JobId),
+    /// A string is not a canonical job id `s{sequence}-l{level}-i{index}`.
+    #[error("invalid job id {0:?}: expected s<sequence>-l<level>-i<index>")]
+    InvalidJobId(String),
+    /// A string is not one of the job states.
+    #[error("invalid job status {0:?}")]
+    InvalidStatus(String),
+    /// A parameter is out of range (a non-positive lease TTL, a time that overflows).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A stored value cannot be decoded (a malformed id, status or key): the database was
+    /// changed outside the store.
+    #[error("corrupt store data: {0}")]
+    Corrupt(String),
+    /// Creating the data directory failed.
+    #[error("store I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database engine failed (connection, constraint, I/O).
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}

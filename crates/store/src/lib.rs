@@ -1,0 +1,73 @@
+//! Sheaf's store: everything the coordinator knows — sequences, their job trees, leases, proofs,
+//! rewards and provers — on SQLite (embedded, the default) or PostgreSQL (several coordinator
+//! replicas on one database), behind one [`Store`].
+//!
+//! A coordinator killed at any moment restarts on the same store and carries on: every state
+//! change is one database transaction, and all times are parameters taken from the coordinator's
+//! clock, never from a prover or the database.
+//!
+//! # Flow of a job
+//!
+//! ```text
+//!  insert_sequence
+//!    │ leaves                          other jobs
+//!    ▼                                     ▼
+//!  ready ◀──── last child proved ────── waiting
+//!    │  ▲      (same transaction)
+//!    │  └──── lease expired, attempts left ─────┐
+//!    │ lease_next_job                            │ requeue_expired
+//!    │ (attempts += 1, new fencing token)        │
+//!    ▼                                           │
+//!  leased ───────────────────────────────────────┤
+//!    │                                           │
+//!    │ submit_proof                              └──▶ dead (attempts used up)
+//!    │ (current lease only)
+//!    ▼
+//!  proved: blob, reward entry, parent released — one transaction
+//!
+//!  operator: requeue_job  dead | leased | cancelled ──▶ ready (waiting if a child is unproved),
+//!                         with a fresh retry budget
+//!            cancel_job   any state but proved ──▶ cancelled
+//! ```
+//!
+//! SYSTEM.md's `failed` state is folded into `ready`: a job whose lease expired is `ready` again
+//! with `attempts > 0` (see [`JobStatus`]).
+//!
+//! # Failure semantics
+//!
+//! - **Fencing.** Each lease has a token, the count of leases ever granted on the job (never
+//!   reset). [`Store::heartbeat`] and [`Store::submit_proof`] refuse anything but the current
+//!   lease — job `leased` under that token, `now < expiry`, and for a submission the same
+//!   prover — with [`StoreError::StaleLease`], so a prover that was presumed dead cannot
+//!   overwrite its successor. Authenticating the prover is the caller's job.
+//! - **Exactly-once effect.** Execution is at least once (an expired job is leased again), but
+//!   a job is proved once: storing the blob (content-addressed by SHA-256), marking the job
+//!   proved, writing its one reward entry and releasing its parent happen in one transaction,
+//!   and a second proof gets [`StoreError::AlreadyProved`] and changes nothing.
+//! - **Concurrency.** SQLite write transactions start with `BEGIN IMMEDIATE`, so writers queue
+//!   on one lock (with [`SQLITE_BUSY_TIMEOUT`]) instead of failing on a lock upgrade.
+//!   PostgreSQL claims jobs with `FOR UPDATE SKIP LOCKED`, and sibling submissions serialize on
+//!   their parent's row, so exactly the last of them releases the parent.
+//! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
+//!   and applied at connect in one transaction; a database newer than the build is refused.
+
+#[macro_use]
+mod store;
+mod error;
+mod lease;
+mod model;
+mod operator;
+mod plan;
+mod rows;
+mod submit;
+
+pub use error::{Result, StoreError};
+pub use model::{
+    ExpiredLeases, Job, JobFilter, JobId, JobStatus, Lease, NewJob, NewSequence, Prover, Reward,
+    RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
+};
+pub use store::{
+    Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SCHEMA_VERSION, SQLITE_BUSY_TIMEOUT,
+    SQLITE_FILE_NAME, SQLITE_MAX_CONNECTIONS,
+};
+pub use submit::proof_hash;

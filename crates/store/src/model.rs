@@ -1,0 +1,302 @@
+//! The store's domain types: ids, states, and what goes in and comes out.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+/// Deterministic id of a job: its place in the job tree of a sequence. Level 0 holds the leaves;
+/// the root has the highest level.
+///
+/// Its string form `s{sequence}-l{level}-i{index}` (e.g. `s7-l2-i0`) is the primary key in the
+/// database and the form operators type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobId {
+    /// Sequence the job belongs to.
+    pub sequence: i64,
+    /// Height in the tree, 0 for leaves.
+    pub level: i32,
+    /// Position within its level, from 0.
+    pub index: i64,
+}
+
+impl JobId {
+    /// The job at `level`, `index` of `sequence`.
+    pub fn new(sequence: i64, level: i32, index: i64) -> Self {
+        Self {
+            sequence,
+            level,
+            index,
+        }
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}-l{}-i{}", self.sequence, self.level, self.index)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = StoreError;
+
+    /// Parses the canonical form only: `s01-l0-i0` or `s1-l+0-i0` are refused, so a job has
+    /// exactly one string id.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || StoreError::InvalidJobId(s.to_owned());
+        let rest = s.strip_prefix('s').ok_or_else(invalid)?;
+        let (sequence, rest) = rest.split_once("-l").ok_or_else(invalid)?;
+        let (level, index) = rest.split_once("-i").ok_or_else(invalid)?;
+        let id = JobId {
+            sequence: sequence.parse().map_err(|_| invalid())?,
+            level: level.parse().map_err(|_| invalid())?,
+            index: index.parse().map_err(|_| invalid())?,
+        };
+        if id.to_string() != s {
+            return Err(invalid());
+        }
+        Ok(id)
+    }
+}
+
+/// State of a job.
+///
+/// SYSTEM.md's `failed` state (a lease that expired or was given up, to be retried) is folded
+/// into [`JobStatus::Ready`]: such a job is `ready` with `attempts > 0`. One state fewer means one
+/// query fewer to pick the next job, and the attempts count keeps the history visible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Some child is not proved yet.
+    Waiting,
+    /// May be leased: a leaf, a job whose children are all proved, or a retry.
+    Ready,
+    /// Held by one prover until its lease expires.
+    Leased,
+    /// Its proof is stored. Final.
+    Proved,
+    /// Its attempts are exhausted; waits for an operator to requeue it.
+    Dead,
+    /// Withdrawn by an operator; never leased until requeued.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Every state, in the order of the state machine.
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Waiting,
+        JobStatus::Ready,
+        JobStatus::Leased,
+        JobStatus::Proved,
+        JobStatus::Dead,
+        JobStatus::Cancelled,
+    ];
+
+    /// The name stored in the database and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Waiting => "waiting",
+            JobStatus::Ready => "ready",
+            JobStatus::Leased => "leased",
+            JobStatus::Proved => "proved",
+            JobStatus::Dead => "dead",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| StoreError::InvalidStatus(s.to_owned()))
+    }
+}
+
+/// A sequence to plan: one rollup range whose job tree proves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSequence {
+    /// Sequence number; sequences are proved and settled in this order.
+    pub id: i64,
+    /// Number of leaves of the workload (transactions, blocks) the sequence covers.
+    pub leaves: i64,
+    /// When the coordinator planned it (coordinator clock, milliseconds).
+    pub created_ms: i64,
+}
+
+/// A stored sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// Sequence number.
+    pub id: i64,
+    /// Number of leaves of the workload.
+    pub leaves: i64,
+    /// The root job, whose proof is the proof of the sequence.
+    pub root: JobId,
+    /// When it was planned (milliseconds).
+    pub created_ms: i64,
+    /// When its root was proved (milliseconds), `None` while proving.
+    pub proved_ms: Option<i64>,
+}
+
+/// A job to plan as part of a sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    /// Its place in the tree.
+    pub id: JobId,
+    /// Name of the circuit that proves it.
+    pub circuit: String,
+    /// Circuit inputs, opaque to the store.
+    pub inputs: Vec<u8>,
+    /// Jobs whose proofs it aggregates, in order; empty for a leaf.
+    pub children: Vec<JobId>,
+}
+
+/// A stored job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its place in the tree.
+    pub id: JobId,
+    /// Name of the circuit that proves it.
+    pub circuit: String,
+    /// Circuit inputs, opaque to the store.
+    pub inputs: Vec<u8>,
+    /// Jobs whose proofs it aggregates, in order.
+    pub children: Vec<JobId>,
+    /// The job that aggregates it; `None` for the root.
+    pub parent: Option<JobId>,
+    /// Current state.
+    pub status: JobStatus,
+    /// Leases counted against the retry budget (reset when an operator requeues the job).
+    pub attempts: i64,
+    /// Fencing token of the latest lease: the number of leases ever granted on this job.
+    pub lease_token: i64,
+    /// Prover holding the lease, while leased.
+    pub lease_holder: Option<String>,
+    /// When the lease expires (milliseconds), while leased.
+    pub lease_expires_ms: Option<i64>,
+    /// SHA-256 (hex) of its proof, once proved.
+    pub proof_hash: Option<String>,
+    /// Prover whose proof was stored, once proved.
+    pub proved_by: Option<String>,
+    /// When its proof was stored (milliseconds), once proved.
+    pub proved_ms: Option<i64>,
+}
+
+/// A granted lease: the job to prove and the token to present when heartbeating or submitting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The leased job.
+    pub job: JobId,
+    /// Fencing token: job id plus token name exactly one lease of the job.
+    pub token: i64,
+    /// Which attempt of the retry budget this lease is, from 1.
+    pub attempt: i64,
+    /// Prover holding it.
+    pub holder: String,
+    /// When it expires unless heartbeated (milliseconds).
+    pub expires_ms: i64,
+    /// Circuit to prove with.
+    pub circuit: String,
+    /// Circuit inputs.
+    pub inputs: Vec<u8>,
+}
+
+/// The reward entry recorded with a proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewardEntry {
+    /// Worker key committed in the proof (H(secret) of the prover), which later claims.
+    pub worker_pk: [u8; 32],
+    /// Work units of the job's circuit; rewards are split by them.
+    pub work_units: i64,
+}
+
+/// A stored reward entry: one per proved job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reward {
+    /// The proved job.
+    pub job: JobId,
+    /// Prover whose proof was stored.
+    pub prover: String,
+    /// Worker key in the proof.
+    pub worker_pk: [u8; 32],
+    /// Work units earned.
+    pub work_units: i64,
+    /// When the proof was stored (milliseconds).
+    pub created_ms: i64,
+}
+
+/// What a successful submission changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    /// SHA-256 (hex) under which the proof is stored.
+    pub proof_hash: String,
+    /// The parent, if this proof was its last missing child and it became ready.
+    pub parent_ready: Option<JobId>,
+    /// Whether this was the root, so the whole sequence is now proved.
+    pub sequence_proved: bool,
+}
+
+/// Leases that `requeue_expired` took back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExpiredLeases {
+    /// Jobs back in `ready`, to be leased again.
+    pub requeued: Vec<JobId>,
+    /// Jobs that exhausted their attempts and are now `dead`.
+    pub dead: Vec<JobId>,
+}
+
+/// Which jobs `list_jobs` returns; `None` matches everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only jobs of this sequence.
+    pub sequence: Option<i64>,
+    /// Only jobs in this state.
+    pub status: Option<JobStatus>,
+}
+
+/// Number of jobs in one state at one level, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCount {
+    /// The state.
+    pub status: JobStatus,
+    /// The tree level.
+    pub level: i32,
+    /// Jobs in that state at that level, over all sequences.
+    pub count: i64,
+}
+
+/// A registered prover.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prover {
+    /// Name the prover signs requests as.
+    pub id: String,
+    /// Ed25519 public key that verifies its requests.
+    pub public_key: [u8; 32],
+    /// Worker key its proofs must carry.
+    pub worker_pk: [u8; 32],
+    /// Leases it may take per epoch.
+    pub rate_limit: i64,
+    /// Leases it may hold at once.
+    pub max_concurrent: i64,
+}
+
+/// How many proof blobs are stored and their total size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredProofs {
+    /// Distinct blobs.
+    pub count: i64,
+    /// Sum of their sizes in bytes.
+    pub bytes: i64,
+}

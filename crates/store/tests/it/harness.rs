@@ -1,0 +1,223 @@
+//! Runs a test body once per available engine, each time on a fresh database of its own, plus
+//! helpers to plan trees and prove jobs.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sheaf_store::{JobId, Lease, NewJob, NewSequence, RewardEntry, Store, SubmitOutcome};
+use sqlx::{Connection, Executor};
+
+/// Admin URL of a PostgreSQL server to test against; unset, only SQLite runs.
+pub const POSTGRES_URL_VAR: &str = "SHEAF_TEST_POSTGRES_URL";
+
+/// A coordinator clock reading to start from (milliseconds).
+pub const T0: i64 = 1_000_000;
+/// Lease TTL used by the tests (milliseconds).
+pub const TTL: i64 = 30_000;
+/// Retry budget used by the tests.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// A fresh, empty database on one engine.
+pub struct TestDb {
+    /// `sqlite` or `postgres`, for messages.
+    pub engine: &'static str,
+    /// URL to connect to.
+    pub url: String,
+    /// The SQLite data directory (holding `sheaf.db`), `None` on PostgreSQL.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    /// Connects (and migrates) a new handle on this database.
+    pub async fn connect(&self) -> Store {
+        Store::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] connect: {e}", self.engine))
+    }
+
+    /// Runs one SQL statement on the database behind the store's back.
+    pub async fn execute_raw(&self, sql: &str) {
+        if self.data_dir.is_some() {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            conn.execute(sqlx::raw_sql(sql)).await.unwrap();
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            conn.execute(sqlx::raw_sql(sql)).await.unwrap();
+        }
+    }
+}
+
+/// Runs `test` on SQLite and, when [`POSTGRES_URL_VAR`] is set, on PostgreSQL.
+pub async fn each_engine<F, Fut>(test: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb {
+        engine: "sqlite",
+        url: format!(
+            "sqlite://{}",
+            dir.path().join(sheaf_store::SQLITE_FILE_NAME).display()
+        ),
+        data_dir: Some(dir.path().to_owned()),
+    };
+    run(test(db), async {}).await;
+
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(admin_url) => {
+            let name = unique_database_name();
+            admin(&admin_url, &format!("CREATE DATABASE {name}")).await;
+            let db = TestDb {
+                engine: "postgres",
+                url: with_database(&admin_url, &name),
+                data_dir: None,
+            };
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            run(test(db), admin(&admin_url, &drop)).await;
+        }
+        Err(_) => eprintln!("skipping PostgreSQL: {POSTGRES_URL_VAR} not set"),
+    }
+}
+
+/// Runs a test body on its own task, then `cleanup` even if the body panicked.
+async fn run(body: impl Future<Output = ()> + Send + 'static, cleanup: impl Future<Output = ()>) {
+    let result = tokio::spawn(body).await;
+    cleanup.await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn admin(admin_url: &str, sql: &str) {
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {POSTGRES_URL_VAR}: {e}"));
+    conn.execute(sqlx::raw_sql(sql))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn unique_database_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "sheaf_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database name replaced by `name`, keeping any `?query`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[host_start..].find('/') {
+        Some(slash) => &base[..host_start + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// Jobs of a complete tree over `leaves` leaves: each level groups `arity` consecutive jobs of
+/// the level below, until one root remains.
+pub fn tree(sequence: i64, leaves: i64, arity: usize) -> Vec<NewJob> {
+    let mut jobs: Vec<NewJob> = (0..leaves)
+        .map(|index| NewJob {
+            id: JobId::new(sequence, 0, index),
+            circuit: "leaf".into(),
+            inputs: index.to_le_bytes().to_vec(),
+            children: vec![],
+        })
+        .collect();
+    let mut level_ids: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
+    let mut level = 0;
+    while level_ids.len() > 1 {
+        level += 1;
+        let parents: Vec<NewJob> = (0i64..)
+            .zip(level_ids.chunks(arity))
+            .map(|(index, children)| NewJob {
+                id: JobId::new(sequence, level, index),
+                circuit: "aggregate".into(),
+                inputs: vec![],
+                children: children.to_vec(),
+            })
+            .collect();
+        level_ids = parents.iter().map(|job| job.id).collect();
+        jobs.extend(parents);
+    }
+    jobs
+}
+
+/// Plans sequence `sequence` as [`tree`]`(sequence, leaves, arity)`.
+pub async fn plan(store: &Store, sequence: i64, leaves: i64, arity: usize) {
+    let new = NewSequence {
+        id: sequence,
+        leaves,
+        created_ms: T0,
+    };
+    store
+        .insert_sequence(new, &tree(sequence, leaves, arity))
+        .await
+        .expect("plan sequence");
+}
+
+/// The reward entry the tests submit for `prover`.
+pub fn reward(prover: &str) -> RewardEntry {
+    let mut worker_pk = [0u8; 32];
+    worker_pk[..prover.len().min(32)].copy_from_slice(&prover.as_bytes()[..prover.len().min(32)]);
+    RewardEntry {
+        worker_pk,
+        work_units: 10,
+    }
+}
+
+/// Proof bytes that name their job, so mixed-up proofs show.
+pub fn proof_for(job: JobId) -> Vec<u8> {
+    format!("proof of {job}").into_bytes()
+}
+
+/// Leases at `T0`, asserting the job is the one expected.
+pub async fn lease_expecting(store: &Store, prover: &str, expected: JobId) -> Lease {
+    let lease = store
+        .lease_next_job(prover, T0, TTL)
+        .await
+        .expect("lease")
+        .expect("a ready job");
+    assert_eq!(lease.job, expected, "leased the wrong job");
+    lease
+}
+
+/// Submits the proof of a lease at `T0`, as its holder.
+pub async fn submit(store: &Store, lease: &Lease) -> SubmitOutcome {
+    store
+        .submit_proof(
+            lease.job,
+            lease.token,
+            &lease.holder,
+            &proof_for(lease.job),
+            reward(&lease.holder),
+            T0,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("submit {}: {e}", lease.job))
+}
+
+/// Leases the next job and proves it at `T0`.
+pub async fn prove_next(store: &Store, prover: &str) -> (Lease, SubmitOutcome) {
+    let lease = store
+        .lease_next_job(prover, T0, TTL)
+        .await
+        .expect("lease")
+        .expect("a ready job");
+    let outcome = submit(store, &lease).await;
+    (lease, outcome)
+}

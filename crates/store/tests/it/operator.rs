@@ -1,0 +1,412 @@
+//! Operator actions, reads, provers, and refused input.
+
+use sheaf_store::{
+    JobFilter, JobId, JobStatus, NewJob, NewSequence, Prover, StatusCount, StoreError,
+};
+
+use crate::harness::{
+    each_engine, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
+};
+
+#[tokio::test]
+async fn unknown_job_ids_give_unknown_job() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let ghost = JobId::new(1, 0, 99);
+        let unknown = |result: Result<(), StoreError>| match result {
+            Err(StoreError::UnknownJob(job)) => assert_eq!(job, ghost),
+            other => panic!("expected UnknownJob, got {other:?}"),
+        };
+        assert_eq!(store.get_job(ghost).await.unwrap(), None);
+        unknown(store.heartbeat(ghost, 1, T0, TTL).await.map(drop));
+        unknown(
+            store
+                .submit_proof(ghost, 1, "p", b"x", reward("p"), T0)
+                .await
+                .map(drop),
+        );
+        unknown(store.requeue_job(ghost).await.map(drop));
+        unknown(store.cancel_job(ghost).await);
+        unknown(store.proof_of(ghost).await.map(drop));
+        unknown(store.child_proofs(ghost).await.map(drop));
+        let err = store.rewards(7).await.unwrap_err();
+        assert!(matches!(err, StoreError::UnknownSequence(7)), "{err:?}");
+        assert_eq!(store.get_sequence(7).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn get_job_shows_tree_links_and_inputs() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 3, 4, 2).await;
+        let id = JobId::new(3, 1, 1);
+        let job = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(job.children, vec![JobId::new(3, 0, 2), JobId::new(3, 0, 3)]);
+        assert_eq!(job.parent, Some(JobId::new(3, 2, 0)));
+        assert_eq!(
+            (job.status, job.circuit.as_str()),
+            (JobStatus::Waiting, "aggregate")
+        );
+        let leaf = store.get_job(JobId::new(3, 0, 3)).await.unwrap().unwrap();
+        assert_eq!(leaf.inputs, 3i64.to_le_bytes());
+        assert_eq!((leaf.status, leaf.parent), (JobStatus::Ready, Some(id)));
+        let sequence = store.get_sequence(3).await.unwrap().unwrap();
+        assert_eq!((sequence.root, sequence.leaves), (JobId::new(3, 2, 0), 4));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn planning_a_sequence_twice_gives_sequence_exists() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let again = NewSequence {
+            id: 1,
+            leaves: 4,
+            created_ms: T0 + 1,
+        };
+        let err = store
+            .insert_sequence(again, &tree(1, 4, 2))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SequenceExists(1)), "{err:?}");
+        // The first plan is untouched.
+        assert_eq!(store.get_sequence(1).await.unwrap().unwrap().leaves, 2);
+        let jobs = store.list_jobs(JobFilter::default()).await.unwrap();
+        assert_eq!(jobs.len(), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_plans_are_refused_and_store_nothing() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        let job = |level, index, children: &[(i32, i64)]| NewJob {
+            id: JobId::new(1, level, index),
+            circuit: "c".into(),
+            inputs: vec![],
+            children: children.iter().map(|&(l, i)| JobId::new(1, l, i)).collect(),
+        };
+        let mut foreign = tree(1, 2, 2);
+        foreign[0].id.sequence = 2;
+        let cases: Vec<(&str, Vec<NewJob>)> = vec![
+            ("empty", vec![]),
+            ("missing child", vec![job(1, 0, &[(0, 0)])]),
+            ("foreign job", foreign),
+            ("listed twice", vec![job(0, 0, &[]), job(0, 0, &[])]),
+            ("two roots", vec![job(0, 0, &[]), job(0, 1, &[])]),
+            (
+                "two parents",
+                vec![
+                    job(0, 0, &[]),
+                    job(1, 0, &[(0, 0)]),
+                    job(1, 1, &[(0, 0)]),
+                    job(2, 0, &[(1, 0), (1, 1)]),
+                ],
+            ),
+            (
+                "cycle beside the tree",
+                vec![job(0, 0, &[]), job(0, 1, &[(0, 2)]), job(0, 2, &[(0, 1)])],
+            ),
+            ("negative index", vec![job(0, -1, &[])]),
+        ];
+        for (case, jobs) in cases {
+            let sequence = NewSequence {
+                id: 1,
+                leaves: 1,
+                created_ms: T0,
+            };
+            let err = store.insert_sequence(sequence, &jobs).await.unwrap_err();
+            assert!(matches!(err, StoreError::InvalidPlan(_)), "{case}: {err:?}");
+        }
+        assert_eq!(store.get_sequence(1).await.unwrap(), None);
+        assert!(store
+            .list_jobs(JobFilter::default())
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        let job = JobId::new(1, 0, 0);
+        let mut now = T0;
+        for _ in 0..MAX_ATTEMPTS {
+            let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
+            now = lease.expires_ms;
+            store.requeue_expired(now, MAX_ATTEMPTS).await.unwrap();
+        }
+        assert_eq!(
+            store.get_job(job).await.unwrap().unwrap().status,
+            JobStatus::Dead
+        );
+
+        assert_eq!(store.requeue_job(job).await.unwrap(), JobStatus::Ready);
+        let revived = store.get_job(job).await.unwrap().unwrap();
+        assert_eq!((revived.status, revived.attempts), (JobStatus::Ready, 0));
+        let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
+        // A fresh budget, but never a reused token.
+        assert_eq!((lease.attempt, lease.token), (1, MAX_ATTEMPTS + 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeue_job_of_a_leased_job_makes_the_lease_stale() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        let lease = lease_expecting(&store, "stuck", JobId::new(1, 0, 0)).await;
+        assert_eq!(
+            store.requeue_job(lease.job).await.unwrap(),
+            JobStatus::Ready
+        );
+        let err = store
+            .submit_proof(lease.job, lease.token, "stuck", b"x", reward("stuck"), T0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
+        assert_eq!(store.count_active_leases("stuck", T0).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeue_job_refuses_waiting_ready_and_proved_jobs() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let (proved, _) = prove_next(&store, "p").await;
+        let cases = [
+            (JobId::new(1, 1, 0), JobStatus::Waiting),
+            (JobId::new(1, 0, 1), JobStatus::Ready),
+            (proved.job, JobStatus::Proved),
+        ];
+        for (job, status) in cases {
+            let err = store.requeue_job(job).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::InvalidTransition { job: j, from, action: "requeue" } if j == job && from == status),
+                "{err:?}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancelled_job_is_never_leased_and_its_lease_is_stale() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        store.cancel_job(lease.job).await.unwrap();
+        store.cancel_job(JobId::new(1, 0, 1)).await.unwrap();
+        // Cancelling twice changes nothing.
+        store.cancel_job(JobId::new(1, 0, 1)).await.unwrap();
+        let err = store
+            .heartbeat(lease.job, lease.token, T0, TTL)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
+        let err = store
+            .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), T0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
+        assert_eq!(store.lease_next_job("p", T0, TTL).await.unwrap(), None);
+        let cancelled = store
+            .list_jobs(JobFilter {
+                status: Some(JobStatus::Cancelled),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(cancelled.len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancel_job_refuses_a_proved_job() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let (lease, _) = prove_next(&store, "p").await;
+        let err = store.cancel_job(lease.job).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidTransition {
+                    from: JobStatus::Proved,
+                    action: "cancel",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            store.get_job(lease.job).await.unwrap().unwrap().status,
+            JobStatus::Proved
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeued_parent_waits_for_its_unproved_children() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let root = JobId::new(1, 1, 0);
+        store.cancel_job(root).await.unwrap();
+        prove_next(&store, "p").await;
+        assert_eq!(store.requeue_job(root).await.unwrap(), JobStatus::Waiting);
+        // Its last child then releases it as usual.
+        let (_, outcome) = prove_next(&store, "p").await;
+        assert_eq!(outcome.parent_ready, Some(root));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_jobs_filters_by_sequence_and_status() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        plan(&store, 2, 4, 2).await;
+        let list = |sequence, status| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_jobs(JobFilter { sequence, status })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|job| job.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(list(None, None).await.len(), 3 + 7);
+        assert_eq!(
+            list(Some(1), None).await,
+            vec![
+                JobId::new(1, 0, 0),
+                JobId::new(1, 0, 1),
+                JobId::new(1, 1, 0)
+            ]
+        );
+        assert_eq!(
+            list(Some(2), Some(JobStatus::Waiting)).await,
+            vec![
+                JobId::new(2, 1, 0),
+                JobId::new(2, 1, 1),
+                JobId::new(2, 2, 0)
+            ]
+        );
+        assert_eq!(list(None, Some(JobStatus::Ready)).await.len(), 2 + 4);
+        assert!(list(Some(3), None).await.is_empty());
+        // Listed jobs carry their children like get_job.
+        let listed = store
+            .list_jobs(JobFilter {
+                sequence: Some(2),
+                status: None,
+            })
+            .await
+            .unwrap();
+        for job in listed {
+            assert_eq!(Some(&job), store.get_job(job.id).await.unwrap().as_ref());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn counts_by_status_groups_by_state_and_level() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 4, 2).await;
+        prove_next(&store, "p").await;
+        lease_expecting(&store, "p", JobId::new(1, 0, 1)).await;
+        let count = |status, level, count| StatusCount {
+            status,
+            level,
+            count,
+        };
+        let mut counts = store.counts_by_status().await.unwrap();
+        counts.sort_by_key(|c| (c.level, c.status.as_str()));
+        assert_eq!(
+            counts,
+            vec![
+                count(JobStatus::Leased, 0, 1),
+                count(JobStatus::Proved, 0, 1),
+                count(JobStatus::Ready, 0, 2),
+                count(JobStatus::Waiting, 1, 2),
+                count(JobStatus::Waiting, 2, 1),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upsert_prover_registers_then_replaces() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        assert_eq!(store.get_prover("alice").await.unwrap(), None);
+        let mut alice = Prover {
+            id: "alice".into(),
+            public_key: [1; 32],
+            worker_pk: [2; 32],
+            rate_limit: 100,
+            max_concurrent: 2,
+        };
+        store.upsert_prover(&alice).await.unwrap();
+        assert_eq!(
+            store.get_prover("alice").await.unwrap(),
+            Some(alice.clone())
+        );
+        alice.public_key = [3; 32];
+        alice.max_concurrent = 8;
+        store.upsert_prover(&alice).await.unwrap();
+        assert_eq!(store.get_prover("alice").await.unwrap(), Some(alice));
+    })
+    .await;
+}
+
+#[test]
+fn job_ids_and_statuses_parse_only_canonical_forms() {
+    let id = JobId::new(12, 3, 45);
+    assert_eq!(id.to_string(), "s12-l3-i45");
+    assert_eq!("s12-l3-i45".parse::<JobId>().unwrap(), id);
+    for bad in [
+        "",
+        "s12-l3",
+        "12-l3-i45",
+        "s012-l3-i45",
+        "s12-l+3-i45",
+        "s1-l2-i3x",
+        "sx-l1-i1",
+    ] {
+        assert!(
+            matches!(bad.parse::<JobId>(), Err(StoreError::InvalidJobId(s)) if s == bad),
+            "{bad:?}"
+        );
+    }
+    for status in JobStatus::ALL {
+        assert_eq!(status.as_str().parse::<JobStatus>().unwrap(), status);
+    }
+    assert!(matches!(
+        "failed".parse::<JobStatus>(),
+        Err(StoreError::InvalidStatus(_))
+    ));
+}

@@ -1,0 +1,134 @@
+//! Connecting, migrating, and restarting on the same database.
+
+use sheaf_store::{
+    JobFilter, JobId, JobStatus, Store, StoreError, SCHEMA_VERSION, SQLITE_FILE_NAME,
+};
+
+use crate::harness::{each_engine, lease_expecting, plan, proof_for, prove_next, T0, TTL};
+
+#[tokio::test]
+async fn reopening_the_store_keeps_everything() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let (proved, _) = prove_next(&store, "alice").await;
+        let leased = lease_expecting(&store, "bob", JobId::new(1, 0, 1)).await;
+        let before = store.list_jobs(JobFilter::default()).await.unwrap();
+        // A coordinator killed now: the handle goes away without any shutdown step.
+        drop(store);
+
+        let store = match &db.data_dir {
+            Some(dir) => Store::open_data_dir(dir).await.unwrap(),
+            None => db.connect().await,
+        };
+        assert_eq!(store.list_jobs(JobFilter::default()).await.unwrap(), before);
+        assert_eq!(
+            store.proof_of(proved.job).await.unwrap(),
+            Some(proof_for(proved.job))
+        );
+        assert_eq!(store.rewards(1).await.unwrap().len(), 1);
+        // It carries on: the lease granted before the restart is still current.
+        let outcome = store
+            .submit_proof(
+                leased.job,
+                leased.token,
+                "bob",
+                &proof_for(leased.job),
+                crate::harness::reward("bob"),
+                T0 + 1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.parent_ready, Some(JobId::new(1, 1, 0)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_on_reconnect() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        plan(&store, 1, 2, 2).await;
+        store.close().await;
+        for _ in 0..3 {
+            let store = db.connect().await;
+            assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+            assert_eq!(
+                store
+                    .get_job(JobId::new(1, 0, 0))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .status,
+                JobStatus::Ready
+            );
+            store.close().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_migrate_once() {
+    each_engine(|db| async move {
+        let db = std::sync::Arc::new(db);
+        let connects: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { db.connect().await })
+            })
+            .collect();
+        for connect in connects {
+            let store = connect.await.unwrap();
+            assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        }
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        assert!(store.lease_next_job("p", T0, TTL).await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    each_engine(|db| async move {
+        db.connect().await.close().await;
+        db.execute_raw("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
+            .await;
+        match Store::connect(&db.url).await {
+            Err(StoreError::SchemaTooNew { found, supported }) => {
+                assert_eq!((found, supported), (999, SCHEMA_VERSION))
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unsupported_url_is_refused() {
+    for url in ["mysql://localhost/sheaf", "sheaf.db", ""] {
+        let err = Store::connect(url).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnsupportedUrl(_)),
+            "{url}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_data_dir_is_created_in_wal_mode() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("nested").join("data");
+    let store = Store::open_data_dir(&data_dir).await.unwrap();
+    store.close().await;
+    let url = format!("sqlite://{}", data_dir.join(SQLITE_FILE_NAME).display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}

@@ -1,0 +1,44 @@
+//! Every store future is `Send`, so the coordinator can spawn it and hold it across the awaits
+//! of a web handler. Checked by the compiler: this module only has to build.
+
+use sheaf_store::{JobFilter, JobId, Prover, RewardEntry, Store};
+
+fn assert_send<T: Send>(_: T) {}
+
+#[allow(dead_code)]
+fn store_futures_are_send(store: Store, prover: Prover) {
+    let job = JobId::new(0, 0, 0);
+    let reward = RewardEntry {
+        worker_pk: [0; 32],
+        work_units: 1,
+    };
+    assert_send(Store::connect("sqlite://x"));
+    assert_send(Store::open_data_dir("x"));
+    assert_send(store.schema_version());
+    assert_send(store.close());
+    assert_send(store.insert_sequence(
+        sheaf_store::NewSequence {
+            id: 0,
+            leaves: 0,
+            created_ms: 0,
+        },
+        &[],
+    ));
+    assert_send(store.lease_next_job("p", 0, 1));
+    assert_send(store.count_active_leases("p", 0));
+    assert_send(store.heartbeat(job, 1, 0, 1));
+    assert_send(store.submit_proof(job, 1, "p", b"", reward, 0));
+    assert_send(store.requeue_expired(0, 1));
+    assert_send(store.get_job(job));
+    assert_send(store.list_jobs(JobFilter::default()));
+    assert_send(store.requeue_job(job));
+    assert_send(store.cancel_job(job));
+    assert_send(store.proof_of(job));
+    assert_send(store.child_proofs(job));
+    assert_send(store.get_sequence(0));
+    assert_send(store.rewards(0));
+    assert_send(store.counts_by_status());
+    assert_send(store.stored_proofs());
+    assert_send(store.upsert_prover(&prover));
+    assert_send(store.get_prover("p"));
+}

@@ -1,0 +1,280 @@
+//! Submitting proofs: fencing, exactly-once effect, releasing parents.
+
+use sheaf_store::{JobId, JobStatus, NewJob, NewSequence, StoreError};
+
+use crate::harness::{
+    each_engine, lease_expecting, plan, proof_for, prove_next, reward, submit, T0,
+};
+
+#[tokio::test]
+async fn parent_becomes_ready_exactly_when_its_last_child_is_proved() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 3, 3).await;
+        let root = JobId::new(1, 1, 0);
+        for _ in 0..2 {
+            let (_, outcome) = prove_next(&store, "p").await;
+            assert_eq!(outcome.parent_ready, None);
+            assert_eq!(
+                store.get_job(root).await.unwrap().unwrap().status,
+                JobStatus::Waiting
+            );
+        }
+        let (_, outcome) = prove_next(&store, "p").await;
+        assert_eq!(outcome.parent_ready, Some(root));
+        assert!(!outcome.sequence_proved);
+        assert_eq!(
+            store.get_job(root).await.unwrap().unwrap().status,
+            JobStatus::Ready
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn root_proof_marks_the_sequence_proved() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        prove_next(&store, "p").await;
+        prove_next(&store, "p").await;
+        assert_eq!(
+            store.get_sequence(1).await.unwrap().unwrap().proved_ms,
+            None
+        );
+        let (lease, outcome) = prove_next(&store, "p").await;
+        assert_eq!(lease.job, JobId::new(1, 1, 0));
+        assert!(outcome.sequence_proved);
+        assert_eq!(outcome.parent_ready, None);
+        let sequence = store.get_sequence(1).await.unwrap().unwrap();
+        assert_eq!((sequence.root, sequence.proved_ms), (lease.job, Some(T0)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn submit_refuses_a_stale_token() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let err = store
+            .submit_proof(lease.job, lease.token + 1, "p", b"x", reward("p"), T0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::StaleLease { job, token } if job == lease.job && token == lease.token + 1),
+            "{err:?}"
+        );
+        assert_unchanged(&store, lease.job).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn submit_refuses_an_expired_lease() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        // Expired at its expiry, even before requeue_expired has run.
+        for now in [lease.expires_ms, lease.expires_ms + 1] {
+            let err = store
+                .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), now)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
+        }
+        assert_unchanged(&store, lease.job).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn submit_refuses_a_prover_other_than_the_holder() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        let lease = lease_expecting(&store, "alice", JobId::new(1, 0, 0)).await;
+        let err = store
+            .submit_proof(
+                lease.job,
+                lease.token,
+                "mallory",
+                b"x",
+                reward("mallory"),
+                T0,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
+        assert_unchanged(&store, lease.job).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn submit_refuses_a_job_that_is_not_leased() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        // A ready leaf and a waiting parent, neither ever leased: token 0 is not a lease.
+        for job in [JobId::new(1, 0, 0), JobId::new(1, 1, 0)] {
+            let err = store
+                .submit_proof(job, 0, "p", b"x", reward("p"), T0)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
+        }
+        assert_eq!(store.stored_proofs().await.unwrap().count, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_submit_gives_one_blob_and_one_reward() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let first = submit(&store, &lease).await;
+        // The same submission again, and one with other bytes: neither takes effect.
+        for bytes in [proof_for(lease.job), b"other bytes".to_vec()] {
+            let err = store
+                .submit_proof(lease.job, lease.token, "p", &bytes, reward("p"), T0 + 1)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StoreError::AlreadyProved(job) if job == lease.job),
+                "{err:?}"
+            );
+        }
+        let stored = store.stored_proofs().await.unwrap();
+        assert_eq!(stored.count, 1);
+        assert_eq!(stored.bytes, proof_for(lease.job).len() as i64);
+        assert_eq!(store.rewards(1).await.unwrap().len(), 1);
+        let job = store.get_job(lease.job).await.unwrap().unwrap();
+        assert_eq!(job.proof_hash, Some(first.proof_hash));
+        assert_eq!(
+            (job.proved_by.as_deref(), job.proved_ms),
+            (Some("p"), Some(T0))
+        );
+        assert_eq!(
+            store.proof_of(lease.job).await.unwrap(),
+            Some(proof_for(lease.job))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn identical_proofs_of_two_jobs_share_one_blob() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let mut hashes = Vec::new();
+        for index in 0..2 {
+            let lease = lease_expecting(&store, "p", JobId::new(1, 0, index)).await;
+            let outcome = store
+                .submit_proof(lease.job, lease.token, "p", b"same", reward("p"), T0)
+                .await
+                .unwrap();
+            hashes.push(outcome.proof_hash);
+        }
+        assert_eq!(hashes[0], hashes[1]);
+        assert_eq!(hashes[0], sheaf_store::proof_hash(b"same"));
+        assert_eq!(store.stored_proofs().await.unwrap().count, 1);
+        // Each job still has its own reward entry.
+        assert_eq!(store.rewards(1).await.unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reward_entry_records_the_leasing_prover_and_its_work() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let (a, _) = prove_next(&store, "alice").await;
+        let (b, _) = prove_next(&store, "bob").await;
+        let rewards = store.rewards(1).await.unwrap();
+        let got: Vec<_> = rewards
+            .iter()
+            .map(|r| {
+                (
+                    r.job,
+                    r.prover.as_str(),
+                    r.worker_pk,
+                    r.work_units,
+                    r.created_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (a.job, "alice", reward("alice").worker_pk, 10, T0),
+                (b.job, "bob", reward("bob").worker_pk, 10, T0),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn child_proofs_come_in_child_order() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        let leaf = |index| NewJob {
+            id: JobId::new(1, 0, index),
+            circuit: "leaf".into(),
+            inputs: vec![],
+            children: vec![],
+        };
+        let root = JobId::new(1, 1, 0);
+        // Child order is the plan's, not the index order.
+        let order = vec![
+            JobId::new(1, 0, 2),
+            JobId::new(1, 0, 0),
+            JobId::new(1, 0, 1),
+        ];
+        let jobs = vec![
+            leaf(0),
+            leaf(1),
+            leaf(2),
+            NewJob {
+                id: root,
+                circuit: "aggregate".into(),
+                inputs: vec![],
+                children: order.clone(),
+            },
+        ];
+        let sequence = NewSequence {
+            id: 1,
+            leaves: 3,
+            created_ms: T0,
+        };
+        store.insert_sequence(sequence, &jobs).await.unwrap();
+        assert_eq!(store.get_job(root).await.unwrap().unwrap().children, order);
+
+        prove_next(&store, "p").await;
+        let err = store.child_proofs(root).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotProved(_)), "{err:?}");
+        prove_next(&store, "p").await;
+        prove_next(&store, "p").await;
+        let expected: Vec<_> = order.iter().map(|&id| (id, proof_for(id))).collect();
+        assert_eq!(store.child_proofs(root).await.unwrap(), expected);
+        assert_eq!(store.child_proofs(order[0]).await.unwrap(), vec![]);
+    })
+    .await;
+}
+
+/// The job is still leased, with no proof and no reward.
+async fn assert_unchanged(store: &sheaf_store::Store, job: JobId) {
+    let stored = store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Leased);
+    assert_eq!(stored.proof_hash, None);
+    assert_eq!(store.proof_of(job).await.unwrap(), None);
+    assert_eq!(store.stored_proofs().await.unwrap().count, 0);
+    assert!(store.rewards(job.sequence).await.unwrap().is_empty());
+}
