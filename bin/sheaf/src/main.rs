@@ -7,8 +7,17 @@ mod progress;
 
 use std::process::ExitCode;
 
+use mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+/// plonky2 allocates and frees large buffers for every proof; with glibc's allocator the
+/// process keeps growing over hundreds of proofs (its mmap threshold adapts upward and freed
+/// heap memory is not returned). mimalloc returns it, so peak memory stays flat with the tree's
+/// size.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 /// Sheaf binds many zero-knowledge proofs into one: recursive plonky2 aggregation with
 /// attribution, verified by one final key.

@@ -380,7 +380,7 @@ fn median_report(mut runs: Vec<SideReport>) -> SideReport {
         v[v.len() / 2]
     }
     let m = |f: fn(&SideReport) -> f64| median(runs.iter().map(f));
-    let report = SideReport {
+    SideReport {
         peak_rss_bytes: m(|r| r.peak_rss_bytes as f64) as u64,
         wall_seconds: m(|r| r.wall_seconds),
         cpu_seconds: m(|r| r.cpu_seconds),
@@ -389,8 +389,7 @@ fn median_report(mut runs: Vec<SideReport>) -> SideReport {
         critical_path_seconds: m(|r| r.critical_path_seconds),
         verify_ms: m(|r| r.verify_ms),
         ..runs.swap_remove(0)
-    };
-    report
+    }
 }
 
 /// Verifications timed for the reported median.
