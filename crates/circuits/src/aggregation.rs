@@ -202,8 +202,8 @@ impl AggregationCircuits {
 
     /// Write the circuits to `cache`.
     pub fn store(&self, cache: &ArtifactCache) {
-        let leaves: Vec<LeafVerifier> = self.leaf_verifiers.clone();
-        let fps = fingerprints(&self.settings, &leaves);
+        let leaves = &self.leaf_verifiers;
+        let fps = fingerprints(&self.settings, leaves);
         if let Some(bytes) = circuit_to_bytes(&self.universal.data) {
             cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
         }
@@ -214,7 +214,7 @@ impl AggregationCircuits {
         {
             cache.store(
                 WRAP_ARTIFACT,
-                &wrap_fingerprint(&self.settings, &leaves),
+                &wrap_fingerprint(&self.settings, leaves),
                 &bytes,
             );
         }

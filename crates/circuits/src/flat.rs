@@ -9,7 +9,7 @@ use crate::leaf::{work_units_for_rows, LeafVerifier};
 use crate::node::{node_body, Children, NodeCircuit};
 use crate::whitelist::key_digest;
 
-/// Build (or load from `cache`) a circuit verifying exactly up to `n` proofs of `leaf`.
+/// Build (or load from `cache`) a circuit verifying 1 to `n` proofs of `leaf` at once.
 /// Returns whether it came from the cache; a fresh build is not stored (see
 /// [`store_flat_aggregator`]), so a benchmark can measure a cold run before paying for the write.
 pub fn flat_aggregator(
