@@ -3,10 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use sheaf_circuits::work::WorkLeaf;
-use sheaf_circuits::{
-    AggregationCircuits, AggregationSettings, ArtifactCache, LeafCircuit, Profile, DEFAULT_ARITY,
-};
+use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet, Profile, DEFAULT_ARITY};
 
 /// Default size of work leaves: 2^8 rows, like the seed's real leaf.
 pub const DEFAULT_LEAF_ROWS_LOG2: usize = 8;
@@ -47,14 +44,6 @@ pub fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".sheaf-cache"))
 }
 
-/// The loaded or built circuits.
-pub struct Circuits {
-    /// The work-leaf circuit.
-    pub leaf: WorkLeaf,
-    /// The aggregation circuits.
-    pub aggregation: AggregationCircuits,
-}
-
 impl CircuitArgs {
     /// The cache, unless disabled.
     pub fn cache(&self) -> Option<ArtifactCache> {
@@ -71,18 +60,11 @@ impl CircuitArgs {
     }
 
     /// Load or build the work leaf and the aggregation circuits.
-    pub fn circuits(&self) -> anyhow::Result<Circuits> {
-        let cache = self.cache();
-        let leaf = WorkLeaf::load_or_build(
-            self.profile.leaf_config(),
-            self.leaf_rows_log2,
-            cache.as_ref(),
-        )?;
-        let aggregation = AggregationCircuits::load_or_build(
+    pub fn circuits(&self) -> anyhow::Result<CircuitSet> {
+        Ok(CircuitSet::load_or_build(
             self.settings(),
-            &[leaf.verifier()],
-            cache.as_ref(),
-        )?;
-        Ok(Circuits { leaf, aggregation })
+            self.leaf_rows_log2,
+            self.cache().as_ref(),
+        )?)
     }
 }

@@ -1,0 +1,22 @@
+//! Sheaf's prover API, shared by the coordinator that serves it and the provers that call it:
+//! the JSON bodies, the paths, the one error shape, the names of job circuits, and the ed25519
+//! request signing.
+//!
+//! ```text
+//!  prover                                              coordinator
+//!    │ POST /v1/hello      {api_version}          ──▶  circuits to load, lease TTL, limits
+//!    │ POST /v1/lease      {wait_ms}  (long-poll) ──▶  JobAssignment | 204 No Content
+//!    │ POST /v1/jobs/{id}/heartbeat {token}       ──▶  new expiry
+//!    │ POST /v1/jobs/{id}/proof?token=…  <bytes>  ──▶  verify on receipt, store, parent ready
+//!    │ GET  /v1/status                            ──▶  sequences, jobs by status
+//! ```
+//!
+//! Every `POST` is signed ([`auth`]); every failure answers with [`ErrorBody`] and the HTTP
+//! status of its [`ErrorCode`].
+
+pub mod auth;
+pub mod wire;
+
+pub use auth::{AuthError, SignedHeaders, MAX_CLOCK_SKEW_MS};
+pub use sheaf_circuits::{JobCircuit, UnknownCircuit};
+pub use wire::*;

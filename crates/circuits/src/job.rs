@@ -1,0 +1,304 @@
+//! Jobs as the proving core sees them: which circuit proves a job ([`JobCircuit`], named so the
+//! coordinator and every prover agree), and the set of circuits a coordinator and its provers
+//! share ([`CircuitSet`]): what a job's proof must carry, its verifier key, and proving it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use plonky2::plonk::circuit_data::VerifierCircuitData;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+
+use crate::aggregation::{AggregationCircuits, AggregationSettings};
+use crate::cache::ArtifactCache;
+use crate::digest::{Digest, WorkerSecret};
+use crate::error::{CircuitError, Result};
+use crate::header::{Header, JobStats};
+use crate::leaf::{work_units_for_rows, LeafCircuit};
+use crate::node::{node_header, Child};
+use crate::work::{WorkInput, WorkLeaf, WORK_LEAF_KIND};
+use crate::{Proof, C, D, F};
+
+/// The circuit of a job. Its text form is what the store keeps in `jobs.circuit`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum JobCircuit {
+    /// A leaf of kind `kind` (`leaf:work`).
+    Leaf {
+        /// The leaf kind.
+        kind: String,
+    },
+    /// The node that verifies leaves of kind `kind` (`node:work`), at level 1.
+    LeafNode {
+        /// The leaf kind.
+        kind: String,
+    },
+    /// The universal aggregation node (`universal`), at level 2 and above.
+    Universal,
+    /// The zero-knowledge wrap of a root (`wrap`).
+    Wrap,
+}
+
+/// A circuit name that is none of [`JobCircuit`]'s forms.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("unknown job circuit {0:?} (expected leaf:<kind>, node:<kind>, universal or wrap)")]
+pub struct UnknownCircuit(pub String);
+
+impl fmt::Display for JobCircuit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobCircuit::Leaf { kind } => write!(f, "leaf:{kind}"),
+            JobCircuit::LeafNode { kind } => write!(f, "node:{kind}"),
+            JobCircuit::Universal => f.write_str("universal"),
+            JobCircuit::Wrap => f.write_str("wrap"),
+        }
+    }
+}
+
+impl FromStr for JobCircuit {
+    type Err = UnknownCircuit;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let kind = |k: &str| {
+            (!k.is_empty() && !k.contains(':'))
+                .then(|| k.to_owned())
+                .ok_or_else(|| UnknownCircuit(s.to_owned()))
+        };
+        match s.split_once(':') {
+            Some(("leaf", k)) => Ok(JobCircuit::Leaf { kind: kind(k)? }),
+            Some(("node", k)) => Ok(JobCircuit::LeafNode { kind: kind(k)? }),
+            None if s == "universal" => Ok(JobCircuit::Universal),
+            None if s == "wrap" => Ok(JobCircuit::Wrap),
+            _ => Err(UnknownCircuit(s.to_owned())),
+        }
+    }
+}
+
+impl Serialize for JobCircuit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobCircuit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The circuits of one proving network: the work leaf and the aggregation circuits over it.
+pub struct CircuitSet {
+    /// The work-leaf circuit.
+    pub leaf: WorkLeaf,
+    /// The aggregation circuits.
+    pub aggregation: AggregationCircuits,
+}
+
+impl std::fmt::Debug for CircuitSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitSet")
+            .field("leaf", &self.leaf)
+            .field("settings", &self.aggregation.settings())
+            .finish()
+    }
+}
+
+impl CircuitSet {
+    /// Load (or build and cache) the work leaf of `2^leaf_rows_log2` rows and the aggregation
+    /// circuits of `settings` over it.
+    pub fn load_or_build(
+        settings: AggregationSettings,
+        leaf_rows_log2: usize,
+        cache: Option<&ArtifactCache>,
+    ) -> Result<Self> {
+        let leaf = WorkLeaf::load_or_build(settings.profile.leaf_config(), leaf_rows_log2, cache)?;
+        let aggregation = AggregationCircuits::load_or_build(settings, &[leaf.verifier()], cache)?;
+        Ok(CircuitSet { leaf, aggregation })
+    }
+
+    fn check_leaf_kind(kind: &str) -> Result<()> {
+        if kind == WORK_LEAF_KIND {
+            Ok(())
+        } else {
+            Err(CircuitError::InvalidArgument(format!(
+                "unknown leaf kind {kind:?}"
+            )))
+        }
+    }
+
+    /// The verifier key (and shape) of proofs of `circuit`.
+    pub fn verifier_data(&self, circuit: &JobCircuit) -> Result<VerifierCircuitData<F, C, D>> {
+        let data = match circuit {
+            JobCircuit::Leaf { kind } => {
+                Self::check_leaf_kind(kind)?;
+                self.leaf.circuit()
+            }
+            JobCircuit::LeafNode { kind } => &self.aggregation.leaf_node(kind)?.data,
+            JobCircuit::Universal => &self.aggregation.universal().data,
+            JobCircuit::Wrap => &self.wrap()?.data,
+        };
+        Ok(VerifierCircuitData {
+            verifier_only: data.verifier_only.clone(),
+            common: data.common.clone(),
+        })
+    }
+
+    fn wrap(&self) -> Result<&crate::wrap::FinalWrap> {
+        self.aggregation.final_wrap().ok_or_else(|| {
+            CircuitError::InvalidArgument("these circuits do not wrap the root".into())
+        })
+    }
+
+    /// The header a proof of `circuit` by the worker `worker_pk` must carry: over the work
+    /// input `work` for a leaf, over the children's headers otherwise.
+    pub fn expected_header(
+        &self,
+        circuit: &JobCircuit,
+        work: Option<&WorkInput>,
+        children: &[Header],
+        worker_pk: Digest,
+    ) -> Result<Header> {
+        match circuit {
+            JobCircuit::Leaf { kind } => {
+                Self::check_leaf_kind(kind)?;
+                let input = work.ok_or_else(|| {
+                    CircuitError::InvalidArgument("a leaf job needs its work input".into())
+                })?;
+                Ok(Header {
+                    commitment: worker_pk,
+                    worker_pk,
+                    stats: JobStats {
+                        leaf_jobs: 1,
+                        aggregation_jobs: 0,
+                        work_units: work_units_for_rows(self.leaf.circuit().common.degree_bits()),
+                    },
+                    statement: self.leaf.statement(input),
+                })
+            }
+            JobCircuit::LeafNode { .. } | JobCircuit::Universal => {
+                let arity = self.aggregation.settings().arity;
+                if children.is_empty() || children.len() > arity {
+                    return Err(CircuitError::BadChildCount {
+                        arity,
+                        got: children.len(),
+                    });
+                }
+                Ok(node_header(
+                    children,
+                    worker_pk,
+                    self.aggregation.universal().weight(),
+                ))
+            }
+            JobCircuit::Wrap => match children {
+                [root] => Ok(*root),
+                _ => Err(CircuitError::BadChildCount {
+                    arity: 1,
+                    got: children.len(),
+                }),
+            },
+        }
+    }
+
+    /// The whitelist root proofs of `circuit` carry after the header (none for leaves).
+    pub fn whitelist_root(&self, circuit: &JobCircuit) -> Option<Digest> {
+        match circuit {
+            JobCircuit::Leaf { .. } => None,
+            _ => Some(self.aggregation.whitelist().root()),
+        }
+    }
+
+    /// Prove a job of `circuit` for `worker`: a leaf from its work input, a node or the wrap
+    /// from its children's proofs (each with the circuit that made it), in order.
+    pub fn prove_job(
+        &self,
+        circuit: &JobCircuit,
+        work: Option<&WorkInput>,
+        children: &[(JobCircuit, Proof)],
+        worker: &WorkerSecret,
+    ) -> Result<Proof> {
+        match circuit {
+            JobCircuit::Leaf { kind } => {
+                Self::check_leaf_kind(kind)?;
+                let input = work.ok_or_else(|| {
+                    CircuitError::InvalidArgument("a leaf job needs its work input".into())
+                })?;
+                self.leaf.prove(input, worker)
+            }
+            JobCircuit::LeafNode { kind } => {
+                let node = self.aggregation.leaf_node(kind)?;
+                let key = &self.leaf.circuit().verifier_only;
+                let children = children
+                    .iter()
+                    .map(|(child, proof)| match child {
+                        JobCircuit::Leaf { kind: k } if k == kind => Ok(Child { proof, key }),
+                        other => Err(CircuitError::InvalidArgument(format!(
+                            "a {circuit} job aggregates leaf:{kind} proofs, not {other}"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                node.prove(&children, worker, self.aggregation.whitelist())
+            }
+            JobCircuit::Universal => {
+                let children = children
+                    .iter()
+                    .map(|(child, proof)| {
+                        let key = match child {
+                            JobCircuit::LeafNode { kind } => {
+                                &self.aggregation.leaf_node(kind)?.data.verifier_only
+                            }
+                            JobCircuit::Universal => {
+                                &self.aggregation.universal().data.verifier_only
+                            }
+                            other => {
+                                return Err(CircuitError::InvalidArgument(format!(
+                                    "a universal job does not aggregate {other} proofs"
+                                )))
+                            }
+                        };
+                        Ok(Child { proof, key })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.aggregation
+                    .universal()
+                    .prove(&children, worker, self.aggregation.whitelist())
+            }
+            JobCircuit::Wrap => match children {
+                [(JobCircuit::Universal, root)] => self.wrap()?.prove(root),
+                _ => Err(CircuitError::InvalidArgument(
+                    "a wrap job takes exactly one universal root proof".into(),
+                )),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circuits_round_trip_through_text() {
+        for circuit in [
+            JobCircuit::Leaf {
+                kind: "work".into(),
+            },
+            JobCircuit::LeafNode { kind: "tx".into() },
+            JobCircuit::Universal,
+            JobCircuit::Wrap,
+        ] {
+            assert_eq!(circuit.to_string().parse::<JobCircuit>().unwrap(), circuit);
+        }
+    }
+
+    #[test]
+    fn malformed_circuit_names_are_refused() {
+        for bad in ["", "leaf:", "node", "leaf:a:b", "univ", "tx:work"] {
+            assert_eq!(
+                bad.parse::<JobCircuit>(),
+                Err(UnknownCircuit(bad.to_owned())),
+                "{bad}"
+            );
+        }
+    }
+}
