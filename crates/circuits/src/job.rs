@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use plonky2::plonk::circuit_data::VerifierCircuitData;
+use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitData};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
@@ -127,9 +127,8 @@ impl CircuitSet {
         }
     }
 
-    /// The verifier key (and shape) of proofs of `circuit`.
-    pub fn verifier_data(&self, circuit: &JobCircuit) -> Result<VerifierCircuitData<F, C, D>> {
-        let data = match circuit {
+    fn data(&self, circuit: &JobCircuit) -> Result<&CircuitData<F, C, D>> {
+        Ok(match circuit {
             JobCircuit::Leaf { kind } => {
                 Self::check_leaf_kind(kind)?;
                 self.leaf.circuit()
@@ -137,7 +136,17 @@ impl CircuitSet {
             JobCircuit::LeafNode { kind } => &self.aggregation.leaf_node(kind)?.data,
             JobCircuit::Universal => &self.aggregation.universal().data,
             JobCircuit::Wrap => &self.wrap()?.data,
-        };
+        })
+    }
+
+    /// The shape of proofs of `circuit`, to decode them.
+    pub fn common(&self, circuit: &JobCircuit) -> Result<&CommonCircuitData<F, D>> {
+        Ok(&self.data(circuit)?.common)
+    }
+
+    /// The verifier key (and shape) of proofs of `circuit`.
+    pub fn verifier_data(&self, circuit: &JobCircuit) -> Result<VerifierCircuitData<F, C, D>> {
+        let data = self.data(circuit)?;
         Ok(VerifierCircuitData {
             verifier_only: data.verifier_only.clone(),
             common: data.common.clone(),
