@@ -30,6 +30,9 @@ pub enum StoreError {
     /// The job tree handed to `insert_sequence` is not a single tree of this sequence.
     #[error("invalid job plan: {0}")]
     InvalidPlan(String),
+    /// No prover with this id is registered.
+    #[error("unknown prover {0:?}")]
+    UnknownProver(String),
     /// No job with this id is stored.
     #[error("unknown job {0}")]
     UnknownJob(JobId),

@@ -44,10 +44,21 @@
 //!   a job is proved once: storing the blob (content-addressed by SHA-256), marking the job
 //!   proved, writing its one reward entry and releasing its parent happen in one transaction,
 //!   and a second proof gets [`StoreError::AlreadyProved`] and changes nothing.
-//! - **Concurrency.** SQLite write transactions start with `BEGIN IMMEDIATE`, so writers queue
-//!   on one lock (with [`SQLITE_BUSY_TIMEOUT`]) instead of failing on a lock upgrade.
+//! - **Admission.** [`Store::lease_admitted`] checks a registered prover's limits (live
+//!   leases against `max_concurrent`, leases granted this epoch against `rate_limit`) and
+//!   leases in the same transaction, so no interleaving of requests passes a limit; on
+//!   PostgreSQL the prover's row is locked, serializing its requests across replicas. A
+//!   request that finds no work costs no rate. [`Store::remember_nonce`] records signed
+//!   requests' nonces, so a replay is told apart with one insert.
+//! - **Concurrency.** SQLite write transactions start with `BEGIN IMMEDIATE` on the store's
+//!   one write connection, so writers queue in the pool rather than in SQLite's sleeping busy
+//!   handler, and another process's writer is waited for up to [`SQLITE_BUSY_TIMEOUT`].
 //!   PostgreSQL claims jobs with `FOR UPDATE SKIP LOCKED`, and sibling submissions serialize on
 //!   their parent's row, so exactly the last of them releases the parent.
+//! - **Durability.** On PostgreSQL a commit is durable when it returns. SQLite runs in WAL
+//!   mode with `synchronous = NORMAL`: a commit survives a crash of the process, but an OS
+//!   crash or power loss may drop the last commits (never corrupting the file). A dropped
+//!   lease is leased again, a dropped proof is proved again.
 //! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
 //!   and applied at connect in one transaction; a database newer than the build is refused.
 
@@ -56,15 +67,17 @@ mod store;
 mod error;
 mod lease;
 mod model;
+mod nonces;
 mod operator;
 mod plan;
+mod provers;
 mod rows;
 mod submit;
 
 pub use error::{Result, StoreError};
 pub use model::{
-    ExpiredLeases, Job, JobFilter, JobId, JobStatus, Lease, NewJob, NewSequence, Prover, Reward,
-    RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
+    ExpiredLeases, Job, JobFilter, JobId, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence,
+    Prover, Reward, RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
 };
 pub use store::{
     Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SCHEMA_VERSION, SQLITE_BUSY_TIMEOUT,

@@ -192,6 +192,10 @@ pub struct Job {
     pub proved_by: Option<String>,
     /// When its proof was stored (milliseconds), once proved.
     pub proved_ms: Option<i64>,
+    /// When its latest lease was granted (milliseconds); kept after the lease ends.
+    pub leased_ms: Option<i64>,
+    /// How long proving took, in milliseconds, as reported by the prover with its proof.
+    pub prove_ms: Option<i64>,
 }
 
 /// A granted lease: the job to prove and the token to present when heartbeating or submitting.
@@ -211,6 +215,31 @@ pub struct Lease {
     pub circuit: String,
     /// Circuit inputs.
     pub inputs: Vec<u8>,
+}
+
+/// What [`Store::lease_admitted`](crate::Store::lease_admitted) decided for one lease request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaseOutcome {
+    /// A job was leased and counted against the prover's rate.
+    Leased(Lease),
+    /// The prover is within its limits but no job is ready; nothing was counted.
+    NoWork,
+    /// The prover took its `rate_limit` leases in the current epoch.
+    RateLimited {
+        /// Leases granted to it in this epoch.
+        used: i64,
+        /// Its leases per epoch.
+        limit: i64,
+        /// When the epoch ends and the count starts over (milliseconds).
+        epoch_ends_ms: i64,
+    },
+    /// The prover holds its `max_concurrent` live leases.
+    TooManyLeases {
+        /// Its unexpired leases.
+        active: i64,
+        /// The leases it may hold at once.
+        limit: i64,
+    },
 }
 
 /// The reward entry recorded with a proof.

@@ -1,12 +1,10 @@
-//! Reads and operator actions: inspecting, requeueing and cancelling jobs, proofs, rewards,
-//! provers and metrics.
+//! Reads and operator actions: inspecting, requeueing and cancelling jobs, proofs, sequences,
+//! rewards and metrics.
 
 use std::collections::HashMap;
 
 use crate::error::{Result, StoreError};
-use crate::model::{
-    Job, JobFilter, JobId, JobStatus, Prover, Reward, Sequence, StatusCount, StoredProofs,
-};
+use crate::model::{Job, JobFilter, JobId, JobStatus, Reward, Sequence, StatusCount, StoredProofs};
 use crate::rows::{job_from_row, key32, parse_stored_id, parse_stored_status, JobRow, JOB_COLUMNS};
 use crate::Store;
 
@@ -193,24 +191,27 @@ impl Store {
 
     /// The sequence with this id, or `None`.
     pub async fn get_sequence(&self, id: i64) -> Result<Option<Sequence>> {
-        let row: Option<(i64, String, i64, Option<i64>)> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT leaves, root_job, created_ms, proved_ms FROM sequences WHERE id = $1",
-            )
+        let row: Option<SequenceRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {SEQUENCE_COLUMNS} FROM sequences WHERE id = $1"
+            ))
             .bind(id)
             .fetch_optional(pool)
             .await?
         });
-        row.map(|(leaves, root, created_ms, proved_ms)| {
-            Ok(Sequence {
-                id,
-                leaves,
-                root: parse_stored_id(&root)?,
-                created_ms,
-                proved_ms,
-            })
-        })
-        .transpose()
+        row.map(sequence_from_row).transpose()
+    }
+
+    /// Every sequence, by id.
+    pub async fn list_sequences(&self) -> Result<Vec<Sequence>> {
+        let rows: Vec<SequenceRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&format!(
+                "SELECT {SEQUENCE_COLUMNS} FROM sequences ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(sequence_from_row).collect()
     }
 
     /// The reward entries of a sequence, in tree order.
@@ -274,47 +275,20 @@ impl Store {
             bytes: bytes.unwrap_or(0),
         })
     }
+}
 
-    /// Registers a prover, or replaces the keys and limits of one with the same id.
-    pub async fn upsert_prover(&self, prover: &Prover) -> Result<()> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO provers (id, public_key, worker_pk, rate_limit, max_concurrent) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
-                 public_key = excluded.public_key, worker_pk = excluded.worker_pk, \
-                 rate_limit = excluded.rate_limit, max_concurrent = excluded.max_concurrent",
-            )
-            .bind(&prover.id)
-            .bind(prover.public_key.as_slice())
-            .bind(prover.worker_pk.as_slice())
-            .bind(prover.rate_limit)
-            .bind(prover.max_concurrent)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
+/// Columns selected for a [`Sequence`], in the order of [`SequenceRow`].
+const SEQUENCE_COLUMNS: &str = "id, leaves, root_job, created_ms, proved_ms";
 
-    /// The prover registered under `id`, or `None`.
-    pub async fn get_prover(&self, id: &str) -> Result<Option<Prover>> {
-        let row: Option<(Vec<u8>, Vec<u8>, i64, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT public_key, worker_pk, rate_limit, max_concurrent FROM provers \
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-        });
-        row.map(|(public_key, worker_pk, rate_limit, max_concurrent)| {
-            Ok(Prover {
-                id: id.to_owned(),
-                public_key: key32(public_key, "prover public key")?,
-                worker_pk: key32(worker_pk, "prover worker_pk")?,
-                rate_limit,
-                max_concurrent,
-            })
-        })
-        .transpose()
-    }
+/// A row of [`SEQUENCE_COLUMNS`].
+type SequenceRow = (i64, i64, String, i64, Option<i64>);
+
+fn sequence_from_row((id, leaves, root, created_ms, proved_ms): SequenceRow) -> Result<Sequence> {
+    Ok(Sequence {
+        id,
+        leaves,
+        root: parse_stored_id(&root)?,
+        created_ms,
+        proved_ms,
+    })
 }

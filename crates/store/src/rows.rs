@@ -6,7 +6,7 @@ use crate::model::{Job, JobId, JobStatus};
 
 /// Columns selected for a [`Job`], in the order of [`JobRow`].
 pub(crate) const JOB_COLUMNS: &str = "id, parent, circuit, inputs, status, attempts, lease_token, \
-     lease_holder, lease_expires_ms, proof_hash, proved_by, proved_ms";
+     lease_holder, lease_expires_ms, proof_hash, proved_by, proved_ms, leased_ms, prove_ms";
 
 /// A row of [`JOB_COLUMNS`].
 pub(crate) type JobRow = (
@@ -22,12 +22,28 @@ pub(crate) type JobRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<i64>,
+    Option<i64>,
 );
 
 /// Builds a [`Job`] from its row and its children (read separately).
 pub(crate) fn job_from_row(row: JobRow, children: Vec<JobId>) -> Result<Job> {
-    let (id, parent, circuit, inputs, status, attempts, lease_token, holder, expires, hash, by, at) =
-        row;
+    let (
+        id,
+        parent,
+        circuit,
+        inputs,
+        status,
+        attempts,
+        lease_token,
+        holder,
+        expires,
+        hash,
+        by,
+        at,
+        leased_ms,
+        prove_ms,
+    ) = row;
     Ok(Job {
         id: parse_stored_id(&id)?,
         circuit,
@@ -42,6 +58,8 @@ pub(crate) fn job_from_row(row: JobRow, children: Vec<JobId>) -> Result<Job> {
         proof_hash: hash,
         proved_by: by,
         proved_ms: at,
+        leased_ms,
+        prove_ms,
     })
 }
 

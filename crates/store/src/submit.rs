@@ -27,6 +27,14 @@ impl Store {
     /// The lease must be current at `now_ms`: the job `leased` to `prover` under `token`, not
     /// expired; else [`StoreError::StaleLease`]. A job already proved gives
     /// [`StoreError::AlreadyProved`] and nothing changes, so a retried submission is harmless.
+    ///
+    /// `prove_ms` is the proving time the prover reports, kept with the job for metrics; a
+    /// negative one is [`StoreError::InvalidArgument`].
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the lease (job, token, prover), the proof with its reward and proving time, and \
+                  the clock are independent inputs the coordinator has at hand"
+    )]
     pub async fn submit_proof(
         &self,
         job: JobId,
@@ -35,7 +43,13 @@ impl Store {
         proof: &[u8],
         reward: RewardEntry,
         now_ms: i64,
+        prove_ms: Option<i64>,
     ) -> Result<SubmitOutcome> {
+        if let Some(ms) = prove_ms.filter(|ms| *ms < 0) {
+            return Err(StoreError::InvalidArgument(format!(
+                "reported proving time must not be negative, got {ms} ms"
+            )));
+        }
         let hash = proof_hash(proof);
         let id = job.to_string();
         let outcome = write_tx!(self, |tx, engine| {
@@ -68,12 +82,14 @@ impl Store {
                 .await?;
             sqlx::query(
                 "UPDATE jobs SET status = 'proved', proof_hash = $2, proved_by = $3, \
-                 proved_ms = $4, lease_holder = NULL, lease_expires_ms = NULL WHERE id = $1",
+                 proved_ms = $4, prove_ms = $5, lease_holder = NULL, lease_expires_ms = NULL \
+                 WHERE id = $1",
             )
             .bind(&id)
             .bind(&hash)
             .bind(prover)
             .bind(now_ms)
+            .bind(prove_ms)
             .execute(&mut *tx)
             .await?;
             sqlx::query(

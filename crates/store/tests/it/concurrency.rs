@@ -66,6 +66,7 @@ async fn concurrent_identical_submissions_store_one_proof_and_one_reward() {
                             &proof_for(lease.job),
                             reward("p"),
                             T0,
+                            None,
                         )
                         .await
                 })
@@ -118,6 +119,7 @@ async fn concurrent_sibling_submissions_release_the_parent_exactly_once() {
                                 &proof_for(lease.job),
                                 reward("p"),
                                 T0,
+                                None,
                             )
                             .await
                             .unwrap()

@@ -206,6 +206,7 @@ pub async fn submit(store: &Store, lease: &Lease) -> SubmitOutcome {
             &proof_for(lease.job),
             reward(&lease.holder),
             T0,
+            None,
         )
         .await
         .unwrap_or_else(|e| panic!("submit {}: {e}", lease.job))

@@ -142,6 +142,7 @@ async fn heartbeat_extends_a_current_lease() {
                 &proof_for(lease.job),
                 reward("p"),
                 lease.expires_ms + 1,
+                None,
             )
             .await
             .unwrap();
@@ -247,7 +248,15 @@ async fn old_lease_is_stale_once_the_job_is_leased_again() {
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
         let err = store
-            .submit_proof(old.job, old.token, "slow", b"late", reward("slow"), now)
+            .submit_proof(
+                old.job,
+                old.token,
+                "slow",
+                b"late",
+                reward("slow"),
+                now,
+                None,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
@@ -259,6 +268,7 @@ async fn old_lease_is_stale_once_the_job_is_leased_again() {
                 &proof_for(new.job),
                 reward("fast"),
                 now,
+                None,
             )
             .await
             .unwrap();

@@ -1,10 +1,13 @@
 //! Integration tests of the store, each run on SQLite and, when `SHEAF_TEST_POSTGRES_URL` is
 //! set, on PostgreSQL.
 
+mod admission;
 mod concurrency;
 mod harness;
 mod leases;
+mod nonces;
 mod operator;
+mod registry;
 mod restart;
 mod send;
 mod submit;

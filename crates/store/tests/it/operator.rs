@@ -1,8 +1,6 @@
-//! Operator actions, reads, provers, and refused input.
+//! Operator actions, reads, and refused input.
 
-use sheaf_store::{
-    JobFilter, JobId, JobStatus, NewJob, NewSequence, Prover, StatusCount, StoreError,
-};
+use sheaf_store::{JobFilter, JobId, JobStatus, NewJob, NewSequence, StatusCount, StoreError};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
@@ -22,7 +20,7 @@ async fn unknown_job_ids_give_unknown_job() {
         unknown(store.heartbeat(ghost, 1, T0, TTL).await.map(drop));
         unknown(
             store
-                .submit_proof(ghost, 1, "p", b"x", reward("p"), T0)
+                .submit_proof(ghost, 1, "p", b"x", reward("p"), T0, None)
                 .await
                 .map(drop),
         );
@@ -172,7 +170,15 @@ async fn requeue_job_of_a_leased_job_makes_the_lease_stale() {
             JobStatus::Ready
         );
         let err = store
-            .submit_proof(lease.job, lease.token, "stuck", b"x", reward("stuck"), T0)
+            .submit_proof(
+                lease.job,
+                lease.token,
+                "stuck",
+                b"x",
+                reward("stuck"),
+                T0,
+                None,
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
@@ -219,7 +225,7 @@ async fn cancelled_job_is_never_leased_and_its_lease_is_stale() {
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
         let err = store
-            .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), T0)
+            .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), T0, None)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
@@ -354,31 +360,6 @@ async fn counts_by_status_groups_by_state_and_level() {
                 count(JobStatus::Waiting, 2, 1),
             ]
         );
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn upsert_prover_registers_then_replaces() {
-    each_engine(|db| async move {
-        let store = db.connect().await;
-        assert_eq!(store.get_prover("alice").await.unwrap(), None);
-        let mut alice = Prover {
-            id: "alice".into(),
-            public_key: [1; 32],
-            worker_pk: [2; 32],
-            rate_limit: 100,
-            max_concurrent: 2,
-        };
-        store.upsert_prover(&alice).await.unwrap();
-        assert_eq!(
-            store.get_prover("alice").await.unwrap(),
-            Some(alice.clone())
-        );
-        alice.public_key = [3; 32];
-        alice.max_concurrent = 8;
-        store.upsert_prover(&alice).await.unwrap();
-        assert_eq!(store.get_prover("alice").await.unwrap(), Some(alice));
     })
     .await;
 }

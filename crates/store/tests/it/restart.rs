@@ -36,6 +36,7 @@ async fn reopening_the_store_keeps_everything() {
                 &proof_for(leased.job),
                 crate::harness::reward("bob"),
                 T0 + 1,
+                None,
             )
             .await
             .unwrap();
@@ -131,4 +132,47 @@ async fn sqlite_data_dir_is_created_in_wal_mode() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place() {
+    each_engine(|db| async move {
+        let (init, blob) = match &db.data_dir {
+            Some(dir) => {
+                // An empty file is an empty SQLite database.
+                std::fs::File::create(dir.join(SQLITE_FILE_NAME)).unwrap();
+                (
+                    include_str!("../../migrations/sqlite/0001_init.sql"),
+                    "X'00'",
+                )
+            }
+            None => (
+                include_str!("../../migrations/postgres/0001_init.sql"),
+                "'\\x00'::bytea",
+            ),
+        };
+        db.execute_raw(init).await;
+        db.execute_raw(&format!(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL); \
+             INSERT INTO schema_migrations (version, name) VALUES (1, 'init'); \
+             INSERT INTO sequences (id, leaves, root_job, created_ms) \
+             VALUES (1, 1, 's1-l0-i0', 5); \
+             INSERT INTO jobs (id, sequence, level, idx, circuit, inputs, status) \
+             VALUES ('s1-l0-i0', 1, 0, 0, 'leaf', {blob}, 'ready');"
+        ))
+        .await;
+        let store = db.connect().await;
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        let job = store.get_job(JobId::new(1, 0, 0)).await.unwrap().unwrap();
+        assert_eq!(
+            (job.status, job.leased_ms, job.prove_ms),
+            (JobStatus::Ready, None, None)
+        );
+        let lease = lease_expecting(&store, "p", job.id).await;
+        assert_eq!(
+            store.get_job(lease.job).await.unwrap().unwrap().leased_ms,
+            Some(T0)
+        );
+    })
+    .await;
 }

@@ -27,7 +27,7 @@ fn store_futures_are_send(store: Store, prover: Prover) {
     assert_send(store.lease_next_job("p", 0, 1));
     assert_send(store.count_active_leases("p", 0));
     assert_send(store.heartbeat(job, 1, 0, 1));
-    assert_send(store.submit_proof(job, 1, "p", b"", reward, 0));
+    assert_send(store.submit_proof(job, 1, "p", b"", reward, 0, None));
     assert_send(store.requeue_expired(0, 1));
     assert_send(store.get_job(job));
     assert_send(store.list_jobs(JobFilter::default()));
@@ -41,4 +41,10 @@ fn store_futures_are_send(store: Store, prover: Prover) {
     assert_send(store.stored_proofs());
     assert_send(store.upsert_prover(&prover));
     assert_send(store.get_prover("p"));
+    assert_send(store.lease_admitted("p", 0, 1, 1));
+    assert_send(store.remember_nonce("k", "n", 0));
+    assert_send(store.prune_nonces(0));
+    assert_send(store.list_sequences());
+    assert_send(store.sync_provers(std::slice::from_ref(&prover)));
+    assert_send(store.prover_by_key(&[0; 32]));
 }

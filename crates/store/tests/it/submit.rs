@@ -59,7 +59,7 @@ async fn submit_refuses_a_stale_token() {
         plan(&store, 1, 1, 2).await;
         let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
         let err = store
-            .submit_proof(lease.job, lease.token + 1, "p", b"x", reward("p"), T0)
+            .submit_proof(lease.job, lease.token + 1, "p", b"x", reward("p"), T0, None)
             .await
             .unwrap_err();
         assert!(
@@ -80,7 +80,7 @@ async fn submit_refuses_an_expired_lease() {
         // Expired at its expiry, even before requeue_expired has run.
         for now in [lease.expires_ms, lease.expires_ms + 1] {
             let err = store
-                .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), now)
+                .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), now, None)
                 .await
                 .unwrap_err();
             assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
@@ -104,6 +104,7 @@ async fn submit_refuses_a_prover_other_than_the_holder() {
                 b"x",
                 reward("mallory"),
                 T0,
+                None,
             )
             .await
             .unwrap_err();
@@ -121,7 +122,7 @@ async fn submit_refuses_a_job_that_is_not_leased() {
         // A ready leaf and a waiting parent, neither ever leased: token 0 is not a lease.
         for job in [JobId::new(1, 0, 0), JobId::new(1, 1, 0)] {
             let err = store
-                .submit_proof(job, 0, "p", b"x", reward("p"), T0)
+                .submit_proof(job, 0, "p", b"x", reward("p"), T0, None)
                 .await
                 .unwrap_err();
             assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
@@ -141,7 +142,15 @@ async fn duplicate_submit_gives_one_blob_and_one_reward() {
         // The same submission again, and one with other bytes: neither takes effect.
         for bytes in [proof_for(lease.job), b"other bytes".to_vec()] {
             let err = store
-                .submit_proof(lease.job, lease.token, "p", &bytes, reward("p"), T0 + 1)
+                .submit_proof(
+                    lease.job,
+                    lease.token,
+                    "p",
+                    &bytes,
+                    reward("p"),
+                    T0 + 1,
+                    None,
+                )
                 .await
                 .unwrap_err();
             assert!(
@@ -176,7 +185,7 @@ async fn identical_proofs_of_two_jobs_share_one_blob() {
         for index in 0..2 {
             let lease = lease_expecting(&store, "p", JobId::new(1, 0, index)).await;
             let outcome = store
-                .submit_proof(lease.job, lease.token, "p", b"same", reward("p"), T0)
+                .submit_proof(lease.job, lease.token, "p", b"same", reward("p"), T0, None)
                 .await
                 .unwrap();
             hashes.push(outcome.proof_hash);
@@ -277,4 +286,52 @@ async fn assert_unchanged(store: &sheaf_store::Store, job: JobId) {
     assert_eq!(store.proof_of(job).await.unwrap(), None);
     assert_eq!(store.stored_proofs().await.unwrap().count, 0);
     assert!(store.rewards(job.sequence).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn submit_records_the_reported_proving_time_and_the_lease_time() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let lease = store
+            .lease_next_job("p", T0 + 7, crate::harness::TTL)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .submit_proof(
+                lease.job,
+                lease.token,
+                "p",
+                &proof_for(lease.job),
+                reward("p"),
+                T0 + 900,
+                Some(850),
+            )
+            .await
+            .unwrap();
+        let job = store.get_job(lease.job).await.unwrap().unwrap();
+        assert_eq!((job.leased_ms, job.prove_ms), (Some(T0 + 7), Some(850)));
+        // Without a report, the proving time stays unknown.
+        let (other, _) = prove_next(&store, "p").await;
+        let job = store.get_job(other.job).await.unwrap().unwrap();
+        assert_eq!((job.leased_ms, job.prove_ms), (Some(T0), None));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn submit_refuses_a_negative_proving_time() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 1, 2).await;
+        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let err = store
+            .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), T0, Some(-1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
+        assert_unchanged(&store, lease.job).await;
+    })
+    .await;
 }

@@ -1,0 +1,44 @@
+//! Request nonces: each signed request carries one, and a nonce seen before is a replay.
+
+use crate::error::Result;
+use crate::Store;
+
+impl Store {
+    /// Records that `nonce` was used by signing key `key` (both as the caller encodes them),
+    /// remembered until `expires_ms`. Returns `true` the first time and `false`, changing
+    /// nothing, when the pair is already recorded: a replay. Of concurrent identical calls,
+    /// exactly one gets `true`.
+    ///
+    /// A recorded pair counts until [`Store::prune_nonces`] removes it, even past its expiry;
+    /// the caller refuses requests older than the expiry window by their timestamp.
+    pub async fn remember_nonce(&self, key: &str, nonce: &str, expires_ms: i64) -> Result<bool> {
+        let inserted = on_write_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO nonces (key, nonce, expires_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(key)
+            .bind(nonce)
+            .bind(expires_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
+    /// Forgets the nonces that expired at `now_ms` (expiry ≤ now); returns how many.
+    pub async fn prune_nonces(&self, now_ms: i64) -> Result<u64> {
+        let pruned = on_write_pool!(self, |pool| {
+            sqlx::query("DELETE FROM nonces WHERE expires_ms <= $1")
+                .bind(now_ms)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if pruned > 0 {
+            tracing::debug!(target: "sheaf::store", pruned, now_ms, "pruned expired nonces");
+        }
+        Ok(pruned)
+    }
+}
