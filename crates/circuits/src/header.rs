@@ -113,12 +113,14 @@ impl Header {
         })
     }
 
-    /// The first field that differs from `expected`, if any.
+    /// The first field that differs from `expected`, if any. The worker_pk is compared first:
+    /// a proof made by another prover differs in its commitment too, and "another prover's
+    /// proof" is the diagnosis that matters.
     pub fn check(&self, expected: &Header) -> Result<()> {
-        let field = if self.commitment != expected.commitment {
-            HeaderField::Commitment
-        } else if self.worker_pk != expected.worker_pk {
+        let field = if self.worker_pk != expected.worker_pk {
             HeaderField::WorkerPk
+        } else if self.commitment != expected.commitment {
+            HeaderField::Commitment
         } else if self.stats != expected.stats {
             HeaderField::Stats
         } else if self.statement != expected.statement {

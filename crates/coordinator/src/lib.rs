@@ -1,1 +1,40 @@
-//! Placeholder while the crate is written.
+//! Sheaf's coordinator: it plans each sequence's job tree, leases jobs to registered provers over
+//! a signed HTTP API, verifies every proof on receipt, and stores it; the store readies the
+//! parent in the same transaction, and the parent is leased next.
+//!
+//! ```text
+//!  plan(sequence) ──▶ store: leaves ready, nodes waiting
+//!                          │
+//!  prover ── POST /v1/lease (signed, admitted: registry, rate per epoch, concurrency cap)
+//!                          │ long-poll until a job is ready; critical path first
+//!                          ▼
+//!            JobAssignment (inputs, children's proofs, fencing token)
+//!                          │ heartbeats extend the lease; the sweeper takes back expired ones
+//!  prover ── POST /v1/jobs/{id}/proof?token=… <bytes>
+//!                          │ lease current? → size, decoding, circuit, header (children's
+//!                          │ commitments, the prover's worker_pk, statement), whitelist root,
+//!                          │ full verification on a bounded pool (503 when full)
+//!                          ▼
+//!            store: blob, job proved, reward entry, parent ready — one transaction
+//! ```
+//!
+//! Failure semantics: every refusal is an [`ApiError`] with one JSON shape and changes nothing.
+//! The coordinator keeps no state of its own beyond caches: killed at any moment, it restarts on
+//! the same store and carries on; several replicas may share one PostgreSQL database. Its clock is
+//! the only clock: leases, epochs and request timestamps are judged by it.
+
+pub mod api;
+pub mod config;
+pub mod coordinator;
+pub mod error;
+pub mod metrics;
+pub mod planner;
+pub mod registry;
+pub mod server;
+
+pub use api::app;
+pub use config::CoordinatorConfig;
+pub use coordinator::{Coordinator, StartError};
+pub use error::{ApiError, Result};
+pub use registry::{FileRegistry, Registry, RegistryError, StaticRegistry};
+pub use server::{serve, shutdown_signal};

@@ -1,0 +1,232 @@
+//! The prover API over HTTP: routes, request authentication, and the one error shape.
+//!
+//! Every `POST` goes through [`Signed`]: the body is read up to the size limit (413 beyond),
+//! the signature headers are parsed and checked over method, path, body hash, timestamp and
+//! nonce, the timestamp must be within [`sheaf_api::MAX_CLOCK_SKEW_MS`] of the coordinator's
+//! clock, the key must be a registered prover, and the nonce must be new. Only then does the
+//! handler run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use sheaf_api::{
+    ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders,
+    MAX_CLOCK_SKEW_MS, PATH_HELLO, PATH_LEASE, PATH_METRICS, PATH_STATUS,
+};
+use sheaf_store::{JobId, Prover};
+use tower_http::trace::TraceLayer;
+
+use crate::config::now_ms;
+use crate::coordinator::Coordinator;
+use crate::error::{ApiError, Result};
+use crate::metrics::REQUESTS_REJECTED;
+
+/// The coordinator's HTTP app. Tests drive it over a loopback socket; `serve` runs it.
+pub fn app(coordinator: Arc<Coordinator>) -> Router {
+    Router::new()
+        .route(PATH_HELLO, post(hello))
+        .route(PATH_LEASE, post(lease))
+        .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
+        .route("/v1/jobs/{job}/proof", post(submit))
+        .route(PATH_STATUS, get(status))
+        .route(PATH_METRICS, get(metrics))
+        .fallback(|| async {
+            ApiError::new(ErrorCode::BadRequest, "no such endpoint").into_response()
+        })
+        .layer(TraceLayer::new_for_http())
+        .with_state(coordinator)
+}
+
+/// An authenticated request: the registered prover that signed it, and its body.
+pub struct Signed {
+    /// The prover.
+    pub prover: Prover,
+    /// The raw body.
+    pub body: Bytes,
+    /// The query string, if any.
+    pub query: Option<String>,
+}
+
+impl Signed {
+    fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("request body: {e}")))
+    }
+}
+
+impl FromRequest<Arc<Coordinator>> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<Coordinator>) -> Result<Self> {
+        let result = authenticate(request, state).await;
+        if let Err(e) = &result {
+            metrics::counter!(REQUESTS_REJECTED, "reason" => e.reason()).increment(1);
+            tracing::info!(target: "sheaf::coordinator", code = %e.code, message = %e.message, "request refused");
+        }
+        result
+    }
+}
+
+async fn authenticate(request: Request, coordinator: &Coordinator) -> Result<Signed> {
+    let limit = coordinator.config().max_body_bytes;
+    let (parts, body) = request.into_parts();
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    let signed = SignedHeaders::parse(|name| parts.headers.get(name)?.to_str().ok())?;
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    signed.verify(parts.method.as_str(), path, &body)?;
+    let now = now_ms();
+    if (signed.timestamp_ms - now).abs() > MAX_CLOCK_SKEW_MS {
+        return Err(ApiError::new(
+            ErrorCode::StaleTimestamp,
+            format!(
+                "request time {} ms is {} ms from the coordinator's clock (at most {MAX_CLOCK_SKEW_MS})",
+                signed.timestamp_ms,
+                signed.timestamp_ms - now
+            ),
+        ));
+    }
+    let prover = coordinator.prover_by_key(signed.key.as_bytes()).await?;
+    coordinator
+        .check_nonce(signed.key.as_bytes(), &signed.nonce, now)
+        .await?;
+    Ok(Signed {
+        prover,
+        body,
+        query: parts.uri.query().map(str::to_owned),
+    })
+}
+
+/// Counts a refused request by its reason, logs it, and answers with the one error shape.
+fn answer<T: IntoResponse>(result: Result<T>) -> Response {
+    match result {
+        Ok(ok) => ok.into_response(),
+        Err(e) => {
+            metrics::counter!(REQUESTS_REJECTED, "reason" => e.reason()).increment(1);
+            tracing::info!(target: "sheaf::coordinator", code = %e.code, message = %e.message, "request refused");
+            e.into_response()
+        }
+    }
+}
+
+fn job_id(text: &str) -> Result<JobId> {
+    text.parse()
+        .map_err(|e: sheaf_store::StoreError| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+}
+
+async fn hello(State(c): State<Arc<Coordinator>>, signed: Signed) -> Response {
+    answer((|| c.hello(&signed.prover, &signed.json()?).map(Json))())
+}
+
+async fn lease(State(c): State<Arc<Coordinator>>, signed: Signed) -> Response {
+    let result = async {
+        let request: LeaseRequest = signed.json()?;
+        c.lease(&signed.prover, Duration::from_millis(request.wait_ms))
+            .await
+    }
+    .await;
+    match result {
+        Ok(Some(assignment)) => Json(assignment).into_response(),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => answer::<()>(Err(e)),
+    }
+}
+
+async fn heartbeat(
+    State(c): State<Arc<Coordinator>>,
+    Path(job): Path<String>,
+    signed: Signed,
+) -> Response {
+    answer(
+        async {
+            let request: HeartbeatRequest = signed.json()?;
+            let expires_ms = c
+                .heartbeat(&signed.prover, job_id(&job)?, request.token)
+                .await?;
+            Ok(Json(HeartbeatResponse { expires_ms }))
+        }
+        .await,
+    )
+}
+
+/// `token` (required) and `prove_ms` (optional) from the submission's query string.
+fn submit_query(query: Option<&str>) -> Result<(i64, Option<i64>)> {
+    let mut token = None;
+    let mut prove_ms = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value.parse::<i64>().map_err(|_| {
+                ApiError::new(ErrorCode::BadRequest, format!("query {key}={value:?} is not a number"))
+            })
+        };
+        match key {
+            "token" => token = Some(number()?),
+            "prove_ms" => prove_ms = Some(number()?),
+            _ => {}
+        }
+    }
+    let token =
+        token.ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "query parameter token is required"))?;
+    Ok((token, prove_ms))
+}
+
+async fn submit(
+    State(c): State<Arc<Coordinator>>,
+    Path(job): Path<String>,
+    signed: Signed,
+) -> Response {
+    answer(
+        async {
+            let (token, prove_ms) = submit_query(signed.query.as_deref())?;
+            let job = job_id(&job)?;
+            c.submit(&signed.prover, job, token, prove_ms, signed.body.to_vec())
+                .await
+                .map(Json)
+        }
+        .await,
+    )
+}
+
+async fn status(State(c): State<Arc<Coordinator>>) -> Response {
+    answer(c.status().await.map(Json))
+}
+
+async fn metrics(State(c): State<Arc<Coordinator>>) -> Response {
+    answer(
+        async {
+            let counts = c.store().counts_by_status().await?;
+            Ok((
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                crate::metrics::render(&counts),
+            ))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,91 @@
+//! The coordinator's knobs, each with a named default and the trade-off it sets.
+
+use std::time::Duration;
+
+/// A lease lives this long without a heartbeat. Long enough to ride out a slow request or a
+/// short network hiccup, short enough that a dead prover's job moves on within a minute.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// Provers heartbeat this often: a fifth of the TTL, so four heartbeats may be lost before the
+/// lease expires.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(6);
+/// Leases a job may take before it is `dead`: a job that kills three provers is more likely
+/// broken than unlucky, and an operator should look at it.
+pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
+/// Expired leases are taken back this often. The delay adds to a dead prover's TTL.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+/// Longest a lease request waits for a job before answering 204. Long-polling lets an idle
+/// prover get a job the moment it is ready, without hammering the store.
+pub const DEFAULT_MAX_LEASE_WAIT: Duration = Duration::from_secs(20);
+/// How often a waiting lease request re-checks the store even without a local wake-up, which
+/// covers jobs readied by another coordinator replica on the same database.
+pub const LEASE_RECHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Length of a rate-limit epoch: a prover's `rate_limit` leases per epoch.
+pub const DEFAULT_EPOCH: Duration = Duration::from_secs(60);
+/// Proofs verified at once. Verification is ~10 ms of CPU for a node proof; two at a time keep
+/// a small machine responsive.
+pub const DEFAULT_VERIFY_WORKERS: usize = 2;
+/// Submissions allowed to wait for a verifier. Beyond workers + queue, a submission is refused
+/// with 503 instead of queueing without bound.
+pub const DEFAULT_VERIFY_QUEUE: usize = 32;
+/// Largest request body accepted (a submitted proof): a node proof is ~135 kB and the largest
+/// circuits of this core stay well under 1 MiB, so 2 MiB leaves room without inviting abuse.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// How often the provers file is re-read (when it changed), so an operator's edit takes effect
+/// without a restart.
+pub const DEFAULT_REGISTRY_REFRESH: Duration = Duration::from_secs(5);
+
+/// Everything the coordinator service is tuned by.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// Lease lifetime without a heartbeat.
+    pub lease_ttl: Duration,
+    /// Heartbeat interval told to provers.
+    pub heartbeat_interval: Duration,
+    /// Attempts before a job is dead.
+    pub max_attempts: i64,
+    /// Sweeper period.
+    pub sweep_interval: Duration,
+    /// Longest long-poll.
+    pub max_lease_wait: Duration,
+    /// Rate-limit epoch.
+    pub epoch: Duration,
+    /// Concurrent verifications.
+    pub verify_workers: usize,
+    /// Submissions waiting for a verifier.
+    pub verify_queue: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Registry refresh period.
+    pub registry_refresh: Duration,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            lease_ttl: DEFAULT_LEASE_TTL,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            max_lease_wait: DEFAULT_MAX_LEASE_WAIT,
+            epoch: DEFAULT_EPOCH,
+            verify_workers: DEFAULT_VERIFY_WORKERS,
+            verify_queue: DEFAULT_VERIFY_QUEUE,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            registry_refresh: DEFAULT_REGISTRY_REFRESH,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch by this process's clock: the coordinator's clock is the only
+/// clock; nothing a prover says about time is trusted.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A duration in whole milliseconds, as the store counts time.
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

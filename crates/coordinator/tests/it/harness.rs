@@ -1,0 +1,233 @@
+//! A coordinator on a fresh store, served on a loopback port, and signed raw requests to it.
+
+use std::sync::{Arc, OnceLock};
+
+use ed25519_dalek::SigningKey;
+use reqwest::StatusCode;
+use sheaf_api::{
+    ErrorBody, ErrorCode, JobAssignment, JobInputs, LeaseRequest, SignedHeaders, PATH_LEASE,
+};
+use sheaf_circuits::work::work_input;
+use sheaf_circuits::{
+    encode_proof, AggregationSettings, ArtifactCache, CircuitSet, JobCircuit, Profile,
+    WorkerSecret,
+};
+use sheaf_coordinator::config::now_ms;
+use sheaf_coordinator::{Coordinator, CoordinatorConfig, StaticRegistry};
+use sheaf_store::{Prover, Store};
+
+/// Work leaves of the test circuits: the smallest there is.
+pub const LEAF_ROWS_LOG2: usize = 5;
+
+/// The test circuits, built (or loaded from the target directory's cache) once per binary.
+pub fn circuits() -> Arc<CircuitSet> {
+    static CIRCUITS: OnceLock<Arc<CircuitSet>> = OnceLock::new();
+    CIRCUITS
+        .get_or_init(|| {
+            let cache =
+                ArtifactCache::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"));
+            let settings = AggregationSettings {
+                profile: Profile::Standard,
+                arity: 2,
+                final_zk: false,
+            };
+            Arc::new(CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache)).expect("test circuits"))
+        })
+        .clone()
+}
+
+/// A prover as the tests drive it: its request key and worker secret.
+pub struct TestProver {
+    /// Registry name.
+    pub name: String,
+    /// Signs its requests.
+    pub signing: SigningKey,
+    /// Its worker secret.
+    pub worker: WorkerSecret,
+}
+
+impl TestProver {
+    /// A new prover with fresh keys.
+    pub fn new(name: &str) -> Self {
+        TestProver {
+            name: name.to_owned(),
+            signing: SigningKey::generate(&mut rand::rngs::OsRng),
+            worker: WorkerSecret::random(),
+        }
+    }
+
+    /// Its registry entry with these limits.
+    pub fn entry(&self, rate_limit: i64, max_concurrent: i64) -> Prover {
+        Prover {
+            id: self.name.clone(),
+            public_key: self.signing.verifying_key().to_bytes(),
+            worker_pk: self.worker.worker_pk().to_bytes(),
+            rate_limit,
+            max_concurrent,
+        }
+    }
+
+    /// Its registry entry with generous limits.
+    pub fn registered(&self) -> Prover {
+        self.entry(1_000, 4)
+    }
+}
+
+/// A served coordinator.
+pub struct Net {
+    /// The coordinator.
+    pub coordinator: Arc<Coordinator>,
+    /// Its base URL.
+    pub url: String,
+    /// Its store.
+    pub store: Store,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh SQLite store in a temporary directory.
+pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open_data_dir(dir.path()).await.expect("store");
+    (store, dir)
+}
+
+/// A coordinator on a fresh SQLite store admitting `provers`.
+pub async fn start(provers: Vec<Prover>, config: CoordinatorConfig) -> Net {
+    let (store, dir) = sqlite_store().await;
+    let mut net = start_on(store, provers, config).await;
+    net._dir = Some(dir);
+    net
+}
+
+/// A coordinator on `store` admitting `provers`.
+pub async fn start_on(store: Store, provers: Vec<Prover>, config: CoordinatorConfig) -> Net {
+    let circuits = tokio::task::spawn_blocking(circuits).await.expect("circuits");
+    let coordinator = Arc::new(
+        Coordinator::new(
+            store.clone(),
+            circuits,
+            LEAF_ROWS_LOG2,
+            config,
+            Some(Arc::new(StaticRegistry(provers))),
+        )
+        .await
+        .expect("coordinator"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sheaf_coordinator::serve(coordinator.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    Net {
+        coordinator,
+        url,
+        store,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        server: Some(server),
+        _dir: None,
+    }
+}
+
+/// A response's status and body.
+pub struct Answer {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The error code of an error answer (panics on any other shape: the one error shape is
+    /// part of what is tested).
+    pub fn code(&self) -> ErrorCode {
+        let body: ErrorBody = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} with a body not in the error shape ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        });
+        assert_eq!(
+            body.error.code.http_status(),
+            self.status.as_u16(),
+            "status matches the code"
+        );
+        body.error.code
+    }
+
+    /// Parse a success body.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        assert!(
+            self.status.is_success(),
+            "status {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        serde_json::from_slice(&self.body).expect("response body")
+    }
+}
+
+impl Net {
+    /// Send `body` to `path` with the given signature headers.
+    pub async fn send(&self, path: &str, body: Vec<u8>, headers: &SignedHeaders) -> Answer {
+        let mut request = self.http.post(format!("{}{path}", self.url)).body(body);
+        for (name, value) in headers.to_pairs() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("request");
+        Answer {
+            status: response.status(),
+            body: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
+    /// `POST path` signed by `prover` now.
+    pub async fn post(&self, prover: &TestProver, path: &str, body: Vec<u8>) -> Answer {
+        let headers = SignedHeaders::sign(&prover.signing, "POST", path, &body, now_ms());
+        self.send(path, body, &headers).await
+    }
+
+    /// Lease a job without waiting; panics when none is leased.
+    pub async fn lease(&self, prover: &TestProver) -> JobAssignment {
+        self.try_lease(prover, 0).await.json()
+    }
+
+    /// Ask for a lease, waiting up to `wait_ms`.
+    pub async fn try_lease(&self, prover: &TestProver, wait_ms: u64) -> Answer {
+        let body = serde_json::to_vec(&LeaseRequest { wait_ms }).expect("json");
+        self.post(prover, PATH_LEASE, body).await
+    }
+
+    /// Submit `bytes` as the proof of `job` under `token`.
+    pub async fn submit(&self, prover: &TestProver, job: &str, token: i64, bytes: Vec<u8>) -> Answer {
+        self.post(prover, &sheaf_api::submit_path(job, token, 1), bytes)
+            .await
+    }
+
+    /// Stop serving.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server");
+        }
+    }
+}
+
+/// Prove a leased leaf job as `worker`.
+pub fn prove_leaf(assignment: &JobAssignment, worker: &WorkerSecret) -> Vec<u8> {
+    let JobInputs::Work { seed, index } = assignment.inputs else {
+        panic!("{} is not a leaf job", assignment.job);
+    };
+    let circuit: JobCircuit = assignment.circuit.clone();
+    let proof = circuits()
+        .prove_job(&circuit, Some(&work_input(seed, index)), &[], worker)
+        .expect("leaf proof");
+    encode_proof(&proof)
+}

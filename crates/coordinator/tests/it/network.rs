@@ -1,0 +1,92 @@
+//! End to end over loopback: real provers (the `sheaf-prover` library) prove a sequence.
+
+use std::time::Duration;
+
+use sheaf_circuits::{ArtifactCache, FinalKey};
+use sheaf_coordinator::CoordinatorConfig;
+use sheaf_prover::{ProverConfig, ProverKey};
+use sheaf_store::{JobFilter, JobStatus, Prover};
+
+use crate::harness::start;
+
+fn registered(name: &str, key: &ProverKey) -> Prover {
+    Prover {
+        id: name.to_owned(),
+        public_key: key.signing.verifying_key().to_bytes(),
+        worker_pk: key.worker_pk().to_bytes(),
+        rate_limit: 1_000,
+        max_concurrent: 2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_provers_prove_a_sequence_of_five_leaves() {
+    let keys = [ProverKey::generate(), ProverKey::generate()];
+    let net = start(
+        vec![registered("alice", &keys[0]), registered("bob", &keys[1])],
+        CoordinatorConfig::default(),
+    )
+    .await;
+    net.coordinator.plan(1, 5).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let provers: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let config = ProverConfig {
+                coordinator: net.url.clone(),
+                key: key.clone(),
+                threads: 1,
+                max_jobs: None,
+                cache: Some(ArtifactCache::new(
+                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
+                )),
+                lease_wait_ms: 1_000,
+            };
+            let mut stopped = stopped.clone();
+            tokio::spawn(sheaf_prover::run(config, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        })
+        .collect();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let sequence = net.store.get_sequence(1).await.unwrap().unwrap();
+        if sequence.proved_ms.is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sequence not proved in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.send_replace(true);
+    let mut proved_by_provers = 0;
+    for prover in provers {
+        let report = prover.await.unwrap().expect("prover ran");
+        assert_eq!(report.submissions_rejected, 0);
+        proved_by_provers += report.jobs_proved;
+    }
+
+    // 5 leaves, 3 leaf nodes, 2 universal nodes, the root: each proved once, one reward each.
+    let jobs = net.store.list_jobs(JobFilter::default()).await.unwrap();
+    assert_eq!(jobs.len(), 11);
+    assert!(jobs.iter().all(|j| j.status == JobStatus::Proved));
+    assert_eq!(proved_by_provers, 11);
+    assert_eq!(net.store.rewards(1).await.unwrap().len(), 11);
+    assert_eq!(net.store.stored_proofs().await.unwrap().count, 11);
+
+    // The root verifies with the exported (written and re-read) final key.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("final.key");
+    net.coordinator
+        .circuits()
+        .aggregation
+        .final_key()
+        .write(&path)
+        .unwrap();
+    let sequence = net.store.get_sequence(1).await.unwrap().unwrap();
+    let root = net.store.proof_of(sequence.root).await.unwrap().unwrap();
+    let verified = FinalKey::read(&path).unwrap().verify_bytes(&root).unwrap();
+    assert_eq!(verified.header.stats.leaf_jobs, 5);
+    assert_eq!(verified.header.stats.aggregation_jobs, 6);
+    net.stop().await;
+}

@@ -1,0 +1,76 @@
+//! PostgreSQL: identical concurrent submissions store one proof and never fail with a 5xx.
+
+use sheaf_coordinator::CoordinatorConfig;
+use sheaf_store::Store;
+use sqlx::{Connection, Executor};
+
+use crate::harness::{prove_leaf, start_on, TestProver};
+
+/// Admin URL of the PostgreSQL server; unset, these tests are skipped.
+const POSTGRES_URL_VAR: &str = "SHEAF_TEST_POSTGRES_URL";
+
+/// A fresh database for one test; `None` (with the reason printed) without PostgreSQL.
+async fn fresh_database(test: &str) -> Option<(String, String)> {
+    let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("skipping {test}: {POSTGRES_URL_VAR} is not set");
+        return None;
+    };
+    let name = format!("sheaf_coord_{}_{}", std::process::id(), rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create database");
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    Some((format!("{base}/{name}"), admin))
+}
+
+async fn drop_database(admin: &str, url: &str) {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = conn
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn hundred_identical_concurrent_submissions_store_one_proof() {
+    let Some((url, admin)) = fresh_database("hundred_identical_concurrent_submissions").await else {
+        return;
+    };
+    let alice = TestProver::new("alice");
+    let store = Store::connect(&url).await.expect("store");
+    let net = start_on(store, vec![alice.registered()], CoordinatorConfig::default()).await;
+    net.coordinator.plan(1, 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    let bytes = prove_leaf(&job, &alice.worker);
+    let net = std::sync::Arc::new(net);
+    let alice = std::sync::Arc::new(alice);
+    let submissions: Vec<_> = (0..100)
+        .map(|_| {
+            let (net, alice, job, bytes) = (net.clone(), alice.clone(), job.clone(), bytes.clone());
+            tokio::spawn(async move { net.submit(&alice, &job.job, job.token, bytes).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for submission in submissions {
+        let answer = submission.await.unwrap();
+        assert!(
+            !answer.status.is_server_error(),
+            "{}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        );
+        if answer.status.is_success() {
+            accepted += 1;
+        } else {
+            assert_eq!(answer.code(), sheaf_api::ErrorCode::AlreadyProved);
+        }
+    }
+    assert!(accepted >= 1);
+    assert_eq!(net.store.stored_proofs().await.unwrap().count, 1);
+    assert_eq!(net.store.rewards(1).await.unwrap().len(), 1);
+    let net = std::sync::Arc::into_inner(net).expect("all submissions done");
+    net.stop().await;
+    drop_database(&admin, &url).await;
+}

@@ -1,0 +1,284 @@
+//! Bad input, one test each: the exact error code, the one error shape, and nothing changed.
+
+use sheaf_api::{
+    ErrorCode, HelloRequest, SignedHeaders, API_VERSION, MAX_CLOCK_SKEW_MS, PATH_HELLO, PATH_LEASE,
+};
+use sheaf_coordinator::config::now_ms;
+use sheaf_coordinator::CoordinatorConfig;
+use sheaf_store::{JobId, JobStatus};
+
+use crate::harness::{prove_leaf, start, Net, TestProver};
+
+async fn net_with(prover: &TestProver, leaves: usize) -> Net {
+    let net = start(vec![prover.registered()], CoordinatorConfig::default()).await;
+    net.coordinator.plan(1, leaves).await.expect("plan");
+    net
+}
+
+/// The leased job is still leased to the same lease, with no proof and no reward.
+async fn assert_unchanged(net: &Net, job: &str, token: i64) {
+    let job: JobId = job.parse().unwrap();
+    let stored = net.store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Leased);
+    assert_eq!(stored.lease_token, token);
+    assert!(stored.proof_hash.is_none());
+    assert!(net.store.rewards(1).await.unwrap().is_empty());
+}
+
+fn lease_body() -> Vec<u8> {
+    br#"{"wait_ms":0}"#.to_vec()
+}
+
+#[tokio::test]
+async fn request_with_bad_signature_is_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 2).await;
+    let body = lease_body();
+    let mut headers = SignedHeaders::sign(&alice.signing, "POST", PATH_LEASE, &body, now_ms());
+    let mut signature = headers.signature.to_bytes();
+    signature[0] ^= 1;
+    headers.signature = ed25519_dalek::Signature::from_bytes(&signature);
+    let answer = net.send(PATH_LEASE, body, &headers).await;
+    assert_eq!(answer.code(), ErrorCode::BadSignature);
+    // Nothing was leased.
+    let leased = net.store.counts_by_status().await.unwrap();
+    assert!(leased.iter().all(|c| c.status != JobStatus::Leased));
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn request_signed_over_another_body_is_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let headers =
+        SignedHeaders::sign(&alice.signing, "POST", PATH_LEASE, br#"{"wait_ms":1}"#, now_ms());
+    let answer = net.send(PATH_LEASE, lease_body(), &headers).await;
+    assert_eq!(answer.code(), ErrorCode::BadSignature);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn replayed_nonce_is_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 2).await;
+    let body = lease_body();
+    let headers = SignedHeaders::sign(&alice.signing, "POST", PATH_LEASE, &body, now_ms());
+    net.send(PATH_LEASE, body.clone(), &headers)
+        .await
+        .json::<sheaf_api::JobAssignment>();
+    let replay = net.send(PATH_LEASE, body, &headers).await;
+    assert_eq!(replay.code(), ErrorCode::ReplayedNonce);
+    // The replay leased nothing more.
+    let leased: i64 = net
+        .store
+        .counts_by_status()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.status == JobStatus::Leased)
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(leased, 1);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn stale_timestamp_is_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let body = lease_body();
+    for skew in [-(MAX_CLOCK_SKEW_MS + 5_000), MAX_CLOCK_SKEW_MS + 5_000] {
+        let headers =
+            SignedHeaders::sign(&alice.signing, "POST", PATH_LEASE, &body, now_ms() + skew);
+        let answer = net.send(PATH_LEASE, body.clone(), &headers).await;
+        assert_eq!(answer.code(), ErrorCode::StaleTimestamp, "skew {skew} ms");
+    }
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_prover_is_refused() {
+    let alice = TestProver::new("alice");
+    let mallory = TestProver::new("mallory");
+    let net = net_with(&alice, 1).await;
+    let answer = net.try_lease(&mallory, 0).await;
+    assert_eq!(answer.code(), ErrorCode::UnknownProver);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn missing_signature_headers_are_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}{PATH_LEASE}", net.url))
+        .body(lease_body())
+        .send()
+        .await
+        .unwrap();
+    let answer = crate::harness::Answer {
+        status: response.status(),
+        body: response.bytes().await.unwrap().to_vec(),
+    };
+    assert_eq!(answer.code(), ErrorCode::Unauthenticated);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn incompatible_api_version_is_refused_at_hello() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let hello = |version| {
+        serde_json::to_vec(&HelloRequest {
+            api_version: version,
+            software: "test".into(),
+        })
+        .unwrap()
+    };
+    let ok: sheaf_api::HelloResponse = net.post(&alice, PATH_HELLO, hello(API_VERSION)).await.json();
+    assert_eq!(ok.prover, "alice");
+    assert_eq!(ok.circuits.final_key_id, net.coordinator.spec().final_key_id);
+    let answer = net.post(&alice, PATH_HELLO, hello(API_VERSION + 1)).await;
+    assert_eq!(answer.code(), ErrorCode::IncompatibleVersion);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn lease_beyond_rate_limit_is_429() {
+    let alice = TestProver::new("alice");
+    let net = start(vec![alice.entry(1, 4)], CoordinatorConfig::default()).await;
+    net.coordinator.plan(1, 3).await.unwrap();
+    net.lease(&alice).await;
+    let answer = net.try_lease(&alice, 0).await;
+    assert_eq!(answer.status, 429);
+    assert_eq!(answer.code(), ErrorCode::RateLimited);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn lease_beyond_concurrency_cap_is_429() {
+    let alice = TestProver::new("alice");
+    let net = start(vec![alice.entry(100, 1)], CoordinatorConfig::default()).await;
+    net.coordinator.plan(1, 3).await.unwrap();
+    net.lease(&alice).await;
+    let answer = net.try_lease(&alice, 0).await;
+    assert_eq!(answer.code(), ErrorCode::TooManyLeases);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_and_changes_nothing() {
+    let alice = TestProver::new("alice");
+    let config = CoordinatorConfig {
+        max_body_bytes: 64 * 1024,
+        ..CoordinatorConfig::default()
+    };
+    let net = start(vec![alice.registered()], config).await;
+    net.coordinator.plan(1, 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    let answer = net
+        .submit(&alice, &job.job, job.token, vec![7u8; 64 * 1024 + 1])
+        .await;
+    assert_eq!(answer.status, 413);
+    assert_eq!(answer.code(), ErrorCode::PayloadTooLarge);
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_proof_bytes_are_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let job = net.lease(&alice).await;
+    let answer = net
+        .submit(&alice, &job.job, job.token, b"definitely not a proof".to_vec())
+        .await;
+    assert_eq!(answer.code(), ErrorCode::MalformedProof);
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn proof_with_trailing_bytes_is_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let job = net.lease(&alice).await;
+    let mut bytes = prove_leaf(&job, &alice.worker);
+    bytes.push(0);
+    let answer = net.submit(&alice, &job.job, job.token, bytes).await;
+    assert_eq!(answer.code(), ErrorCode::MalformedProof);
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn proof_for_another_job_is_refused() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 2).await;
+    let first = net.lease(&alice).await;
+    let second = net.lease(&alice).await;
+    let proof_of_second = prove_leaf(&second, &alice.worker);
+    let answer = net
+        .submit(&alice, &first.job, first.token, proof_of_second)
+        .await;
+    assert_eq!(answer.code(), ErrorCode::HeaderMismatch);
+    assert_unchanged(&net, &first.job, first.token).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn proof_carrying_another_provers_worker_pk_is_refused() {
+    let alice = TestProver::new("alice");
+    let bob = TestProver::new("bob");
+    let net = start(
+        vec![alice.registered(), bob.registered()],
+        CoordinatorConfig::default(),
+    )
+    .await;
+    net.coordinator.plan(1, 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    // A valid proof of the right job, but made with bob's worker secret (stolen, say).
+    let bobs_proof = prove_leaf(&job, &bob.worker);
+    let answer = net.submit(&alice, &job.job, job.token, bobs_proof).await;
+    assert_eq!(answer.code(), ErrorCode::WrongWorker);
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_job_id_is_404() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let answer = net.submit(&alice, "s9-l0-i0", 1, vec![1, 2, 3]).await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.code(), ErrorCode::UnknownJob);
+    let heartbeat = net
+        .post(
+            &alice,
+            &sheaf_api::heartbeat_path("s9-l0-i0"),
+            br#"{"token":1}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(heartbeat.code(), ErrorCode::UnknownJob);
+    let malformed = net.submit(&alice, "job-one", 1, vec![1]).await;
+    assert_eq!(malformed.code(), ErrorCode::BadRequest);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn submission_of_another_provers_lease_is_refused() {
+    let alice = TestProver::new("alice");
+    let bob = TestProver::new("bob");
+    let net = start(
+        vec![alice.registered(), bob.registered()],
+        CoordinatorConfig::default(),
+    )
+    .await;
+    net.coordinator.plan(1, 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    let bobs_proof = prove_leaf(&job, &bob.worker);
+    let answer = net.submit(&bob, &job.job, job.token, bobs_proof).await;
+    assert_eq!(answer.code(), ErrorCode::StaleLease);
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
