@@ -482,7 +482,7 @@ impl Worker {
                 Ok(accepted) => {
                     info!(
                         target: TARGET,
-                        job,
+                        job = %job,
                         token,
                         attempt,
                         prove_ms,
@@ -495,11 +495,11 @@ impl Worker {
                 }
                 Err(e) if e.is_retryable() => e,
                 Err(ClientError::Api { code, message, .. }) => {
-                    warn!(target: TARGET, job, token, attempt, code = %code, message = %message, "proof rejected");
+                    warn!(target: TARGET, job = %job, token, attempt, code = %code, message = %message, "proof rejected");
                     return Outcome::Rejected;
                 }
                 Err(e) => {
-                    warn!(target: TARGET, job, token, attempt, error = %error_chain(&e), "proof rejected");
+                    warn!(target: TARGET, job = %job, token, attempt, error = %error_chain(&e), "proof rejected");
                     return Outcome::Rejected;
                 }
             };
@@ -507,7 +507,7 @@ impl Worker {
             if Instant::now() + delay >= *deadline.borrow() {
                 warn!(
                     target: TARGET,
-                    job,
+                    job = %job,
                     token,
                     attempt,
                     error = %error_chain(&e),
@@ -517,7 +517,7 @@ impl Worker {
             }
             warn!(
                 target: TARGET,
-                job,
+                job = %job,
                 token,
                 attempt,
                 delay_ms = millis(delay),
@@ -572,10 +572,10 @@ async fn keep_lease(
 fn log_lease_lost(job: &str, token: i64, lost: Result<LeaseLost, tokio::task::JoinError>) {
     match lost {
         Ok((code, message)) => {
-            info!(target: TARGET, job, token, code = %code, message = %message, "lease lost; abandoning the job");
+            info!(target: TARGET, job = %job, token, code = %code, message = %message, "lease lost; abandoning the job");
         }
         Err(e) => {
-            error!(target: TARGET, job, token, error = %e, "heartbeat task failed; abandoning the job");
+            error!(target: TARGET, job = %job, token, error = %e, "heartbeat task failed; abandoning the job");
         }
     }
 }

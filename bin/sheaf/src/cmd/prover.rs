@@ -63,7 +63,11 @@ pub fn run(args: ProverArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(sheaf_prover::run(config, shutdown_signal()));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    runtime.spawn(watch_signals(stop));
+    let result = runtime.block_on(sheaf_prover::run(config, async {
+        let _ = stopped.await;
+    }));
     // A circuit build cut short by shutdown may still be running: do not wait for it.
     runtime.shutdown_background();
     let report = result.with_context(|| format!("prover of {}", args.coordinator))?;
@@ -93,15 +97,14 @@ fn summary(r: &ProverReport) -> String {
     )
 }
 
-/// Completes at the first ctrl-c or SIGTERM; a second one exits the process at once.
-async fn shutdown_signal() {
+/// At the first ctrl-c or SIGTERM, ask the prover to stop; at the second, exit at once.
+async fn watch_signals(stop: tokio::sync::oneshot::Sender<()>) {
     signal().await;
     eprintln!("stopping once the job in hand, if any, is submitted (signal again to exit now)");
-    tokio::spawn(async {
-        signal().await;
-        eprintln!("exiting now; the current job's lease will expire");
-        std::process::exit(EXIT_INTERRUPTED);
-    });
+    let _ = stop.send(());
+    signal().await;
+    eprintln!("exiting now; the current job's lease will expire");
+    std::process::exit(EXIT_INTERRUPTED);
 }
 
 /// Completes at the next ctrl-c or SIGTERM; never, if signals cannot be listened to.
