@@ -28,7 +28,8 @@
 //!   coordinator is picked up where it left off: every request is self-contained and signed.
 //! - **Abandonment.** A heartbeat answered `stale_lease`, `already_proved` or `unknown_job`
 //!   means the job is no longer this prover's: heartbeats stop and the proof, once finished
-//!   (proving cannot be interrupted), is dropped. A job whose children do not decode or whose
+//!   (proving cannot be interrupted), is dropped; submission retries stop too (a submission
+//!   already in flight is still awaited: `already_proved` may be about that very proof). A job whose children do not decode or whose
 //!   proof cannot be made is abandoned too; its lease expires and the coordinator hands it out
 //!   again (up to its attempt limit).
 //! - **Rejections.** A submission refused for a reason retrying cannot fix (`invalid_proof`,

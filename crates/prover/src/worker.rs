@@ -457,7 +457,8 @@ impl Worker {
     }
 
     /// Submit a proof, retrying retryable failures (same bytes, same token) until the lease
-    /// expires. Heartbeats go on meanwhile, so the lease outlives a slow coordinator.
+    /// expires or a heartbeat learns it is lost. Heartbeats go on meanwhile, so the lease
+    /// outlives a slow coordinator.
     async fn submit(
         &self,
         job: &str,
@@ -471,14 +472,9 @@ impl Worker {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let answer = tokio::select! {
-                answer = self.client.submit(job, token, prove_ms, proof) => answer,
-                lost = &mut *heartbeat => {
-                    log_lease_lost(job, token, lost);
-                    return Outcome::Abandoned;
-                }
-            };
-            let e = match answer {
+            // A submission in flight is always awaited (its timeout bounds it): a heartbeat
+            // answering `already_proved` meanwhile may be about this very proof.
+            let e = match self.client.submit(job, token, prove_ms, proof).await {
                 Ok(accepted) => {
                     info!(
                         target: TARGET,

@@ -121,6 +121,8 @@ pub struct Fake {
     pub lease_errors: Mutex<VecDeque<ErrorCode>>,
     /// Answer heartbeats with this error.
     pub heartbeat_error: Mutex<Option<ErrorCode>>,
+    /// From the first submission on, answer heartbeats with this error.
+    pub heartbeat_error_once_submitted: Mutex<Option<ErrorCode>>,
     /// Errors answered to the next submissions, before any is verified.
     pub submit_errors: Mutex<VecDeque<ErrorCode>>,
     /// Wait this long before answering a submission.
@@ -159,6 +161,7 @@ impl Fake {
             jobs: Mutex::new(VecDeque::new()),
             lease_errors: Mutex::new(VecDeque::new()),
             heartbeat_error: Mutex::new(None),
+            heartbeat_error_once_submitted: Mutex::new(None),
             submit_errors: Mutex::new(VecDeque::new()),
             submit_delay: Mutex::new(Duration::ZERO),
             parents: Mutex::new(HashMap::new()),
@@ -347,6 +350,9 @@ async fn handle(
                 prove_ms,
                 bytes: body.to_vec(),
             });
+            if let Some(code) = fake.heartbeat_error_once_submitted.lock().unwrap().take() {
+                *fake.heartbeat_error.lock().unwrap() = Some(code);
+            }
             let delay = *fake.submit_delay.lock().unwrap();
             tokio::time::sleep(delay).await;
             let scripted = fake.submit_errors.lock().unwrap().pop_front();

@@ -120,12 +120,26 @@ async fn rejected_submission_is_counted_and_the_prover_moves_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_lease_abandons_the_job() {
+async fn lease_lost_while_proving_abandons_the_job() {
     let (key, fake, base) = setup().await;
-    fake.push_job(leaf_job(4, 1));
+    // A node job: proving it takes far longer than a heartbeat interval.
+    let leaf = circuits()
+        .set
+        .prove_job(
+            &leaf_job(0, 1).circuit,
+            Some(&sheaf_circuits::work::work_input(7, 0)),
+            &[],
+            &key.worker,
+        )
+        .unwrap();
+    let mut node = node_job(4, 1);
+    node.children = vec![sheaf_api::ChildProof {
+        job: "s1-l0-i0".into(),
+        circuit: leaf_job(0, 1).circuit,
+        proof: sheaf_circuits::encode_proof(&leaf),
+    }];
+    fake.push_job(node);
     *fake.heartbeat_error.lock().unwrap() = Some(ErrorCode::StaleLease);
-    // The submission hangs, so the heartbeat running beside it learns the lease is lost.
-    *fake.submit_delay.lock().unwrap() = Duration::from_secs(60);
 
     let fake2 = fake.clone();
     let report = run_until(config(&base, &key, None), async move {
@@ -136,8 +150,36 @@ async fn lost_lease_abandons_the_job() {
 
     assert_eq!(report.jobs_abandoned, 1);
     assert_eq!(report.jobs_proved, 0);
-    assert!(fake.accepted.lock().unwrap().is_empty());
+    assert!(
+        fake.submissions.lock().unwrap().is_empty(),
+        "the abandoned proof is dropped, not submitted"
+    );
     assert!(fake.heartbeats.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_lost_while_retrying_a_submission_abandons_the_job() {
+    let (key, fake, base) = setup().await;
+    fake.push_job(leaf_job(8, 1));
+    // The coordinator stays overloaded and, meanwhile, hands the job to someone else.
+    fake.submit_errors
+        .lock()
+        .unwrap()
+        .extend([ErrorCode::Overloaded; 20]);
+    *fake.submit_delay.lock().unwrap() = Duration::from_millis(150);
+    *fake.heartbeat_error_once_submitted.lock().unwrap() = Some(ErrorCode::StaleLease);
+
+    let fake2 = fake.clone();
+    let report = run_until(config(&base, &key, None), async move {
+        fake2.lease_lost.notified().await
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(report.jobs_abandoned, 1);
+    assert_eq!(report.jobs_proved, 0);
+    let attempts = fake.submissions.lock().unwrap().len();
+    assert!((1..20).contains(&attempts), "{attempts} attempts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
