@@ -36,6 +36,18 @@ enum Command {
     ExportKey(cmd::keys::ExportKeyArgs),
     /// Verify a root proof with a final key; exit 0 when valid.
     Verify(cmd::keys::VerifyArgs),
+    /// Run a whole proving network on this machine: a coordinator on an embedded SQLite data
+    /// directory and N prover processes over loopback; prove S sequences and verify their roots.
+    Devnet(cmd::devnet::DevnetArgs),
+    /// Serve the prover API: plan sequences, lease jobs, verify and store proofs.
+    Coordinator(cmd::coordinator::CoordinatorArgs),
+    /// Pull jobs from a coordinator, prove them and submit the proofs.
+    Prover(cmd::prover::ProverArgs),
+    /// Make a prover key file (ed25519 request key and worker secret) and print its provers-file
+    /// entry.
+    Keygen(cmd::keygen::KeygenArgs),
+    /// Inspect, requeue and cancel jobs in a coordinator's store.
+    Jobs(cmd::jobs::JobsArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -53,7 +65,13 @@ fn main() -> ExitCode {
         Command::ProveTree(args) => cmd::prove_tree::run(args),
         Command::ExportKey(args) => cmd::keys::export_key(args),
         Command::Verify(args) => return cmd::keys::verify(args),
+        Command::Devnet(args) => cmd::devnet::run(args),
+        Command::Coordinator(args) => cmd::coordinator::run(args),
+        Command::Prover(args) => cmd::prover::run(args),
+        Command::Keygen(args) => cmd::keygen::run(args),
+        Command::Jobs(args) => cmd::jobs::run(args),
         Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
+        Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),
     };
     match result {

@@ -32,6 +32,9 @@ pub enum BenchCommand {
     /// Aggregate the same leaf proofs with the seed's flat circuit and with Sheaf's tree, each
     /// side in its own process, and compare memory, time, proof size and verification.
     Aggregate(AggregateArgs),
+    /// Lease→submit cycles per second of a store, with no proving (blobs of a real proof's
+    /// size), at 1 and 8 concurrent clients.
+    Store(crate::cmd::bench_store::BenchStoreArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

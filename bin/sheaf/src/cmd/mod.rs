@@ -1,5 +1,11 @@
 //! The `sheaf` subcommands.
 
 pub mod bench;
+pub mod bench_store;
+pub mod coordinator;
+pub mod devnet;
+pub mod jobs;
+pub mod keygen;
 pub mod keys;
 pub mod prove_tree;
+pub mod prover;

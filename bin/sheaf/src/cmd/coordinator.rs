@@ -1,0 +1,163 @@
+//! `sheaf coordinator`: serve the prover API over a store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use sheaf_coordinator::config::{
+    DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL, DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
+};
+use sheaf_coordinator::{Coordinator, CoordinatorConfig, FileRegistry, Registry};
+use sheaf_store::Store;
+
+use crate::circuit_args::CircuitArgs;
+use crate::progress::spinner;
+
+/// Where the coordinator keeps its store unless told otherwise.
+pub const DEFAULT_DB: &str = "sqlite://sheaf-data/sheaf.db";
+/// Where the coordinator listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// Flags of the coordinator service, shared with `devnet`.
+#[derive(Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Lease lifetime without a heartbeat, in ms.
+    #[arg(long, env = "SHEAF_LEASE_TTL_MS", default_value_t = DEFAULT_LEASE_TTL.as_millis() as u64)]
+    pub lease_ttl_ms: u64,
+    /// How often provers heartbeat, in ms.
+    #[arg(long, env = "SHEAF_HEARTBEAT_MS", default_value_t = DEFAULT_HEARTBEAT_INTERVAL.as_millis() as u64)]
+    pub heartbeat_ms: u64,
+    /// Leases a job may take before it is dead.
+    #[arg(long, env = "SHEAF_MAX_ATTEMPTS", default_value_t = DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: i64,
+    /// Length of a rate-limit epoch, in ms.
+    #[arg(long, env = "SHEAF_EPOCH_MS", default_value_t = DEFAULT_EPOCH.as_millis() as u64)]
+    pub epoch_ms: u64,
+    /// Proofs verified at once.
+    #[arg(long, env = "SHEAF_VERIFY_WORKERS", default_value_t = DEFAULT_VERIFY_WORKERS)]
+    pub verify_workers: usize,
+    /// Submissions that may wait for a verifier before 503.
+    #[arg(long, env = "SHEAF_VERIFY_QUEUE", default_value_t = DEFAULT_VERIFY_QUEUE)]
+    pub verify_queue: usize,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "SHEAF_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+impl ServiceArgs {
+    /// The coordinator configuration these flags select.
+    pub fn config(&self) -> CoordinatorConfig {
+        CoordinatorConfig {
+            lease_ttl: Duration::from_millis(self.lease_ttl_ms),
+            heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
+            max_attempts: self.max_attempts,
+            epoch: Duration::from_millis(self.epoch_ms),
+            verify_workers: self.verify_workers,
+            verify_queue: self.verify_queue,
+            max_body_bytes: self.max_body_bytes,
+            ..CoordinatorConfig::default()
+        }
+    }
+}
+
+/// Arguments of `coordinator`.
+#[derive(Args, Debug)]
+pub struct CoordinatorArgs {
+    /// Store URL: `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(long, env = "SHEAF_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Address to serve the prover API on.
+    #[arg(long, env = "SHEAF_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Provers file (TOML, see `sheaf keygen`); re-read when it changes. Without it, the provers
+    /// already in the store stay admitted.
+    #[arg(long, env = "SHEAF_PROVERS")]
+    pub provers: Option<PathBuf>,
+    /// Plan sequences 1..=N at start (those already planned are left alone).
+    #[arg(long, env = "SHEAF_SEQUENCES", default_value_t = 0)]
+    pub sequences: i64,
+    /// Work leaves per planned sequence.
+    #[arg(long, env = "SHEAF_LEAVES", default_value_t = 8)]
+    pub leaves: usize,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub circuits: CircuitArgs,
+}
+
+/// Open a store URL, creating a SQLite file's directory if needed.
+pub async fn open_store(url: &str) -> anyhow::Result<Store> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+    }
+    Store::connect(url)
+        .await
+        .with_context(|| format!("opening store {url}"))
+}
+
+/// Build the coordinator: load circuits (on a blocking thread), open the store, read the
+/// registry.
+pub async fn start(
+    store: Store,
+    circuits: &CircuitArgs,
+    config: CoordinatorConfig,
+    registry: Option<Arc<dyn Registry>>,
+    quiet: bool,
+) -> anyhow::Result<Arc<Coordinator>> {
+    let spin = spinner("loading or building circuits", quiet);
+    let args = circuits.clone();
+    let set = tokio::task::spawn_blocking(move || args.circuits()).await??;
+    spin.finish_and_clear();
+    let coordinator =
+        Coordinator::new(store, Arc::new(set), circuits.leaf_rows_log2, config, registry).await?;
+    Ok(Arc::new(coordinator))
+}
+
+/// Run `coordinator`.
+pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let store = open_store(&args.db).await?;
+        let registry = args
+            .provers
+            .as_ref()
+            .map(|path| Arc::new(FileRegistry::new(path)) as Arc<dyn Registry>);
+        if registry.is_none() {
+            eprintln!("no --provers file: admitting the provers already in the store");
+        }
+        let coordinator = start(
+            store,
+            &args.circuits,
+            args.service.config(),
+            registry,
+            false,
+        )
+        .await?;
+        for id in 1..=args.sequences {
+            if coordinator.plan(id, args.leaves).await? {
+                eprintln!("planned sequence {id} ({} leaves)", args.leaves);
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!(
+            "coordinator on http://{} (final key {})",
+            listener.local_addr()?,
+            coordinator.spec().final_key_id
+        );
+        sheaf_coordinator::serve(coordinator, listener, sheaf_coordinator::shutdown_signal())
+            .await?;
+        Ok(())
+    })
+}
