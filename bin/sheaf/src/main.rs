@@ -54,13 +54,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Services log what they do; one-shot commands only warnings (their output is the report).
+    let default_filter = match cli.command {
+        Command::Coordinator(_) | Command::Prover(_) => "warn,sheaf=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("SHEAF_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_env("SHEAF_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::ProveTree(args) => cmd::prove_tree::run(args),
         Command::ExportKey(args) => cmd::keys::export_key(args),

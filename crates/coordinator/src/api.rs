@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use sheaf_api::{
-    ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders,
-    MAX_CLOCK_SKEW_MS, PATH_HELLO, PATH_LEASE, PATH_METRICS, PATH_STATUS,
+    ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders, MAX_CLOCK_SKEW_MS,
+    PATH_HELLO, PATH_LEASE, PATH_METRICS, PATH_STATUS,
 };
 use sheaf_store::{JobId, Prover};
 use tower_http::trace::TraceLayer;
@@ -183,7 +183,10 @@ fn submit_query(query: Option<&str>) -> Result<(i64, Option<i64>)> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let number = || {
             value.parse::<i64>().map_err(|_| {
-                ApiError::new(ErrorCode::BadRequest, format!("query {key}={value:?} is not a number"))
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("query {key}={value:?} is not a number"),
+                )
             })
         };
         match key {
@@ -192,8 +195,8 @@ fn submit_query(query: Option<&str>) -> Result<(i64, Option<i64>)> {
             _ => {}
         }
     }
-    let token =
-        token.ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "query parameter token is required"))?;
+    let token = token
+        .ok_or_else(|| ApiError::new(ErrorCode::BadRequest, "query parameter token is required"))?;
     Ok((token, prove_ms))
 }
 

@@ -175,15 +175,12 @@ impl Coordinator {
 
     /// The registered prover whose key is `public_key`.
     pub async fn prover_by_key(&self, public_key: &[u8; 32]) -> Result<Prover> {
-        self.store
-            .prover_by_key(public_key)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::UnknownProver,
-                    format!("key {} is not a registered prover", hex::encode(public_key)),
-                )
-            })
+        self.store.prover_by_key(public_key).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownProver,
+                format!("key {} is not a registered prover", hex::encode(public_key)),
+            )
+        })
     }
 
     /// Records a request nonce; a nonce seen within the clock-skew window is a replay.
@@ -372,7 +369,9 @@ impl Coordinator {
         let lease_current = current.status == JobStatus::Leased
             && current.lease_token == token
             && current.lease_holder.as_deref() == Some(prover.id.as_str())
-            && current.lease_expires_ms.is_some_and(|expires| now < expires);
+            && current
+                .lease_expires_ms
+                .is_some_and(|expires| now < expires);
         if !lease_current {
             return Err(StoreError::StaleLease { job, token }.into());
         }
@@ -422,7 +421,12 @@ impl Coordinator {
 
     /// What `job`'s proof by `worker_pk` must carry: its header over the work input or the
     /// children's stored proofs, and the whitelist root.
-    async fn expected(&self, job: &Job, circuit: &JobCircuit, worker_pk: Digest) -> Result<Expected> {
+    async fn expected(
+        &self,
+        job: &Job,
+        circuit: &JobCircuit,
+        worker_pk: Digest,
+    ) -> Result<Expected> {
         let work = match JobInputs::from_bytes(&job.inputs)
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored inputs: {e}")))?
         {
@@ -456,12 +460,15 @@ impl Coordinator {
     }
 
     /// Verify on the bounded pool; a full pool answers 503.
-    async fn verify(&self, circuit: &JobCircuit, bytes: Vec<u8>, expected: Expected) -> Result<Header> {
-        let verifier = self
-            .verifiers
-            .get(circuit)
-            .cloned()
-            .ok_or_else(|| ApiError::new(ErrorCode::Internal, format!("no verifier for {circuit}")))?;
+    async fn verify(
+        &self,
+        circuit: &JobCircuit,
+        bytes: Vec<u8>,
+        expected: Expected,
+    ) -> Result<Header> {
+        let verifier = self.verifiers.get(circuit).cloned().ok_or_else(|| {
+            ApiError::new(ErrorCode::Internal, format!("no verifier for {circuit}"))
+        })?;
         let Ok(_admitted) = self.verify_admission.clone().try_acquire_owned() else {
             return Err(ApiError::new(
                 ErrorCode::Overloaded,
@@ -540,6 +547,7 @@ impl Coordinator {
 }
 
 fn parse_circuit(name: &str) -> Result<JobCircuit> {
-    name.parse()
-        .map_err(|e: sheaf_circuits::UnknownCircuit| ApiError::new(ErrorCode::Internal, e.to_string()))
+    name.parse().map_err(|e: sheaf_circuits::UnknownCircuit| {
+        ApiError::new(ErrorCode::Internal, e.to_string())
+    })
 }

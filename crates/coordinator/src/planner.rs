@@ -97,7 +97,10 @@ mod tests {
         let root = plan.jobs.last().unwrap();
         assert_eq!(root.id, JobId::new(7, 3, 0));
         assert_eq!(root.circuit, "universal");
-        assert_eq!(root.children, vec![JobId::new(7, 2, 0), JobId::new(7, 2, 1)]);
+        assert_eq!(
+            root.children,
+            vec![JobId::new(7, 2, 0), JobId::new(7, 2, 1)]
+        );
         let last_leaf_node = &plan.jobs[7];
         assert_eq!(last_leaf_node.circuit, "node:work");
         assert_eq!(last_leaf_node.children, vec![JobId::new(7, 0, 4)]);

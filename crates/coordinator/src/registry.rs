@@ -96,14 +96,14 @@ pub fn parse_provers(text: &str) -> Result<Vec<Prover>, String> {
                 .map_err(|e| what("public_key", &e))?;
             ed25519_dalek::VerifyingKey::from_bytes(&public_key)
                 .map_err(|e| what("public_key", &e))?;
-            let worker_pk: Digest = entry
-                .worker_pk
-                .parse()
-                .map_err(|e| what("worker_pk", &e))?;
+            let worker_pk: Digest = entry.worker_pk.parse().map_err(|e| what("worker_pk", &e))?;
             let rate_limit = entry.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT);
             let max_concurrent = entry.max_concurrent.unwrap_or(DEFAULT_MAX_CONCURRENT);
             if rate_limit < 1 || max_concurrent < 1 {
-                return Err(what("limits", &"rate_limit and max_concurrent must be at least 1"));
+                return Err(what(
+                    "limits",
+                    &"rate_limit and max_concurrent must be at least 1",
+                ));
             }
             if !names.insert(entry.name.clone()) {
                 return Err(what("name", &"listed twice"));
@@ -139,7 +139,9 @@ impl FileRegistry {
     }
 
     fn modified(&self) -> Option<SystemTime> {
-        std::fs::metadata(&self.path).and_then(|m| m.modified()).ok()
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
     }
 }
 

@@ -49,9 +49,22 @@ pub struct ServiceArgs {
 }
 
 impl ServiceArgs {
-    /// The coordinator configuration these flags select.
-    pub fn config(&self) -> CoordinatorConfig {
-        CoordinatorConfig {
+    /// The coordinator configuration these flags select, checked for sense.
+    pub fn config(&self) -> anyhow::Result<CoordinatorConfig> {
+        if self.lease_ttl_ms == 0 || self.epoch_ms == 0 {
+            anyhow::bail!("--lease-ttl-ms and --epoch-ms must be positive");
+        }
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.lease_ttl_ms {
+            anyhow::bail!(
+                "--heartbeat-ms ({}) must be positive and shorter than --lease-ttl-ms ({})",
+                self.heartbeat_ms,
+                self.lease_ttl_ms
+            );
+        }
+        if self.verify_workers == 0 || self.max_attempts < 1 {
+            anyhow::bail!("--verify-workers and --max-attempts must be at least 1");
+        }
+        Ok(CoordinatorConfig {
             lease_ttl: Duration::from_millis(self.lease_ttl_ms),
             heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
             max_attempts: self.max_attempts,
@@ -60,7 +73,7 @@ impl ServiceArgs {
             verify_queue: self.verify_queue,
             max_body_bytes: self.max_body_bytes,
             ..CoordinatorConfig::default()
-        }
+        })
     }
 }
 
@@ -118,8 +131,14 @@ pub async fn start(
     let args = circuits.clone();
     let set = tokio::task::spawn_blocking(move || args.circuits()).await??;
     spin.finish_and_clear();
-    let coordinator =
-        Coordinator::new(store, Arc::new(set), circuits.leaf_rows_log2, config, registry).await?;
+    let coordinator = Coordinator::new(
+        store,
+        Arc::new(set),
+        circuits.leaf_rows_log2,
+        config,
+        registry,
+    )
+    .await?;
     Ok(Arc::new(coordinator))
 }
 
@@ -138,7 +157,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         let coordinator = start(
             store,
             &args.circuits,
-            args.service.config(),
+            args.service.config()?,
             registry,
             false,
         )

@@ -187,7 +187,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     let coordinator = start(
         store.clone(),
         &args.circuits,
-        args.service.config(),
+        args.service.config()?,
         Some(registry),
         args.json,
     )
@@ -217,7 +217,14 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     };
     let mut provers = Vec::new();
     for (name, key) in &keys {
-        provers.push(spawn_prover(name, key, &url, threads, &args.circuits, data_dir)?);
+        provers.push(spawn_prover(
+            name,
+            key,
+            &url,
+            threads,
+            &args.circuits,
+            data_dir,
+        )?);
     }
     let setup_seconds = setup.elapsed().as_secs_f64();
 
@@ -403,7 +410,10 @@ async fn watch_progress(
                 );
             }
         }
-        let proved = jobs.iter().filter(|j| j.status == JobStatus::Proved).count();
+        let proved = jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Proved)
+            .count();
         tracing::debug!(target: "sheaf::devnet", proved, total_jobs, elapsed = ?started.elapsed(), "progress");
         tokio::time::sleep(PROGRESS_INTERVAL).await;
     }
@@ -460,7 +470,11 @@ pub fn critical_path(jobs: &[Job]) -> CriticalPath {
         path.jobs += 1;
         proving_ms += current.prove_ms.unwrap_or(0);
         let leased = current.leased_ms.unwrap_or(0);
-        let children = current.children.iter().filter_map(|c| proved.get(c)).copied();
+        let children = current
+            .children
+            .iter()
+            .filter_map(|c| proved.get(c))
+            .copied();
         let previous_of_prover = proved
             .values()
             .filter(|j| j.proved_by == current.proved_by && j.id != current.id)

@@ -9,8 +9,7 @@ use sheaf_api::{
 };
 use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
-    encode_proof, AggregationSettings, ArtifactCache, CircuitSet, JobCircuit, Profile,
-    WorkerSecret,
+    encode_proof, AggregationSettings, ArtifactCache, CircuitSet, JobCircuit, Profile, WorkerSecret,
 };
 use sheaf_coordinator::config::now_ms;
 use sheaf_coordinator::{Coordinator, CoordinatorConfig, StaticRegistry};
@@ -24,14 +23,18 @@ pub fn circuits() -> Arc<CircuitSet> {
     static CIRCUITS: OnceLock<Arc<CircuitSet>> = OnceLock::new();
     CIRCUITS
         .get_or_init(|| {
-            let cache =
-                ArtifactCache::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"));
+            let cache = ArtifactCache::new(
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
+            );
             let settings = AggregationSettings {
                 profile: Profile::Standard,
                 arity: 2,
                 final_zk: false,
             };
-            Arc::new(CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache)).expect("test circuits"))
+            Arc::new(
+                CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache))
+                    .expect("test circuits"),
+            )
         })
         .clone()
 }
@@ -104,7 +107,9 @@ pub async fn start(provers: Vec<Prover>, config: CoordinatorConfig) -> Net {
 
 /// A coordinator on `store` admitting `provers`.
 pub async fn start_on(store: Store, provers: Vec<Prover>, config: CoordinatorConfig) -> Net {
-    let circuits = tokio::task::spawn_blocking(circuits).await.expect("circuits");
+    let circuits = tokio::task::spawn_blocking(circuits)
+        .await
+        .expect("circuits");
     let coordinator = Arc::new(
         Coordinator::new(
             store.clone(),
@@ -116,12 +121,18 @@ pub async fn start_on(store: Store, provers: Vec<Prover>, config: CoordinatorCon
         .await
         .expect("coordinator"),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sheaf_coordinator::serve(coordinator.clone(), listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(sheaf_coordinator::serve(
+        coordinator.clone(),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Net {
         coordinator,
         url,
@@ -139,9 +150,25 @@ pub struct Answer {
     pub status: StatusCode,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Answer {
+    /// Read a response.
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Answer {
+            status: response.status(),
+            retry_after,
+            body: response.bytes().await.expect("body").to_vec(),
+        }
+    }
+
     /// The error code of an error answer (panics on any other shape: the one error shape is
     /// part of what is tested).
     pub fn code(&self) -> ErrorCode {
@@ -180,10 +207,7 @@ impl Net {
             request = request.header(name, value);
         }
         let response = request.send().await.expect("request");
-        Answer {
-            status: response.status(),
-            body: response.bytes().await.expect("body").to_vec(),
-        }
+        Answer::read(response).await
     }
 
     /// `POST path` signed by `prover` now.
@@ -204,7 +228,13 @@ impl Net {
     }
 
     /// Submit `bytes` as the proof of `job` under `token`.
-    pub async fn submit(&self, prover: &TestProver, job: &str, token: i64, bytes: Vec<u8>) -> Answer {
+    pub async fn submit(
+        &self,
+        prover: &TestProver,
+        job: &str,
+        token: i64,
+        bytes: Vec<u8>,
+    ) -> Answer {
         self.post(prover, &sheaf_api::submit_path(job, token, 1), bytes)
             .await
     }

@@ -56,7 +56,11 @@ async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
 async fn submission_after_the_lease_moved_on_is_refused() {
     let alice = TestProver::new("alice");
     let bob = TestProver::new("bob");
-    let net = start(vec![alice.registered(), bob.registered()], short_leases(1_500)).await;
+    let net = start(
+        vec![alice.registered(), bob.registered()],
+        short_leases(1_500),
+    )
+    .await;
     net.coordinator.plan(1, 1).await.unwrap();
     let alices = net.lease(&alice).await;
     // Both proofs are made up front, so bob's submission comes well within his lease.
@@ -72,7 +76,13 @@ async fn submission_after_the_lease_moved_on_is_refused() {
     assert_eq!(late.code(), ErrorCode::StaleLease);
     let job: JobId = bobs.job.parse().unwrap();
     assert_eq!(
-        net.store.get_job(job).await.unwrap().unwrap().lease_holder.as_deref(),
+        net.store
+            .get_job(job)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_holder
+            .as_deref(),
         Some("bob")
     );
     net.submit(&bob, &bobs.job, bobs.token, bobs_proof)
@@ -174,8 +184,17 @@ async fn metrics_count_leases_and_rejections() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("sheaf_leases_granted_total{prover=\"alice\"}"), "{text}");
-    assert!(text.contains("sheaf_requests_rejected_total{reason=\"malformed_proof\"}"), "{text}");
-    assert!(text.contains("sheaf_jobs{status=\"leased\",level=\"0\"} 1"), "{text}");
+    assert!(
+        text.contains("sheaf_leases_granted_total{prover=\"alice\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sheaf_requests_rejected_total{reason=\"malformed_proof\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sheaf_jobs{status=\"leased\",level=\"0\"} 1"),
+        "{text}"
+    );
     net.stop().await;
 }

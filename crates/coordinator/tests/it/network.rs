@@ -55,7 +55,10 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
         if sequence.proved_ms.is_some() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "sequence not proved in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sequence not proved in time"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop.send_replace(true);

@@ -15,12 +15,20 @@ async fn fresh_database(test: &str) -> Option<(String, String)> {
         eprintln!("skipping {test}: {POSTGRES_URL_VAR} is not set");
         return None;
     };
-    let name = format!("sheaf_coord_{}_{}", std::process::id(), rand::random::<u32>());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
+    let name = format!(
+        "sheaf_coord_{}_{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("admin connection");
     conn.execute(format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create database");
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
     Some((format!("{base}/{name}"), admin))
 }
 
@@ -35,12 +43,18 @@ async fn drop_database(admin: &str, url: &str) {
 
 #[tokio::test]
 async fn hundred_identical_concurrent_submissions_store_one_proof() {
-    let Some((url, admin)) = fresh_database("hundred_identical_concurrent_submissions").await else {
+    let Some((url, admin)) = fresh_database("hundred_identical_concurrent_submissions").await
+    else {
         return;
     };
     let alice = TestProver::new("alice");
     let store = Store::connect(&url).await.expect("store");
-    let net = start_on(store, vec![alice.registered()], CoordinatorConfig::default()).await;
+    let net = start_on(
+        store,
+        vec![alice.registered()],
+        CoordinatorConfig::default(),
+    )
+    .await;
     net.coordinator.plan(1, 1).await.unwrap();
     let job = net.lease(&alice).await;
     let bytes = prove_leaf(&job, &alice.worker);

@@ -50,8 +50,13 @@ async fn request_with_bad_signature_is_refused() {
 async fn request_signed_over_another_body_is_refused() {
     let alice = TestProver::new("alice");
     let net = net_with(&alice, 1).await;
-    let headers =
-        SignedHeaders::sign(&alice.signing, "POST", PATH_LEASE, br#"{"wait_ms":1}"#, now_ms());
+    let headers = SignedHeaders::sign(
+        &alice.signing,
+        "POST",
+        PATH_LEASE,
+        br#"{"wait_ms":1}"#,
+        now_ms(),
+    );
     let answer = net.send(PATH_LEASE, lease_body(), &headers).await;
     assert_eq!(answer.code(), ErrorCode::BadSignature);
     net.stop().await;
@@ -116,10 +121,7 @@ async fn missing_signature_headers_are_refused() {
         .send()
         .await
         .unwrap();
-    let answer = crate::harness::Answer {
-        status: response.status(),
-        body: response.bytes().await.unwrap().to_vec(),
-    };
+    let answer = crate::harness::Answer::read(response).await;
     assert_eq!(answer.code(), ErrorCode::Unauthenticated);
     net.stop().await;
 }
@@ -135,9 +137,15 @@ async fn incompatible_api_version_is_refused_at_hello() {
         })
         .unwrap()
     };
-    let ok: sheaf_api::HelloResponse = net.post(&alice, PATH_HELLO, hello(API_VERSION)).await.json();
+    let ok: sheaf_api::HelloResponse = net
+        .post(&alice, PATH_HELLO, hello(API_VERSION))
+        .await
+        .json();
     assert_eq!(ok.prover, "alice");
-    assert_eq!(ok.circuits.final_key_id, net.coordinator.spec().final_key_id);
+    assert_eq!(
+        ok.circuits.final_key_id,
+        net.coordinator.spec().final_key_id
+    );
     let answer = net.post(&alice, PATH_HELLO, hello(API_VERSION + 1)).await;
     assert_eq!(answer.code(), ErrorCode::IncompatibleVersion);
     net.stop().await;
@@ -152,6 +160,7 @@ async fn lease_beyond_rate_limit_is_429() {
     let answer = net.try_lease(&alice, 0).await;
     assert_eq!(answer.status, 429);
     assert_eq!(answer.code(), ErrorCode::RateLimited);
+    assert!(answer.retry_after.is_some());
     net.stop().await;
 }
 
@@ -191,7 +200,12 @@ async fn garbage_proof_bytes_are_refused() {
     let net = net_with(&alice, 1).await;
     let job = net.lease(&alice).await;
     let answer = net
-        .submit(&alice, &job.job, job.token, b"definitely not a proof".to_vec())
+        .submit(
+            &alice,
+            &job.job,
+            job.token,
+            b"definitely not a proof".to_vec(),
+        )
         .await;
     assert_eq!(answer.code(), ErrorCode::MalformedProof);
     assert_unchanged(&net, &job.job, job.token).await;
@@ -279,6 +293,28 @@ async fn submission_of_another_provers_lease_is_refused() {
     let bobs_proof = prove_leaf(&job, &bob.worker);
     let answer = net.submit(&bob, &job.job, job.token, bobs_proof).await;
     assert_eq!(answer.code(), ErrorCode::StaleLease);
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn submission_beyond_verifier_capacity_is_503_with_retry_after() {
+    let alice = TestProver::new("alice");
+    // No verifier slot and no queue: every submission overflows.
+    let config = CoordinatorConfig {
+        verify_workers: 0,
+        verify_queue: 0,
+        ..CoordinatorConfig::default()
+    };
+    let net = start(vec![alice.registered()], config).await;
+    net.coordinator.plan(1, 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    let answer = net
+        .submit(&alice, &job.job, job.token, prove_leaf(&job, &alice.worker))
+        .await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.code(), ErrorCode::Overloaded);
+    assert!(answer.retry_after.is_some());
     assert_unchanged(&net, &job.job, job.token).await;
     net.stop().await;
 }
