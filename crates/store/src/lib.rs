@@ -55,15 +55,20 @@
 //!   handler, and another process's writer is waited for up to [`SQLITE_BUSY_TIMEOUT`].
 //!   PostgreSQL claims jobs with `FOR UPDATE SKIP LOCKED`, and sibling submissions serialize on
 //!   their parent's row, so exactly the last of them releases the parent.
-//! - **Durability.** On PostgreSQL a commit is durable when it returns. SQLite runs in WAL
-//!   mode with `synchronous = NORMAL`: a commit survives a crash of the process, but an OS
-//!   crash or power loss may drop the last commits (never corrupting the file). A dropped
-//!   lease is leased again, a dropped proof is proved again.
+//! - **Durability.** On PostgreSQL a stored proof, an operator action or a registry change is
+//!   durable when its call returns; a lease commits without waiting for the WAL flush, so a
+//!   database crash may forget the last leases granted, as if they had expired. SQLite runs
+//!   in WAL mode with `synchronous = NORMAL`, checkpointing in the background: a commit
+//!   survives a crash of the process, but an OS crash or power loss may drop the last commits
+//!   (never corrupting the file). A dropped lease is leased again, a dropped proof is proved
+//!   again.
 //! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
 //!   and applied at connect in one transaction; a database newer than the build is refused.
 
 #[macro_use]
 mod store;
+pub mod bench;
+mod checkpoint;
 mod error;
 mod lease;
 mod model;
@@ -74,6 +79,7 @@ mod provers;
 mod rows;
 mod submit;
 
+pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
 pub use model::{
     ExpiredLeases, Job, JobFilter, JobId, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence,

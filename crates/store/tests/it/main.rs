@@ -2,6 +2,7 @@
 //! set, on PostgreSQL.
 
 mod admission;
+mod bench;
 mod concurrency;
 mod harness;
 mod leases;

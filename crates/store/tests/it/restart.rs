@@ -176,3 +176,37 @@ async fn a_version_1_database_is_upgraded_in_place() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sqlite_wal_is_copied_into_the_database_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(dir.path()).await.unwrap();
+    crate::harness::plan(&store, 1, 1, 2).await;
+    let file = dir.path().join(SQLITE_FILE_NAME);
+    let before = std::fs::metadata(&file).unwrap().len();
+    let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+    let blob = vec![7u8; 1 << 20];
+    store
+        .submit_proof(
+            lease.job,
+            lease.token,
+            "p",
+            &blob,
+            crate::harness::reward("p"),
+            T0,
+            None,
+        )
+        .await
+        .unwrap();
+    // Far below SQLite's own checkpoint threshold: only the background checkpointer copies
+    // the megabyte from the WAL into the database file.
+    let deadline = std::time::Instant::now() + 20 * sheaf_store::SQLITE_CHECKPOINT_INTERVAL;
+    while std::fs::metadata(&file).unwrap().len() < before + blob.len() as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not checkpointed"
+        );
+        tokio::time::sleep(sheaf_store::SQLITE_CHECKPOINT_INTERVAL).await;
+    }
+    store.close().await;
+}
