@@ -1,0 +1,107 @@
+//! `sheaf bench store`, briefly: what it reports is what it stored.
+
+use std::process::Command;
+
+use sheaf_store::Store;
+
+#[tokio::test]
+async fn bench_store_reports_each_client_count_and_stores_every_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    // A path that does not exist yet: the bench creates it.
+    let file = dir.path().join("new").join("bench.db");
+    let url = format!("sqlite://{}", file.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_sheaf"))
+        .args([
+            "bench",
+            "store",
+            "--db",
+            &url,
+            "--clients",
+            "1,3",
+            "--cycles",
+            "4",
+            "--blob-bytes",
+            "2000",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["engine"], "sqlite");
+    assert_eq!(summary["blob_bytes"], 2000);
+    let runs = summary["runs"].as_array().unwrap();
+    let counted: Vec<(u64, u64)> = runs
+        .iter()
+        .map(|run| {
+            (
+                run["clients"].as_u64().unwrap(),
+                run["cycles"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counted, vec![(1, 4), (3, 12)]);
+    assert!(runs
+        .iter()
+        .all(|run| run["cycles_per_second"].as_f64().unwrap() > 0.0));
+
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.stored_proofs().await.unwrap().count, 16);
+    store.close().await;
+}
+
+#[test]
+fn bench_store_prints_a_table_on_a_temporary_store() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sheaf"))
+        .args(["bench", "store", "--clients", "2", "--cycles", "3"])
+        .env_remove("SHEAF_DB")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("store bench: sqlite, 135000-byte blobs, 3 cycles per client"),
+        "{stdout}"
+    );
+    let row: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!((row[0], row[1]), ("2", "6"), "{stdout}");
+}
+
+#[test]
+fn bench_store_refuses_a_store_holding_other_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("real.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        let job = sheaf_store::NewJob {
+            id: sheaf_store::JobId::new(0, 0, 0),
+            circuit: "leaf".into(),
+            inputs: vec![],
+            children: vec![],
+        };
+        let sequence = sheaf_store::NewSequence {
+            id: 0,
+            leaves: 1,
+            created_ms: 0,
+        };
+        store.insert_sequence(sequence, &[job]).await.unwrap();
+        store.close().await;
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_sheaf"))
+        .args(["bench", "store", "--db", &url, "--cycles", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not the bench's"), "{stderr}");
+}
