@@ -242,7 +242,9 @@ impl Store {
             .collect()
     }
 
-    /// Number of jobs per state and level over all sequences, for metrics.
+    /// Number of jobs per state and level over all sequences, for metrics. Reads every job: no
+    /// index covers the status of all jobs, since keeping one costs every lease and proof more
+    /// than a scrape costs.
     pub async fn counts_by_status(&self) -> Result<Vec<StatusCount>> {
         let rows: Vec<(String, i32, i64)> = on_pool!(self, |pool| {
             sqlx::query_as(

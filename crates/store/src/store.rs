@@ -60,6 +60,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "admission",
         sql: include_str!("../migrations/sqlite/0002_admission.sql"),
     },
+    Migration {
+        version: 3,
+        name: "partial_indexes",
+        sql: include_str!("../migrations/sqlite/0003_partial_indexes.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -73,10 +78,15 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "admission",
         sql: include_str!("../migrations/postgres/0002_admission.sql"),
     },
+    Migration {
+        version: 3,
+        name: "partial_indexes",
+        sql: include_str!("../migrations/postgres/0003_partial_indexes.sql"),
+    },
 ];
 
 /// Schema version this build migrates to.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL)";
