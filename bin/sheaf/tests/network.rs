@@ -112,7 +112,10 @@ impl Network {
     }
 
     fn sqlite_url(&self) -> String {
-        format!("sqlite://{}", self.path().join("store").join("sheaf.db").display())
+        format!(
+            "sqlite://{}",
+            self.path().join("store").join("sheaf.db").display()
+        )
     }
 
     fn coordinator(&self, name: &str, db: &str, port: u16, leaves: usize, ttl_ms: u64) -> Process {
@@ -189,13 +192,24 @@ fn assert_sequence_complete(url: &str, dir: &Path) {
     rt.block_on(async {
         let store = Store::connect(url).await.expect("store");
         let jobs = store.list_jobs(JobFilter::default()).await.expect("jobs");
-        assert!(jobs.iter().all(|j| j.status == JobStatus::Proved), "{jobs:#?}");
+        assert!(
+            jobs.iter().all(|j| j.status == JobStatus::Proved),
+            "{jobs:#?}"
+        );
         let rewards = store.rewards(1).await.expect("rewards");
         assert_eq!(rewards.len(), jobs.len(), "one reward entry per job");
         let proofs = store.stored_proofs().await.expect("proofs");
-        assert_eq!(proofs.count as usize, jobs.len(), "one stored proof per job");
+        assert_eq!(
+            proofs.count as usize,
+            jobs.len(),
+            "one stored proof per job"
+        );
         let sequence = store.get_sequence(1).await.unwrap().expect("sequence 1");
-        let root = store.proof_of(sequence.root).await.unwrap().expect("root proof");
+        let root = store
+            .proof_of(sequence.root)
+            .await
+            .unwrap()
+            .expect("root proof");
         let key_path = dir.join("final.key");
         let status = sheaf()
             .args(["export-key", "--out"])
@@ -221,14 +235,22 @@ fn killed_prover_loses_its_job_to_the_other_and_the_sequence_completes() {
     let mut coordinator = net.coordinator("coordinator", &url, port, 3, 2_000);
     let mut victim = net.prover(0, port);
     // The victim alone first, so it surely holds a lease when killed.
-    wait_for(&url, &mut [&mut coordinator, &mut victim], net.path(), "a lease", |rt, store| {
-        rt.block_on(store.list_jobs(JobFilter::default()))
-            .map(|jobs| {
-                jobs.iter()
-                    .any(|j| j.status == JobStatus::Leased && j.lease_holder.as_deref() == Some("prover-1"))
-            })
-            .unwrap_or(false)
-    });
+    wait_for(
+        &url,
+        &mut [&mut coordinator, &mut victim],
+        net.path(),
+        "a lease",
+        |rt, store| {
+            rt.block_on(store.list_jobs(JobFilter::default()))
+                .map(|jobs| {
+                    jobs.iter().any(|j| {
+                        j.status == JobStatus::Leased
+                            && j.lease_holder.as_deref() == Some("prover-1")
+                    })
+                })
+                .unwrap_or(false)
+        },
+    );
     victim.kill();
     let held: Vec<_> = runtime()
         .block_on(async {
@@ -241,13 +263,23 @@ fn killed_prover_loses_its_job_to_the_other_and_the_sequence_completes() {
         .collect();
     assert!(!held.is_empty());
     let mut survivor = net.prover(1, port);
-    wait_for(&url, &mut [&mut coordinator, &mut survivor], net.path(), "the sequence", sequence_proved);
+    wait_for(
+        &url,
+        &mut [&mut coordinator, &mut survivor],
+        net.path(),
+        "the sequence",
+        sequence_proved,
+    );
     assert_sequence_complete(&url, net.path());
     runtime().block_on(async {
         let store = Store::connect(&url).await.unwrap();
         for job in held {
             let job = store.get_job(job).await.unwrap().unwrap();
-            assert!(job.attempts >= 2, "{} was leased again after the kill", job.id);
+            assert!(
+                job.attempts >= 2,
+                "{} was leased again after the kill",
+                job.id
+            );
             assert_eq!(job.proved_by.as_deref(), Some("prover-2"));
         }
     });
@@ -264,7 +296,7 @@ fn coordinator_killed_ten_times_loses_nothing_and_counts_nothing_twice() {
     let net = Network::new(2);
     let port = free_port();
     let url = net.sqlite_url();
-    let mut provers = vec![net.prover(0, port), net.prover(1, port)];
+    let [mut first, mut second] = [net.prover(0, port), net.prover(1, port)];
     let mut coordinator = net.coordinator("coordinator", &url, port, 4, 3_000);
     for kill in 1..=10 {
         let delay = rand::Rng::gen_range(&mut rng, 300..2_500);
@@ -274,10 +306,13 @@ fn coordinator_killed_ten_times_loses_nothing_and_counts_nothing_twice() {
         eprintln!("kill {kill}: coordinator killed after {delay} ms");
         coordinator = net.coordinator("coordinator", &url, port, 4, 3_000);
     }
-    let [first, second] = &mut provers[..] else {
-        unreachable!()
-    };
-    wait_for(&url, &mut [&mut coordinator, first, second], net.path(), "the sequence", sequence_proved);
+    wait_for(
+        &url,
+        &mut [&mut coordinator, &mut first, &mut second],
+        net.path(),
+        "the sequence",
+        sequence_proved,
+    );
     assert_sequence_complete(&url, net.path());
 }
 
@@ -288,7 +323,10 @@ fn two_coordinators_on_one_postgres_never_lease_a_job_twice() {
         return;
     };
     let name = format!("sheaf_net_{}_{}", std::process::id(), rand::random::<u32>());
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
     let url = format!("{base}/{name}");
     let rt = runtime();
     rt.block_on(async {
@@ -318,7 +356,12 @@ fn two_coordinators_on_one_postgres_never_lease_a_job_twice() {
         let store = Store::connect(&url).await.unwrap();
         let jobs = store.list_jobs(JobFilter::default()).await.unwrap();
         for job in &jobs {
-            assert_eq!((job.attempts, job.lease_token), (1, 1), "{} leased more than once", job.id);
+            assert_eq!(
+                (job.attempts, job.lease_token),
+                (1, 1),
+                "{} leased more than once",
+                job.id
+            );
         }
         let provers: std::collections::HashSet<_> =
             jobs.iter().filter_map(|j| j.proved_by.clone()).collect();
