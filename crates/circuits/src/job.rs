@@ -117,6 +117,12 @@ impl CircuitSet {
         Ok(CircuitSet { leaf, aggregation })
     }
 
+    /// The work input of a leaf job of `kind`, which must be given.
+    fn leaf_input<'w>(kind: &str, work: Option<&'w WorkInput>) -> Result<&'w WorkInput> {
+        Self::check_leaf_kind(kind)?;
+        work.ok_or_else(|| CircuitError::InvalidArgument("a leaf job needs its work input".into()))
+    }
+
     fn check_leaf_kind(kind: &str) -> Result<()> {
         if kind == WORK_LEAF_KIND {
             Ok(())
@@ -170,10 +176,7 @@ impl CircuitSet {
     ) -> Result<Header> {
         match circuit {
             JobCircuit::Leaf { kind } => {
-                Self::check_leaf_kind(kind)?;
-                let input = work.ok_or_else(|| {
-                    CircuitError::InvalidArgument("a leaf job needs its work input".into())
-                })?;
+                let input = Self::leaf_input(kind, work)?;
                 Ok(Header {
                     commitment: worker_pk,
                     worker_pk,
@@ -228,10 +231,7 @@ impl CircuitSet {
     ) -> Result<Proof> {
         match circuit {
             JobCircuit::Leaf { kind } => {
-                Self::check_leaf_kind(kind)?;
-                let input = work.ok_or_else(|| {
-                    CircuitError::InvalidArgument("a leaf job needs its work input".into())
-                })?;
+                let input = Self::leaf_input(kind, work)?;
                 self.leaf.prove(input, worker)
             }
             JobCircuit::LeafNode { kind } => {

@@ -67,8 +67,7 @@ impl FromRequest<Arc<Coordinator>> for Signed {
     async fn from_request(request: Request, state: &Arc<Coordinator>) -> Result<Self> {
         let result = authenticate(request, state).await;
         if let Err(e) = &result {
-            metrics::counter!(REQUESTS_REJECTED, "reason" => e.reason()).increment(1);
-            tracing::info!(target: "sheaf::coordinator", code = %e.code, message = %e.message, "request refused");
+            count_refusal(e);
         }
         result
     }
@@ -123,13 +122,19 @@ async fn authenticate(request: Request, coordinator: &Coordinator) -> Result<Sig
     })
 }
 
-/// Counts a refused request by its reason, logs it, and answers with the one error shape.
+/// Counts a refused request by its reason and logs it.
+fn count_refusal(e: &ApiError) {
+    metrics::counter!(REQUESTS_REJECTED, "reason" => e.reason()).increment(1);
+    tracing::info!(target: "sheaf::coordinator", code = %e.code, message = %e.message, "request refused");
+}
+
+/// The response to a handler's result: the success, or the refusal (counted) in the one error
+/// shape.
 fn answer<T: IntoResponse>(result: Result<T>) -> Response {
     match result {
         Ok(ok) => ok.into_response(),
         Err(e) => {
-            metrics::counter!(REQUESTS_REJECTED, "reason" => e.reason()).increment(1);
-            tracing::info!(target: "sheaf::coordinator", code = %e.code, message = %e.message, "request refused");
+            count_refusal(&e);
             e.into_response()
         }
     }

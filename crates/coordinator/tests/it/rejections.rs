@@ -25,6 +25,21 @@ async fn assert_unchanged(net: &Net, job: &str, token: i64) {
     assert!(net.store.rewards(1).await.unwrap().is_empty());
 }
 
+/// Alice and bob registered, one leaf planned and leased to alice.
+async fn leased_to_alice_with_bob_registered(
+) -> (TestProver, TestProver, Net, sheaf_api::JobAssignment) {
+    let alice = TestProver::new("alice");
+    let bob = TestProver::new("bob");
+    let net = start(
+        vec![alice.registered(), bob.registered()],
+        CoordinatorConfig::default(),
+    )
+    .await;
+    net.coordinator.plan(1, 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    (alice, bob, net, job)
+}
+
 fn lease_body() -> Vec<u8> {
     br#"{"wait_ms":0}"#.to_vec()
 }
@@ -242,15 +257,7 @@ async fn proof_for_another_job_is_refused() {
 
 #[tokio::test]
 async fn proof_carrying_another_provers_worker_pk_is_refused() {
-    let alice = TestProver::new("alice");
-    let bob = TestProver::new("bob");
-    let net = start(
-        vec![alice.registered(), bob.registered()],
-        CoordinatorConfig::default(),
-    )
-    .await;
-    net.coordinator.plan(1, 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (alice, bob, net, job) = leased_to_alice_with_bob_registered().await;
     // A valid proof of the right job, but made with bob's worker secret (stolen, say).
     let bobs_proof = prove_leaf(&job, &bob.worker);
     let answer = net.submit(&alice, &job.job, job.token, bobs_proof).await;
@@ -281,15 +288,7 @@ async fn unknown_job_id_is_404() {
 
 #[tokio::test]
 async fn submission_of_another_provers_lease_is_refused() {
-    let alice = TestProver::new("alice");
-    let bob = TestProver::new("bob");
-    let net = start(
-        vec![alice.registered(), bob.registered()],
-        CoordinatorConfig::default(),
-    )
-    .await;
-    net.coordinator.plan(1, 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (_alice, bob, net, job) = leased_to_alice_with_bob_registered().await;
     let bobs_proof = prove_leaf(&job, &bob.worker);
     let answer = net.submit(&bob, &job.job, job.token, bobs_proof).await;
     assert_eq!(answer.code(), ErrorCode::StaleLease);
