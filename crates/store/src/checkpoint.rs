@@ -8,12 +8,14 @@
 //! [`SQLITE_CHECKPOINT_INTERVAL`] copies what is committed without blocking anyone. Under
 //! sustained writes the log is never fully copied at the instant a new transaction starts, so
 //! it would not be reused and would grow; past [`SQLITE_WAL_RESTART_PAGES`] the task restarts it
-//! (a checkpoint that waits for the writer, short since little is left to copy).
+//! on the write connection itself, taken from its pool like any write, so writers wait for it
+//! in the pool's queue rather than in SQLite's sleeping busy handler; it is short, since little
+//! is left to copy.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::watch;
 
@@ -38,11 +40,15 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Opens the checkpointer's connection and starts its task on the current runtime.
-    pub(crate) async fn start(options: &SqliteConnectOptions) -> Result<Arc<Self>> {
+    /// Opens the checkpointer's connection and starts its task on the current runtime; `write`
+    /// is the store's write pool.
+    pub(crate) async fn start(
+        options: &SqliteConnectOptions,
+        write: SqlitePool,
+    ) -> Result<Arc<Self>> {
         let conn = options.connect().await?;
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(run(conn, stopped));
+        tokio::spawn(run(conn, write, stopped));
         Ok(Arc::new(Checkpointer { stop }))
     }
 
@@ -52,7 +58,7 @@ impl Checkpointer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut stopped: watch::Receiver<bool>) {
+async fn run(mut conn: SqliteConnection, write: SqlitePool, mut stopped: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -61,7 +67,7 @@ async fn run(mut conn: SqliteConnection, mut stopped: watch::Receiver<bool>) {
             _ = stopped.wait_for(|stop| *stop) => break,
             _ = ticker.tick() => {}
         }
-        if let Err(e) = checkpoint(&mut conn).await {
+        if let Err(e) = checkpoint(&mut conn, &write).await {
             tracing::warn!(target: "sheaf::store", error = %e, "WAL checkpoint failed");
         }
     }
@@ -69,14 +75,14 @@ async fn run(mut conn: SqliteConnection, mut stopped: watch::Receiver<bool>) {
 }
 
 /// One passive checkpoint, then a restart if the log has grown past its bound.
-async fn checkpoint(conn: &mut SqliteConnection) -> Result<()> {
+async fn checkpoint(conn: &mut SqliteConnection, write: &SqlitePool) -> Result<()> {
     // (busy, pages in the log, pages copied)
     let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(&mut *conn)
         .await?;
     if log > SQLITE_WAL_RESTART_PAGES {
         let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-            .fetch_one(&mut *conn)
+            .fetch_one(write)
             .await?;
         tracing::debug!(target: "sheaf::store", log, restarted = busy == 0, "WAL restart");
     }

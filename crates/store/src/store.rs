@@ -250,7 +250,7 @@ impl Store {
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
-        let checkpointer = Checkpointer::start(&options).await?;
+        let checkpointer = Checkpointer::start(&options, write.clone()).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
             .acquire_timeout(POOL_ACQUIRE_TIMEOUT)

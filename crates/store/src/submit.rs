@@ -5,10 +5,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Result, StoreError};
 use crate::model::{JobId, JobStatus, RewardEntry, SubmitOutcome};
 use crate::rows::{parse_stored_id, parse_stored_status};
+use crate::store::Engine;
 use crate::Store;
-
-/// Status, lease token, holder, expiry and parent of the job being submitted.
-type LeaseRow = (String, i64, Option<String>, Option<i64>, Option<String>);
 
 /// Lowercase hex SHA-256 of `bytes`: the address of a proof blob.
 pub fn proof_hash(bytes: &[u8]) -> String {
@@ -53,45 +51,42 @@ impl Store {
         let hash = proof_hash(proof);
         let id = job.to_string();
         let outcome = write_tx!(self, |tx, engine| {
-            // Lock order is child, then parent. Sibling submissions serialize on the parent's
-            // row, so the last of them sees all the others proved (no write skew on PostgreSQL).
-            let select = format!(
-                "SELECT status, lease_token, lease_holder, lease_expires_ms, parent \
-                 FROM jobs WHERE id = $1{}",
-                engine.for_update()
-            );
-            let row: Option<LeaseRow> = sqlx::query_as(&select)
-                .bind(&id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (status, current_token, holder, expires, parent) =
-                row.ok_or(StoreError::UnknownJob(job))?;
-            match parse_stored_status(&status)? {
-                JobStatus::Proved => return Err(StoreError::AlreadyProved(job)),
-                JobStatus::Leased
-                    if current_token == token
-                        && holder.as_deref() == Some(prover)
-                        && expires.is_some_and(|expires| now_ms < expires) => {}
-                _ => return Err(StoreError::StaleLease { job, token }),
-            }
-
+            // The blob first: the job's row references it. A refused submission rolls it back.
             sqlx::query("INSERT INTO proofs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&hash)
                 .bind(proof)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "UPDATE jobs SET status = 'proved', proof_hash = $2, proved_by = $3, \
-                 proved_ms = $4, prove_ms = $5, lease_holder = NULL, lease_expires_ms = NULL \
-                 WHERE id = $1",
+            // Takes effect only under the current lease. On PostgreSQL a concurrent submission
+            // of the same job waits for this row, then finds it proved and changes nothing.
+            let proved: Option<(Option<String>,)> = sqlx::query_as(
+                "UPDATE jobs SET status = 'proved', proof_hash = $5, proved_by = $3, \
+                 proved_ms = $4, prove_ms = $6, lease_holder = NULL, lease_expires_ms = NULL \
+                 WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
+                 AND lease_holder = $3 AND lease_expires_ms > $4 \
+                 RETURNING parent",
             )
             .bind(&id)
-            .bind(&hash)
+            .bind(token)
             .bind(prover)
             .bind(now_ms)
+            .bind(&hash)
             .bind(prove_ms)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let Some((parent,)) = proved else {
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                return Err(
+                    match parse_stored_status(&status.ok_or(StoreError::UnknownJob(job))?)? {
+                        JobStatus::Proved => StoreError::AlreadyProved(job),
+                        _ => StoreError::StaleLease { job, token },
+                    },
+                );
+            };
             sqlx::query(
                 "INSERT INTO rewards (job, sequence, prover, worker_pk, work_units, created_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -112,28 +107,27 @@ impl Store {
             };
             match parent {
                 Some(parent) => {
-                    let lock = format!(
-                        "SELECT status FROM jobs WHERE id = $1{}",
-                        engine.for_update()
-                    );
-                    let parent_status: String = sqlx::query_scalar(&lock)
-                        .bind(&parent)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let unproved: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM jobs WHERE parent = $1 AND status <> 'proved'",
-                    )
-                    .bind(&parent)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    // A cancelled parent stays cancelled; only a waiting one is released.
-                    if unproved == 0 && parent_status == JobStatus::Waiting.as_str() {
-                        sqlx::query("UPDATE jobs SET status = 'ready' WHERE id = $1")
+                    if engine == Engine::Postgres {
+                        // Lock order is child, then parent. Sibling submissions serialize here,
+                        // and the release below, a statement of its own, reads the siblings
+                        // after the lock: the last of them sees all the others proved (no
+                        // write skew). SQLite's one writer serializes them anyway.
+                        sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
                             .bind(&parent)
                             .execute(&mut *tx)
                             .await?;
-                        outcome.parent_ready = Some(parse_stored_id(&parent)?);
                     }
+                    // A cancelled parent stays cancelled; only a waiting one is released.
+                    let released: Option<String> = sqlx::query_scalar(
+                        "UPDATE jobs SET status = 'ready' WHERE id = $1 AND status = 'waiting' \
+                         AND NOT EXISTS \
+                         (SELECT 1 FROM jobs WHERE parent = $1 AND status <> 'proved') \
+                         RETURNING id",
+                    )
+                    .bind(&parent)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    outcome.parent_ready = released.as_deref().map(parse_stored_id).transpose()?;
                 }
                 None => {
                     sqlx::query("UPDATE sequences SET proved_ms = $2 WHERE id = $1")
