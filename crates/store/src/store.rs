@@ -22,11 +22,12 @@ pub const SQLITE_FILE_NAME: &str = "sheaf.db";
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read connections in a SQLite store, beside its one write connection. SQLite runs one writer
-/// at a time anyway; the store gives writes a pool of their own with a single connection, so
-/// writers queue in the pool (a wake-up, microseconds) instead of in SQLite's busy handler,
-/// which sleeps 1, 2, 5, 10… ms between retries and would cap a busy store at a few hundred
-/// writes per second. Reads run beside the writer (WAL); each connection holds a file handle
-/// and a page cache.
+/// at a time anyway; with a pool of its own holding a single connection, writers queue in the
+/// pool, in order, instead of retrying in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms
+/// between attempts. The store bench measured the same throughput within 10% with 1 to 8 write
+/// connections at 8 clients, and a p99 cycle time of about 50 ms with one against 90-130 ms
+/// with 4-8. Reads run beside the writer (WAL); each connection holds a file handle and a page
+/// cache.
 pub const SQLITE_MAX_CONNECTIONS: u32 = 4;
 
 /// Connections in a PostgreSQL pool, per coordinator replica. Job claims skip locked rows, so
