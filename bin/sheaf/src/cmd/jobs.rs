@@ -189,8 +189,8 @@ impl JobView {
 fn print_table(jobs: &[Job]) {
     let now = now_ms();
     println!(
-        "{:<18} {:<9} {:>8}  {:<16} {:<14} {}",
-        "JOB", "STATUS", "ATTEMPTS", "HOLDER", "LEASE", "PROOF"
+        "{:<18} {:<9} {:>8}  {:<16} {:<14} PROOF",
+        "JOB", "STATUS", "ATTEMPTS", "HOLDER", "LEASE"
     );
     for job in jobs {
         let lease = match (job.status, job.lease_expires_ms) {
