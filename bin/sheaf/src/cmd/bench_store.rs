@@ -26,18 +26,18 @@ pub struct BenchStoreArgs {
     #[arg(long, env = "SHEAF_DB")]
     pub db: Option<String>,
     /// Client counts to run, one after the other on the same store.
-    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_STORE_BENCH_CLIENTS)]
+    #[arg(long, env = "SHEAF_BENCH_CLIENTS", value_delimiter = ',', default_values_t = DEFAULT_STORE_BENCH_CLIENTS)]
     pub clients: Vec<usize>,
     /// Cycles each client runs (all jobs are planned before the clock starts).
-    #[arg(long, default_value_t = DEFAULT_BENCH_CYCLES_PER_CLIENT, conflicts_with = "seconds")]
+    #[arg(long, env = "SHEAF_BENCH_CYCLES", default_value_t = DEFAULT_BENCH_CYCLES_PER_CLIENT, conflicts_with = "seconds")]
     pub cycles: u64,
     /// Run each client count for this many seconds instead of a number of cycles (jobs are
     /// then planned as they run out, inside the measured time).
-    #[arg(long)]
+    #[arg(long, env = "SHEAF_BENCH_SECONDS")]
     pub seconds: Option<f64>,
     /// Size of each submitted blob in bytes (random, distinct per cycle); the default is about
     /// a real root proof.
-    #[arg(long, default_value_t = DEFAULT_BENCH_BLOB_BYTES)]
+    #[arg(long, env = "SHEAF_BENCH_BLOB_BYTES", default_value_t = DEFAULT_BENCH_BLOB_BYTES)]
     pub blob_bytes: usize,
     /// Print the results as one JSON object.
     #[arg(long)]

@@ -31,6 +31,8 @@ pub const DEFAULT_DEVNET_PROVERS: usize = 2;
 pub const DEFAULT_DEVNET_SEQUENCES: usize = 2;
 /// Work leaves per sequence unless told otherwise.
 pub const DEFAULT_DEVNET_LEAVES: usize = 8;
+/// Leases per epoch of a devnet prover: effectively unlimited, however small the leaves.
+const DEVNET_RATE_LIMIT: i64 = 1_000_000;
 /// How often progress is read from the store.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(300);
 /// How long a prover gets to exit after SIGTERM before it is killed.
@@ -180,8 +182,15 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         keys.push((name, path));
     }
     std::fs::write(data_dir.join("provers.toml"), &provers_file)?;
-    let registry = sheaf_coordinator::registry::parse_provers(&provers_file)
-        .map_err(|e| anyhow::anyhow!("provers file: {e}"))?;
+    // The devnet's own provers are trusted: no rate limit gets between them and the demo.
+    let registry: Vec<_> = sheaf_coordinator::registry::parse_provers(&provers_file)
+        .map_err(|e| anyhow::anyhow!("provers file: {e}"))?
+        .into_iter()
+        .map(|prover| sheaf_store::Prover {
+            rate_limit: DEVNET_RATE_LIMIT,
+            ..prover
+        })
+        .collect();
     let registry: Arc<dyn Registry> = Arc::new(StaticRegistry(registry));
 
     let coordinator = start(
