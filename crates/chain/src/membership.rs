@@ -1,0 +1,1 @@
+//! The RLNv2 membership registry (being written).

@@ -1,0 +1,1 @@
+//! The Lumoz two-step verification contract (being written).

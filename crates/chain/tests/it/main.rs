@@ -1,0 +1,4 @@
+//! The chain's tests.
+
+mod membership;
+mod settlement;

@@ -1,0 +1,1 @@
+//! Membership registry tests.
