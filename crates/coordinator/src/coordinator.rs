@@ -236,15 +236,20 @@ impl Coordinator {
             let notified = self.ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let outcome = self
-                .store
-                .lease_admitted(
-                    &prover.id,
-                    now_ms(),
-                    millis(self.config.lease_ttl),
-                    millis(self.config.epoch),
-                )
-                .await?;
+            // Nothing ready: wait without taking the store's write lock (idle provers would
+            // otherwise queue writes on SQLite every recheck).
+            let outcome = if !self.store.has_ready_job().await? {
+                LeaseOutcome::NoWork
+            } else {
+                self.store
+                    .lease_admitted(
+                        &prover.id,
+                        now_ms(),
+                        millis(self.config.lease_ttl),
+                        millis(self.config.epoch),
+                    )
+                    .await?
+            };
             match outcome {
                 LeaseOutcome::Leased(lease) => {
                     metrics::counter!(LEASES_GRANTED, "prover" => prover.id.clone()).increment(1);

@@ -197,6 +197,18 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Whether any job is ready. A read on the ready-jobs index, so a waiting lease request
+    /// can look without taking the write lock.
+    pub async fn has_ready_job(&self) -> Result<bool> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'ready')",
+            )
+            .fetch_one(pool)
+            .await?)
+        })
+    }
+
     /// Leases `prover` holds that have not expired at `now_ms`, to enforce its concurrency cap.
     pub async fn count_active_leases(&self, prover: &str, now_ms: i64) -> Result<i64> {
         on_pool!(self, |pool| {

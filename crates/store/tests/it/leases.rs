@@ -279,3 +279,30 @@ async fn old_lease_is_stale_once_the_job_is_leased_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn has_ready_job_follows_the_ready_set() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        assert!(!store.has_ready_job().await.unwrap(), "empty store");
+        plan(&store, 1, 2, 2).await;
+        assert!(store.has_ready_job().await.unwrap(), "the leaves are ready");
+        let first = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let second = lease_expecting(&store, "p", JobId::new(1, 0, 1)).await;
+        assert!(
+            !store.has_ready_job().await.unwrap(),
+            "leaves leased, the parent waits"
+        );
+        submit(&store, &first).await;
+        assert!(
+            !store.has_ready_job().await.unwrap(),
+            "one child is not proved"
+        );
+        submit(&store, &second).await;
+        assert!(
+            store.has_ready_job().await.unwrap(),
+            "the parent became ready"
+        );
+    })
+    .await;
+}
