@@ -196,7 +196,16 @@ fn submit_query(query: Option<&str>) -> Result<(i64, Option<i64>)> {
         };
         match key {
             "token" => token = Some(number()?),
-            "prove_ms" => prove_ms = Some(number()?),
+            "prove_ms" => {
+                let ms = number()?;
+                if ms < 0 {
+                    return Err(ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("query prove_ms={ms} is negative"),
+                    ));
+                }
+                prove_ms = Some(ms);
+            }
             _ => {}
         }
     }

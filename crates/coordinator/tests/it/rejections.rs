@@ -317,3 +317,18 @@ async fn submission_beyond_verifier_capacity_is_503_with_retry_after() {
     assert_unchanged(&net, &job.job, job.token).await;
     net.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_submission_query_is_400_and_changes_nothing() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let job = net.lease(&alice).await;
+    let proof = prove_leaf(&job, &alice.worker);
+    for query in ["", "?token=x", &format!("?token={}&prove_ms=-5", job.token)] {
+        let path = format!("/v1/jobs/{}/proof{query}", job.job);
+        let answer = net.post(&alice, &path, proof.clone()).await;
+        assert_eq!(answer.code(), ErrorCode::BadRequest, "{path}");
+    }
+    assert_unchanged(&net, &job.job, job.token).await;
+    net.stop().await;
+}
