@@ -1,1 +1,897 @@
-//! The Lumoz two-step verification contract (being written).
+//! The Lumoz two-step verification contract (REFERENCE §1.5, with issue 4's window bounds): one
+//! root proof settles each sequence, and every sender that committed to a valid proof in time is
+//! paid.
+//!
+//! ```text
+//!  register_sequence(s, statement)            by the coordinator's key, s = 0, 1, 2, …
+//!
+//!  block:   f                 f+T1−1 │ f+T1              f+T1+T2−1 │ f+T1+T2
+//!           ├── hash phase ──────────┤├── proof phase ─────────────┤├── closed ──▶
+//!  hashes:  ✓ first one opens   ✓ … ✓ │ ✗ HashWindowClosed  … ✗     │ ✓ reopens (no valid proof)
+//!  proofs:  ✗ ProofTooEarly     … ✗   │ ✓ first valid one   … ✓     │ ✗ ProofTooLate
+//!                                      │   finalizes s, every valid  │
+//!                                      │   reveal is paid pro rata   │
+//! ```
+//!
+//! A sender commits to `proof_hash = H(H(proof) ‖ sender)` ([`proof_hash`]) in the hash phase
+//! and reveals the proof in the proof phase. The phases never overlap (REFERENCE §1.5 accepts
+//! both at `f+T1`), so a proof seen in a reveal cannot be committed to in the same block, and a
+//! copied proof never matches the copier's hash because the sender is hashed in.
+//!
+//! - **Finalization:** the first valid proof of sequence `s` finalizes it and records its
+//!   commitment root, stats and statement ([`FinalizedSequence`]) for reward claims. Sequences
+//!   finalize in order: a proof for `s` is refused while `s − 1` is not finalized.
+//! - **Rewards:** every sender that committed in the window and revealed a valid proof (before
+//!   or after the one that finalized) is paid `reward_per_sequence · stake / total`, where
+//!   `stake` is its stake when it committed and `total` sums the stakes of all the window's
+//!   committers (REFERENCE §1.5, `SlotAdapter.distributeRewards`).
+//! - **Penalties**, taken from stake: a revealed proof that does not match its hash, or that
+//!   fails verification or names another statement, costs [`SettlementParams::wrong_hash_penalty`]
+//!   at the reveal; a hash never revealed costs [`SettlementParams::no_reveal_penalty`], applied
+//!   lazily once `block − hash_block > T1 + T2`, when the sender next commits or withdraws, or
+//!   when anyone calls [`SettlementContract::settle`].
+//!
+//! Every refused call leaves the state unchanged; the contract never does I/O and takes the
+//! block height from its caller. Its state ([`SettlementState`]) is serde-serializable so the
+//! chain node can persist it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use sheaf_circuits::{Digest, FinalKey, Header, JobStats};
+use thiserror::Error;
+
+/// A sender's address: its ed25519 public key.
+pub type Address = [u8; 32];
+
+/// A sequence number; sequences are numbered 0, 1, 2, … in registration order.
+pub type SequenceId = u64;
+
+/// An amount of the staking token, in base units.
+pub type Amount = u128;
+
+/// Base units per token.
+pub const UNIT: Amount = 1_000_000_000;
+
+/// T1, blocks of the hash phase (REFERENCE §1.1 `proofHashCommitEpoch`). Long enough for every
+/// honest sender to land its hash; each block more delays settlement by one block.
+pub const DEFAULT_HASH_WINDOW_BLOCKS: u64 = 20;
+
+/// T2, blocks of the proof phase (REFERENCE §1.1 `proofCommitEpoch`). Long enough to land a
+/// reveal under congestion; each block more delays the reopening of a failed window.
+pub const DEFAULT_PROOF_WINDOW_BLOCKS: u64 = 32;
+
+/// Reward of one sequence, split among its valid revealers (REFERENCE §1.5 docs example: 128 per
+/// block over 64 slots).
+pub const DEFAULT_REWARD_PER_SEQUENCE: Amount = 2 * UNIT;
+
+/// Stake needed to submit a hash (REFERENCE §1.1 `minDeposit`); it must cover the penalties.
+pub const DEFAULT_MIN_STAKE: Amount = 50_000 * UNIT;
+
+/// Penalty for revealing a proof that does not match the hash or does not verify (REFERENCE
+/// §1.1 `incorrectProofHashPunishAmount`).
+pub const DEFAULT_WRONG_HASH_PENALTY: Amount = 10_000 * UNIT;
+
+/// Penalty for a hash never revealed (REFERENCE §1.1 `noProofPunishAmount`).
+pub const DEFAULT_NO_REVEAL_PENALTY: Amount = 1_000 * UNIT;
+
+/// The contract's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementParams {
+    /// T1: hashes are accepted in blocks `[f, f+T1)`.
+    pub hash_window_blocks: u64,
+    /// T2: proofs are accepted in blocks `[f+T1, f+T1+T2)`.
+    pub proof_window_blocks: u64,
+    /// Reward of one sequence, split pro rata to stake.
+    pub reward_per_sequence: Amount,
+    /// Stake needed to submit a hash.
+    pub min_stake: Amount,
+    /// Penalty for a revealed proof that does not match its hash or is invalid.
+    pub wrong_hash_penalty: Amount,
+    /// Penalty for a hash never revealed.
+    pub no_reveal_penalty: Amount,
+}
+
+impl Default for SettlementParams {
+    fn default() -> Self {
+        SettlementParams {
+            hash_window_blocks: DEFAULT_HASH_WINDOW_BLOCKS,
+            proof_window_blocks: DEFAULT_PROOF_WINDOW_BLOCKS,
+            reward_per_sequence: DEFAULT_REWARD_PER_SEQUENCE,
+            min_stake: DEFAULT_MIN_STAKE,
+            wrong_hash_penalty: DEFAULT_WRONG_HASH_PENALTY,
+            no_reveal_penalty: DEFAULT_NO_REVEAL_PENALTY,
+        }
+    }
+}
+
+impl SettlementParams {
+    /// T1 + T2: the length of a window.
+    pub fn window_blocks(&self) -> u64 {
+        self.hash_window_blocks + self.proof_window_blocks
+    }
+}
+
+/// `H(H(proof) ‖ sender)` with SHA-256: what a sender commits to (REFERENCE §1.2, with SHA-256
+/// for keccak and the 32-byte ed25519 key for the 20-byte address).
+pub fn proof_hash(proof: &[u8], sender: &Address) -> [u8; 32] {
+    let inner = Sha256::digest(proof);
+    let mut outer = Sha256::new();
+    outer.update(inner);
+    outer.update(sender);
+    outer.finalize().into()
+}
+
+/// Verifies a root proof and returns its header.
+pub trait RootVerifier {
+    /// The header of `proof`, or why it is not a valid root proof.
+    fn verify(&self, proof: &[u8]) -> Result<Header, String>;
+}
+
+impl RootVerifier for FinalKey {
+    fn verify(&self, proof: &[u8]) -> Result<Header, String> {
+        self.verify_bytes(proof)
+            .map(|verified| verified.header)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Why a call was refused. A refused call changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SettlementError {
+    /// T1 or T2 is zero.
+    #[error("invalid parameters: {0}")]
+    InvalidParameters(&'static str),
+    /// Only the coordinator's key registers sequences.
+    #[error("only the coordinator registers sequences")]
+    NotCoordinator,
+    /// Sequences are registered in order, without gaps.
+    #[error("sequence {got} registered out of order: expected {expected}")]
+    SequenceOutOfOrder {
+        /// The next sequence number.
+        expected: SequenceId,
+        /// The number given.
+        got: SequenceId,
+    },
+    /// The sequence has not been registered.
+    #[error("unknown sequence {0}")]
+    UnknownSequence(SequenceId),
+    /// The block height is lower than one the contract has already seen.
+    #[error("block {block} is before block {last}, already seen")]
+    BlockWentBackwards {
+        /// The block given.
+        block: u64,
+        /// The highest block seen.
+        last: u64,
+    },
+    /// The sequence is finalized: no more hashes.
+    #[error("sequence {0} is already finalized")]
+    SequenceAlreadyFinalized(SequenceId),
+    /// The sender already committed a hash in this window.
+    #[error("the sender already submitted a hash for sequence {0} in this window")]
+    DuplicateProofHash(SequenceId),
+    /// The hash phase `[f, f+T1)` is over and the window still runs.
+    #[error("the hash phase of sequence {sequence} closed at block {closed_at}")]
+    HashWindowClosed {
+        /// The sequence.
+        sequence: SequenceId,
+        /// `f + T1`.
+        closed_at: u64,
+    },
+    /// The sender's stake (after penalties due) is below the minimum.
+    #[error("stake {stake} is below the minimum {min_stake}")]
+    InsufficientStake {
+        /// The sender's stake.
+        stake: Amount,
+        /// The minimum.
+        min_stake: Amount,
+    },
+    /// A proof for a sequence whose predecessor is not finalized.
+    #[error("sequence {sequence} must wait for sequence {next} to be finalized")]
+    PreviousSequenceNotFinalized {
+        /// The sequence of the proof.
+        sequence: SequenceId,
+        /// The next sequence to finalize.
+        next: SequenceId,
+    },
+    /// No hash has opened a window for the sequence.
+    #[error("no window is open for sequence {0}")]
+    WindowNotOpen(SequenceId),
+    /// The proof phase `[f+T1, f+T1+T2)` has not started.
+    #[error("the proof phase of sequence {sequence} opens at block {opens_at}")]
+    ProofTooEarly {
+        /// The sequence.
+        sequence: SequenceId,
+        /// `f + T1`.
+        opens_at: u64,
+    },
+    /// The proof phase `[f+T1, f+T1+T2)` is over.
+    #[error("the proof phase of sequence {sequence} closed at block {closed_at}")]
+    ProofTooLate {
+        /// The sequence.
+        sequence: SequenceId,
+        /// `f + T1 + T2`.
+        closed_at: u64,
+    },
+    /// The sender submitted no hash in the current window.
+    #[error("the sender has no hash in the window of sequence {0}")]
+    NoProofHash(SequenceId),
+    /// The sender already revealed its proof in this window.
+    #[error("the sender already revealed a proof for sequence {0}")]
+    AlreadyRevealed(SequenceId),
+    /// Stake cannot be withdrawn while hashes are unrevealed and not yet settled.
+    #[error("stake locked by {pending} unsettled hashes")]
+    StakeLocked {
+        /// Hashes still awaiting reveal or penalty.
+        pending: usize,
+    },
+    /// The withdrawal exceeds the stake.
+    #[error("cannot withdraw {amount} from a stake of {stake}")]
+    WithdrawalExceedsStake {
+        /// Amount asked for.
+        amount: Amount,
+        /// The stake.
+        stake: Amount,
+    },
+}
+
+/// Result of the contract's calls.
+pub type Result<T, E = SettlementError> = std::result::Result<T, E>;
+
+/// Why a sender was penalized.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PenaltyReason {
+    /// The revealed proof does not match the committed hash.
+    WrongHash,
+    /// The revealed proof matches the hash but does not verify.
+    InvalidProof(String),
+    /// The revealed proof verifies but proves another statement.
+    WrongStatement {
+        /// The sequence's statement.
+        expected: Digest,
+        /// The proof's.
+        got: Digest,
+    },
+    /// The hash was never revealed.
+    NeverRevealed,
+}
+
+/// What the contract reports; each call returns the events it caused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SettlementEvent {
+    /// A sequence was registered.
+    SequenceRegistered {
+        /// The sequence.
+        sequence: SequenceId,
+        /// Its statement hash.
+        statement: Digest,
+    },
+    /// Stake was deposited.
+    StakeDeposited {
+        /// The sender.
+        sender: Address,
+        /// Amount deposited.
+        amount: Amount,
+        /// Stake after the deposit.
+        stake: Amount,
+    },
+    /// Stake was withdrawn.
+    StakeWithdrawn {
+        /// The sender.
+        sender: Address,
+        /// Amount withdrawn.
+        amount: Amount,
+        /// Stake after the withdrawal.
+        stake: Amount,
+    },
+    /// A hash opened (or, after a window with no valid proof, reopened) a sequence's window.
+    WindowOpened {
+        /// The sequence.
+        sequence: SequenceId,
+        /// f, the block of the first hash.
+        block: u64,
+        /// Whether an earlier window closed with no valid proof.
+        reopened: bool,
+    },
+    /// A hash was committed.
+    ProofHashSubmitted {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The sender.
+        sender: Address,
+        /// The hash.
+        hash: [u8; 32],
+        /// The sender's stake, snapshotted for the reward split.
+        stake: Amount,
+    },
+    /// The first valid proof finalized a sequence.
+    SequenceFinalized {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The root commitment of who proved what.
+        commitment: Digest,
+        /// The root's job counters.
+        stats: JobStats,
+        /// The sender of the proof.
+        sender: Address,
+    },
+    /// A sender that revealed a valid proof was paid.
+    SenderPaid {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The sender.
+        sender: Address,
+        /// The reward credited.
+        amount: Amount,
+    },
+    /// A sender lost stake.
+    SenderPenalized {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The sender.
+        sender: Address,
+        /// Why.
+        reason: PenaltyReason,
+        /// Stake taken (the penalty, or the whole stake if smaller).
+        amount: Amount,
+    },
+    /// A sender withdrew its rewards.
+    RewardsClaimed {
+        /// The sender.
+        sender: Address,
+        /// Amount paid out.
+        amount: Amount,
+    },
+}
+
+/// What the contract records of a finalized sequence, for reward claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalizedSequence {
+    /// The sequence's statement hash.
+    pub statement: Digest,
+    /// The root commitment of who proved what.
+    pub commitment: Digest,
+    /// The root's job counters.
+    pub stats: JobStats,
+    /// The sender of the first valid proof.
+    pub sender: Address,
+    /// The block it was finalized in.
+    pub block: u64,
+}
+
+/// A hash committed in a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    /// `H(H(proof) ‖ sender)`.
+    pub hash: [u8; 32],
+    /// The sender's stake when it committed.
+    pub stake: Amount,
+    /// The block of the hash.
+    pub block: u64,
+    /// Whether the sender has revealed its proof.
+    pub revealed: bool,
+}
+
+/// The current window of a sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// f, the block of the first hash.
+    pub opened_at: u64,
+    /// Sum of the committers' stakes.
+    pub total_stake: Amount,
+    /// Hashes by sender (as pairs, so the state serializes to JSON).
+    pub commitments: Vec<(Address, Commitment)>,
+}
+
+impl Window {
+    fn commitment(&self, sender: &Address) -> Option<&Commitment> {
+        self.commitments
+            .iter()
+            .find(|(a, _)| a == sender)
+            .map(|(_, c)| c)
+    }
+}
+
+/// A registered sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// The statement hash its root proof must carry.
+    pub statement: Digest,
+    /// Its current window, once a hash opened one.
+    pub window: Option<Window>,
+    /// Set by the first valid proof.
+    pub finalized: Option<FinalizedSequence>,
+}
+
+/// A hash not yet revealed, awaiting lazy settlement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReveal {
+    /// The sequence.
+    pub sequence: SequenceId,
+    /// The block of the hash.
+    pub hash_block: u64,
+}
+
+/// A sender's account.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// Stake deposited, less penalties.
+    pub stake: Amount,
+    /// Rewards earned and not yet claimed.
+    pub rewards: Amount,
+    /// Hashes not yet revealed nor penalized.
+    pub pending: Vec<PendingReveal>,
+}
+
+/// The contract's whole state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementState {
+    /// The parameters.
+    pub params: SettlementParams,
+    /// The only key that registers sequences.
+    pub coordinator: Address,
+    /// Sequences by number.
+    pub sequences: Vec<Sequence>,
+    /// The next sequence to finalize (all before it are finalized).
+    pub next_to_finalize: SequenceId,
+    /// Accounts by sender (as pairs, so the state serializes to JSON).
+    pub accounts: Vec<(Address, Account)>,
+    /// Stake taken by penalties, in total.
+    pub slashed: Amount,
+    /// The highest block seen.
+    pub last_block: u64,
+}
+
+impl SettlementState {
+    fn account(&self, sender: &Address) -> Account {
+        self.accounts
+            .iter()
+            .find(|(a, _)| a == sender)
+            .map(|(_, acc)| acc.clone())
+            .unwrap_or_default()
+    }
+
+    fn set_account(&mut self, sender: Address, account: Account) {
+        match self.accounts.iter_mut().find(|(a, _)| *a == sender) {
+            Some((_, acc)) => *acc = account,
+            None => self.accounts.push((sender, account)),
+        }
+    }
+}
+
+/// The contract: its state and the verifier of root proofs.
+#[derive(Debug)]
+pub struct SettlementContract<V> {
+    state: SettlementState,
+    verifier: V,
+}
+
+impl<V: RootVerifier> SettlementContract<V> {
+    /// A new contract whose sequences are registered by `coordinator`.
+    pub fn new(params: SettlementParams, coordinator: Address, verifier: V) -> Result<Self> {
+        if params.hash_window_blocks == 0 {
+            return Err(SettlementError::InvalidParameters("T1 must be at least 1"));
+        }
+        if params.proof_window_blocks == 0 {
+            return Err(SettlementError::InvalidParameters("T2 must be at least 1"));
+        }
+        let state = SettlementState {
+            params,
+            coordinator,
+            sequences: Vec::new(),
+            next_to_finalize: 0,
+            accounts: Vec::new(),
+            slashed: 0,
+            last_block: 0,
+        };
+        Ok(SettlementContract { state, verifier })
+    }
+
+    /// The contract with a persisted state.
+    pub fn from_state(state: SettlementState, verifier: V) -> Self {
+        SettlementContract { state, verifier }
+    }
+
+    /// Its state, to persist or inspect.
+    pub fn state(&self) -> &SettlementState {
+        &self.state
+    }
+
+    /// Its parameters.
+    pub fn params(&self) -> &SettlementParams {
+        &self.state.params
+    }
+
+    /// The record of a finalized sequence.
+    pub fn finalized(&self, sequence: SequenceId) -> Option<&FinalizedSequence> {
+        self.state
+            .sequences
+            .get(sequence as usize)
+            .and_then(|s| s.finalized.as_ref())
+    }
+
+    /// A sender's account (empty if unknown).
+    pub fn account(&self, sender: &Address) -> Account {
+        self.state.account(sender)
+    }
+
+    /// Register the next sequence with the statement hash its root proof must carry.
+    pub fn register_sequence(
+        &mut self,
+        caller: &Address,
+        sequence: SequenceId,
+        statement: Digest,
+    ) -> Result<Vec<SettlementEvent>> {
+        if *caller != self.state.coordinator {
+            return Err(SettlementError::NotCoordinator);
+        }
+        let expected = self.state.sequences.len() as SequenceId;
+        if sequence != expected {
+            return Err(SettlementError::SequenceOutOfOrder {
+                expected,
+                got: sequence,
+            });
+        }
+        self.state.sequences.push(Sequence {
+            statement,
+            window: None,
+            finalized: None,
+        });
+        Ok(emit(vec![SettlementEvent::SequenceRegistered {
+            sequence,
+            statement,
+        }]))
+    }
+
+    /// Add `amount` to `sender`'s stake.
+    pub fn deposit_stake(&mut self, sender: &Address, amount: Amount) -> Vec<SettlementEvent> {
+        let mut account = self.state.account(sender);
+        account.stake = account.stake.saturating_add(amount);
+        let stake = account.stake;
+        self.state.set_account(*sender, account);
+        emit(vec![SettlementEvent::StakeDeposited {
+            sender: *sender,
+            amount,
+            stake,
+        }])
+    }
+
+    /// Withdraw `amount` of stake, after settling the penalties due; refused while a hash of the
+    /// sender can still be revealed or penalized.
+    pub fn withdraw_stake(
+        &mut self,
+        sender: &Address,
+        amount: Amount,
+        block: u64,
+    ) -> Result<Vec<SettlementEvent>> {
+        self.check_block(block)?;
+        let mut account = self.state.account(sender);
+        let mut events = Vec::new();
+        let slashed = self.liquidate(sender, &mut account, block, &mut events);
+        if !account.pending.is_empty() {
+            return Err(SettlementError::StakeLocked {
+                pending: account.pending.len(),
+            });
+        }
+        if amount > account.stake {
+            return Err(SettlementError::WithdrawalExceedsStake {
+                amount,
+                stake: account.stake,
+            });
+        }
+        account.stake -= amount;
+        events.push(SettlementEvent::StakeWithdrawn {
+            sender: *sender,
+            amount,
+            stake: account.stake,
+        });
+        self.commit_account(*sender, account, slashed, block);
+        Ok(emit(events))
+    }
+
+    /// Pay out `sender`'s rewards; returns the amount.
+    pub fn claim_rewards(&mut self, sender: &Address) -> (Amount, Vec<SettlementEvent>) {
+        let mut account = self.state.account(sender);
+        let amount = std::mem::take(&mut account.rewards);
+        self.state.set_account(*sender, account);
+        let events = emit(vec![SettlementEvent::RewardsClaimed {
+            sender: *sender,
+            amount,
+        }]);
+        (amount, events)
+    }
+
+    /// Apply the penalties due to `sender` for hashes never revealed. Anyone may call it.
+    pub fn settle(&mut self, sender: &Address, block: u64) -> Result<Vec<SettlementEvent>> {
+        self.check_block(block)?;
+        let mut account = self.state.account(sender);
+        let mut events = Vec::new();
+        let slashed = self.liquidate(sender, &mut account, block, &mut events);
+        self.commit_account(*sender, account, slashed, block);
+        Ok(emit(events))
+    }
+
+    /// Commit `hash` (see [`proof_hash`]) for `sequence` in `block`. The first hash opens the
+    /// window; hashes are accepted in `[f, f+T1)`, one per sender per window; a window closed
+    /// with no valid proof reopens with the next hash.
+    pub fn submit_proof_hash(
+        &mut self,
+        sender: &Address,
+        sequence: SequenceId,
+        hash: [u8; 32],
+        block: u64,
+    ) -> Result<Vec<SettlementEvent>> {
+        self.check_block(block)?;
+        let params = self.state.params;
+        let seq = self
+            .state
+            .sequences
+            .get(sequence as usize)
+            .ok_or(SettlementError::UnknownSequence(sequence))?;
+        if seq.finalized.is_some() {
+            return Err(SettlementError::SequenceAlreadyFinalized(sequence));
+        }
+        // The window still running, if any: one that has closed is reopened by this hash.
+        let running = seq
+            .window
+            .as_ref()
+            .filter(|w| block < w.opened_at + params.window_blocks());
+        if let Some(window) = running {
+            if window.commitment(sender).is_some() {
+                return Err(SettlementError::DuplicateProofHash(sequence));
+            }
+            let closed_at = window.opened_at + params.hash_window_blocks;
+            if block >= closed_at {
+                return Err(SettlementError::HashWindowClosed {
+                    sequence,
+                    closed_at,
+                });
+            }
+        }
+        let mut account = self.state.account(sender);
+        let mut events = Vec::new();
+        let slashed = self.liquidate(sender, &mut account, block, &mut events);
+        if account.stake < params.min_stake {
+            return Err(SettlementError::InsufficientStake {
+                stake: account.stake,
+                min_stake: params.min_stake,
+            });
+        }
+
+        let reopened = seq.window.is_some();
+        let opens = running.is_none();
+        let seq = &mut self.state.sequences[sequence as usize];
+        if opens {
+            seq.window = Some(Window {
+                opened_at: block,
+                total_stake: 0,
+                commitments: Vec::new(),
+            });
+            events.push(SettlementEvent::WindowOpened {
+                sequence,
+                block,
+                reopened,
+            });
+        }
+        let window = seq.window.as_mut().expect("a window is open");
+        window.total_stake = window.total_stake.saturating_add(account.stake);
+        window.commitments.push((
+            *sender,
+            Commitment {
+                hash,
+                stake: account.stake,
+                block,
+                revealed: false,
+            },
+        ));
+        account.pending.push(PendingReveal {
+            sequence,
+            hash_block: block,
+        });
+        events.push(SettlementEvent::ProofHashSubmitted {
+            sequence,
+            sender: *sender,
+            hash,
+            stake: account.stake,
+        });
+        self.commit_account(*sender, account, slashed, block);
+        Ok(emit(events))
+    }
+
+    /// Reveal the proof committed to for `sequence`, in `[f+T1, f+T1+T2)`. A proof that does not
+    /// match the hash, does not verify or proves another statement is penalized (the call
+    /// succeeds, as in REFERENCE §1.5); a valid one is paid, and the first finalizes the sequence.
+    pub fn submit_proof(
+        &mut self,
+        sender: &Address,
+        sequence: SequenceId,
+        proof: &[u8],
+        block: u64,
+    ) -> Result<Vec<SettlementEvent>> {
+        self.check_block(block)?;
+        let params = self.state.params;
+        let next = self.state.next_to_finalize;
+        let seq = self
+            .state
+            .sequences
+            .get(sequence as usize)
+            .ok_or(SettlementError::UnknownSequence(sequence))?;
+        if sequence > next {
+            return Err(SettlementError::PreviousSequenceNotFinalized { sequence, next });
+        }
+        let window = seq
+            .window
+            .as_ref()
+            .ok_or(SettlementError::WindowNotOpen(sequence))?;
+        let opens_at = window.opened_at + params.hash_window_blocks;
+        if block < opens_at {
+            return Err(SettlementError::ProofTooEarly { sequence, opens_at });
+        }
+        let closed_at = window.opened_at + params.window_blocks();
+        if block >= closed_at {
+            return Err(SettlementError::ProofTooLate {
+                sequence,
+                closed_at,
+            });
+        }
+        let commitment = *window
+            .commitment(sender)
+            .ok_or(SettlementError::NoProofHash(sequence))?;
+        if commitment.revealed {
+            return Err(SettlementError::AlreadyRevealed(sequence));
+        }
+        let total_stake = window.total_stake;
+        let statement = seq.statement;
+
+        let verdict = if proof_hash(proof, sender) != commitment.hash {
+            Err(PenaltyReason::WrongHash)
+        } else {
+            match self.verifier.verify(proof) {
+                Err(e) => Err(PenaltyReason::InvalidProof(e)),
+                Ok(header) if header.statement != statement => Err(PenaltyReason::WrongStatement {
+                    expected: statement,
+                    got: header.statement,
+                }),
+                Ok(header) => Ok(header),
+            }
+        };
+
+        let mut account = self.state.account(sender);
+        account
+            .pending
+            .retain(|p| (p.sequence, p.hash_block) != (sequence, commitment.block));
+        let mut events = Vec::new();
+        let mut slashed = 0;
+        let seq = &mut self.state.sequences[sequence as usize];
+        let window = seq.window.as_mut().expect("checked above");
+        if let Some((_, c)) = window.commitments.iter_mut().find(|(a, _)| a == sender) {
+            c.revealed = true;
+        }
+        match verdict {
+            Err(reason) => {
+                slashed += penalize(
+                    sender,
+                    &mut account,
+                    sequence,
+                    reason,
+                    params.wrong_hash_penalty,
+                    &mut events,
+                );
+            }
+            Ok(header) => {
+                if seq.finalized.is_none() {
+                    seq.finalized = Some(FinalizedSequence {
+                        statement,
+                        commitment: header.commitment,
+                        stats: header.stats,
+                        sender: *sender,
+                        block,
+                    });
+                    self.state.next_to_finalize += 1;
+                    events.push(SettlementEvent::SequenceFinalized {
+                        sequence,
+                        commitment: header.commitment,
+                        stats: header.stats,
+                        sender: *sender,
+                    });
+                }
+                let amount = pro_rata(params.reward_per_sequence, commitment.stake, total_stake);
+                account.rewards = account.rewards.saturating_add(amount);
+                events.push(SettlementEvent::SenderPaid {
+                    sequence,
+                    sender: *sender,
+                    amount,
+                });
+            }
+        }
+        slashed += self.liquidate(sender, &mut account, block, &mut events);
+        self.commit_account(*sender, account, slashed, block);
+        Ok(emit(events))
+    }
+
+    fn check_block(&self, block: u64) -> Result<()> {
+        if block < self.state.last_block {
+            return Err(SettlementError::BlockWentBackwards {
+                block,
+                last: self.state.last_block,
+            });
+        }
+        Ok(())
+    }
+
+    /// Penalize the hashes of `account` never revealed whose deadline
+    /// (`block − hash_block > T1 + T2`, REFERENCE §1.5) has passed; returns the stake taken.
+    fn liquidate(
+        &self,
+        sender: &Address,
+        account: &mut Account,
+        block: u64,
+        events: &mut Vec<SettlementEvent>,
+    ) -> Amount {
+        let params = self.state.params;
+        let (due, pending): (Vec<_>, Vec<_>) = account
+            .pending
+            .iter()
+            .partition(|p| block - p.hash_block > params.window_blocks());
+        account.pending = pending;
+        due.iter()
+            .map(|p| {
+                penalize(
+                    sender,
+                    account,
+                    p.sequence,
+                    PenaltyReason::NeverRevealed,
+                    params.no_reveal_penalty,
+                    events,
+                )
+            })
+            .sum()
+    }
+
+    fn commit_account(&mut self, sender: Address, account: Account, slashed: Amount, block: u64) {
+        self.state.set_account(sender, account);
+        self.state.slashed = self.state.slashed.saturating_add(slashed);
+        self.state.last_block = block;
+    }
+}
+
+/// Take `penalty` (or all that is left) from `account`'s stake; returns the amount taken.
+fn penalize(
+    sender: &Address,
+    account: &mut Account,
+    sequence: SequenceId,
+    reason: PenaltyReason,
+    penalty: Amount,
+    events: &mut Vec<SettlementEvent>,
+) -> Amount {
+    let amount = penalty.min(account.stake);
+    account.stake -= amount;
+    events.push(SettlementEvent::SenderPenalized {
+        sequence,
+        sender: *sender,
+        reason,
+        amount,
+    });
+    amount
+}
+
+/// `reward · stake / total`, rounded down. Both are scaled down together in the (unrealistic)
+/// case where the product overflows.
+fn pro_rata(reward: Amount, mut stake: Amount, mut total: Amount) -> Amount {
+    if total == 0 {
+        return 0;
+    }
+    loop {
+        if let Some(product) = reward.checked_mul(stake) {
+            return product / total;
+        }
+        stake >>= 1;
+        total >>= 1;
+    }
+}
+
+fn emit(events: Vec<SettlementEvent>) -> Vec<SettlementEvent> {
+    for event in &events {
+        tracing::debug!(target: "sheaf_chain::settlement", ?event, "settlement event");
+    }
+    events
+}
