@@ -378,7 +378,11 @@ impl MerkleTree {
         self.node(0, index)
     }
 
-    /// Set the leaf at `index` and rehash its path. `index` must be below `2^depth`.
+    /// Set the leaf at `index` and rehash its path.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below `2^depth`: the registry never hands out such an index.
     pub fn set(&mut self, index: u64, leaf: Digest) {
         assert!(index >> self.depth() == 0, "leaf index outside the tree");
         let mut node = leaf;
