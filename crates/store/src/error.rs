@@ -67,6 +67,31 @@ pub enum StoreError {
     /// A string is not one of the job states.
     #[error("invalid job status {0:?}")]
     InvalidStatus(String),
+    /// The outbox already holds another transaction for this step (sequence, kind, window
+    /// attempt): a sender must not sign two; nothing was changed.
+    #[error("the outbox already holds another {kind} transaction for sequence {sequence}, attempt {attempt}")]
+    OutboxStepTaken {
+        /// The sequence.
+        sequence: i64,
+        /// `proof_hash` or `proof`.
+        kind: &'static str,
+        /// The window attempt.
+        attempt: i64,
+    },
+    /// No outbox transaction has this id.
+    #[error("unknown outbox transaction {0}")]
+    UnknownOutboxTx(i64),
+    /// The outbox transaction's state does not allow this change (an included transaction
+    /// cannot fail, a failed one cannot be sent).
+    #[error("outbox transaction {id} is {from}, it cannot become {to}")]
+    OutboxTransition {
+        /// The transaction.
+        id: i64,
+        /// Its state.
+        from: &'static str,
+        /// The refused state.
+        to: &'static str,
+    },
     /// A parameter is out of range (a non-positive lease TTL, a time that overflows).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

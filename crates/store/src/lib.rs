@@ -74,6 +74,7 @@ mod lease;
 mod model;
 mod nonces;
 mod operator;
+mod outbox;
 mod plan;
 mod provers;
 mod rows;
@@ -85,6 +86,7 @@ pub use model::{
     ExpiredLeases, Job, JobFilter, JobId, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence,
     Prover, Reward, RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
 };
+pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use store::{
     Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SCHEMA_VERSION, SQLITE_BUSY_TIMEOUT,
     SQLITE_FILE_NAME, SQLITE_MAX_CONNECTIONS,

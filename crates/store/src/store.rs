@@ -66,6 +66,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "partial_indexes",
         sql: include_str!("../migrations/sqlite/0003_partial_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "chain_outbox",
+        sql: include_str!("../migrations/sqlite/0004_chain_outbox.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -84,10 +89,15 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "partial_indexes",
         sql: include_str!("../migrations/postgres/0003_partial_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "chain_outbox",
+        sql: include_str!("../migrations/postgres/0004_chain_outbox.sql"),
+    },
 ];
 
 /// Schema version this build migrates to.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL)";

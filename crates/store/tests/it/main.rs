@@ -8,6 +8,7 @@ mod harness;
 mod leases;
 mod nonces;
 mod operator;
+mod outbox;
 mod registry;
 mod restart;
 mod send;

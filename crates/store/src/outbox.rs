@@ -1,0 +1,310 @@
+//! The proof sender's outbox of chain transactions.
+//!
+//! ```text
+//!  outbox_add (signed bytes stored first) ──▶ pending ──outbox_mark_sent──▶ sent
+//!                                               │                           │
+//!                                               │        outbox_mark_included (in a block)
+//!                                               ▼                           ▼
+//!                                            failed ◀──outbox_mark_failed── included
+//! ```
+//!
+//! A sender signs a transaction, stores it here, then sends it. Restarted, it resends what is
+//! `pending` or `sent` with the same bytes: the chain's account nonce makes a resend idempotent,
+//! and the unique step `(sequence, kind, attempt)` keeps it from signing a second transaction
+//! for the same step.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::Store;
+
+/// What a chain transaction of the sender does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    /// Commits to a root proof: `H(H(proof) ‖ sender)`.
+    ProofHash,
+    /// Reveals the root proof.
+    Proof,
+}
+
+/// Where an outbox transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Stored, not yet known to have reached the chain.
+    Pending,
+    /// Accepted by the chain's node, not yet in a block.
+    Sent,
+    /// In a block.
+    Included,
+    /// Given up (refused by the chain, or its window passed).
+    Failed,
+}
+
+macro_rules! text_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// The stored text.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = StoreError;
+
+            fn from_str(s: &str) -> Result<Self> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(StoreError::Corrupt(format!("stored {} {other:?}", $what))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(OutboxKind, "outbox kind", { ProofHash => "proof_hash", Proof => "proof" });
+text_enum!(OutboxStatus, "outbox status", {
+    Pending => "pending",
+    Sent => "sent",
+    Included => "included",
+    Failed => "failed",
+});
+
+/// A transaction to store before sending it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOutboxTx {
+    /// The sequence it settles.
+    pub sequence: i64,
+    /// Hash commitment or proof reveal.
+    pub kind: OutboxKind,
+    /// The settlement window it is for (0 for the first; a resend after a window closed
+    /// without a valid proof is the next attempt).
+    pub attempt: i64,
+    /// The transaction's hash on the chain.
+    pub tx_hash: String,
+    /// The signed transaction bytes.
+    pub tx: Vec<u8>,
+}
+
+/// A stored outbox transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxTx {
+    /// Row id, in order of storing.
+    pub id: i64,
+    /// The sequence it settles.
+    pub sequence: i64,
+    /// Hash commitment or proof reveal.
+    pub kind: OutboxKind,
+    /// The settlement window it is for.
+    pub attempt: i64,
+    /// The transaction's hash on the chain.
+    pub tx_hash: String,
+    /// The signed transaction bytes.
+    pub tx: Vec<u8>,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// When it was stored (coordinator clock).
+    pub created_ms: i64,
+    /// When the chain's node first accepted it.
+    pub sent_ms: Option<i64>,
+    /// The block it is in.
+    pub included_height: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+type OutboxRow = (
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    Vec<u8>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+const COLUMNS: &str = "id, sequence, kind, attempt, tx_hash, tx, status, created_ms, sent_ms, \
+                       included_height, error";
+
+fn parse(row: OutboxRow) -> Result<OutboxTx> {
+    let (id, sequence, kind, attempt, tx_hash, tx, status, created_ms, sent, height, error) = row;
+    Ok(OutboxTx {
+        id,
+        sequence,
+        kind: kind.parse()?,
+        attempt,
+        tx_hash,
+        tx,
+        status: status.parse()?,
+        created_ms,
+        sent_ms: sent,
+        included_height: height,
+        error,
+    })
+}
+
+impl Store {
+    /// Stores a signed transaction before it is sent. Storing the same transaction again
+    /// (same hash, same step) returns the stored one and changes nothing; another transaction
+    /// for a step that has one gives [`StoreError::OutboxStepTaken`].
+    pub async fn outbox_add(&self, new: &NewOutboxTx, now_ms: i64) -> Result<OutboxTx> {
+        let select = format!(
+            "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 AND attempt = $3"
+        );
+        let insert = format!(
+            "INSERT INTO chain_outbox (sequence, kind, attempt, tx_hash, tx, status, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+        );
+        let row: Option<OutboxRow> = on_write_pool!(self, |pool| {
+            sqlx::query_as(&insert)
+                .bind(new.sequence)
+                .bind(new.kind.as_str())
+                .bind(new.attempt)
+                .bind(&new.tx_hash)
+                .bind(&new.tx)
+                .bind(now_ms)
+                .fetch_optional(pool)
+                .await?
+        });
+        if let Some(row) = row {
+            return parse(row);
+        }
+        // The step (or the hash) is taken: the same transaction is a no-op, another a refusal.
+        let existing: Option<OutboxRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&select)
+                .bind(new.sequence)
+                .bind(new.kind.as_str())
+                .bind(new.attempt)
+                .fetch_optional(pool)
+                .await?
+        });
+        match existing.map(parse).transpose()? {
+            Some(stored) if stored.tx_hash == new.tx_hash && stored.tx == new.tx => Ok(stored),
+            _ => Err(StoreError::OutboxStepTaken {
+                sequence: new.sequence,
+                kind: new.kind.as_str(),
+                attempt: new.attempt,
+            }),
+        }
+    }
+
+    /// The transactions still in flight (`pending` or `sent`), in sequence order, hash
+    /// commitments before reveals.
+    pub async fn outbox_open(&self) -> Result<Vec<OutboxTx>> {
+        let select = format!(
+            "SELECT {COLUMNS} FROM chain_outbox WHERE status IN ('pending', 'sent') \
+             ORDER BY sequence, attempt, CASE kind WHEN 'proof_hash' THEN 0 ELSE 1 END, id"
+        );
+        let rows: Vec<OutboxRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&select).fetch_all(pool).await?
+        });
+        rows.into_iter().map(parse).collect()
+    }
+
+    /// The transaction of one step, if stored.
+    pub async fn outbox_get(
+        &self,
+        sequence: i64,
+        kind: OutboxKind,
+        attempt: i64,
+    ) -> Result<Option<OutboxTx>> {
+        let select = format!(
+            "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 AND attempt = $3"
+        );
+        let row: Option<OutboxRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&select)
+                .bind(sequence)
+                .bind(kind.as_str())
+                .bind(attempt)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(parse).transpose()
+    }
+
+    /// `pending` → `sent` at `now_ms` (the node accepted it). Marking a sent transaction sent
+    /// again is a no-op.
+    pub async fn outbox_mark_sent(&self, id: i64, now_ms: i64) -> Result<()> {
+        let updated = on_write_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE chain_outbox SET status = 'sent', sent_ms = COALESCE(sent_ms, $2) \
+                 WHERE id = $1 AND status IN ('pending', 'sent')",
+            )
+            .bind(id)
+            .bind(now_ms)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        self.outbox_moved(id, updated, OutboxStatus::Sent).await
+    }
+
+    /// `pending` or `sent` → `included` in block `height` (again: a no-op).
+    pub async fn outbox_mark_included(&self, id: i64, height: i64) -> Result<()> {
+        let updated = on_write_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE chain_outbox SET status = 'included', included_height = $2 \
+                 WHERE id = $1 AND status IN ('pending', 'sent', 'included')",
+            )
+            .bind(id)
+            .bind(height)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        self.outbox_moved(id, updated, OutboxStatus::Included).await
+    }
+
+    /// `pending` or `sent` → `failed`, with the reason.
+    pub async fn outbox_mark_failed(&self, id: i64, error: &str) -> Result<()> {
+        let updated = on_write_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE chain_outbox SET status = 'failed', error = $2 \
+                 WHERE id = $1 AND status IN ('pending', 'sent', 'failed')",
+            )
+            .bind(id)
+            .bind(error)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        self.outbox_moved(id, updated, OutboxStatus::Failed).await
+    }
+
+    /// After an update that moved `updated` rows: nothing moved means an unknown id or a
+    /// transition the row's state does not allow.
+    async fn outbox_moved(&self, id: i64, updated: u64, to: OutboxStatus) -> Result<()> {
+        if updated > 0 {
+            return Ok(());
+        }
+        let current: Option<String> = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT status FROM chain_outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let from: OutboxStatus = current.ok_or(StoreError::UnknownOutboxTx(id))?.parse()?;
+        Err(StoreError::OutboxTransition {
+            id,
+            from: from.as_str(),
+            to: to.as_str(),
+        })
+    }
+}
