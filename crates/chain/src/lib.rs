@@ -1,6 +1,34 @@
-//! Sheaf's base chain for devnets and tests. Its contracts are native Rust state machines: the
-//! Lumoz two-step verification contract ([`settlement`]) and the RLNv2 membership registry
-//! ([`membership`]). Block production, persistence and the JSON-RPC server come next.
+//! Sheaf's base chain for devnets and tests: a deterministic node whose contracts are native
+//! Rust state machines — the Lumoz two-step verification contract ([`settlement`]) and the RLNv2
+//! membership registry ([`membership`]) — served over HTTP JSON-RPC ([`rpc`]).
+//!
+//! ```text
+//!  ChainClient ── signed tx (ed25519, chain id, nonce) ──▶ rpc: POST / (JSON-RPC 2.0)
+//!                                                           │ signature + nonce checked
+//!                                                           ▼
+//!                                                    node: mempool
+//!                                                           │ produce_block() — ticker, or by hand
+//!                                                           ▼
+//!             block n: each tx applied in order ──▶ accounts · settlement · membership
+//!                                                           │ receipts (events or error)
+//!                                                           ▼
+//!                                       DATA_DIR/chain.json (temp file + rename)
+//! ```
+//!
+//! Failure semantics: a refused submission changes nothing; an included transaction whose call
+//! fails uses its nonce and changes nothing else (its receipt says why). The state is written
+//! after every block, so a node killed at any moment restarts at its last written block; the
+//! mempool is not persisted. Block heights and timestamps follow from the genesis alone, so a
+//! chain replays identically.
 
+pub mod client;
 pub mod membership;
+pub mod node;
+pub mod rpc;
 pub mod settlement;
+pub mod tx;
+
+pub use client::{ChainClient, ClientError};
+pub use node::{Chain, ChainConfig, ChainError, Genesis};
+pub use rpc::{app, serve, RpcError};
+pub use tx::{Call, SignedTx, TxHash};

@@ -127,6 +127,12 @@ pub trait RootVerifier {
     fn verify(&self, proof: &[u8]) -> Result<Header, String>;
 }
 
+impl<V: RootVerifier + ?Sized> RootVerifier for Box<V> {
+    fn verify(&self, proof: &[u8]) -> Result<Header, String> {
+        (**self).verify(proof)
+    }
+}
+
 impl RootVerifier for FinalKey {
     fn verify(&self, proof: &[u8]) -> Result<Header, String> {
         self.verify_bytes(proof)

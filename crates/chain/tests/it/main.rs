@@ -1,4 +1,6 @@
 //! The chain's tests.
 
 mod membership;
+mod node;
+mod rpc;
 mod settlement;

@@ -1,0 +1,221 @@
+//! Transactions: a [`Call`] on the chain's accounts or contracts, signed with the sender's
+//! ed25519 key over a domain-separated canonical encoding that binds the chain id and the
+//! sender's nonce (so a transaction replays neither on another chain nor twice on this one).
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use sheaf_circuits::Digest;
+
+use crate::settlement::{Address, Amount, SequenceId};
+
+/// Prefix of every signed message, so a transaction signature is never valid for anything else.
+pub const TX_DOMAIN: &[u8] = b"sheaf-chain/tx/v1\0";
+
+/// What a transaction does. Amounts are in base units of the chain's token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Move `amount` from the sender's balance to `to`.
+    Transfer {
+        /// The recipient.
+        #[serde(with = "hex_array")]
+        to: Address,
+        /// Amount moved.
+        amount: Amount,
+    },
+    /// Move `amount` from the sender's balance to its settlement stake.
+    DepositStake {
+        /// Amount staked.
+        amount: Amount,
+    },
+    /// Move `amount` of settlement stake back to the sender's balance.
+    WithdrawStake {
+        /// Amount withdrawn.
+        amount: Amount,
+    },
+    /// Register the next sequence (the coordinator's key only).
+    RegisterSequence {
+        /// The sequence number.
+        sequence: SequenceId,
+        /// The statement hash its root proof must carry.
+        statement: Digest,
+    },
+    /// Commit to a root proof: `hash = H(H(proof) ‖ sender)`.
+    SubmitProofHash {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The commitment.
+        #[serde(with = "hex_array")]
+        hash: [u8; 32],
+    },
+    /// Reveal a root proof committed to.
+    SubmitProof {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The proof's bytes (base64 in JSON).
+        #[serde(with = "base64_bytes")]
+        proof: Vec<u8>,
+    },
+    /// Move the sender's settlement rewards to its balance.
+    ClaimRewards,
+    /// Apply the penalties due to `sender` for hashes never revealed (anyone may call it).
+    Settle {
+        /// The account to settle.
+        #[serde(with = "hex_array")]
+        sender: Address,
+    },
+    /// Register a membership, paying its deposit from the sender's balance.
+    Register {
+        /// The member's identity commitment.
+        id_commitment: Digest,
+        /// Messages per epoch.
+        rate_limit: u32,
+        /// Memberships to erase first, whose rate this one may reuse.
+        erase_list: Vec<Digest>,
+    },
+    /// Extend memberships in their grace period.
+    Extend {
+        /// Their id commitments.
+        ids: Vec<Digest>,
+    },
+    /// Erase memberships (expired ones, or the sender's own in grace).
+    Erase {
+        /// Their id commitments.
+        ids: Vec<Digest>,
+        /// Also zero their leaves.
+        cleanup: bool,
+    },
+    /// Move the deposits of the sender's erased memberships to its balance.
+    Withdraw,
+}
+
+/// A transaction signed by its sender.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTx {
+    /// The sender: its ed25519 verifying key.
+    #[serde(with = "hex_array")]
+    pub from: Address,
+    /// The sender's transaction count before this one.
+    pub nonce: u64,
+    /// What it does.
+    pub call: Call,
+    /// Signature of [`signing_bytes`] by `from`.
+    #[serde(with = "hex_array")]
+    pub signature: [u8; 64],
+}
+
+/// The message a sender signs: [`TX_DOMAIN`] then the JSON of `(chain_id, from, nonce, call)`.
+pub fn signing_bytes(chain_id: u64, from: &Address, nonce: u64, call: &Call) -> Vec<u8> {
+    let mut bytes = TX_DOMAIN.to_vec();
+    serde_json::to_writer(&mut bytes, &(chain_id, hex::encode(from), nonce, call))
+        .expect("a call serializes to JSON");
+    bytes
+}
+
+impl SignedTx {
+    /// `call` as the `nonce`-th transaction of `key`'s account on chain `chain_id`.
+    pub fn sign(key: &SigningKey, chain_id: u64, nonce: u64, call: Call) -> Self {
+        let from = key.verifying_key().to_bytes();
+        let signature = key
+            .sign(&signing_bytes(chain_id, &from, nonce, &call))
+            .to_bytes();
+        SignedTx {
+            from,
+            nonce,
+            call,
+            signature,
+        }
+    }
+
+    /// Whether the signature is `from`'s over this transaction on chain `chain_id`.
+    pub fn verify(&self, chain_id: u64) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.from) else {
+            return false;
+        };
+        let message = signing_bytes(chain_id, &self.from, self.nonce, &self.call);
+        key.verify(&message, &Signature::from_bytes(&self.signature))
+            .is_ok()
+    }
+
+    /// The transaction's hash: SHA-256 of its signed message and signature.
+    pub fn hash(&self, chain_id: u64) -> TxHash {
+        let mut h = Sha256::new();
+        h.update(signing_bytes(chain_id, &self.from, self.nonce, &self.call));
+        h.update(self.signature);
+        TxHash(h.finalize().into())
+    }
+}
+
+/// A transaction's hash, hex in JSON and text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TxHash(#[serde(with = "hex_array")] pub [u8; 32]);
+
+impl fmt::Display for TxHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for TxHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TxHash({self})")
+    }
+}
+
+impl FromStr for TxHash {
+    type Err = hex::FromHexError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut bytes)?;
+        Ok(TxHash(bytes))
+    }
+}
+
+/// Serde of a byte array as a hex string (an optional `0x` is accepted when reading).
+pub mod hex_array {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `bytes` as lowercase hex.
+    pub fn serialize<const N: usize, S: Serializer>(
+        bytes: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    /// Reads exactly `N` bytes of hex.
+    pub fn deserialize<'de, const N: usize, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut bytes = [0u8; N];
+        hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(&s), &mut bytes).map_err(|e| {
+            serde::de::Error::custom(format_args!("expected {N} bytes of hex: {e}"))
+        })?;
+        Ok(bytes)
+    }
+}
+
+/// Serde of bytes as a standard base64 string.
+pub mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `bytes` as base64.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// Reads base64.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
+    }
+}

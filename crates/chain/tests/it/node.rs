@@ -1,0 +1,442 @@
+//! Node tests: submission checks (one per rejection), block production in order, deterministic
+//! timestamps, and restart from the data directory.
+
+use ed25519_dalek::SigningKey;
+use sheaf_chain::membership::{rate_commitment, MembershipParams, MembershipState};
+use sheaf_chain::node::{
+    Allocation, Chain, ChainConfig, ChainError, Event, Genesis, Verifier, STATE_FILE,
+};
+use sheaf_chain::settlement::{proof_hash, Address, RootVerifier, SettlementParams};
+use sheaf_chain::tx::{Call, SignedTx};
+use sheaf_circuits::{Digest, Header, JobStats};
+
+/// Chain id of the test chains.
+pub const CHAIN_ID: u64 = 7;
+/// Genesis time of the test chains, ms.
+pub const GENESIS_MS: u64 = 1_000_000;
+/// Block interval of the test chains, ms.
+pub const BLOCK_MS: u64 = 2_000;
+/// Every test account's genesis balance: above `u64::MAX`, so amounts cross the JSON boundary
+/// at full width.
+pub const BALANCE: u128 = 1 << 100;
+/// T1 and T2 of the test chains: short windows so tests advance a few blocks.
+pub const T1: u64 = 2;
+/// T2.
+pub const T2: u64 = 3;
+/// Minimum stake of the test chains.
+pub const MIN_STAKE: u128 = 1_000;
+
+/// The coordinator's key.
+pub fn coordinator() -> SigningKey {
+    SigningKey::from_bytes(&[0xC0; 32])
+}
+
+/// Alice's key.
+pub fn alice() -> SigningKey {
+    SigningKey::from_bytes(&[1; 32])
+}
+
+/// Bob's key.
+pub fn bob() -> SigningKey {
+    SigningKey::from_bytes(&[2; 32])
+}
+
+/// An address of a key.
+pub fn addr(key: &SigningKey) -> Address {
+    key.verifying_key().to_bytes()
+}
+
+/// Accepts `b"root" ‖ statement` as a root proof of that statement.
+#[derive(Debug)]
+pub struct StubVerifier;
+
+impl RootVerifier for StubVerifier {
+    fn verify(&self, proof: &[u8]) -> Result<Header, String> {
+        let statement = proof
+            .strip_prefix(b"root")
+            .and_then(|rest| <&[u8; 32]>::try_from(rest).ok())
+            .and_then(Digest::from_bytes)
+            .ok_or("not a root proof")?;
+        Ok(Header {
+            commitment: Digest([9, 9, 9, 9]),
+            worker_pk: Digest([1, 2, 3, 4]),
+            stats: JobStats {
+                leaf_jobs: 2,
+                aggregation_jobs: 1,
+                work_units: 10,
+            },
+            statement,
+        })
+    }
+}
+
+/// The statement of sequence `s`.
+pub fn statement(s: u64) -> Digest {
+    Digest([s + 1, 42, 0, 0])
+}
+
+/// A stub root proof of sequence `s`.
+pub fn root_proof(s: u64) -> Vec<u8> {
+    let mut bytes = b"root".to_vec();
+    bytes.extend_from_slice(&statement(s).to_bytes());
+    bytes
+}
+
+/// The test genesis: Alice and Bob funded, short windows, small membership deposits.
+pub fn genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN_ID,
+        genesis_time_ms: GENESIS_MS,
+        block_ms: BLOCK_MS,
+        coordinator: addr(&coordinator()),
+        allocations: [alice(), bob()]
+            .iter()
+            .map(|k| Allocation {
+                address: addr(k),
+                balance: BALANCE,
+            })
+            .collect(),
+        settlement: SettlementParams {
+            hash_window_blocks: T1,
+            proof_window_blocks: T2,
+            reward_per_sequence: 600,
+            min_stake: MIN_STAKE,
+            wrong_hash_penalty: 100,
+            no_reveal_penalty: 10,
+        },
+        membership: MembershipParams {
+            price_per_message: 3,
+            ..MembershipParams::default()
+        },
+    }
+}
+
+/// A chain with manual blocks over `data_dir` (in memory when `None`).
+pub fn config(data_dir: Option<&std::path::Path>) -> ChainConfig {
+    ChainConfig {
+        genesis: genesis(),
+        data_dir: data_dir.map(|d| d.to_owned()),
+        manual_blocks: true,
+        ..ChainConfig::default()
+    }
+}
+
+fn stub() -> Verifier {
+    Box::new(StubVerifier)
+}
+
+fn chain() -> Chain {
+    Chain::open(config(None), stub()).unwrap()
+}
+
+fn sign(key: &SigningKey, nonce: u64, call: Call) -> SignedTx {
+    SignedTx::sign(key, CHAIN_ID, nonce, call)
+}
+
+fn transfer(amount: u128) -> Call {
+    Call::Transfer {
+        to: addr(&bob()),
+        amount,
+    }
+}
+
+// ---- submission ----
+
+#[test]
+fn submit_rejects_a_bad_signature() {
+    let chain = chain();
+    let mut tx = sign(&alice(), 0, transfer(5));
+    tx.call = transfer(6);
+    assert!(matches!(chain.submit(tx), Err(ChainError::BadSignature)));
+    assert_eq!(chain.head().pending, 0);
+}
+
+#[test]
+fn submit_rejects_a_transaction_signed_for_another_chain() {
+    let chain = chain();
+    let tx = SignedTx::sign(&alice(), CHAIN_ID + 1, 0, transfer(5));
+    assert!(matches!(chain.submit(tx), Err(ChainError::BadSignature)));
+}
+
+#[test]
+fn submit_rejects_a_replayed_nonce() {
+    let chain = chain();
+    let tx = sign(&alice(), 0, transfer(5));
+    chain.submit(tx.clone()).unwrap();
+    // Pending, then included: a replay is refused either way.
+    assert!(matches!(
+        chain.submit(tx.clone()),
+        Err(ChainError::NonceTooLow {
+            expected: 1,
+            got: 0
+        })
+    ));
+    chain.produce_block().unwrap();
+    assert!(matches!(
+        chain.submit(tx),
+        Err(ChainError::NonceTooLow {
+            expected: 1,
+            got: 0
+        })
+    ));
+    assert_eq!(chain.account(&addr(&bob())).balance, BALANCE + 5);
+}
+
+#[test]
+fn submit_rejects_a_nonce_gap() {
+    let chain = chain();
+    assert!(matches!(
+        chain.submit(sign(&alice(), 1, transfer(5))),
+        Err(ChainError::NonceTooHigh {
+            expected: 0,
+            got: 1
+        })
+    ));
+}
+
+#[test]
+fn submit_rejects_when_the_mempool_is_full() {
+    let chain = Chain::open(
+        ChainConfig {
+            max_mempool_txs: 1,
+            ..config(None)
+        },
+        stub(),
+    )
+    .unwrap();
+    chain.submit(sign(&alice(), 0, transfer(1))).unwrap();
+    assert!(matches!(
+        chain.submit(sign(&bob(), 0, transfer(1))),
+        Err(ChainError::MempoolFull(1))
+    ));
+}
+
+// ---- blocks ----
+
+#[test]
+fn blocks_apply_transactions_in_submission_order() {
+    let chain = chain();
+    let hashes: Vec<_> = (0..3)
+        .map(|nonce| {
+            chain
+                .submit(sign(&alice(), nonce, transfer(10 + u128::from(nonce))))
+                .unwrap()
+        })
+        .collect();
+    let block = chain.produce_block().unwrap();
+    assert_eq!(block.number, 1);
+    assert_eq!(chain.height(), 1);
+    let order: Vec<_> = block
+        .receipts
+        .iter()
+        .map(|r| (r.tx_hash, r.index))
+        .collect();
+    assert_eq!(order, vec![(hashes[0], 0), (hashes[1], 1), (hashes[2], 2)]);
+    assert!(block.receipts.iter().all(|r| r.is_ok() && r.block == 1));
+    assert_eq!(chain.account(&addr(&alice())).balance, BALANCE - 33);
+    assert_eq!(chain.account(&addr(&alice())).nonce, 3);
+    assert_eq!(chain.receipt(&hashes[1]).unwrap(), block.receipts[1]);
+    // An empty block still advances the chain.
+    assert_eq!(chain.produce_block().unwrap().receipts, vec![]);
+    assert_eq!(chain.height(), 2);
+}
+
+#[test]
+fn block_timestamps_follow_the_genesis_alone() {
+    let chain = chain();
+    for n in 1..=3 {
+        let block = chain.produce_block().unwrap();
+        assert_eq!(block.timestamp_ms, GENESIS_MS + n * BLOCK_MS);
+    }
+    assert_eq!(chain.head().timestamp_ms, GENESIS_MS + 3 * BLOCK_MS);
+}
+
+#[test]
+fn a_failed_call_uses_its_nonce_and_changes_nothing_else() {
+    let chain = chain();
+    let carol = SigningKey::from_bytes(&[3; 32]);
+    chain
+        .submit(sign(&carol, 0, Call::DepositStake { amount: 1 }))
+        .unwrap();
+    let receipt = chain.produce_block().unwrap().receipts.remove(0);
+    assert_eq!(receipt.error.as_deref(), Some("balance 0 does not cover 1"));
+    assert!(receipt.events.is_empty());
+    let account = chain.account(&addr(&carol));
+    assert_eq!((account.nonce, account.stake), (1, 0));
+}
+
+#[test]
+fn stake_moves_between_balance_and_settlement() {
+    let chain = chain();
+    chain
+        .submit(sign(&alice(), 0, Call::DepositStake { amount: 500 }))
+        .unwrap();
+    chain
+        .submit(sign(&alice(), 1, Call::WithdrawStake { amount: 200 }))
+        .unwrap();
+    let block = chain.produce_block().unwrap();
+    assert!(block.receipts.iter().all(|r| r.is_ok()));
+    let account = chain.account(&addr(&alice()));
+    assert_eq!((account.balance, account.stake), (BALANCE - 300, 300));
+}
+
+#[test]
+fn a_sequence_settles_through_transactions() {
+    let chain = chain();
+    let proof = root_proof(0);
+    let hash = proof_hash(&proof, &addr(&alice()));
+    chain
+        .submit(sign(
+            &coordinator(),
+            0,
+            Call::RegisterSequence {
+                sequence: 0,
+                statement: statement(0),
+            },
+        ))
+        .unwrap();
+    chain
+        .submit(sign(&alice(), 0, Call::DepositStake { amount: MIN_STAKE }))
+        .unwrap();
+    chain
+        .submit(sign(
+            &alice(),
+            1,
+            Call::SubmitProofHash { sequence: 0, hash },
+        ))
+        .unwrap();
+    let f = chain.produce_block().unwrap().number;
+    // The proof phase opens at f + T1.
+    while chain.height() < f + T1 - 1 {
+        chain.produce_block().unwrap();
+    }
+    chain
+        .submit(sign(
+            &alice(),
+            2,
+            Call::SubmitProof {
+                sequence: 0,
+                proof: proof.clone(),
+            },
+        ))
+        .unwrap();
+    let block = chain.produce_block().unwrap();
+    assert_eq!(block.number, f + T1);
+    assert!(block.receipts[0].is_ok(), "{:?}", block.receipts[0].error);
+    let finalized = chain.finalized(0).unwrap();
+    assert_eq!(
+        (finalized.sender, finalized.block),
+        (addr(&alice()), f + T1)
+    );
+    chain.submit(sign(&alice(), 3, Call::ClaimRewards)).unwrap();
+    chain.produce_block().unwrap();
+    assert_eq!(
+        chain.account(&addr(&alice())).balance,
+        BALANCE - MIN_STAKE + 600
+    );
+}
+
+#[test]
+fn membership_registration_pays_its_deposit_and_extends_the_tree() {
+    let chain = chain();
+    let id = Digest([5, 0, 0, 0]);
+    chain
+        .submit(sign(
+            &alice(),
+            0,
+            Call::Register {
+                id_commitment: id,
+                rate_limit: 100,
+                erase_list: vec![],
+            },
+        ))
+        .unwrap();
+    let receipt = chain.produce_block().unwrap().receipts.remove(0);
+    assert!(receipt.events.contains(&Event::Debited {
+        account: addr(&alice()),
+        amount: 300
+    }));
+    assert_eq!(chain.account(&addr(&alice())).balance, BALANCE - 300);
+    let view = chain.membership(&id).unwrap();
+    assert_eq!(view.state, MembershipState::Active);
+    assert_eq!(view.rate_commitment, rate_commitment(id, 100));
+    let proof = chain.membership_proof(0).unwrap();
+    assert!(proof.verify(chain.membership_root(), view.rate_commitment, 0));
+    assert!(chain.membership_proof(1 << 20).is_err());
+}
+
+// ---- persistence ----
+
+#[test]
+fn restart_resumes_at_the_same_height_with_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (height, alice_view, settlement, root, receipt) = {
+        let chain = Chain::open(config(Some(dir.path())), stub()).unwrap();
+        chain
+            .submit(sign(
+                &coordinator(),
+                0,
+                Call::RegisterSequence {
+                    sequence: 0,
+                    statement: statement(0),
+                },
+            ))
+            .unwrap();
+        chain
+            .submit(sign(&alice(), 0, Call::DepositStake { amount: MIN_STAKE }))
+            .unwrap();
+        chain
+            .submit(sign(
+                &alice(),
+                1,
+                Call::Register {
+                    id_commitment: Digest([5, 0, 0, 0]),
+                    rate_limit: 100,
+                    erase_list: vec![],
+                },
+            ))
+            .unwrap();
+        let hash = chain.submit(sign(&bob(), 0, transfer(1))).unwrap();
+        chain.produce_block().unwrap();
+        chain.produce_block().unwrap();
+        (
+            chain.height(),
+            chain.account(&addr(&alice())),
+            chain.settlement_state(),
+            chain.membership_root(),
+            chain.receipt(&hash).unwrap(),
+        )
+    };
+    assert!(dir.path().join(STATE_FILE).exists());
+
+    // Another genesis is ignored: the persisted chain wins.
+    let reopened = Chain::open(
+        ChainConfig {
+            genesis: Genesis::default(),
+            ..config(Some(dir.path()))
+        },
+        stub(),
+    )
+    .unwrap();
+    assert_eq!(reopened.height(), height);
+    assert_eq!(reopened.chain_id(), CHAIN_ID);
+    assert_eq!(reopened.account(&addr(&alice())), alice_view);
+    assert_eq!(reopened.settlement_state(), settlement);
+    assert_eq!(reopened.membership_root(), root);
+    assert_eq!(reopened.receipt(&receipt.tx_hash), Some(receipt));
+    // It carries on: nonces continue and the next block follows.
+    reopened.submit(sign(&alice(), 2, transfer(1))).unwrap();
+    let block = reopened.produce_block().unwrap();
+    assert_eq!(block.number, height + 1);
+    assert_eq!(block.timestamp_ms, GENESIS_MS + (height + 1) * BLOCK_MS);
+}
+
+#[test]
+fn open_refuses_a_corrupt_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
+    assert!(matches!(
+        Chain::open(config(Some(dir.path())), stub()),
+        Err(ChainError::CorruptState { .. })
+    ));
+}

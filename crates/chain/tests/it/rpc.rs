@@ -1,0 +1,286 @@
+//! JSON-RPC tests over a real loopback socket: one per rejection, the settlement round trip
+//! through `ChainClient`, and the block ticker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sheaf_chain::node::{Chain, ChainConfig, Genesis};
+use sheaf_chain::rpc::codes;
+use sheaf_chain::settlement::proof_hash;
+use sheaf_chain::tx::{Call, SignedTx};
+use sheaf_chain::{ChainClient, ClientError, RpcError};
+use sheaf_circuits::Digest;
+use tokio::sync::oneshot;
+
+use crate::node::{
+    addr, alice, bob, config, coordinator, root_proof, statement, StubVerifier, BALANCE, CHAIN_ID,
+    MIN_STAKE, T1,
+};
+
+/// A node served on an ephemeral loopback port until the sender is dropped.
+struct Node {
+    client: ChainClient,
+    url: String,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn node(config: ChainConfig) -> Node {
+    let chain = Arc::new(Chain::open(config, Box::new(StubVerifier)).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(sheaf_chain::serve(chain, listener, async move {
+        let _ = stopped.await;
+    }));
+    Node {
+        client: ChainClient::new(url.clone()),
+        url,
+        _stop: stop,
+    }
+}
+
+async fn manual_node() -> Node {
+    node(config(None)).await
+}
+
+fn rpc_error<T: std::fmt::Debug>(result: Result<T, ClientError>) -> RpcError {
+    match result {
+        Err(ClientError::Rpc(e)) => e,
+        other => panic!("expected a JSON-RPC error, got {other:?}"),
+    }
+}
+
+/// Post a raw body; returns the JSON answer.
+async fn post_raw(url: &str, body: &'static str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+// ---- rejections ----
+
+#[tokio::test]
+async fn send_transaction_rejects_a_bad_signature() {
+    let n = manual_node().await;
+    let mut tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::ClaimRewards);
+    tx.signature[0] ^= 1;
+    let e = rpc_error(n.client.send_transaction(&tx).await);
+    assert_eq!(e.code, codes::BAD_SIGNATURE);
+}
+
+#[tokio::test]
+async fn send_transaction_rejects_a_replayed_nonce() {
+    let n = manual_node().await;
+    let tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::ClaimRewards);
+    n.client.send_transaction(&tx).await.unwrap();
+    n.client.produce_block().await.unwrap();
+    let e = rpc_error(n.client.send_transaction(&tx).await);
+    assert_eq!(e.code, codes::NONCE_TOO_LOW);
+}
+
+#[tokio::test]
+async fn rpc_rejects_an_unknown_method() {
+    let n = manual_node().await;
+    let e = rpc_error(n.client.call::<_, u64>("chain_mine", [0u8; 0]).await);
+    assert_eq!(e.code, codes::METHOD_NOT_FOUND);
+}
+
+#[tokio::test]
+async fn rpc_rejects_malformed_params() {
+    let n = manual_node().await;
+    let e = rpc_error(
+        n.client
+            .call::<_, serde_json::Value>("chain_getAccount", ["not hex"])
+            .await,
+    );
+    assert_eq!(e.code, codes::INVALID_PARAMS);
+    let e = rpc_error(
+        n.client
+            .call::<_, serde_json::Value>("settlement_finalized", ["zero"])
+            .await,
+    );
+    assert_eq!(e.code, codes::INVALID_PARAMS);
+}
+
+#[tokio::test]
+async fn rpc_rejects_a_body_that_is_not_json() {
+    let n = manual_node().await;
+    let answer = post_raw(&n.url, "{\"jsonrpc\":").await;
+    assert_eq!(answer["error"]["code"], codes::PARSE_ERROR);
+    let answer = post_raw(
+        &n.url,
+        "{\"jsonrpc\":\"1.0\",\"method\":\"chain_height\",\"id\":3}",
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], codes::INVALID_REQUEST);
+    assert_eq!(answer["id"], 3);
+}
+
+#[tokio::test]
+async fn membership_proof_rejects_an_index_outside_the_tree() {
+    let n = manual_node().await;
+    let e = rpc_error(n.client.membership_proof(u64::MAX).await);
+    assert_eq!(e.code, codes::INVALID_PARAMS);
+    assert_eq!(
+        n.client.membership_proof(0).await.unwrap().siblings.len(),
+        20
+    );
+}
+
+#[tokio::test]
+async fn produce_block_is_refused_without_manual_blocks() {
+    let n = node(ChainConfig {
+        manual_blocks: false,
+        genesis: Genesis {
+            block_ms: 3_600_000,
+            ..crate::node::genesis()
+        },
+        ..config(None)
+    })
+    .await;
+    let e = rpc_error(n.client.produce_block().await);
+    assert_eq!(e.code, codes::METHOD_NOT_FOUND);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let n = node(ChainConfig {
+        max_body_bytes: 1024,
+        ..config(None)
+    })
+    .await;
+    let status = reqwest::Client::new()
+        .post(&n.url)
+        .body(vec![b' '; 4096])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+// ---- round trips ----
+
+#[tokio::test]
+async fn a_sequence_settles_over_rpc() {
+    let n = manual_node().await;
+    let c = &n.client;
+    assert_eq!(c.chain_id().await.unwrap(), CHAIN_ID);
+    let register = c
+        .send(
+            &coordinator(),
+            Call::RegisterSequence {
+                sequence: 0,
+                statement: statement(0),
+            },
+        )
+        .await
+        .unwrap();
+    let deposit = c
+        .send(&alice(), Call::DepositStake { amount: MIN_STAKE })
+        .await
+        .unwrap();
+    let proof = root_proof(0);
+    let hash = proof_hash(&proof, &addr(&alice()));
+    let commit = c
+        .send(&alice(), Call::SubmitProofHash { sequence: 0, hash })
+        .await
+        .unwrap();
+    assert_eq!(c.receipt(&commit).await.unwrap(), None, "pending");
+    let f = c.produce_block().await.unwrap().number;
+    for tx in [register, deposit, commit] {
+        let receipt = c.receipt(&tx).await.unwrap().unwrap();
+        assert!(receipt.is_ok(), "{:?}", receipt.error);
+    }
+    let window = c.sequence(0).await.unwrap().unwrap().window.unwrap();
+    assert_eq!(window.opened_at, f);
+
+    // A reveal in the hash phase is refused in its receipt.
+    let early = c
+        .send(
+            &alice(),
+            Call::SubmitProof {
+                sequence: 0,
+                proof: proof.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    c.produce_block().await.unwrap();
+    let receipt = c.receipt(&early).await.unwrap().unwrap();
+    assert!(receipt.error.unwrap().contains("opens at block"));
+
+    while c.height().await.unwrap() < f + T1 - 1 {
+        c.produce_block().await.unwrap();
+    }
+    let reveal = c
+        .send(&alice(), Call::SubmitProof { sequence: 0, proof })
+        .await
+        .unwrap();
+    c.produce_block().await.unwrap();
+    let receipt = c
+        .wait_for_receipt(&reveal, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(receipt.is_ok(), "{:?}", receipt.error);
+    let finalized = c.finalized(0).await.unwrap().unwrap();
+    assert_eq!(finalized.sender, addr(&alice()));
+    assert_eq!(finalized.statement, statement(0));
+    assert_eq!(c.finalized(1).await.unwrap(), None);
+
+    let account = c.account(&addr(&alice())).await.unwrap();
+    assert_eq!(account.balance, BALANCE - MIN_STAKE, "above u64::MAX");
+    assert_eq!((account.stake, account.rewards), (MIN_STAKE, 600));
+}
+
+#[tokio::test]
+async fn memberships_are_served_with_root_and_path() {
+    let n = manual_node().await;
+    let c = &n.client;
+    let id = Digest([11, 0, 0, 0]);
+    c.send(
+        &bob(),
+        Call::Register {
+            id_commitment: id,
+            rate_limit: 50,
+            erase_list: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.membership(&id).await.unwrap(), None);
+    c.produce_block().await.unwrap();
+    let view = c.membership(&id).await.unwrap().unwrap();
+    assert_eq!((view.info.holder, view.info.index), (addr(&bob()), 0));
+    let root = c.membership_root().await.unwrap();
+    let path = c.membership_proof(0).await.unwrap();
+    assert!(path.verify(root, view.rate_commitment, 0));
+}
+
+#[tokio::test]
+async fn the_ticker_produces_blocks_on_its_own() {
+    let n = node(ChainConfig {
+        manual_blocks: false,
+        genesis: Genesis {
+            block_ms: 20,
+            ..crate::node::genesis()
+        },
+        ..config(None)
+    })
+    .await;
+    let hash = n.client.send(&alice(), Call::ClaimRewards).await.unwrap();
+    let receipt = n
+        .client
+        .wait_for_receipt(&hash, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(receipt.block >= 1);
+    assert!(n.client.height().await.unwrap() >= receipt.block);
+}
