@@ -1,0 +1,139 @@
+//! `sheaf chain`: run the base-chain node (settlement contract and membership registry) and
+//! serve its JSON-RPC API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use sheaf_chain::node::{
+    Chain, ChainConfig, Genesis, DEFAULT_BLOCK_INTERVAL, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_MEMPOOL_TXS, DEFAULT_RECEIPTS_KEPT, STATE_FILE,
+};
+use sheaf_circuits::FinalKey;
+
+/// Where the chain node listens unless told otherwise.
+pub const DEFAULT_CHAIN_LISTEN: &str = "127.0.0.1:8545";
+/// Where the chain node keeps its state unless told otherwise.
+pub const DEFAULT_CHAIN_DATA: &str = "sheaf-chain";
+
+/// Arguments of `chain`.
+#[derive(Args, Debug, Clone)]
+pub struct ChainArgs {
+    /// Address to serve JSON-RPC on.
+    #[arg(long, env = "SHEAF_CHAIN_LISTEN", default_value = DEFAULT_CHAIN_LISTEN)]
+    pub listen: SocketAddr,
+    /// Data directory: the chain's state file, written after every block. A node restarted on
+    /// it carries on where it stopped.
+    #[arg(long, env = "SHEAF_CHAIN_DATA", default_value = DEFAULT_CHAIN_DATA)]
+    pub data: PathBuf,
+    /// Block interval in ms, for a new chain (an existing chain keeps its genesis interval).
+    #[arg(long, env = "SHEAF_BLOCK_MS", default_value_t = DEFAULT_BLOCK_INTERVAL.as_millis() as u64)]
+    pub block_ms: u64,
+    /// The final verifier key (from `sheaf export-key`) root proofs are verified with.
+    #[arg(long, env = "SHEAF_FINAL_KEY")]
+    pub key: PathBuf,
+    /// The coordinator's ed25519 public key (64 hex characters): the only key that registers
+    /// sequences. Overrides the genesis file's; needed for a new chain.
+    #[arg(long, env = "SHEAF_COORDINATOR_KEY")]
+    pub coordinator_key: Option<String>,
+    /// Genesis file (JSON: chain_id, genesis_time_ms, block_ms, coordinator, allocations,
+    /// settlement, membership; every field optional), for a new chain.
+    #[arg(long, env = "SHEAF_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// Produce blocks only on `chain_produceBlock` (enabled by this flag), never on a timer.
+    #[arg(long, env = "SHEAF_MANUAL_BLOCKS")]
+    pub manual_blocks: bool,
+    /// Most transactions waiting for a block before submissions are refused.
+    #[arg(long, env = "SHEAF_CHAIN_MAX_MEMPOOL", default_value_t = DEFAULT_MAX_MEMPOOL_TXS)]
+    pub max_mempool_txs: usize,
+    /// Most recent receipts kept.
+    #[arg(long, env = "SHEAF_CHAIN_RECEIPTS", default_value_t = DEFAULT_RECEIPTS_KEPT)]
+    pub receipts_kept: usize,
+    /// Largest JSON-RPC request body in bytes (413 beyond).
+    #[arg(long, env = "SHEAF_CHAIN_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+impl ChainArgs {
+    /// The node configuration these flags select, checked for sense.
+    pub fn config(&self) -> anyhow::Result<ChainConfig> {
+        if self.block_ms == 0 {
+            anyhow::bail!("--block-ms must be positive");
+        }
+        if self.max_mempool_txs == 0 {
+            anyhow::bail!("--max-mempool-txs must be at least 1");
+        }
+        let mut genesis = match &self.genesis {
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_slice::<Genesis>(&bytes)
+                    .with_context(|| format!("parsing genesis file {}", path.display()))?
+            }
+            None => Genesis::default(),
+        };
+        genesis.block_ms = self.block_ms;
+        if let Some(key) = &self.coordinator_key {
+            let key = key.strip_prefix("0x").unwrap_or(key);
+            hex::decode_to_slice(key, &mut genesis.coordinator)
+                .context("--coordinator-key must be 64 hex characters")?;
+        }
+        if genesis.genesis_time_ms == 0 {
+            genesis.genesis_time_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+        }
+        let new_chain = !self.data.join(STATE_FILE).exists();
+        if new_chain && genesis.coordinator == [0; 32] {
+            anyhow::bail!("a new chain needs --coordinator-key (or a coordinator in --genesis)");
+        }
+        Ok(ChainConfig {
+            genesis,
+            data_dir: Some(self.data.clone()),
+            manual_blocks: self.manual_blocks,
+            max_mempool_txs: self.max_mempool_txs,
+            receipts_kept: self.receipts_kept,
+            max_body_bytes: self.max_body_bytes,
+        })
+    }
+}
+
+/// Run `chain` until ctrl-c or SIGTERM.
+pub fn run(args: ChainArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let key = FinalKey::read(&args.key)
+        .with_context(|| format!("reading final key {}", args.key.display()))?;
+    let key_id = key.id();
+    let chain = Chain::open(config, Box::new(key))
+        .with_context(|| format!("opening the chain in {}", args.data.display()))?;
+    if chain.block_interval() != Duration::from_millis(args.block_ms) {
+        eprintln!(
+            "the chain keeps its genesis block interval of {} ms (--block-ms {} applies to new chains)",
+            chain.block_interval().as_millis(),
+            args.block_ms
+        );
+    }
+    let chain = Arc::new(chain);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!(
+            "chain {} at height {} on http://{} (final key {key_id}, {})",
+            chain.chain_id(),
+            chain.height(),
+            listener.local_addr()?,
+            if args.manual_blocks {
+                "manual blocks".to_string()
+            } else {
+                format!("a block every {} ms", chain.block_interval().as_millis())
+            }
+        );
+        sheaf_chain::serve(chain, listener, sheaf_coordinator::shutdown_signal()).await?;
+        Ok(())
+    })
+}
