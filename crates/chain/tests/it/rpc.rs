@@ -284,3 +284,55 @@ async fn the_ticker_produces_blocks_on_its_own() {
     assert!(receipt.block >= 1);
     assert!(n.client.height().await.unwrap() >= receipt.block);
 }
+
+#[tokio::test]
+async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("final.key");
+    crate::settlement::final_key().write(&key_file).unwrap();
+    let key = sheaf_circuits::FinalKey::read(&key_file).unwrap();
+    let proof = std::fs::read(crate::settlement::golden("golden_root.proof")).unwrap();
+    let meta: crate::settlement::GoldenMeta = serde_json::from_slice(
+        &std::fs::read(crate::settlement::golden("golden_root.json")).unwrap(),
+    )
+    .unwrap();
+
+    let chain = Arc::new(Chain::open(config(Some(dir.path())), Box::new(key)).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let c = ChainClient::new(format!("http://{}", listener.local_addr().unwrap()));
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(sheaf_chain::serve(chain, listener, async move {
+        let _ = stopped.await;
+    }));
+
+    c.send(
+        &coordinator(),
+        Call::RegisterSequence {
+            sequence: 0,
+            statement: meta.header.statement,
+        },
+    )
+    .await
+    .unwrap();
+    c.send(&alice(), Call::DepositStake { amount: MIN_STAKE })
+        .await
+        .unwrap();
+    let hash = proof_hash(&proof, &addr(&alice()));
+    c.send(&alice(), Call::SubmitProofHash { sequence: 0, hash })
+        .await
+        .unwrap();
+    let f = c.produce_block().await.unwrap().number;
+    while c.height().await.unwrap() < f + T1 - 1 {
+        c.produce_block().await.unwrap();
+    }
+    let reveal = c
+        .send(&alice(), Call::SubmitProof { sequence: 0, proof })
+        .await
+        .unwrap();
+    let block = c.produce_block().await.unwrap();
+    assert_eq!(block.receipts[0].tx_hash, reveal);
+    assert!(block.receipts[0].is_ok(), "{:?}", block.receipts[0].error);
+    let finalized = c.finalized(0).await.unwrap().unwrap();
+    assert_eq!(finalized.commitment, meta.header.commitment);
+    assert_eq!(finalized.stats, meta.header.stats);
+}

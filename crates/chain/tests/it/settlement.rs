@@ -710,20 +710,20 @@ fn state_round_trips_through_json() {
 
 // ---- the real final key ----
 
-fn golden(name: &str) -> PathBuf {
+pub(crate) fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../circuits/tests/fixtures")
         .join(name)
 }
 
 #[derive(serde::Deserialize)]
-struct GoldenMeta {
-    key_id: String,
-    header: Header,
+pub(crate) struct GoldenMeta {
+    pub(crate) key_id: String,
+    pub(crate) header: Header,
 }
 
 /// The final key of the circuits the golden root proof was made with, built once per binary.
-fn final_key() -> &'static FinalKey {
+pub(crate) fn final_key() -> &'static FinalKey {
     static KEY: OnceLock<FinalKey> = OnceLock::new();
     KEY.get_or_init(|| {
         let settings = AggregationSettings {
