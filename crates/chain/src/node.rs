@@ -345,6 +345,9 @@ pub struct Head {
 pub struct Chain {
     config: ChainConfig,
     state: Mutex<State>,
+    /// Held from a block's snapshot to the end of its write, so that state files are written in
+    /// block order while readers only wait for the snapshot, not for the disk.
+    writer: Mutex<()>,
 }
 
 struct State {
@@ -409,8 +412,10 @@ impl Chain {
         let chain = Chain {
             config,
             state: Mutex::new(state),
+            writer: Mutex::new(()),
         };
-        chain.persist(&chain.lock())?;
+        let snapshot = chain.snapshot(&chain.lock());
+        chain.write(snapshot)?;
         Ok(chain)
     }
 
@@ -475,6 +480,7 @@ impl Chain {
     /// Produce the next block: apply every pending transaction in order, then write the state.
     /// On a write failure the block stands in memory and the error is returned.
     pub fn produce_block(&self) -> Result<Block> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut s = self.lock();
         let number = s.height + 1;
         let timestamp_ms = s.timestamp_ms(number);
@@ -503,7 +509,9 @@ impl Chain {
             target: "sheaf_chain::node",
             block = number, txs = receipts.len(), "block produced"
         );
-        self.persist(&s)?;
+        let snapshot = self.snapshot(&s);
+        drop(s);
+        self.write(snapshot)?;
         Ok(Block {
             number,
             timestamp_ms,
@@ -600,17 +608,16 @@ impl Chain {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while applying a block would leave it half-applied in memory; the persisted
-        // state is still the previous block's, which a restart reloads.
+        // Only a bug panics under the lock (while applying a block, leaving it half-applied in
+        // memory); a devnet node carries on rather than refusing every request after it.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn persist(&self, s: &State) -> Result<()> {
-        let Some(dir) = &self.config.data_dir else {
-            return Ok(());
-        };
+    /// The state file's bytes, when the chain has a data directory.
+    fn snapshot(&self, s: &State) -> Option<Vec<u8>> {
+        self.config.data_dir.as_ref()?;
         let snapshot = SnapshotOut {
             version: STATE_VERSION,
             chain_id: s.chain_id,
@@ -630,8 +637,14 @@ impl Chain {
             membership: &s.membership,
             receipts: &s.receipts,
         };
-        let bytes = serde_json::to_vec(&snapshot).expect("the chain state serializes to JSON");
-        write_atomically(dir, &dir.join(STATE_FILE), &bytes)
+        Some(serde_json::to_vec(&snapshot).expect("the chain state serializes to JSON"))
+    }
+
+    fn write(&self, snapshot: Option<Vec<u8>>) -> Result<()> {
+        match (&self.config.data_dir, snapshot) {
+            (Some(dir), Some(bytes)) => write_atomically(dir, &dir.join(STATE_FILE), &bytes),
+            _ => Ok(()),
+        }
     }
 }
 
