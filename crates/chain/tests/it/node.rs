@@ -440,3 +440,56 @@ fn open_refuses_a_corrupt_state_file() {
         Err(ChainError::CorruptState { .. })
     ));
 }
+
+#[test]
+fn an_erased_membership_returns_its_deposit_on_withdraw() {
+    let chain = Chain::open(
+        ChainConfig {
+            genesis: Genesis {
+                membership: MembershipParams {
+                    price_per_message: 3,
+                    active_duration: 4,
+                    grace_period: 4,
+                    ..MembershipParams::default()
+                },
+                ..genesis()
+            },
+            ..config(None)
+        },
+        stub(),
+    )
+    .unwrap();
+    let id = Digest([5, 0, 0, 0]);
+    let register = Call::Register {
+        id_commitment: id,
+        rate_limit: 100,
+        erase_list: vec![],
+    };
+    chain.submit(sign(&alice(), 0, register)).unwrap();
+    chain.produce_block().unwrap();
+    // Active for 4 s from block 1: blocks are 2 s apart, so block 3 is in grace.
+    let erase = Call::Erase {
+        ids: vec![id],
+        cleanup: true,
+    };
+    chain.submit(sign(&alice(), 1, erase.clone())).unwrap();
+    let receipt = chain.produce_block().unwrap().receipts.remove(0);
+    assert!(receipt.error.unwrap().contains("cannot erase active"));
+    chain.submit(sign(&alice(), 2, erase)).unwrap();
+    assert!(chain.produce_block().unwrap().receipts[0].is_ok());
+    assert_eq!(chain.account(&addr(&alice())).membership_deposits, 300);
+    assert_eq!(chain.membership_root(), genesis_root());
+
+    chain.submit(sign(&alice(), 3, Call::Withdraw)).unwrap();
+    let receipt = chain.produce_block().unwrap().receipts.remove(0);
+    assert!(receipt.events.contains(&Event::Credited {
+        account: addr(&alice()),
+        amount: 300
+    }));
+    let account = chain.account(&addr(&alice()));
+    assert_eq!((account.balance, account.membership_deposits), (BALANCE, 0));
+}
+
+fn genesis_root() -> Digest {
+    chain().membership_root()
+}
