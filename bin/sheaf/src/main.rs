@@ -46,6 +46,8 @@ enum Command {
     /// Make a prover key file (ed25519 request key and worker secret) and print its provers-file
     /// entry.
     Keygen(cmd::keygen::KeygenArgs),
+    /// Run the base chain: the settlement contract and the membership registry over JSON-RPC.
+    Chain(cmd::chain::ChainArgs),
     /// Inspect, requeue and cancel jobs in a coordinator's store.
     Jobs(cmd::jobs::JobsArgs),
     /// Benchmarks.
@@ -57,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Services log what they do; one-shot commands only warnings (their output is the report).
     let default_filter = match cli.command {
-        Command::Coordinator(_) | Command::Prover(_) => "warn,sheaf=info",
+        Command::Coordinator(_) | Command::Prover(_) | Command::Chain(_) => "warn,sheaf=info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Prover(args) => cmd::prover::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Jobs(args) => cmd::jobs::run(args),
+        Command::Chain(args) => cmd::chain::run(args),
         Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
         Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_store;
+pub mod chain;
 pub mod coordinator;
 pub mod devnet;
 pub mod jobs;
