@@ -48,6 +48,10 @@ enum Command {
     Keygen(cmd::keygen::KeygenArgs),
     /// Run the base chain: the settlement contract and the membership registry over JSON-RPC.
     Chain(cmd::chain::ChainArgs),
+    /// A prover's membership on the chain: register, extend, erase, withdraw, show.
+    Member(cmd::member::MemberArgs),
+    /// A sender's settlement stake on the chain: deposit, withdraw.
+    Stake(cmd::member::StakeArgs),
     /// Inspect, requeue and cancel jobs in a coordinator's store.
     Jobs(cmd::jobs::JobsArgs),
     /// Benchmarks.
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Jobs(args) => cmd::jobs::run(args),
         Command::Chain(args) => cmd::chain::run(args),
+        Command::Member(args) => cmd::member::run_member(args),
+        Command::Stake(args) => cmd::member::run_stake(args),
         Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
         Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),

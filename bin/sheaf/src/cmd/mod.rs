@@ -8,5 +8,6 @@ pub mod devnet;
 pub mod jobs;
 pub mod keygen;
 pub mod keys;
+pub mod member;
 pub mod prove_tree;
 pub mod prover;

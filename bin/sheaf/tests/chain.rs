@@ -1,0 +1,142 @@
+//! `sheaf chain`, `sheaf member` and `sheaf stake` as a user runs them: a chain process on a
+//! loopback port, and the prover's transactions signed with its key file.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sheaf_prover::ProverKey;
+
+fn sheaf() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sheaf"));
+    command
+        .env(
+            "SHEAF_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
+        )
+        .env("SHEAF_LEAF_ROWS_LOG2", "5")
+        .env("SHEAF_ARITY", "2")
+        .env("SHEAF_PROFILE", "standard")
+        .env_remove("SHEAF_FINAL_ZK")
+        .stdin(Stdio::null());
+    command
+}
+
+/// The chain process, killed when dropped.
+struct ChainProcess(Child);
+
+impl Drop for ChainProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("sheaf runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn prover_registers_stakes_and_is_refused_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("alice.key");
+    let key = ProverKey::generate();
+    key.write(&key_path, false).unwrap();
+    let final_key = dir.path().join("final.key");
+    assert!(run(sheaf().arg("export-key").arg("--out").arg(&final_key))
+        .status
+        .success());
+    let genesis = dir.path().join("genesis.json");
+    std::fs::write(
+        &genesis,
+        format!(
+            r#"{{"coordinator": "{}", "allocations": [{{"address": "{}", "balance": 5000000000000000000}}]}}"#,
+            "11".repeat(32),
+            key.public_key_hex()
+        ),
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _chain = ChainProcess(
+        sheaf()
+            .arg("chain")
+            .arg("--key")
+            .arg(&final_key)
+            .arg("--data")
+            .arg(dir.path().join("chain"))
+            .arg("--genesis")
+            .arg(&genesis)
+            .args([
+                "--block-ms",
+                "100",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "chain did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let as_alice = |args: &[&str]| {
+        run(sheaf()
+            .args(args)
+            .args(["--chain", &url, "--wait-s", "30"])
+            .arg("--key")
+            .arg(&key_path))
+    };
+
+    let registered = as_alice(&["member", "register", "--rate-limit", "20"]);
+    assert!(registered.status.success(), "{}", text(&registered));
+    assert!(
+        text(&registered).contains("MembershipRegistered"),
+        "{}",
+        text(&registered)
+    );
+    let shown = as_alice(&["member", "show"]);
+    assert!(shown.status.success(), "{}", text(&shown));
+    assert!(
+        text(&shown).contains(&format!("membership {}: Active", key.worker_pk())),
+        "{}",
+        text(&shown)
+    );
+
+    // The same worker_pk cannot register twice; the chain's reason reaches the user.
+    let again = as_alice(&["member", "register"]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("refused"), "{}", text(&again));
+
+    let staked = as_alice(&["stake", "deposit", "1000"]);
+    assert!(staked.status.success(), "{}", text(&staked));
+    let shown = as_alice(&["member", "show"]);
+    assert!(text(&shown).contains("stake 1000"), "{}", text(&shown));
+    let overdrawn = as_alice(&["stake", "withdraw", "1001"]);
+    assert!(!overdrawn.status.success(), "{}", text(&overdrawn));
+
+    // Without a key, a clear error before anything is sent.
+    let keyless = run(sheaf()
+        .args(["member", "show", "--chain", &url])
+        .env_remove("SHEAF_KEY"));
+    assert!(!keyless.status.success());
+    assert!(text(&keyless).contains("--key"), "{}", text(&keyless));
+}
