@@ -1,27 +1,13 @@
 //! `sheaf chain`, `sheaf member` and `sheaf stake` as a user runs them: a chain process on a
 //! loopback port, and the prover's transactions signed with its key file.
 
-use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sheaf_prover::ProverKey;
 
-fn sheaf() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sheaf"));
-    command
-        .env(
-            "SHEAF_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
-        )
-        .env("SHEAF_LEAF_ROWS_LOG2", "5")
-        .env("SHEAF_ARITY", "2")
-        .env("SHEAF_PROFILE", "standard")
-        .env_remove("SHEAF_FINAL_ZK")
-        .stdin(Stdio::null());
-    command
-}
+mod common;
+use common::{free_port, sheaf};
 
 /// The chain process, killed when dropped.
 struct ChainProcess(Child);
@@ -65,10 +51,7 @@ fn prover_registers_stakes_and_is_refused_with_reasons() {
         ),
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let _chain = ChainProcess(
         sheaf()

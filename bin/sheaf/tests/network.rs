@@ -3,7 +3,6 @@
 //! coordinators on one database. Real proofs of the smallest circuits; the circuits are built
 //! once into the target directory's cache and loaded by every process.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,25 +11,11 @@ use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Store};
 
-/// Work leaves of 2^5 rows: the cheapest real proofs.
-const LEAF_ROWS_LOG2: &str = "5";
+mod common;
+use common::{free_port, sheaf};
+
 /// Longest any of these tests may wait for its sequences before failing.
 const DEADLINE: Duration = Duration::from_secs(600);
-
-fn sheaf() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sheaf"));
-    command
-        .env(
-            "SHEAF_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
-        )
-        .env("SHEAF_LEAF_ROWS_LOG2", LEAF_ROWS_LOG2)
-        .env("SHEAF_ARITY", "2")
-        .env("SHEAF_PROFILE", "standard")
-        .env_remove("SHEAF_FINAL_ZK")
-        .stdin(Stdio::null());
-    command
-}
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
 struct Process {
@@ -75,13 +60,6 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A network under test: a data directory with keys and the provers file.
