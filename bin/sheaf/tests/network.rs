@@ -4,7 +4,7 @@
 //! once into the target directory's cache and loaded by every process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sheaf_circuits::FinalKey;
@@ -12,55 +12,10 @@ use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Store};
 
 mod common;
-use common::{free_port, sheaf};
+use common::{free_port, sheaf, Process};
 
 /// Longest any of these tests may wait for its sequences before failing.
 const DEADLINE: Duration = Duration::from_secs(600);
-
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
-struct Process {
-    name: String,
-    child: Child,
-}
-
-impl Process {
-    fn spawn(name: &str, command: &mut Command, log_dir: &Path) -> Process {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_dir.join(format!("{name}.log")))
-            .expect("log file");
-        let child = command
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Process {
-            name: name.to_owned(),
-            child,
-        }
-    }
-
-    /// `kill -9`.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn assert_running(&mut self, log_dir: &Path) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let log = std::fs::read_to_string(log_dir.join(format!("{}.log", self.name)))
-                .unwrap_or_default();
-            panic!("{} exited ({status}):\n{log}", self.name);
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// A network under test: a data directory with keys and the provers file.
 struct Network {

@@ -228,6 +228,11 @@ pub enum ErrorCode {
     ReplayedNonce,
     /// The signing key is not a registered prover.
     UnknownProver,
+    /// The signing key's membership on the chain is expired: it must be extended in grace or
+    /// registered again before the prover may take work.
+    MembershipExpired,
+    /// The signing key holds no membership on the chain: never registered, or erased.
+    NotAMember,
     /// The prover speaks another API version.
     IncompatibleVersion,
     /// No such job.
@@ -267,7 +272,7 @@ impl ErrorCode {
         match self {
             BadRequest | IncompatibleVersion => 400,
             Unauthenticated | BadSignature | StaleTimestamp | ReplayedNonce => 401,
-            UnknownProver => 403,
+            UnknownProver | MembershipExpired | NotAMember => 403,
             UnknownJob => 404,
             StaleLease | AlreadyProved => 409,
             PayloadTooLarge => 413,
@@ -300,6 +305,8 @@ impl ErrorCode {
             StaleTimestamp => "stale_timestamp",
             ReplayedNonce => "replayed_nonce",
             UnknownProver => "unknown_prover",
+            MembershipExpired => "membership_expired",
+            NotAMember => "not_a_member",
             IncompatibleVersion => "incompatible_version",
             UnknownJob => "unknown_job",
             StaleLease => "stale_lease",
@@ -375,11 +382,23 @@ mod tests {
             ErrorCode::PayloadTooLarge,
             ErrorCode::WrongWorker,
             ErrorCode::TooManyLeases,
+            ErrorCode::MembershipExpired,
+            ErrorCode::NotAMember,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(code.as_str().parse::<ErrorCode>().unwrap(), code);
         }
+    }
+
+    #[test]
+    fn membership_refusals_are_forbidden_and_final() {
+        for code in [ErrorCode::MembershipExpired, ErrorCode::NotAMember] {
+            assert_eq!(code.http_status(), 403);
+            assert!(!code.is_retryable(), "{code} is not retried");
+        }
+        assert_eq!(ErrorCode::MembershipExpired.as_str(), "membership_expired");
+        assert_eq!(ErrorCode::NotAMember.as_str(), "not_a_member");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use sheaf_circuits::Digest;
 
 use crate::membership::MerkleProof;
-use crate::node::{AccountView, Block, Head, MembershipView, Receipt};
+use crate::node::{
+    AccountView, Block, Head, MembershipList, MembershipView, Receipt, SettlementStatus,
+};
 use crate::rpc::RpcError;
 use crate::settlement::{Address, FinalizedSequence, Sequence, SequenceId};
 use crate::tx::{Call, SignedTx, TxHash};
@@ -47,6 +49,17 @@ pub struct ChainClient {
     http: reqwest::Client,
     url: String,
     next_id: AtomicU64,
+}
+
+impl Clone for ChainClient {
+    /// Another client of the same node, sharing the connection pool.
+    fn clone(&self) -> Self {
+        ChainClient {
+            http: self.http.clone(),
+            url: self.url.clone(),
+            next_id: AtomicU64::new(self.next_id.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -151,6 +164,11 @@ impl ChainClient {
         self.call("settlement_getSequence", (sequence,)).await
     }
 
+    /// `settlement_status`.
+    pub async fn settlement_status(&self) -> Result<SettlementStatus> {
+        self.call("settlement_status", NO_PARAMS).await
+    }
+
     /// `settlement_finalized`.
     pub async fn finalized(&self, sequence: SequenceId) -> Result<Option<FinalizedSequence>> {
         self.call("settlement_finalized", (sequence,)).await
@@ -159,6 +177,11 @@ impl ChainClient {
     /// `membership_get`.
     pub async fn membership(&self, id_commitment: &Digest) -> Result<Option<MembershipView>> {
         self.call("membership_get", (id_commitment,)).await
+    }
+
+    /// `membership_list`: every membership, with the head it was taken at.
+    pub async fn memberships(&self) -> Result<MembershipList> {
+        self.call("membership_list", NO_PARAMS).await
     }
 
     /// `membership_root`.

@@ -642,6 +642,11 @@ impl MembershipRegistry {
         self.memberships.get(id_commitment)
     }
 
+    /// Every membership that exists (not erased), by id commitment.
+    pub fn memberships(&self) -> impl Iterator<Item = (&Digest, &MembershipInfo)> {
+        self.memberships.iter()
+    }
+
     /// Whether a membership exists for `id_commitment` (`isInMembershipSet`).
     pub fn is_in_membership_set(&self, id_commitment: &Digest) -> bool {
         self.memberships.contains_key(id_commitment)

@@ -330,6 +330,26 @@ pub struct MembershipView {
     pub rate_commitment: Digest,
 }
 
+/// A membership and its id commitment, as [`Chain::memberships`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The membership's id commitment (a Sheaf prover's `worker_pk`).
+    pub id_commitment: Digest,
+    /// The membership, its state taken at the list's timestamp.
+    pub membership: MembershipView,
+}
+
+/// Every membership in the set at one block, so a follower knows when it was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipList {
+    /// The head block's height.
+    pub height: u64,
+    /// The head block's timestamp, ms: the time each membership's state is taken at.
+    pub timestamp_ms: u64,
+    /// Every membership that exists (not erased), by leaf index.
+    pub members: Vec<Member>,
+}
+
 /// The head of the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
@@ -339,6 +359,24 @@ pub struct Head {
     pub timestamp_ms: u64,
     /// Transactions waiting for a block.
     pub pending: usize,
+}
+
+/// Where settlement stands: what a proof sender polls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementStatus {
+    /// Blocks produced: the next transaction lands in block `height + 1`.
+    pub height: u64,
+    /// The contract's parameters (T1, T2, rewards, stake, penalties).
+    pub params: SettlementParams,
+    /// The key that registers sequences.
+    #[serde(with = "hex_array")]
+    pub coordinator: Address,
+    /// The first registered sequence (0 before any registration).
+    pub first_sequence: SequenceId,
+    /// The number the next registration must take.
+    pub next_sequence: SequenceId,
+    /// The next sequence to finalize: all registered ones before it are finalized.
+    pub next_to_finalize: SequenceId,
 }
 
 /// A running chain; share it as `Arc<Chain>` between the RPC server and the block ticker.
@@ -548,9 +586,21 @@ impl Chain {
 
     /// A registered sequence.
     pub fn sequence(&self, sequence: SequenceId) -> Option<Sequence> {
+        self.lock().settlement.state().sequence(sequence).cloned()
+    }
+
+    /// Where settlement stands at the head.
+    pub fn settlement_status(&self) -> SettlementStatus {
         let s = self.lock();
-        let index = usize::try_from(sequence).ok()?;
-        s.settlement.state().sequences.get(index).cloned()
+        let state = s.settlement.state();
+        SettlementStatus {
+            height: s.height,
+            params: state.params,
+            coordinator: state.coordinator,
+            first_sequence: state.first_sequence,
+            next_sequence: state.next_sequence(),
+            next_to_finalize: state.next_to_finalize,
+        }
     }
 
     /// The record of a finalized sequence.
@@ -574,6 +624,33 @@ impl Chain {
                 state: info.state(now),
                 rate_commitment: rate_commitment(*id_commitment, info.rate_limit),
             })
+    }
+
+    /// Every membership in the set, by leaf index, with its state at the head block's
+    /// timestamp. The set is at most `max_total_rate_limit / min_membership_rate_limit`
+    /// memberships (8,000 with the default parameters), so one answer carries it whole.
+    pub fn memberships(&self) -> MembershipList {
+        let s = self.lock();
+        let timestamp_ms = s.timestamp_ms(s.height);
+        let now = timestamp_ms / 1000;
+        let mut members: Vec<Member> = s
+            .membership
+            .memberships()
+            .map(|(id_commitment, info)| Member {
+                id_commitment: *id_commitment,
+                membership: MembershipView {
+                    info: info.clone(),
+                    state: info.state(now),
+                    rate_commitment: rate_commitment(*id_commitment, info.rate_limit),
+                },
+            })
+            .collect();
+        members.sort_by_key(|m| m.membership.info.index);
+        MembershipList {
+            height: s.height,
+            timestamp_ms,
+            members,
+        }
     }
 
     /// The root of the membership tree.

@@ -11,10 +11,12 @@
 //! | `chain_getAccount` | `[address]` | [`AccountView`] |
 //! | `chain_produceBlock` | | [`Block`] (only with manual blocks) |
 //! | `settlement_getSequence` | `[sequence]` | [`Sequence`] or `null` |
+//! | `settlement_status` | | [`SettlementStatus`] |
 //! | `settlement_finalized` | `[sequence]` | [`FinalizedSequence`] or `null` |
 //! | `membership_get` | `[id_commitment]` | [`MembershipView`] or `null` |
 //! | `membership_root` | | root digest |
 //! | `membership_proof` | `[index]` | [`MerkleProof`] |
+//! | `membership_list` | | [`MembershipList`]: every membership, at the head |
 //!
 //! Every failure is a JSON-RPC error object with one of [`codes`]; HTTP answers 200 for all of
 //! them (413 only for a body above the limit). Batches are not supported. Nothing a client
@@ -38,7 +40,9 @@ use tokio::net::TcpListener;
 #[cfg(doc)]
 use crate::membership::MerkleProof;
 #[cfg(doc)]
-use crate::node::{AccountView, Block, Head, MembershipView, Receipt};
+use crate::node::{
+    AccountView, Block, Head, MembershipList, MembershipView, Receipt, SettlementStatus,
+};
 #[cfg(doc)]
 use crate::settlement::{FinalizedSequence, Sequence};
 
@@ -252,6 +256,7 @@ async fn dispatch(
             let (sequence,): (SequenceId,) = params(body)?;
             success(id, chain.sequence(sequence))
         }
+        "settlement_status" => success(id, chain.settlement_status()),
         "settlement_finalized" => {
             let (sequence,): (SequenceId,) = params(body)?;
             success(id, chain.finalized(sequence))
@@ -261,6 +266,7 @@ async fn dispatch(
             success(id, chain.membership(&id_commitment))
         }
         "membership_root" => success(id, chain.membership_root()),
+        "membership_list" => success(id, chain.memberships()),
         "membership_proof" => {
             let (index,): (u64,) = params(body)?;
             let proof = chain

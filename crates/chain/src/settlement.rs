@@ -43,7 +43,8 @@ use thiserror::Error;
 /// A sender's address: its ed25519 public key.
 pub type Address = [u8; 32];
 
-/// A sequence number; sequences are numbered 0, 1, 2, … in registration order.
+/// A sequence number. The first registration fixes the first number (the coordinator's first
+/// sequence); the following ones are registered in order, without gaps.
 pub type SequenceId = u64;
 
 /// An amount of the staking token, in base units.
@@ -389,7 +390,8 @@ pub struct Window {
 }
 
 impl Window {
-    fn commitment(&self, sender: &Address) -> Option<&Commitment> {
+    /// The commitment `sender` made in this window, if any.
+    pub fn commitment(&self, sender: &Address) -> Option<&Commitment> {
         self.commitments
             .iter()
             .find(|(a, _)| a == sender)
@@ -435,7 +437,10 @@ pub struct SettlementState {
     pub params: SettlementParams,
     /// The only key that registers sequences.
     pub coordinator: Address,
-    /// Sequences by number.
+    /// The number of the first registered sequence (`sequences[0]`).
+    #[serde(default)]
+    pub first_sequence: SequenceId,
+    /// Sequences in order of number, from `first_sequence`.
     pub sequences: Vec<Sequence>,
     /// The next sequence to finalize (all before it are finalized).
     pub next_to_finalize: SequenceId,
@@ -448,6 +453,22 @@ pub struct SettlementState {
 }
 
 impl SettlementState {
+    /// Where `sequence` sits in `sequences`, if registered.
+    fn index(&self, sequence: SequenceId) -> Option<usize> {
+        let index = usize::try_from(sequence.checked_sub(self.first_sequence)?).ok()?;
+        (index < self.sequences.len()).then_some(index)
+    }
+
+    /// A registered sequence.
+    pub fn sequence(&self, sequence: SequenceId) -> Option<&Sequence> {
+        self.index(sequence).map(|i| &self.sequences[i])
+    }
+
+    /// The number the next registration must take.
+    pub fn next_sequence(&self) -> SequenceId {
+        self.first_sequence + self.sequences.len() as SequenceId
+    }
+
     fn account(&self, sender: &Address) -> Account {
         self.accounts
             .iter()
@@ -483,6 +504,7 @@ impl<V: RootVerifier> SettlementContract<V> {
         let state = SettlementState {
             params,
             coordinator,
+            first_sequence: 0,
             sequences: Vec::new(),
             next_to_finalize: 0,
             accounts: Vec::new(),
@@ -510,8 +532,7 @@ impl<V: RootVerifier> SettlementContract<V> {
     /// The record of a finalized sequence.
     pub fn finalized(&self, sequence: SequenceId) -> Option<&FinalizedSequence> {
         self.state
-            .sequences
-            .get(sequence as usize)
+            .sequence(sequence)
             .and_then(|s| s.finalized.as_ref())
     }
 
@@ -530,7 +551,12 @@ impl<V: RootVerifier> SettlementContract<V> {
         if *caller != self.state.coordinator {
             return Err(SettlementError::NotCoordinator);
         }
-        let expected = self.state.sequences.len() as SequenceId;
+        if self.state.sequences.is_empty() {
+            // The first registration fixes the numbering.
+            self.state.first_sequence = sequence;
+            self.state.next_to_finalize = sequence;
+        }
+        let expected = self.state.next_sequence();
         if sequence != expected {
             return Err(SettlementError::SequenceOutOfOrder {
                 expected,
@@ -630,8 +656,7 @@ impl<V: RootVerifier> SettlementContract<V> {
         let params = self.state.params;
         let seq = self
             .state
-            .sequences
-            .get(sequence as usize)
+            .sequence(sequence)
             .ok_or(SettlementError::UnknownSequence(sequence))?;
         if seq.finalized.is_some() {
             return Err(SettlementError::SequenceAlreadyFinalized(sequence));
@@ -665,7 +690,8 @@ impl<V: RootVerifier> SettlementContract<V> {
 
         let reopened = seq.window.is_some();
         let opens = running.is_none();
-        let seq = &mut self.state.sequences[sequence as usize];
+        let index = self.state.index(sequence).expect("checked above");
+        let seq = &mut self.state.sequences[index];
         if opens {
             seq.window = Some(Window {
                 opened_at: block,
@@ -718,8 +744,7 @@ impl<V: RootVerifier> SettlementContract<V> {
         let next = self.state.next_to_finalize;
         let seq = self
             .state
-            .sequences
-            .get(sequence as usize)
+            .sequence(sequence)
             .ok_or(SettlementError::UnknownSequence(sequence))?;
         if sequence > next {
             return Err(SettlementError::PreviousSequenceNotFinalized { sequence, next });
@@ -767,7 +792,8 @@ impl<V: RootVerifier> SettlementContract<V> {
             .retain(|p| (p.sequence, p.hash_block) != (sequence, commitment.block));
         let mut events = Vec::new();
         let mut slashed = 0;
-        let seq = &mut self.state.sequences[sequence as usize];
+        let index = self.state.index(sequence).expect("checked above");
+        let seq = &mut self.state.sequences[index];
         let window = seq.window.as_mut().expect("checked above");
         if let Some((_, c)) = window.commitments.iter_mut().find(|(a, _)| a == sender) {
             c.revealed = true;

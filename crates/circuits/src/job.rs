@@ -16,7 +16,8 @@ use crate::error::{CircuitError, Result};
 use crate::header::{Header, JobStats};
 use crate::leaf::{work_units_for_rows, LeafCircuit};
 use crate::node::{node_header, Child};
-use crate::work::{WorkInput, WorkLeaf, WORK_LEAF_KIND};
+use crate::tree::TreePlan;
+use crate::work::{work_input, WorkInput, WorkLeaf, WORK_LEAF_KIND};
 use crate::{Proof, C, D, F};
 
 /// The circuit of a job. Its text form is what the store keeps in `jobs.circuit`.
@@ -210,6 +211,23 @@ impl CircuitSet {
                 }),
             },
         }
+    }
+
+    /// The statement the root of a sequence of `leaves` work leaves seeded by `seed` proves:
+    /// what the chain registers before any proof exists. It depends only on the work and the
+    /// tree's shape, not on who proves which node.
+    pub fn sequence_statement(&self, leaves: usize, seed: u64) -> Result<Digest> {
+        let tree = TreePlan::new(leaves, self.aggregation.settings().arity)?;
+        let leaf_headers: Vec<Header> = (0..leaves as u64)
+            .map(|index| Header {
+                commitment: Digest::default(),
+                worker_pk: Digest::default(),
+                stats: JobStats::default(),
+                statement: self.leaf.statement(&work_input(seed, index)),
+            })
+            .collect();
+        let root = tree.expected_root_header(&leaf_headers, 0, |_, _| Digest::default());
+        Ok(root.statement)
     }
 
     /// The whitelist root proofs of `circuit` carry after the header (none for leaves).

@@ -33,6 +33,16 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// How often the provers file is re-read (when it changed), so an operator's edit takes effect
 /// without a restart.
 pub const DEFAULT_REGISTRY_REFRESH: Duration = Duration::from_secs(5);
+/// How often the proof sender's tasks look at the chain: a fraction of a block, so a phase
+/// that opens is used in its first block.
+pub const DEFAULT_SENDER_POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// A chain transaction with no receipt after this long is sent again with the same bytes (the
+/// node may have restarted and lost its mempool); resending is idempotent.
+pub const DEFAULT_SENDER_RESEND_AFTER: Duration = Duration::from_secs(5);
+/// How often the chain's membership list is polled when provers are admitted from the chain
+/// ([`crate::ChainRegistry`]). About a block interval: an expiry or a new registration takes
+/// effect within a poll and a sweep, and one small JSON-RPC call a second costs the node little.
+pub const DEFAULT_CHAIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything the coordinator service is tuned by.
 #[derive(Clone, Debug)]

@@ -49,6 +49,9 @@ pub struct Coordinator {
     spec: CircuitSpec,
     config: CoordinatorConfig,
     registry: Option<Arc<dyn Registry>>,
+    /// Set when copying the registry into the store failed: the next sweep copies it again
+    /// even if the registry reports no change (it counts the failed read as seen).
+    registry_stale: std::sync::atomic::AtomicBool,
     /// Woken when a job may have become ready (a proof readied a parent, a lease expired).
     ready: Notify,
     /// Submissions in verification or waiting for it; none left means 503.
@@ -118,6 +121,7 @@ impl Coordinator {
             config,
             registry,
             ready: Notify::new(),
+            registry_stale: std::sync::atomic::AtomicBool::new(false),
             submit_locks: Mutex::new(HashMap::new()),
             shutdown: tokio::sync::watch::channel(false).0,
         })
@@ -141,6 +145,11 @@ impl Coordinator {
     /// The circuits.
     pub fn circuits(&self) -> &CircuitSet {
         &self.circuits
+    }
+
+    /// The circuits, shared (for the proof sender).
+    pub fn circuits_arc(&self) -> Arc<CircuitSet> {
+        self.circuits.clone()
     }
 
     /// Ends long-polls at once (they answer "no job"), for a graceful shutdown.
@@ -173,14 +182,20 @@ impl Coordinator {
         }
     }
 
-    /// The registered prover whose key is `public_key`.
+    /// The registered prover whose key is `public_key`. A key the store does not admit is
+    /// refused with the registry's reason when it has one (an expired membership, no
+    /// membership), else [`ErrorCode::UnknownProver`].
     pub async fn prover_by_key(&self, public_key: &[u8; 32]) -> Result<Prover> {
-        self.store.prover_by_key(public_key).await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownProver,
-                format!("key {} is not a registered prover", hex::encode(public_key)),
-            )
-        })
+        if let Some(prover) = self.store.prover_by_key(public_key).await? {
+            return Ok(prover);
+        }
+        if let Some(refusal) = self.registry.as_ref().and_then(|r| r.refusal(public_key)) {
+            return Err(refusal);
+        }
+        Err(ApiError::new(
+            ErrorCode::UnknownProver,
+            format!("key {} is not a registered prover", hex::encode(public_key)),
+        ))
     }
 
     /// Records a request nonce; a nonce seen within the clock-skew window is a replay.
@@ -543,8 +558,12 @@ impl Coordinator {
             self.ready.notify_waiters();
         }
         self.store.prune_nonces(now).await?;
-        if let Some(registry) = self.registry.as_ref().filter(|r| r.changed()) {
+        use std::sync::atomic::Ordering;
+        let stale = self.registry_stale.load(Ordering::Acquire);
+        if let Some(registry) = self.registry.as_ref().filter(|r| stale || r.changed()) {
+            self.registry_stale.store(true, Ordering::Release);
             self.store.sync_provers(&registry.admitted()?).await?;
+            self.registry_stale.store(false, Ordering::Release);
             tracing::info!(target: "sheaf::coordinator", "provers registry reloaded");
         }
         Ok(())

@@ -24,17 +24,21 @@
 //! the only clock: leases, epochs and request timestamps are judged by it.
 
 pub mod api;
+pub mod chain_registry;
 pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod metrics;
 pub mod planner;
 pub mod registry;
+pub mod sender;
 pub mod server;
 
 pub use api::app;
+pub use chain_registry::{ChainRegistry, ChainRegistryConfig};
 pub use config::CoordinatorConfig;
 pub use coordinator::{Coordinator, StartError};
 pub use error::{ApiError, Result};
 pub use registry::{FileRegistry, Registry, RegistryError, StaticRegistry};
+pub use sender::{ProofSender, SenderConfig, SenderError, SenderHandle};
 pub use server::{serve, shutdown_signal};

@@ -20,6 +20,10 @@ pub const PROOFS_ACCEPTED: &str = "sheaf_proofs_accepted_total";
 pub const REQUESTS_REJECTED: &str = "sheaf_requests_rejected_total";
 /// Seconds spent verifying a submitted proof.
 pub const VERIFY_SECONDS: &str = "sheaf_verify_seconds";
+/// Chain transactions signed by the proof sender, by kind.
+pub const SETTLEMENT_TXS: &str = "sheaf_settlement_transactions_total";
+/// Sequences finalized on chain by this coordinator's proofs.
+pub const SETTLEMENT_FINALIZED: &str = "sheaf_settlement_sequences_finalized_total";
 /// Jobs by status and level (sampled from the store at each scrape).
 pub const JOBS: &str = "sheaf_jobs";
 

@@ -1,9 +1,10 @@
 //! Who may prove: the registry of provers, their keys and their limits.
 //!
-//! In this release the registry is a TOML file the operator maintains (`--provers FILE`); the
-//! on-chain membership registry replaces it behind the same [`Registry`] trait. Either way the
-//! coordinator copies the admitted provers into the store, where leases are admitted
-//! atomically against their limits.
+//! The registry is either a TOML file the operator maintains (`--provers FILE`,
+//! [`FileRegistry`]) or the chain's membership registry ([`crate::ChainRegistry`]), behind the
+//! same [`Registry`] trait. Either way the coordinator copies the admitted provers into the
+//! store, where leases are admitted atomically against their limits, and asks the registry why
+//! a key the store does not know is refused ([`Registry::refusal`]).
 //!
 //! ```toml
 //! [[prover]]
@@ -21,6 +22,10 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use sheaf_circuits::Digest;
 use sheaf_store::Prover;
+
+use crate::error::ApiError;
+#[cfg(doc)]
+use sheaf_api::ErrorCode;
 
 /// Leases per epoch when a provers-file entry names no `rate_limit`.
 pub const DEFAULT_RATE_LIMIT: i64 = 600;
@@ -47,6 +52,9 @@ pub enum RegistryError {
         /// What is wrong.
         message: String,
     },
+    /// The chain's membership list could not be read.
+    #[error("reading the chain's membership list: {0}")]
+    Chain(#[from] sheaf_chain::ClientError),
 }
 
 /// A source of admitted provers.
@@ -57,6 +65,14 @@ pub trait Registry: Send + Sync + 'static {
     /// Whether the registry may have changed since the last [`Registry::admitted`].
     fn changed(&self) -> bool {
         true
+    }
+
+    /// Why `public_key`, which the store does not admit, is refused, when the registry can say
+    /// more than [`ErrorCode::UnknownProver`] (e.g. an expired membership); `None` keeps that
+    /// generic answer.
+    fn refusal(&self, public_key: &[u8; 32]) -> Option<ApiError> {
+        let _ = public_key;
+        None
     }
 }
 

@@ -25,6 +25,8 @@ use crate::Store;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxKind {
+    /// Registers the sequence and the statement its root proof must carry.
+    Register,
     /// Commits to a root proof: `H(H(proof) ‖ sender)`.
     ProofHash,
     /// Reveals the root proof.
@@ -75,7 +77,11 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(OutboxKind, "outbox kind", { ProofHash => "proof_hash", Proof => "proof" });
+text_enum!(OutboxKind, "outbox kind", {
+    Register => "register",
+    ProofHash => "proof_hash",
+    Proof => "proof",
+});
 text_enum!(OutboxStatus, "outbox status", {
     Pending => "pending",
     Sent => "sent",
@@ -210,8 +216,33 @@ impl Store {
     pub async fn outbox_open(&self) -> Result<Vec<OutboxTx>> {
         let select = format!(
             "SELECT {COLUMNS} FROM chain_outbox WHERE status IN ('pending', 'sent') \
-             ORDER BY sequence, attempt, CASE kind WHEN 'proof_hash' THEN 0 ELSE 1 END, id"
+             ORDER BY sequence, attempt, CASE kind WHEN 'register' THEN 0 WHEN 'proof_hash' THEN 1 ELSE 2 END, id"
         );
+        let rows: Vec<OutboxRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&select).fetch_all(pool).await?
+        });
+        rows.into_iter().map(parse).collect()
+    }
+
+    /// The latest attempt of one kind of step for `sequence`, if any was stored.
+    pub async fn outbox_latest(&self, sequence: i64, kind: OutboxKind) -> Result<Option<OutboxTx>> {
+        let select = format!(
+            "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 \
+             ORDER BY attempt DESC LIMIT 1"
+        );
+        let row: Option<OutboxRow> = on_pool!(self, |pool| {
+            sqlx::query_as(&select)
+                .bind(sequence)
+                .bind(kind.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(parse).transpose()
+    }
+
+    /// Every stored transaction, in order of storing (for operators and tests).
+    pub async fn outbox_all(&self) -> Result<Vec<OutboxTx>> {
+        let select = format!("SELECT {COLUMNS} FROM chain_outbox ORDER BY id");
         let rows: Vec<OutboxRow> = on_pool!(self, |pool| {
             sqlx::query_as(&select).fetch_all(pool).await?
         });

@@ -71,6 +71,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "chain_outbox",
         sql: include_str!("../migrations/sqlite/0004_chain_outbox.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outbox_register",
+        sql: include_str!("../migrations/sqlite/0005_outbox_register.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -94,10 +99,15 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "chain_outbox",
         sql: include_str!("../migrations/postgres/0004_chain_outbox.sql"),
     },
+    Migration {
+        version: 5,
+        name: "outbox_register",
+        sql: include_str!("../migrations/postgres/0005_outbox_register.sql"),
+    },
 ];
 
 /// Schema version this build migrates to.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL)";

@@ -7,11 +7,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use sheaf_chain::ChainClient;
+use sheaf_coordinator::chain_registry::{ChainRegistry, ChainRegistryConfig};
 use sheaf_coordinator::config::{
-    DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
+    DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
+    DEFAULT_SENDER_RESEND_AFTER, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
 };
-use sheaf_coordinator::{Coordinator, CoordinatorConfig, FileRegistry, Registry};
+use sheaf_coordinator::registry::DEFAULT_MAX_CONCURRENT;
+use sheaf_coordinator::{
+    Coordinator, CoordinatorConfig, FileRegistry, ProofSender, Registry, SenderConfig, SenderHandle,
+};
+use sheaf_prover::ProverKey;
 use sheaf_store::Store;
 
 use crate::circuit_args::CircuitArgs;
@@ -77,6 +84,67 @@ impl ServiceArgs {
     }
 }
 
+/// How the coordinator follows the base chain, shared with `devnet`.
+#[derive(Args, Debug, Clone)]
+pub struct SettlementArgs {
+    /// Leases a chain member may hold at once (its rate limit per epoch is its membership's).
+    #[arg(long, env = "SHEAF_MEMBER_MAX_CONCURRENT", default_value_t = DEFAULT_MAX_CONCURRENT)]
+    pub member_max_concurrent: i64,
+    /// How often the chain's membership list is read, in ms.
+    #[arg(long, env = "SHEAF_CHAIN_POLL_MS", default_value_t = DEFAULT_CHAIN_POLL_INTERVAL.as_millis() as u64)]
+    pub chain_poll_ms: u64,
+    /// How often the proof sender looks at the chain, in ms.
+    #[arg(long, env = "SHEAF_SENDER_POLL_MS", default_value_t = DEFAULT_SENDER_POLL_INTERVAL.as_millis() as u64)]
+    pub sender_poll_ms: u64,
+    /// A chain transaction without a receipt after this many ms is sent again (same bytes).
+    #[arg(long, env = "SHEAF_SENDER_RESEND_MS", default_value_t = DEFAULT_SENDER_RESEND_AFTER.as_millis() as u64)]
+    pub sender_resend_ms: u64,
+}
+
+impl SettlementArgs {
+    /// Follow the chain's membership registry at `url`.
+    pub async fn registry(&self, url: &str) -> anyhow::Result<Arc<ChainRegistry>> {
+        if self.chain_poll_ms == 0 || self.member_max_concurrent < 1 {
+            anyhow::bail!("--chain-poll-ms and --member-max-concurrent must be positive");
+        }
+        let config = ChainRegistryConfig {
+            poll_interval: Duration::from_millis(self.chain_poll_ms),
+            max_concurrent: self.member_max_concurrent,
+        };
+        let registry = ChainRegistry::connect(ChainClient::new(url), config)
+            .await
+            .with_context(|| format!("reading the membership registry of the chain at {url}"))?;
+        Ok(Arc::new(registry))
+    }
+
+    /// Start the proof sender for `coordinator`'s sequences on the chain at `url`.
+    pub async fn sender(
+        &self,
+        coordinator: &Coordinator,
+        circuits: Arc<sheaf_circuits::CircuitSet>,
+        url: &str,
+        key: ed25519_dalek::SigningKey,
+    ) -> anyhow::Result<SenderHandle> {
+        if self.sender_poll_ms == 0 || self.sender_resend_ms == 0 {
+            anyhow::bail!("--sender-poll-ms and --sender-resend-ms must be positive");
+        }
+        let config = SenderConfig {
+            poll_interval: Duration::from_millis(self.sender_poll_ms),
+            resend_after: Duration::from_millis(self.sender_resend_ms),
+        };
+        let sender = ProofSender::connect(
+            coordinator.store().clone(),
+            circuits,
+            ChainClient::new(url),
+            key,
+            config,
+        )
+        .await
+        .with_context(|| format!("starting the proof sender on the chain at {url}"))?;
+        Ok(sender.spawn())
+    }
+}
+
 /// Arguments of `coordinator`.
 #[derive(Args, Debug)]
 pub struct CoordinatorArgs {
@@ -86,7 +154,17 @@ pub struct CoordinatorArgs {
     /// Address to serve the prover API on.
     #[arg(long, env = "SHEAF_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
-    /// Provers file (TOML, see `sheaf keygen`); re-read when it changes. Without it, the provers
+    /// The base chain's JSON-RPC URL. Provers are admitted from its membership registry
+    /// (Active and GracePeriod members, at their rate limit), unless `--provers` is given.
+    #[arg(long, env = "SHEAF_CHAIN")]
+    pub chain: Option<String>,
+    /// Key file (from `sheaf keygen`) whose ed25519 key is the chain's coordinator key: with it,
+    /// the coordinator registers its sequences on `--chain` and settles their root proofs
+    /// (hash, then reveal). Its account needs the settlement's minimum stake.
+    #[arg(long, env = "SHEAF_SENDER_KEY", requires = "chain")]
+    pub sender_key: Option<PathBuf>,
+    /// Development option: admit the provers of this TOML file (see `sheaf keygen`) instead of
+    /// the chain's members; re-read when it changes. Without it or `--chain`, the provers
     /// already in the store stay admitted.
     #[arg(long, env = "SHEAF_PROVERS")]
     pub provers: Option<PathBuf>,
@@ -98,6 +176,8 @@ pub struct CoordinatorArgs {
     pub leaves: usize,
     #[command(flatten)]
     pub service: ServiceArgs,
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
     #[command(flatten)]
     pub circuits: CircuitArgs,
 }
@@ -118,6 +198,18 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
         .with_context(|| format!("opening store {url}"))
 }
 
+/// Load (or build) the circuits on a blocking thread, with a spinner unless `quiet`.
+pub async fn load_circuits(
+    circuits: &CircuitArgs,
+    quiet: bool,
+) -> anyhow::Result<Arc<sheaf_circuits::CircuitSet>> {
+    let spin = spinner("loading or building circuits", quiet);
+    let args = circuits.clone();
+    let set = tokio::task::spawn_blocking(move || args.circuits()).await??;
+    spin.finish_and_clear();
+    Ok(Arc::new(set))
+}
+
 /// Build the coordinator: load circuits (on a blocking thread), open the store, read the
 /// registry.
 pub async fn start(
@@ -127,18 +219,9 @@ pub async fn start(
     registry: Option<Arc<dyn Registry>>,
     quiet: bool,
 ) -> anyhow::Result<Arc<Coordinator>> {
-    let spin = spinner("loading or building circuits", quiet);
-    let args = circuits.clone();
-    let set = tokio::task::spawn_blocking(move || args.circuits()).await??;
-    spin.finish_and_clear();
-    let coordinator = Coordinator::new(
-        store,
-        Arc::new(set),
-        circuits.leaf_rows_log2,
-        config,
-        registry,
-    )
-    .await?;
+    let set = load_circuits(circuits, quiet).await?;
+    let coordinator =
+        Coordinator::new(store, set, circuits.leaf_rows_log2, config, registry).await?;
     Ok(Arc::new(coordinator))
 }
 
@@ -147,13 +230,32 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let store = open_store(&args.db).await?;
-        let registry = args
-            .provers
-            .as_ref()
-            .map(|path| Arc::new(FileRegistry::new(path)) as Arc<dyn Registry>);
-        if registry.is_none() {
-            eprintln!("no --provers file: admitting the provers already in the store");
-        }
+        let registry: Option<Arc<dyn Registry>> = match (&args.provers, &args.chain) {
+            (Some(path), _) => {
+                eprintln!(
+                    "admitting the provers of {} (development option)",
+                    path.display()
+                );
+                Some(Arc::new(FileRegistry::new(path)))
+            }
+            (None, Some(url)) => {
+                let registry = args.settlement.registry(url).await?;
+                eprintln!("admitting the members of the chain at {url}");
+                Some(registry)
+            }
+            (None, None) => {
+                eprintln!("no --chain or --provers: admitting the provers already in the store");
+                None
+            }
+        };
+        let sender_key = match &args.sender_key {
+            Some(path) => Some(
+                ProverKey::read(path)
+                    .with_context(|| format!("reading the sender key {}", path.display()))?
+                    .signing,
+            ),
+            None => None,
+        };
         let coordinator = start(
             store,
             &args.circuits,
@@ -175,6 +277,18 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             listener.local_addr()?,
             coordinator.spec().final_key_id
         );
+        let _sender = match (sender_key, &args.chain) {
+            (Some(key), Some(url)) => {
+                let circuits = coordinator.circuits_arc();
+                let sender = args
+                    .settlement
+                    .sender(&coordinator, circuits, url, key)
+                    .await?;
+                eprintln!("settling root proofs on the chain at {url}");
+                Some(sender)
+            }
+            _ => None,
+        };
         sheaf_coordinator::serve(coordinator, listener, sheaf_coordinator::shutdown_signal())
             .await?;
         Ok(())

@@ -1,9 +1,13 @@
 //! `sheaf devnet`: a whole proving network on this machine, in one command.
 //!
-//! A coordinator on an embedded SQLite data directory, N prover processes talking to it over
-//! loopback HTTP, S sequences proved end to end; progress while it runs, and a summary with the
-//! coordinator's overhead on the critical path and each process's peak memory. Every root proof
-//! is verified with the exported final key.
+//! A base chain and a coordinator (on an embedded SQLite data directory) in this process, N
+//! prover processes talking to the coordinator over loopback HTTP, S sequences proved end to end
+//! and settled on the chain. The provers are registered as members of the chain's registry and
+//! admitted from it; the coordinator stakes, registers each sequence, and settles each root
+//! proof with the two-step commit-reveal. Progress while it runs; a summary with the
+//! coordinator's overhead on the critical path, each process's peak memory, the sequences
+//! finalized on chain, rewards per sender and work per prover, and the membership table. Every
+//! root proof is also verified with the exported final key.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -17,12 +21,13 @@ use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sheaf_circuits::FinalKey;
-use sheaf_coordinator::{Coordinator, Registry, StaticRegistry};
+use sheaf_coordinator::{Coordinator, Registry};
 use sheaf_prover::ProverKey;
 use sheaf_store::{Job, JobFilter, JobId, JobStatus, Store};
 
 use crate::circuit_args::CircuitArgs;
-use crate::cmd::coordinator::{start, ServiceArgs};
+use crate::cmd::coordinator::{load_circuits, ServiceArgs, SettlementArgs};
+use crate::cmd::devnet_chain::{ChainReport, DevnetChain, DevnetChainArgs};
 use crate::process_stats::{mib, peak_rss_of};
 
 /// Provers a devnet starts unless told otherwise: two share a 2-core machine.
@@ -31,10 +36,10 @@ pub const DEFAULT_DEVNET_PROVERS: usize = 2;
 pub const DEFAULT_DEVNET_SEQUENCES: usize = 2;
 /// Work leaves per sequence unless told otherwise.
 pub const DEFAULT_DEVNET_LEAVES: usize = 8;
-/// Leases per epoch of a devnet prover: effectively unlimited, however small the leaves.
-const DEVNET_RATE_LIMIT: i64 = 1_000_000;
 /// How often progress is read from the store.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(300);
+/// Longest wait for the chain to finalize every sequence once all are proved: many windows.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a prover gets to exit after SIGTERM before it is killed.
 const PROVER_EXIT_GRACE: Duration = Duration::from_secs(10);
 
@@ -61,7 +66,11 @@ pub struct DevnetArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub chain: DevnetChainArgs,
+    #[command(flatten)]
     pub service: ServiceArgs,
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
     #[command(flatten)]
     pub circuits: CircuitArgs,
 }
@@ -114,6 +123,12 @@ pub struct DevnetSummary {
     pub coordinator_overhead_fraction: f64,
     /// Peak memory per process.
     pub peak_rss: Vec<ProcessMemory>,
+    /// Sequences finalized on chain.
+    pub sequences_finalized: usize,
+    /// From the last root proof stored to the last sequence seen finalized on chain.
+    pub settle_seconds: f64,
+    /// What the chain says: finalized sequences, rewards, work per prover, members.
+    pub chain: ChainReport,
     /// Id of the final key.
     pub final_key_id: String,
     /// The data directory (when kept).
@@ -150,11 +165,20 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
             summary.sequences
         );
     }
+    if summary.sequences_finalized != summary.sequences {
+        bail!(
+            "{} of {} sequences finalized on chain",
+            summary.sequences_finalized,
+            summary.sequences
+        );
+    }
     Ok(())
 }
 
 struct ProverProcess {
     name: String,
+    /// Its id in the coordinator's store (its membership's).
+    id: String,
     child: Child,
 }
 
@@ -169,41 +193,50 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     let setup = Instant::now();
     let store = Store::open_data_dir(data_dir.join("store")).await?;
 
-    // Keys and the provers file the operator would write.
+    // Keys: one per prover, and the coordinator's, which registers and settles sequences.
     let mut keys = Vec::new();
-    let mut provers_file = String::new();
     for i in 1..=args.provers {
         let name = format!("prover-{i}");
         let key = ProverKey::generate();
-        let path = data_dir.join(format!("{name}.key"));
-        key.write(&path, true)?;
-        provers_file.push_str(&key.registry_entry(&name));
-        provers_file.push('\n');
-        keys.push((name, path));
+        key.write(&data_dir.join(format!("{name}.key")), true)?;
+        keys.push((name, key));
     }
-    std::fs::write(data_dir.join("provers.toml"), &provers_file)?;
-    // The devnet's own provers are trusted: no rate limit gets between them and the demo.
-    let registry: Vec<_> = sheaf_coordinator::registry::parse_provers(&provers_file)
-        .map_err(|e| anyhow::anyhow!("provers file: {e}"))?
-        .into_iter()
-        .map(|prover| sheaf_store::Prover {
-            rate_limit: DEVNET_RATE_LIMIT,
-            ..prover
-        })
-        .collect();
-    let registry: Arc<dyn Registry> = Arc::new(StaticRegistry(registry));
+    let sender_key = ProverKey::generate();
+    sender_key.write(&data_dir.join("coordinator.key"), true)?;
+    let sender = sender_key.signing.verifying_key().to_bytes();
 
-    let coordinator = start(
-        store.clone(),
-        &args.circuits,
-        args.service.config()?,
-        Some(registry),
-        args.json,
+    let circuits = load_circuits(&args.circuits, args.json).await?;
+    let key_path = data_dir.join("final.key");
+    let final_key = circuits.aggregation.final_key();
+    final_key.write(&key_path)?;
+
+    // The chain, the provers' memberships and the coordinator's stake.
+    let mut accounts: Vec<_> = keys
+        .iter()
+        .map(|(_, key)| key.signing.verifying_key().to_bytes())
+        .collect();
+    accounts.push(sender);
+    let chain = DevnetChain::start(
+        &data_dir.join("chain"),
+        &args.chain,
+        final_key.clone(),
+        sender,
+        &accounts,
     )
     .await?;
-    let key_path = data_dir.join("final.key");
-    let final_key = coordinator.circuits().aggregation.final_key();
-    final_key.write(&key_path)?;
+    chain.admit(&keys, &sender_key.signing).await?;
+    let registry: Arc<dyn Registry> = args.settlement.registry(&chain.url).await?;
+
+    let coordinator = Arc::new(
+        Coordinator::new(
+            store.clone(),
+            circuits.clone(),
+            args.circuits.leaf_rows_log2,
+            args.service.config()?,
+            Some(registry),
+        )
+        .await?,
+    );
     for id in 1..=args.sequences as i64 {
         coordinator.plan(id, args.leaves).await?;
     }
@@ -217,6 +250,15 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
             let _ = stop_rx.await;
         },
     ));
+    let settling = args
+        .settlement
+        .sender(
+            &coordinator,
+            circuits,
+            &chain.url,
+            sender_key.signing.clone(),
+        )
+        .await?;
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if args.threads > 0 {
@@ -226,9 +268,15 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     };
     let mut provers = Vec::new();
     for (name, key) in &keys {
+        let id = store
+            .prover_by_key(&key.signing.verifying_key().to_bytes())
+            .await?
+            .with_context(|| format!("{name} is not admitted from the chain's registry"))?
+            .id;
         provers.push(spawn_prover(
             name,
-            key,
+            id,
+            &data_dir.join(format!("{name}.key")),
             &url,
             threads,
             &args.circuits,
@@ -239,6 +287,23 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
 
     let total_jobs = store.list_jobs(JobFilter::default()).await?.len();
     watch_progress(&coordinator, &mut provers, total_jobs, args.json).await?;
+    watch_settlement(&chain, args.sequences as u64, args.json).await?;
+    // From the last root proof stored to the moment the chain was seen to finalize it (the
+    // progress poll adds up to one interval).
+    let finalized_ms = sheaf_coordinator::config::now_ms();
+    let last_root_ms = store
+        .list_sequences()
+        .await?
+        .iter()
+        .filter_map(|s| s.proved_ms)
+        .max()
+        .unwrap_or(finalized_ms);
+    let settle_seconds = (finalized_ms - last_root_ms).max(0) as f64 / 1000.0;
+    drop(settling);
+    let chain_report = chain
+        .report(&store, args.sequences as u64, &sender, &keys)
+        .await?;
+    chain.stop().await;
 
     // Peak memory is read before the provers exit.
     let mut peak_rss = vec![ProcessMemory {
@@ -293,6 +358,9 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         coordinator_overhead_fraction,
         critical_path,
         peak_rss,
+        sequences_finalized: chain_report.finalized.len(),
+        settle_seconds,
+        chain: chain_report,
         final_key_id: final_key.id().to_string(),
         data_dir: None,
     })
@@ -300,6 +368,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
 
 fn spawn_prover(
     name: &str,
+    id: String,
     key: &Path,
     url: &str,
     threads: usize,
@@ -330,6 +399,7 @@ fn spawn_prover(
         .with_context(|| format!("starting {name}"))?;
     Ok(ProverProcess {
         name: name.to_owned(),
+        id,
         child,
     })
 }
@@ -392,13 +462,13 @@ async fn watch_progress(
             let leased = jobs
                 .iter()
                 .filter(|j| {
-                    j.status == JobStatus::Leased && j.lease_holder.as_deref() == Some(&prover.name)
+                    j.status == JobStatus::Leased && j.lease_holder.as_deref() == Some(&prover.id)
                 })
                 .map(|j| j.id.to_string())
                 .collect::<Vec<_>>();
             line.set_message(format!(
                 "{} proofs accepted{}",
-                by_prover.get(prover.name.as_str()).copied().unwrap_or(0),
+                by_prover.get(prover.id.as_str()).copied().unwrap_or(0),
                 if leased.is_empty() {
                     String::new()
                 } else {
@@ -433,6 +503,37 @@ async fn watch_progress(
         line.finish();
     }
     Ok(())
+}
+
+/// A bar of sequences finalized on chain until all are; fails after [`SETTLE_TIMEOUT`].
+async fn watch_settlement(chain: &DevnetChain, sequences: u64, quiet: bool) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(sequences);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix("on chain");
+    bar.set_message("finalized (hash, then reveal)");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let finalized = chain.finalized(sequences).await?;
+        bar.set_position(finalized);
+        if finalized >= sequences {
+            bar.finish();
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{finalized} of {sequences} sequences finalized on chain after {} s; see the \
+                 coordinator's log (sheaf::sender)",
+                SETTLE_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+    }
 }
 
 /// SIGTERM every prover (they finish gracefully and print their report), then wait.
@@ -505,6 +606,12 @@ pub fn critical_path(jobs: &[Job]) -> CriticalPath {
     path
 }
 
+/// Base units as tokens, to three decimals.
+fn tokens(amount: sheaf_chain::settlement::Amount) -> String {
+    let unit = sheaf_chain::settlement::UNIT;
+    format!("{}.{:03}", amount / unit, amount % unit * 1000 / unit)
+}
+
 fn print_summary(s: &DevnetSummary) {
     println!(
         "devnet: {} of {} sequences proved by {} provers, {} jobs; {} root proofs verified with the final key {}",
@@ -531,6 +638,46 @@ fn print_summary(s: &DevnetSummary) {
         })
         .collect();
     println!("peak RSS: {}", memory.join(", "));
+    println!(
+        "chain: {} of {} sequences finalized in {} blocks, settled {:.1} s after the last proof",
+        s.sequences_finalized, s.sequences, s.chain.height, s.settle_seconds
+    );
+    for f in &s.chain.finalized {
+        println!(
+            "  sequence {} finalized in block {} by {}… ({} jobs, {} work units)",
+            f.sequence,
+            f.block,
+            &f.sender[..16],
+            f.jobs,
+            f.work_units
+        );
+    }
+    for a in &s.chain.senders {
+        println!(
+            "rewards: sender {}… earned {} tokens ({} transactions, stake {} tokens)",
+            &a.sender[..16],
+            tokens(a.rewards),
+            a.transactions,
+            tokens(a.stake)
+        );
+    }
+    for p in &s.chain.provers {
+        println!(
+            "work: {} proved {} jobs, {} work units",
+            p.prover, p.jobs, p.work_units
+        );
+    }
+    println!("members:");
+    for m in &s.chain.members {
+        println!(
+            "  {:<10} index {:>3}  rate {:>4}/epoch  {:?}  id {}…",
+            m.prover,
+            m.index,
+            m.rate_limit,
+            m.state,
+            &m.id_commitment[..16]
+        );
+    }
     if let Some(dir) = &s.data_dir {
         println!("data directory: {}", dir.display());
     }

@@ -5,6 +5,7 @@ pub mod bench_store;
 pub mod chain;
 pub mod coordinator;
 pub mod devnet;
+pub mod devnet_chain;
 pub mod jobs;
 pub mod keygen;
 pub mod keys;

@@ -1,9 +1,11 @@
 //! Shared by the tests that run `sheaf` processes: the command with the small test circuits,
-//! and a free loopback port.
+//! a free loopback port, and a child process killed when dropped. Each test binary compiles
+//! this module and uses part of it.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// Work leaves of 2^5 rows: the cheapest real proofs.
 pub const LEAF_ROWS_LOG2: &str = "5";
@@ -31,4 +33,62 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing behind; its
+/// output goes to `<name>.log` in the given directory.
+pub struct Process {
+    /// Its name, and its log's.
+    pub name: String,
+    /// The process.
+    pub child: Child,
+}
+
+impl Process {
+    /// Start `command` as `name`, logging to `dir/<name>.log`.
+    pub fn spawn(name: &str, command: &mut Command, dir: &Path) -> Process {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{name}.log")))
+            .expect("log file");
+        let child = command
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Process {
+            name: name.to_owned(),
+            child,
+        }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Why it exited, if it did.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("{} exited ({status})", self.name)),
+            _ => None,
+        }
+    }
+
+    /// Panics with its log if it exited.
+    pub fn assert_running(&mut self, dir: &Path) {
+        if let Some(exited) = self.exited() {
+            let log =
+                std::fs::read_to_string(dir.join(format!("{}.log", self.name))).unwrap_or_default();
+            panic!("{exited}:\n{log}");
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -365,6 +365,87 @@ fn membership_registration_pays_its_deposit_and_extends_the_tree() {
     assert!(chain.membership_proof(1 << 20).is_err());
 }
 
+#[test]
+fn memberships_are_listed_by_index_with_their_state_at_the_head() {
+    let chain = Chain::open(
+        ChainConfig {
+            genesis: Genesis {
+                membership: MembershipParams {
+                    price_per_message: 3,
+                    active_duration: 4,
+                    grace_period: 4,
+                    ..MembershipParams::default()
+                },
+                ..genesis()
+            },
+            ..config(None)
+        },
+        stub(),
+    )
+    .unwrap();
+    let empty = chain.memberships();
+    assert_eq!((empty.height, empty.timestamp_ms), (0, GENESIS_MS));
+    assert!(empty.members.is_empty());
+
+    let (a, b) = (Digest([5, 0, 0, 0]), Digest([6, 0, 0, 0]));
+    let register = |id| Call::Register {
+        id_commitment: id,
+        rate_limit: 100,
+        erase_list: vec![],
+    };
+    // Blocks are 2 s apart and memberships active for 4 s, then in grace for 4 s: alice's
+    // (block 1) is in grace from block 3 and expired from block 5; bob's (block 2) a block later.
+    chain.submit(sign(&alice(), 0, register(a))).unwrap();
+    chain.produce_block().unwrap();
+    chain.submit(sign(&bob(), 0, register(b))).unwrap();
+    chain.produce_block().unwrap();
+    let states = |list: &sheaf_chain::node::MembershipList| {
+        list.members
+            .iter()
+            .map(|m| (m.id_commitment, m.membership.info.index, m.membership.state))
+            .collect::<Vec<_>>()
+    };
+    let list = chain.memberships();
+    assert_eq!(
+        (list.height, list.timestamp_ms),
+        (2, GENESIS_MS + 2 * BLOCK_MS)
+    );
+    assert_eq!(
+        states(&list),
+        [
+            (a, 0, MembershipState::Active),
+            (b, 1, MembershipState::Active)
+        ]
+    );
+    for member in &list.members {
+        assert_eq!(
+            Some(&member.membership),
+            chain.membership(&member.id_commitment).as_ref()
+        );
+    }
+    assert_eq!(list.members[1].membership.info.holder, addr(&bob()));
+
+    chain.produce_block().unwrap();
+    assert_eq!(
+        states(&chain.memberships()),
+        [
+            (a, 0, MembershipState::GracePeriod),
+            (b, 1, MembershipState::Active)
+        ]
+    );
+    chain.produce_block().unwrap();
+    // Bob erases his in grace, in the block where alice's expires: only alice's is listed.
+    let erase = Call::Erase {
+        ids: vec![b],
+        cleanup: false,
+    };
+    chain.submit(sign(&bob(), 1, erase)).unwrap();
+    assert!(chain.produce_block().unwrap().receipts[0].is_ok());
+    let list = chain.memberships();
+    assert_eq!(list.height, 5);
+    assert_eq!(states(&list), [(a, 0, MembershipState::Expired)]);
+}
+
 // ---- persistence ----
 
 #[test]

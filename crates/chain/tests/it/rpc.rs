@@ -201,6 +201,18 @@ async fn a_sequence_settles_over_rpc() {
     }
     let window = c.sequence(0).await.unwrap().unwrap().window.unwrap();
     assert_eq!(window.opened_at, f);
+    let status = c.settlement_status().await.unwrap();
+    assert_eq!(status.height, f);
+    assert_eq!(status.params.hash_window_blocks, T1);
+    assert_eq!(status.coordinator, addr(&coordinator()));
+    assert_eq!(
+        (
+            status.first_sequence,
+            status.next_sequence,
+            status.next_to_finalize
+        ),
+        (0, 1, 0)
+    );
 
     // A reveal in the hash phase is refused in its receipt.
     let early = c
@@ -234,6 +246,7 @@ async fn a_sequence_settles_over_rpc() {
     assert_eq!(finalized.sender, addr(&alice()));
     assert_eq!(finalized.statement, statement(0));
     assert_eq!(c.finalized(1).await.unwrap(), None);
+    assert_eq!(c.settlement_status().await.unwrap().next_to_finalize, 1);
 
     let account = c.account(&addr(&alice())).await.unwrap();
     assert_eq!(account.balance, BALANCE - MIN_STAKE, "above u64::MAX");
@@ -262,6 +275,42 @@ async fn memberships_are_served_with_root_and_path() {
     let root = c.membership_root().await.unwrap();
     let path = c.membership_proof(0).await.unwrap();
     assert!(path.verify(root, view.rate_commitment, 0));
+}
+
+#[tokio::test]
+async fn membership_list_serves_every_membership_with_its_head() {
+    let n = manual_node().await;
+    let c = &n.client;
+    let empty = c.memberships().await.unwrap();
+    assert_eq!(empty.height, 0);
+    assert!(empty.members.is_empty());
+    let (a, b) = (Digest([11, 0, 0, 0]), Digest([12, 0, 0, 0]));
+    for (key, id) in [(alice(), a), (bob(), b)] {
+        c.send(
+            &key,
+            Call::Register {
+                id_commitment: id,
+                rate_limit: 50,
+                erase_list: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    }
+    c.produce_block().await.unwrap();
+    let list = c.memberships().await.unwrap();
+    let head = c.head().await.unwrap();
+    assert_eq!(
+        (list.height, list.timestamp_ms),
+        (head.height, head.timestamp_ms)
+    );
+    let ids: Vec<_> = list.members.iter().map(|m| m.id_commitment).collect();
+    assert_eq!(ids, [a, b], "by leaf index");
+    for member in &list.members {
+        let view = c.membership(&member.id_commitment).await.unwrap();
+        assert_eq!(view.as_ref(), Some(&member.membership));
+    }
+    assert_eq!(list.members[1].membership.info.holder, addr(&bob()));
 }
 
 #[tokio::test]

@@ -154,6 +154,36 @@ fn register_sequence_rejects_sequences_out_of_order() {
     );
 }
 
+#[test]
+fn first_registration_fixes_the_numbering() {
+    let mut c = contract(0);
+    c.register_sequence(&COORDINATOR, 5, statement(5)).unwrap();
+    assert_eq!(c.state().first_sequence, 5);
+    assert_eq!(c.state().next_to_finalize, 5);
+    assert_eq!(c.state().next_sequence(), 6);
+    assert_eq!(
+        c.register_sequence(&COORDINATOR, 7, statement(7)),
+        Err(SettlementError::SequenceOutOfOrder {
+            expected: 6,
+            got: 7
+        })
+    );
+    c.register_sequence(&COORDINATOR, 6, statement(6)).unwrap();
+    // Numbers below the first are unknown; 5 and 6 settle as usual.
+    assert_eq!(
+        commit(&mut c, &ALICE, 4, &proof(4, 1), F),
+        Err(SettlementError::UnknownSequence(4))
+    );
+    commit(&mut c, &ALICE, 5, &proof(5, 1), F).unwrap();
+    let events = c.submit_proof(&ALICE, 5, &proof(5, 1), F + T1).unwrap();
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, SettlementEvent::SequenceFinalized { sequence: 5, .. })));
+    assert_eq!(c.state().next_to_finalize, 6);
+    assert!(c.finalized(5).is_some());
+    assert!(c.finalized(6).is_none());
+}
+
 // ---- hash phase ----
 
 #[test]

@@ -12,7 +12,7 @@ use sheaf_circuits::{
     encode_proof, AggregationSettings, ArtifactCache, CircuitSet, JobCircuit, Profile, WorkerSecret,
 };
 use sheaf_coordinator::config::now_ms;
-use sheaf_coordinator::{Coordinator, CoordinatorConfig, StaticRegistry};
+use sheaf_coordinator::{Coordinator, CoordinatorConfig, Registry, StaticRegistry};
 use sheaf_store::{Prover, Store};
 
 /// Work leaves of the test circuits: the smallest there is.
@@ -107,6 +107,15 @@ pub async fn start(provers: Vec<Prover>, config: CoordinatorConfig) -> Net {
 
 /// A coordinator on `store` admitting `provers`.
 pub async fn start_on(store: Store, provers: Vec<Prover>, config: CoordinatorConfig) -> Net {
+    start_with_registry(store, Arc::new(StaticRegistry(provers)), config).await
+}
+
+/// A coordinator on `store` admitting the provers of `registry`.
+pub async fn start_with_registry(
+    store: Store,
+    registry: Arc<dyn Registry>,
+    config: CoordinatorConfig,
+) -> Net {
     let circuits = tokio::task::spawn_blocking(circuits)
         .await
         .expect("circuits");
@@ -116,7 +125,7 @@ pub async fn start_on(store: Store, provers: Vec<Prover>, config: CoordinatorCon
             circuits,
             LEAF_ROWS_LOG2,
             config,
-            Some(Arc::new(StaticRegistry(provers))),
+            Some(registry),
         )
         .await
         .expect("coordinator"),
@@ -260,4 +269,18 @@ pub fn prove_leaf(assignment: &JobAssignment, worker: &WorkerSecret) -> Vec<u8> 
         .prove_job(&circuit, Some(&work_input(seed, index)), &[], worker)
         .expect("leaf proof");
     encode_proof(&proof)
+}
+
+/// A library prover's configuration against `net`: one thread, the tests' circuit cache.
+pub fn prover_config(net: &Net, key: &sheaf_prover::ProverKey) -> sheaf_prover::ProverConfig {
+    sheaf_prover::ProverConfig {
+        coordinator: net.url.clone(),
+        key: key.clone(),
+        threads: 1,
+        max_jobs: None,
+        cache: Some(ArtifactCache::new(
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
+        )),
+        lease_wait_ms: 1_000,
+    }
 }

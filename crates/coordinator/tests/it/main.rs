@@ -1,8 +1,11 @@
 //! The coordinator's tests: real SQLite files (and PostgreSQL when `SHEAF_TEST_POSTGRES_URL` is
 //! set), real HTTP over loopback, real proofs of small circuits built once per test binary.
 
+mod chain_registry;
 mod harness;
 mod leases;
 mod network;
 mod postgres;
+mod registry;
 mod rejections;
+mod settlement;

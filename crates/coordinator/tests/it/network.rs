@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use sheaf_circuits::{ArtifactCache, FinalKey};
+use sheaf_circuits::FinalKey;
 use sheaf_coordinator::CoordinatorConfig;
-use sheaf_prover::{ProverConfig, ProverKey};
+use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Prover};
 
-use crate::harness::start;
+use crate::harness::{prover_config, start};
 
 fn registered(name: &str, key: &ProverKey) -> Prover {
     Prover {
@@ -32,16 +32,7 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
     let provers: Vec<_> = keys
         .iter()
         .map(|key| {
-            let config = ProverConfig {
-                coordinator: net.url.clone(),
-                key: key.clone(),
-                threads: 1,
-                max_jobs: None,
-                cache: Some(ArtifactCache::new(
-                    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
-                )),
-                lease_wait_ms: 1_000,
-            };
+            let config = prover_config(&net, key);
             let mut stopped = stopped.clone();
             tokio::spawn(sheaf_prover::run(config, async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
@@ -91,5 +82,12 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
     let verified = FinalKey::read(&path).unwrap().verify_bytes(&root).unwrap();
     assert_eq!(verified.header.stats.leaf_jobs, 5);
     assert_eq!(verified.header.stats.aggregation_jobs, 6);
+    // The statement the chain registers before any proof exists is the one the root proves.
+    let statement = net.coordinator.circuits().sequence_statement(5, 1).unwrap();
+    assert_eq!(verified.header.statement, statement);
+    assert_ne!(
+        net.coordinator.circuits().sequence_statement(5, 2).unwrap(),
+        statement
+    );
     net.stop().await;
 }

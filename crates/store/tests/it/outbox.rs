@@ -189,3 +189,55 @@ async fn outbox_moves_of_unknown_ids_are_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn outbox_latest_is_the_highest_attempt_of_a_kind() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        assert_eq!(
+            store.outbox_latest(2, OutboxKind::ProofHash).await.unwrap(),
+            None
+        );
+        let register = store
+            .outbox_add(&tx(2, OutboxKind::Register, 0, "r"), T0)
+            .await
+            .unwrap();
+        let first = store
+            .outbox_add(&tx(2, OutboxKind::ProofHash, 0, "a"), T0)
+            .await
+            .unwrap();
+        store
+            .outbox_mark_failed(first.id, "window closed")
+            .await
+            .unwrap();
+        let second = store
+            .outbox_add(&tx(2, OutboxKind::ProofHash, 1, "b"), T0 + 1)
+            .await
+            .unwrap();
+        store
+            .outbox_add(&tx(3, OutboxKind::ProofHash, 4, "c"), T0 + 2)
+            .await
+            .unwrap();
+        let latest = store.outbox_latest(2, OutboxKind::ProofHash).await.unwrap();
+        assert_eq!(latest, Some(second.clone()));
+        assert_eq!(
+            store.outbox_latest(2, OutboxKind::Register).await.unwrap(),
+            Some(register.clone())
+        );
+        assert_eq!(
+            store.outbox_latest(2, OutboxKind::Proof).await.unwrap(),
+            None
+        );
+        // Registrations go out before the hashes of their sequence.
+        let open: Vec<i64> = store
+            .outbox_open()
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(open[..2], [register.id, second.id]);
+        assert_eq!(store.outbox_all().await.unwrap().len(), 4);
+    })
+    .await;
+}

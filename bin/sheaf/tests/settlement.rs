@@ -1,0 +1,380 @@
+//! Settlement of root proofs with real processes over loopback: a `sheaf chain` whose blocks
+//! the test produces by hand, a `sheaf coordinator` that settles its sequences with
+//! `--sender-key`, and a `sheaf prover` admitted from the chain's membership registry. The
+//! coordinator is killed with SIGKILL between its proof hash and its reveal.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use sheaf_chain::settlement::{Address, SequenceId, UNIT};
+use sheaf_chain::ChainClient;
+use sheaf_prover::ProverKey;
+use sheaf_store::{OutboxKind, OutboxStatus, Store};
+
+mod common;
+use common::{free_port, sheaf, Process};
+
+/// T1: blocks of the hash phase. Few, so the test can stop the chain inside it.
+const T1: u64 = 4;
+/// T2: blocks of the proof phase. The first valid reveal finalizes, so a long phase costs
+/// nothing and leaves the restarted coordinator ample time to reveal.
+const T2: u64 = 60;
+const REWARD: u128 = 2 * UNIT;
+const MIN_STAKE: u128 = 10 * UNIT;
+/// The coordinator's stake: above the minimum.
+const STAKE: u128 = 2 * MIN_STAKE;
+/// Genesis balance of the coordinator and the prover: covers the membership deposit (rate limit
+/// × the default price of 5·10^16) and the stake, and fits a JSON u64.
+const BALANCE: u128 = 10_000_000_000_000_000_000;
+/// The sequence settled: the coordinator plans sequences from 1.
+const SEQUENCE: SequenceId = 1;
+/// A block every this long while the test drives the chain.
+const BLOCK_EVERY: Duration = Duration::from_millis(200);
+/// Longest any step may take (proving the 1-leaf sequence is the slowest, tens of seconds).
+const DEADLINE: Duration = Duration::from_secs(240);
+
+/// The test's directory, the chain's client and a runtime to call it from.
+struct Harness {
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    chain: ChainClient,
+    chain_url: String,
+}
+
+impl Harness {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fail with `what` and every process log.
+    fn fail(&self, what: &str) -> ! {
+        let mut logs = String::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.path())
+            .expect("test directory")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            logs.push_str(&format!("==== {}\n{text}\n", file.display()));
+        }
+        panic!("{what}\n{logs}");
+    }
+
+    fn produce_block(&self) -> u64 {
+        match self.rt.block_on(self.chain.produce_block()) {
+            Ok(block) => block.number,
+            Err(e) => self.fail(&format!("chain_produceBlock: {e}")),
+        }
+    }
+
+    fn height(&self) -> u64 {
+        self.rt.block_on(self.chain.height()).expect("chain height")
+    }
+
+    /// Run `command` to its end, producing a block every [`BLOCK_EVERY`] meanwhile so the
+    /// transaction it waits for is included.
+    fn run_with_blocks(&self, command: &mut Command) -> Output {
+        std::thread::scope(|scope| {
+            let running = scope.spawn(|| command.output().expect("sheaf runs"));
+            while !running.is_finished() {
+                self.produce_block();
+                std::thread::sleep(BLOCK_EVERY);
+            }
+            running.join().expect("command thread")
+        })
+    }
+
+    /// Produce a block every [`BLOCK_EVERY`] (none when `blocks` is false) until `done` holds,
+    /// failing when a process exits or the deadline passes.
+    fn drive_until(
+        &self,
+        what: &str,
+        blocks: bool,
+        processes: &mut [&mut Process],
+        mut done: impl FnMut(&Harness) -> bool,
+    ) {
+        let start = Instant::now();
+        loop {
+            if done(self) {
+                return;
+            }
+            for process in processes.iter_mut() {
+                if let Some(exit) = process.exited() {
+                    self.fail(&format!("{exit} while waiting for {what}"));
+                }
+            }
+            if start.elapsed() > DEADLINE {
+                self.fail(&format!("timed out waiting for {what}"));
+            }
+            if blocks {
+                self.produce_block();
+            }
+            std::thread::sleep(BLOCK_EVERY);
+        }
+    }
+
+    fn sqlite_url(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.path().join("store").join("sheaf.db").display()
+        )
+    }
+
+    /// The coordinator with the chain's membership registry and the settlement sender.
+    fn coordinator(&self, name: &str, port: u16) -> Process {
+        Process::spawn(
+            name,
+            sheaf()
+                .arg("coordinator")
+                .args(["--db", &self.sqlite_url()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--chain", &self.chain_url])
+                .arg("--sender-key")
+                .arg(self.path().join("coordinator.key"))
+                .args(["--sequences", "1", "--leaves", "1"])
+                .args(["--sender-poll-ms", "50", "--chain-poll-ms", "200"]),
+            self.path(),
+        )
+    }
+
+    /// The store's outbox as `(sequence, kind, attempt, status)`, or `None` while the store
+    /// does not open.
+    fn outbox(&self) -> Option<Vec<(i64, OutboxKind, i64, OutboxStatus)>> {
+        self.rt.block_on(async {
+            let store = Store::connect(&self.sqlite_url()).await.ok()?;
+            let rows = store.outbox_all().await.ok();
+            store.close().await;
+            let rows = rows?;
+            for row in &rows {
+                if let Some(error) = &row.error {
+                    eprintln!(
+                        "outbox {} {} {}: {error}",
+                        row.sequence, row.kind, row.attempt
+                    );
+                }
+            }
+            Some(
+                rows.into_iter()
+                    .map(|t| (t.sequence, t.kind, t.attempt, t.status))
+                    .collect(),
+            )
+        })
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn address(key: &ProverKey) -> Address {
+    key.signing.verifying_key().to_bytes()
+}
+
+#[test]
+fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prover_key = ProverKey::generate();
+    let coordinator_key = ProverKey::generate();
+    prover_key
+        .write(&dir.path().join("prover.key"), false)
+        .expect("prover key file");
+    coordinator_key
+        .write(&dir.path().join("coordinator.key"), false)
+        .expect("coordinator key file");
+    let exported = sheaf()
+        .arg("export-key")
+        .arg("--out")
+        .arg(dir.path().join("final.key"))
+        .output()
+        .expect("export-key runs");
+    assert!(exported.status.success(), "{}", text(&exported));
+    std::fs::write(
+        dir.path().join("genesis.json"),
+        format!(
+            r#"{{
+  "coordinator": "{coordinator}",
+  "allocations": [
+    {{"address": "{coordinator}", "balance": {BALANCE}}},
+    {{"address": "{prover}", "balance": {BALANCE}}}
+  ],
+  "settlement": {{
+    "hash_window_blocks": {T1},
+    "proof_window_blocks": {T2},
+    "reward_per_sequence": {REWARD},
+    "min_stake": {MIN_STAKE},
+    "wrong_hash_penalty": {UNIT},
+    "no_reveal_penalty": {UNIT}
+  }}
+}}"#,
+            coordinator = coordinator_key.public_key_hex(),
+            prover = prover_key.public_key_hex(),
+        ),
+    )
+    .expect("genesis file");
+
+    let chain_port = free_port();
+    let chain_url = format!("http://127.0.0.1:{chain_port}");
+    let h = Harness {
+        rt: tokio::runtime::Runtime::new().expect("runtime"),
+        chain: ChainClient::new(chain_url.clone()),
+        chain_url,
+        dir,
+    };
+    let mut chain = Process::spawn(
+        "chain",
+        sheaf()
+            .arg("chain")
+            .arg("--manual-blocks")
+            .arg("--key")
+            .arg(h.path().join("final.key"))
+            .arg("--genesis")
+            .arg(h.path().join("genesis.json"))
+            .arg("--data")
+            .arg(h.path().join("chain"))
+            .args(["--listen", &format!("127.0.0.1:{chain_port}")]),
+        h.path(),
+    );
+    h.drive_until("the chain's RPC", false, &mut [&mut chain], |h| {
+        h.rt.block_on(h.chain.height()).is_ok()
+    });
+
+    // The prover becomes a member; the coordinator stakes (its first transaction, nonce 0).
+    let as_user = |key: &str, args: &[&str]| {
+        h.run_with_blocks(
+            sheaf()
+                .args(args)
+                .args(["--chain", &h.chain_url, "--wait-s", "60"])
+                .arg("--key")
+                .arg(h.path().join(key)),
+        )
+    };
+    let registered = as_user("prover.key", &["member", "register", "--rate-limit", "20"]);
+    assert!(registered.status.success(), "{}", text(&registered));
+    let staked = as_user("coordinator.key", &["stake", "deposit", &STAKE.to_string()]);
+    assert!(staked.status.success(), "{}", text(&staked));
+    let before =
+        h.rt.block_on(h.chain.account(&address(&coordinator_key)))
+            .expect("coordinator account");
+    assert_eq!((before.nonce, before.stake), (1, STAKE));
+
+    let coordinator_port = free_port();
+    let mut coordinator = h.coordinator("coordinator", coordinator_port);
+    let mut prover = Process::spawn(
+        "prover",
+        sheaf()
+            .arg("prover")
+            .args([
+                "--coordinator",
+                &format!("http://127.0.0.1:{coordinator_port}"),
+            ])
+            .arg("--key")
+            .arg(h.path().join("prover.key"))
+            .args(["--threads", "1", "--lease-wait-ms", "1000"]),
+        h.path(),
+    );
+
+    // Blocks until the coordinator's hash is on chain, then none: the chain stays in the hash
+    // phase of the window that hash opened while the coordinator dies.
+    let sender = address(&coordinator_key);
+    h.drive_until(
+        "the coordinator's proof hash on chain",
+        true,
+        &mut [&mut chain, &mut coordinator, &mut prover],
+        |h| {
+            h.rt.block_on(h.chain.sequence(SEQUENCE))
+                .ok()
+                .flatten()
+                .and_then(|s| s.window)
+                .is_some_and(|w| w.commitment(&sender).is_some())
+        },
+    );
+    coordinator.kill();
+    prover.kill();
+    let window =
+        h.rt.block_on(h.chain.sequence(SEQUENCE))
+            .expect("sequence")
+            .expect("sequence registered")
+            .window
+            .expect("window opened");
+    let killed_at = h.height();
+    assert!(
+        killed_at < window.opened_at + T1,
+        "killed at block {killed_at}, in the hash phase of the window opened at {}",
+        window.opened_at
+    );
+    let outbox = h.outbox().expect("outbox");
+    eprintln!(
+        "coordinator killed at block {killed_at}, window opened at {}, outbox {outbox:?}",
+        window.opened_at
+    );
+    assert!(
+        !outbox.iter().any(|r| r.1 == OutboxKind::Proof),
+        "no reveal before the kill: {outbox:?}"
+    );
+
+    // The restarted coordinator (same store) reveals in the proof phase of that window.
+    let mut coordinator = h.coordinator("coordinator-restarted", coordinator_port);
+    h.drive_until(
+        "sequence 1 finalized and nothing in flight",
+        true,
+        &mut [&mut chain, &mut coordinator],
+        |h| {
+            h.rt.block_on(h.chain.finalized(SEQUENCE))
+                .ok()
+                .flatten()
+                .is_some()
+                && h.outbox().is_some_and(|rows| {
+                    rows.iter()
+                        .all(|r| matches!(r.3, OutboxStatus::Included | OutboxStatus::Failed))
+                })
+        },
+    );
+    coordinator.kill();
+
+    let finalized =
+        h.rt.block_on(h.chain.finalized(SEQUENCE))
+            .expect("finalized")
+            .expect("sequence 1 finalized");
+    eprintln!("sequence {SEQUENCE} finalized at block {}", finalized.block);
+    assert_eq!(finalized.sender, sender);
+    assert!(
+        finalized.block >= window.opened_at + T1 && finalized.block < window.opened_at + T1 + T2,
+        "finalized in block {}, not in the proof phase of the window opened at {}",
+        finalized.block,
+        window.opened_at
+    );
+    let settled =
+        h.rt.block_on(h.chain.sequence(SEQUENCE))
+            .expect("sequence")
+            .expect("sequence registered")
+            .window
+            .expect("window");
+    assert_eq!(settled.opened_at, window.opened_at, "no second window");
+    assert_eq!(settled.commitments.len(), 1, "{:?}", settled.commitments);
+    assert!(settled.commitments[0].1.revealed);
+    assert_eq!(
+        h.outbox().expect("outbox"),
+        vec![
+            (1, OutboxKind::Register, 0, OutboxStatus::Included),
+            (1, OutboxKind::ProofHash, 0, OutboxStatus::Included),
+            (1, OutboxKind::Proof, 0, OutboxStatus::Included),
+        ]
+    );
+    let account =
+        h.rt.block_on(h.chain.account(&sender))
+            .expect("coordinator account");
+    assert_eq!(
+        account.nonce,
+        1 + 3,
+        "the stake deposit, then one registration, one hash and one reveal: nothing sent twice"
+    );
+    assert_eq!(account.rewards, REWARD);
+    assert_eq!(account.pending_reveals, 0);
+}

@@ -1,0 +1,377 @@
+//! The proof sender against a real chain node over loopback: sequences proved by a real prover
+//! are registered, committed, revealed and finalized on chain in order; a sender stopped
+//! between hash and reveal finishes after a restart without sending anything twice; a window
+//! missed while the sender was down is reopened by the next attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
+use sheaf_chain::settlement::{Address, SettlementParams, Window, UNIT};
+use sheaf_chain::ChainClient;
+use sheaf_coordinator::{CoordinatorConfig, ProofSender, SenderConfig, SenderHandle};
+use sheaf_prover::ProverKey;
+use sheaf_store::{OutboxKind, OutboxStatus, Prover, Store};
+use tokio::sync::watch;
+
+use crate::harness::{prover_config, start, Net};
+
+const T1: u64 = 5;
+const T2: u64 = 20;
+const REWARD: u128 = 2 * UNIT;
+const MIN_STAKE: u128 = 10 * UNIT;
+const NO_REVEAL_PENALTY: u128 = UNIT;
+/// The coordinator's stake: enough to stay above the minimum after a penalty.
+const STAKE: u128 = 2 * MIN_STAKE;
+/// A block every this long while the chain is driven.
+const BLOCK_EVERY: Duration = Duration::from_millis(200);
+const DEADLINE: Duration = Duration::from_secs(300);
+
+/// A chain node with manual blocks on a loopback port, and a driver producing blocks while not
+/// paused.
+struct TestChain {
+    chain: Arc<Chain>,
+    client: ChainClient,
+    paused: watch::Sender<bool>,
+    /// Held by the driver while it produces a block.
+    busy: Arc<tokio::sync::Mutex<()>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestChain {
+    async fn start(net: &Net, coordinator: &SigningKey) -> TestChain {
+        let address = coordinator.verifying_key().to_bytes();
+        let genesis = Genesis {
+            coordinator: address,
+            allocations: vec![Allocation {
+                address,
+                balance: 100 * MIN_STAKE,
+            }],
+            settlement: SettlementParams {
+                hash_window_blocks: T1,
+                proof_window_blocks: T2,
+                reward_per_sequence: REWARD,
+                min_stake: MIN_STAKE,
+                no_reveal_penalty: NO_REVEAL_PENALTY,
+                wrong_hash_penalty: NO_REVEAL_PENALTY,
+            },
+            ..Genesis::default()
+        };
+        let config = ChainConfig {
+            genesis,
+            manual_blocks: true,
+            ..ChainConfig::default()
+        };
+        let key = net.coordinator.circuits().aggregation.final_key();
+        let chain = Arc::new(Chain::open(config, Box::new(key)).expect("chain"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = ChainClient::new(format!("http://{}", listener.local_addr().unwrap()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(sheaf_chain::serve(chain.clone(), listener, async move {
+            let _ = stopped.await;
+        }));
+        let (paused, mut watch_paused) = watch::channel(true);
+        let busy = Arc::new(tokio::sync::Mutex::new(()));
+        let (driven, driving) = (chain.clone(), busy.clone());
+        tokio::spawn(async move {
+            loop {
+                if watch_paused.wait_for(|p| !*p).await.is_err() {
+                    return;
+                }
+                let guard = driving.lock().await;
+                if !*watch_paused.borrow() {
+                    let chain = driven.clone();
+                    tokio::task::spawn_blocking(move || chain.produce_block())
+                        .await
+                        .expect("block task")
+                        .expect("block");
+                }
+                drop(guard);
+                tokio::time::sleep(BLOCK_EVERY).await;
+            }
+        });
+        // The coordinator stakes before it sends (its first transaction, nonce 0).
+        let deposit = client
+            .send(
+                coordinator,
+                sheaf_chain::Call::DepositStake { amount: STAKE },
+            )
+            .await
+            .unwrap();
+        chain.produce_block().unwrap();
+        assert!(client.receipt(&deposit).await.unwrap().unwrap().is_ok());
+        TestChain {
+            chain,
+            client,
+            paused,
+            busy,
+            _stop: stop,
+        }
+    }
+
+    /// Produce blocks from now on.
+    fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// Produce no more blocks: returns once a block in the making is done.
+    async fn pause(&self) {
+        self.paused.send_replace(true);
+        drop(self.busy.lock().await);
+    }
+}
+
+/// Prove sequences `ids` with one real prover, then stop it.
+async fn prove(net: &Net, key: &ProverKey, ids: &[i64]) {
+    let (stop, stopped) = watch::channel(false);
+    let config = prover_config(net, key);
+    let mut watching = stopped.clone();
+    let prover = tokio::spawn(sheaf_prover::run(config, async move {
+        let _ = watching.wait_for(|stop| *stop).await;
+    }));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    for &id in ids {
+        while net
+            .store
+            .get_sequence(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .proved_ms
+            .is_none()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "not proved in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    stop.send_replace(true);
+    prover.await.unwrap().expect("prover ran");
+}
+
+/// A coordinator with sequences `ids` of one leaf each, all proved.
+async fn proved(ids: &[i64]) -> Net {
+    let key = ProverKey::generate();
+    let prover = Prover {
+        id: "alice".into(),
+        public_key: key.signing.verifying_key().to_bytes(),
+        worker_pk: key.worker_pk().to_bytes(),
+        rate_limit: 1_000,
+        max_concurrent: 2,
+    };
+    let net = start(vec![prover], CoordinatorConfig::default()).await;
+    for &id in ids {
+        net.coordinator.plan(id, 1).await.unwrap();
+    }
+    prove(&net, &key, ids).await;
+    net
+}
+
+fn sender_config() -> SenderConfig {
+    SenderConfig {
+        poll_interval: Duration::from_millis(20),
+        resend_after: Duration::from_secs(1),
+    }
+}
+
+async fn sender(net: &Net, chain: &TestChain, key: &SigningKey) -> SenderHandle {
+    ProofSender::connect(
+        net.store.clone(),
+        crate::harness::circuits(),
+        chain.client.clone(),
+        key.clone(),
+        sender_config(),
+    )
+    .await
+    .expect("sender")
+    .spawn()
+}
+
+async fn wait_until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Run a sender until its hash for sequence 1 opened a window, pause the chain at once (in the
+/// hash phase), let the sender record the hash's block, and stop the sender; the window.
+async fn commit_then_stop(net: &Net, chain: &TestChain, key: &SigningKey) -> Window {
+    let first = sender(net, chain, key).await;
+    chain.resume();
+    wait_until("the window opened", || async {
+        chain.chain.sequence(1).is_some_and(|s| s.window.is_some())
+    })
+    .await;
+    chain.pause().await;
+    wait_until("the hash recorded as included", || async {
+        outbox(&net.store)
+            .await
+            .contains(&(1, OutboxKind::ProofHash, 0, OutboxStatus::Included))
+    })
+    .await;
+    drop(first);
+    chain.chain.sequence(1).and_then(|s| s.window).unwrap()
+}
+
+/// Wait until sequence `last` is finalized on chain and the sender knows the fate of every
+/// transaction it sent.
+async fn settled(net: &Net, chain: &TestChain, last: u64) {
+    wait_until("finalized and nothing in flight", || async {
+        chain.client.finalized(last).await.unwrap().is_some()
+            && net.store.outbox_open().await.unwrap().is_empty()
+    })
+    .await;
+}
+
+/// The outbox's `(sequence, kind, attempt, status)` rows, in order of storing.
+async fn outbox(store: &Store) -> Vec<(i64, OutboxKind, i64, OutboxStatus)> {
+    for t in store.outbox_all().await.unwrap() {
+        if let Some(e) = t.error {
+            eprintln!("outbox {} {} {}: {e}", t.sequence, t.kind, t.attempt);
+        }
+    }
+    store
+        .outbox_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.sequence, t.kind, t.attempt, t.status))
+        .collect()
+}
+
+fn address(key: &SigningKey) -> Address {
+    key.verifying_key().to_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proved_sequences_are_finalized_on_chain_in_order() {
+    let net = proved(&[1, 2, 3]).await;
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let _sender = sender(&net, &chain, &key).await;
+    chain.resume();
+    settled(&net, &chain, 3).await;
+    chain.pause().await;
+
+    let mut blocks = Vec::new();
+    for id in 1..=3u64 {
+        let finalized = chain.client.finalized(id).await.unwrap().unwrap();
+        assert_eq!(finalized.sender, address(&key));
+        // The statement registered before any proof is the one the root proved.
+        assert_eq!(
+            finalized.statement,
+            net.coordinator
+                .circuits()
+                .sequence_statement(1, id)
+                .unwrap()
+        );
+        assert_eq!(finalized.stats.leaf_jobs, 1);
+        blocks.push(finalized.block);
+    }
+    assert!(
+        blocks.windows(2).all(|w| w[0] < w[1]),
+        "in order: {blocks:?}"
+    );
+    let status = chain.client.settlement_status().await.unwrap();
+    assert_eq!((status.first_sequence, status.next_sequence), (1, 4));
+
+    // One registration, one hash and one reveal per sequence, each sent once.
+    let rows = outbox(&net.store).await;
+    for id in 1..=3 {
+        for kind in [
+            OutboxKind::Register,
+            OutboxKind::ProofHash,
+            OutboxKind::Proof,
+        ] {
+            assert_eq!(
+                rows.iter()
+                    .filter(|r| (r.0, r.1) == (id, kind))
+                    .collect::<Vec<_>>(),
+                vec![&(id, kind, 0, OutboxStatus::Included)]
+            );
+        }
+    }
+    let account = chain.client.account(&address(&key)).await.unwrap();
+    assert_eq!(
+        account.nonce,
+        1 + 9,
+        "the stake deposit, then nine settlement transactions"
+    );
+    assert_eq!(account.rewards, 3 * REWARD);
+    assert_eq!(account.pending_reveals, 0);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_stopped_between_hash_and_reveal_reveals_after_restart() {
+    let net = proved(&[1]).await;
+    let key = SigningKey::from_bytes(&[8; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let window = commit_then_stop(&net, &chain, &key).await;
+    assert!(chain.chain.height() < window.opened_at + T1);
+    assert!(!outbox(&net.store)
+        .await
+        .iter()
+        .any(|r| r.1 == OutboxKind::Proof));
+
+    let _second = sender(&net, &chain, &key).await;
+    chain.resume();
+    settled(&net, &chain, 1).await;
+    chain.pause().await;
+    let finalized = chain.client.finalized(1).await.unwrap().unwrap();
+    // Revealed in the window the first sender's hash opened.
+    assert!(finalized.block >= window.opened_at + T1);
+    assert!(finalized.block < window.opened_at + T1 + T2);
+    assert_eq!(
+        outbox(&net.store).await,
+        vec![
+            (1, OutboxKind::Register, 0, OutboxStatus::Included),
+            (1, OutboxKind::ProofHash, 0, OutboxStatus::Included),
+            (1, OutboxKind::Proof, 0, OutboxStatus::Included),
+        ]
+    );
+    let account = chain.client.account(&address(&key)).await.unwrap();
+    assert_eq!(account.nonce, 1 + 3, "nothing sent twice");
+    assert_eq!(account.rewards, REWARD);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_missed_while_down_is_reopened_by_the_next_attempt() {
+    let net = proved(&[1]).await;
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let window = commit_then_stop(&net, &chain, &key).await;
+    // The whole window passes while the sender is down.
+    while chain.chain.height() < window.opened_at + T1 + T2 {
+        chain.chain.produce_block().unwrap();
+    }
+
+    let _second = sender(&net, &chain, &key).await;
+    chain.resume();
+    settled(&net, &chain, 1).await;
+    chain.pause().await;
+    let sequence = chain.client.sequence(1).await.unwrap().unwrap();
+    let reopened = sequence.window.unwrap();
+    assert!(reopened.opened_at >= window.opened_at + T1 + T2);
+    assert_eq!(
+        outbox(&net.store).await,
+        vec![
+            (1, OutboxKind::Register, 0, OutboxStatus::Included),
+            (1, OutboxKind::ProofHash, 0, OutboxStatus::Included),
+            (1, OutboxKind::ProofHash, 1, OutboxStatus::Included),
+            (1, OutboxKind::Proof, 1, OutboxStatus::Included),
+        ]
+    );
+    // The unrevealed first hash is penalized (lazily, at the next hash), the reveal paid.
+    let account = chain.client.account(&address(&key)).await.unwrap();
+    assert_eq!(account.rewards, REWARD);
+    assert_eq!(account.stake, STAKE - NO_REVEAL_PENALTY);
+    net.stop().await;
+}
