@@ -135,9 +135,25 @@ impl Harness {
                 .arg("--sender-key")
                 .arg(self.path().join("coordinator.key"))
                 .args(["--sequences", "1", "--leaves", "1"])
-                .args(["--sender-poll-ms", "50", "--chain-poll-ms", "200"]),
+                .args(["--sender-poll-ms", "50", "--chain-poll-ms", "200"])
+                // The killed coordinator's role lease must run out before its restart sends.
+                .args(["--sender-role-ttl-ms", "2000"]),
             self.path(),
         )
+    }
+
+    /// The sender role of `address` as stored: `(holder, token)`.
+    fn sender_role(&self, address: &Address) -> Option<(String, i64)> {
+        self.rt.block_on(async {
+            let store = Store::connect(&self.sqlite_url()).await.ok()?;
+            let role = store
+                .role(&format!("sender:{}", hex::encode(address)))
+                .await
+                .ok()
+                .flatten();
+            store.close().await;
+            role.map(|r| (r.holder, r.token))
+        })
     }
 
     /// The store's outbox as `(sequence, kind, attempt, status)`, or `None` while the store
@@ -309,6 +325,7 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
         "killed at block {killed_at}, in the hash phase of the window opened at {}",
         window.opened_at
     );
+    let (killed_holder, killed_token) = h.sender_role(&sender).expect("the sender role");
     let outbox = h.outbox().expect("outbox");
     eprintln!(
         "coordinator killed at block {killed_at}, window opened at {}, outbox {outbox:?}",
@@ -337,6 +354,10 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
         },
     );
     coordinator.kill();
+    // The restarted process took the role over once the killed one's lease ran out.
+    let (holder, token) = h.sender_role(&sender).expect("the sender role");
+    assert_ne!(holder, killed_holder);
+    assert_eq!(token, killed_token + 1);
 
     let finalized =
         h.rt.block_on(h.chain.finalized(SEQUENCE))

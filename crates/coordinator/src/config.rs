@@ -39,6 +39,11 @@ pub const DEFAULT_SENDER_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// A chain transaction with no receipt after this long is sent again with the same bytes (the
 /// node may have restarted and lost its mempool); resending is idempotent.
 pub const DEFAULT_SENDER_RESEND_AFTER: Duration = Duration::from_secs(5);
+/// The lease on the proof sender's role in the store: the holder renews it every third of it;
+/// a standby replica takes over this long after the holder stopped renewing (a crash), or at
+/// once after a clean stop. Short against a settlement window (T1 + T2 blocks, 52 s on a
+/// default `sheaf chain`), so a failover still reveals in the window its predecessor opened.
+pub const DEFAULT_SENDER_ROLE_TTL: Duration = Duration::from_secs(10);
 /// How often the chain's membership list is polled when provers are admitted from the chain
 /// ([`crate::ChainRegistry`]). About a block interval: an expiry or a new registration takes
 /// effect within a poll and a sweep, and one small JSON-RPC call a second costs the node little.

@@ -24,6 +24,8 @@ pub const VERIFY_SECONDS: &str = "sheaf_verify_seconds";
 pub const SETTLEMENT_TXS: &str = "sheaf_settlement_transactions_total";
 /// Sequences finalized on chain by this coordinator's proofs.
 pub const SETTLEMENT_FINALIZED: &str = "sheaf_settlement_sequences_finalized_total";
+/// 1 while this replica's proof sender holds the sender role and sends, 0 while it stands by.
+pub const SENDER_ROLE_HELD: &str = "sheaf_sender_role_held";
 /// Jobs by status and level (sampled from the store at each scrape).
 pub const JOBS: &str = "sheaf_jobs";
 

@@ -25,8 +25,16 @@
 //! nor duplicates a submission. Nonces come from one lock: the next nonce is the larger of the
 //! chain's and one past the highest nonce still in flight, so a transaction the chain's
 //! mempool lost (a chain restart) is resent, never overwritten.
+//!
+//! One sender per key: replicas of the coordinator on one database each run a sender, but only
+//! the holder of the store's role `sender:<address>` works; the others stand by and take the
+//! role over when its lease runs out ([`SenderConfig::role_ttl`] after the holder stopped
+//! renewing) or at once when the holder stops cleanly. Every transaction is stored under the
+//! role's fencing token, so a holder that stalled past its lease cannot sign next to its
+//! successor: the account has one nonce sequence and one signer.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,12 +42,14 @@ use ed25519_dalek::SigningKey;
 use sheaf_chain::settlement::{proof_hash, Address, Sequence, SequenceId, SettlementEvent};
 use sheaf_chain::{node::SettlementStatus, Call, ChainClient, ClientError, SignedTx};
 use sheaf_circuits::{CircuitError, CircuitSet, Digest};
-use sheaf_store::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx, Store, StoreError};
+use sheaf_store::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx, RoleFence, Store, StoreError};
 use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinHandle;
 
-use crate::config::{DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_SENDER_RESEND_AFTER};
-use crate::metrics::{SETTLEMENT_FINALIZED, SETTLEMENT_TXS};
+use crate::config::{
+    DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL,
+};
+use crate::metrics::{SENDER_ROLE_HELD, SETTLEMENT_FINALIZED, SETTLEMENT_TXS};
 
 /// Log target of the sender.
 const TARGET: &str = "sheaf::sender";
@@ -56,6 +66,9 @@ pub enum SenderError {
     /// The sequence's statement could not be computed.
     #[error(transparent)]
     Circuit(#[from] CircuitError),
+    /// This replica does not hold the sender role (another one sends for the key).
+    #[error("this replica does not hold the sender role {0:?}")]
+    Standby(String),
     /// A stored transaction does not decode.
     #[error("outbox transaction {id} does not decode: {reason}")]
     CorruptOutbox {
@@ -75,6 +88,9 @@ pub struct SenderConfig {
     pub poll_interval: Duration,
     /// A sent transaction without a receipt after this long is sent again (same bytes).
     pub resend_after: Duration,
+    /// The lease on the sender role: renewed every third of it, taken over by a standby
+    /// replica this long after the holder stopped renewing.
+    pub role_ttl: Duration,
 }
 
 impl Default for SenderConfig {
@@ -82,6 +98,7 @@ impl Default for SenderConfig {
         SenderConfig {
             poll_interval: DEFAULT_SENDER_POLL_INTERVAL,
             resend_after: DEFAULT_SENDER_RESEND_AFTER,
+            role_ttl: DEFAULT_SENDER_ROLE_TTL,
         }
     }
 }
@@ -112,6 +129,10 @@ impl<T: Clone> Cache<T> {
 
     fn remove(&self, sequence: SequenceId) {
         self.lock().remove(&sequence);
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
     }
 
     /// The entries, lowest sequence first.
@@ -156,6 +177,12 @@ pub struct ProofSender {
     key: SigningKey,
     address: Address,
     config: SenderConfig,
+    /// The store's role only one replica's sender plays: `sender:<address>`.
+    role: String,
+    /// This sender's name as the role's holder: host, process and start time.
+    holder: String,
+    /// The role's fence while this sender holds it; writes to the outbox present it.
+    fence: std::sync::Mutex<Option<RoleFence>>,
     /// The next nonce to sign with, once known; held while signing and storing.
     signer: Mutex<Option<u64>>,
     /// When each in-flight transaction was last sent, to pace resends.
@@ -176,21 +203,48 @@ impl std::fmt::Debug for ProofSender {
     }
 }
 
-/// The running tasks of a sender; dropping it stops them (the outbox keeps their state).
+/// Tasks aborted when dropped.
+#[derive(Debug, Default)]
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// The running sender; dropping it stops its tasks (the outbox keeps their state) and gives
+/// the sender role up in the background.
 #[derive(Debug)]
 pub struct SenderHandle {
-    tasks: Vec<JoinHandle<()>>,
+    sender: Arc<ProofSender>,
+    tasks: Tasks,
 }
 
 impl SenderHandle {
-    /// Stop the tasks now. Whatever was stored is picked up by the next start.
-    pub fn stop(self) {}
+    /// Stop the tasks now and give the sender role up, so a standby replica takes it at once.
+    /// Whatever was stored is picked up by whoever sends next.
+    pub async fn stop(mut self) {
+        self.tasks = Tasks::default();
+        self.sender.resign().await;
+    }
+
+    /// Whether this sender holds the role and works, rather than standing by.
+    pub fn is_sending(&self) -> bool {
+        self.sender.current_fence().is_some()
+    }
 }
 
 impl Drop for SenderHandle {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        self.tasks = Tasks::default();
+        if self.sender.current_fence().is_some() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let sender = self.sender.clone();
+                runtime.spawn(async move { sender.resign().await });
+            }
         }
     }
 }
@@ -226,6 +280,9 @@ impl ProofSender {
             key,
             address,
             config,
+            role: format!("sender:{}", hex::encode(address)),
+            holder: holder_name(),
+            fence: std::sync::Mutex::new(None),
             signer: Mutex::new(None),
             last_sent: std::sync::Mutex::new(HashMap::new()),
             next_fetch: std::sync::Mutex::new(status.next_to_finalize),
@@ -240,22 +297,118 @@ impl ProofSender {
         self.address
     }
 
-    /// Resend what was in flight at the last stop, then run the manager and the three cache
-    /// tasks until the handle is dropped.
+    /// Take the sender role (or stand by until it is free), resend what was in flight at the
+    /// last stop, then run the manager and the three cache tasks while the role is held,
+    /// until the handle is dropped.
     pub fn spawn(self: &Arc<Self>) -> SenderHandle {
-        let tasks = [
-            Stage::Manager,
-            Stage::Hashes,
-            Stage::Monitor,
-            Stage::Reveals,
-        ]
-        .into_iter()
-        .map(|stage| {
-            let sender = self.clone();
-            tokio::spawn(async move { sender.run(stage).await })
-        })
-        .collect();
-        SenderHandle { tasks }
+        let sender = self.clone();
+        SenderHandle {
+            sender: self.clone(),
+            tasks: Tasks(vec![tokio::spawn(async move { sender.lead().await })]),
+        }
+    }
+
+    /// Hold the sender role: renew it every third of its lease and run the stages while it is
+    /// held; stop them when it is lost (taken over, or not renewed within the lease).
+    async fn lead(self: Arc<Self>) {
+        let ttl = self.config.role_ttl;
+        let mut stages: Option<Tasks> = None;
+        let mut renewed = Instant::now();
+        loop {
+            let acquired = self
+                .store
+                .role_acquire(&self.role, &self.holder, now_ms(), ttl.as_millis() as i64)
+                .await;
+            match acquired {
+                Ok(Some(fence)) => {
+                    renewed = Instant::now();
+                    if stages.is_none() {
+                        tracing::info!(target: TARGET, role = %self.role, holder = %self.holder,
+                            token = fence.token, "took the sender role: sending");
+                        self.begin_term(fence);
+                        stages = Some(self.spawn_stages());
+                    }
+                }
+                Ok(None) => {
+                    if stages.take().is_some() {
+                        tracing::warn!(target: TARGET, role = %self.role,
+                            "another replica took the sender role over: standing by");
+                        self.end_term();
+                    } else {
+                        tracing::debug!(target: TARGET, role = %self.role, "standing by");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target: TARGET, role = %self.role, error = %e,
+                        "renewing the sender role failed");
+                    if stages.is_some() && renewed.elapsed() >= ttl {
+                        tracing::warn!(target: TARGET, role = %self.role,
+                            "the sender role's lease ran out: standing by");
+                        stages = None;
+                        self.end_term();
+                    }
+                }
+            }
+            tokio::time::sleep(ttl / 3).await;
+        }
+    }
+
+    /// Start working under `fence`, from what the store and the chain say: nothing of an
+    /// earlier term (this sender's or another replica's) is trusted from memory.
+    fn begin_term(&self, fence: RoleFence) {
+        self.final_proofs.clear();
+        self.hashes.clear();
+        self.reveals.clear();
+        self.last_sent_lock().clear();
+        *self.lock_next_fetch() = 0;
+        if let Ok(mut signer) = self.signer.try_lock() {
+            *signer = None;
+        }
+        *self.fence_lock() = Some(fence);
+        metrics::gauge!(SENDER_ROLE_HELD).set(1.0);
+    }
+
+    fn end_term(&self) {
+        *self.fence_lock() = None;
+        metrics::gauge!(SENDER_ROLE_HELD).set(0.0);
+    }
+
+    /// Give the role up if held, so a standby replica takes it without waiting for the lease.
+    async fn resign(&self) {
+        if self.fence_lock().take().is_none() {
+            return;
+        }
+        metrics::gauge!(SENDER_ROLE_HELD).set(0.0);
+        match self.store.role_release(&self.role, &self.holder).await {
+            Ok(_) => tracing::info!(target: TARGET, role = %self.role, "gave the sender role up"),
+            Err(e) => tracing::warn!(target: TARGET, role = %self.role, error = %e,
+                "giving the sender role up failed: a standby takes it when its lease runs out"),
+        }
+    }
+
+    fn fence_lock(&self) -> std::sync::MutexGuard<'_, Option<RoleFence>> {
+        self.fence.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn current_fence(&self) -> Option<RoleFence> {
+        self.fence_lock().clone()
+    }
+
+    fn spawn_stages(self: &Arc<Self>) -> Tasks {
+        Tasks(
+            [
+                Stage::Manager,
+                Stage::Hashes,
+                Stage::Monitor,
+                Stage::Reveals,
+            ]
+            .into_iter()
+            .map(|stage| {
+                let sender = self.clone();
+                tokio::spawn(async move { sender.run(stage).await })
+            })
+            .collect(),
+        )
     }
 
     /// Run passes of `stage` every poll interval (or sooner when its cache is fed).
@@ -675,7 +828,10 @@ impl ProofSender {
             tx_hash: signed.hash(self.chain_id).to_string(),
             tx: serde_json::to_vec(&signed).expect("a transaction serializes"),
         };
-        let stored = self.store.outbox_add(&new, now_ms()).await?;
+        let fence = self
+            .current_fence()
+            .ok_or_else(|| SenderError::Standby(self.role.clone()))?;
+        let stored = self.store.outbox_add_fenced(&new, now_ms(), &fence).await?;
         *next_nonce = Some(nonce + 1);
         drop(next_nonce);
         metrics::counter!(SETTLEMENT_TXS, "kind" => kind.as_str()).increment(1);
@@ -810,6 +966,21 @@ fn parse_hash(tx: &OutboxTx) -> Result<sheaf_chain::TxHash> {
             id: tx.id,
             reason: e.to_string(),
         })
+}
+
+/// A holder name unique to this sender: host, process id, start time and a counter (several
+/// senders may run in one process, as in tests). Readable in the store's `roles` table.
+fn holder_name() -> String {
+    static SENDERS: AtomicU64 = AtomicU64::new(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!(
+        "{host}/{}/{}/{}",
+        std::process::id(),
+        now_ms(),
+        SENDERS.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn now_ms() -> i64 {

@@ -78,6 +78,15 @@ pub enum StoreError {
         /// The window attempt.
         attempt: i64,
     },
+    /// A write made in a role ([`crate::RoleFence`]) after another replica took the role over:
+    /// the writer must stop acting in it; nothing was changed.
+    #[error("role {role:?} was taken over (this replica held token {token})")]
+    RoleLost {
+        /// The role.
+        role: String,
+        /// The token presented.
+        token: i64,
+    },
     /// No outbox transaction has this id.
     #[error("unknown outbox transaction {0}")]
     UnknownOutboxTx(i64),

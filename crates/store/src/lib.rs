@@ -77,6 +77,7 @@ mod operator;
 mod outbox;
 mod plan;
 mod provers;
+mod roles;
 mod rows;
 mod submit;
 
@@ -87,6 +88,7 @@ pub use model::{
     Prover, Reward, RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
+pub use roles::{Role, RoleFence};
 pub use store::{
     Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SCHEMA_VERSION, SQLITE_BUSY_TIMEOUT,
     SQLITE_FILE_NAME, SQLITE_MAX_CONNECTIONS,

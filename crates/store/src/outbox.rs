@@ -19,6 +19,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
+use crate::roles::{check_fence, RoleFence};
 use crate::Store;
 
 /// What a chain transaction of the sender does.
@@ -171,6 +172,27 @@ impl Store {
     /// (same hash, same step) returns the stored one and changes nothing; another transaction
     /// for a step that has one gives [`StoreError::OutboxStepTaken`].
     pub async fn outbox_add(&self, new: &NewOutboxTx, now_ms: i64) -> Result<OutboxTx> {
+        self.outbox_add_in(new, now_ms, None).await
+    }
+
+    /// [`Store::outbox_add`] made in a role: refused with [`StoreError::RoleLost`], changing
+    /// nothing, once another replica took the role over, so two replicas never sign for the
+    /// same key.
+    pub async fn outbox_add_fenced(
+        &self,
+        new: &NewOutboxTx,
+        now_ms: i64,
+        fence: &RoleFence,
+    ) -> Result<OutboxTx> {
+        self.outbox_add_in(new, now_ms, Some(fence)).await
+    }
+
+    async fn outbox_add_in(
+        &self,
+        new: &NewOutboxTx,
+        now_ms: i64,
+        fence: Option<&RoleFence>,
+    ) -> Result<OutboxTx> {
         let select = format!(
             "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 AND attempt = $3"
         );
@@ -178,29 +200,38 @@ impl Store {
             "INSERT INTO chain_outbox (sequence, kind, attempt, tx_hash, tx, status, created_ms) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         );
-        let row: Option<OutboxRow> = on_write_pool!(self, |pool| {
-            sqlx::query_as(&insert)
-                .bind(new.sequence)
-                .bind(new.kind.as_str())
-                .bind(new.attempt)
-                .bind(&new.tx_hash)
-                .bind(&new.tx)
-                .bind(now_ms)
-                .fetch_optional(pool)
-                .await?
-        });
+        let (row, existing): (Option<OutboxRow>, Option<OutboxRow>) =
+            write_tx!(self, |tx, engine| {
+                if let Some(fence) = fence {
+                    check_fence!(tx, engine, fence);
+                }
+                let row: Option<OutboxRow> = sqlx::query_as(&insert)
+                    .bind(new.sequence)
+                    .bind(new.kind.as_str())
+                    .bind(new.attempt)
+                    .bind(&new.tx_hash)
+                    .bind(&new.tx)
+                    .bind(now_ms)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                // The step (or the hash) is taken: the same transaction is a no-op, another a
+                // refusal.
+                let existing = match row {
+                    Some(_) => None,
+                    None => {
+                        sqlx::query_as(&select)
+                            .bind(new.sequence)
+                            .bind(new.kind.as_str())
+                            .bind(new.attempt)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                };
+                (row, existing)
+            });
         if let Some(row) = row {
             return parse(row);
         }
-        // The step (or the hash) is taken: the same transaction is a no-op, another a refusal.
-        let existing: Option<OutboxRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&select)
-                .bind(new.sequence)
-                .bind(new.kind.as_str())
-                .bind(new.attempt)
-                .fetch_optional(pool)
-                .await?
-        });
         match existing.map(parse).transpose()? {
             Some(stored) if stored.tx_hash == new.tx_hash && stored.tx == new.tx => Ok(stored),
             _ => Err(StoreError::OutboxStepTaken {

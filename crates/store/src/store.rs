@@ -76,6 +76,11 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         name: "outbox_register",
         sql: include_str!("../migrations/sqlite/0005_outbox_register.sql"),
     },
+    Migration {
+        version: 6,
+        name: "roles",
+        sql: include_str!("../migrations/sqlite/0006_roles.sql"),
+    },
 ];
 
 const POSTGRES_MIGRATIONS: &[Migration] = &[
@@ -104,10 +109,15 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         name: "outbox_register",
         sql: include_str!("../migrations/postgres/0005_outbox_register.sql"),
     },
+    Migration {
+        version: 6,
+        name: "roles",
+        sql: include_str!("../migrations/postgres/0006_roles.sql"),
+    },
 ];
 
 /// Schema version this build migrates to.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL)";

@@ -12,7 +12,8 @@ use sheaf_coordinator::chain_registry::{ChainRegistry, ChainRegistryConfig};
 use sheaf_coordinator::config::{
     DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
-    DEFAULT_SENDER_RESEND_AFTER, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
+    DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
+    DEFAULT_VERIFY_WORKERS,
 };
 use sheaf_coordinator::registry::DEFAULT_MAX_CONCURRENT;
 use sheaf_coordinator::{
@@ -99,6 +100,11 @@ pub struct SettlementArgs {
     /// A chain transaction without a receipt after this many ms is sent again (same bytes).
     #[arg(long, env = "SHEAF_SENDER_RESEND_MS", default_value_t = DEFAULT_SENDER_RESEND_AFTER.as_millis() as u64)]
     pub sender_resend_ms: u64,
+    /// Lease on the sender role, in ms. Replicas on one database with the same sender key
+    /// each start a sender; one sends, the others stand by and take over this long after it
+    /// stopped renewing (at once after a clean stop).
+    #[arg(long, env = "SHEAF_SENDER_ROLE_TTL_MS", default_value_t = DEFAULT_SENDER_ROLE_TTL.as_millis() as u64)]
+    pub sender_role_ttl_ms: u64,
 }
 
 impl SettlementArgs {
@@ -125,12 +131,15 @@ impl SettlementArgs {
         url: &str,
         key: ed25519_dalek::SigningKey,
     ) -> anyhow::Result<SenderHandle> {
-        if self.sender_poll_ms == 0 || self.sender_resend_ms == 0 {
-            anyhow::bail!("--sender-poll-ms and --sender-resend-ms must be positive");
+        if self.sender_poll_ms == 0 || self.sender_resend_ms == 0 || self.sender_role_ttl_ms < 3 {
+            anyhow::bail!(
+                "--sender-poll-ms and --sender-resend-ms must be positive, --sender-role-ttl-ms at least 3"
+            );
         }
         let config = SenderConfig {
             poll_interval: Duration::from_millis(self.sender_poll_ms),
             resend_after: Duration::from_millis(self.sender_resend_ms),
+            role_ttl: Duration::from_millis(self.sender_role_ttl_ms),
         };
         let sender = ProofSender::connect(
             coordinator.store().clone(),
@@ -277,20 +286,26 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             listener.local_addr()?,
             coordinator.spec().final_key_id
         );
-        let _sender = match (sender_key, &args.chain) {
+        let sender = match (sender_key, &args.chain) {
             (Some(key), Some(url)) => {
                 let circuits = coordinator.circuits_arc();
                 let sender = args
                     .settlement
                     .sender(&coordinator, circuits, url, key)
                     .await?;
-                eprintln!("settling root proofs on the chain at {url}");
+                eprintln!(
+                    "settling root proofs on the chain at {url} (while this replica holds the sender role)"
+                );
                 Some(sender)
             }
             _ => None,
         };
         sheaf_coordinator::serve(coordinator, listener, sheaf_coordinator::shutdown_signal())
             .await?;
+        if let Some(sender) = sender {
+            // A standby replica takes the role at once rather than after its lease.
+            sender.stop().await;
+        }
         Ok(())
     })
 }

@@ -27,6 +27,8 @@ const STAKE: u128 = 2 * MIN_STAKE;
 /// A block every this long while the chain is driven.
 const BLOCK_EVERY: Duration = Duration::from_millis(200);
 const DEADLINE: Duration = Duration::from_secs(300);
+/// The senders' lease on their role.
+const ROLE_TTL: Duration = Duration::from_secs(1);
 
 /// A chain node with manual blocks on a loopback port, and a driver producing blocks while not
 /// paused.
@@ -171,6 +173,7 @@ fn sender_config() -> SenderConfig {
     SenderConfig {
         poll_interval: Duration::from_millis(20),
         resend_after: Duration::from_secs(1),
+        role_ttl: ROLE_TTL,
     }
 }
 
@@ -373,5 +376,63 @@ async fn a_window_missed_while_down_is_reopened_by_the_next_attempt() {
     let account = chain.client.account(&address(&key)).await.unwrap();
     assert_eq!(account.rewards, REWARD);
     assert_eq!(account.stake, STAKE - NO_REVEAL_PENALTY);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_of_one_key_send_as_one_and_the_standby_takes_over() {
+    let net = proved(&[1, 2]).await;
+    let key = SigningKey::from_bytes(&[10; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let a = sender(&net, &chain, &key).await;
+    let b = sender(&net, &chain, &key).await;
+    wait_until("one sender took the role", || async {
+        a.is_sending() || b.is_sending()
+    })
+    .await;
+    // Several renewals later, still exactly one sends.
+    for _ in 0..3 {
+        tokio::time::sleep(ROLE_TTL / 2).await;
+        assert!(a.is_sending() != b.is_sending(), "exactly one sender sends");
+    }
+    let (active, standby) = if a.is_sending() { (a, b) } else { (b, a) };
+    let role = format!("sender:{}", hex::encode(address(&key)));
+    let first = net.store.role(&role).await.unwrap().unwrap();
+
+    chain.resume();
+    settled(&net, &chain, 1).await;
+    // The active sender stops cleanly; the standby takes over without waiting for the lease.
+    active.stop().await;
+    wait_until("the standby took over", || async { standby.is_sending() }).await;
+    let second = net.store.role(&role).await.unwrap().unwrap();
+    assert_ne!(second.holder, first.holder);
+    assert_eq!(second.token, first.token + 1);
+    settled(&net, &chain, 2).await;
+    chain.pause().await;
+
+    // One registration, one hash and one reveal per sequence: nothing signed twice.
+    let rows = outbox(&net.store).await;
+    for id in 1..=2 {
+        for kind in [
+            OutboxKind::Register,
+            OutboxKind::ProofHash,
+            OutboxKind::Proof,
+        ] {
+            assert_eq!(
+                rows.iter()
+                    .filter(|r| (r.0, r.1) == (id, kind))
+                    .collect::<Vec<_>>(),
+                vec![&(id, kind, 0, OutboxStatus::Included)]
+            );
+        }
+    }
+    let account = chain.client.account(&address(&key)).await.unwrap();
+    assert_eq!(
+        account.nonce,
+        1 + 6,
+        "the stake deposit, then six transactions"
+    );
+    assert_eq!(account.rewards, 2 * REWARD);
+    drop(standby);
     net.stop().await;
 }

@@ -11,5 +11,6 @@ mod operator;
 mod outbox;
 mod registry;
 mod restart;
+mod roles;
 mod send;
 mod submit;
