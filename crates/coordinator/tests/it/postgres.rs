@@ -10,7 +10,7 @@ use crate::harness::{prove_leaf, start_on, TestProver};
 const POSTGRES_URL_VAR: &str = "SHEAF_TEST_POSTGRES_URL";
 
 /// A fresh database for one test; `None` (with the reason printed) without PostgreSQL.
-async fn fresh_database(test: &str) -> Option<(String, String)> {
+pub(crate) async fn fresh_database(test: &str) -> Option<(String, String)> {
     let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
         eprintln!("skipping {test}: {POSTGRES_URL_VAR} is not set");
         return None;
@@ -32,7 +32,7 @@ async fn fresh_database(test: &str) -> Option<(String, String)> {
     Some((format!("{base}/{name}"), admin))
 }
 
-async fn drop_database(admin: &str, url: &str) {
+pub(crate) async fn drop_database(admin: &str, url: &str) {
     let name = url.rsplit('/').next().unwrap_or_default();
     if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
         let _ = conn

@@ -15,7 +15,8 @@ use sheaf_prover::ProverKey;
 use sheaf_store::{OutboxKind, OutboxStatus, Prover, Store};
 use tokio::sync::watch;
 
-use crate::harness::{prover_config, start, Net};
+use crate::harness::{prover_config, start, start_on, Net};
+use crate::postgres::{drop_database, fresh_database};
 
 const T1: u64 = 5;
 const T2: u64 = 20;
@@ -151,8 +152,14 @@ async fn prove(net: &Net, key: &ProverKey, ids: &[i64]) {
     prover.await.unwrap().expect("prover ran");
 }
 
-/// A coordinator with sequences `ids` of one leaf each, all proved.
+/// A coordinator on a fresh SQLite store with sequences `ids` of one leaf each, all proved.
 async fn proved(ids: &[i64]) -> Net {
+    proved_on(None, ids).await
+}
+
+/// A coordinator on `store` (a fresh SQLite one if `None`) with sequences `ids` of one leaf
+/// each, all proved.
+async fn proved_on(store: Option<Store>, ids: &[i64]) -> Net {
     let key = ProverKey::generate();
     let prover = Prover {
         id: "alice".into(),
@@ -161,7 +168,10 @@ async fn proved(ids: &[i64]) -> Net {
         rate_limit: 1_000,
         max_concurrent: 2,
     };
-    let net = start(vec![prover], CoordinatorConfig::default()).await;
+    let net = match store {
+        Some(store) => start_on(store, vec![prover], CoordinatorConfig::default()).await,
+        None => start(vec![prover], CoordinatorConfig::default()).await,
+    };
     for &id in ids {
         net.coordinator.plan(id, 1).await.unwrap();
     }
@@ -178,8 +188,13 @@ fn sender_config() -> SenderConfig {
 }
 
 async fn sender(net: &Net, chain: &TestChain, key: &SigningKey) -> SenderHandle {
+    sender_on(net.store.clone(), chain, key).await
+}
+
+/// A sender working on `store` (a replica's own connection to the coordinator's database).
+async fn sender_on(store: Store, chain: &TestChain, key: &SigningKey) -> SenderHandle {
     ProofSender::connect(
-        net.store.clone(),
+        store,
         crate::harness::circuits(),
         chain.client.clone(),
         key.clone(),
@@ -382,10 +397,32 @@ async fn a_window_missed_while_down_is_reopened_by_the_next_attempt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_senders_of_one_key_send_as_one_and_the_standby_takes_over() {
     let net = proved(&[1, 2]).await;
-    let key = SigningKey::from_bytes(&[10; 32]);
+    let replica = net.store.clone();
+    senders_take_turns(net, replica, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_on_postgres_send_as_one_and_the_standby_takes_over() {
+    let test = "two_senders_on_postgres";
+    let Some((url, admin)) = fresh_database(test).await else {
+        return;
+    };
+    let store = Store::connect(&url).await.expect("store");
+    let net = proved_on(Some(store), &[1, 2]).await;
+    // The second sender has its own pool, as another replica would.
+    let replica = Store::connect(&url).await.expect("replica store");
+    senders_take_turns(net, replica.clone(), 11).await;
+    replica.close().await;
+    drop_database(&admin, &url).await;
+}
+
+/// Two senders of one key, the second on `replica`: exactly one sends; stopped, the other takes
+/// over; both sequences are settled with nothing signed twice.
+async fn senders_take_turns(net: Net, replica: Store, key_byte: u8) {
+    let key = SigningKey::from_bytes(&[key_byte; 32]);
     let chain = TestChain::start(&net, &key).await;
     let a = sender(&net, &chain, &key).await;
-    let b = sender(&net, &chain, &key).await;
+    let b = sender_on(replica, &chain, &key).await;
     wait_until("one sender took the role", || async {
         a.is_sending() || b.is_sending()
     })
