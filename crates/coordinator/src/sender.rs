@@ -551,8 +551,14 @@ impl ProofSender {
     /// Commit hashes for the queued root proofs, lowest first, strictly in order: a sequence
     /// that cannot be committed now holds back those above it.
     async fn send_hashes(&self) -> Result<()> {
-        for (sequence, ()) in self.final_proofs.snapshot() {
-            let status = self.chain.settlement_status().await?;
+        let queued = self.final_proofs.snapshot();
+        if queued.is_empty() {
+            return Ok(());
+        }
+        // One look at the head per pass: a pass takes well under a block, and the chain
+        // itself refuses a hash outside its phase.
+        let status = self.chain.settlement_status().await?;
+        for (sequence, ()) in queued {
             let Some(on_chain) = self.chain.sequence(sequence).await? else {
                 return Ok(());
             };
