@@ -263,6 +263,26 @@ async fn outbox(store: &Store) -> Vec<(i64, OutboxKind, i64, OutboxStatus)> {
         .collect()
 }
 
+/// Sequences `1..=last` each have one registration, one hash and one reveal in the outbox,
+/// all included at their first attempt: nothing was signed twice.
+async fn assert_each_step_sent_once(store: &Store, last: i64) {
+    let rows = outbox(store).await;
+    for id in 1..=last {
+        for kind in [
+            OutboxKind::Register,
+            OutboxKind::ProofHash,
+            OutboxKind::Proof,
+        ] {
+            assert_eq!(
+                rows.iter()
+                    .filter(|r| (r.0, r.1) == (id, kind))
+                    .collect::<Vec<_>>(),
+                vec![&(id, kind, 0, OutboxStatus::Included)]
+            );
+        }
+    }
+}
+
 fn address(key: &SigningKey) -> Address {
     key.verifying_key().to_bytes()
 }
@@ -299,22 +319,7 @@ async fn proved_sequences_are_finalized_on_chain_in_order() {
     let status = chain.client.settlement_status().await.unwrap();
     assert_eq!((status.first_sequence, status.next_sequence), (1, 4));
 
-    // One registration, one hash and one reveal per sequence, each sent once.
-    let rows = outbox(&net.store).await;
-    for id in 1..=3 {
-        for kind in [
-            OutboxKind::Register,
-            OutboxKind::ProofHash,
-            OutboxKind::Proof,
-        ] {
-            assert_eq!(
-                rows.iter()
-                    .filter(|r| (r.0, r.1) == (id, kind))
-                    .collect::<Vec<_>>(),
-                vec![&(id, kind, 0, OutboxStatus::Included)]
-            );
-        }
-    }
+    assert_each_step_sent_once(&net.store, 3).await;
     let account = chain.client.account(&address(&key)).await.unwrap();
     assert_eq!(
         account.nonce,
@@ -447,22 +452,7 @@ async fn senders_take_turns(net: Net, replica: Store, key_byte: u8) {
     settled(&net, &chain, 2).await;
     chain.pause().await;
 
-    // One registration, one hash and one reveal per sequence: nothing signed twice.
-    let rows = outbox(&net.store).await;
-    for id in 1..=2 {
-        for kind in [
-            OutboxKind::Register,
-            OutboxKind::ProofHash,
-            OutboxKind::Proof,
-        ] {
-            assert_eq!(
-                rows.iter()
-                    .filter(|r| (r.0, r.1) == (id, kind))
-                    .collect::<Vec<_>>(),
-                vec![&(id, kind, 0, OutboxStatus::Included)]
-            );
-        }
-    }
+    assert_each_step_sent_once(&net.store, 2).await;
     let account = chain.client.account(&address(&key)).await.unwrap();
     assert_eq!(
         account.nonce,

@@ -1,12 +1,17 @@
 //! Roles one replica plays at a time: taken, renewed, refused to others while the lease runs,
 //! taken over once it expired or was released, and fencing writes made in the role.
 
-use sheaf_store::{NewOutboxTx, OutboxKind, Role, StoreError};
+use sheaf_store::{NewOutboxTx, OutboxKind, Role, RoleFence, Store, StoreError};
 
 use crate::harness::{each_engine, T0};
 
 const ROLE: &str = "sender:ab";
 const TTL: i64 = 10_000;
+
+/// `holder` takes or renews [`ROLE`] at `now` for [`TTL`].
+async fn take(store: &Store, holder: &str, now: i64) -> Option<RoleFence> {
+    store.role_acquire(ROLE, holder, now, TTL).await.unwrap()
+}
 
 fn hash_tx(attempt: i64, tag: &str) -> NewOutboxTx {
     NewOutboxTx {
@@ -23,18 +28,15 @@ async fn a_role_is_taken_renewed_and_refused_to_others_while_its_lease_runs() {
     each_engine(|db| async move {
         let store = db.connect().await;
         assert_eq!(store.role(ROLE).await.unwrap(), None);
-        let a = store.role_acquire(ROLE, "a", T0, TTL).await.unwrap();
+        let a = take(&store, "a", T0).await;
         let a = a.expect("a free role is taken");
         assert_eq!((a.holder.as_str(), a.token), ("a", 1));
         // Renewing keeps the token and moves the expiry.
-        let renewed = store
-            .role_acquire(ROLE, "a", T0 + 5_000, TTL)
-            .await
-            .unwrap();
+        let renewed = take(&store, "a", T0 + 5_000).await;
         assert_eq!(renewed, Some(a.clone()));
         // Another replica is refused up to the last millisecond of the lease.
         for now in [T0 + 5_001, T0 + 5_000 + TTL - 1] {
-            assert_eq!(store.role_acquire(ROLE, "b", now, TTL).await.unwrap(), None);
+            assert_eq!(take(&store, "b", now).await, None);
         }
         assert_eq!(
             store.role(ROLE).await.unwrap(),
@@ -56,22 +58,12 @@ async fn a_role_is_taken_renewed_and_refused_to_others_while_its_lease_runs() {
 async fn an_expired_role_is_taken_over_under_a_new_token() {
     each_engine(|db| async move {
         let store = db.connect().await;
-        store
-            .role_acquire(ROLE, "a", T0, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        take(&store, "a", T0).await.unwrap();
         // At the expiry the lease is over (half-open).
-        let b = store.role_acquire(ROLE, "b", T0 + TTL, TTL).await.unwrap();
+        let b = take(&store, "b", T0 + TTL).await;
         assert_eq!(b.map(|f| (f.holder, f.token)), Some(("b".into(), 2)));
         // The old holder cannot renew its way back in while b's lease runs.
-        assert_eq!(
-            store
-                .role_acquire(ROLE, "a", T0 + TTL + 1, TTL)
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(take(&store, "a", T0 + TTL + 1).await, None);
     })
     .await;
 }
@@ -80,19 +72,12 @@ async fn an_expired_role_is_taken_over_under_a_new_token() {
 async fn a_released_role_is_taken_at_once() {
     each_engine(|db| async move {
         let store = db.connect().await;
-        store
-            .role_acquire(ROLE, "a", T0, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        take(&store, "a", T0).await.unwrap();
         // Only the holder releases.
         assert!(!store.role_release(ROLE, "b").await.unwrap());
-        assert_eq!(
-            store.role_acquire(ROLE, "b", T0 + 1, TTL).await.unwrap(),
-            None
-        );
+        assert_eq!(take(&store, "b", T0 + 1).await, None);
         assert!(store.role_release(ROLE, "a").await.unwrap());
-        let b = store.role_acquire(ROLE, "b", T0 + 1, TTL).await.unwrap();
+        let b = take(&store, "b", T0 + 1).await;
         assert_eq!(b.map(|f| f.token), Some(2));
     })
     .await;
@@ -102,11 +87,7 @@ async fn a_released_role_is_taken_at_once() {
 async fn a_write_under_a_taken_over_role_is_refused_and_changes_nothing() {
     each_engine(|db| async move {
         let store = db.connect().await;
-        let a = store
-            .role_acquire(ROLE, "a", T0, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        let a = take(&store, "a", T0).await.unwrap();
         let first = store
             .outbox_add_fenced(&hash_tx(0, "a"), T0, &a)
             .await
@@ -116,11 +97,7 @@ async fn a_write_under_a_taken_over_role_is_refused_and_changes_nothing() {
             .outbox_add_fenced(&hash_tx(1, "a"), T0 + TTL + 1, &a)
             .await
             .unwrap();
-        let b = store
-            .role_acquire(ROLE, "b", T0 + TTL + 2, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        let b = take(&store, "b", T0 + TTL + 2).await.unwrap();
         let err = store
             .outbox_add_fenced(&hash_tx(2, "a"), T0 + TTL + 3, &a)
             .await
