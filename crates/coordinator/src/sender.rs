@@ -183,8 +183,9 @@ pub struct ProofSender {
     holder: String,
     /// The role's fence while this sender holds it; writes to the outbox present it.
     fence: std::sync::Mutex<Option<RoleFence>>,
-    /// The next nonce to sign with, once known; held while signing and storing.
-    signer: Mutex<Option<u64>>,
+    /// The next nonce to sign with, once known, and the role token it was learned under (a
+    /// new holder may have signed since another token); held while signing and storing.
+    signer: Mutex<Option<(i64, u64)>>,
     /// When each in-flight transaction was last sent, to pace resends.
     last_sent: std::sync::Mutex<HashMap<i64, Instant>>,
     /// The next sequence the manager fetches.
@@ -322,6 +323,11 @@ impl ProofSender {
             match acquired {
                 Ok(Some(fence)) => {
                     renewed = Instant::now();
+                    let token = self.current_fence().map(|f| f.token);
+                    if stages.is_some() && token != Some(fence.token) {
+                        // Lost and retaken while this replica stalled: start afresh.
+                        stages = None;
+                    }
                     if stages.is_none() {
                         tracing::info!(target: TARGET, role = %self.role, holder = %self.holder,
                             token = fence.token, "took the sender role: sending");
@@ -361,9 +367,6 @@ impl ProofSender {
         self.reveals.clear();
         self.last_sent_lock().clear();
         *self.lock_next_fetch() = 0;
-        if let Ok(mut signer) = self.signer.try_lock() {
-            *signer = None;
-        }
         *self.fence_lock() = Some(fence);
         metrics::gauge!(SENDER_ROLE_HELD).set(1.0);
     }
@@ -812,6 +815,9 @@ impl ProofSender {
         attempt: i64,
         call: Call,
     ) -> Result<OutboxTx> {
+        let fence = self
+            .current_fence()
+            .ok_or_else(|| SenderError::Standby(self.role.clone()))?;
         let mut next_nonce = self.signer.lock().await;
         if let Some(stored) = self
             .store
@@ -822,8 +828,8 @@ impl ProofSender {
         }
         let account = self.chain.account(&self.address).await?;
         let local = match *next_nonce {
-            Some(nonce) => nonce,
-            None => self.highest_in_flight_nonce().await?.map_or(0, |n| n + 1),
+            Some((token, nonce)) if token == fence.token => nonce,
+            _ => self.highest_in_flight_nonce().await?.map_or(0, |n| n + 1),
         };
         let nonce = account.next_nonce.max(local);
         let signed = SignedTx::sign(&self.key, self.chain_id, nonce, call);
@@ -834,11 +840,8 @@ impl ProofSender {
             tx_hash: signed.hash(self.chain_id).to_string(),
             tx: serde_json::to_vec(&signed).expect("a transaction serializes"),
         };
-        let fence = self
-            .current_fence()
-            .ok_or_else(|| SenderError::Standby(self.role.clone()))?;
         let stored = self.store.outbox_add_fenced(&new, now_ms(), &fence).await?;
-        *next_nonce = Some(nonce + 1);
+        *next_nonce = Some((fence.token, nonce + 1));
         drop(next_nonce);
         metrics::counter!(SETTLEMENT_TXS, "kind" => kind.as_str()).increment(1);
         self.send(&stored, &signed).await?;
