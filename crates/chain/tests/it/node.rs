@@ -365,9 +365,9 @@ fn membership_registration_pays_its_deposit_and_extends_the_tree() {
     assert!(chain.membership_proof(1 << 20).is_err());
 }
 
-#[test]
-fn memberships_are_listed_by_index_with_their_state_at_the_head() {
-    let chain = Chain::open(
+/// A chain in memory whose memberships cost 3 per message and last 4 s active plus 4 s grace.
+fn short_membership_chain() -> Chain {
+    Chain::open(
         ChainConfig {
             genesis: Genesis {
                 membership: MembershipParams {
@@ -382,7 +382,12 @@ fn memberships_are_listed_by_index_with_their_state_at_the_head() {
         },
         stub(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn memberships_are_listed_by_index_with_their_state_at_the_head() {
+    let chain = short_membership_chain();
     let empty = chain.memberships();
     assert_eq!((empty.height, empty.timestamp_ms), (0, GENESIS_MS));
     assert!(empty.members.is_empty());
@@ -524,22 +529,7 @@ fn open_refuses_a_corrupt_state_file() {
 
 #[test]
 fn an_erased_membership_returns_its_deposit_on_withdraw() {
-    let chain = Chain::open(
-        ChainConfig {
-            genesis: Genesis {
-                membership: MembershipParams {
-                    price_per_message: 3,
-                    active_duration: 4,
-                    grace_period: 4,
-                    ..MembershipParams::default()
-                },
-                ..genesis()
-            },
-            ..config(None)
-        },
-        stub(),
-    )
-    .unwrap();
+    let chain = short_membership_chain();
     let id = Digest([5, 0, 0, 0]);
     let register = Call::Register {
         id_commitment: id,
