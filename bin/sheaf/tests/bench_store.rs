@@ -84,13 +84,15 @@ fn bench_store_refuses_a_store_holding_other_jobs() {
     runtime.block_on(async {
         let store = Store::connect(&url).await.unwrap();
         let job = sheaf_store::NewJob {
-            id: sheaf_store::JobId::new(0, 0, 0),
-            circuit: "leaf".into(),
-            inputs: vec![],
+            id: sheaf_store::JobId::new(sheaf_store::SequenceId(0), 0, 0),
+            circuit: sheaf_store::JobCircuit::Leaf {
+                kind: "work".into(),
+            },
+            inputs: sheaf_store::JobInputs::Work { seed: 0, index: 0 },
             children: vec![],
         };
         let sequence = sheaf_store::NewSequence {
-            id: 0,
+            id: sheaf_store::SequenceId(0),
             leaves: 1,
             created_ms: 0,
         };

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sheaf_store::{JobId, JobStatus, NewJob, NewSequence, RewardEntry, Store};
+use sheaf_store::{
+    JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, RewardEntry, SequenceId, Store,
+};
 
 const TTL_MS: i64 = 30_000;
 const PROVE_MS: i64 = 1_234;
@@ -18,15 +20,21 @@ struct Fixture {
     proof: Vec<u8>,
 }
 
-fn leaf(index: i64) -> JobId {
-    JobId::new(1, 0, index)
+fn leaf(index: u64) -> JobId {
+    JobId::new(SequenceId(1), 0, index)
 }
 
 const ROOT: JobId = JobId {
-    sequence: 1,
+    sequence: SequenceId(1),
     level: 1,
     index: 0,
 };
+
+fn leaf_circuit() -> JobCircuit {
+    JobCircuit::Leaf {
+        kind: "work".into(),
+    }
+}
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
@@ -36,26 +44,28 @@ async fn fixture() -> Fixture {
     let jobs = vec![
         NewJob {
             id: leaf(0),
-            circuit: "leaf".into(),
-            inputs: vec![0xab, 0xcd],
+            circuit: leaf_circuit(),
+            inputs: JobInputs::Work { seed: 1, index: 0 },
             children: vec![],
         },
         NewJob {
             id: leaf(1),
-            circuit: "leaf".into(),
-            inputs: vec![],
+            circuit: leaf_circuit(),
+            inputs: JobInputs::Work { seed: 1, index: 1 },
             children: vec![],
         },
         NewJob {
             id: ROOT,
-            circuit: "node".into(),
-            inputs: vec![],
+            circuit: JobCircuit::LeafNode {
+                kind: "work".into(),
+            },
+            inputs: JobInputs::Aggregate,
             children: vec![leaf(0), leaf(1)],
         },
     ];
     let now = now_ms();
     let sequence = NewSequence {
-        id: 1,
+        id: SequenceId(1),
         leaves: 2,
         created_ms: now,
     };
@@ -208,7 +218,7 @@ async fn show_prints_the_lease_the_proof_and_the_tree_links() {
         "proved by      alice",
         &format!("proof sha256   {hash}"),
         &format!("proving time   {PROVE_MS} ms"),
-        "inputs         2 bytes",
+        "inputs         34 bytes",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in\n{out}");
     }
@@ -224,7 +234,10 @@ async fn show_prints_the_lease_the_proof_and_the_tree_links() {
 
     let out = succeeded(&sheaf(&fx.url, &["jobs", "show", "s1-l0-i0", "--json"]));
     let job: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(job["inputs_hex"], "abcd");
+    assert_eq!(
+        job["inputs_hex"],
+        "7b226b696e64223a22776f726b222c2273656564223a312c22696e646578223a307d"
+    );
     assert_eq!(job["prove_ms"], PROVE_MS);
     assert!(job["leased_ms"].as_i64().is_some());
 }

@@ -129,7 +129,10 @@ fn assert_sequence_complete(url: &str, dir: &Path) {
             jobs.iter().all(|j| j.status == JobStatus::Proved),
             "{jobs:#?}"
         );
-        let rewards = store.rewards(1).await.expect("rewards");
+        let rewards = store
+            .rewards(sheaf_store::SequenceId(1))
+            .await
+            .expect("rewards");
         assert_eq!(rewards.len(), jobs.len(), "one reward entry per job");
         let proofs = store.stored_proofs().await.expect("proofs");
         assert_eq!(
@@ -137,7 +140,11 @@ fn assert_sequence_complete(url: &str, dir: &Path) {
             jobs.len(),
             "one stored proof per job"
         );
-        let sequence = store.get_sequence(1).await.unwrap().expect("sequence 1");
+        let sequence = store
+            .get_sequence(sheaf_store::SequenceId(1))
+            .await
+            .unwrap()
+            .expect("sequence 1");
         let root = store
             .proof_of(sequence.root)
             .await

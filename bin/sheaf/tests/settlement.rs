@@ -174,7 +174,7 @@ impl Harness {
             }
             Some(
                 rows.into_iter()
-                    .map(|t| (t.sequence, t.kind, t.attempt, t.status))
+                    .map(|t| (t.sequence.get() as i64, t.kind, t.attempt, t.status))
                     .collect(),
             )
         })

@@ -18,5 +18,5 @@ pub mod auth;
 pub mod wire;
 
 pub use auth::{AuthError, SignedHeaders, MAX_CLOCK_SKEW_MS};
-pub use sheaf_circuits::{JobCircuit, UnknownCircuit};
+pub use sheaf_types::{JobCircuit, UnknownCircuit};
 pub use wire::*;

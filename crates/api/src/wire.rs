@@ -96,32 +96,7 @@ pub struct LeaseRequest {
     pub wait_ms: u64,
 }
 
-/// What a job proves from, besides its children's proofs.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JobInputs {
-    /// A work leaf: input `work_input(seed, index)`.
-    Work {
-        /// Seed of the sequence's inputs.
-        seed: u64,
-        /// The leaf's index.
-        index: u64,
-    },
-    /// An aggregation job: everything is in the children.
-    Aggregate,
-}
-
-impl JobInputs {
-    /// The stored form (JSON).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("job inputs serialize")
-    }
-
-    /// Parse the stored form.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
-    }
-}
+pub use sheaf_types::JobInputs;
 
 /// A child's proof, handed out with its parent's lease.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

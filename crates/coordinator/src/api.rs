@@ -142,7 +142,7 @@ fn answer<T: IntoResponse>(result: Result<T>) -> Response {
 
 fn job_id(text: &str) -> Result<JobId> {
     text.parse()
-        .map_err(|e: sheaf_store::StoreError| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+        .map_err(|e: sheaf_store::InvalidJobId| ApiError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
 async fn hello(State(c): State<Arc<Coordinator>>, signed: Signed) -> Response {

@@ -14,7 +14,7 @@ use sheaf_circuits::{
     decode_proof, verify_job_proof, CircuitSet, Digest, Expected, Header, JobCircuit, C, D, F,
 };
 use sheaf_store::{
-    Job, JobId, JobStatus, Lease, LeaseOutcome, Prover, RewardEntry, Store, StoreError,
+    Job, JobId, JobStatus, Lease, LeaseOutcome, Prover, RewardEntry, SequenceId, Store, StoreError,
 };
 use tokio::sync::{Notify, Semaphore};
 
@@ -163,7 +163,7 @@ impl Coordinator {
     pub async fn plan(&self, id: i64, leaves: usize) -> Result<bool, StartError> {
         let settings = self.circuits.aggregation.settings();
         let plan = plan_sequence(
-            id,
+            SequenceId(id as u64),
             leaves,
             settings.arity,
             sheaf_circuits::work::WORK_LEAF_KIND,
@@ -305,15 +305,14 @@ impl Coordinator {
     }
 
     async fn assignment(&self, lease: Lease) -> Result<JobAssignment> {
-        let circuit = parse_circuit(&lease.circuit)?;
-        let inputs = JobInputs::from_bytes(&lease.inputs)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored inputs: {e}")))?;
+        let circuit = lease.circuit.clone();
+        let inputs = lease.inputs.clone();
         let mut children = Vec::new();
         for (child, proof) in self.store.child_proofs(lease.job).await? {
             let circuit = self.job(child).await?.circuit;
             children.push(ChildProof {
                 job: child.to_string(),
-                circuit: parse_circuit(&circuit)?,
+                circuit,
                 proof,
             });
         }
@@ -396,7 +395,7 @@ impl Coordinator {
             return Err(StoreError::StaleLease { job, token }.into());
         }
 
-        let circuit = parse_circuit(&current.circuit)?;
+        let circuit = current.circuit.clone();
         let worker_pk = Digest::from_bytes(&prover.worker_pk).ok_or_else(|| {
             ApiError::new(ErrorCode::Internal, "registered worker_pk is not canonical")
         })?;
@@ -447,15 +446,13 @@ impl Coordinator {
         circuit: &JobCircuit,
         worker_pk: Digest,
     ) -> Result<Expected> {
-        let work = match JobInputs::from_bytes(&job.inputs)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored inputs: {e}")))?
-        {
+        let work = match job.inputs {
             JobInputs::Work { seed, index } => Some(work_input(seed, index)),
             JobInputs::Aggregate => None,
         };
         let mut children = Vec::new();
         for (child, bytes) in self.store.child_proofs(job.id).await? {
-            let child_circuit = parse_circuit(&self.job(child).await?.circuit)?;
+            let child_circuit = self.job(child).await?.circuit;
             let common = self
                 .circuits
                 .common(&child_circuit)
@@ -522,7 +519,7 @@ impl Coordinator {
             .await?
             .into_iter()
             .map(|s| SequenceStatus {
-                id: s.id,
+                id: s.id.get() as i64,
                 leaves: s.leaves,
                 root_job: s.root.to_string(),
                 proved: s.proved_ms.is_some(),
@@ -535,7 +532,7 @@ impl Coordinator {
             .into_iter()
             .map(|c| JobCount {
                 status: c.status.as_str().to_owned(),
-                level: c.level,
+                level: c.level as i32,
                 count: c.count,
             })
             .collect();
@@ -568,10 +565,4 @@ impl Coordinator {
         }
         Ok(())
     }
-}
-
-fn parse_circuit(name: &str) -> Result<JobCircuit> {
-    name.parse().map_err(|e: sheaf_circuits::UnknownCircuit| {
-        ApiError::new(ErrorCode::Internal, e.to_string())
-    })
 }

@@ -52,7 +52,7 @@ pub fn handle() -> &'static PrometheusHandle {
 /// Render the metrics, with the jobs gauge set from `counts`.
 pub fn render(counts: &[StatusCount]) -> String {
     let handle = handle();
-    let levels: std::collections::BTreeSet<i32> = counts.iter().map(|c| c.level).collect();
+    let levels: std::collections::BTreeSet<u32> = counts.iter().map(|c| c.level).collect();
     for level in levels {
         // Every status of a level is set, so a status that emptied reads 0, not its last value.
         for status in JobStatus::ALL {

@@ -6,7 +6,7 @@
 
 use sheaf_api::JobInputs;
 use sheaf_circuits::{JobCircuit, TreePlan};
-use sheaf_store::{JobId, NewJob, NewSequence};
+use sheaf_store::{JobId, NewJob, NewSequence, SequenceId};
 
 /// A planned sequence, ready for [`sheaf_store::Store::insert_sequence`].
 #[derive(Clone, Debug)]
@@ -20,7 +20,7 @@ pub struct SequencePlan {
 /// Plan sequence `id` of `leaves` leaves of kind `leaf_kind` at `arity`, the leaves' inputs
 /// seeded by `seed`; `wrap` adds the zero-knowledge wrap of the root.
 pub fn plan_sequence(
-    id: i64,
+    id: SequenceId,
     leaves: usize,
     arity: usize,
     leaf_kind: &str,
@@ -32,7 +32,7 @@ pub fn plan_sequence(
     let mut jobs = Vec::with_capacity(leaves + tree.aggregation_nodes() + 1);
     for (level, &size) in tree.level_sizes().iter().enumerate() {
         for index in 0..size {
-            let id_of = |level: usize, index: usize| JobId::new(id, level as i32, index as i64);
+            let id_of = |level: usize, index: usize| JobId::new(id, level as u32, index as u64);
             let (circuit, inputs, children) = match level {
                 0 => (
                     JobCircuit::Leaf {
@@ -60,18 +60,18 @@ pub fn plan_sequence(
             };
             jobs.push(NewJob {
                 id: id_of(level, index),
-                circuit: circuit.to_string(),
-                inputs: inputs.to_bytes(),
+                circuit,
+                inputs,
                 children,
             });
         }
     }
     if wrap {
-        let root = tree.root_level() as i32;
+        let root = tree.root_level() as u32;
         jobs.push(NewJob {
             id: JobId::new(id, root + 1, 0),
-            circuit: JobCircuit::Wrap.to_string(),
-            inputs: JobInputs::Aggregate.to_bytes(),
+            circuit: JobCircuit::Wrap,
+            inputs: JobInputs::Aggregate,
             children: vec![JobId::new(id, root, 0)],
         });
     }
@@ -91,35 +91,38 @@ mod tests {
 
     #[test]
     fn five_leaves_at_arity_two_make_eleven_jobs() {
-        let plan = plan_sequence(7, 5, 2, "work", 7, false, 0).unwrap();
+        let plan = plan_sequence(SequenceId(7), 5, 2, "work", 7, false, 0).unwrap();
         // 5 leaves, 3 leaf nodes, 2 universal, 1 root.
         assert_eq!(plan.jobs.len(), 11);
         let root = plan.jobs.last().unwrap();
-        assert_eq!(root.id, JobId::new(7, 3, 0));
-        assert_eq!(root.circuit, "universal");
+        assert_eq!(root.id, JobId::new(SequenceId(7), 3, 0));
+        assert_eq!(root.circuit, JobCircuit::Universal);
         assert_eq!(
             root.children,
-            vec![JobId::new(7, 2, 0), JobId::new(7, 2, 1)]
+            vec![
+                JobId::new(SequenceId(7), 2, 0),
+                JobId::new(SequenceId(7), 2, 1)
+            ]
         );
         let last_leaf_node = &plan.jobs[7];
-        assert_eq!(last_leaf_node.circuit, "node:work");
-        assert_eq!(last_leaf_node.children, vec![JobId::new(7, 0, 4)]);
+        assert_eq!(last_leaf_node.circuit.to_string(), "node:work");
         assert_eq!(
-            JobInputs::from_bytes(&plan.jobs[4].inputs).unwrap(),
-            JobInputs::Work { seed: 7, index: 4 }
+            last_leaf_node.children,
+            vec![JobId::new(SequenceId(7), 0, 4)]
         );
+        assert_eq!(plan.jobs[4].inputs, JobInputs::Work { seed: 7, index: 4 });
     }
 
     #[test]
     fn wrap_sits_on_the_root() {
-        let plan = plan_sequence(1, 1, 2, "work", 1, true, 0).unwrap();
-        let circuits: Vec<&str> = plan.jobs.iter().map(|j| j.circuit.as_str()).collect();
+        let plan = plan_sequence(SequenceId(1), 1, 2, "work", 1, true, 0).unwrap();
+        let circuits: Vec<String> = plan.jobs.iter().map(|j| j.circuit.to_string()).collect();
         assert_eq!(circuits, ["leaf:work", "node:work", "universal", "wrap"]);
-        assert_eq!(plan.jobs[3].children, vec![JobId::new(1, 2, 0)]);
+        assert_eq!(plan.jobs[3].children, vec![JobId::new(SequenceId(1), 2, 0)]);
     }
 
     #[test]
     fn zero_leaves_are_refused() {
-        assert!(plan_sequence(1, 0, 2, "work", 1, false, 0).is_err());
+        assert!(plan_sequence(SequenceId(1), 0, 2, "work", 1, false, 0).is_err());
     }
 }

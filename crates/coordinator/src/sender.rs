@@ -460,7 +460,11 @@ impl ProofSender {
             next.max(status.next_to_finalize)
         };
         while next < status.next_sequence {
-            let Some(sequence) = self.store.get_sequence(next as i64).await? else {
+            let Some(sequence) = self
+                .store
+                .get_sequence(sheaf_store::SequenceId(next))
+                .await?
+            else {
                 break;
             };
             if sequence.proved_ms.is_none() {
@@ -493,9 +497,9 @@ impl ProofSender {
     async fn statement(&self, id: SequenceId) -> Result<Digest> {
         let sequence = self
             .store
-            .get_sequence(id as i64)
+            .get_sequence(sheaf_store::SequenceId(id))
             .await?
-            .ok_or(StoreError::UnknownSequence(id as i64))?;
+            .ok_or(StoreError::UnknownSequence(sheaf_store::SequenceId(id)))?;
         Ok(self
             .circuits
             .sequence_statement(sequence.leaves as usize, id)?)
@@ -517,7 +521,7 @@ impl ProofSender {
         let sequences = self.store.list_sequences().await?;
         let mut expected = (!empty).then_some(status.next_sequence);
         for sequence in sequences {
-            let id = sequence.id as SequenceId;
+            let id: SequenceId = sequence.id.get();
             match expected {
                 Some(next) if id < next => continue,
                 Some(next) if id > next => {
@@ -567,7 +571,7 @@ impl ProofSender {
             };
             let latest = self
                 .store
-                .outbox_latest(sequence as i64, OutboxKind::ProofHash)
+                .outbox_latest(sheaf_store::SequenceId(sequence), OutboxKind::ProofHash)
                 .await?;
             // A hash already committed in the running window (also after a restart) is
             // watched, not sent again.
@@ -640,9 +644,11 @@ impl ProofSender {
     async fn root_proof(&self, sequence: SequenceId) -> Result<Vec<u8>> {
         let stored = self
             .store
-            .get_sequence(sequence as i64)
+            .get_sequence(sheaf_store::SequenceId(sequence))
             .await?
-            .ok_or(StoreError::UnknownSequence(sequence as i64))?;
+            .ok_or(StoreError::UnknownSequence(sheaf_store::SequenceId(
+                sequence,
+            )))?;
         Ok(self
             .store
             .proof_of(stored.root)
@@ -658,7 +664,11 @@ impl ProofSender {
         for (sequence, watch) in self.hashes.snapshot() {
             let Some(tx) = self
                 .store
-                .outbox_get(sequence as i64, OutboxKind::ProofHash, watch.attempt)
+                .outbox_get(
+                    sheaf_store::SequenceId(sequence),
+                    OutboxKind::ProofHash,
+                    watch.attempt,
+                )
                 .await?
             else {
                 self.hashes.remove(sequence);
@@ -712,7 +722,11 @@ impl ProofSender {
         for (sequence, reveal) in self.reveals.snapshot() {
             let stored = self
                 .store
-                .outbox_get(sequence as i64, OutboxKind::Proof, reveal.attempt)
+                .outbox_get(
+                    sheaf_store::SequenceId(sequence),
+                    OutboxKind::Proof,
+                    reveal.attempt,
+                )
                 .await?;
             if let Some(tx) = stored {
                 match self.outcome(&tx).await? {
@@ -798,7 +812,11 @@ impl ProofSender {
     /// The transaction of step `(sequence, kind)` at its current attempt: the stored one if in
     /// flight or included, else a new attempt after a failed one.
     async fn step(&self, sequence: SequenceId, kind: OutboxKind, call: Call) -> Result<OutboxTx> {
-        let attempt = match self.store.outbox_latest(sequence as i64, kind).await? {
+        let attempt = match self
+            .store
+            .outbox_latest(sheaf_store::SequenceId(sequence), kind)
+            .await?
+        {
             Some(tx) if tx.status == OutboxStatus::Failed => tx.attempt + 1,
             Some(tx) => return Ok(tx),
             None => 0,
@@ -821,7 +839,7 @@ impl ProofSender {
         let mut next_nonce = self.signer.lock().await;
         if let Some(stored) = self
             .store
-            .outbox_get(sequence as i64, kind, attempt)
+            .outbox_get(sheaf_store::SequenceId(sequence), kind, attempt)
             .await?
         {
             return Ok(stored);
@@ -834,7 +852,7 @@ impl ProofSender {
         let nonce = account.next_nonce.max(local);
         let signed = SignedTx::sign(&self.key, self.chain_id, nonce, call);
         let new = NewOutboxTx {
-            sequence: sequence as i64,
+            sequence: sheaf_store::SequenceId(sequence),
             kind,
             attempt,
             tx_hash: signed.hash(self.chain_id).to_string(),
@@ -918,7 +936,7 @@ impl ProofSender {
                 return self.record(tx, receipt).await;
             }
             let error = "its nonce was used by another transaction of this key";
-            tracing::warn!(target: TARGET, sequence = tx.sequence, kind = %tx.kind, error, "transaction dropped");
+            tracing::warn!(target: TARGET, sequence = %tx.sequence, kind = %tx.kind, error, "transaction dropped");
             self.store.outbox_mark_failed(tx.id, error).await?;
             return Ok(Outcome::Failed);
         }
@@ -943,7 +961,7 @@ impl ProofSender {
                 Outcome::Included(receipt.block)
             }
             Some(error) => {
-                tracing::warn!(target: TARGET, sequence = tx.sequence, kind = %tx.kind,
+                tracing::warn!(target: TARGET, sequence = %tx.sequence, kind = %tx.kind,
                         attempt = tx.attempt, error = %error, "transaction failed on chain");
                 self.store.outbox_mark_failed(tx.id, &error).await?;
                 Outcome::Failed

@@ -18,14 +18,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use sheaf_types::clock::now_ms;
+use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
+
 use crate::error::{Result, StoreError};
-use crate::model::{JobId, NewJob, NewSequence, RewardEntry};
+use crate::model::{NewJob, NewSequence, RewardEntry};
 use crate::Store;
 
 /// Clients the bench runs when not told otherwise.
@@ -54,10 +57,8 @@ pub const BENCH_ARITY: usize = 2;
 /// but stall the client that plans for longer.
 pub const BENCH_SEQUENCE_LEAVES: i64 = 2_048;
 
-/// Circuit name of the bench's leaves, which tells its jobs apart.
-const LEAF_CIRCUIT: &str = "bench-leaf";
-/// Circuit name of the bench's aggregation jobs.
-const NODE_CIRCUIT: &str = "bench-node";
+/// Leaf kind of the bench's circuits (`leaf:bench`, `node:bench`), which tells its jobs apart.
+const BENCH_KIND: &str = "bench";
 
 /// How long the bench runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +110,7 @@ pub struct StoreBenchReport {
     /// 99th percentile of the cycle time, milliseconds.
     pub p99_ms: f64,
     /// Sequences the bench planned (their unfinished jobs are cancelled at the end).
-    pub sequences: Vec<i64>,
+    pub sequences: Vec<SequenceId>,
 }
 
 /// Runs `cfg.clients` lease→submit loops on `store` and measures them.
@@ -120,20 +121,23 @@ pub struct StoreBenchReport {
 /// and "prove" them, and its sequences would take the coordinator's sequence ids).
 pub async fn run_store_bench(store: &Store, cfg: StoreBenchConfig) -> Result<StoreBenchReport> {
     check_config(&cfg)?;
-    let foreign: i64 = on_pool!(store, |pool| {
+    let foreign: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE circuit NOT IN ($1, $2)")
-            .bind(LEAF_CIRCUIT)
-            .bind(NODE_CIRCUIT)
-            .fetch_one(pool)
-            .await?
-    });
+            .bind(leaf_circuit())
+            .bind(node_circuit())
+            .fetch_one(store.reader())
+            .await?;
     if foreign > 0 {
         return Err(StoreError::InvalidArgument(format!(
             "the store holds {foreign} jobs that are not the bench's: run it on a scratch \
              database"
         )));
     }
-    let first_sequence = store.list_sequences().await?.last().map_or(0, |s| s.id + 1);
+    let first_sequence = store
+        .list_sequences()
+        .await?
+        .last()
+        .map_or(SequenceId(0), |s| s.id.next());
     let planner = Arc::new(Planner {
         generation: AtomicU64::new(0),
         state: Mutex::new(PlannerState {
@@ -294,8 +298,8 @@ struct Planner {
 }
 
 struct PlannerState {
-    next_sequence: i64,
-    planned: Vec<i64>,
+    next_sequence: SequenceId,
+    planned: Vec<SequenceId>,
 }
 
 impl Planner {
@@ -327,31 +331,49 @@ impl Planner {
             created_ms: now_ms(),
         };
         store.insert_sequence(sequence, &tree(id, leaves)).await?;
-        state.next_sequence += 1;
+        state.next_sequence = id.next();
         state.planned.push(id);
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
 }
 
-/// A complete tree of [`BENCH_ARITY`] over `leaves` leaves, with empty inputs.
-fn tree(sequence: i64, leaves: i64) -> Vec<NewJob> {
-    let job = |level, index, circuit: &str, children| NewJob {
-        id: JobId::new(sequence, level, index),
-        circuit: circuit.to_owned(),
-        inputs: Vec::new(),
-        children,
-    };
-    let mut jobs: Vec<NewJob> = (0..leaves)
-        .map(|index| job(0, index, LEAF_CIRCUIT, vec![]))
+fn leaf_circuit() -> JobCircuit {
+    JobCircuit::Leaf {
+        kind: BENCH_KIND.to_owned(),
+    }
+}
+
+fn node_circuit() -> JobCircuit {
+    JobCircuit::LeafNode {
+        kind: BENCH_KIND.to_owned(),
+    }
+}
+
+/// A complete tree of [`BENCH_ARITY`] over `leaves` leaves; every aggregation job is a
+/// `node:bench`.
+fn tree(sequence: SequenceId, leaves: i64) -> Vec<NewJob> {
+    let seed = sequence.get();
+    let mut jobs: Vec<NewJob> = (0..leaves.unsigned_abs())
+        .map(|index| NewJob {
+            id: JobId::new(sequence, 0, index),
+            circuit: leaf_circuit(),
+            inputs: JobInputs::Work { seed, index },
+            children: vec![],
+        })
         .collect();
     let mut below: Vec<JobId> = jobs.iter().map(|job| job.id).collect();
     let mut level = 0;
     while below.len() > 1 {
         level += 1;
-        let parents: Vec<NewJob> = (0i64..)
+        let parents: Vec<NewJob> = (0u64..)
             .zip(below.chunks(BENCH_ARITY))
-            .map(|(index, children)| job(level, index, NODE_CIRCUIT, children.to_vec()))
+            .map(|(index, children)| NewJob {
+                id: JobId::new(sequence, level, index),
+                circuit: node_circuit(),
+                inputs: JobInputs::Aggregate,
+                children: children.to_vec(),
+            })
             .collect();
         below = parents.iter().map(|job| job.id).collect();
         jobs.extend(parents);
@@ -360,17 +382,15 @@ fn tree(sequence: i64, leaves: i64) -> Vec<NewJob> {
 }
 
 /// Cancels the jobs of `sequences` that are not proved, so the next run starts clean.
-async fn cancel_unfinished(store: &Store, sequences: &[i64]) -> Result<()> {
+async fn cancel_unfinished(store: &Store, sequences: &[SequenceId]) -> Result<()> {
     for &sequence in sequences {
-        on_write_pool!(store, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET status = 'cancelled', lease_holder = NULL, \
-                 lease_expires_ms = NULL WHERE sequence = $1 AND status <> 'proved'",
-            )
-            .bind(sequence)
-            .execute(pool)
-            .await?;
-        });
+        sqlx::query(
+            "UPDATE jobs SET status = 'cancelled', lease_holder = NULL, \
+             lease_expires_ms = NULL WHERE sequence = $1 AND status <> 'proved'",
+        )
+        .bind(sequence)
+        .execute(store.writer())
+        .await?;
     }
     Ok(())
 }
@@ -388,10 +408,4 @@ fn percentile_ms(times: &[Duration], p: f64) -> f64 {
     }
     let rank = ((p * times.len() as f64).ceil() as usize).clamp(1, times.len());
     times[rank - 1].as_secs_f64() * 1e3
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

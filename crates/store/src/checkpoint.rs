@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Connection, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::error::Result;
@@ -42,10 +42,7 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Opens the checkpointer's connection and starts its task on the current runtime; `write`
     /// is the store's write pool.
-    pub(crate) async fn start(
-        options: &SqliteConnectOptions,
-        write: SqlitePool,
-    ) -> Result<Arc<Self>> {
+    pub(crate) async fn start(options: &SqliteConnectOptions, write: AnyPool) -> Result<Arc<Self>> {
         let conn = options.connect().await?;
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(run(conn, write, stopped));
@@ -58,7 +55,7 @@ impl Checkpointer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, write: SqlitePool, mut stopped: watch::Receiver<bool>) {
+async fn run(mut conn: SqliteConnection, write: AnyPool, mut stopped: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(SQLITE_CHECKPOINT_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -75,7 +72,7 @@ async fn run(mut conn: SqliteConnection, write: SqlitePool, mut stopped: watch::
 }
 
 /// One passive checkpoint, then a restart if the log has grown past its bound.
-async fn checkpoint(conn: &mut SqliteConnection, write: &SqlitePool) -> Result<()> {
+async fn checkpoint(conn: &mut SqliteConnection, write: &AnyPool) -> Result<()> {
     // (busy, pages in the log, pages copied)
     let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
         .fetch_one(&mut *conn)

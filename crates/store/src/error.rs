@@ -1,6 +1,8 @@
 //! The store's one error type.
 
-use crate::model::{JobId, JobStatus};
+use sheaf_types::{JobId, SequenceId};
+
+use crate::model::JobStatus;
 
 /// Result of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -23,10 +25,10 @@ pub enum StoreError {
     },
     /// A sequence with this id is already stored; nothing was changed.
     #[error("sequence {0} already exists")]
-    SequenceExists(i64),
+    SequenceExists(SequenceId),
     /// No sequence with this id is stored.
     #[error("unknown sequence {0}")]
-    UnknownSequence(i64),
+    UnknownSequence(SequenceId),
     /// The job tree handed to `insert_sequence` is not a single tree of this sequence.
     #[error("invalid job plan: {0}")]
     InvalidPlan(String),
@@ -72,7 +74,7 @@ pub enum StoreError {
     #[error("the outbox already holds another {kind} transaction for sequence {sequence}, attempt {attempt}")]
     OutboxStepTaken {
         /// The sequence.
-        sequence: i64,
+        sequence: SequenceId,
         /// `proof_hash` or `proof`.
         kind: &'static str,
         /// The window attempt.
@@ -108,10 +110,31 @@ pub enum StoreError {
     /// changed outside the store.
     #[error("corrupt store data: {0}")]
     Corrupt(String),
+    /// The migrations could not be applied (a failed migration left the database dirty, or
+    /// an applied migration's file changed).
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// Creating the data directory failed.
     #[error("store I/O: {0}")]
     Io(#[from] std::io::Error),
     /// The database engine failed (connection, constraint, I/O).
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// A stored value that does not decode into its type (an id, a status, a circuit) is
+    /// [`StoreError::Corrupt`]; anything else is the engine's failure.
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { .. } => StoreError::Corrupt(e.to_string()),
+            e => StoreError::Database(e),
+        }
+    }
+}
+
+impl From<sheaf_types::InvalidJobId> for StoreError {
+    fn from(e: sheaf_types::InvalidJobId) -> Self {
+        StoreError::InvalidJobId(e.0)
+    }
 }

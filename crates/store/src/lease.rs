@@ -1,8 +1,11 @@
 //! Leases: handing jobs to provers, keeping them alive, taking them back.
 
+use sheaf_types::JobId;
+
 use crate::error::{Result, StoreError};
-use crate::model::{ExpiredLeases, JobId, JobStatus, Lease, LeaseOutcome};
-use crate::rows::{parse_stored_id, sorted_ids};
+use crate::model::{ExpiredLeases, JobStatus, Lease, LeaseOutcome};
+use crate::rows::{sorted, ClaimRow};
+use crate::store::{Engine, WriteTx};
 use crate::Store;
 
 /// Lease expiry `now_ms + ttl_ms`, refusing a non-positive TTL or an overflow.
@@ -17,9 +20,9 @@ fn expiry(now_ms: i64, ttl_ms: i64) -> Result<i64> {
         .ok_or_else(|| StoreError::InvalidArgument(format!("{now_ms} ms + {ttl_ms} ms overflows")))
 }
 
-/// Inside write transaction `$tx` on `$engine`, leases the next `ready` job to `$prover` until
-/// `$expires_ms`, granted at `$now_ms`; evaluates to the [`Lease`], or `None` when nothing is
-/// ready. Shared by every way of leasing, so they all hand out jobs in the same order.
+/// Inside write transaction `tx`, leases the next `ready` job to `prover` until `expires_ms`,
+/// granted at `now_ms`; returns the [`Lease`], or `None` when nothing is ready. Shared by every
+/// way of leasing, so they all hand out jobs in the same order.
 ///
 /// Critical path first: the lowest sequence (it settles first), then the highest level (it
 /// unblocks the root soonest), then the lowest index. One statement picks and updates the row;
@@ -31,42 +34,118 @@ fn expiry(now_ms: i64, ttl_ms: i64) -> Result<i64> {
 /// the same as those leases expiring at once: the jobs are `ready` again, and a forgotten
 /// lease's submission is refused as stale unless the same prover leased the job again. A
 /// submission commits synchronously, and its flush makes every earlier commit durable too.
-macro_rules! claim_next_job {
-    ($tx:ident, $engine:ident, $prover:expr, $now_ms:expr, $expires_ms:expr) => {{
-        if $engine == $crate::store::Engine::Postgres {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *$tx)
-                .await?;
-        }
-        let claim = format!(
-            "UPDATE jobs SET status = 'leased', attempts = attempts + 1, \
-             lease_token = lease_token + 1, lease_holder = $1, lease_expires_ms = $2, \
-             leased_ms = $3 \
-             WHERE id = (SELECT id FROM jobs WHERE status = 'ready' \
-             ORDER BY sequence, level DESC, idx LIMIT 1{}) \
-             RETURNING id, attempts, lease_token, circuit, inputs",
-            $engine.claim()
-        );
-        let row: Option<(String, i64, i64, String, Vec<u8>)> = sqlx::query_as(&claim)
-            .bind($prover)
-            .bind($expires_ms)
-            .bind($now_ms)
-            .fetch_optional(&mut *$tx)
+async fn claim_next_job(
+    tx: &mut WriteTx,
+    prover: &str,
+    now_ms: i64,
+    expires_ms: i64,
+) -> Result<Option<Lease>> {
+    if tx.engine == Engine::Postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(tx.conn())
             .await?;
-        match row {
-            Some((id, attempt, token, circuit, inputs)) => Some(Lease {
-                job: parse_stored_id(&id)?,
-                token,
-                attempt,
-                holder: $prover.to_owned(),
-                expires_ms: $expires_ms,
-                circuit,
-                inputs,
-            }),
-            None => None,
-        }
-    }};
+    }
+    let claim = format!(
+        "UPDATE jobs SET status = 'leased', attempts = attempts + 1, \
+         lease_token = lease_token + 1, lease_holder = $1, lease_expires_ms = $2, \
+         leased_ms = $3 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'ready' \
+         ORDER BY sequence, level DESC, idx LIMIT 1{}) \
+         RETURNING id, attempts, lease_token, circuit, inputs",
+        tx.engine.claim()
+    );
+    let row: Option<ClaimRow> = sqlx::query_as(&claim)
+        .bind(prover)
+        .bind(expires_ms)
+        .bind(now_ms)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.map(|row| Lease {
+        job: row.id,
+        token: row.lease_token,
+        attempt: row.attempts,
+        holder: prover.to_owned(),
+        expires_ms,
+        circuit: row.circuit,
+        inputs: row.inputs,
+    }))
 }
+
+/// A prover's limits and the epoch they are counted in, for [`admit_and_claim`].
+struct Admission<'a> {
+    prover: &'a str,
+    now_ms: i64,
+    expires_ms: i64,
+    epoch: i64,
+    epoch_ends_ms: i64,
+}
+
+/// The body of [`Store::lease_admitted`], inside its write transaction: every exit, refusals
+/// included, goes back to the caller, which commits or rolls back.
+async fn admit_and_claim(tx: &mut WriteTx, a: &Admission<'_>) -> Result<LeaseOutcome> {
+    // On PostgreSQL the prover's row lock serializes its lease requests across replicas; on
+    // SQLite `BEGIN IMMEDIATE` already serializes every writer.
+    let select = format!(
+        "SELECT rate_limit, max_concurrent FROM provers WHERE id = $1{}",
+        tx.engine.for_update()
+    );
+    let limits: Option<(i64, i64)> = sqlx::query_as(&select)
+        .bind(a.prover)
+        .fetch_optional(tx.conn())
+        .await?;
+    let (rate_limit, max_concurrent) =
+        limits.ok_or_else(|| StoreError::UnknownProver(a.prover.to_owned()))?;
+
+    let active: i64 = sqlx::query_scalar(COUNT_ACTIVE_LEASES)
+        .bind(a.prover)
+        .bind(a.now_ms)
+        .fetch_one(tx.conn())
+        .await?;
+    if active >= max_concurrent {
+        return Ok(LeaseOutcome::TooManyLeases {
+            active,
+            limit: max_concurrent,
+        });
+    }
+
+    let used: Option<i64> =
+        sqlx::query_scalar("SELECT count FROM lease_counts WHERE prover = $1 AND epoch = $2")
+            .bind(a.prover)
+            .bind(a.epoch)
+            .fetch_optional(tx.conn())
+            .await?;
+    let used = used.unwrap_or(0);
+    if used >= rate_limit {
+        return Ok(LeaseOutcome::RateLimited {
+            used,
+            limit: rate_limit,
+            epoch_ends_ms: a.epoch_ends_ms,
+        });
+    }
+
+    let Some(lease) = claim_next_job(tx, a.prover, a.now_ms, a.expires_ms).await? else {
+        return Ok(LeaseOutcome::NoWork);
+    };
+    sqlx::query(
+        "INSERT INTO lease_counts (prover, epoch, count) VALUES ($1, $2, 1) \
+         ON CONFLICT (prover, epoch) DO UPDATE SET count = lease_counts.count + 1",
+    )
+    .bind(a.prover)
+    .bind(a.epoch)
+    .execute(tx.conn())
+    .await?;
+    // Past epochs are never read again: keep one row per prover.
+    sqlx::query("DELETE FROM lease_counts WHERE prover = $1 AND epoch < $2")
+        .bind(a.prover)
+        .bind(a.epoch)
+        .execute(tx.conn())
+        .await?;
+    Ok(LeaseOutcome::Leased(lease))
+}
+
+/// The unexpired leases of a prover (`$1`) at `$2`.
+const COUNT_ACTIVE_LEASES: &str = "SELECT COUNT(*) FROM jobs \
+     WHERE lease_holder = $1 AND status = 'leased' AND lease_expires_ms > $2";
 
 impl Store {
     /// Leases the next `ready` job to `prover` until `now_ms + ttl_ms`, or returns `None` when
@@ -82,9 +161,9 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<Option<Lease>> {
         let expires_ms = expiry(now_ms, ttl_ms)?;
-        let lease = write_tx!(self, |tx, engine| {
-            claim_next_job!(tx, engine, prover, now_ms, expires_ms)
-        });
+        let mut tx = self.begin_write().await?;
+        let lease = claim_next_job(&mut tx, prover, now_ms, expires_ms).await;
+        let lease = tx.finish(lease).await?;
         if let Some(lease) = &lease {
             log_lease(lease);
         }
@@ -121,72 +200,16 @@ impl Store {
             .ok_or_else(|| {
                 StoreError::InvalidArgument(format!("epoch {epoch} of {epoch_ms} ms overflows"))
             })?;
-        let outcome = write_tx!(self, |tx, engine| {
-            // On PostgreSQL the prover's row lock serializes its lease requests across
-            // replicas; on SQLite `BEGIN IMMEDIATE` already serializes every writer.
-            let select = format!(
-                "SELECT rate_limit, max_concurrent FROM provers WHERE id = $1{}",
-                engine.for_update()
-            );
-            let limits: Option<(i64, i64)> = sqlx::query_as(&select)
-                .bind(prover)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let (rate_limit, max_concurrent) =
-                limits.ok_or_else(|| StoreError::UnknownProver(prover.to_owned()))?;
-
-            let active: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs \
-                 WHERE lease_holder = $1 AND status = 'leased' AND lease_expires_ms > $2",
-            )
-            .bind(prover)
-            .bind(now_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-            if active >= max_concurrent {
-                return Ok(LeaseOutcome::TooManyLeases {
-                    active,
-                    limit: max_concurrent,
-                });
-            }
-
-            let used: Option<i64> = sqlx::query_scalar(
-                "SELECT count FROM lease_counts WHERE prover = $1 AND epoch = $2",
-            )
-            .bind(prover)
-            .bind(epoch)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let used = used.unwrap_or(0);
-            if used >= rate_limit {
-                return Ok(LeaseOutcome::RateLimited {
-                    used,
-                    limit: rate_limit,
-                    epoch_ends_ms,
-                });
-            }
-
-            match claim_next_job!(tx, engine, prover, now_ms, expires_ms) {
-                None => LeaseOutcome::NoWork,
-                Some(lease) => {
-                    sqlx::query(
-                        "INSERT INTO lease_counts (prover, epoch, count) VALUES ($1, $2, 1) \
-                         ON CONFLICT (prover, epoch) DO UPDATE SET count = lease_counts.count + 1",
-                    )
-                    .bind(prover)
-                    .bind(epoch)
-                    .execute(&mut *tx)
-                    .await?;
-                    // Past epochs are never read again: keep one row per prover.
-                    sqlx::query("DELETE FROM lease_counts WHERE prover = $1 AND epoch < $2")
-                        .bind(prover)
-                        .bind(epoch)
-                        .execute(&mut *tx)
-                        .await?;
-                    LeaseOutcome::Leased(lease)
-                }
-            }
-        });
+        let admission = Admission {
+            prover,
+            now_ms,
+            expires_ms,
+            epoch,
+            epoch_ends_ms,
+        };
+        let mut tx = self.begin_write().await?;
+        let outcome = admit_and_claim(&mut tx, &admission).await;
+        let outcome = tx.finish(outcome).await?;
         match &outcome {
             LeaseOutcome::Leased(lease) => log_lease(lease),
             LeaseOutcome::NoWork => {}
@@ -200,27 +223,21 @@ impl Store {
     /// Whether any job is ready. A read on the ready-jobs index, so a waiting lease request
     /// can look without taking the write lock.
     pub async fn has_ready_job(&self) -> Result<bool> {
-        on_pool!(self, |pool| {
-            Ok(sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'ready')",
-            )
-            .fetch_one(pool)
-            .await?)
-        })
+        // No EXISTS: PostgreSQL answers a boolean, SQLite an integer.
+        let ready: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM jobs WHERE status = 'ready' LIMIT 1")
+                .fetch_optional(self.reader())
+                .await?;
+        Ok(ready.is_some())
     }
 
     /// Leases `prover` holds that have not expired at `now_ms`, to enforce its concurrency cap.
     pub async fn count_active_leases(&self, prover: &str, now_ms: i64) -> Result<i64> {
-        on_pool!(self, |pool| {
-            Ok(sqlx::query_scalar(
-                "SELECT COUNT(*) FROM jobs \
-                 WHERE lease_holder = $1 AND status = 'leased' AND lease_expires_ms > $2",
-            )
+        Ok(sqlx::query_scalar(COUNT_ACTIVE_LEASES)
             .bind(prover)
             .bind(now_ms)
-            .fetch_one(pool)
+            .fetch_one(self.reader())
             .await?)
-        })
     }
 
     /// Extends a current lease to `now_ms + ttl_ms` and returns the new expiry.
@@ -230,20 +247,18 @@ impl Store {
     /// the job may already be with another prover).
     pub async fn heartbeat(&self, job: JobId, token: i64, now_ms: i64, ttl_ms: i64) -> Result<i64> {
         let expires_ms = expiry(now_ms, ttl_ms)?;
-        let updated = on_write_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE jobs SET lease_expires_ms = $4 \
-                 WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
-                 AND lease_expires_ms > $3",
-            )
-            .bind(job.to_string())
-            .bind(token)
-            .bind(now_ms)
-            .bind(expires_ms)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let updated = sqlx::query(
+            "UPDATE jobs SET lease_expires_ms = $4 \
+             WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
+             AND lease_expires_ms > $3",
+        )
+        .bind(job)
+        .bind(token)
+        .bind(now_ms)
+        .bind(expires_ms)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
         if updated == 0 {
             // Tell an unknown id from a stale lease; a read after the failed update is enough,
             // since either way nothing changed.
@@ -261,29 +276,9 @@ impl Store {
                 "max_attempts must be at least 1, got {max_attempts}"
             )));
         }
-        let expired = write_tx!(self, |tx, _engine| {
-            let dead: Vec<String> = sqlx::query_scalar(
-                "UPDATE jobs SET status = 'dead', lease_holder = NULL, lease_expires_ms = NULL \
-                 WHERE status = 'leased' AND lease_expires_ms <= $1 AND attempts >= $2 \
-                 RETURNING id",
-            )
-            .bind(now_ms)
-            .bind(max_attempts)
-            .fetch_all(&mut *tx)
-            .await?;
-            let requeued: Vec<String> = sqlx::query_scalar(
-                "UPDATE jobs SET status = 'ready', lease_holder = NULL, lease_expires_ms = NULL \
-                 WHERE status = 'leased' AND lease_expires_ms <= $1 \
-                 RETURNING id",
-            )
-            .bind(now_ms)
-            .fetch_all(&mut *tx)
-            .await?;
-            ExpiredLeases {
-                requeued: sorted_ids(&requeued)?,
-                dead: sorted_ids(&dead)?,
-            }
-        });
+        let mut tx = self.begin_write().await?;
+        let expired = take_back_expired(&mut tx, now_ms, max_attempts).await;
+        let expired = tx.finish(expired).await?;
         for job in &expired.requeued {
             tracing::info!(target: "sheaf::store", %job, "lease expired, job requeued");
         }
@@ -295,14 +290,41 @@ impl Store {
 
     /// State of a job, or [`StoreError::UnknownJob`].
     pub(crate) async fn status_of(&self, job: JobId) -> Result<JobStatus> {
-        let status: Option<String> = on_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-                .bind(job.to_string())
-                .fetch_optional(pool)
-                .await?
-        });
-        crate::rows::parse_stored_status(&status.ok_or(StoreError::UnknownJob(job))?)
+        let status: Option<JobStatus> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_optional(self.reader())
+            .await?;
+        status.ok_or(StoreError::UnknownJob(job))
     }
+}
+
+/// The body of [`Store::requeue_expired`], inside its write transaction.
+async fn take_back_expired(
+    tx: &mut WriteTx,
+    now_ms: i64,
+    max_attempts: i64,
+) -> Result<ExpiredLeases> {
+    let dead: Vec<JobId> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'dead', lease_holder = NULL, lease_expires_ms = NULL \
+         WHERE status = 'leased' AND lease_expires_ms <= $1 AND attempts >= $2 \
+         RETURNING id",
+    )
+    .bind(now_ms)
+    .bind(max_attempts)
+    .fetch_all(tx.conn())
+    .await?;
+    let requeued: Vec<JobId> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'ready', lease_holder = NULL, lease_expires_ms = NULL \
+         WHERE status = 'leased' AND lease_expires_ms <= $1 \
+         RETURNING id",
+    )
+    .bind(now_ms)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(ExpiredLeases {
+        requeued: sorted(requeued),
+        dead: sorted(dead),
+    })
 }
 
 fn log_lease(lease: &Lease) {

@@ -63,14 +63,20 @@
 //!   (never corrupting the file). A dropped lease is leased again, a dropped proof is proved
 //!   again.
 //! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
-//!   and applied at connect in one transaction; a database newer than the build is refused.
+//!   with `sqlx::migrate!` and applied at connect, each in its own transaction, under sqlx's
+//!   advisory lock on PostgreSQL; a database migrated by the store's former runner is adopted
+//!   (see `migrate.rs`), and a database newer than the build is refused.
+//! - **Writes.** Every query is written once, for sqlx's `Any` driver; the few clauses the
+//!   engines disagree on (`FOR UPDATE SKIP LOCKED`, `SET LOCAL`, advisory locks) come from the
+//!   engine at hand. A write transaction's work is a function that returns its outcome,
+//!   refusals included; the caller commits an `Ok` and rolls back an `Err`, so no exit of the
+//!   work drops it while reporting success.
 
-#[macro_use]
-mod store;
 pub mod bench;
 mod checkpoint;
 mod error;
 mod lease;
+mod migrate;
 mod model;
 mod nonces;
 mod operator;
@@ -79,18 +85,21 @@ mod plan;
 mod provers;
 mod roles;
 mod rows;
+mod store;
 mod submit;
 
 pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
+pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    ExpiredLeases, Job, JobFilter, JobId, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence,
-    Prover, Reward, RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
+    ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence, Prover,
+    Reward, RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use roles::{Role, RoleFence};
+pub use sheaf_types::{InvalidJobId, JobCircuit, JobId, JobInputs, SequenceId};
 pub use store::{
-    Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SCHEMA_VERSION, SQLITE_BUSY_TIMEOUT,
-    SQLITE_FILE_NAME, SQLITE_MAX_CONNECTIONS,
+    Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_FILE_NAME,
+    SQLITE_MAX_CONNECTIONS,
 };
 pub use submit::proof_hash;

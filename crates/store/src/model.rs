@@ -4,70 +4,18 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
 use crate::error::StoreError;
-
-/// Deterministic id of a job: its place in the job tree of a sequence. Level 0 holds the leaves;
-/// the root has the highest level.
-///
-/// Its string form `s{sequence}-l{level}-i{index}` (e.g. `s7-l2-i0`) is the primary key in the
-/// database and the form operators type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct JobId {
-    /// Sequence the job belongs to.
-    pub sequence: i64,
-    /// Height in the tree, 0 for leaves.
-    pub level: i32,
-    /// Position within its level, from 0.
-    pub index: i64,
-}
-
-impl JobId {
-    /// The job at `level`, `index` of `sequence`.
-    pub fn new(sequence: i64, level: i32, index: i64) -> Self {
-        Self {
-            sequence,
-            level,
-            index,
-        }
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}-l{}-i{}", self.sequence, self.level, self.index)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = StoreError;
-
-    /// Parses the canonical form only: `s01-l0-i0` or `s1-l+0-i0` are refused, so a job has
-    /// exactly one string id.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || StoreError::InvalidJobId(s.to_owned());
-        let rest = s.strip_prefix('s').ok_or_else(invalid)?;
-        let (sequence, rest) = rest.split_once("-l").ok_or_else(invalid)?;
-        let (level, index) = rest.split_once("-i").ok_or_else(invalid)?;
-        let id = JobId {
-            sequence: sequence.parse().map_err(|_| invalid())?,
-            level: level.parse().map_err(|_| invalid())?,
-            index: index.parse().map_err(|_| invalid())?,
-        };
-        if id.to_string() != s {
-            return Err(invalid());
-        }
-        Ok(id)
-    }
-}
 
 /// State of a job.
 ///
 /// SYSTEM.md's `failed` state (a lease that expired or was given up, to be retried) is folded
 /// into [`JobStatus::Ready`]: such a job is `ready` with `attempts > 0`. One state fewer means one
 /// query fewer to pick the next job, and the attempts count keeps the history visible.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum JobStatus {
     /// Some child is not proved yet.
     Waiting,
@@ -128,7 +76,7 @@ impl FromStr for JobStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewSequence {
     /// Sequence number; sequences are proved and settled in this order.
-    pub id: i64,
+    pub id: SequenceId,
     /// Number of leaves of the workload (transactions, blocks) the sequence covers.
     pub leaves: i64,
     /// When the coordinator planned it (coordinator clock, milliseconds).
@@ -136,13 +84,14 @@ pub struct NewSequence {
 }
 
 /// A stored sequence.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Sequence {
     /// Sequence number.
-    pub id: i64,
+    pub id: SequenceId,
     /// Number of leaves of the workload.
     pub leaves: i64,
     /// The root job, whose proof is the proof of the sequence.
+    #[sqlx(rename = "root_job")]
     pub root: JobId,
     /// When it was planned (milliseconds).
     pub created_ms: i64,
@@ -155,24 +104,25 @@ pub struct Sequence {
 pub struct NewJob {
     /// Its place in the tree.
     pub id: JobId,
-    /// Name of the circuit that proves it.
-    pub circuit: String,
-    /// Circuit inputs, opaque to the store.
-    pub inputs: Vec<u8>,
+    /// The circuit that proves it.
+    pub circuit: JobCircuit,
+    /// What it proves from, besides its children's proofs.
+    pub inputs: JobInputs,
     /// Jobs whose proofs it aggregates, in order; empty for a leaf.
     pub children: Vec<JobId>,
 }
 
 /// A stored job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Job {
     /// Its place in the tree.
     pub id: JobId,
-    /// Name of the circuit that proves it.
-    pub circuit: String,
-    /// Circuit inputs, opaque to the store.
-    pub inputs: Vec<u8>,
-    /// Jobs whose proofs it aggregates, in order.
+    /// The circuit that proves it.
+    pub circuit: JobCircuit,
+    /// What it proves from, besides its children's proofs.
+    pub inputs: JobInputs,
+    /// Jobs whose proofs it aggregates, in order (read apart from the job's row).
+    #[sqlx(skip)]
     pub children: Vec<JobId>,
     /// The job that aggregates it; `None` for the root.
     pub parent: Option<JobId>,
@@ -212,9 +162,9 @@ pub struct Lease {
     /// When it expires unless heartbeated (milliseconds).
     pub expires_ms: i64,
     /// Circuit to prove with.
-    pub circuit: String,
-    /// Circuit inputs.
-    pub inputs: Vec<u8>,
+    pub circuit: JobCircuit,
+    /// What to prove from, besides the children's proofs.
+    pub inputs: JobInputs,
 }
 
 /// What [`Store::lease_admitted`](crate::Store::lease_admitted) decided for one lease request.
@@ -290,18 +240,19 @@ pub struct ExpiredLeases {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
     /// Only jobs of this sequence.
-    pub sequence: Option<i64>,
+    pub sequence: Option<SequenceId>,
     /// Only jobs in this state.
     pub status: Option<JobStatus>,
 }
 
 /// Number of jobs in one state at one level, for metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StatusCount {
     /// The state.
     pub status: JobStatus,
     /// The tree level.
-    pub level: i32,
+    #[sqlx(try_from = "i64")]
+    pub level: u32,
     /// Jobs in that state at that level, over all sequences.
     pub count: i64,
 }
@@ -322,7 +273,7 @@ pub struct Prover {
 }
 
 /// How many proof blobs are stored and their total size.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct StoredProofs {
     /// Distinct blobs.
     pub count: i64,

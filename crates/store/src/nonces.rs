@@ -12,30 +12,26 @@ impl Store {
     /// A recorded pair counts until [`Store::prune_nonces`] removes it, even past its expiry;
     /// the caller refuses requests older than the expiry window by their timestamp.
     pub async fn remember_nonce(&self, key: &str, nonce: &str, expires_ms: i64) -> Result<bool> {
-        let inserted = on_write_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO nonces (key, nonce, expires_ms) VALUES ($1, $2, $3) \
+        let inserted = sqlx::query(
+            "INSERT INTO nonces (key, nonce, expires_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
-            )
-            .bind(key)
-            .bind(nonce)
-            .bind(expires_ms)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        )
+        .bind(key)
+        .bind(nonce)
+        .bind(expires_ms)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
         Ok(inserted == 1)
     }
 
     /// Forgets the nonces that expired at `now_ms` (expiry ≤ now); returns how many.
     pub async fn prune_nonces(&self, now_ms: i64) -> Result<u64> {
-        let pruned = on_write_pool!(self, |pool| {
-            sqlx::query("DELETE FROM nonces WHERE expires_ms <= $1")
-                .bind(now_ms)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
+        let pruned = sqlx::query("DELETE FROM nonces WHERE expires_ms <= $1")
+            .bind(now_ms)
+            .execute(self.writer())
+            .await?
+            .rows_affected();
         if pruned > 0 {
             tracing::debug!(target: "sheaf::store", pruned, now_ms, "pruned expired nonces");
         }

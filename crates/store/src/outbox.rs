@@ -18,13 +18,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use sheaf_types::SequenceId;
+
 use crate::error::{Result, StoreError};
 use crate::roles::{check_fence, RoleFence};
+use crate::store::WriteTx;
 use crate::Store;
 
 /// What a chain transaction of the sender does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum OutboxKind {
     /// Registers the sequence and the statement its root proof must carry.
     Register,
@@ -35,8 +39,9 @@ pub enum OutboxKind {
 }
 
 /// Where an outbox transaction stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum OutboxStatus {
     /// Stored, not yet known to have reached the chain.
     Pending,
@@ -48,53 +53,77 @@ pub enum OutboxStatus {
     Failed,
 }
 
-macro_rules! text_enum {
-    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// The stored text.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $text),+
-                }
-            }
+impl OutboxKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Register => "register",
+            OutboxKind::ProofHash => "proof_hash",
+            OutboxKind::Proof => "proof",
         }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = StoreError;
-
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    other => Err(StoreError::Corrupt(format!("stored {} {other:?}", $what))),
-                }
-            }
-        }
-    };
+    }
 }
 
-text_enum!(OutboxKind, "outbox kind", {
-    Register => "register",
-    ProofHash => "proof_hash",
-    Proof => "proof",
-});
-text_enum!(OutboxStatus, "outbox status", {
-    Pending => "pending",
-    Sent => "sent",
-    Included => "included",
-    Failed => "failed",
-});
+impl OutboxStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Included => "included",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for OutboxKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutboxKind {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [
+            OutboxKind::Register,
+            OutboxKind::ProofHash,
+            OutboxKind::Proof,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("stored outbox kind {s:?}")))
+    }
+}
+
+impl FromStr for OutboxStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [
+            OutboxStatus::Pending,
+            OutboxStatus::Sent,
+            OutboxStatus::Included,
+            OutboxStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("stored outbox status {s:?}")))
+    }
+}
 
 /// A transaction to store before sending it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewOutboxTx {
     /// The sequence it settles.
-    pub sequence: i64,
+    pub sequence: SequenceId,
     /// Hash commitment or proof reveal.
     pub kind: OutboxKind,
     /// The settlement window it is for (0 for the first; a resend after a window closed
@@ -107,12 +136,12 @@ pub struct NewOutboxTx {
 }
 
 /// A stored outbox transaction.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxTx {
     /// Row id, in order of storing.
     pub id: i64,
     /// The sequence it settles.
-    pub sequence: i64,
+    pub sequence: SequenceId,
     /// Hash commitment or proof reveal.
     pub kind: OutboxKind,
     /// The settlement window it is for.
@@ -133,39 +162,8 @@ pub struct OutboxTx {
     pub error: Option<String>,
 }
 
-type OutboxRow = (
-    i64,
-    i64,
-    String,
-    i64,
-    String,
-    Vec<u8>,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-);
-
 const COLUMNS: &str = "id, sequence, kind, attempt, tx_hash, tx, status, created_ms, sent_ms, \
                        included_height, error";
-
-fn parse(row: OutboxRow) -> Result<OutboxTx> {
-    let (id, sequence, kind, attempt, tx_hash, tx, status, created_ms, sent, height, error) = row;
-    Ok(OutboxTx {
-        id,
-        sequence,
-        kind: kind.parse()?,
-        attempt,
-        tx_hash,
-        tx,
-        status: status.parse()?,
-        created_ms,
-        sent_ms: sent,
-        included_height: height,
-        error,
-    })
-}
 
 impl Store {
     /// Stores a signed transaction before it is sent. Storing the same transaction again
@@ -193,46 +191,13 @@ impl Store {
         now_ms: i64,
         fence: Option<&RoleFence>,
     ) -> Result<OutboxTx> {
-        let select = format!(
-            "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 AND attempt = $3"
-        );
-        let insert = format!(
-            "INSERT INTO chain_outbox (sequence, kind, attempt, tx_hash, tx, status, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-        );
-        let (row, existing): (Option<OutboxRow>, Option<OutboxRow>) =
-            write_tx!(self, |tx, engine| {
-                if let Some(fence) = fence {
-                    check_fence!(tx, engine, fence);
-                }
-                let row: Option<OutboxRow> = sqlx::query_as(&insert)
-                    .bind(new.sequence)
-                    .bind(new.kind.as_str())
-                    .bind(new.attempt)
-                    .bind(&new.tx_hash)
-                    .bind(&new.tx)
-                    .bind(now_ms)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                // The step (or the hash) is taken: the same transaction is a no-op, another a
-                // refusal.
-                let existing = match row {
-                    Some(_) => None,
-                    None => {
-                        sqlx::query_as(&select)
-                            .bind(new.sequence)
-                            .bind(new.kind.as_str())
-                            .bind(new.attempt)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                    }
-                };
-                (row, existing)
-            });
-        if let Some(row) = row {
-            return parse(row);
+        let mut tx = self.begin_write().await?;
+        let added = add(&mut tx, new, now_ms, fence).await;
+        let (added, existing) = tx.finish(added).await?;
+        if let Some(added) = added {
+            return Ok(added);
         }
-        match existing.map(parse).transpose()? {
+        match existing {
             Some(stored) if stored.tx_hash == new.tx_hash && stored.tx == new.tx => Ok(stored),
             _ => Err(StoreError::OutboxStepTaken {
                 sequence: new.sequence,
@@ -249,104 +214,90 @@ impl Store {
             "SELECT {COLUMNS} FROM chain_outbox WHERE status IN ('pending', 'sent') \
              ORDER BY sequence, attempt, CASE kind WHEN 'register' THEN 0 WHEN 'proof_hash' THEN 1 ELSE 2 END, id"
         );
-        let rows: Vec<OutboxRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&select).fetch_all(pool).await?
-        });
-        rows.into_iter().map(parse).collect()
+        Ok(sqlx::query_as(&select).fetch_all(self.reader()).await?)
     }
 
     /// The latest attempt of one kind of step for `sequence`, if any was stored.
-    pub async fn outbox_latest(&self, sequence: i64, kind: OutboxKind) -> Result<Option<OutboxTx>> {
+    pub async fn outbox_latest(
+        &self,
+        sequence: SequenceId,
+        kind: OutboxKind,
+    ) -> Result<Option<OutboxTx>> {
         let select = format!(
             "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 \
              ORDER BY attempt DESC LIMIT 1"
         );
-        let row: Option<OutboxRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&select)
-                .bind(sequence)
-                .bind(kind.as_str())
-                .fetch_optional(pool)
-                .await?
-        });
-        row.map(parse).transpose()
+        Ok(sqlx::query_as(&select)
+            .bind(sequence)
+            .bind(kind)
+            .fetch_optional(self.reader())
+            .await?)
     }
 
     /// Every stored transaction, in order of storing (for operators and tests).
     pub async fn outbox_all(&self) -> Result<Vec<OutboxTx>> {
         let select = format!("SELECT {COLUMNS} FROM chain_outbox ORDER BY id");
-        let rows: Vec<OutboxRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&select).fetch_all(pool).await?
-        });
-        rows.into_iter().map(parse).collect()
+        Ok(sqlx::query_as(&select).fetch_all(self.reader()).await?)
     }
 
     /// The transaction of one step, if stored.
     pub async fn outbox_get(
         &self,
-        sequence: i64,
+        sequence: SequenceId,
         kind: OutboxKind,
         attempt: i64,
     ) -> Result<Option<OutboxTx>> {
         let select = format!(
             "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 AND attempt = $3"
         );
-        let row: Option<OutboxRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&select)
-                .bind(sequence)
-                .bind(kind.as_str())
-                .bind(attempt)
-                .fetch_optional(pool)
-                .await?
-        });
-        row.map(parse).transpose()
+        Ok(sqlx::query_as(&select)
+            .bind(sequence)
+            .bind(kind)
+            .bind(attempt)
+            .fetch_optional(self.reader())
+            .await?)
     }
 
     /// `pending` → `sent` at `now_ms` (the node accepted it). Marking a sent transaction sent
     /// again is a no-op.
     pub async fn outbox_mark_sent(&self, id: i64, now_ms: i64) -> Result<()> {
-        let updated = on_write_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE chain_outbox SET status = 'sent', sent_ms = COALESCE(sent_ms, $2) \
+        let updated = sqlx::query(
+            "UPDATE chain_outbox SET status = 'sent', sent_ms = COALESCE(sent_ms, $2) \
                  WHERE id = $1 AND status IN ('pending', 'sent')",
-            )
-            .bind(id)
-            .bind(now_ms)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        )
+        .bind(id)
+        .bind(now_ms)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
         self.outbox_moved(id, updated, OutboxStatus::Sent).await
     }
 
     /// `pending` or `sent` → `included` in block `height` (again: a no-op).
     pub async fn outbox_mark_included(&self, id: i64, height: i64) -> Result<()> {
-        let updated = on_write_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE chain_outbox SET status = 'included', included_height = $2 \
+        let updated = sqlx::query(
+            "UPDATE chain_outbox SET status = 'included', included_height = $2 \
                  WHERE id = $1 AND status IN ('pending', 'sent', 'included')",
-            )
-            .bind(id)
-            .bind(height)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        )
+        .bind(id)
+        .bind(height)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
         self.outbox_moved(id, updated, OutboxStatus::Included).await
     }
 
     /// `pending` or `sent` → `failed`, with the reason.
     pub async fn outbox_mark_failed(&self, id: i64, error: &str) -> Result<()> {
-        let updated = on_write_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE chain_outbox SET status = 'failed', error = $2 \
+        let updated = sqlx::query(
+            "UPDATE chain_outbox SET status = 'failed', error = $2 \
                  WHERE id = $1 AND status IN ('pending', 'sent', 'failed')",
-            )
-            .bind(id)
-            .bind(error)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        )
+        .bind(id)
+        .bind(error)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
         self.outbox_moved(id, updated, OutboxStatus::Failed).await
     }
 
@@ -356,17 +307,56 @@ impl Store {
         if updated > 0 {
             return Ok(());
         }
-        let current: Option<String> = on_pool!(self, |pool| {
+        let current: Option<OutboxStatus> =
             sqlx::query_scalar("SELECT status FROM chain_outbox WHERE id = $1")
                 .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        let from: OutboxStatus = current.ok_or(StoreError::UnknownOutboxTx(id))?.parse()?;
+                .fetch_optional(self.reader())
+                .await?;
+        let from = current.ok_or(StoreError::UnknownOutboxTx(id))?;
         Err(StoreError::OutboxTransition {
             id,
             from: from.as_str(),
             to: to.as_str(),
         })
     }
+}
+
+/// The body of [`Store::outbox_add`], inside its write transaction: the stored transaction, or
+/// what holds its step already.
+async fn add(
+    tx: &mut WriteTx,
+    new: &NewOutboxTx,
+    now_ms: i64,
+    fence: Option<&RoleFence>,
+) -> Result<(Option<OutboxTx>, Option<OutboxTx>)> {
+    if let Some(fence) = fence {
+        check_fence(tx, fence).await?;
+    }
+    let insert = format!(
+        "INSERT INTO chain_outbox (sequence, kind, attempt, tx_hash, tx, status, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+    );
+    let added: Option<OutboxTx> = sqlx::query_as(&insert)
+        .bind(new.sequence)
+        .bind(new.kind)
+        .bind(new.attempt)
+        .bind(&new.tx_hash)
+        .bind(&new.tx)
+        .bind(now_ms)
+        .fetch_optional(tx.conn())
+        .await?;
+    if added.is_some() {
+        return Ok((added, None));
+    }
+    // The step (or the hash) is taken: the same transaction is a no-op, another a refusal.
+    let select = format!(
+        "SELECT {COLUMNS} FROM chain_outbox WHERE sequence = $1 AND kind = $2 AND attempt = $3"
+    );
+    let existing = sqlx::query_as(&select)
+        .bind(new.sequence)
+        .bind(new.kind)
+        .bind(new.attempt)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok((None, existing))
 }

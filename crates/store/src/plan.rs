@@ -2,8 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sheaf_types::JobId;
+
 use crate::error::{Result, StoreError};
-use crate::model::{JobId, JobStatus, NewJob, NewSequence};
+use crate::model::{JobStatus, NewJob, NewSequence};
+use crate::store::WriteTx;
 use crate::Store;
 
 impl Store {
@@ -15,65 +18,73 @@ impl Store {
     /// [`StoreError::SequenceExists`] and changes nothing.
     pub async fn insert_sequence(&self, sequence: NewSequence, jobs: &[NewJob]) -> Result<()> {
         let tree = Tree::check(&sequence, jobs)?;
-        write_tx!(self, |tx, _engine| {
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM sequences WHERE id = $1")
-                    .bind(sequence.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if existing.is_some() {
-                return Err(StoreError::SequenceExists(sequence.id));
-            }
-            sqlx::query(
-                "INSERT INTO sequences (id, leaves, root_job, created_ms) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(sequence.id)
-            .bind(sequence.leaves)
-            .bind(tree.root.to_string())
-            .bind(sequence.created_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match e.as_database_error() {
-                // Another coordinator replica planned it between our check and our insert.
-                Some(db) if db.is_unique_violation() => StoreError::SequenceExists(sequence.id),
-                _ => StoreError::Database(e),
-            })?;
-            for job in jobs {
-                let (parent, position) = match tree.parents.get(&job.id) {
-                    Some((parent, position)) => (Some(parent.to_string()), Some(*position)),
-                    None => (None, None),
-                };
-                let status = if job.children.is_empty() {
-                    JobStatus::Ready
-                } else {
-                    JobStatus::Waiting
-                };
-                sqlx::query(
-                    "INSERT INTO jobs (id, sequence, level, idx, circuit, inputs, parent, position, \
-                     status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(job.id.to_string())
-                .bind(job.id.sequence)
-                .bind(job.id.level)
-                .bind(job.id.index)
-                .bind(&job.circuit)
-                .bind(&job.inputs)
-                .bind(parent)
-                .bind(position)
-                .bind(status.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-        });
+        let mut tx = self.begin_write().await?;
+        let stored = store_plan(&mut tx, &sequence, jobs, &tree).await;
+        tx.finish(stored).await?;
         tracing::info!(
             target: "sheaf::store",
-            sequence = sequence.id,
+            sequence = %sequence.id,
             jobs = jobs.len(),
             root = %tree.root,
             "planned sequence"
         );
         Ok(())
     }
+}
+
+/// The body of [`Store::insert_sequence`], inside its write transaction.
+async fn store_plan(
+    tx: &mut WriteTx,
+    sequence: &NewSequence,
+    jobs: &[NewJob],
+    tree: &Tree,
+) -> Result<()> {
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM sequences WHERE id = $1")
+        .bind(sequence.id)
+        .fetch_optional(tx.conn())
+        .await?;
+    if existing.is_some() {
+        return Err(StoreError::SequenceExists(sequence.id));
+    }
+    sqlx::query("INSERT INTO sequences (id, leaves, root_job, created_ms) VALUES ($1, $2, $3, $4)")
+        .bind(sequence.id)
+        .bind(sequence.leaves)
+        .bind(tree.root)
+        .bind(sequence.created_ms)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| match e.as_database_error() {
+            // Another coordinator replica planned it between our check and our insert.
+            Some(db) if db.is_unique_violation() => StoreError::SequenceExists(sequence.id),
+            _ => StoreError::from(e),
+        })?;
+    for job in jobs {
+        let (parent, position) = match tree.parents.get(&job.id) {
+            Some((parent, position)) => (Some(*parent), Some(*position)),
+            None => (None, None),
+        };
+        let status = if job.children.is_empty() {
+            JobStatus::Ready
+        } else {
+            JobStatus::Waiting
+        };
+        sqlx::query(
+            "INSERT INTO jobs (id, sequence, level, idx, circuit, inputs, parent, position, \
+             status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(job.id)
+        .bind(job.id.sequence)
+        .bind(tree.level_of(job.id))
+        .bind(tree.index_of(job.id))
+        .bind(&job.circuit)
+        .bind(&job.inputs)
+        .bind(parent)
+        .bind(position)
+        .bind(status.as_str())
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
 }
 
 /// The shape of a checked plan.
@@ -84,11 +95,21 @@ struct Tree {
 }
 
 impl Tree {
+    /// The stored level of a job of a checked plan (it fits, see [`Tree::check`]).
+    fn level_of(&self, id: JobId) -> i32 {
+        i32::try_from(id.level).unwrap_or(i32::MAX)
+    }
+
+    /// The stored index of a job of a checked plan.
+    fn index_of(&self, id: JobId) -> i64 {
+        i64::try_from(id.index).unwrap_or(i64::MAX)
+    }
+
     fn check(sequence: &NewSequence, jobs: &[NewJob]) -> Result<Tree> {
         let invalid = |msg: String| Err(StoreError::InvalidPlan(msg));
-        if sequence.id < 0 || sequence.leaves < 0 {
+        if sequence.leaves < 0 || i64::try_from(sequence.id.get()).is_err() {
             return invalid(format!(
-                "negative sequence id or leaf count in {sequence:?}"
+                "negative leaf count or sequence id beyond i64 in {sequence:?}"
             ));
         }
         let mut ids = HashSet::with_capacity(jobs.len());
@@ -96,8 +117,8 @@ impl Tree {
             if job.id.sequence != sequence.id {
                 return invalid(format!("job {} is not of sequence {}", job.id, sequence.id));
             }
-            if job.id.level < 0 || job.id.index < 0 {
-                return invalid(format!("job {} has a negative level or index", job.id));
+            if i32::try_from(job.id.level).is_err() || i64::try_from(job.id.index).is_err() {
+                return invalid(format!("job {} has a level or index too large", job.id));
             }
             if !ids.insert(job.id) {
                 return invalid(format!("job {} is listed twice", job.id));

@@ -4,19 +4,13 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::{Result, StoreError};
 use crate::model::Prover;
-use crate::rows::key32;
-use crate::store::Engine;
+use crate::rows::{ProverRow, PROVER_COLUMNS};
+use crate::store::{Engine, WriteTx};
 use crate::Store;
 
 /// Key of the PostgreSQL advisory lock held while syncing the registry, so two replicas
 /// reloading the provers file at once apply one list after the other. ("sheafprv" in ASCII.)
 const SYNC_PROVERS_LOCK_KEY: i64 = 0x7368_6561_6670_7276;
-
-/// Columns selected for a [`Prover`], in the order of [`ProverRow`].
-const PROVER_COLUMNS: &str = "id, public_key, worker_pk, rate_limit, max_concurrent";
-
-/// A row of [`PROVER_COLUMNS`].
-type ProverRow = (String, Vec<u8>, Vec<u8>, i64, i64);
 
 const UPSERT_PROVER: &str = "INSERT INTO provers (id, public_key, worker_pk, rate_limit, \
      max_concurrent) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
@@ -26,17 +20,7 @@ const UPSERT_PROVER: &str = "INSERT INTO provers (id, public_key, worker_pk, rat
 impl Store {
     /// Registers a prover, or replaces the keys and limits of one with the same id.
     pub async fn upsert_prover(&self, prover: &Prover) -> Result<()> {
-        on_write_pool!(self, |pool| {
-            sqlx::query(UPSERT_PROVER)
-                .bind(&prover.id)
-                .bind(prover.public_key.as_slice())
-                .bind(prover.worker_pk.as_slice())
-                .bind(prover.rate_limit)
-                .bind(prover.max_concurrent)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+        upsert(self.writer(), prover).await
     }
 
     /// Makes the registry exactly `provers`, in one transaction: each listed prover is
@@ -49,56 +33,9 @@ impl Store {
     /// [`StoreError::InvalidArgument`] and nothing changes.
     pub async fn sync_provers(&self, provers: &[Prover]) -> Result<()> {
         check_registry(provers)?;
-        let wanted: HashMap<&str, &Prover> = provers.iter().map(|p| (p.id.as_str(), p)).collect();
-        let removed = write_tx!(self, |tx, engine| {
-            if engine == Engine::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(SYNC_PROVERS_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let stored: Vec<(String, Vec<u8>)> =
-                sqlx::query_as("SELECT id, public_key FROM provers")
-                    .fetch_all(&mut *tx)
-                    .await?;
-            let mut removed = Vec::new();
-            for (id, public_key) in stored {
-                match wanted.get(id.as_str()) {
-                    None => {
-                        sqlx::query("DELETE FROM provers WHERE id = $1")
-                            .bind(&id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("DELETE FROM lease_counts WHERE prover = $1")
-                            .bind(&id)
-                            .execute(&mut *tx)
-                            .await?;
-                        removed.push(id);
-                    }
-                    Some(prover) if prover.public_key.as_slice() != public_key => {
-                        // Park the old key on a value no real key can take, so keys can move
-                        // between provers (a swap) without tripping the unique index midway.
-                        sqlx::query("UPDATE provers SET public_key = $2 WHERE id = $1")
-                            .bind(&id)
-                            .bind(parked_key(&id))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Some(_) => {}
-                }
-            }
-            for prover in provers {
-                sqlx::query(UPSERT_PROVER)
-                    .bind(&prover.id)
-                    .bind(prover.public_key.as_slice())
-                    .bind(prover.worker_pk.as_slice())
-                    .bind(prover.rate_limit)
-                    .bind(prover.max_concurrent)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            removed
-        });
+        let mut tx = self.begin_write().await?;
+        let removed = replace_registry(&mut tx, provers).await;
+        let removed = tx.finish(removed).await?;
         for prover in removed {
             tracing::info!(target: "sheaf::store", %prover, "prover removed from the registry");
         }
@@ -108,41 +45,86 @@ impl Store {
 
     /// The prover registered under `id`, or `None`.
     pub async fn get_prover(&self, id: &str) -> Result<Option<Prover>> {
-        let row: Option<ProverRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&format!(
-                "SELECT {PROVER_COLUMNS} FROM provers WHERE id = $1"
-            ))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-        });
-        row.map(prover_from_row).transpose()
+        let row: Option<ProverRow> = sqlx::query_as(&format!(
+            "SELECT {PROVER_COLUMNS} FROM provers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(Prover::try_from).transpose()
     }
 
     /// The prover whose requests `public_key` verifies, or `None`.
     pub async fn prover_by_key(&self, public_key: &[u8; 32]) -> Result<Option<Prover>> {
-        let row: Option<ProverRow> = on_pool!(self, |pool| {
-            sqlx::query_as(&format!(
-                "SELECT {PROVER_COLUMNS} FROM provers WHERE public_key = $1"
-            ))
-            .bind(public_key.as_slice())
-            .fetch_optional(pool)
-            .await?
-        });
-        row.map(prover_from_row).transpose()
+        let row: Option<ProverRow> = sqlx::query_as(&format!(
+            "SELECT {PROVER_COLUMNS} FROM provers WHERE public_key = $1"
+        ))
+        .bind(public_key.as_slice())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(Prover::try_from).transpose()
     }
 }
 
-fn prover_from_row(
-    (id, public_key, worker_pk, rate_limit, max_concurrent): ProverRow,
-) -> Result<Prover> {
-    Ok(Prover {
-        id,
-        public_key: key32(public_key, "prover public key")?,
-        worker_pk: key32(worker_pk, "prover worker_pk")?,
-        rate_limit,
-        max_concurrent,
-    })
+/// Registers `prover` or replaces its keys and limits.
+async fn upsert<'c, E>(executor: E, prover: &Prover) -> Result<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(UPSERT_PROVER)
+        .bind(&prover.id)
+        .bind(prover.public_key.as_slice())
+        .bind(prover.worker_pk.as_slice())
+        .bind(prover.rate_limit)
+        .bind(prover.max_concurrent)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// The body of [`Store::sync_provers`], inside its write transaction: the ids removed.
+async fn replace_registry(tx: &mut WriteTx, provers: &[Prover]) -> Result<Vec<String>> {
+    if tx.engine == Engine::Postgres {
+        // pg_advisory_xact_lock returns void, which the Any driver cannot decode.
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(SYNC_PROVERS_LOCK_KEY)
+            .execute(tx.conn())
+            .await?;
+    }
+    let wanted: HashMap<&str, &Prover> = provers.iter().map(|p| (p.id.as_str(), p)).collect();
+    let stored: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT id, public_key FROM provers")
+        .fetch_all(tx.conn())
+        .await?;
+    let mut removed = Vec::new();
+    for (id, public_key) in stored {
+        match wanted.get(id.as_str()) {
+            None => {
+                sqlx::query("DELETE FROM provers WHERE id = $1")
+                    .bind(&id)
+                    .execute(tx.conn())
+                    .await?;
+                sqlx::query("DELETE FROM lease_counts WHERE prover = $1")
+                    .bind(&id)
+                    .execute(tx.conn())
+                    .await?;
+                removed.push(id);
+            }
+            Some(prover) if prover.public_key.as_slice() != public_key => {
+                // Park the old key on a value no real key can take, so keys can move between
+                // provers (a swap) without tripping the unique index midway.
+                sqlx::query("UPDATE provers SET public_key = $2 WHERE id = $1")
+                    .bind(&id)
+                    .bind(parked_key(&id))
+                    .execute(tx.conn())
+                    .await?;
+            }
+            Some(_) => {}
+        }
+    }
+    for prover in provers {
+        upsert(tx.conn(), prover).await?;
+    }
+    Ok(removed)
 }
 
 /// Refuses a registry with a repeated id or key, or a negative limit.

@@ -5,11 +5,12 @@
 //! ([`RoleFence`]) and are refused with [`StoreError::RoleLost`] once another replica took the
 //! role over, so a replica that stalled past its lease cannot write after its successor began.
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
+use crate::store::WriteTx;
 use crate::Store;
 
 /// A role as stored: who holds it, under which token, until when.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Role {
     /// The role's name, e.g. `sender:<address>`.
     pub name: String,
@@ -43,9 +44,8 @@ impl Store {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<Option<RoleFence>> {
-        let token: Option<i64> = on_write_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO roles (name, holder, token, expires_ms) VALUES ($1, $2, 1, $3) \
+        let token: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO roles (name, holder, token, expires_ms) VALUES ($1, $2, 1, $3) \
                  ON CONFLICT (name) DO UPDATE SET \
                    token = CASE WHEN roles.holder = excluded.holder THEN roles.token \
                                 ELSE roles.token + 1 END, \
@@ -53,14 +53,13 @@ impl Store {
                    expires_ms = excluded.expires_ms \
                  WHERE roles.holder = excluded.holder OR roles.expires_ms <= $4 \
                  RETURNING token",
-            )
-            .bind(name)
-            .bind(holder)
-            .bind(now_ms.saturating_add(ttl_ms))
-            .bind(now_ms)
-            .fetch_optional(pool)
-            .await?
-        });
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_ms.saturating_add(ttl_ms))
+        .bind(now_ms)
+        .fetch_optional(self.writer())
+        .await?;
         Ok(token.map(|token| RoleFence {
             name: name.to_owned(),
             holder: holder.to_owned(),
@@ -71,25 +70,23 @@ impl Store {
     /// Give role `name` up at once if `holder` has it, so another replica may take it without
     /// waiting for the lease to run out. Returns whether it was held.
     pub async fn role_release(&self, name: &str, holder: &str) -> Result<bool> {
-        let released = on_write_pool!(self, |pool| {
+        let released =
             sqlx::query("UPDATE roles SET expires_ms = 0 WHERE name = $1 AND holder = $2")
                 .bind(name)
                 .bind(holder)
-                .execute(pool)
+                .execute(self.writer())
                 .await?
-                .rows_affected()
-        });
+                .rows_affected();
         Ok(released == 1)
     }
 
     /// Role `name` as stored, if anyone ever took it.
     pub async fn role(&self, name: &str) -> Result<Option<Role>> {
-        let row: Option<(String, String, i64, i64)> = on_pool!(self, |pool| {
+        let row: Option<(String, String, i64, i64)> =
             sqlx::query_as("SELECT name, holder, token, expires_ms FROM roles WHERE name = $1")
                 .bind(name)
-                .fetch_optional(pool)
-                .await?
-        });
+                .fetch_optional(self.reader())
+                .await?;
         Ok(row.map(|(name, holder, token, expires_ms)| Role {
             name,
             holder,
@@ -99,30 +96,24 @@ impl Store {
     }
 }
 
-/// Inside a write transaction: refuse with [`StoreError::RoleLost`] unless `fence` is still the
+/// Inside a write transaction: refuses with [`StoreError::RoleLost`] unless `fence` is still the
 /// role's holder and token. On PostgreSQL the role's row is share-locked until the transaction
 /// ends, so a takeover waits for the write made under the old token to commit.
-macro_rules! check_fence {
-    ($tx:ident, $engine:ident, $fence:expr) => {{
-        let fence: &$crate::roles::RoleFence = $fence;
-        let lock = match $engine {
-            $crate::store::Engine::Sqlite => "",
-            $crate::store::Engine::Postgres => " FOR SHARE",
-        };
-        let held: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT token FROM roles WHERE name = $1 AND holder = $2{lock}"
-        ))
+pub(crate) async fn check_fence(tx: &mut WriteTx, fence: &RoleFence) -> Result<()> {
+    let select = format!(
+        "SELECT token FROM roles WHERE name = $1 AND holder = $2{}",
+        tx.engine.for_share()
+    );
+    let held: Option<i64> = sqlx::query_scalar(&select)
         .bind(&fence.name)
         .bind(&fence.holder)
-        .fetch_optional(&mut *$tx)
+        .fetch_optional(tx.conn())
         .await?;
-        if held != Some(fence.token) {
-            return Err($crate::error::StoreError::RoleLost {
-                role: fence.name.clone(),
-                token: fence.token,
-            });
-        }
-    }};
+    if held != Some(fence.token) {
+        return Err(StoreError::RoleLost {
+            role: fence.name.clone(),
+            token: fence.token,
+        });
+    }
+    Ok(())
 }
-
-pub(crate) use check_fence;

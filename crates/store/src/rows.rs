@@ -1,91 +1,136 @@
-//! Decoding stored rows into domain types. A value that does not decode is
-//! [`StoreError::Corrupt`]: the database was changed outside the store.
+//! How domain values are stored: rows that are not a domain type as they stand, and the `Any`
+//! driver's side of the text enums. A value that does not decode is [`StoreError::Corrupt`]:
+//! the database was changed outside the store.
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyTypeInfo, AnyValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::{Any, Decode, Type};
 
 use crate::error::{Result, StoreError};
-use crate::model::{Job, JobId, JobStatus};
+use crate::model::{JobStatus, Prover, Reward};
+use crate::outbox::{OutboxKind, OutboxStatus};
+use sheaf_types::{JobCircuit, JobId, JobInputs};
 
-/// Columns selected for a [`Job`], in the order of [`JobRow`].
+/// Columns selected for a [`crate::Job`].
 pub(crate) const JOB_COLUMNS: &str = "id, parent, circuit, inputs, status, attempts, lease_token, \
      lease_holder, lease_expires_ms, proof_hash, proved_by, proved_ms, leased_ms, prove_ms";
 
-/// A row of [`JOB_COLUMNS`].
-pub(crate) type JobRow = (
-    String,
-    Option<String>,
-    String,
-    Vec<u8>,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
-
-/// Builds a [`Job`] from its row and its children (read separately).
-pub(crate) fn job_from_row(row: JobRow, children: Vec<JobId>) -> Result<Job> {
-    let (
-        id,
-        parent,
-        circuit,
-        inputs,
-        status,
-        attempts,
-        lease_token,
-        holder,
-        expires,
-        hash,
-        by,
-        at,
-        leased_ms,
-        prove_ms,
-    ) = row;
-    Ok(Job {
-        id: parse_stored_id(&id)?,
-        circuit,
-        inputs,
-        children,
-        parent: parent.as_deref().map(parse_stored_id).transpose()?,
-        status: parse_stored_status(&status)?,
-        attempts,
-        lease_token,
-        lease_holder: holder,
-        lease_expires_ms: expires,
-        proof_hash: hash,
-        proved_by: by,
-        proved_ms: at,
-        leased_ms,
-        prove_ms,
-    })
+/// What claiming a job returns.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimRow {
+    pub(crate) id: JobId,
+    pub(crate) attempts: i64,
+    pub(crate) lease_token: i64,
+    pub(crate) circuit: JobCircuit,
+    pub(crate) inputs: JobInputs,
 }
 
-pub(crate) fn parse_stored_id(id: &str) -> Result<JobId> {
-    id.parse()
-        .map_err(|_| StoreError::Corrupt(format!("stored job id {id:?}")))
+/// A row of `provers`; keys are checked to be 32 bytes.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProverRow {
+    id: String,
+    public_key: Vec<u8>,
+    worker_pk: Vec<u8>,
+    rate_limit: i64,
+    max_concurrent: i64,
 }
 
-pub(crate) fn parse_stored_status(status: &str) -> Result<JobStatus> {
-    status
-        .parse()
-        .map_err(|_| StoreError::Corrupt(format!("stored job status {status:?}")))
+/// Columns selected for a [`ProverRow`].
+pub(crate) const PROVER_COLUMNS: &str = "id, public_key, worker_pk, rate_limit, max_concurrent";
+
+impl TryFrom<ProverRow> for Prover {
+    type Error = StoreError;
+
+    fn try_from(row: ProverRow) -> Result<Prover> {
+        Ok(Prover {
+            id: row.id,
+            public_key: key32(row.public_key, "prover public key")?,
+            worker_pk: key32(row.worker_pk, "prover worker_pk")?,
+            rate_limit: row.rate_limit,
+            max_concurrent: row.max_concurrent,
+        })
+    }
 }
 
-/// Parses stored ids and sorts them (tree order), for deterministic reports.
-pub(crate) fn sorted_ids(ids: &[String]) -> Result<Vec<JobId>> {
-    let mut ids = ids
-        .iter()
-        .map(|id| parse_stored_id(id))
-        .collect::<Result<Vec<_>>>()?;
-    ids.sort();
-    Ok(ids)
+/// A row of `rewards`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RewardRow {
+    job: JobId,
+    prover: String,
+    worker_pk: Vec<u8>,
+    work_units: i64,
+    created_ms: i64,
 }
 
-pub(crate) fn key32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
+impl TryFrom<RewardRow> for Reward {
+    type Error = StoreError;
+
+    fn try_from(row: RewardRow) -> Result<Reward> {
+        Ok(Reward {
+            job: row.job,
+            prover: row.prover,
+            worker_pk: key32(row.worker_pk, "reward worker_pk")?,
+            work_units: row.work_units,
+            created_ms: row.created_ms,
+        })
+    }
+}
+
+fn key32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
     bytes
         .try_into()
         .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("stored {what} of {} bytes", b.len())))
+}
+
+/// Sorts ids (tree order), for deterministic reports.
+pub(crate) fn sorted(mut ids: Vec<JobId>) -> Vec<JobId> {
+    ids.sort();
+    ids
+}
+
+/// Decodes a text enum from the `Any` driver through its `FromStr`.
+fn decode_text<T>(value: AnyValueRef<'_>) -> Result<T, BoxDynError>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(<&str as Decode<Any>>::decode(value)?.parse()?)
+}
+
+impl Type<Any> for JobStatus {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Any> for JobStatus {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        decode_text(value)
+    }
+}
+
+impl Type<Any> for OutboxKind {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Any> for OutboxKind {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        decode_text(value)
+    }
+}
+
+impl Type<Any> for OutboxStatus {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Any> for OutboxStatus {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        decode_text(value)
+    }
 }

@@ -1,14 +1,14 @@
-//! Connecting to either engine, the migrations, and the macros that run one piece of code on
-//! both.
+//! Connecting to either engine through sqlx's `Any` driver, and the write transaction every
+//! state change runs in.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 use crate::checkpoint::{Checkpointer, SQLITE_AUTOCHECKPOINT_PAGES};
 use crate::error::{Result, StoreError};
@@ -39,90 +39,7 @@ pub const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 /// [`SQLITE_BUSY_TIMEOUT`] so a queue of writers fails on the lock, not on the pool.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Key of the PostgreSQL advisory lock held while migrating, so replicas that start together
-/// migrate one after the other. ("sheafmig" in ASCII.)
-const MIGRATION_LOCK_KEY: i64 = 0x7368_6561_666d_6967;
-
-/// One numbered migration, embedded in the binary.
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
-}
-
-const SQLITE_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "admission",
-        sql: include_str!("../migrations/sqlite/0002_admission.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "partial_indexes",
-        sql: include_str!("../migrations/sqlite/0003_partial_indexes.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "chain_outbox",
-        sql: include_str!("../migrations/sqlite/0004_chain_outbox.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "outbox_register",
-        sql: include_str!("../migrations/sqlite/0005_outbox_register.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "roles",
-        sql: include_str!("../migrations/sqlite/0006_roles.sql"),
-    },
-];
-
-const POSTGRES_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "admission",
-        sql: include_str!("../migrations/postgres/0002_admission.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "partial_indexes",
-        sql: include_str!("../migrations/postgres/0003_partial_indexes.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "chain_outbox",
-        sql: include_str!("../migrations/postgres/0004_chain_outbox.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "outbox_register",
-        sql: include_str!("../migrations/postgres/0005_outbox_register.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "roles",
-        sql: include_str!("../migrations/postgres/0006_roles.sql"),
-    },
-];
-
-/// Schema version this build migrates to.
-pub const SCHEMA_VERSION: i64 = 6;
-
-const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
-     version BIGINT PRIMARY KEY, name TEXT NOT NULL)";
-
-/// Handle on the store. Cheap to clone: clones share one connection pool.
+/// Handle on the store. Cheap to clone: clones share the connection pools.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: Db,
@@ -131,24 +48,21 @@ pub struct Store {
 /// Names the engine only: the pool's options hold the database password.
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let engine = match self.db {
-            Db::Sqlite { .. } => "sqlite",
-            Db::Postgres(_) => "postgres",
-        };
-        f.debug_struct("Store").field("engine", &engine).finish()
+        f.debug_struct("Store")
+            .field("engine", &self.db.engine)
+            .finish()
     }
 }
 
+/// The pools of one store. On PostgreSQL `write` and `read` are one pool; on SQLite writes go
+/// through `write`, a pool of one connection (see [`SQLITE_MAX_CONNECTIONS`]), reads through
+/// `read`, and WAL checkpoints run beside them.
 #[derive(Clone)]
-pub(crate) enum Db {
-    /// Writes go through `write`, a pool of one connection (see [`SQLITE_MAX_CONNECTIONS`]);
-    /// reads through `read`; WAL checkpoints run beside them.
-    Sqlite {
-        write: SqlitePool,
-        read: SqlitePool,
-        checkpointer: Arc<Checkpointer>,
-    },
-    Postgres(PgPool),
+pub(crate) struct Db {
+    pub(crate) engine: Engine,
+    pub(crate) write: AnyPool,
+    pub(crate) read: AnyPool,
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 /// The engine a piece of SQL runs on, for the few clauses that differ.
@@ -176,52 +90,52 @@ impl Engine {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
+
+    /// Shared row lock: the row cannot change until the transaction ends.
+    pub(crate) fn for_share(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " FOR SHARE",
+        }
+    }
 }
 
-/// Runs `$body` inside one write transaction, once written for both engines: `$tx` is the
-/// transaction and `$engine` the [`Engine`]. SQLite opens it with `BEGIN IMMEDIATE`, taking the
-/// write lock up front so two writers never deadlock upgrading read locks. The body's value is
-/// returned after commit; an early `return` or `?` drops the transaction, which rolls it back.
-macro_rules! write_tx {
-    ($store:expr, |$tx:ident, $engine:ident| $body:block) => {
-        match &$store.db {
-            $crate::store::Db::Sqlite { write, .. } => {
-                let mut $tx = write.begin_with("BEGIN IMMEDIATE").await?;
-                let $engine = $crate::store::Engine::Sqlite;
-                let out = $body;
-                $tx.commit().await?;
-                out
+/// One write transaction. SQLite opens it with `BEGIN IMMEDIATE`, taking the write lock up
+/// front so two writers never deadlock upgrading read locks.
+///
+/// Its only way out with an effect is [`WriteTx::finish`], which commits an `Ok` outcome and
+/// rolls an `Err` back: the work of a write runs in a function of its own that returns the
+/// outcome, refusals included, and every exit of that function reaches `finish`. An early
+/// `return` thus either commits or reports an error; it cannot drop the work while the caller
+/// reports success. (A transaction dropped unfinished, on a panic or a cancelled future, rolls
+/// back.)
+pub(crate) struct WriteTx {
+    pub(crate) engine: Engine,
+    tx: Transaction<'static, sqlx::Any>,
+}
+
+impl WriteTx {
+    /// The connection to run statements on.
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Commits when `outcome` is `Ok` and returns it; rolls back and returns the error
+    /// otherwise.
+    pub(crate) async fn finish<T>(self, outcome: Result<T>) -> Result<T> {
+        match outcome {
+            Ok(value) => {
+                self.tx.commit().await?;
+                Ok(value)
             }
-            $crate::store::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let $engine = $crate::store::Engine::Postgres;
-                let out = $body;
-                $tx.commit().await?;
-                out
+            Err(e) => {
+                if let Err(rollback) = self.tx.rollback().await {
+                    tracing::warn!(target: "sheaf::store", error = %rollback, "rollback failed");
+                }
+                Err(e)
             }
         }
-    };
-}
-
-/// Runs `$body` with `$pool` bound to the engine's pool for reads.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:block) => {
-        match &$store.db {
-            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
-}
-
-/// Runs `$body` with `$pool` bound to the engine's pool for writes, for a write that is one
-/// statement (its own transaction).
-macro_rules! on_write_pool {
-    ($store:expr, |$pool:ident| $body:block) => {
-        match &$store.db {
-            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
-            $crate::store::Db::Postgres($pool) => $body,
-        }
-    };
+    }
 }
 
 impl Store {
@@ -230,15 +144,21 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self> {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
         match scheme {
-            "sqlite" => Self::connect_sqlite(SqliteConnectOptions::from_str(url)?).await,
+            "sqlite" => Self::connect_sqlite(&with_create_mode(url)).await,
             "postgres" | "postgresql" => {
-                let pool = PgPoolOptions::new()
+                sqlx::any::install_default_drivers();
+                let pool = AnyPoolOptions::new()
                     .max_connections(POSTGRES_MAX_CONNECTIONS)
                     .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
                     .connect(url)
                     .await?;
                 let store = Store {
-                    db: Db::Postgres(pool),
+                    db: Db {
+                        engine: Engine::Postgres,
+                        write: pool.clone(),
+                        read: pool,
+                        checkpointer: None,
+                    },
                 };
                 store.migrate().await?;
                 Ok(store)
@@ -252,132 +172,118 @@ impl Store {
     pub async fn open_data_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)?;
-        let options = SqliteConnectOptions::new().filename(dir.join(SQLITE_FILE_NAME));
-        Self::connect_sqlite(options).await
+        let url = format!("sqlite://{}?mode=rwc", dir.join(SQLITE_FILE_NAME).display());
+        Self::connect_sqlite(&url).await
     }
 
-    async fn connect_sqlite(options: SqliteConnectOptions) -> Result<Self> {
-        // NORMAL sync in WAL mode: a commit is durable against a crash of the process (the WAL
-        // is written before the commit returns) and the database is never corrupted, but the
-        // last commits before an OS crash or power loss may be lost, since the WAL is fsynced
-        // at checkpoints rather than at every commit. FULL costs an fsync per write
-        // transaction in the writer's path, two per lease→submit cycle: the store bench ran
-        // 171 cycles/s against 566 with NORMAL, on a disk with 1.7 ms fsyncs. A lost commit
-        // is a lease or a proof the coordinator forgets: the job is leased and proved again
-        // (at-least-once execution), and a prover may have been told its proof was accepted
-        // while another is rewarded for the job. Deployments that cannot accept that window
-        // run PostgreSQL.
-        let options = options
-            .create_if_missing(true)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT)
-            .foreign_keys(true)
-            .pragma(
-                "wal_autocheckpoint",
-                SQLITE_AUTOCHECKPOINT_PAGES.to_string(),
-            );
+    async fn connect_sqlite(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let options = sqlite_options(url)?;
         enable_wal(&options).await?;
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
-            .await?;
+        let write = sqlite_pool(1).connect(url).await?;
         let checkpointer = Checkpointer::start(&options, write.clone()).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(SQLITE_MAX_CONNECTIONS)
-            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
+        let read = sqlite_pool(SQLITE_MAX_CONNECTIONS).connect(url).await?;
         let store = Store {
-            db: Db::Sqlite {
+            db: Db {
+                engine: Engine::Sqlite,
                 write,
                 read,
-                checkpointer,
+                checkpointer: Some(checkpointer),
             },
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite {
-                write,
-                read,
-                checkpointer,
-            } => {
-                checkpointer.stop();
-                read.close().await;
-                write.close().await;
-            }
-            Db::Postgres(pool) => pool.close().await,
+        if let Some(checkpointer) = &self.db.checkpointer {
+            checkpointer.stop();
         }
+        self.db.read.close().await;
+        self.db.write.close().await;
     }
 
-    /// Highest migration version applied to the database.
-    pub async fn schema_version(&self) -> Result<i64> {
-        on_pool!(self, |pool| {
-            let version: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-                    .fetch_one(pool)
-                    .await?;
-            Ok(version.unwrap_or(0))
+    /// Starts a write transaction; see [`WriteTx`].
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let tx = match self.db.engine {
+            Engine::Sqlite => self.db.write.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.db.write.begin().await?,
+        };
+        Ok(WriteTx {
+            engine: self.db.engine,
+            tx,
         })
     }
 
-    /// Applies the migrations the database lacks, all in one transaction.
-    async fn migrate(&self) -> Result<()> {
-        let applied = write_tx!(self, |tx, engine| {
-            let migrations = match engine {
-                Engine::Sqlite => SQLITE_MIGRATIONS,
-                Engine::Postgres => {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(MIGRATION_LOCK_KEY)
-                        .execute(&mut *tx)
-                        .await?;
-                    POSTGRES_MIGRATIONS
-                }
-            };
-            sqlx::query(CREATE_MIGRATIONS_TABLE)
-                .execute(&mut *tx)
-                .await?;
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let current = current.unwrap_or(0);
-            if current > SCHEMA_VERSION {
-                return Err(StoreError::SchemaTooNew {
-                    found: current,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            let mut applied = Vec::new();
-            for migration in migrations.iter().filter(|m| m.version > current) {
-                // Through `Executor`, whose boxed future is `Send` where `RawSql::execute`'s
-                // is not provably so.
-                (&mut *tx).execute(sqlx::raw_sql(migration.sql)).await?;
-                sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
-                    .bind(migration.version)
-                    .bind(migration.name)
-                    .execute(&mut *tx)
-                    .await?;
-                applied.push(migration.version);
-            }
-            applied
-        });
-        for version in applied {
-            tracing::info!(target: "sheaf::store", version, "applied migration");
-        }
-        Ok(())
+    /// The pool for reads.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.db.read
     }
+
+    /// The pool for a write that is one statement (its own transaction).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.db.write
+    }
+}
+
+/// `url` with `mode=rwc` (create the file if missing) unless it names a mode.
+fn with_create_mode(url: &str) -> String {
+    match url.split_once('?') {
+        Some((_, query)) if query.split('&').any(|kv| kv.starts_with("mode=")) => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+        None => format!("{url}?mode=rwc"),
+    }
+}
+
+/// The connection settings of every SQLite connection, as pragmas run at connect.
+///
+/// NORMAL sync in WAL mode: a commit is durable against a crash of the process (the WAL is
+/// written before the commit returns) and the database is never corrupted, but the last
+/// commits before an OS crash or power loss may be lost, since the WAL is fsynced at
+/// checkpoints rather than at every commit. FULL costs an fsync per write transaction in the
+/// writer's path, two per lease→submit cycle: the store bench ran 171 cycles/s against 566 with
+/// NORMAL, on a disk with 1.7 ms fsyncs. A lost commit is a lease or a proof the coordinator
+/// forgets: the job is leased and proved again (at-least-once execution), and a prover may have
+/// been told its proof was accepted while another is rewarded for the job. Deployments that
+/// cannot accept that window run PostgreSQL.
+fn sqlite_pragmas() -> String {
+    format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};",
+        SQLITE_BUSY_TIMEOUT.as_millis()
+    )
+}
+
+/// A pool of `max` SQLite connections with [`sqlite_pragmas`].
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(sqlx::raw_sql(&sqlite_pragmas())).await?;
+                Ok(())
+            })
+        })
+}
+
+/// The same settings for the connections that are SQLite's own (WAL switch, checkpointer).
+fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true)
+        .pragma(
+            "wal_autocheckpoint",
+            SQLITE_AUTOCHECKPOINT_PAGES.to_string(),
+        ))
 }
 
 /// Puts the SQLite file in WAL mode (readers run beside the writer), which persists in the
 /// file. The switch needs an exclusive lock that SQLite's busy timeout does not wait for, so two
 /// processes opening a new file at once could fail; it is retried here, up to
-/// [`SQLITE_BUSY_TIMEOUT`], on one connection before the pool opens.
+/// [`SQLITE_BUSY_TIMEOUT`], on one connection before the pools open.
 async fn enable_wal(options: &SqliteConnectOptions) -> Result<()> {
     const RETRY_DELAY: Duration = Duration::from_millis(20);
     let mut conn = options.connect().await?;

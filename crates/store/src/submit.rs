@@ -2,10 +2,11 @@
 
 use sha2::{Digest, Sha256};
 
+use sheaf_types::JobId;
+
 use crate::error::{Result, StoreError};
-use crate::model::{JobId, JobStatus, RewardEntry, SubmitOutcome};
-use crate::rows::{parse_stored_id, parse_stored_status};
-use crate::store::Engine;
+use crate::model::{JobStatus, RewardEntry, SubmitOutcome};
+use crate::store::{Engine, WriteTx};
 use crate::Store;
 
 /// Lowercase hex SHA-256 of `bytes`: the address of a proof blob.
@@ -48,98 +49,19 @@ impl Store {
                 "reported proving time must not be negative, got {ms} ms"
             )));
         }
-        let hash = proof_hash(proof);
-        let id = job.to_string();
-        let outcome = write_tx!(self, |tx, engine| {
-            // The blob first: the job's row references it. A refused submission rolls it back.
-            sqlx::query("INSERT INTO proofs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(&hash)
-                .bind(proof)
-                .execute(&mut *tx)
-                .await?;
-            // Takes effect only under the current lease. On PostgreSQL a concurrent submission
-            // of the same job waits for this row, then finds it proved and changes nothing.
-            let proved: Option<(Option<String>,)> = sqlx::query_as(
-                "UPDATE jobs SET status = 'proved', proof_hash = $5, proved_by = $3, \
-                 proved_ms = $4, prove_ms = $6, lease_holder = NULL, lease_expires_ms = NULL \
-                 WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
-                 AND lease_holder = $3 AND lease_expires_ms > $4 \
-                 RETURNING parent",
-            )
-            .bind(&id)
-            .bind(token)
-            .bind(prover)
-            .bind(now_ms)
-            .bind(&hash)
-            .bind(prove_ms)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((parent,)) = proved else {
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-                        .bind(&id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                return Err(
-                    match parse_stored_status(&status.ok_or(StoreError::UnknownJob(job))?)? {
-                        JobStatus::Proved => StoreError::AlreadyProved(job),
-                        _ => StoreError::StaleLease { job, token },
-                    },
-                );
-            };
-            sqlx::query(
-                "INSERT INTO rewards (job, sequence, prover, worker_pk, work_units, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&id)
-            .bind(job.sequence)
-            .bind(prover)
-            .bind(reward.worker_pk.as_slice())
-            .bind(reward.work_units)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-
-            let mut outcome = SubmitOutcome {
-                proof_hash: hash.clone(),
-                parent_ready: None,
-                sequence_proved: false,
-            };
-            match parent {
-                Some(parent) => {
-                    if engine == Engine::Postgres {
-                        // Lock order is child, then parent. Sibling submissions serialize here,
-                        // and the release below, a statement of its own, reads the siblings
-                        // after the lock: the last of them sees all the others proved (no
-                        // write skew). SQLite's one writer serializes them anyway.
-                        sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
-                            .bind(&parent)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    // A cancelled parent stays cancelled; only a waiting one is released.
-                    let released: Option<String> = sqlx::query_scalar(
-                        "UPDATE jobs SET status = 'ready' WHERE id = $1 AND status = 'waiting' \
-                         AND NOT EXISTS \
-                         (SELECT 1 FROM jobs WHERE parent = $1 AND status <> 'proved') \
-                         RETURNING id",
-                    )
-                    .bind(&parent)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    outcome.parent_ready = released.as_deref().map(parse_stored_id).transpose()?;
-                }
-                None => {
-                    sqlx::query("UPDATE sequences SET proved_ms = $2 WHERE id = $1")
-                        .bind(job.sequence)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                    outcome.sequence_proved = true;
-                }
-            }
-            outcome
-        });
+        let submission = Submission {
+            job,
+            token,
+            prover,
+            proof,
+            hash: proof_hash(proof),
+            reward,
+            now_ms,
+            prove_ms,
+        };
+        let mut tx = self.begin_write().await?;
+        let outcome = store_proof(&mut tx, &submission).await;
+        let outcome = tx.finish(outcome).await?;
         tracing::debug!(
             target: "sheaf::store",
             %job,
@@ -152,4 +74,109 @@ impl Store {
         );
         Ok(outcome)
     }
+}
+
+/// One submission, as [`Store::submit_proof`] takes it.
+struct Submission<'a> {
+    job: JobId,
+    token: i64,
+    prover: &'a str,
+    proof: &'a [u8],
+    hash: String,
+    reward: RewardEntry,
+    now_ms: i64,
+    prove_ms: Option<i64>,
+}
+
+/// The body of [`Store::submit_proof`], inside its write transaction. A refusal is an error,
+/// so the blob written first is rolled back with the rest.
+async fn store_proof(tx: &mut WriteTx, s: &Submission<'_>) -> Result<SubmitOutcome> {
+    let job = s.job;
+    // The blob first: the job's row references it.
+    sqlx::query("INSERT INTO proofs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(&s.hash)
+        .bind(s.proof)
+        .execute(tx.conn())
+        .await?;
+    // Takes effect only under the current lease. On PostgreSQL a concurrent submission of the
+    // same job waits for this row, then finds it proved and changes nothing.
+    let proved: Option<Option<JobId>> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'proved', proof_hash = $5, proved_by = $3, \
+         proved_ms = $4, prove_ms = $6, lease_holder = NULL, lease_expires_ms = NULL \
+         WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
+         AND lease_holder = $3 AND lease_expires_ms > $4 \
+         RETURNING parent",
+    )
+    .bind(job)
+    .bind(s.token)
+    .bind(s.prover)
+    .bind(s.now_ms)
+    .bind(&s.hash)
+    .bind(s.prove_ms)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(parent) = proved else {
+        let status: Option<JobStatus> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_optional(tx.conn())
+            .await?;
+        return Err(match status.ok_or(StoreError::UnknownJob(job))? {
+            JobStatus::Proved => StoreError::AlreadyProved(job),
+            _ => StoreError::StaleLease {
+                job,
+                token: s.token,
+            },
+        });
+    };
+    sqlx::query(
+        "INSERT INTO rewards (job, sequence, prover, worker_pk, work_units, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(job)
+    .bind(job.sequence)
+    .bind(s.prover)
+    .bind(s.reward.worker_pk.as_slice())
+    .bind(s.reward.work_units)
+    .bind(s.now_ms)
+    .execute(tx.conn())
+    .await?;
+
+    let mut outcome = SubmitOutcome {
+        proof_hash: s.hash.clone(),
+        parent_ready: None,
+        sequence_proved: false,
+    };
+    match parent {
+        Some(parent) => {
+            if tx.engine == Engine::Postgres {
+                // Lock order is child, then parent. Sibling submissions serialize here, and
+                // the release below, a statement of its own, reads the siblings after the
+                // lock: the last of them sees all the others proved (no write skew). SQLite's
+                // one writer serializes them anyway.
+                sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+                    .bind(parent)
+                    .execute(tx.conn())
+                    .await?;
+            }
+            // A cancelled parent stays cancelled; only a waiting one is released.
+            outcome.parent_ready = sqlx::query_scalar(
+                "UPDATE jobs SET status = 'ready' WHERE id = $1 AND status = 'waiting' \
+                 AND NOT EXISTS \
+                 (SELECT 1 FROM jobs WHERE parent = $1 AND status <> 'proved') \
+                 RETURNING id",
+            )
+            .bind(parent)
+            .fetch_optional(tx.conn())
+            .await?;
+        }
+        None => {
+            sqlx::query("UPDATE sequences SET proved_ms = $2 WHERE id = $1")
+                .bind(job.sequence)
+                .bind(s.now_ms)
+                .execute(tx.conn())
+                .await?;
+            outcome.sequence_proved = true;
+        }
+    }
+    Ok(outcome)
 }

@@ -419,7 +419,7 @@ async fn watch_progress(
     }
     let style = ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let mut level_bars: HashMap<i32, ProgressBar> = HashMap::new();
+    let mut level_bars: HashMap<u32, ProgressBar> = HashMap::new();
     let prover_lines: Vec<ProgressBar> = provers
         .iter()
         .map(|p| {
@@ -431,7 +431,7 @@ async fn watch_progress(
     let started = Instant::now();
     loop {
         let jobs = store.list_jobs(JobFilter::default()).await?;
-        let mut by_level: HashMap<i32, (u64, u64)> = HashMap::new();
+        let mut by_level: HashMap<u32, (u64, u64)> = HashMap::new();
         let mut by_prover: HashMap<&str, u64> = HashMap::new();
         for job in &jobs {
             let entry = by_level.entry(job.id.level).or_default();

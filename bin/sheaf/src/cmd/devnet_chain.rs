@@ -16,7 +16,7 @@ use sheaf_chain::settlement::{Address, Amount, SettlementParams, UNIT};
 use sheaf_chain::{Call, ChainClient};
 use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
-use sheaf_store::Store;
+use sheaf_store::{SequenceId, Store};
 use tokio::task::JoinHandle;
 
 /// Block interval of the devnet's chain: a quarter second keeps settlement short.
@@ -267,8 +267,8 @@ impl DevnetChain {
                 jobs: 0,
                 work_units: 0,
             };
-            for sequence in 1..=sequences as i64 {
-                for reward in store.rewards(sequence).await? {
+            for sequence in 1..=sequences as u64 {
+                for reward in store.rewards(SequenceId(sequence)).await? {
                     if reward.worker_pk == worker_pk {
                         row.jobs += 1;
                         row.work_units += reward.work_units;

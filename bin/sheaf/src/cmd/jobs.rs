@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use sheaf_store::{Job, JobFilter, JobId, JobStatus, Store};
+use sheaf_store::{Job, JobCircuit, JobFilter, JobId, JobStatus, SequenceId, Store};
 
 use crate::cmd::coordinator::DEFAULT_DB;
 
@@ -27,7 +27,7 @@ pub enum JobsCommand {
     List {
         /// Only the jobs of this sequence.
         #[arg(long)]
-        sequence: Option<i64>,
+        sequence: Option<SequenceId>,
         /// Only jobs in this state: waiting, ready, leased, proved, dead or cancelled.
         #[arg(long)]
         status: Option<JobStatus>,
@@ -139,11 +139,11 @@ fn redact(url: &str) -> String {
 #[derive(Serialize)]
 struct JobView {
     id: String,
-    sequence: i64,
-    level: i32,
-    index: i64,
+    sequence: SequenceId,
+    level: u32,
+    index: u64,
     status: JobStatus,
-    circuit: String,
+    circuit: JobCircuit,
     parent: Option<String>,
     children: Vec<String>,
     attempts: i64,
@@ -180,8 +180,8 @@ impl JobView {
             proved_by: job.proved_by.clone(),
             proved_ms: job.proved_ms,
             prove_ms: job.prove_ms,
-            inputs_bytes: job.inputs.len(),
-            inputs_hex: with_inputs.then(|| hex(&job.inputs)),
+            inputs_bytes: job.inputs.to_bytes().len(),
+            inputs_hex: with_inputs.then(|| hex(&job.inputs.to_bytes())),
         }
     }
 }
@@ -229,8 +229,8 @@ fn print_details(job: &Job) {
     let rows = [
         ("job", job.id.to_string()),
         ("status", job.status.to_string()),
-        ("circuit", job.circuit.clone()),
-        ("inputs", format!("{} bytes", job.inputs.len())),
+        ("circuit", job.circuit.to_string()),
+        ("inputs", format!("{} bytes", job.inputs.to_bytes().len())),
         ("parent", or_dash(job.parent.map(|p| p.to_string()))),
         ("children", ids(&job.children)),
         ("attempts", job.attempts.to_string()),

@@ -32,7 +32,7 @@ async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
     // A retry of the same submission is answered alike and stores nothing more.
     let retried: SubmitResponse = net.submit(&alice, &job.job, job.token, bytes).await.json();
     assert_eq!(retried.proof_hash, accepted.proof_hash);
-    let rewards = net.store.rewards(1).await.unwrap();
+    let rewards = net.store.rewards(sheaf_store::SequenceId(1)).await.unwrap();
     assert_eq!(rewards.len(), 1);
     assert_eq!(rewards[0].prover, "alice");
     assert_eq!(rewards[0].worker_pk, alice.worker.worker_pk().to_bytes());
@@ -88,7 +88,7 @@ async fn submission_after_the_lease_moved_on_is_refused() {
     net.submit(&bob, &bobs.job, bobs.token, bobs_proof)
         .await
         .json::<SubmitResponse>();
-    let rewards = net.store.rewards(1).await.unwrap();
+    let rewards = net.store.rewards(sheaf_store::SequenceId(1)).await.unwrap();
     assert_eq!(rewards.len(), 1);
     assert_eq!(rewards[0].prover, "bob");
     net.stop().await;

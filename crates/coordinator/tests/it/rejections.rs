@@ -22,7 +22,12 @@ async fn assert_unchanged(net: &Net, job: &str, token: i64) {
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.lease_token, token);
     assert!(stored.proof_hash.is_none());
-    assert!(net.store.rewards(1).await.unwrap().is_empty());
+    assert!(net
+        .store
+        .rewards(sheaf_store::SequenceId(1))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Alice and bob registered, one leaf planned and leased to alice.

@@ -137,7 +137,7 @@ async fn prove(net: &Net, key: &ProverKey, ids: &[i64]) {
     for &id in ids {
         while net
             .store
-            .get_sequence(id)
+            .get_sequence(sheaf_store::SequenceId(id as u64))
             .await
             .unwrap()
             .unwrap()
@@ -259,7 +259,7 @@ async fn outbox(store: &Store) -> Vec<(i64, OutboxKind, i64, OutboxStatus)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|t| (t.sequence, t.kind, t.attempt, t.status))
+        .map(|t| (t.sequence.get() as i64, t.kind, t.attempt, t.status))
         .collect()
 }
 
