@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use sheaf_store::{JobId, JobStatus, StoreError};
+use sheaf_store::{SequenceId, JobId, JobStatus, StoreError};
 
 use crate::harness::{each_engine, plan, proof_for, prove_next, reward, T0, TTL};
 
@@ -32,7 +32,7 @@ async fn concurrent_leases_never_hand_out_a_job_twice() {
         }
         let distinct: HashSet<JobId> = all.iter().copied().collect();
         assert_eq!(all.len(), distinct.len(), "a job was leased twice");
-        let leaves: HashSet<JobId> = (0..LEAVES).map(|i| JobId::new(1, 0, i)).collect();
+        let leaves: HashSet<JobId> = (0..LEAVES).map(|i| JobId::new(SequenceId(1), 0, i)).collect();
         assert_eq!(distinct, leaves);
         for job in leaves {
             let job = replicas[0].get_job(job).await.unwrap().unwrap();
@@ -82,7 +82,7 @@ async fn concurrent_identical_submissions_store_one_proof_and_one_reward() {
         }
         assert_eq!(stored, 1);
         assert_eq!(replicas[0].stored_proofs().await.unwrap().count, 1);
-        assert_eq!(replicas[1].rewards(1).await.unwrap().len(), 1);
+        assert_eq!(replicas[1].rewards(SequenceId(1)).await.unwrap().len(), 1);
     })
     .await;
 }

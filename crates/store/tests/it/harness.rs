@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sheaf_store::{JobId, Lease, NewJob, NewSequence, RewardEntry, Store, SubmitOutcome};
+use sheaf_store::{JobCircuit, JobId, JobInputs, Lease, SequenceId, NewJob, NewSequence, RewardEntry, Store, SubmitOutcome};
 use sqlx::{Connection, Executor};
 
 /// Admin URL of a PostgreSQL server to test against; unset, only SQLite runs.
@@ -129,12 +129,18 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// Jobs of a complete tree over `leaves` leaves: each level groups `arity` consecutive jobs of
 /// the level below, until one root remains.
-pub fn tree(sequence: i64, leaves: i64, arity: usize) -> Vec<NewJob> {
+pub fn tree(sequence: u64, leaves: u64, arity: usize) -> Vec<NewJob> {
+    let sequence = SequenceId(sequence);
     let mut jobs: Vec<NewJob> = (0..leaves)
         .map(|index| NewJob {
             id: JobId::new(sequence, 0, index),
-            circuit: "leaf".into(),
-            inputs: index.to_le_bytes().to_vec(),
+            circuit: JobCircuit::Leaf {
+                kind: "work".into(),
+            },
+            inputs: JobInputs::Work {
+                seed: sequence.get(),
+                index,
+            },
             children: vec![],
         })
         .collect();
@@ -142,12 +148,12 @@ pub fn tree(sequence: i64, leaves: i64, arity: usize) -> Vec<NewJob> {
     let mut level = 0;
     while level_ids.len() > 1 {
         level += 1;
-        let parents: Vec<NewJob> = (0i64..)
+        let parents: Vec<NewJob> = (0u64..)
             .zip(level_ids.chunks(arity))
             .map(|(index, children)| NewJob {
                 id: JobId::new(sequence, level, index),
-                circuit: "aggregate".into(),
-                inputs: vec![],
+                circuit: JobCircuit::Universal,
+                inputs: JobInputs::Aggregate,
                 children: children.to_vec(),
             })
             .collect();
@@ -158,10 +164,10 @@ pub fn tree(sequence: i64, leaves: i64, arity: usize) -> Vec<NewJob> {
 }
 
 /// Plans sequence `sequence` as [`tree`]`(sequence, leaves, arity)`.
-pub async fn plan(store: &Store, sequence: i64, leaves: i64, arity: usize) {
+pub async fn plan(store: &Store, sequence: u64, leaves: u64, arity: usize) {
     let new = NewSequence {
-        id: sequence,
-        leaves,
+        id: SequenceId(sequence),
+        leaves: leaves as i64,
         created_ms: T0,
     };
     store

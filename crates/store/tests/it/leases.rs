@@ -1,6 +1,6 @@
 //! Leasing, heartbeats and expiry.
 
-use sheaf_store::{JobId, JobStatus, StoreError};
+use sheaf_store::{SequenceId, JobId, JobStatus, StoreError};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, proof_for, reward, submit, MAX_ATTEMPTS, T0, TTL,
@@ -13,7 +13,7 @@ async fn lease_order_is_critical_path_first() {
         // Planned out of order, so insertion order cannot pass for priority.
         plan(&store, 2, 2, 2).await;
         plan(&store, 1, 4, 2).await;
-        let s1 = |level, index| JobId::new(1, level, index);
+        let s1 = |level, index| JobId::new(SequenceId(1), level, index);
 
         let a = lease_expecting(&store, "p", s1(0, 0)).await;
         let b = lease_expecting(&store, "p", s1(0, 1)).await;
@@ -24,7 +24,7 @@ async fn lease_order_is_critical_path_first() {
         lease_expecting(&store, "p", s1(0, 2)).await;
         lease_expecting(&store, "p", s1(0, 3)).await;
         // Sequence 1 has nothing ready left; only then does sequence 2 start.
-        lease_expecting(&store, "p", JobId::new(2, 0, 0)).await;
+        lease_expecting(&store, "p", JobId::new(SequenceId(2), 0, 0)).await;
     })
     .await;
 }
@@ -34,7 +34,7 @@ async fn lease_records_holder_expiry_attempt_and_token() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let lease = lease_expecting(&store, "alice", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "alice", JobId::new(SequenceId(1), 0, 0)).await;
         assert_eq!(
             (lease.attempt, lease.token, lease.expires_ms),
             (1, 1, T0 + TTL)
@@ -58,8 +58,8 @@ async fn lease_returns_none_when_nothing_is_ready() {
         let store = db.connect().await;
         assert_eq!(store.lease_next_job("p", T0, TTL).await.unwrap(), None);
         plan(&store, 1, 2, 2).await;
-        lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
-        lease_expecting(&store, "p", JobId::new(1, 0, 1)).await;
+        lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
+        lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 1)).await;
         // The root waits for its children.
         assert_eq!(store.lease_next_job("p", T0, TTL).await.unwrap(), None);
     })
@@ -78,7 +78,7 @@ async fn lease_refuses_a_non_positive_ttl() {
         let err = store.lease_next_job("p", i64::MAX, 1).await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
         // Nothing was leased by the refused calls.
-        lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
     })
     .await;
 }
@@ -88,13 +88,13 @@ async fn count_active_leases_counts_only_current_leases_of_that_prover() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 4, 4).await;
-        let first = lease_expecting(&store, "alice", JobId::new(1, 0, 0)).await;
+        let first = lease_expecting(&store, "alice", JobId::new(SequenceId(1), 0, 0)).await;
         store
             .lease_next_job("alice", T0 + 10_000, TTL)
             .await
             .unwrap()
             .unwrap();
-        lease_expecting(&store, "bob", JobId::new(1, 0, 2)).await;
+        lease_expecting(&store, "bob", JobId::new(SequenceId(1), 0, 2)).await;
         assert_eq!(store.count_active_leases("alice", T0).await.unwrap(), 2);
         assert_eq!(store.count_active_leases("bob", T0).await.unwrap(), 1);
         assert_eq!(store.count_active_leases("carol", T0).await.unwrap(), 0);
@@ -117,7 +117,7 @@ async fn heartbeat_extends_a_current_lease() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         let later = lease.expires_ms - 1;
         let expires = store
             .heartbeat(lease.job, lease.token, later, TTL)
@@ -155,7 +155,7 @@ async fn heartbeat_refuses_a_stale_token() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         for token in [lease.token - 1, lease.token + 1] {
             let err = store.heartbeat(lease.job, token, T0, TTL).await.unwrap_err();
             assert!(
@@ -176,7 +176,7 @@ async fn heartbeat_refuses_an_expired_lease() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         let err = store
             .heartbeat(lease.job, lease.token, lease.expires_ms, TTL)
             .await
@@ -191,7 +191,7 @@ async fn requeue_expired_requeues_then_kills_after_max_attempts() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let doomed = JobId::new(1, 0, 0);
+        let doomed = JobId::new(SequenceId(1), 0, 0);
         let mut now = T0;
         for attempt in 1..=MAX_ATTEMPTS {
             let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
@@ -218,7 +218,7 @@ async fn requeue_expired_requeues_then_kills_after_max_attempts() {
         assert_eq!((job.status, job.attempts), (JobStatus::Dead, MAX_ATTEMPTS));
         // A dead job is never leased again: the next lease is its sibling.
         let next = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
-        assert_eq!(next.job, JobId::new(1, 0, 1));
+        assert_eq!(next.job, JobId::new(SequenceId(1), 0, 1));
         assert_eq!(store.lease_next_job("p", now, TTL).await.unwrap(), None);
     })
     .await;
@@ -229,7 +229,7 @@ async fn old_lease_is_stale_once_the_job_is_leased_again() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let old = lease_expecting(&store, "slow", JobId::new(1, 0, 0)).await;
+        let old = lease_expecting(&store, "slow", JobId::new(SequenceId(1), 0, 0)).await;
         store
             .requeue_expired(old.expires_ms, MAX_ATTEMPTS)
             .await
@@ -287,8 +287,8 @@ async fn has_ready_job_follows_the_ready_set() {
         assert!(!store.has_ready_job().await.unwrap(), "empty store");
         plan(&store, 1, 2, 2).await;
         assert!(store.has_ready_job().await.unwrap(), "the leaves are ready");
-        let first = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
-        let second = lease_expecting(&store, "p", JobId::new(1, 0, 1)).await;
+        let first = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
+        let second = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 1)).await;
         assert!(
             !store.has_ready_job().await.unwrap(),
             "leaves leased, the parent waits"

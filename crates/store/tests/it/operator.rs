@@ -1,6 +1,6 @@
 //! Operator actions, reads, and refused input.
 
-use sheaf_store::{JobFilter, JobId, JobStatus, NewJob, NewSequence, StatusCount, StoreError};
+use sheaf_store::{SequenceId, JobFilter, JobId, JobStatus, NewJob, NewSequence, StatusCount, StoreError};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
@@ -11,7 +11,7 @@ async fn unknown_job_ids_give_unknown_job() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let ghost = JobId::new(1, 0, 99);
+        let ghost = JobId::new(SequenceId(1), 0, 99);
         let unknown = |result: Result<(), StoreError>| match result {
             Err(StoreError::UnknownJob(job)) => assert_eq!(job, ghost),
             other => panic!("expected UnknownJob, got {other:?}"),
@@ -28,9 +28,9 @@ async fn unknown_job_ids_give_unknown_job() {
         unknown(store.cancel_job(ghost).await);
         unknown(store.proof_of(ghost).await.map(drop));
         unknown(store.child_proofs(ghost).await.map(drop));
-        let err = store.rewards(7).await.unwrap_err();
+        let err = store.rewards(SequenceId(7)).await.unwrap_err();
         assert!(matches!(err, StoreError::UnknownSequence(7)), "{err:?}");
-        assert_eq!(store.get_sequence(7).await.unwrap(), None);
+        assert_eq!(store.get_sequence(SequenceId(7)).await.unwrap(), None);
     })
     .await;
 }
@@ -40,19 +40,19 @@ async fn get_job_shows_tree_links_and_inputs() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 3, 4, 2).await;
-        let id = JobId::new(3, 1, 1);
+        let id = JobId::new(SequenceId(3), 1, 1);
         let job = store.get_job(id).await.unwrap().unwrap();
-        assert_eq!(job.children, vec![JobId::new(3, 0, 2), JobId::new(3, 0, 3)]);
-        assert_eq!(job.parent, Some(JobId::new(3, 2, 0)));
+        assert_eq!(job.children, vec![JobId::new(SequenceId(3), 0, 2), JobId::new(SequenceId(3), 0, 3)]);
+        assert_eq!(job.parent, Some(JobId::new(SequenceId(3), 2, 0)));
         assert_eq!(
             (job.status, job.circuit.as_str()),
             (JobStatus::Waiting, "aggregate")
         );
-        let leaf = store.get_job(JobId::new(3, 0, 3)).await.unwrap().unwrap();
+        let leaf = store.get_job(JobId::new(SequenceId(3), 0, 3)).await.unwrap().unwrap();
         assert_eq!(leaf.inputs, 3i64.to_le_bytes());
         assert_eq!((leaf.status, leaf.parent), (JobStatus::Ready, Some(id)));
-        let sequence = store.get_sequence(3).await.unwrap().unwrap();
-        assert_eq!((sequence.root, sequence.leaves), (JobId::new(3, 2, 0), 4));
+        let sequence = store.get_sequence(SequenceId(3)).await.unwrap().unwrap();
+        assert_eq!((sequence.root, sequence.leaves), (JobId::new(SequenceId(3), 2, 0), 4));
     })
     .await;
 }
@@ -63,7 +63,7 @@ async fn planning_a_sequence_twice_gives_sequence_exists() {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
         let again = NewSequence {
-            id: 1,
+            id: SequenceId(1),
             leaves: 4,
             created_ms: T0 + 1,
         };
@@ -73,7 +73,7 @@ async fn planning_a_sequence_twice_gives_sequence_exists() {
             .unwrap_err();
         assert!(matches!(err, StoreError::SequenceExists(1)), "{err:?}");
         // The first plan is untouched.
-        assert_eq!(store.get_sequence(1).await.unwrap().unwrap().leaves, 2);
+        assert_eq!(store.get_sequence(SequenceId(1)).await.unwrap().unwrap().leaves, 2);
         let jobs = store.list_jobs(JobFilter::default()).await.unwrap();
         assert_eq!(jobs.len(), 3);
     })
@@ -85,10 +85,10 @@ async fn invalid_plans_are_refused_and_store_nothing() {
     each_engine(|db| async move {
         let store = db.connect().await;
         let job = |level, index, children: &[(i32, i64)]| NewJob {
-            id: JobId::new(1, level, index),
+            id: JobId::new(SequenceId(1), level, index),
             circuit: "c".into(),
             inputs: vec![],
-            children: children.iter().map(|&(l, i)| JobId::new(1, l, i)).collect(),
+            children: children.iter().map(|&(l, i)| JobId::new(SequenceId(1), l, i)).collect(),
         };
         let mut foreign = tree(1, 2, 2);
         foreign[0].id.sequence = 2;
@@ -115,14 +115,14 @@ async fn invalid_plans_are_refused_and_store_nothing() {
         ];
         for (case, jobs) in cases {
             let sequence = NewSequence {
-                id: 1,
+                id: SequenceId(1),
                 leaves: 1,
                 created_ms: T0,
             };
             let err = store.insert_sequence(sequence, &jobs).await.unwrap_err();
             assert!(matches!(err, StoreError::InvalidPlan(_)), "{case}: {err:?}");
         }
-        assert_eq!(store.get_sequence(1).await.unwrap(), None);
+        assert_eq!(store.get_sequence(SequenceId(1)).await.unwrap(), None);
         assert!(store
             .list_jobs(JobFilter::default())
             .await
@@ -137,7 +137,7 @@ async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let job = JobId::new(1, 0, 0);
+        let job = JobId::new(SequenceId(1), 0, 0);
         let mut now = T0;
         for _ in 0..MAX_ATTEMPTS {
             let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
@@ -164,7 +164,7 @@ async fn requeue_job_of_a_leased_job_makes_the_lease_stale() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "stuck", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "stuck", JobId::new(SequenceId(1), 0, 0)).await;
         assert_eq!(
             store.requeue_job(lease.job).await.unwrap(),
             JobStatus::Ready
@@ -194,8 +194,8 @@ async fn requeue_job_refuses_waiting_ready_and_proved_jobs() {
         plan(&store, 1, 2, 2).await;
         let (proved, _) = prove_next(&store, "p").await;
         let cases = [
-            (JobId::new(1, 1, 0), JobStatus::Waiting),
-            (JobId::new(1, 0, 1), JobStatus::Ready),
+            (JobId::new(SequenceId(1), 1, 0), JobStatus::Waiting),
+            (JobId::new(SequenceId(1), 0, 1), JobStatus::Ready),
             (proved.job, JobStatus::Proved),
         ];
         for (job, status) in cases {
@@ -214,11 +214,11 @@ async fn cancelled_job_is_never_leased_and_its_lease_is_stale() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         store.cancel_job(lease.job).await.unwrap();
-        store.cancel_job(JobId::new(1, 0, 1)).await.unwrap();
+        store.cancel_job(JobId::new(SequenceId(1), 0, 1)).await.unwrap();
         // Cancelling twice changes nothing.
-        store.cancel_job(JobId::new(1, 0, 1)).await.unwrap();
+        store.cancel_job(JobId::new(SequenceId(1), 0, 1)).await.unwrap();
         let err = store
             .heartbeat(lease.job, lease.token, T0, TTL)
             .await
@@ -273,7 +273,7 @@ async fn requeued_parent_waits_for_its_unproved_children() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let root = JobId::new(1, 1, 0);
+        let root = JobId::new(SequenceId(1), 1, 0);
         store.cancel_job(root).await.unwrap();
         prove_next(&store, "p").await;
         assert_eq!(store.requeue_job(root).await.unwrap(), JobStatus::Waiting);
@@ -306,17 +306,17 @@ async fn list_jobs_filters_by_sequence_and_status() {
         assert_eq!(
             list(Some(1), None).await,
             vec![
-                JobId::new(1, 0, 0),
-                JobId::new(1, 0, 1),
-                JobId::new(1, 1, 0)
+                JobId::new(SequenceId(1), 0, 0),
+                JobId::new(SequenceId(1), 0, 1),
+                JobId::new(SequenceId(1), 1, 0)
             ]
         );
         assert_eq!(
             list(Some(2), Some(JobStatus::Waiting)).await,
             vec![
-                JobId::new(2, 1, 0),
-                JobId::new(2, 1, 1),
-                JobId::new(2, 2, 0)
+                JobId::new(SequenceId(2), 1, 0),
+                JobId::new(SequenceId(2), 1, 1),
+                JobId::new(SequenceId(2), 2, 0)
             ]
         );
         assert_eq!(list(None, Some(JobStatus::Ready)).await.len(), 2 + 4);
@@ -324,7 +324,7 @@ async fn list_jobs_filters_by_sequence_and_status() {
         // Listed jobs carry their children like get_job.
         let listed = store
             .list_jobs(JobFilter {
-                sequence: Some(2),
+                sequence: Some(SequenceId(2)),
                 status: None,
             })
             .await
@@ -342,7 +342,7 @@ async fn counts_by_status_groups_by_state_and_level() {
         let store = db.connect().await;
         plan(&store, 1, 4, 2).await;
         prove_next(&store, "p").await;
-        lease_expecting(&store, "p", JobId::new(1, 0, 1)).await;
+        lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 1)).await;
         let count = |status, level, count| StatusCount {
             status,
             level,
@@ -366,7 +366,7 @@ async fn counts_by_status_groups_by_state_and_level() {
 
 #[test]
 fn job_ids_and_statuses_parse_only_canonical_forms() {
-    let id = JobId::new(12, 3, 45);
+    let id = JobId::new(SequenceId(12), 3, 45);
     assert_eq!(id.to_string(), "s12-l3-i45");
     assert_eq!("s12-l3-i45".parse::<JobId>().unwrap(), id);
     for bad in [

@@ -1,6 +1,6 @@
 //! Connecting, migrating, and restarting on the same database.
 
-use sheaf_store::{
+use sheaf_store::{SequenceId, 
     JobFilter, JobId, JobStatus, Store, StoreError, SCHEMA_VERSION, SQLITE_FILE_NAME,
 };
 
@@ -12,7 +12,7 @@ async fn reopening_the_store_keeps_everything() {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
         let (proved, _) = prove_next(&store, "alice").await;
-        let leased = lease_expecting(&store, "bob", JobId::new(1, 0, 1)).await;
+        let leased = lease_expecting(&store, "bob", JobId::new(SequenceId(1), 0, 1)).await;
         let before = store.list_jobs(JobFilter::default()).await.unwrap();
         // A coordinator killed now: the handle goes away without any shutdown step.
         drop(store);
@@ -26,7 +26,7 @@ async fn reopening_the_store_keeps_everything() {
             store.proof_of(proved.job).await.unwrap(),
             Some(proof_for(proved.job))
         );
-        assert_eq!(store.rewards(1).await.unwrap().len(), 1);
+        assert_eq!(store.rewards(SequenceId(1)).await.unwrap().len(), 1);
         // It carries on: the lease granted before the restart is still current.
         let outcome = store
             .submit_proof(
@@ -40,7 +40,7 @@ async fn reopening_the_store_keeps_everything() {
             )
             .await
             .unwrap();
-        assert_eq!(outcome.parent_ready, Some(JobId::new(1, 1, 0)));
+        assert_eq!(outcome.parent_ready, Some(JobId::new(SequenceId(1), 1, 0)));
     })
     .await;
 }
@@ -57,7 +57,7 @@ async fn migrations_are_idempotent_on_reconnect() {
             assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
             assert_eq!(
                 store
-                    .get_job(JobId::new(1, 0, 0))
+                    .get_job(JobId::new(SequenceId(1), 0, 0))
                     .await
                     .unwrap()
                     .unwrap()
@@ -163,7 +163,7 @@ async fn a_version_1_database_is_upgraded_in_place() {
         .await;
         let store = db.connect().await;
         assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
-        let job = store.get_job(JobId::new(1, 0, 0)).await.unwrap().unwrap();
+        let job = store.get_job(JobId::new(SequenceId(1), 0, 0)).await.unwrap().unwrap();
         assert_eq!(
             (job.status, job.leased_ms, job.prove_ms),
             (JobStatus::Ready, None, None)
@@ -184,7 +184,7 @@ async fn sqlite_wal_is_copied_into_the_database_in_the_background() {
     crate::harness::plan(&store, 1, 1, 2).await;
     let file = dir.path().join(SQLITE_FILE_NAME);
     let before = std::fs::metadata(&file).unwrap().len();
-    let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+    let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
     let blob = vec![7u8; 1 << 20];
     store
         .submit_proof(

@@ -1,13 +1,13 @@
 //! Every store future is `Send`, so the coordinator can spawn it and hold it across the awaits
 //! of a web handler. Checked by the compiler: this module only has to build.
 
-use sheaf_store::{JobFilter, JobId, Prover, RewardEntry, Store};
+use sheaf_store::{SequenceId, JobFilter, JobId, Prover, RewardEntry, Store};
 
 fn assert_send<T: Send>(_: T) {}
 
 #[allow(dead_code)]
 fn store_futures_are_send(store: Store, prover: Prover) {
-    let job = JobId::new(0, 0, 0);
+    let job = JobId::new(SequenceId(0), 0, 0);
     let reward = RewardEntry {
         worker_pk: [0; 32],
         work_units: 1,
@@ -18,7 +18,7 @@ fn store_futures_are_send(store: Store, prover: Prover) {
     assert_send(store.close());
     assert_send(store.insert_sequence(
         sheaf_store::NewSequence {
-            id: 0,
+            id: SequenceId(0),
             leaves: 0,
             created_ms: 0,
         },
@@ -35,8 +35,8 @@ fn store_futures_are_send(store: Store, prover: Prover) {
     assert_send(store.cancel_job(job));
     assert_send(store.proof_of(job));
     assert_send(store.child_proofs(job));
-    assert_send(store.get_sequence(0));
-    assert_send(store.rewards(0));
+    assert_send(store.get_sequence(SequenceId(0)));
+    assert_send(store.rewards(SequenceId(0)));
     assert_send(store.counts_by_status());
     assert_send(store.stored_proofs());
     assert_send(store.upsert_prover(&prover));

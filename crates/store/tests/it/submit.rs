@@ -1,6 +1,6 @@
 //! Submitting proofs: fencing, exactly-once effect, releasing parents.
 
-use sheaf_store::{JobId, JobStatus, NewJob, NewSequence, StoreError};
+use sheaf_store::{SequenceId, JobId, JobStatus, NewJob, NewSequence, StoreError};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, proof_for, prove_next, reward, submit, T0,
@@ -11,7 +11,7 @@ async fn parent_becomes_ready_exactly_when_its_last_child_is_proved() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 3, 3).await;
-        let root = JobId::new(1, 1, 0);
+        let root = JobId::new(SequenceId(1), 1, 0);
         for _ in 0..2 {
             let (_, outcome) = prove_next(&store, "p").await;
             assert_eq!(outcome.parent_ready, None);
@@ -39,14 +39,14 @@ async fn root_proof_marks_the_sequence_proved() {
         prove_next(&store, "p").await;
         prove_next(&store, "p").await;
         assert_eq!(
-            store.get_sequence(1).await.unwrap().unwrap().proved_ms,
+            store.get_sequence(SequenceId(1)).await.unwrap().unwrap().proved_ms,
             None
         );
         let (lease, outcome) = prove_next(&store, "p").await;
-        assert_eq!(lease.job, JobId::new(1, 1, 0));
+        assert_eq!(lease.job, JobId::new(SequenceId(1), 1, 0));
         assert!(outcome.sequence_proved);
         assert_eq!(outcome.parent_ready, None);
-        let sequence = store.get_sequence(1).await.unwrap().unwrap();
+        let sequence = store.get_sequence(SequenceId(1)).await.unwrap().unwrap();
         assert_eq!((sequence.root, sequence.proved_ms), (lease.job, Some(T0)));
     })
     .await;
@@ -57,7 +57,7 @@ async fn submit_refuses_a_stale_token() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         let err = store
             .submit_proof(lease.job, lease.token + 1, "p", b"x", reward("p"), T0, None)
             .await
@@ -76,7 +76,7 @@ async fn submit_refuses_an_expired_lease() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         // Expired at its expiry, even before requeue_expired has run.
         for now in [lease.expires_ms, lease.expires_ms + 1] {
             let err = store
@@ -95,7 +95,7 @@ async fn submit_refuses_a_prover_other_than_the_holder() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "alice", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "alice", JobId::new(SequenceId(1), 0, 0)).await;
         let err = store
             .submit_proof(
                 lease.job,
@@ -120,7 +120,7 @@ async fn submit_refuses_a_job_that_is_not_leased() {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
         // A ready leaf and a waiting parent, neither ever leased: token 0 is not a lease.
-        for job in [JobId::new(1, 0, 0), JobId::new(1, 1, 0)] {
+        for job in [JobId::new(SequenceId(1), 0, 0), JobId::new(SequenceId(1), 1, 0)] {
             let err = store
                 .submit_proof(job, 0, "p", b"x", reward("p"), T0, None)
                 .await
@@ -137,7 +137,7 @@ async fn duplicate_submit_gives_one_blob_and_one_reward() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         let first = submit(&store, &lease).await;
         // The same submission again, and one with other bytes: neither takes effect.
         for bytes in [proof_for(lease.job), b"other bytes".to_vec()] {
@@ -161,7 +161,7 @@ async fn duplicate_submit_gives_one_blob_and_one_reward() {
         let stored = store.stored_proofs().await.unwrap();
         assert_eq!(stored.count, 1);
         assert_eq!(stored.bytes, proof_for(lease.job).len() as i64);
-        assert_eq!(store.rewards(1).await.unwrap().len(), 1);
+        assert_eq!(store.rewards(SequenceId(1)).await.unwrap().len(), 1);
         let job = store.get_job(lease.job).await.unwrap().unwrap();
         assert_eq!(job.proof_hash, Some(first.proof_hash));
         assert_eq!(
@@ -183,7 +183,7 @@ async fn identical_proofs_of_two_jobs_share_one_blob() {
         plan(&store, 1, 2, 2).await;
         let mut hashes = Vec::new();
         for index in 0..2 {
-            let lease = lease_expecting(&store, "p", JobId::new(1, 0, index)).await;
+            let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, index)).await;
             let outcome = store
                 .submit_proof(lease.job, lease.token, "p", b"same", reward("p"), T0, None)
                 .await
@@ -194,7 +194,7 @@ async fn identical_proofs_of_two_jobs_share_one_blob() {
         assert_eq!(hashes[0], sheaf_store::proof_hash(b"same"));
         assert_eq!(store.stored_proofs().await.unwrap().count, 1);
         // Each job still has its own reward entry.
-        assert_eq!(store.rewards(1).await.unwrap().len(), 2);
+        assert_eq!(store.rewards(SequenceId(1)).await.unwrap().len(), 2);
     })
     .await;
 }
@@ -206,7 +206,7 @@ async fn reward_entry_records_the_leasing_prover_and_its_work() {
         plan(&store, 1, 2, 2).await;
         let (a, _) = prove_next(&store, "alice").await;
         let (b, _) = prove_next(&store, "bob").await;
-        let rewards = store.rewards(1).await.unwrap();
+        let rewards = store.rewards(SequenceId(1)).await.unwrap();
         let got: Vec<_> = rewards
             .iter()
             .map(|r| {
@@ -235,17 +235,17 @@ async fn child_proofs_come_in_child_order() {
     each_engine(|db| async move {
         let store = db.connect().await;
         let leaf = |index| NewJob {
-            id: JobId::new(1, 0, index),
+            id: JobId::new(SequenceId(1), 0, index),
             circuit: "leaf".into(),
             inputs: vec![],
             children: vec![],
         };
-        let root = JobId::new(1, 1, 0);
+        let root = JobId::new(SequenceId(1), 1, 0);
         // Child order is the plan's, not the index order.
         let order = vec![
-            JobId::new(1, 0, 2),
-            JobId::new(1, 0, 0),
-            JobId::new(1, 0, 1),
+            JobId::new(SequenceId(1), 0, 2),
+            JobId::new(SequenceId(1), 0, 0),
+            JobId::new(SequenceId(1), 0, 1),
         ];
         let jobs = vec![
             leaf(0),
@@ -259,7 +259,7 @@ async fn child_proofs_come_in_child_order() {
             },
         ];
         let sequence = NewSequence {
-            id: 1,
+            id: SequenceId(1),
             leaves: 3,
             created_ms: T0,
         };
@@ -325,7 +325,7 @@ async fn submit_refuses_a_negative_proving_time() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
-        let lease = lease_expecting(&store, "p", JobId::new(1, 0, 0)).await;
+        let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         let err = store
             .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), T0, Some(-1))
             .await
