@@ -2,7 +2,7 @@
 //! database migrated by the store's former runner.
 //!
 //! ```text
-//!  lock (PostgreSQL: sqlx's advisory lock; SQLite: the one write connection)
+//!  lock (PostgreSQL: sqlx's advisory lock; SQLite: one `BEGIN IMMEDIATE` transaction)
 //!    schema_migrations and no sqlx history? ─▶ record its versions in _sqlx_migrations,
 //!                                              checksums of the same files, one transaction
 //!    newer than this build? ─▶ StoreError::SchemaTooNew
@@ -42,11 +42,25 @@ impl Store {
     pub(crate) async fn migrate(&self) -> Result<()> {
         let engine = self.db.engine;
         let migrator = migrator(engine);
-        let mut conn = self.writer().acquire().await?;
-        conn.lock().await?;
-        let outcome = migrate_locked(&mut conn, engine, migrator).await;
-        conn.unlock().await?;
-        for version in outcome? {
+        let applied = match engine {
+            // sqlx takes no lock on SQLite, and each store handle has a write connection of
+            // its own: the whole migration runs in one write transaction, holding the
+            // database's write lock, so stores opening together migrate one after the other.
+            // sqlx's transaction per migration becomes a savepoint inside it.
+            Engine::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                let outcome = migrate_locked(tx.conn(), engine, migrator).await;
+                tx.finish(outcome).await?
+            }
+            Engine::Postgres => {
+                let mut conn = self.writer().acquire().await?;
+                conn.lock().await?;
+                let outcome = migrate_locked(&mut conn, engine, migrator).await;
+                conn.unlock().await?;
+                outcome?
+            }
+        };
+        for version in applied {
             tracing::info!(target: "sheaf::store", version, "applied migration");
         }
         Ok(())

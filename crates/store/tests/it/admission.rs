@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use sheaf_store::{SequenceId, JobId, LeaseOutcome, Prover, Store, StoreError};
+use sheaf_store::{JobId, LeaseOutcome, Prover, SequenceId, Store, StoreError};
 
 use crate::harness::{each_engine, plan, submit, T0, TTL};
 
@@ -51,7 +51,10 @@ async fn lease_admitted_leases_critical_path_first_and_records_the_grant_time() 
         let second = leased(lease(&store, "p", T0 + 5).await);
         assert_eq!(
             (first.job, second.job),
-            (JobId::new(SequenceId(1), 0, 0), JobId::new(SequenceId(1), 0, 1))
+            (
+                JobId::new(SequenceId(1), 0, 0),
+                JobId::new(SequenceId(1), 0, 1)
+            )
         );
         assert_eq!(
             (first.attempt, first.token, first.expires_ms),

@@ -2,14 +2,14 @@
 
 use std::collections::HashSet;
 
-use sheaf_store::{SequenceId, JobId, JobStatus, StoreError};
+use sheaf_store::{JobId, JobStatus, SequenceId, StoreError};
 
 use crate::harness::{each_engine, plan, proof_for, prove_next, reward, T0, TTL};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_leases_never_hand_out_a_job_twice() {
     each_engine(|db| async move {
-        const LEAVES: i64 = 40;
+        const LEAVES: u64 = 40;
         const TASKS: usize = 20;
         let replicas = [db.connect().await, db.connect().await];
         plan(&replicas[0], 1, LEAVES, LEAVES as usize).await;
@@ -32,7 +32,9 @@ async fn concurrent_leases_never_hand_out_a_job_twice() {
         }
         let distinct: HashSet<JobId> = all.iter().copied().collect();
         assert_eq!(all.len(), distinct.len(), "a job was leased twice");
-        let leaves: HashSet<JobId> = (0..LEAVES).map(|i| JobId::new(SequenceId(1), 0, i)).collect();
+        let leaves: HashSet<JobId> = (0..LEAVES)
+            .map(|i| JobId::new(SequenceId(1), 0, i))
+            .collect();
         assert_eq!(distinct, leaves);
         for job in leaves {
             let job = replicas[0].get_job(job).await.unwrap().unwrap();
@@ -90,7 +92,7 @@ async fn concurrent_identical_submissions_store_one_proof_and_one_reward() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_sibling_submissions_release_the_parent_exactly_once() {
     each_engine(|db| async move {
-        const SIBLINGS: i64 = 16;
+        const SIBLINGS: u64 = 16;
         let replicas = [db.connect().await, db.connect().await];
         // Several rounds: a write-skew race would not lose every time.
         for sequence in 1..=5 {
@@ -130,7 +132,7 @@ async fn concurrent_sibling_submissions_release_the_parent_exactly_once() {
             for task in tasks {
                 released.extend(task.await.unwrap().parent_ready);
             }
-            let root = JobId::new(sequence, 1, 0);
+            let root = JobId::new(SequenceId(sequence), 1, 0);
             assert_eq!(released, vec![root], "sequence {sequence}");
             assert_eq!(
                 replicas[1].get_job(root).await.unwrap().unwrap().status,

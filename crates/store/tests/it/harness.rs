@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sheaf_store::{JobCircuit, JobId, JobInputs, Lease, SequenceId, NewJob, NewSequence, RewardEntry, Store, SubmitOutcome};
+use sheaf_store::{
+    JobCircuit, JobId, JobInputs, Lease, NewJob, NewSequence, RewardEntry, SequenceId, Store,
+    SubmitOutcome,
+};
 use sqlx::{Connection, Executor};
 
 /// Admin URL of a PostgreSQL server to test against; unset, only SQLite runs.

@@ -1,6 +1,6 @@
 //! Leasing, heartbeats and expiry.
 
-use sheaf_store::{SequenceId, JobId, JobStatus, StoreError};
+use sheaf_store::{JobCircuit, JobId, JobInputs, JobStatus, SequenceId, StoreError};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, proof_for, reward, submit, MAX_ATTEMPTS, T0, TTL,
@@ -40,8 +40,13 @@ async fn lease_records_holder_expiry_attempt_and_token() {
             (1, 1, T0 + TTL)
         );
         assert_eq!(
-            (lease.circuit.as_str(), lease.inputs.as_slice()),
-            ("leaf", 0i64.to_le_bytes().as_slice())
+            (lease.circuit, lease.inputs),
+            (
+                JobCircuit::Leaf {
+                    kind: "work".into()
+                },
+                JobInputs::Work { seed: 1, index: 0 }
+            )
         );
         let job = store.get_job(lease.job).await.unwrap().unwrap();
         assert_eq!(job.status, JobStatus::Leased);

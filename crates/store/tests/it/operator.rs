@@ -1,6 +1,9 @@
 //! Operator actions, reads, and refused input.
 
-use sheaf_store::{SequenceId, JobFilter, JobId, JobStatus, NewJob, NewSequence, StatusCount, StoreError};
+use sheaf_store::{
+    InvalidJobId, JobCircuit, JobFilter, JobId, JobInputs, JobStatus, NewJob, NewSequence,
+    SequenceId, StatusCount, StoreError,
+};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
@@ -29,7 +32,10 @@ async fn unknown_job_ids_give_unknown_job() {
         unknown(store.proof_of(ghost).await.map(drop));
         unknown(store.child_proofs(ghost).await.map(drop));
         let err = store.rewards(SequenceId(7)).await.unwrap_err();
-        assert!(matches!(err, StoreError::UnknownSequence(7)), "{err:?}");
+        assert!(
+            matches!(err, StoreError::UnknownSequence(SequenceId(7))),
+            "{err:?}"
+        );
         assert_eq!(store.get_sequence(SequenceId(7)).await.unwrap(), None);
     })
     .await;
@@ -42,17 +48,30 @@ async fn get_job_shows_tree_links_and_inputs() {
         plan(&store, 3, 4, 2).await;
         let id = JobId::new(SequenceId(3), 1, 1);
         let job = store.get_job(id).await.unwrap().unwrap();
-        assert_eq!(job.children, vec![JobId::new(SequenceId(3), 0, 2), JobId::new(SequenceId(3), 0, 3)]);
+        assert_eq!(
+            job.children,
+            vec![
+                JobId::new(SequenceId(3), 0, 2),
+                JobId::new(SequenceId(3), 0, 3)
+            ]
+        );
         assert_eq!(job.parent, Some(JobId::new(SequenceId(3), 2, 0)));
         assert_eq!(
-            (job.status, job.circuit.as_str()),
-            (JobStatus::Waiting, "aggregate")
+            (job.status, job.circuit),
+            (JobStatus::Waiting, JobCircuit::Universal)
         );
-        let leaf = store.get_job(JobId::new(SequenceId(3), 0, 3)).await.unwrap().unwrap();
-        assert_eq!(leaf.inputs, 3i64.to_le_bytes());
+        let leaf = store
+            .get_job(JobId::new(SequenceId(3), 0, 3))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(leaf.inputs, JobInputs::Work { seed: 3, index: 3 });
         assert_eq!((leaf.status, leaf.parent), (JobStatus::Ready, Some(id)));
         let sequence = store.get_sequence(SequenceId(3)).await.unwrap().unwrap();
-        assert_eq!((sequence.root, sequence.leaves), (JobId::new(SequenceId(3), 2, 0), 4));
+        assert_eq!(
+            (sequence.root, sequence.leaves),
+            (JobId::new(SequenceId(3), 2, 0), 4)
+        );
     })
     .await;
 }
@@ -71,9 +90,20 @@ async fn planning_a_sequence_twice_gives_sequence_exists() {
             .insert_sequence(again, &tree(1, 4, 2))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::SequenceExists(1)), "{err:?}");
+        assert!(
+            matches!(err, StoreError::SequenceExists(SequenceId(1))),
+            "{err:?}"
+        );
         // The first plan is untouched.
-        assert_eq!(store.get_sequence(SequenceId(1)).await.unwrap().unwrap().leaves, 2);
+        assert_eq!(
+            store
+                .get_sequence(SequenceId(1))
+                .await
+                .unwrap()
+                .unwrap()
+                .leaves,
+            2
+        );
         let jobs = store.list_jobs(JobFilter::default()).await.unwrap();
         assert_eq!(jobs.len(), 3);
     })
@@ -84,14 +114,17 @@ async fn planning_a_sequence_twice_gives_sequence_exists() {
 async fn invalid_plans_are_refused_and_store_nothing() {
     each_engine(|db| async move {
         let store = db.connect().await;
-        let job = |level, index, children: &[(i32, i64)]| NewJob {
+        let job = |level, index, children: &[(u32, u64)]| NewJob {
             id: JobId::new(SequenceId(1), level, index),
-            circuit: "c".into(),
-            inputs: vec![],
-            children: children.iter().map(|&(l, i)| JobId::new(SequenceId(1), l, i)).collect(),
+            circuit: JobCircuit::Universal,
+            inputs: JobInputs::Aggregate,
+            children: children
+                .iter()
+                .map(|&(l, i)| JobId::new(SequenceId(1), l, i))
+                .collect(),
         };
         let mut foreign = tree(1, 2, 2);
-        foreign[0].id.sequence = 2;
+        foreign[0].id.sequence = SequenceId(2);
         let cases: Vec<(&str, Vec<NewJob>)> = vec![
             ("empty", vec![]),
             ("missing child", vec![job(1, 0, &[(0, 0)])]),
@@ -111,7 +144,7 @@ async fn invalid_plans_are_refused_and_store_nothing() {
                 "cycle beside the tree",
                 vec![job(0, 0, &[]), job(0, 1, &[(0, 2)]), job(0, 2, &[(0, 1)])],
             ),
-            ("negative index", vec![job(0, -1, &[])]),
+            ("index beyond the stored range", vec![job(0, u64::MAX, &[])]),
         ];
         for (case, jobs) in cases {
             let sequence = NewSequence {
@@ -216,9 +249,15 @@ async fn cancelled_job_is_never_leased_and_its_lease_is_stale() {
         plan(&store, 1, 2, 2).await;
         let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         store.cancel_job(lease.job).await.unwrap();
-        store.cancel_job(JobId::new(SequenceId(1), 0, 1)).await.unwrap();
+        store
+            .cancel_job(JobId::new(SequenceId(1), 0, 1))
+            .await
+            .unwrap();
         // Cancelling twice changes nothing.
-        store.cancel_job(JobId::new(SequenceId(1), 0, 1)).await.unwrap();
+        store
+            .cancel_job(JobId::new(SequenceId(1), 0, 1))
+            .await
+            .unwrap();
         let err = store
             .heartbeat(lease.job, lease.token, T0, TTL)
             .await
@@ -304,7 +343,7 @@ async fn list_jobs_filters_by_sequence_and_status() {
         };
         assert_eq!(list(None, None).await.len(), 3 + 7);
         assert_eq!(
-            list(Some(1), None).await,
+            list(Some(SequenceId(1)), None).await,
             vec![
                 JobId::new(SequenceId(1), 0, 0),
                 JobId::new(SequenceId(1), 0, 1),
@@ -312,7 +351,7 @@ async fn list_jobs_filters_by_sequence_and_status() {
             ]
         );
         assert_eq!(
-            list(Some(2), Some(JobStatus::Waiting)).await,
+            list(Some(SequenceId(2)), Some(JobStatus::Waiting)).await,
             vec![
                 JobId::new(SequenceId(2), 1, 0),
                 JobId::new(SequenceId(2), 1, 1),
@@ -320,7 +359,7 @@ async fn list_jobs_filters_by_sequence_and_status() {
             ]
         );
         assert_eq!(list(None, Some(JobStatus::Ready)).await.len(), 2 + 4);
-        assert!(list(Some(3), None).await.is_empty());
+        assert!(list(Some(SequenceId(3)), None).await.is_empty());
         // Listed jobs carry their children like get_job.
         let listed = store
             .list_jobs(JobFilter {
@@ -379,7 +418,7 @@ fn job_ids_and_statuses_parse_only_canonical_forms() {
         "sx-l1-i1",
     ] {
         assert!(
-            matches!(bad.parse::<JobId>(), Err(StoreError::InvalidJobId(s)) if s == bad),
+            matches!(bad.parse::<JobId>(), Err(InvalidJobId(s)) if s == bad),
             "{bad:?}"
         );
     }

@@ -1,12 +1,12 @@
 //! The proof sender's outbox: signed transactions stored before they are sent.
 
-use sheaf_store::{NewOutboxTx, OutboxKind, OutboxStatus, StoreError};
+use sheaf_store::{NewOutboxTx, OutboxKind, OutboxStatus, SequenceId, StoreError};
 
 use crate::harness::{each_engine, T0};
 
-fn tx(sequence: i64, kind: OutboxKind, attempt: i64, tag: &str) -> NewOutboxTx {
+fn tx(sequence: u64, kind: OutboxKind, attempt: i64, tag: &str) -> NewOutboxTx {
     NewOutboxTx {
-        sequence,
+        sequence: SequenceId(sequence),
         kind,
         attempt,
         tx_hash: format!("hash-{sequence}-{kind}-{attempt}-{tag}"),
@@ -23,7 +23,7 @@ async fn outbox_add_stores_pending_and_is_idempotent_for_the_same_transaction() 
         assert_eq!(stored.status, OutboxStatus::Pending);
         assert_eq!(
             (stored.sequence, stored.kind, stored.attempt),
-            (1, OutboxKind::ProofHash, 0)
+            (SequenceId(1), OutboxKind::ProofHash, 0)
         );
         assert_eq!(stored.tx, new.tx);
         assert_eq!(stored.created_ms, T0);
@@ -50,7 +50,7 @@ async fn outbox_add_refuses_a_second_transaction_for_the_same_step() {
         assert!(matches!(
             err,
             StoreError::OutboxStepTaken {
-                sequence: 1,
+                sequence: SequenceId(1),
                 kind: "proof",
                 attempt: 0
             }
@@ -78,7 +78,7 @@ async fn outbox_open_lists_in_flight_transactions_in_sending_order() {
             store.outbox_add(&new, T0).await.unwrap();
         }
         let done = store
-            .outbox_get(3, OutboxKind::ProofHash, 0)
+            .outbox_get(SequenceId(3), OutboxKind::ProofHash, 0)
             .await
             .unwrap()
             .unwrap();
@@ -93,9 +93,9 @@ async fn outbox_open_lists_in_flight_transactions_in_sending_order() {
         assert_eq!(
             open,
             [
-                (1, OutboxKind::ProofHash),
-                (1, OutboxKind::Proof),
-                (2, OutboxKind::ProofHash)
+                (SequenceId(1), OutboxKind::ProofHash),
+                (SequenceId(1), OutboxKind::Proof),
+                (SequenceId(2), OutboxKind::ProofHash)
             ]
         );
     })
@@ -116,7 +116,7 @@ async fn outbox_transactions_move_pending_sent_included() {
         store.outbox_mark_sent(id, T0 + 9).await.unwrap();
         store.outbox_mark_included(id, 42).await.unwrap();
         let stored = store
-            .outbox_get(1, OutboxKind::ProofHash, 0)
+            .outbox_get(SequenceId(1), OutboxKind::ProofHash, 0)
             .await
             .unwrap()
             .unwrap();
@@ -171,7 +171,7 @@ async fn outbox_refuses_moves_its_state_does_not_allow() {
             }
         ));
         let stored = store
-            .outbox_get(1, OutboxKind::Proof, 0)
+            .outbox_get(SequenceId(1), OutboxKind::Proof, 0)
             .await
             .unwrap()
             .unwrap();
@@ -195,7 +195,10 @@ async fn outbox_latest_is_the_highest_attempt_of_a_kind() {
     each_engine(|db| async move {
         let store = db.connect().await;
         assert_eq!(
-            store.outbox_latest(2, OutboxKind::ProofHash).await.unwrap(),
+            store
+                .outbox_latest(SequenceId(2), OutboxKind::ProofHash)
+                .await
+                .unwrap(),
             None
         );
         let register = store
@@ -218,14 +221,23 @@ async fn outbox_latest_is_the_highest_attempt_of_a_kind() {
             .outbox_add(&tx(3, OutboxKind::ProofHash, 4, "c"), T0 + 2)
             .await
             .unwrap();
-        let latest = store.outbox_latest(2, OutboxKind::ProofHash).await.unwrap();
+        let latest = store
+            .outbox_latest(SequenceId(2), OutboxKind::ProofHash)
+            .await
+            .unwrap();
         assert_eq!(latest, Some(second.clone()));
         assert_eq!(
-            store.outbox_latest(2, OutboxKind::Register).await.unwrap(),
+            store
+                .outbox_latest(SequenceId(2), OutboxKind::Register)
+                .await
+                .unwrap(),
             Some(register.clone())
         );
         assert_eq!(
-            store.outbox_latest(2, OutboxKind::Proof).await.unwrap(),
+            store
+                .outbox_latest(SequenceId(2), OutboxKind::Proof)
+                .await
+                .unwrap(),
             None
         );
         // Registrations go out before the hashes of their sequence.

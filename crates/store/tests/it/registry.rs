@@ -1,6 +1,6 @@
 //! The prover registry and sequence listing.
 
-use sheaf_store::{SequenceId, LeaseOutcome, Prover, StoreError};
+use sheaf_store::{LeaseOutcome, Prover, SequenceId, StoreError};
 
 use crate::admission::prover;
 use crate::harness::{each_engine, plan, T0, TTL};
@@ -220,9 +220,12 @@ async fn list_sequences_orders_by_id() {
             plan(&store, id, 2, 2).await;
         }
         let sequences = store.list_sequences().await.unwrap();
-        let ids: Vec<i64> = sequences.iter().map(|s| s.id).collect();
-        assert_eq!(ids, vec![1, 2, 3]);
-        assert_eq!(sequences[0], store.get_sequence(SequenceId(1)).await.unwrap().unwrap());
+        let ids: Vec<SequenceId> = sequences.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![SequenceId(1), SequenceId(2), SequenceId(3)]);
+        assert_eq!(
+            sequences[0],
+            store.get_sequence(SequenceId(1)).await.unwrap().unwrap()
+        );
     })
     .await;
 }

@@ -1,7 +1,7 @@
 //! Connecting, migrating, and restarting on the same database.
 
-use sheaf_store::{SequenceId, 
-    JobFilter, JobId, JobStatus, Store, StoreError, SCHEMA_VERSION, SQLITE_FILE_NAME,
+use sheaf_store::{
+    JobFilter, JobId, JobStatus, SequenceId, Store, StoreError, SCHEMA_VERSION, SQLITE_FILE_NAME,
 };
 
 use crate::harness::{each_engine, lease_expecting, plan, proof_for, prove_next, T0, TTL};
@@ -95,8 +95,16 @@ async fn replicas_starting_together_migrate_once() {
 async fn a_newer_schema_is_refused() {
     each_engine(|db| async move {
         db.connect().await.close().await;
-        db.execute_raw("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
-            .await;
+        let no_checksum = if db.data_dir.is_some() {
+            "X''"
+        } else {
+            "'\\x'::bytea"
+        };
+        db.execute_raw(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (999, 'future', TRUE, {no_checksum}, 0)"
+        ))
+        .await;
         match Store::connect(&db.url).await {
             Err(StoreError::SchemaTooNew { found, supported }) => {
                 assert_eq!((found, supported), (999, SCHEMA_VERSION))
@@ -137,18 +145,19 @@ async fn sqlite_data_dir_is_created_in_wal_mode() {
 #[tokio::test]
 async fn a_version_1_database_is_upgraded_in_place() {
     each_engine(|db| async move {
-        let (init, blob) = match &db.data_dir {
+        let inputs = r#"'{"kind":"work","seed":1,"index":0}'"#;
+        let (init, inputs) = match &db.data_dir {
             Some(dir) => {
                 // An empty file is an empty SQLite database.
                 std::fs::File::create(dir.join(SQLITE_FILE_NAME)).unwrap();
                 (
                     include_str!("../../migrations/sqlite/0001_init.sql"),
-                    "X'00'",
+                    format!("CAST({inputs} AS BLOB)"),
                 )
             }
             None => (
                 include_str!("../../migrations/postgres/0001_init.sql"),
-                "'\\x00'::bytea",
+                format!("convert_to({inputs}, 'UTF8')"),
             ),
         };
         db.execute_raw(init).await;
@@ -158,12 +167,16 @@ async fn a_version_1_database_is_upgraded_in_place() {
              INSERT INTO sequences (id, leaves, root_job, created_ms) \
              VALUES (1, 1, 's1-l0-i0', 5); \
              INSERT INTO jobs (id, sequence, level, idx, circuit, inputs, status) \
-             VALUES ('s1-l0-i0', 1, 0, 0, 'leaf', {blob}, 'ready');"
+             VALUES ('s1-l0-i0', 1, 0, 0, 'leaf:work', {inputs}, 'ready');"
         ))
         .await;
         let store = db.connect().await;
         assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
-        let job = store.get_job(JobId::new(SequenceId(1), 0, 0)).await.unwrap().unwrap();
+        let job = store
+            .get_job(JobId::new(SequenceId(1), 0, 0))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (job.status, job.leased_ms, job.prove_ms),
             (JobStatus::Ready, None, None)

@@ -1,7 +1,7 @@
 //! Roles one replica plays at a time: taken, renewed, refused to others while the lease runs,
 //! taken over once it expired or was released, and fencing writes made in the role.
 
-use sheaf_store::{NewOutboxTx, OutboxKind, Role, RoleFence, Store, StoreError};
+use sheaf_store::{NewOutboxTx, OutboxKind, Role, RoleFence, SequenceId, Store, StoreError};
 
 use crate::harness::{each_engine, T0};
 
@@ -15,7 +15,7 @@ async fn take(store: &Store, holder: &str, now: i64) -> Option<RoleFence> {
 
 fn hash_tx(attempt: i64, tag: &str) -> NewOutboxTx {
     NewOutboxTx {
-        sequence: 1,
+        sequence: SequenceId(1),
         kind: OutboxKind::ProofHash,
         attempt,
         tx_hash: format!("hash-{attempt}-{tag}"),

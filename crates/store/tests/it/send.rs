@@ -1,7 +1,7 @@
 //! Every store future is `Send`, so the coordinator can spawn it and hold it across the awaits
 //! of a web handler. Checked by the compiler: this module only has to build.
 
-use sheaf_store::{SequenceId, JobFilter, JobId, Prover, RewardEntry, Store};
+use sheaf_store::{JobFilter, JobId, Prover, RewardEntry, SequenceId, Store};
 
 fn assert_send<T: Send>(_: T) {}
 

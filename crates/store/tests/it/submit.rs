@@ -1,6 +1,8 @@
 //! Submitting proofs: fencing, exactly-once effect, releasing parents.
 
-use sheaf_store::{SequenceId, JobId, JobStatus, NewJob, NewSequence, StoreError};
+use sheaf_store::{
+    JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, SequenceId, StoreError,
+};
 
 use crate::harness::{
     each_engine, lease_expecting, plan, proof_for, prove_next, reward, submit, T0,
@@ -39,7 +41,12 @@ async fn root_proof_marks_the_sequence_proved() {
         prove_next(&store, "p").await;
         prove_next(&store, "p").await;
         assert_eq!(
-            store.get_sequence(SequenceId(1)).await.unwrap().unwrap().proved_ms,
+            store
+                .get_sequence(SequenceId(1))
+                .await
+                .unwrap()
+                .unwrap()
+                .proved_ms,
             None
         );
         let (lease, outcome) = prove_next(&store, "p").await;
@@ -120,7 +127,10 @@ async fn submit_refuses_a_job_that_is_not_leased() {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
         // A ready leaf and a waiting parent, neither ever leased: token 0 is not a lease.
-        for job in [JobId::new(SequenceId(1), 0, 0), JobId::new(SequenceId(1), 1, 0)] {
+        for job in [
+            JobId::new(SequenceId(1), 0, 0),
+            JobId::new(SequenceId(1), 1, 0),
+        ] {
             let err = store
                 .submit_proof(job, 0, "p", b"x", reward("p"), T0, None)
                 .await
@@ -236,8 +246,10 @@ async fn child_proofs_come_in_child_order() {
         let store = db.connect().await;
         let leaf = |index| NewJob {
             id: JobId::new(SequenceId(1), 0, index),
-            circuit: "leaf".into(),
-            inputs: vec![],
+            circuit: JobCircuit::Leaf {
+                kind: "work".into(),
+            },
+            inputs: JobInputs::Work { seed: 1, index },
             children: vec![],
         };
         let root = JobId::new(SequenceId(1), 1, 0);
@@ -253,8 +265,8 @@ async fn child_proofs_come_in_child_order() {
             leaf(2),
             NewJob {
                 id: root,
-                circuit: "aggregate".into(),
-                inputs: vec![],
+                circuit: JobCircuit::Universal,
+                inputs: JobInputs::Aggregate,
                 children: order.clone(),
             },
         ];
