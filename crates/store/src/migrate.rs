@@ -164,3 +164,20 @@ async fn adopt_former_runner(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_version_is_the_highest_migration_of_both_engines() {
+        for engine in [Engine::Sqlite, Engine::Postgres] {
+            let versions: Vec<i64> = migrator(engine).iter().map(|m| m.version).collect();
+            assert_eq!(
+                versions,
+                (1..=SCHEMA_VERSION).collect::<Vec<_>>(),
+                "{engine:?}"
+            );
+        }
+    }
+}

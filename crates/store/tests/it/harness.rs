@@ -40,6 +40,17 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("[{}] connect: {e}", self.engine))
     }
 
+    /// Reads a column of integers from the database behind the store's back.
+    pub async fn fetch_i64s(&self, sql: &str) -> Vec<i64> {
+        if self.data_dir.is_some() {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    }
+
     /// Runs one SQL statement on the database behind the store's back.
     pub async fn execute_raw(&self, sql: &str) {
         if self.data_dir.is_some() {
@@ -58,13 +69,41 @@ where
     F: Fn(TestDb) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    each_engine_from(Start::Empty, test).await
+}
+
+/// Runs `test` as [`each_engine`] does, on databases of schema version 6 made by the store's
+/// former migration runner: copies of `tests/fixtures/v6.sqlite` and `v6.postgres.sql`.
+pub async fn each_v6_fixture<F, Fut>(test: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    each_engine_from(Start::V6Fixture, test).await
+}
+
+/// What a test database holds before the test connects.
+#[derive(Clone, Copy)]
+enum Start {
+    Empty,
+    V6Fixture,
+}
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+async fn each_engine_from<F, Fut>(start: Start, test: F)
+where
+    F: Fn(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(sheaf_store::SQLITE_FILE_NAME);
+    if let Start::V6Fixture = start {
+        std::fs::copy(format!("{FIXTURES}/v6.sqlite"), &file).expect("copy v6.sqlite");
+    }
     let db = TestDb {
         engine: "sqlite",
-        url: format!(
-            "sqlite://{}",
-            dir.path().join(sheaf_store::SQLITE_FILE_NAME).display()
-        ),
+        url: format!("sqlite://{}", file.display()),
         data_dir: Some(dir.path().to_owned()),
     };
     run(test(db), async {}).await;
@@ -78,11 +117,25 @@ where
                 url: with_database(&admin_url, &name),
                 data_dir: None,
             };
+            if let Start::V6Fixture = start {
+                db.execute_raw(&postgres_dump(&format!("{FIXTURES}/v6.postgres.sql")))
+                    .await;
+            }
             let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             run(test(db), admin(&admin_url, &drop)).await;
         }
         Err(_) => eprintln!("skipping PostgreSQL: {POSTGRES_URL_VAR} not set"),
     }
+}
+
+/// A `pg_dump` file as SQL a driver runs: without the psql meta-commands (`\restrict`).
+fn postgres_dump(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {path}: {e}"))
+        .lines()
+        .filter(|line| !line.starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs a test body on its own task, then `cleanup` even if the body panicked.

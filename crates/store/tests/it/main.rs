@@ -4,6 +4,8 @@
 mod admission;
 mod bench;
 mod concurrency;
+mod early_exit;
+mod fixtures;
 mod harness;
 mod leases;
 mod nonces;
