@@ -267,7 +267,7 @@ impl DevnetChain {
                 jobs: 0,
                 work_units: 0,
             };
-            for sequence in 1..=sequences as u64 {
+            for sequence in 1..=sequences {
                 for reward in store.rewards(SequenceId(sequence)).await? {
                     if reward.worker_pk == worker_pk {
                         row.jobs += 1;
