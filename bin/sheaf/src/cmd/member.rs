@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use sheaf_chain::client::ChainClient;
 use sheaf_chain::membership::DEFAULT_MIN_MEMBERSHIP_RATE_LIMIT;
 use sheaf_chain::tx::Call;
+use sheaf_chain::{Address, Amount};
 use sheaf_circuits::Digest;
 use sheaf_prover::ProverKey;
 
@@ -148,9 +149,9 @@ pub fn run_member(args: MemberArgs) -> anyhow::Result<()> {
 
 async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
     let client = ChainClient::new(target.chain.clone());
-    let address = key.signing.verifying_key().to_bytes();
+    let address = Address(key.signing.verifying_key().to_bytes());
     let account = client.account(&address).await?;
-    println!("account {}", hex::encode(address));
+    println!("account {address}");
     println!(
         "  balance {}, stake {}, rewards {}",
         account.balance, account.stake, account.rewards
@@ -172,8 +173,12 @@ async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
 pub fn run_stake(args: StakeArgs) -> anyhow::Result<()> {
     let key = key(&args.target)?;
     let call = match args.command {
-        StakeCommand::Deposit { amount } => Call::DepositStake { amount },
-        StakeCommand::Withdraw { amount } => Call::WithdrawStake { amount },
+        StakeCommand::Deposit { amount } => Call::DepositStake {
+            amount: Amount(amount),
+        },
+        StakeCommand::Withdraw { amount } => Call::WithdrawStake {
+            amount: Amount(amount),
+        },
     };
     tokio::runtime::Runtime::new()?.block_on(transact(&args.target, &key, call))
 }
