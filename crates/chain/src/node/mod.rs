@@ -128,7 +128,7 @@ pub enum CallError {
     #[error(transparent)]
     Membership(#[from] MembershipError),
     /// The sender's balance does not cover the amount.
-    #[error("balance {balance} does not cover {needed}")]
+    #[error("balance {} does not cover {}", balance.0, needed.0)]
     InsufficientBalance {
         /// The sender's balance.
         balance: Amount,

@@ -185,7 +185,7 @@ pub enum SettlementError {
         closed_at: u64,
     },
     /// The sender's stake (after penalties due) is below the minimum.
-    #[error("stake {stake} is below the minimum {min_stake}")]
+    #[error("stake {} is below the minimum {}", stake.0, min_stake.0)]
     InsufficientStake {
         /// The sender's stake.
         stake: Amount,
@@ -232,7 +232,7 @@ pub enum SettlementError {
         pending: usize,
     },
     /// The withdrawal exceeds the stake.
-    #[error("cannot withdraw {amount} from a stake of {stake}")]
+    #[error("cannot withdraw {} from a stake of {}", amount.0, stake.0)]
     WithdrawalExceedsStake {
         /// Amount asked for.
         amount: Amount,

@@ -159,6 +159,7 @@ async fn oversized_bodies_are_refused_with_413() {
     .await;
     let status = reqwest::Client::new()
         .post(&n.url)
+        .header("content-type", "application/json")
         .body(vec![b' '; 4096])
         .send()
         .await

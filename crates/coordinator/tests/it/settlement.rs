@@ -2,6 +2,7 @@
 //! are registered, committed, revealed and finalized on chain in order; a sender stopped
 //! between hash and reveal finishes after a restart without sending anything twice; a window
 //! missed while the sender was down is reopened by the next attempt.
+//! A holder whose chain connection hangs lets its role go to a standby that reaches the chain.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -485,6 +486,85 @@ async fn senders_take_turns(net: Net, replica: Store, key_byte: u8) {
         "the stake deposit, then six transactions"
     );
     assert_eq!(account.rewards, Amount(2 * REWARD.0));
+    drop(standby);
+    net.stop().await;
+}
+
+/// A TCP proxy to the chain that forwards until told to hang; from then on it accepts
+/// connections and holds them (and those already open) without ever answering.
+struct HangingProxy {
+    url: String,
+    hang: watch::Sender<bool>,
+}
+
+impl HangingProxy {
+    async fn start(upstream: &str) -> HangingProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (hang, hanging) = watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut hanging = hanging.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if !*hanging.borrow() {
+                        let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                            _ = hanging.wait_for(|h| *h) => {}
+                        }
+                    }
+                    // Hold the connection open, silent.
+                    std::future::pending::<()>().await;
+                    drop(client);
+                });
+            }
+        });
+        HangingProxy { url, hang }
+    }
+
+    fn hang(&self) {
+        self.hang.send_replace(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_when_the_holders_chain_connection_hangs() {
+    let net = proved(&[1]).await;
+    let key = SigningKey::from_bytes(&[12; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let proxy = HangingProxy::start(chain.client.url()).await;
+    // The holder reaches the chain through the proxy, with a short timeout on every call.
+    let through_proxy = ChainClient::with_timeout(&proxy.url, Duration::from_millis(300)).unwrap();
+    let holder = ProofSender::connect(
+        net.store.clone(),
+        crate::harness::circuits(),
+        through_proxy,
+        key.clone(),
+        sender_config(),
+    )
+    .await
+    .expect("holder")
+    .spawn();
+    wait_until("the holder took the role", || async { holder.is_sending() }).await;
+    let standby = sender(&net, &chain, &key).await;
+    tokio::time::sleep(ROLE_TTL).await;
+    assert!(
+        !standby.is_sending(),
+        "the holder keeps the role while its chain answers"
+    );
+
+    proxy.hang();
+    chain.resume();
+    wait_until("the standby took over", || async {
+        standby.is_sending() && !holder.is_sending()
+    })
+    .await;
+    settled(&net, &chain, 1).await;
+    chain.pause().await;
+    assert_each_step_sent_once(&net.store, 1).await;
+    drop(holder);
     drop(standby);
     net.stop().await;
 }
