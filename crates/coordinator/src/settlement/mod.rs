@@ -33,7 +33,7 @@
 //! role's fencing token, so a holder that stalled past its lease cannot sign next to its
 //! successor: the account has one nonce sequence and one signer.
 //!
-//! One file per stage: [`role`](self::role) holds the sender role and starts the stages,
+//! One file per stage: `role` holds the sender role and starts the stages,
 //! `manager` registers and fetches, `hash` commits, `monitor` watches the commitments, `reveal`
 //! reveals, and `outbox` signs, stores, sends and follows every transaction. When a window is in
 //! its hash or proof phase is never computed here: it is [`sheaf_chain::phase`], the rule the
