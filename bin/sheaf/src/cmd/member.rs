@@ -154,7 +154,7 @@ async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
     println!("account {address}");
     println!(
         "  balance {}, stake {}, rewards {}",
-        account.balance, account.stake, account.rewards
+        account.balance.0, account.stake.0, account.rewards.0
     );
     match client.membership(&key.worker_pk()).await? {
         Some(view) => println!(

@@ -8,7 +8,7 @@ use sheaf_chain::node::{Chain, ChainConfig, Genesis};
 use sheaf_chain::rpc::codes;
 use sheaf_chain::settlement::proof_hash;
 use sheaf_chain::tx::{Call, SignedTx};
-use sheaf_chain::{Amount, SequenceId};
+use sheaf_chain::{Amount, SequenceId, WindowPhase};
 use sheaf_chain::{ChainClient, ClientError, RpcError};
 use sheaf_circuits::Digest;
 use tokio::sync::oneshot;
@@ -212,14 +212,14 @@ async fn a_sequence_settles_over_rpc() {
         let receipt = c.receipt(&tx).await.unwrap().unwrap();
         assert!(receipt.is_ok(), "{:?}", receipt.error);
     }
-    let window = c
-        .sequence(SequenceId(0))
-        .await
-        .unwrap()
-        .unwrap()
-        .window
-        .unwrap();
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    let window = view.window.unwrap();
     assert_eq!(window.opened_at, f);
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Hash),
+        "at the head's next block"
+    );
     let status = c.settlement_status().await.unwrap();
     assert_eq!(status.height, f);
     assert_eq!(status.params.hash_window_blocks, T1);
@@ -251,6 +251,12 @@ async fn a_sequence_settles_over_rpc() {
     while c.height().await.unwrap() < f + T1 - 1 {
         c.produce_block().await.unwrap();
     }
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Proof),
+        "the next block opens the proof phase"
+    );
     let reveal = c
         .send(
             &alice(),
@@ -420,6 +426,12 @@ async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
     while c.height().await.unwrap() < f + T1 - 1 {
         c.produce_block().await.unwrap();
     }
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Proof),
+        "the next block opens the proof phase"
+    );
     let reveal = c
         .send(
             &alice(),

@@ -173,7 +173,7 @@ impl ProofSender {
         }
         let account = chain.account(&address).await?;
         if account.stake < status.params.min_stake {
-            tracing::warn!(target: TARGET, stake = %account.stake, min_stake = %status.params.min_stake,
+            tracing::warn!(target: TARGET, stake = %account.stake.0, min_stake = %status.params.min_stake.0,
                 "stake below the minimum: hashes will be refused until stake is deposited");
         }
         Ok(Arc::new(ProofSender {
