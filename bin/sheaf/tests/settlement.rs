@@ -225,12 +225,13 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     "proof_window_blocks": {T2},
     "reward_per_sequence": {REWARD},
     "min_stake": {MIN_STAKE},
-    "wrong_hash_penalty": {UNIT},
-    "no_reveal_penalty": {UNIT}
+    "wrong_hash_penalty": {unit},
+    "no_reveal_penalty": {unit}
   }}
 }}"#,
             coordinator = coordinator_key.public_key_hex(),
             prover = prover_key.public_key_hex(),
+            unit = UNIT.0,
         ),
     )
     .expect("genesis file");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use sheaf_chain::client::ChainClient;
+use sheaf_chain::client::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
 use sheaf_chain::membership::DEFAULT_MIN_MEMBERSHIP_RATE_LIMIT;
 use sheaf_chain::tx::Call;
 use sheaf_chain::{Address, Amount};
@@ -102,7 +102,7 @@ fn key(target: &ChainTarget) -> anyhow::Result<ProverKey> {
 
 /// Sign `call`, send it, wait for its block; fail with the chain's reason when it was refused.
 async fn transact(target: &ChainTarget, key: &ProverKey, call: Call) -> anyhow::Result<()> {
-    let client = ChainClient::new(target.chain.clone());
+    let client = ChainClient::with_timeout(target.chain.clone(), DEFAULT_CHAIN_TIMEOUT)?;
     let what = format!("{call:?}");
     let hash = client
         .send(&key.signing, call)
@@ -148,7 +148,7 @@ pub fn run_member(args: MemberArgs) -> anyhow::Result<()> {
 }
 
 async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
-    let client = ChainClient::new(target.chain.clone());
+    let client = ChainClient::with_timeout(target.chain.clone(), DEFAULT_CHAIN_TIMEOUT)?;
     let address = Address(key.signing.verifying_key().to_bytes());
     let account = client.account(&address).await?;
     println!("account {address}");
