@@ -7,7 +7,7 @@ mod common;
 use common::sheaf;
 
 /// Reward per finalized sequence on the devnet chain (the settlement contract's default).
-const REWARD_PER_SEQUENCE: u64 = sheaf_chain::settlement::DEFAULT_REWARD_PER_SEQUENCE as u64;
+const REWARD_PER_SEQUENCE: u64 = sheaf_chain::settlement::DEFAULT_REWARD_PER_SEQUENCE.0 as u64;
 
 #[test]
 fn devnet_finalizes_its_sequences_on_chain_in_order_and_pays_the_sender() {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use sheaf_chain::settlement::{Address, SequenceId, UNIT};
+use sheaf_chain::settlement::{Address, Amount, SequenceId, UNIT};
 use sheaf_chain::ChainClient;
 use sheaf_prover::ProverKey;
 use sheaf_store::{OutboxKind, OutboxStatus, Store};
@@ -20,15 +20,15 @@ const T1: u64 = 4;
 /// T2: blocks of the proof phase. The first valid reveal finalizes, so a long phase costs
 /// nothing and leaves the restarted coordinator ample time to reveal.
 const T2: u64 = 60;
-const REWARD: u128 = 2 * UNIT;
-const MIN_STAKE: u128 = 10 * UNIT;
+const REWARD: u128 = 2 * UNIT.0;
+const MIN_STAKE: u128 = 10 * UNIT.0;
 /// The coordinator's stake: above the minimum.
 const STAKE: u128 = 2 * MIN_STAKE;
 /// Genesis balance of the coordinator and the prover: covers the membership deposit (rate limit
 /// × the default price of 5·10^16) and the stake, and fits a JSON u64.
 const BALANCE: u128 = 10_000_000_000_000_000_000;
 /// The sequence settled: the coordinator plans sequences from 1.
-const SEQUENCE: SequenceId = 1;
+const SEQUENCE: SequenceId = SequenceId(1);
 /// A block every this long while the test drives the chain.
 const BLOCK_EVERY: Duration = Duration::from_millis(200);
 /// Longest any step may take (proving the 1-leaf sequence is the slowest, tens of seconds).
@@ -147,7 +147,7 @@ impl Harness {
         self.rt.block_on(async {
             let store = Store::connect(&self.sqlite_url()).await.ok()?;
             let role = store
-                .role(&format!("sender:{}", hex::encode(address)))
+                .role(&format!("sender:{address}"))
                 .await
                 .ok()
                 .flatten();
@@ -190,7 +190,7 @@ fn text(output: &Output) -> String {
 }
 
 fn address(key: &ProverKey) -> Address {
-    key.signing.verifying_key().to_bytes()
+    Address(key.signing.verifying_key().to_bytes())
 }
 
 #[test]
@@ -225,12 +225,13 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     "proof_window_blocks": {T2},
     "reward_per_sequence": {REWARD},
     "min_stake": {MIN_STAKE},
-    "wrong_hash_penalty": {UNIT},
-    "no_reveal_penalty": {UNIT}
+    "wrong_hash_penalty": {unit},
+    "no_reveal_penalty": {unit}
   }}
 }}"#,
             coordinator = coordinator_key.public_key_hex(),
             prover = prover_key.public_key_hex(),
+            unit = UNIT.0,
         ),
     )
     .expect("genesis file");
@@ -278,7 +279,7 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     let before =
         h.rt.block_on(h.chain.account(&address(&coordinator_key)))
             .expect("coordinator account");
-    assert_eq!((before.nonce, before.stake), (1, STAKE));
+    assert_eq!((before.nonce, before.stake), (1, Amount(STAKE)));
 
     let coordinator_port = free_port();
     let mut coordinator = h.coordinator("coordinator", coordinator_port);
@@ -396,6 +397,6 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
         1 + 3,
         "the stake deposit, then one registration, one hash and one reveal: nothing sent twice"
     );
-    assert_eq!(account.rewards, REWARD);
+    assert_eq!(account.rewards, Amount(REWARD));
     assert_eq!(account.pending_reveals, 0);
 }

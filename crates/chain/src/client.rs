@@ -1,34 +1,53 @@
-//! A typed client of the node's JSON-RPC API: one method per RPC method, and [`ChainClient::send`]
-//! to sign and submit a call with the account's next nonce.
+//! A typed client of one node, built on the client side jsonrpsee generates from the API's
+//! traits ([`crate::rpc`]): one method per RPC method, every call bounded by a timeout, and
+//! [`ChainClient::send`] to sign and submit a call with the account's next nonce.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use serde::de::{DeserializeOwned, Deserializer};
-use serde::{Deserialize, Serialize};
+use jsonrpsee::core::client::{ClientT, Error as JsonRpcError};
+use jsonrpsee::core::traits::ToRpcParams;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use sheaf_circuits::Digest;
 
 use crate::membership::MerkleProof;
 use crate::node::{
-    AccountView, Block, Head, MembershipList, MembershipView, Receipt, SettlementStatus,
+    AccountView, Block, Head, MembershipList, MembershipView, Receipt, SequenceView,
+    SettlementStatus, DEFAULT_MAX_BODY_BYTES,
 };
-use crate::rpc::RpcError;
-use crate::settlement::{Address, FinalizedSequence, Sequence, SequenceId};
+use crate::rpc::{ChainApiClient, MembershipApiClient, RpcError, SettlementApiClient};
+use crate::settlement::{Address, FinalizedSequence, SequenceId};
 use crate::tx::{Call, SignedTx, TxHash};
 
 /// How often [`ChainClient::wait_for_receipt`] asks for the receipt.
 pub const RECEIPT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// The parameters of a method that takes none: `[]`.
-const NO_PARAMS: [u8; 0] = [];
+/// How long one call may take, connection included, before it fails with
+/// [`ClientError::TimedOut`]. A node answers in milliseconds; ten seconds rides out a busy node
+/// (a block verifying root proofs holds its lock) while a hung one is noticed well within a
+/// sender role's lease.
+pub const DEFAULT_CHAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a call to the node failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The URL is not an HTTP(S) URL the client can use.
+    #[error("chain RPC URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// The request did not reach the node or its answer did not arrive.
     #[error("chain RPC transport: {0}")]
-    Http(#[from] reqwest::Error),
+    Transport(String),
+    /// The call took longer than the client's timeout (a hung or overloaded node).
+    #[error("chain RPC call took longer than {0:?}")]
+    TimedOut(Duration),
     /// The node answered with a JSON-RPC error.
     #[error(transparent)]
     Rpc(#[from] RpcError),
@@ -43,162 +62,187 @@ pub enum ClientError {
 /// Result alias of the client.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-/// A client of one node.
-#[derive(Debug)]
+/// A client of one node; clones share the connection pool.
+#[derive(Clone, Debug)]
 pub struct ChainClient {
-    http: reqwest::Client,
+    rpc: HttpClient,
     url: String,
-    next_id: AtomicU64,
+    timeout: Duration,
 }
 
-impl Clone for ChainClient {
-    /// Another client of the same node, sharing the connection pool.
-    fn clone(&self) -> Self {
-        ChainClient {
-            http: self.http.clone(),
-            url: self.url.clone(),
-            next_id: AtomicU64::new(self.next_id.load(Ordering::Relaxed)),
-        }
+/// Positional parameters of [`ChainClient::call`]: any value that serializes to a JSON array.
+struct Positional<P>(P);
+
+impl<P: Serialize> ToRpcParams for Positional<P> {
+    fn to_rpc_params(self) -> Result<Option<Box<RawValue>>, serde_json::Error> {
+        serde_json::value::to_raw_value(&self.0).map(Some)
     }
-}
-
-#[derive(Serialize)]
-struct Request<'a, P> {
-    jsonrpc: &'static str,
-    method: &'a str,
-    params: P,
-    id: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(bound = "T: DeserializeOwned")]
-struct Response<T> {
-    /// `Some` when the field is present, even as `null` (for optional results).
-    #[serde(default, deserialize_with = "present")]
-    result: Option<T>,
-    #[serde(default)]
-    error: Option<RpcError>,
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 impl ChainClient {
-    /// A client of the node at `url` (e.g. `http://127.0.0.1:8545`).
+    /// A client of the node at `url` (e.g. `http://127.0.0.1:8545`) with the default timeout.
+    ///
+    /// # Panics
+    ///
+    /// If `url` is not an HTTP(S) URL; use [`ChainClient::with_timeout`] to handle that.
     pub fn new(url: impl Into<String>) -> Self {
-        ChainClient {
-            http: reqwest::Client::new(),
-            url: url.into(),
-            next_id: AtomicU64::new(1),
+        Self::with_timeout(url, DEFAULT_CHAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A client of the node at `url` whose every call fails after `timeout`.
+    pub fn with_timeout(url: impl Into<String>, timeout: Duration) -> Result<Self> {
+        let url = url.into();
+        let rpc = HttpClientBuilder::default()
+            .request_timeout(timeout)
+            .connect_timeout(timeout)
+            // Room for a root proof in a transaction, as the node accepts by default.
+            .max_request_size(u32::try_from(DEFAULT_MAX_BODY_BYTES).unwrap_or(u32::MAX))
+            .build(&url)
+            .map_err(|e| ClientError::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(ChainClient { rpc, url, timeout })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound on each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn error(&self, e: JsonRpcError) -> ClientError {
+        match e {
+            JsonRpcError::Call(e) => ClientError::Rpc(e.into()),
+            JsonRpcError::RequestTimeout => ClientError::TimedOut(self.timeout),
+            JsonRpcError::ParseError(e) => ClientError::Decode(e.to_string()),
+            e @ JsonRpcError::InvalidRequestId(_) => ClientError::Decode(e.to_string()),
+            e => ClientError::Transport(e.to_string()),
         }
     }
 
-    /// Call `method` with positional `params`.
-    pub async fn call<P: Serialize, T: DeserializeOwned>(
+    /// Call `method` with positional `params` (a tuple, array or slice), for methods the typed
+    /// ones below do not cover.
+    pub async fn call<P: Serialize + Send, T: DeserializeOwned>(
         &self,
         method: &str,
         params: P,
     ) -> Result<T> {
-        let request = Request {
-            jsonrpc: "2.0",
-            method,
-            params,
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-        };
-        let bytes = self
-            .http
-            .post(&self.url)
-            .json(&request)
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        let response: Response<T> =
-            serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))?;
-        match (response.result, response.error) {
-            (_, Some(error)) => Err(ClientError::Rpc(error)),
-            (Some(result), None) => Ok(result),
-            (None, None) => Err(ClientError::Decode("neither result nor error".into())),
-        }
+        self.rpc
+            .request(method, Positional(params))
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_chainId`.
     pub async fn chain_id(&self) -> Result<u64> {
-        self.call("chain_chainId", NO_PARAMS).await
+        ChainApiClient::chain_id(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_height`.
     pub async fn height(&self) -> Result<u64> {
-        self.call("chain_height", NO_PARAMS).await
+        ChainApiClient::height(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_head`.
     pub async fn head(&self) -> Result<Head> {
-        self.call("chain_head", NO_PARAMS).await
+        ChainApiClient::head(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_sendTransaction`.
     pub async fn send_transaction(&self, tx: &SignedTx) -> Result<TxHash> {
-        self.call("chain_sendTransaction", (tx,)).await
+        ChainApiClient::send_transaction(&self.rpc, tx.clone())
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_getReceipt`: `None` while pending (or unknown).
     pub async fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>> {
-        self.call("chain_getReceipt", (hash,)).await
+        ChainApiClient::get_receipt(&self.rpc, *hash)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_getAccount`.
     pub async fn account(&self, address: &Address) -> Result<AccountView> {
-        self.call("chain_getAccount", (hex::encode(address),)).await
+        ChainApiClient::get_account(&self.rpc, *address)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `chain_produceBlock` (nodes with manual blocks only).
     pub async fn produce_block(&self) -> Result<Block> {
-        self.call("chain_produceBlock", NO_PARAMS).await
+        ChainApiClient::produce_block(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
-    /// `settlement_getSequence`.
-    pub async fn sequence(&self, sequence: SequenceId) -> Result<Option<Sequence>> {
-        self.call("settlement_getSequence", (sequence,)).await
+    /// `settlement_getSequence`: the sequence with its window's phase at the head's next block.
+    pub async fn sequence(&self, sequence: SequenceId) -> Result<Option<SequenceView>> {
+        SettlementApiClient::get_sequence(&self.rpc, sequence)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `settlement_status`.
     pub async fn settlement_status(&self) -> Result<SettlementStatus> {
-        self.call("settlement_status", NO_PARAMS).await
+        SettlementApiClient::status(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `settlement_finalized`.
     pub async fn finalized(&self, sequence: SequenceId) -> Result<Option<FinalizedSequence>> {
-        self.call("settlement_finalized", (sequence,)).await
+        SettlementApiClient::finalized(&self.rpc, sequence)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `membership_get`.
     pub async fn membership(&self, id_commitment: &Digest) -> Result<Option<MembershipView>> {
-        self.call("membership_get", (id_commitment,)).await
+        MembershipApiClient::get(&self.rpc, *id_commitment)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `membership_list`: every membership, with the head it was taken at.
     pub async fn memberships(&self) -> Result<MembershipList> {
-        self.call("membership_list", NO_PARAMS).await
+        MembershipApiClient::list(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `membership_root`.
     pub async fn membership_root(&self) -> Result<Digest> {
-        self.call("membership_root", NO_PARAMS).await
+        MembershipApiClient::root(&self.rpc)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// `membership_proof`.
     pub async fn membership_proof(&self, index: u64) -> Result<MerkleProof> {
-        self.call("membership_proof", (index,)).await
+        MembershipApiClient::proof(&self.rpc, index)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// Sign `call` with `key` at the account's next nonce (pending transactions counted) and
     /// submit it. Concurrent sends from one key race for the nonce: serialize them.
     pub async fn send(&self, key: &SigningKey, call: Call) -> Result<TxHash> {
         let chain_id = self.chain_id().await?;
-        let account = self.account(&key.verifying_key().to_bytes()).await?;
+        let account = self
+            .account(&Address(key.verifying_key().to_bytes()))
+            .await?;
         let tx = SignedTx::sign(key, chain_id, account.next_nonce, call);
         self.send_transaction(&tx).await
     }

@@ -28,7 +28,9 @@ pub mod rpc;
 pub mod settlement;
 pub mod tx;
 
-pub use client::{ChainClient, ClientError};
+pub use client::{ChainClient, ClientError, DEFAULT_CHAIN_TIMEOUT};
 pub use node::{Chain, ChainConfig, ChainError, Genesis};
-pub use rpc::{app, serve, RpcError};
+pub use rpc::{rpc_module, serve, RpcError};
+pub use settlement::{phase, WindowPhase};
+pub use sheaf_types::{Address, Amount, SequenceId};
 pub use tx::{Call, SignedTx, TxHash};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use sheaf_circuits::Digest;
 
-use crate::settlement::{Address, Amount, SequenceId};
+use sheaf_types::{Address, Amount, SequenceId};
 
 /// Prefix of every signed message, so a transaction signature is never valid for anything else.
 pub const TX_DOMAIN: &[u8] = b"sheaf-chain/tx/v1\0";
@@ -22,7 +22,6 @@ pub enum Call {
     /// Move `amount` from the sender's balance to `to`.
     Transfer {
         /// The recipient.
-        #[serde(with = "hex_array")]
         to: Address,
         /// Amount moved.
         amount: Amount,
@@ -65,7 +64,6 @@ pub enum Call {
     /// Apply the penalties due to `sender` for hashes never revealed (anyone may call it).
     Settle {
         /// The account to settle.
-        #[serde(with = "hex_array")]
         sender: Address,
     },
     /// Register a membership, paying its deposit from the sender's balance.
@@ -97,7 +95,6 @@ pub enum Call {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedTx {
     /// The sender: its ed25519 verifying key.
-    #[serde(with = "hex_array")]
     pub from: Address,
     /// The sender's transaction count before this one.
     pub nonce: u64,
@@ -108,10 +105,11 @@ pub struct SignedTx {
     pub signature: [u8; 64],
 }
 
-/// The message a sender signs: [`TX_DOMAIN`] then the JSON of `(chain_id, from, nonce, call)`.
+/// The message a sender signs: [`TX_DOMAIN`] then the JSON of `(chain_id, from, nonce, call)`,
+/// with `from` in hex. Fixed by a golden test: a change here invalidates every stored signature.
 pub fn signing_bytes(chain_id: u64, from: &Address, nonce: u64, call: &Call) -> Vec<u8> {
     let mut bytes = TX_DOMAIN.to_vec();
-    serde_json::to_writer(&mut bytes, &(chain_id, hex::encode(from), nonce, call))
+    serde_json::to_writer(&mut bytes, &(chain_id, from, nonce, call))
         .expect("a call serializes to JSON");
     bytes
 }
@@ -119,7 +117,7 @@ pub fn signing_bytes(chain_id: u64, from: &Address, nonce: u64, call: &Call) -> 
 impl SignedTx {
     /// `call` as the `nonce`-th transaction of `key`'s account on chain `chain_id`.
     pub fn sign(key: &SigningKey, chain_id: u64, nonce: u64, call: Call) -> Self {
-        let from = key.verifying_key().to_bytes();
+        let from = Address(key.verifying_key().to_bytes());
         let signature = key
             .sign(&signing_bytes(chain_id, &from, nonce, &call))
             .to_bytes();
@@ -133,7 +131,7 @@ impl SignedTx {
 
     /// Whether the signature is `from`'s over this transaction on chain `chain_id`.
     pub fn verify(&self, chain_id: u64) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.from) else {
+        let Ok(key) = VerifyingKey::from_bytes(self.from.as_bytes()) else {
             return false;
         };
         let message = signing_bytes(chain_id, &self.from, self.nonce, &self.call);
@@ -217,5 +215,44 @@ pub mod base64_bytes {
         base64::engine::general_purpose::STANDARD
             .decode(s)
             .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The signed message of a transfer and a hash commitment, byte for byte as every signature
+    /// so far was made over.
+    #[test]
+    fn signing_bytes_are_unchanged() {
+        let from = Address([0xab; 32]);
+        let transfer = Call::Transfer {
+            to: Address([0xcd; 32]),
+            amount: Amount(1 << 70),
+        };
+        let expected = format!(
+            "sheaf-chain/tx/v1\0[24239,\"{}\",3,{{\"transfer\":{{\"to\":\"{}\",\"amount\":{}}}}}]",
+            "ab".repeat(32),
+            "cd".repeat(32),
+            1u128 << 70
+        );
+        assert_eq!(
+            String::from_utf8(signing_bytes(0x5eaf, &from, 3, &transfer)).unwrap(),
+            expected
+        );
+        let commit = Call::SubmitProofHash {
+            sequence: SequenceId(7),
+            hash: [0x01; 32],
+        };
+        let expected = format!(
+            "sheaf-chain/tx/v1\0[1,\"{}\",0,{{\"submit_proof_hash\":{{\"sequence\":7,\"hash\":\"{}\"}}}}]",
+            "ab".repeat(32),
+            "01".repeat(32)
+        );
+        assert_eq!(
+            String::from_utf8(signing_bytes(1, &from, 0, &commit)).unwrap(),
+            expected
+        );
     }
 }

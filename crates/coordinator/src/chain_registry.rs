@@ -262,7 +262,7 @@ impl Snapshot {
         let mut by_holder: HashMap<[u8; 32], Vec<Member>> = HashMap::new();
         for member in list.members {
             by_holder
-                .entry(member.membership.info.holder)
+                .entry(member.membership.info.holder.0)
                 .or_default()
                 .push(member);
         }
@@ -314,7 +314,7 @@ fn prover(member: &Member, max_concurrent: i64) -> Prover {
     let worker_pk = member.id_commitment.to_bytes();
     Prover {
         id: format!("member-{}-{}", info.index, hex::encode(&worker_pk[..4])),
-        public_key: info.holder,
+        public_key: info.holder.0,
         worker_pk,
         rate_limit: i64::from(info.rate_limit),
         max_concurrent,

@@ -31,8 +31,8 @@ pub mod error;
 pub mod metrics;
 pub mod planner;
 pub mod registry;
-pub mod sender;
 pub mod server;
+pub mod settlement;
 
 pub use api::app;
 pub use chain_registry::{ChainRegistry, ChainRegistryConfig};
@@ -40,5 +40,5 @@ pub use config::CoordinatorConfig;
 pub use coordinator::{Coordinator, StartError};
 pub use error::{ApiError, Result};
 pub use registry::{FileRegistry, Registry, RegistryError, StaticRegistry};
-pub use sender::{ProofSender, SenderConfig, SenderError, SenderHandle};
 pub use server::{serve, shutdown_signal};
+pub use settlement::{ProofSender, SenderConfig, SenderError, SenderHandle};

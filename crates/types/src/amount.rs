@@ -48,6 +48,11 @@ impl Amount {
         self.0.checked_sub(other.0).map(Amount)
     }
 
+    /// `self + other`, at most the largest amount.
+    pub fn saturating_add(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
+
     /// `self - other`, at least zero.
     pub fn saturating_sub(self, other: Amount) -> Amount {
         Amount(self.0.saturating_sub(other.0))

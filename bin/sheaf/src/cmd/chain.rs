@@ -12,6 +12,7 @@ use sheaf_chain::node::{
     Chain, ChainConfig, Genesis, DEFAULT_BLOCK_INTERVAL, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_MEMPOOL_TXS, DEFAULT_RECEIPTS_KEPT, STATE_FILE,
 };
+use sheaf_chain::Address;
 use sheaf_circuits::FinalKey;
 
 /// Where the chain node listens unless told otherwise.
@@ -78,7 +79,8 @@ impl ChainArgs {
         genesis.block_ms = self.block_ms;
         if let Some(key) = &self.coordinator_key {
             let key = key.strip_prefix("0x").unwrap_or(key);
-            hex::decode_to_slice(key, &mut genesis.coordinator)
+            genesis.coordinator = key
+                .parse()
                 .context("--coordinator-key must be 64 hex characters")?;
         }
         if genesis.genesis_time_ms == 0 {
@@ -87,7 +89,7 @@ impl ChainArgs {
                 .map_or(0, |d| d.as_millis() as u64);
         }
         let new_chain = !self.data.join(STATE_FILE).exists();
-        if new_chain && genesis.coordinator == [0; 32] {
+        if new_chain && genesis.coordinator == Address::default() {
             anyhow::bail!("a new chain needs --coordinator-key (or a coordinator in --genesis)");
         }
         Ok(ChainConfig {

@@ -9,6 +9,7 @@
 //! finalized on chain, rewards per sender and work per prover, and the membership table. Every
 //! root proof is also verified with the exported final key.
 
+use sheaf_chain::Address;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -203,7 +204,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     }
     let sender_key = ProverKey::generate();
     sender_key.write(&data_dir.join("coordinator.key"), true)?;
-    let sender = sender_key.signing.verifying_key().to_bytes();
+    let sender = Address(sender_key.signing.verifying_key().to_bytes());
 
     let circuits = load_circuits(&args.circuits, args.json).await?;
     let key_path = data_dir.join("final.key");
@@ -213,7 +214,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     // The chain, the provers' memberships and the coordinator's stake.
     let mut accounts: Vec<_> = keys
         .iter()
-        .map(|(_, key)| key.signing.verifying_key().to_bytes())
+        .map(|(_, key)| Address(key.signing.verifying_key().to_bytes()))
         .collect();
     accounts.push(sender);
     let chain = DevnetChain::start(
@@ -608,7 +609,7 @@ pub fn critical_path(jobs: &[Job]) -> CriticalPath {
 
 /// Base units as tokens, to three decimals.
 fn tokens(amount: sheaf_chain::settlement::Amount) -> String {
-    let unit = sheaf_chain::settlement::UNIT;
+    let (amount, unit) = (amount.0, sheaf_chain::settlement::UNIT.0);
     format!("{}.{:03}", amount / unit, amount % unit * 1000 / unit)
 }
 

@@ -12,11 +12,11 @@ use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use sheaf_chain::membership::{MembershipParams, MembershipState};
 use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
-use sheaf_chain::settlement::{Address, Amount, SettlementParams, UNIT};
+use sheaf_chain::settlement::{Address, Amount, SequenceId, SettlementParams, UNIT};
 use sheaf_chain::{Call, ChainClient};
 use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
-use sheaf_store::{SequenceId, Store};
+use sheaf_store::Store;
 use tokio::task::JoinHandle;
 
 /// Block interval of the devnet's chain: a quarter second keeps settlement short.
@@ -28,7 +28,7 @@ pub const DEFAULT_DEVNET_PROOF_WINDOW_BLOCKS: u64 = 8;
 /// Each devnet prover's membership rate limit: the registry's maximum per membership.
 const DEVNET_MEMBER_RATE: u32 = 600;
 /// Genesis balance of every devnet account: covers a membership deposit and the stake.
-const DEVNET_BALANCE: Amount = 1_000_000_000 * UNIT * UNIT;
+const DEVNET_BALANCE: Amount = Amount(1_000_000_000 * UNIT.0 * UNIT.0);
 /// How long a setup transaction may take to be included.
 const SETUP_TX_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -226,6 +226,7 @@ impl DevnetChain {
             .settlement_status()
             .await?
             .next_to_finalize
+            .get()
             .min(sequences + 1)
             .saturating_sub(1))
     }
@@ -241,11 +242,11 @@ impl DevnetChain {
     ) -> anyhow::Result<ChainReport> {
         let mut finalized = Vec::new();
         for sequence in 1..=sequences {
-            if let Some(f) = self.client.finalized(sequence).await? {
+            if let Some(f) = self.client.finalized(SequenceId(sequence)).await? {
                 finalized.push(FinalizedOnChain {
                     sequence,
                     block: f.block,
-                    sender: hex::encode(f.sender),
+                    sender: f.sender.to_string(),
                     jobs: f.stats.leaf_jobs + f.stats.aggregation_jobs,
                     work_units: f.stats.work_units,
                 });
@@ -253,7 +254,7 @@ impl DevnetChain {
         }
         let account = self.client.account(sender).await?;
         let senders = vec![SenderAccount {
-            sender: hex::encode(sender),
+            sender: sender.to_string(),
             stake: account.stake,
             rewards: account.rewards,
             transactions: account.nonce,

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use sheaf_chain::client::ChainClient;
+use sheaf_chain::client::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
 use sheaf_chain::membership::DEFAULT_MIN_MEMBERSHIP_RATE_LIMIT;
 use sheaf_chain::tx::Call;
+use sheaf_chain::{Address, Amount};
 use sheaf_circuits::Digest;
 use sheaf_prover::ProverKey;
 
@@ -101,7 +102,7 @@ fn key(target: &ChainTarget) -> anyhow::Result<ProverKey> {
 
 /// Sign `call`, send it, wait for its block; fail with the chain's reason when it was refused.
 async fn transact(target: &ChainTarget, key: &ProverKey, call: Call) -> anyhow::Result<()> {
-    let client = ChainClient::new(target.chain.clone());
+    let client = ChainClient::with_timeout(target.chain.clone(), DEFAULT_CHAIN_TIMEOUT)?;
     let what = format!("{call:?}");
     let hash = client
         .send(&key.signing, call)
@@ -147,13 +148,13 @@ pub fn run_member(args: MemberArgs) -> anyhow::Result<()> {
 }
 
 async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
-    let client = ChainClient::new(target.chain.clone());
-    let address = key.signing.verifying_key().to_bytes();
+    let client = ChainClient::with_timeout(target.chain.clone(), DEFAULT_CHAIN_TIMEOUT)?;
+    let address = Address(key.signing.verifying_key().to_bytes());
     let account = client.account(&address).await?;
-    println!("account {}", hex::encode(address));
+    println!("account {address}");
     println!(
         "  balance {}, stake {}, rewards {}",
-        account.balance, account.stake, account.rewards
+        account.balance.0, account.stake.0, account.rewards.0
     );
     match client.membership(&key.worker_pk()).await? {
         Some(view) => println!(
@@ -172,8 +173,12 @@ async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
 pub fn run_stake(args: StakeArgs) -> anyhow::Result<()> {
     let key = key(&args.target)?;
     let call = match args.command {
-        StakeCommand::Deposit { amount } => Call::DepositStake { amount },
-        StakeCommand::Withdraw { amount } => Call::WithdrawStake { amount },
+        StakeCommand::Deposit { amount } => Call::DepositStake {
+            amount: Amount(amount),
+        },
+        StakeCommand::Withdraw { amount } => Call::WithdrawStake {
+            amount: Amount(amount),
+        },
     };
     tokio::runtime::Runtime::new()?.block_on(transact(&args.target, &key, call))
 }

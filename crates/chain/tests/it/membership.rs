@@ -7,8 +7,8 @@ use sheaf_chain::membership::{
 };
 use sheaf_circuits::Digest;
 
-const ALICE: Address = [1; 32];
-const BOB: Address = [2; 32];
+const ALICE: Address = Address([1; 32]);
+const BOB: Address = Address([2; 32]);
 /// Registration time of every membership below.
 const T0: u64 = 1_000;
 const ACTIVE: u64 = 100;

@@ -6,8 +6,9 @@ use sheaf_chain::membership::{rate_commitment, MembershipParams, MembershipState
 use sheaf_chain::node::{
     Allocation, Chain, ChainConfig, ChainError, Event, Genesis, Verifier, STATE_FILE,
 };
-use sheaf_chain::settlement::{proof_hash, Address, RootVerifier, SettlementParams};
+use sheaf_chain::settlement::{proof_hash, RootVerifier, SettlementParams};
 use sheaf_chain::tx::{Call, SignedTx};
+use sheaf_chain::{Address, Amount, SequenceId};
 use sheaf_circuits::{Digest, Header, JobStats};
 
 /// Chain id of the test chains.
@@ -43,7 +44,7 @@ pub fn bob() -> SigningKey {
 
 /// An address of a key.
 pub fn addr(key: &SigningKey) -> Address {
-    key.verifying_key().to_bytes()
+    Address(key.verifying_key().to_bytes())
 }
 
 /// Accepts `b"root" ‖ statement` as a root proof of that statement.
@@ -93,16 +94,16 @@ pub fn genesis() -> Genesis {
             .iter()
             .map(|k| Allocation {
                 address: addr(k),
-                balance: BALANCE,
+                balance: Amount(BALANCE),
             })
             .collect(),
         settlement: SettlementParams {
             hash_window_blocks: T1,
             proof_window_blocks: T2,
-            reward_per_sequence: 600,
-            min_stake: MIN_STAKE,
-            wrong_hash_penalty: 100,
-            no_reveal_penalty: 10,
+            reward_per_sequence: Amount(600),
+            min_stake: Amount(MIN_STAKE),
+            wrong_hash_penalty: Amount(100),
+            no_reveal_penalty: Amount(10),
         },
         membership: MembershipParams {
             price_per_message: 3,
@@ -136,7 +137,7 @@ fn sign(key: &SigningKey, nonce: u64, call: Call) -> SignedTx {
 fn transfer(amount: u128) -> Call {
     Call::Transfer {
         to: addr(&bob()),
-        amount,
+        amount: Amount(amount),
     }
 }
 
@@ -179,7 +180,7 @@ fn submit_rejects_a_replayed_nonce() {
             got: 0
         })
     ));
-    assert_eq!(chain.account(&addr(&bob())).balance, BALANCE + 5);
+    assert_eq!(chain.account(&addr(&bob())).balance, Amount(BALANCE + 5));
 }
 
 #[test]
@@ -233,7 +234,7 @@ fn blocks_apply_transactions_in_submission_order() {
         .collect();
     assert_eq!(order, vec![(hashes[0], 0), (hashes[1], 1), (hashes[2], 2)]);
     assert!(block.receipts.iter().all(|r| r.is_ok() && r.block == 1));
-    assert_eq!(chain.account(&addr(&alice())).balance, BALANCE - 33);
+    assert_eq!(chain.account(&addr(&alice())).balance, Amount(BALANCE - 33));
     assert_eq!(chain.account(&addr(&alice())).nonce, 3);
     assert_eq!(chain.receipt(&hashes[1]).unwrap(), block.receipts[1]);
     // An empty block still advances the chain.
@@ -256,28 +257,43 @@ fn a_failed_call_uses_its_nonce_and_changes_nothing_else() {
     let chain = chain();
     let carol = SigningKey::from_bytes(&[3; 32]);
     chain
-        .submit(sign(&carol, 0, Call::DepositStake { amount: 1 }))
+        .submit(sign(&carol, 0, Call::DepositStake { amount: Amount(1) }))
         .unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert_eq!(receipt.error.as_deref(), Some("balance 0 does not cover 1"));
     assert!(receipt.events.is_empty());
     let account = chain.account(&addr(&carol));
-    assert_eq!((account.nonce, account.stake), (1, 0));
+    assert_eq!((account.nonce, account.stake), (1, Amount::ZERO));
 }
 
 #[test]
 fn stake_moves_between_balance_and_settlement() {
     let chain = chain();
     chain
-        .submit(sign(&alice(), 0, Call::DepositStake { amount: 500 }))
+        .submit(sign(
+            &alice(),
+            0,
+            Call::DepositStake {
+                amount: Amount(500),
+            },
+        ))
         .unwrap();
     chain
-        .submit(sign(&alice(), 1, Call::WithdrawStake { amount: 200 }))
+        .submit(sign(
+            &alice(),
+            1,
+            Call::WithdrawStake {
+                amount: Amount(200),
+            },
+        ))
         .unwrap();
     let block = chain.produce_block().unwrap();
     assert!(block.receipts.iter().all(|r| r.is_ok()));
     let account = chain.account(&addr(&alice()));
-    assert_eq!((account.balance, account.stake), (BALANCE - 300, 300));
+    assert_eq!(
+        (account.balance, account.stake),
+        (Amount(BALANCE - 300), Amount(300))
+    );
 }
 
 #[test]
@@ -290,19 +306,28 @@ fn a_sequence_settles_through_transactions() {
             &coordinator(),
             0,
             Call::RegisterSequence {
-                sequence: 0,
+                sequence: SequenceId(0),
                 statement: statement(0),
             },
         ))
         .unwrap();
     chain
-        .submit(sign(&alice(), 0, Call::DepositStake { amount: MIN_STAKE }))
+        .submit(sign(
+            &alice(),
+            0,
+            Call::DepositStake {
+                amount: Amount(MIN_STAKE),
+            },
+        ))
         .unwrap();
     chain
         .submit(sign(
             &alice(),
             1,
-            Call::SubmitProofHash { sequence: 0, hash },
+            Call::SubmitProofHash {
+                sequence: SequenceId(0),
+                hash,
+            },
         ))
         .unwrap();
     let f = chain.produce_block().unwrap().number;
@@ -315,7 +340,7 @@ fn a_sequence_settles_through_transactions() {
             &alice(),
             2,
             Call::SubmitProof {
-                sequence: 0,
+                sequence: SequenceId(0),
                 proof: proof.clone(),
             },
         ))
@@ -323,7 +348,7 @@ fn a_sequence_settles_through_transactions() {
     let block = chain.produce_block().unwrap();
     assert_eq!(block.number, f + T1);
     assert!(block.receipts[0].is_ok(), "{:?}", block.receipts[0].error);
-    let finalized = chain.finalized(0).unwrap();
+    let finalized = chain.finalized(SequenceId(0)).unwrap();
     assert_eq!(
         (finalized.sender, finalized.block),
         (addr(&alice()), f + T1)
@@ -332,7 +357,7 @@ fn a_sequence_settles_through_transactions() {
     chain.produce_block().unwrap();
     assert_eq!(
         chain.account(&addr(&alice())).balance,
-        BALANCE - MIN_STAKE + 600
+        Amount(BALANCE - MIN_STAKE + 600)
     );
 }
 
@@ -354,9 +379,12 @@ fn membership_registration_pays_its_deposit_and_extends_the_tree() {
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert!(receipt.events.contains(&Event::Debited {
         account: addr(&alice()),
-        amount: 300
+        amount: Amount(300)
     }));
-    assert_eq!(chain.account(&addr(&alice())).balance, BALANCE - 300);
+    assert_eq!(
+        chain.account(&addr(&alice())).balance,
+        Amount(BALANCE - 300)
+    );
     let view = chain.membership(&id).unwrap();
     assert_eq!(view.state, MembershipState::Active);
     assert_eq!(view.rate_commitment, rate_commitment(id, 100));
@@ -463,13 +491,19 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
                 &coordinator(),
                 0,
                 Call::RegisterSequence {
-                    sequence: 0,
+                    sequence: SequenceId(0),
                     statement: statement(0),
                 },
             ))
             .unwrap();
         chain
-            .submit(sign(&alice(), 0, Call::DepositStake { amount: MIN_STAKE }))
+            .submit(sign(
+                &alice(),
+                0,
+                Call::DepositStake {
+                    amount: Amount(MIN_STAKE),
+                },
+            ))
             .unwrap();
         chain
             .submit(sign(
@@ -555,10 +589,13 @@ fn an_erased_membership_returns_its_deposit_on_withdraw() {
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert!(receipt.events.contains(&Event::Credited {
         account: addr(&alice()),
-        amount: 300
+        amount: Amount(300)
     }));
     let account = chain.account(&addr(&alice()));
-    assert_eq!((account.balance, account.membership_deposits), (BALANCE, 0));
+    assert_eq!(
+        (account.balance, account.membership_deposits),
+        (Amount(BALANCE), 0)
+    );
 }
 
 fn genesis_root() -> Digest {

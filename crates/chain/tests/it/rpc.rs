@@ -8,6 +8,7 @@ use sheaf_chain::node::{Chain, ChainConfig, Genesis};
 use sheaf_chain::rpc::codes;
 use sheaf_chain::settlement::proof_hash;
 use sheaf_chain::tx::{Call, SignedTx};
+use sheaf_chain::{Amount, SequenceId, WindowPhase};
 use sheaf_chain::{ChainClient, ClientError, RpcError};
 use sheaf_circuits::Digest;
 use tokio::sync::oneshot;
@@ -158,6 +159,7 @@ async fn oversized_bodies_are_refused_with_413() {
     .await;
     let status = reqwest::Client::new()
         .post(&n.url)
+        .header("content-type", "application/json")
         .body(vec![b' '; 4096])
         .send()
         .await
@@ -177,20 +179,31 @@ async fn a_sequence_settles_over_rpc() {
         .send(
             &coordinator(),
             Call::RegisterSequence {
-                sequence: 0,
+                sequence: SequenceId(0),
                 statement: statement(0),
             },
         )
         .await
         .unwrap();
     let deposit = c
-        .send(&alice(), Call::DepositStake { amount: MIN_STAKE })
+        .send(
+            &alice(),
+            Call::DepositStake {
+                amount: Amount(MIN_STAKE),
+            },
+        )
         .await
         .unwrap();
     let proof = root_proof(0);
     let hash = proof_hash(&proof, &addr(&alice()));
     let commit = c
-        .send(&alice(), Call::SubmitProofHash { sequence: 0, hash })
+        .send(
+            &alice(),
+            Call::SubmitProofHash {
+                sequence: SequenceId(0),
+                hash,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(c.receipt(&commit).await.unwrap(), None, "pending");
@@ -199,8 +212,14 @@ async fn a_sequence_settles_over_rpc() {
         let receipt = c.receipt(&tx).await.unwrap().unwrap();
         assert!(receipt.is_ok(), "{:?}", receipt.error);
     }
-    let window = c.sequence(0).await.unwrap().unwrap().window.unwrap();
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    let window = view.window.unwrap();
     assert_eq!(window.opened_at, f);
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Hash),
+        "at the head's next block"
+    );
     let status = c.settlement_status().await.unwrap();
     assert_eq!(status.height, f);
     assert_eq!(status.params.hash_window_blocks, T1);
@@ -211,7 +230,7 @@ async fn a_sequence_settles_over_rpc() {
             status.next_sequence,
             status.next_to_finalize
         ),
-        (0, 1, 0)
+        (SequenceId(0), SequenceId(1), SequenceId(0))
     );
 
     // A reveal in the hash phase is refused in its receipt.
@@ -219,7 +238,7 @@ async fn a_sequence_settles_over_rpc() {
         .send(
             &alice(),
             Call::SubmitProof {
-                sequence: 0,
+                sequence: SequenceId(0),
                 proof: proof.clone(),
             },
         )
@@ -232,8 +251,20 @@ async fn a_sequence_settles_over_rpc() {
     while c.height().await.unwrap() < f + T1 - 1 {
         c.produce_block().await.unwrap();
     }
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Proof),
+        "the next block opens the proof phase"
+    );
     let reveal = c
-        .send(&alice(), Call::SubmitProof { sequence: 0, proof })
+        .send(
+            &alice(),
+            Call::SubmitProof {
+                sequence: SequenceId(0),
+                proof,
+            },
+        )
         .await
         .unwrap();
     c.produce_block().await.unwrap();
@@ -242,15 +273,25 @@ async fn a_sequence_settles_over_rpc() {
         .await
         .unwrap();
     assert!(receipt.is_ok(), "{:?}", receipt.error);
-    let finalized = c.finalized(0).await.unwrap().unwrap();
+    let finalized = c.finalized(SequenceId(0)).await.unwrap().unwrap();
     assert_eq!(finalized.sender, addr(&alice()));
     assert_eq!(finalized.statement, statement(0));
-    assert_eq!(c.finalized(1).await.unwrap(), None);
-    assert_eq!(c.settlement_status().await.unwrap().next_to_finalize, 1);
+    assert_eq!(c.finalized(SequenceId(1)).await.unwrap(), None);
+    assert_eq!(
+        c.settlement_status().await.unwrap().next_to_finalize,
+        SequenceId(1)
+    );
 
     let account = c.account(&addr(&alice())).await.unwrap();
-    assert_eq!(account.balance, BALANCE - MIN_STAKE, "above u64::MAX");
-    assert_eq!((account.stake, account.rewards), (MIN_STAKE, 600));
+    assert_eq!(
+        account.balance,
+        Amount(BALANCE - MIN_STAKE),
+        "above u64::MAX"
+    );
+    assert_eq!(
+        (account.stake, account.rewards),
+        (Amount(MIN_STAKE), Amount(600))
+    );
 }
 
 #[tokio::test]
@@ -357,31 +398,54 @@ async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
     c.send(
         &coordinator(),
         Call::RegisterSequence {
-            sequence: 0,
+            sequence: SequenceId(0),
             statement: meta.header.statement,
         },
     )
     .await
     .unwrap();
-    c.send(&alice(), Call::DepositStake { amount: MIN_STAKE })
-        .await
-        .unwrap();
+    c.send(
+        &alice(),
+        Call::DepositStake {
+            amount: Amount(MIN_STAKE),
+        },
+    )
+    .await
+    .unwrap();
     let hash = proof_hash(&proof, &addr(&alice()));
-    c.send(&alice(), Call::SubmitProofHash { sequence: 0, hash })
-        .await
-        .unwrap();
+    c.send(
+        &alice(),
+        Call::SubmitProofHash {
+            sequence: SequenceId(0),
+            hash,
+        },
+    )
+    .await
+    .unwrap();
     let f = c.produce_block().await.unwrap().number;
     while c.height().await.unwrap() < f + T1 - 1 {
         c.produce_block().await.unwrap();
     }
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Proof),
+        "the next block opens the proof phase"
+    );
     let reveal = c
-        .send(&alice(), Call::SubmitProof { sequence: 0, proof })
+        .send(
+            &alice(),
+            Call::SubmitProof {
+                sequence: SequenceId(0),
+                proof,
+            },
+        )
         .await
         .unwrap();
     let block = c.produce_block().await.unwrap();
     assert_eq!(block.receipts[0].tx_hash, reveal);
     assert!(block.receipts[0].is_ok(), "{:?}", block.receipts[0].error);
-    let finalized = c.finalized(0).await.unwrap().unwrap();
+    let finalized = c.finalized(SequenceId(0)).await.unwrap().unwrap();
     assert_eq!(finalized.commitment, meta.header.commitment);
     assert_eq!(finalized.stats, meta.header.stats);
 }

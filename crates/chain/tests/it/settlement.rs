@@ -6,23 +6,28 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use sheaf_chain::settlement::{
-    proof_hash, Address, PenaltyReason, RootVerifier, SettlementContract, SettlementError,
-    SettlementEvent, SettlementParams, SettlementState, DEFAULT_HASH_WINDOW_BLOCKS,
-    DEFAULT_MIN_STAKE, DEFAULT_NO_REVEAL_PENALTY, DEFAULT_PROOF_WINDOW_BLOCKS,
-    DEFAULT_REWARD_PER_SEQUENCE, DEFAULT_WRONG_HASH_PENALTY, UNIT,
+    self, proof_hash, Address, Amount, PenaltyReason, RootVerifier, SequenceId, SettlementContract,
+    SettlementError, SettlementEvent, SettlementParams, SettlementState,
+    DEFAULT_HASH_WINDOW_BLOCKS, DEFAULT_PROOF_WINDOW_BLOCKS,
 };
 use sheaf_circuits::{
     AggregationSettings, ArtifactCache, CircuitSet, Digest, FinalKey, Header, JobStats, Profile,
 };
 
+// The amounts in base units, as the assertions count them.
+const DEFAULT_MIN_STAKE: u128 = settlement::DEFAULT_MIN_STAKE.0;
+const DEFAULT_NO_REVEAL_PENALTY: u128 = settlement::DEFAULT_NO_REVEAL_PENALTY.0;
+const DEFAULT_REWARD_PER_SEQUENCE: u128 = settlement::DEFAULT_REWARD_PER_SEQUENCE.0;
+const DEFAULT_WRONG_HASH_PENALTY: u128 = settlement::DEFAULT_WRONG_HASH_PENALTY.0;
+const UNIT: u128 = settlement::UNIT.0;
 const T1: u64 = DEFAULT_HASH_WINDOW_BLOCKS;
 const T2: u64 = DEFAULT_PROOF_WINDOW_BLOCKS;
 /// The block of the first hash in most tests.
 const F: u64 = 100;
-const COORDINATOR: Address = [0xC0; 32];
-const ALICE: Address = [1; 32];
-const BOB: Address = [2; 32];
-const CAROL: Address = [3; 32];
+const COORDINATOR: Address = Address([0xC0; 32]);
+const ALICE: Address = Address([1; 32]);
+const BOB: Address = Address([2; 32]);
+const CAROL: Address = Address([3; 32]);
 
 const COMMITMENT: Digest = Digest([7, 7, 7, 7]);
 const STATS: JobStats = JobStats {
@@ -68,10 +73,11 @@ fn contract(sequences: u64) -> SettlementContract<StubVerifier> {
     let mut c =
         SettlementContract::new(SettlementParams::default(), COORDINATOR, StubVerifier).unwrap();
     for s in 0..sequences {
-        c.register_sequence(&COORDINATOR, s, statement(s)).unwrap();
+        c.register_sequence(&COORDINATOR, SequenceId(s), statement(s))
+            .unwrap();
     }
     for sender in [ALICE, BOB, CAROL] {
-        c.deposit_stake(&sender, DEFAULT_MIN_STAKE);
+        c.deposit_stake(&sender, Amount(DEFAULT_MIN_STAKE));
     }
     c
 }
@@ -83,14 +89,19 @@ fn commit<V: RootVerifier>(
     proof: &[u8],
     block: u64,
 ) -> Result<Vec<SettlementEvent>, SettlementError> {
-    c.submit_proof_hash(sender, sequence, proof_hash(proof, sender), block)
+    c.submit_proof_hash(
+        sender,
+        SequenceId(sequence),
+        proof_hash(proof, sender),
+        block,
+    )
 }
 
 fn paid(events: &[SettlementEvent]) -> Vec<(Address, u128)> {
     events
         .iter()
         .filter_map(|e| match e {
-            SettlementEvent::SenderPaid { sender, amount, .. } => Some((*sender, *amount)),
+            SettlementEvent::SenderPaid { sender, amount, .. } => Some((*sender, amount.0)),
             _ => None,
         })
         .collect()
@@ -105,7 +116,7 @@ fn penalties(events: &[SettlementEvent]) -> Vec<(Address, PenaltyReason, u128)> 
                 reason,
                 amount,
                 ..
-            } => Some((*sender, reason.clone(), *amount)),
+            } => Some((*sender, reason.clone(), amount.0)),
             _ => None,
         })
         .collect()
@@ -137,7 +148,7 @@ fn new_rejects_an_empty_proof_phase() {
 fn register_sequence_rejects_other_callers() {
     let mut c = contract(0);
     assert_eq!(
-        c.register_sequence(&ALICE, 0, statement(0)),
+        c.register_sequence(&ALICE, SequenceId(0), statement(0)),
         Err(SettlementError::NotCoordinator)
     );
 }
@@ -146,10 +157,10 @@ fn register_sequence_rejects_other_callers() {
 fn register_sequence_rejects_sequences_out_of_order() {
     let mut c = contract(1);
     assert_eq!(
-        c.register_sequence(&COORDINATOR, 2, statement(2)),
+        c.register_sequence(&COORDINATOR, SequenceId(2), statement(2)),
         Err(SettlementError::SequenceOutOfOrder {
-            expected: 1,
-            got: 2
+            expected: SequenceId(1),
+            got: SequenceId(2)
         })
     );
 }
@@ -157,31 +168,39 @@ fn register_sequence_rejects_sequences_out_of_order() {
 #[test]
 fn first_registration_fixes_the_numbering() {
     let mut c = contract(0);
-    c.register_sequence(&COORDINATOR, 5, statement(5)).unwrap();
-    assert_eq!(c.state().first_sequence, 5);
-    assert_eq!(c.state().next_to_finalize, 5);
-    assert_eq!(c.state().next_sequence(), 6);
+    c.register_sequence(&COORDINATOR, SequenceId(5), statement(5))
+        .unwrap();
+    assert_eq!(c.state().first_sequence, SequenceId(5));
+    assert_eq!(c.state().next_to_finalize, SequenceId(5));
+    assert_eq!(c.state().next_sequence(), SequenceId(6));
     assert_eq!(
-        c.register_sequence(&COORDINATOR, 7, statement(7)),
+        c.register_sequence(&COORDINATOR, SequenceId(7), statement(7)),
         Err(SettlementError::SequenceOutOfOrder {
-            expected: 6,
-            got: 7
+            expected: SequenceId(6),
+            got: SequenceId(7)
         })
     );
-    c.register_sequence(&COORDINATOR, 6, statement(6)).unwrap();
+    c.register_sequence(&COORDINATOR, SequenceId(6), statement(6))
+        .unwrap();
     // Numbers below the first are unknown; 5 and 6 settle as usual.
     assert_eq!(
         commit(&mut c, &ALICE, 4, &proof(4, 1), F),
-        Err(SettlementError::UnknownSequence(4))
+        Err(SettlementError::UnknownSequence(SequenceId(4)))
     );
     commit(&mut c, &ALICE, 5, &proof(5, 1), F).unwrap();
-    let events = c.submit_proof(&ALICE, 5, &proof(5, 1), F + T1).unwrap();
-    assert!(events
-        .iter()
-        .any(|e| matches!(e, SettlementEvent::SequenceFinalized { sequence: 5, .. })));
-    assert_eq!(c.state().next_to_finalize, 6);
-    assert!(c.finalized(5).is_some());
-    assert!(c.finalized(6).is_none());
+    let events = c
+        .submit_proof(&ALICE, SequenceId(5), &proof(5, 1), F + T1)
+        .unwrap();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        SettlementEvent::SequenceFinalized {
+            sequence: SequenceId(5),
+            ..
+        }
+    )));
+    assert_eq!(c.state().next_to_finalize, SequenceId(6));
+    assert!(c.finalized(SequenceId(5)).is_some());
+    assert!(c.finalized(SequenceId(6)).is_none());
 }
 
 // ---- hash phase ----
@@ -193,7 +212,7 @@ fn first_hash_opens_the_window() {
     assert_eq!(
         events[0],
         SettlementEvent::WindowOpened {
-            sequence: 0,
+            sequence: SequenceId(0),
             block: F,
             reopened: false
         }
@@ -201,8 +220,8 @@ fn first_hash_opens_the_window() {
     assert!(matches!(
         events[1],
         SettlementEvent::ProofHashSubmitted {
-            sequence: 0,
-            stake: DEFAULT_MIN_STAKE,
+            sequence: SequenceId(0),
+            stake: Amount(DEFAULT_MIN_STAKE),
             ..
         }
     ));
@@ -226,7 +245,7 @@ fn hash_is_refused_in_the_first_block_of_the_proof_phase() {
     assert_eq!(
         commit(&mut c, &BOB, 0, &proof(0, 2), F + T1),
         Err(SettlementError::HashWindowClosed {
-            sequence: 0,
+            sequence: SequenceId(0),
             closed_at: F + T1
         })
     );
@@ -239,7 +258,7 @@ fn hash_is_refused_in_the_last_block_of_the_proof_phase() {
     assert_eq!(
         commit(&mut c, &BOB, 0, &proof(0, 2), F + T1 + T2 - 1),
         Err(SettlementError::HashWindowClosed {
-            sequence: 0,
+            sequence: SequenceId(0),
             closed_at: F + T1
         })
     );
@@ -250,20 +269,20 @@ fn hash_is_refused_for_an_unknown_sequence() {
     let mut c = contract(1);
     assert_eq!(
         commit(&mut c, &ALICE, 1, &proof(1, 1), F),
-        Err(SettlementError::UnknownSequence(1))
+        Err(SettlementError::UnknownSequence(SequenceId(1)))
     );
 }
 
 #[test]
 fn hash_is_refused_below_the_minimum_stake() {
     let mut c = contract(1);
-    let poor = [9; 32];
-    c.deposit_stake(&poor, DEFAULT_MIN_STAKE - 1);
+    let poor = Address([9; 32]);
+    c.deposit_stake(&poor, Amount(DEFAULT_MIN_STAKE - 1));
     assert_eq!(
         commit(&mut c, &poor, 0, &proof(0, 1), F),
         Err(SettlementError::InsufficientStake {
-            stake: DEFAULT_MIN_STAKE - 1,
-            min_stake: DEFAULT_MIN_STAKE
+            stake: Amount(DEFAULT_MIN_STAKE - 1),
+            min_stake: Amount(DEFAULT_MIN_STAKE)
         })
     );
 }
@@ -274,7 +293,7 @@ fn one_hash_per_sender_per_window() {
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     assert_eq!(
         commit(&mut c, &ALICE, 0, &proof(0, 2), F + 1),
-        Err(SettlementError::DuplicateProofHash(0))
+        Err(SettlementError::DuplicateProofHash(SequenceId(0)))
     );
 }
 
@@ -282,10 +301,11 @@ fn one_hash_per_sender_per_window() {
 fn hash_is_refused_for_a_finalized_sequence() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
     assert_eq!(
         commit(&mut c, &BOB, 0, &proof(0, 2), F + T1 + T2),
-        Err(SettlementError::SequenceAlreadyFinalized(0))
+        Err(SettlementError::SequenceAlreadyFinalized(SequenceId(0)))
     );
 }
 
@@ -309,9 +329,9 @@ fn proof_is_refused_in_the_last_block_of_the_hash_phase() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     assert_eq!(
-        c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1 - 1),
+        c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1 - 1),
         Err(SettlementError::ProofTooEarly {
-            sequence: 0,
+            sequence: SequenceId(0),
             opens_at: F + T1
         })
     );
@@ -321,10 +341,15 @@ fn proof_is_refused_in_the_last_block_of_the_hash_phase() {
 fn proof_is_accepted_in_the_first_block_of_the_proof_phase() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
-    let events = c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
+    let events = c
+        .submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
     assert!(matches!(
         events[0],
-        SettlementEvent::SequenceFinalized { sequence: 0, .. }
+        SettlementEvent::SequenceFinalized {
+            sequence: SequenceId(0),
+            ..
+        }
     ));
 }
 
@@ -333,11 +358,14 @@ fn proof_is_accepted_in_the_last_block_of_the_proof_phase() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     let events = c
-        .submit_proof(&ALICE, 0, &proof(0, 1), F + T1 + T2 - 1)
+        .submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1 + T2 - 1)
         .unwrap();
     assert!(matches!(
         events[0],
-        SettlementEvent::SequenceFinalized { sequence: 0, .. }
+        SettlementEvent::SequenceFinalized {
+            sequence: SequenceId(0),
+            ..
+        }
     ));
 }
 
@@ -346,9 +374,9 @@ fn proof_is_refused_after_the_proof_phase() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     assert_eq!(
-        c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1 + T2),
+        c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1 + T2),
         Err(SettlementError::ProofTooLate {
-            sequence: 0,
+            sequence: SequenceId(0),
             closed_at: F + T1 + T2
         })
     );
@@ -358,8 +386,8 @@ fn proof_is_refused_after_the_proof_phase() {
 fn proof_is_refused_for_an_unknown_sequence() {
     let mut c = contract(1);
     assert_eq!(
-        c.submit_proof(&ALICE, 1, &proof(1, 1), F),
-        Err(SettlementError::UnknownSequence(1))
+        c.submit_proof(&ALICE, SequenceId(1), &proof(1, 1), F),
+        Err(SettlementError::UnknownSequence(SequenceId(1)))
     );
 }
 
@@ -367,8 +395,8 @@ fn proof_is_refused_for_an_unknown_sequence() {
 fn proof_is_refused_before_any_hash() {
     let mut c = contract(1);
     assert_eq!(
-        c.submit_proof(&ALICE, 0, &proof(0, 1), F),
-        Err(SettlementError::WindowNotOpen(0))
+        c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F),
+        Err(SettlementError::WindowNotOpen(SequenceId(0)))
     );
 }
 
@@ -377,8 +405,8 @@ fn proof_is_refused_from_a_sender_without_a_hash() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     assert_eq!(
-        c.submit_proof(&BOB, 0, &proof(0, 2), F + T1),
-        Err(SettlementError::NoProofHash(0))
+        c.submit_proof(&BOB, SequenceId(0), &proof(0, 2), F + T1),
+        Err(SettlementError::NoProofHash(SequenceId(0)))
     );
 }
 
@@ -386,10 +414,11 @@ fn proof_is_refused_from_a_sender_without_a_hash() {
 fn proof_is_refused_when_already_revealed() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
     assert_eq!(
-        c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1 + 1),
-        Err(SettlementError::AlreadyRevealed(0))
+        c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1 + 1),
+        Err(SettlementError::AlreadyRevealed(SequenceId(0)))
     );
 }
 
@@ -398,10 +427,10 @@ fn proof_is_refused_while_the_previous_sequence_is_not_finalized() {
     let mut c = contract(2);
     commit(&mut c, &ALICE, 1, &proof(1, 1), F).unwrap();
     assert_eq!(
-        c.submit_proof(&ALICE, 1, &proof(1, 1), F + T1),
+        c.submit_proof(&ALICE, SequenceId(1), &proof(1, 1), F + T1),
         Err(SettlementError::PreviousSequenceNotFinalized {
-            sequence: 1,
-            next: 0
+            sequence: SequenceId(1),
+            next: SequenceId(0)
         })
     );
 }
@@ -413,15 +442,18 @@ fn first_valid_proof_finalizes_and_records_commitment_and_stats() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     commit(&mut c, &BOB, 0, &proof(0, 2), F + 1).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
-    let events = c.submit_proof(&BOB, 0, &proof(0, 2), F + T1 + 1).unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
+    let events = c
+        .submit_proof(&BOB, SequenceId(0), &proof(0, 2), F + T1 + 1)
+        .unwrap();
     assert!(
         !events
             .iter()
             .any(|e| matches!(e, SettlementEvent::SequenceFinalized { .. })),
         "only the first valid proof finalizes"
     );
-    let record = c.finalized(0).unwrap();
+    let record = c.finalized(SequenceId(0)).unwrap();
     assert_eq!(record.commitment, COMMITMENT);
     assert_eq!(record.stats, STATS);
     assert_eq!(record.statement, statement(0));
@@ -434,10 +466,12 @@ fn sequences_finalize_in_order() {
     let mut c = contract(2);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     commit(&mut c, &ALICE, 1, &proof(1, 1), F + 1).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
-    c.submit_proof(&ALICE, 1, &proof(1, 1), F + T1 + 1).unwrap();
-    assert_eq!(c.state().next_to_finalize, 2);
-    assert!(c.finalized(0).is_some() && c.finalized(1).is_some());
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
+    c.submit_proof(&ALICE, SequenceId(1), &proof(1, 1), F + T1 + 1)
+        .unwrap();
+    assert_eq!(c.state().next_to_finalize, SequenceId(2));
+    assert!(c.finalized(SequenceId(0)).is_some() && c.finalized(SequenceId(1)).is_some());
 }
 
 // ---- reopening ----
@@ -446,29 +480,35 @@ fn sequences_finalize_in_order() {
 fn window_with_no_valid_proof_reopens_with_the_next_hash() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
-    c.submit_proof(&ALICE, 0, b"garbage", F + T1).unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), b"garbage", F + T1)
+        .unwrap();
     let reopen = F + T1 + T2;
     let events = commit(&mut c, &BOB, 0, &proof(0, 2), reopen).unwrap();
     assert_eq!(
         events[0],
         SettlementEvent::WindowOpened {
-            sequence: 0,
+            sequence: SequenceId(0),
             block: reopen,
             reopened: true
         }
     );
     // The new window has its own phases, and its own committers.
     assert_eq!(
-        c.submit_proof(&BOB, 0, &proof(0, 2), reopen + T1 - 1),
+        c.submit_proof(&BOB, SequenceId(0), &proof(0, 2), reopen + T1 - 1),
         Err(SettlementError::ProofTooEarly {
-            sequence: 0,
+            sequence: SequenceId(0),
             opens_at: reopen + T1
         })
     );
-    let events = c.submit_proof(&BOB, 0, &proof(0, 2), reopen + T1).unwrap();
+    let events = c
+        .submit_proof(&BOB, SequenceId(0), &proof(0, 2), reopen + T1)
+        .unwrap();
     assert!(matches!(
         events[0],
-        SettlementEvent::SequenceFinalized { sequence: 0, .. }
+        SettlementEvent::SequenceFinalized {
+            sequence: SequenceId(0),
+            ..
+        }
     ));
     assert_eq!(
         paid(&events),
@@ -484,7 +524,7 @@ fn a_sender_may_commit_again_in_a_reopened_window() {
     let reopen = F + T1 + T2;
     commit(&mut c, &ALICE, 0, &proof(0, 1), reopen).unwrap();
     let events = c
-        .submit_proof(&ALICE, 0, &proof(0, 1), reopen + T1)
+        .submit_proof(&ALICE, SequenceId(0), &proof(0, 1), reopen + T1)
         .unwrap();
     assert_eq!(paid(&events), vec![(ALICE, DEFAULT_REWARD_PER_SEQUENCE)]);
 }
@@ -496,8 +536,8 @@ fn hash_of_a_closed_window_cannot_be_revealed_in_the_reopened_one() {
     let reopen = F + T1 + T2;
     commit(&mut c, &BOB, 0, &proof(0, 2), reopen).unwrap();
     assert_eq!(
-        c.submit_proof(&ALICE, 0, &proof(0, 1), reopen + T1),
-        Err(SettlementError::NoProofHash(0))
+        c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), reopen + T1),
+        Err(SettlementError::NoProofHash(SequenceId(0)))
     );
 }
 
@@ -506,14 +546,21 @@ fn hash_of_a_closed_window_cannot_be_revealed_in_the_reopened_one() {
 #[test]
 fn two_honest_senders_are_both_paid_pro_rata_to_stake() {
     let mut c = contract(1);
-    c.deposit_stake(&BOB, 2 * DEFAULT_MIN_STAKE); // Bob stakes 3×, Alice 1×
+    c.deposit_stake(&BOB, Amount(2 * DEFAULT_MIN_STAKE)); // Bob stakes 3×, Alice 1×
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     commit(&mut c, &BOB, 0, &proof(0, 2), F + T1 - 1).unwrap();
-    let alice = c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
-    let bob = c.submit_proof(&BOB, 0, &proof(0, 2), F + T1 + 1).unwrap();
+    let alice = c
+        .submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
+    let bob = c
+        .submit_proof(&BOB, SequenceId(0), &proof(0, 2), F + T1 + 1)
+        .unwrap();
     assert_eq!(paid(&alice), vec![(ALICE, DEFAULT_REWARD_PER_SEQUENCE / 4)]);
     assert_eq!(paid(&bob), vec![(BOB, DEFAULT_REWARD_PER_SEQUENCE * 3 / 4)]);
-    assert_eq!(c.account(&BOB).rewards, DEFAULT_REWARD_PER_SEQUENCE * 3 / 4);
+    assert_eq!(
+        c.account(&BOB).rewards.0,
+        DEFAULT_REWARD_PER_SEQUENCE * 3 / 4
+    );
 }
 
 #[test]
@@ -521,7 +568,7 @@ fn rewards_follow_the_reference_example() {
     // REFERENCE §1.5: 2 per sequence, stakes 200K/500K/300K earn 0.4/1/0.6.
     let mut c = contract(1);
     for (sender, stake) in [(ALICE, 200_000), (BOB, 500_000), (CAROL, 300_000)] {
-        c.deposit_stake(&sender, stake * UNIT - DEFAULT_MIN_STAKE);
+        c.deposit_stake(&sender, Amount(stake * UNIT - DEFAULT_MIN_STAKE));
     }
     for (i, sender) in [ALICE, BOB, CAROL].iter().enumerate() {
         commit(&mut c, sender, 0, &proof(0, i as u8), F).unwrap();
@@ -529,7 +576,7 @@ fn rewards_follow_the_reference_example() {
     let mut rewards = Vec::new();
     for (i, sender) in [ALICE, BOB, CAROL].iter().enumerate() {
         let events = c
-            .submit_proof(sender, 0, &proof(0, i as u8), F + T1)
+            .submit_proof(sender, SequenceId(0), &proof(0, i as u8), F + T1)
             .unwrap();
         rewards.extend(paid(&events));
     }
@@ -543,9 +590,10 @@ fn rewards_follow_the_reference_example() {
 fn claimed_rewards_are_paid_out_once() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
-    assert_eq!(c.claim_rewards(&ALICE).0, DEFAULT_REWARD_PER_SEQUENCE);
-    assert_eq!(c.claim_rewards(&ALICE).0, 0);
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
+    assert_eq!(c.claim_rewards(&ALICE).0 .0, DEFAULT_REWARD_PER_SEQUENCE);
+    assert_eq!(c.claim_rewards(&ALICE).0, Amount::ZERO);
 }
 
 // ---- front-running ----
@@ -559,16 +607,17 @@ fn copier_cannot_commit_to_a_revealed_proof() {
     assert_eq!(
         commit(&mut c, &BOB, 0, &proof(0, 1), F + T1),
         Err(SettlementError::HashWindowClosed {
-            sequence: 0,
+            sequence: SequenceId(0),
             closed_at: F + T1
         })
     );
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
     assert_eq!(
-        c.submit_proof(&BOB, 0, &proof(0, 1), F + T1),
-        Err(SettlementError::NoProofHash(0))
+        c.submit_proof(&BOB, SequenceId(0), &proof(0, 1), F + T1),
+        Err(SettlementError::NoProofHash(SequenceId(0)))
     );
-    assert_eq!(c.account(&BOB).rewards, 0);
+    assert_eq!(c.account(&BOB).rewards.0, 0);
 }
 
 #[test]
@@ -576,15 +625,19 @@ fn copier_with_a_hash_of_its_own_gets_nothing_and_is_penalized() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     // Bob commits to something in the window, hoping to swap in whatever Alice reveals.
-    c.submit_proof_hash(&BOB, 0, [0xAB; 32], F + 1).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
-    let events = c.submit_proof(&BOB, 0, &proof(0, 1), F + T1).unwrap();
+    c.submit_proof_hash(&BOB, SequenceId(0), [0xAB; 32], F + 1)
+        .unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
+    let events = c
+        .submit_proof(&BOB, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
     assert!(paid(&events).is_empty());
     assert_eq!(
         penalties(&events),
         vec![(BOB, PenaltyReason::WrongHash, DEFAULT_WRONG_HASH_PENALTY)]
     );
-    assert_eq!(c.account(&BOB).rewards, 0);
+    assert_eq!(c.account(&BOB).rewards.0, 0);
 }
 
 // ---- penalties ----
@@ -593,24 +646,31 @@ fn copier_with_a_hash_of_its_own_gets_nothing_and_is_penalized() {
 fn wrong_hash_is_penalized() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
-    let events = c.submit_proof(&ALICE, 0, &proof(0, 2), F + T1).unwrap();
+    let events = c
+        .submit_proof(&ALICE, SequenceId(0), &proof(0, 2), F + T1)
+        .unwrap();
     assert_eq!(
         penalties(&events),
         vec![(ALICE, PenaltyReason::WrongHash, DEFAULT_WRONG_HASH_PENALTY)]
     );
-    assert!(c.finalized(0).is_none(), "a wrong hash finalizes nothing");
+    assert!(
+        c.finalized(SequenceId(0)).is_none(),
+        "a wrong hash finalizes nothing"
+    );
     assert_eq!(
-        c.account(&ALICE).stake,
+        c.account(&ALICE).stake.0,
         DEFAULT_MIN_STAKE - DEFAULT_WRONG_HASH_PENALTY
     );
-    assert_eq!(c.state().slashed, DEFAULT_WRONG_HASH_PENALTY);
+    assert_eq!(c.state().slashed.0, DEFAULT_WRONG_HASH_PENALTY);
 }
 
 #[test]
 fn invalid_proof_matching_its_hash_is_penalized() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, b"garbage", F).unwrap();
-    let events = c.submit_proof(&ALICE, 0, b"garbage", F + T1).unwrap();
+    let events = c
+        .submit_proof(&ALICE, SequenceId(0), b"garbage", F + T1)
+        .unwrap();
     assert_eq!(
         penalties(&events),
         vec![(
@@ -625,7 +685,9 @@ fn invalid_proof_matching_its_hash_is_penalized() {
 fn proof_of_another_statement_is_penalized() {
     let mut c = contract(2);
     commit(&mut c, &ALICE, 0, &proof(1, 1), F).unwrap();
-    let events = c.submit_proof(&ALICE, 0, &proof(1, 1), F + T1).unwrap();
+    let events = c
+        .submit_proof(&ALICE, SequenceId(0), &proof(1, 1), F + T1)
+        .unwrap();
     assert_eq!(
         penalties(&events),
         vec![(
@@ -637,7 +699,7 @@ fn proof_of_another_statement_is_penalized() {
             DEFAULT_WRONG_HASH_PENALTY
         )]
     );
-    assert!(c.finalized(0).is_none());
+    assert!(c.finalized(SequenceId(0)).is_none());
 }
 
 #[test]
@@ -661,7 +723,7 @@ fn hash_never_revealed_is_penalized_lazily_after_its_deadline() {
 #[test]
 fn hash_never_revealed_is_penalized_when_the_sender_next_commits() {
     let mut c = contract(2);
-    c.deposit_stake(&ALICE, DEFAULT_NO_REVEAL_PENALTY);
+    c.deposit_stake(&ALICE, Amount(DEFAULT_NO_REVEAL_PENALTY));
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     let events = commit(&mut c, &ALICE, 1, &proof(1, 1), F + T1 + T2 + 1).unwrap();
     assert_eq!(
@@ -675,7 +737,7 @@ fn hash_never_revealed_is_penalized_when_the_sender_next_commits() {
     assert!(matches!(
         events.last(),
         Some(SettlementEvent::ProofHashSubmitted {
-            stake: DEFAULT_MIN_STAKE,
+            stake: Amount(DEFAULT_MIN_STAKE),
             ..
         })
     ));
@@ -686,7 +748,7 @@ fn stake_is_locked_while_a_hash_is_unsettled() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     assert_eq!(
-        c.withdraw_stake(&ALICE, 1, F + 1),
+        c.withdraw_stake(&ALICE, Amount(1), F + 1),
         Err(SettlementError::StakeLocked { pending: 1 })
     );
 }
@@ -695,10 +757,10 @@ fn stake_is_locked_while_a_hash_is_unsettled() {
 fn withdrawal_cannot_exceed_the_stake() {
     let mut c = contract(1);
     assert_eq!(
-        c.withdraw_stake(&ALICE, DEFAULT_MIN_STAKE + 1, F),
+        c.withdraw_stake(&ALICE, Amount(DEFAULT_MIN_STAKE + 1), F),
         Err(SettlementError::WithdrawalExceedsStake {
-            amount: DEFAULT_MIN_STAKE + 1,
-            stake: DEFAULT_MIN_STAKE
+            amount: Amount(DEFAULT_MIN_STAKE + 1),
+            stake: Amount(DEFAULT_MIN_STAKE)
         })
     );
 }
@@ -708,7 +770,9 @@ fn stake_is_withdrawn_after_penalties_due() {
     let mut c = contract(1);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     let rest = DEFAULT_MIN_STAKE - DEFAULT_NO_REVEAL_PENALTY;
-    let events = c.withdraw_stake(&ALICE, rest, F + T1 + T2 + 1).unwrap();
+    let events = c
+        .withdraw_stake(&ALICE, Amount(rest), F + T1 + T2 + 1)
+        .unwrap();
     assert_eq!(
         penalties(&events),
         vec![(
@@ -717,7 +781,7 @@ fn stake_is_withdrawn_after_penalties_due() {
             DEFAULT_NO_REVEAL_PENALTY
         )]
     );
-    assert_eq!(c.account(&ALICE).stake, 0);
+    assert_eq!(c.account(&ALICE).stake.0, 0);
 }
 
 // ---- state ----
@@ -727,13 +791,14 @@ fn state_round_trips_through_json() {
     let mut c = contract(2);
     commit(&mut c, &ALICE, 0, &proof(0, 1), F).unwrap();
     commit(&mut c, &BOB, 0, &proof(0, 2), F + 1).unwrap();
-    c.submit_proof(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
+    c.submit_proof(&ALICE, SequenceId(0), &proof(0, 1), F + T1)
+        .unwrap();
     let json = serde_json::to_string(c.state()).unwrap();
     let state: SettlementState = serde_json::from_str(&json).unwrap();
     assert_eq!(&state, c.state());
     let mut restored = SettlementContract::from_state(state, StubVerifier);
     let events = restored
-        .submit_proof(&BOB, 0, &proof(0, 2), F + T1 + 1)
+        .submit_proof(&BOB, SequenceId(0), &proof(0, 2), F + T1 + 1)
         .unwrap();
     assert_eq!(paid(&events), vec![(BOB, DEFAULT_REWARD_PER_SEQUENCE / 2)]);
 }
@@ -780,18 +845,21 @@ fn real_root_proof_settles_a_sequence_end_to_end() {
     assert_eq!(meta.key_id, key.id().to_string(), "the final key changed");
 
     let mut c = SettlementContract::new(SettlementParams::default(), COORDINATOR, key).unwrap();
-    c.register_sequence(&COORDINATOR, 0, meta.header.statement)
+    c.register_sequence(&COORDINATOR, SequenceId(0), meta.header.statement)
         .unwrap();
-    c.register_sequence(&COORDINATOR, 1, statement(1)).unwrap();
+    c.register_sequence(&COORDINATOR, SequenceId(1), statement(1))
+        .unwrap();
     for sender in [ALICE, BOB] {
-        c.deposit_stake(&sender, DEFAULT_MIN_STAKE);
+        c.deposit_stake(&sender, Amount(DEFAULT_MIN_STAKE));
     }
     let mut corrupt = bytes.clone();
     *corrupt.last_mut().unwrap() ^= 1;
     commit(&mut c, &ALICE, 0, &bytes, F).unwrap();
     commit(&mut c, &BOB, 0, &corrupt, F + 1).unwrap();
 
-    let events = c.submit_proof(&BOB, 0, &corrupt, F + T1).unwrap();
+    let events = c
+        .submit_proof(&BOB, SequenceId(0), &corrupt, F + T1)
+        .unwrap();
     assert!(matches!(
         penalties(&events)[..],
         [(
@@ -800,11 +868,13 @@ fn real_root_proof_settles_a_sequence_end_to_end() {
             DEFAULT_WRONG_HASH_PENALTY
         )]
     ));
-    let events = c.submit_proof(&ALICE, 0, &bytes, F + T1).unwrap();
+    let events = c
+        .submit_proof(&ALICE, SequenceId(0), &bytes, F + T1)
+        .unwrap();
     assert_eq!(
         events[0],
         SettlementEvent::SequenceFinalized {
-            sequence: 0,
+            sequence: SequenceId(0),
             commitment: meta.header.commitment,
             stats: meta.header.stats,
             sender: ALICE
@@ -817,7 +887,9 @@ fn real_root_proof_settles_a_sequence_end_to_end() {
 
     // The same valid proof cannot settle another sequence.
     commit(&mut c, &ALICE, 1, &bytes, F + T1 + 1).unwrap();
-    let events = c.submit_proof(&ALICE, 1, &bytes, F + 2 * T1 + 1).unwrap();
+    let events = c
+        .submit_proof(&ALICE, SequenceId(1), &bytes, F + 2 * T1 + 1)
+        .unwrap();
     assert!(matches!(
         penalties(&events)[..],
         [(
@@ -826,5 +898,5 @@ fn real_root_proof_settles_a_sequence_end_to_end() {
             DEFAULT_WRONG_HASH_PENALTY
         )]
     ));
-    assert!(c.finalized(1).is_none());
+    assert!(c.finalized(SequenceId(1)).is_none());
 }

@@ -61,8 +61,8 @@ impl TestChain {
             allocations: provers
                 .iter()
                 .map(|p| Allocation {
-                    address: p.signing.verifying_key().to_bytes(),
-                    balance: BALANCE,
+                    address: sheaf_chain::Address(p.signing.verifying_key().to_bytes()),
+                    balance: sheaf_chain::Amount(BALANCE),
                 })
                 .collect(),
             membership: MembershipParams {

@@ -2,13 +2,14 @@
 //! are registered, committed, revealed and finalized on chain in order; a sender stopped
 //! between hash and reveal finishes after a restart without sending anything twice; a window
 //! missed while the sender was down is reopened by the next attempt.
+//! A holder whose chain connection hangs lets its role go to a standby that reaches the chain.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
-use sheaf_chain::settlement::{Address, SettlementParams, Window, UNIT};
+use sheaf_chain::settlement::{Address, Amount, SequenceId, SettlementParams, Window, UNIT};
 use sheaf_chain::ChainClient;
 use sheaf_coordinator::{CoordinatorConfig, ProofSender, SenderConfig, SenderHandle};
 use sheaf_prover::ProverKey;
@@ -20,11 +21,11 @@ use crate::postgres::{drop_database, fresh_database};
 
 const T1: u64 = 5;
 const T2: u64 = 20;
-const REWARD: u128 = 2 * UNIT;
-const MIN_STAKE: u128 = 10 * UNIT;
-const NO_REVEAL_PENALTY: u128 = UNIT;
+const REWARD: Amount = Amount::tokens(2);
+const MIN_STAKE: Amount = Amount::tokens(10);
+const NO_REVEAL_PENALTY: Amount = UNIT;
 /// The coordinator's stake: enough to stay above the minimum after a penalty.
-const STAKE: u128 = 2 * MIN_STAKE;
+const STAKE: Amount = Amount(2 * MIN_STAKE.0);
 /// A block every this long while the chain is driven.
 const BLOCK_EVERY: Duration = Duration::from_millis(200);
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -46,10 +47,10 @@ impl TestChain {
     async fn start(net: &Net, coordinator: &SigningKey) -> TestChain {
         let address = coordinator.verifying_key().to_bytes();
         let genesis = Genesis {
-            coordinator: address,
+            coordinator: Address(address),
             allocations: vec![Allocation {
-                address,
-                balance: 100 * MIN_STAKE,
+                address: Address(address),
+                balance: Amount(100 * MIN_STAKE.0),
             }],
             settlement: SettlementParams {
                 hash_window_blocks: T1,
@@ -223,7 +224,10 @@ async fn commit_then_stop(net: &Net, chain: &TestChain, key: &SigningKey) -> Win
     let first = sender(net, chain, key).await;
     chain.resume();
     wait_until("the window opened", || async {
-        chain.chain.sequence(1).is_some_and(|s| s.window.is_some())
+        chain
+            .chain
+            .sequence(SequenceId(1))
+            .is_some_and(|s| s.window.is_some())
     })
     .await;
     chain.pause().await;
@@ -234,14 +238,23 @@ async fn commit_then_stop(net: &Net, chain: &TestChain, key: &SigningKey) -> Win
     })
     .await;
     drop(first);
-    chain.chain.sequence(1).and_then(|s| s.window).unwrap()
+    chain
+        .chain
+        .sequence(SequenceId(1))
+        .and_then(|s| s.window)
+        .unwrap()
 }
 
 /// Wait until sequence `last` is finalized on chain and the sender knows the fate of every
 /// transaction it sent.
 async fn settled(net: &Net, chain: &TestChain, last: u64) {
     wait_until("finalized and nothing in flight", || async {
-        chain.client.finalized(last).await.unwrap().is_some()
+        chain
+            .client
+            .finalized(SequenceId(last))
+            .await
+            .unwrap()
+            .is_some()
             && net.store.outbox_open().await.unwrap().is_empty()
     })
     .await;
@@ -284,7 +297,7 @@ async fn assert_each_step_sent_once(store: &Store, last: i64) {
 }
 
 fn address(key: &SigningKey) -> Address {
-    key.verifying_key().to_bytes()
+    Address(key.verifying_key().to_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +312,12 @@ async fn proved_sequences_are_finalized_on_chain_in_order() {
 
     let mut blocks = Vec::new();
     for id in 1..=3u64 {
-        let finalized = chain.client.finalized(id).await.unwrap().unwrap();
+        let finalized = chain
+            .client
+            .finalized(SequenceId(id))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(finalized.sender, address(&key));
         // The statement registered before any proof is the one the root proved.
         assert_eq!(
@@ -317,7 +335,10 @@ async fn proved_sequences_are_finalized_on_chain_in_order() {
         "in order: {blocks:?}"
     );
     let status = chain.client.settlement_status().await.unwrap();
-    assert_eq!((status.first_sequence, status.next_sequence), (1, 4));
+    assert_eq!(
+        (status.first_sequence, status.next_sequence),
+        (SequenceId(1), SequenceId(4))
+    );
 
     assert_each_step_sent_once(&net.store, 3).await;
     let account = chain.client.account(&address(&key)).await.unwrap();
@@ -326,7 +347,7 @@ async fn proved_sequences_are_finalized_on_chain_in_order() {
         1 + 9,
         "the stake deposit, then nine settlement transactions"
     );
-    assert_eq!(account.rewards, 3 * REWARD);
+    assert_eq!(account.rewards, Amount(3 * REWARD.0));
     assert_eq!(account.pending_reveals, 0);
     net.stop().await;
 }
@@ -347,7 +368,12 @@ async fn a_sender_stopped_between_hash_and_reveal_reveals_after_restart() {
     chain.resume();
     settled(&net, &chain, 1).await;
     chain.pause().await;
-    let finalized = chain.client.finalized(1).await.unwrap().unwrap();
+    let finalized = chain
+        .client
+        .finalized(SequenceId(1))
+        .await
+        .unwrap()
+        .unwrap();
     // Revealed in the window the first sender's hash opened.
     assert!(finalized.block >= window.opened_at + T1);
     assert!(finalized.block < window.opened_at + T1 + T2);
@@ -380,7 +406,7 @@ async fn a_window_missed_while_down_is_reopened_by_the_next_attempt() {
     chain.resume();
     settled(&net, &chain, 1).await;
     chain.pause().await;
-    let sequence = chain.client.sequence(1).await.unwrap().unwrap();
+    let sequence = chain.client.sequence(SequenceId(1)).await.unwrap().unwrap();
     let reopened = sequence.window.unwrap();
     assert!(reopened.opened_at >= window.opened_at + T1 + T2);
     assert_eq!(
@@ -438,7 +464,7 @@ async fn senders_take_turns(net: Net, replica: Store, key_byte: u8) {
         assert!(a.is_sending() != b.is_sending(), "exactly one sender sends");
     }
     let (active, standby) = if a.is_sending() { (a, b) } else { (b, a) };
-    let role = format!("sender:{}", hex::encode(address(&key)));
+    let role = format!("sender:{}", address(&key));
     let first = net.store.role(&role).await.unwrap().unwrap();
 
     chain.resume();
@@ -459,7 +485,86 @@ async fn senders_take_turns(net: Net, replica: Store, key_byte: u8) {
         1 + 6,
         "the stake deposit, then six transactions"
     );
-    assert_eq!(account.rewards, 2 * REWARD);
+    assert_eq!(account.rewards, Amount(2 * REWARD.0));
+    drop(standby);
+    net.stop().await;
+}
+
+/// A TCP proxy to the chain that forwards until told to hang; from then on it accepts
+/// connections and holds them (and those already open) without ever answering.
+struct HangingProxy {
+    url: String,
+    hang: watch::Sender<bool>,
+}
+
+impl HangingProxy {
+    async fn start(upstream: &str) -> HangingProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (hang, hanging) = watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut hanging = hanging.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if !*hanging.borrow() {
+                        let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                            _ = hanging.wait_for(|h| *h) => {}
+                        }
+                    }
+                    // Hold the connection open, silent.
+                    std::future::pending::<()>().await;
+                    drop(client);
+                });
+            }
+        });
+        HangingProxy { url, hang }
+    }
+
+    fn hang(&self) {
+        self.hang.send_replace(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_when_the_holders_chain_connection_hangs() {
+    let net = proved(&[1]).await;
+    let key = SigningKey::from_bytes(&[12; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let proxy = HangingProxy::start(chain.client.url()).await;
+    // The holder reaches the chain through the proxy, with a short timeout on every call.
+    let through_proxy = ChainClient::with_timeout(&proxy.url, Duration::from_millis(300)).unwrap();
+    let holder = ProofSender::connect(
+        net.store.clone(),
+        crate::harness::circuits(),
+        through_proxy,
+        key.clone(),
+        sender_config(),
+    )
+    .await
+    .expect("holder")
+    .spawn();
+    wait_until("the holder took the role", || async { holder.is_sending() }).await;
+    let standby = sender(&net, &chain, &key).await;
+    tokio::time::sleep(ROLE_TTL).await;
+    assert!(
+        !standby.is_sending(),
+        "the holder keeps the role while its chain answers"
+    );
+
+    proxy.hang();
+    chain.resume();
+    wait_until("the standby took over", || async {
+        standby.is_sending() && !holder.is_sending()
+    })
+    .await;
+    settled(&net, &chain, 1).await;
+    chain.pause().await;
+    assert_each_step_sent_once(&net.store, 1).await;
+    drop(holder);
     drop(standby);
     net.stop().await;
 }

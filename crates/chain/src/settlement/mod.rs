@@ -40,18 +40,18 @@ use sha2::{Digest as _, Sha256};
 use sheaf_circuits::{Digest, FinalKey, Header, JobStats};
 use thiserror::Error;
 
-/// A sender's address: its ed25519 public key.
-pub type Address = [u8; 32];
+mod contract;
+mod phase;
 
-/// A sequence number. The first registration fixes the first number (the coordinator's first
-/// sequence); the following ones are registered in order, without gaps.
-pub type SequenceId = u64;
-
-/// An amount of the staking token, in base units.
-pub type Amount = u128;
+pub use contract::SettlementContract;
+pub use phase::{phase, WindowPhase};
+/// A sender's address is its ed25519 public key; a sequence's number is fixed by the first
+/// registration (the coordinator's first sequence), the following ones come in order, without
+/// gaps; amounts are in base units of the staking token.
+pub use sheaf_types::{Address, Amount, SequenceId};
 
 /// Base units per token.
-pub const UNIT: Amount = 1_000_000_000;
+pub const UNIT: Amount = Amount(sheaf_types::BASE_UNITS_PER_TOKEN);
 
 /// T1, blocks of the hash phase (REFERENCE §1.1 `proofHashCommitEpoch`). Long enough for every
 /// honest sender to land its hash; each block more delays settlement by one block.
@@ -63,17 +63,17 @@ pub const DEFAULT_PROOF_WINDOW_BLOCKS: u64 = 32;
 
 /// Reward of one sequence, split among its valid revealers (REFERENCE §1.5 docs example: 128 per
 /// block over 64 slots).
-pub const DEFAULT_REWARD_PER_SEQUENCE: Amount = 2 * UNIT;
+pub const DEFAULT_REWARD_PER_SEQUENCE: Amount = Amount::tokens(2);
 
 /// Stake needed to submit a hash (REFERENCE §1.1 `minDeposit`); it must cover the penalties.
-pub const DEFAULT_MIN_STAKE: Amount = 50_000 * UNIT;
+pub const DEFAULT_MIN_STAKE: Amount = Amount::tokens(50_000);
 
 /// Penalty for revealing a proof that does not match the hash or does not verify (REFERENCE
 /// §1.1 `incorrectProofHashPunishAmount`).
-pub const DEFAULT_WRONG_HASH_PENALTY: Amount = 10_000 * UNIT;
+pub const DEFAULT_WRONG_HASH_PENALTY: Amount = Amount::tokens(10_000);
 
 /// Penalty for a hash never revealed (REFERENCE §1.1 `noProofPunishAmount`).
-pub const DEFAULT_NO_REVEAL_PENALTY: Amount = 1_000 * UNIT;
+pub const DEFAULT_NO_REVEAL_PENALTY: Amount = Amount::tokens(1_000);
 
 /// The contract's parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +118,7 @@ pub fn proof_hash(proof: &[u8], sender: &Address) -> [u8; 32] {
     let inner = Sha256::digest(proof);
     let mut outer = Sha256::new();
     outer.update(inner);
-    outer.update(sender);
+    outer.update(sender.as_bytes());
     outer.finalize().into()
 }
 
@@ -185,7 +185,7 @@ pub enum SettlementError {
         closed_at: u64,
     },
     /// The sender's stake (after penalties due) is below the minimum.
-    #[error("stake {stake} is below the minimum {min_stake}")]
+    #[error("stake {} is below the minimum {}", stake.0, min_stake.0)]
     InsufficientStake {
         /// The sender's stake.
         stake: Amount,
@@ -232,7 +232,7 @@ pub enum SettlementError {
         pending: usize,
     },
     /// The withdrawal exceeds the stake.
-    #[error("cannot withdraw {amount} from a stake of {stake}")]
+    #[error("cannot withdraw {} from a stake of {}", amount.0, stake.0)]
     WithdrawalExceedsStake {
         /// Amount asked for.
         amount: Amount,
@@ -454,8 +454,8 @@ pub struct SettlementState {
 
 impl SettlementState {
     /// Where `sequence` sits in `sequences`, if registered.
-    fn index(&self, sequence: SequenceId) -> Option<usize> {
-        let index = usize::try_from(sequence.checked_sub(self.first_sequence)?).ok()?;
+    pub(crate) fn index(&self, sequence: SequenceId) -> Option<usize> {
+        let index = usize::try_from(sequence.get().checked_sub(self.first_sequence.get())?).ok()?;
         (index < self.sequences.len()).then_some(index)
     }
 
@@ -466,10 +466,10 @@ impl SettlementState {
 
     /// The number the next registration must take.
     pub fn next_sequence(&self) -> SequenceId {
-        self.first_sequence + self.sequences.len() as SequenceId
+        SequenceId(self.first_sequence.get() + self.sequences.len() as u64)
     }
 
-    fn account(&self, sender: &Address) -> Account {
+    pub(crate) fn account(&self, sender: &Address) -> Account {
         self.accounts
             .iter()
             .find(|(a, _)| a == sender)
@@ -477,453 +477,10 @@ impl SettlementState {
             .unwrap_or_default()
     }
 
-    fn set_account(&mut self, sender: Address, account: Account) {
+    pub(crate) fn set_account(&mut self, sender: Address, account: Account) {
         match self.accounts.iter_mut().find(|(a, _)| *a == sender) {
             Some((_, acc)) => *acc = account,
             None => self.accounts.push((sender, account)),
         }
     }
-}
-
-/// The contract: its state and the verifier of root proofs.
-#[derive(Debug)]
-pub struct SettlementContract<V> {
-    state: SettlementState,
-    verifier: V,
-}
-
-impl<V: RootVerifier> SettlementContract<V> {
-    /// A new contract whose sequences are registered by `coordinator`.
-    pub fn new(params: SettlementParams, coordinator: Address, verifier: V) -> Result<Self> {
-        if params.hash_window_blocks == 0 {
-            return Err(SettlementError::InvalidParameters("T1 must be at least 1"));
-        }
-        if params.proof_window_blocks == 0 {
-            return Err(SettlementError::InvalidParameters("T2 must be at least 1"));
-        }
-        let state = SettlementState {
-            params,
-            coordinator,
-            first_sequence: 0,
-            sequences: Vec::new(),
-            next_to_finalize: 0,
-            accounts: Vec::new(),
-            slashed: 0,
-            last_block: 0,
-        };
-        Ok(SettlementContract { state, verifier })
-    }
-
-    /// The contract with a persisted state.
-    pub fn from_state(state: SettlementState, verifier: V) -> Self {
-        SettlementContract { state, verifier }
-    }
-
-    /// Its state, to persist or inspect.
-    pub fn state(&self) -> &SettlementState {
-        &self.state
-    }
-
-    /// Its parameters.
-    pub fn params(&self) -> &SettlementParams {
-        &self.state.params
-    }
-
-    /// The record of a finalized sequence.
-    pub fn finalized(&self, sequence: SequenceId) -> Option<&FinalizedSequence> {
-        self.state
-            .sequence(sequence)
-            .and_then(|s| s.finalized.as_ref())
-    }
-
-    /// A sender's account (empty if unknown).
-    pub fn account(&self, sender: &Address) -> Account {
-        self.state.account(sender)
-    }
-
-    /// Register the next sequence with the statement hash its root proof must carry.
-    pub fn register_sequence(
-        &mut self,
-        caller: &Address,
-        sequence: SequenceId,
-        statement: Digest,
-    ) -> Result<Vec<SettlementEvent>> {
-        if *caller != self.state.coordinator {
-            return Err(SettlementError::NotCoordinator);
-        }
-        if self.state.sequences.is_empty() {
-            // The first registration fixes the numbering.
-            self.state.first_sequence = sequence;
-            self.state.next_to_finalize = sequence;
-        }
-        let expected = self.state.next_sequence();
-        if sequence != expected {
-            return Err(SettlementError::SequenceOutOfOrder {
-                expected,
-                got: sequence,
-            });
-        }
-        self.state.sequences.push(Sequence {
-            statement,
-            window: None,
-            finalized: None,
-        });
-        Ok(emit(vec![SettlementEvent::SequenceRegistered {
-            sequence,
-            statement,
-        }]))
-    }
-
-    /// Add `amount` to `sender`'s stake.
-    pub fn deposit_stake(&mut self, sender: &Address, amount: Amount) -> Vec<SettlementEvent> {
-        let mut account = self.state.account(sender);
-        account.stake = account.stake.saturating_add(amount);
-        let stake = account.stake;
-        self.state.set_account(*sender, account);
-        emit(vec![SettlementEvent::StakeDeposited {
-            sender: *sender,
-            amount,
-            stake,
-        }])
-    }
-
-    /// Withdraw `amount` of stake, after settling the penalties due; refused while a hash of the
-    /// sender can still be revealed or penalized.
-    pub fn withdraw_stake(
-        &mut self,
-        sender: &Address,
-        amount: Amount,
-        block: u64,
-    ) -> Result<Vec<SettlementEvent>> {
-        self.check_block(block)?;
-        let mut account = self.state.account(sender);
-        let mut events = Vec::new();
-        let slashed = self.liquidate(sender, &mut account, block, &mut events);
-        if !account.pending.is_empty() {
-            return Err(SettlementError::StakeLocked {
-                pending: account.pending.len(),
-            });
-        }
-        if amount > account.stake {
-            return Err(SettlementError::WithdrawalExceedsStake {
-                amount,
-                stake: account.stake,
-            });
-        }
-        account.stake -= amount;
-        events.push(SettlementEvent::StakeWithdrawn {
-            sender: *sender,
-            amount,
-            stake: account.stake,
-        });
-        self.commit_account(*sender, account, slashed, block);
-        Ok(emit(events))
-    }
-
-    /// Pay out `sender`'s rewards; returns the amount.
-    pub fn claim_rewards(&mut self, sender: &Address) -> (Amount, Vec<SettlementEvent>) {
-        let mut account = self.state.account(sender);
-        let amount = std::mem::take(&mut account.rewards);
-        self.state.set_account(*sender, account);
-        let events = emit(vec![SettlementEvent::RewardsClaimed {
-            sender: *sender,
-            amount,
-        }]);
-        (amount, events)
-    }
-
-    /// Apply the penalties due to `sender` for hashes never revealed. Anyone may call it.
-    pub fn settle(&mut self, sender: &Address, block: u64) -> Result<Vec<SettlementEvent>> {
-        self.check_block(block)?;
-        let mut account = self.state.account(sender);
-        let mut events = Vec::new();
-        let slashed = self.liquidate(sender, &mut account, block, &mut events);
-        self.commit_account(*sender, account, slashed, block);
-        Ok(emit(events))
-    }
-
-    /// Commit `hash` (see [`proof_hash`]) for `sequence` in `block`. The first hash opens the
-    /// window; hashes are accepted in `[f, f+T1)`, one per sender per window; a window closed
-    /// with no valid proof reopens with the next hash.
-    pub fn submit_proof_hash(
-        &mut self,
-        sender: &Address,
-        sequence: SequenceId,
-        hash: [u8; 32],
-        block: u64,
-    ) -> Result<Vec<SettlementEvent>> {
-        self.check_block(block)?;
-        let params = self.state.params;
-        let seq = self
-            .state
-            .sequence(sequence)
-            .ok_or(SettlementError::UnknownSequence(sequence))?;
-        if seq.finalized.is_some() {
-            return Err(SettlementError::SequenceAlreadyFinalized(sequence));
-        }
-        // The window still running, if any: one that has closed is reopened by this hash.
-        let running = seq
-            .window
-            .as_ref()
-            .filter(|w| block < w.opened_at + params.window_blocks());
-        if let Some(window) = running {
-            if window.commitment(sender).is_some() {
-                return Err(SettlementError::DuplicateProofHash(sequence));
-            }
-            let closed_at = window.opened_at + params.hash_window_blocks;
-            if block >= closed_at {
-                return Err(SettlementError::HashWindowClosed {
-                    sequence,
-                    closed_at,
-                });
-            }
-        }
-        let mut account = self.state.account(sender);
-        let mut events = Vec::new();
-        let slashed = self.liquidate(sender, &mut account, block, &mut events);
-        if account.stake < params.min_stake {
-            return Err(SettlementError::InsufficientStake {
-                stake: account.stake,
-                min_stake: params.min_stake,
-            });
-        }
-
-        let reopened = seq.window.is_some();
-        let opens = running.is_none();
-        let index = self.state.index(sequence).expect("checked above");
-        let seq = &mut self.state.sequences[index];
-        if opens {
-            seq.window = Some(Window {
-                opened_at: block,
-                total_stake: 0,
-                commitments: Vec::new(),
-            });
-            events.push(SettlementEvent::WindowOpened {
-                sequence,
-                block,
-                reopened,
-            });
-        }
-        let window = seq.window.as_mut().expect("a window is open");
-        window.total_stake = window.total_stake.saturating_add(account.stake);
-        window.commitments.push((
-            *sender,
-            Commitment {
-                hash,
-                stake: account.stake,
-                block,
-                revealed: false,
-            },
-        ));
-        account.pending.push(PendingReveal {
-            sequence,
-            hash_block: block,
-        });
-        events.push(SettlementEvent::ProofHashSubmitted {
-            sequence,
-            sender: *sender,
-            hash,
-            stake: account.stake,
-        });
-        self.commit_account(*sender, account, slashed, block);
-        Ok(emit(events))
-    }
-
-    /// Reveal the proof committed to for `sequence`, in `[f+T1, f+T1+T2)`. A proof that does not
-    /// match the hash, does not verify or proves another statement is penalized (the call
-    /// succeeds, as in REFERENCE §1.5); a valid one is paid, and the first finalizes the sequence.
-    pub fn submit_proof(
-        &mut self,
-        sender: &Address,
-        sequence: SequenceId,
-        proof: &[u8],
-        block: u64,
-    ) -> Result<Vec<SettlementEvent>> {
-        self.check_block(block)?;
-        let params = self.state.params;
-        let next = self.state.next_to_finalize;
-        let seq = self
-            .state
-            .sequence(sequence)
-            .ok_or(SettlementError::UnknownSequence(sequence))?;
-        if sequence > next {
-            return Err(SettlementError::PreviousSequenceNotFinalized { sequence, next });
-        }
-        let window = seq
-            .window
-            .as_ref()
-            .ok_or(SettlementError::WindowNotOpen(sequence))?;
-        let opens_at = window.opened_at + params.hash_window_blocks;
-        if block < opens_at {
-            return Err(SettlementError::ProofTooEarly { sequence, opens_at });
-        }
-        let closed_at = window.opened_at + params.window_blocks();
-        if block >= closed_at {
-            return Err(SettlementError::ProofTooLate {
-                sequence,
-                closed_at,
-            });
-        }
-        let commitment = *window
-            .commitment(sender)
-            .ok_or(SettlementError::NoProofHash(sequence))?;
-        if commitment.revealed {
-            return Err(SettlementError::AlreadyRevealed(sequence));
-        }
-        let total_stake = window.total_stake;
-        let statement = seq.statement;
-
-        let verdict = if proof_hash(proof, sender) != commitment.hash {
-            Err(PenaltyReason::WrongHash)
-        } else {
-            match self.verifier.verify(proof) {
-                Err(e) => Err(PenaltyReason::InvalidProof(e)),
-                Ok(header) if header.statement != statement => Err(PenaltyReason::WrongStatement {
-                    expected: statement,
-                    got: header.statement,
-                }),
-                Ok(header) => Ok(header),
-            }
-        };
-
-        let mut account = self.state.account(sender);
-        account
-            .pending
-            .retain(|p| (p.sequence, p.hash_block) != (sequence, commitment.block));
-        let mut events = Vec::new();
-        let mut slashed = 0;
-        let index = self.state.index(sequence).expect("checked above");
-        let seq = &mut self.state.sequences[index];
-        let window = seq.window.as_mut().expect("checked above");
-        if let Some((_, c)) = window.commitments.iter_mut().find(|(a, _)| a == sender) {
-            c.revealed = true;
-        }
-        match verdict {
-            Err(reason) => {
-                slashed += penalize(
-                    sender,
-                    &mut account,
-                    sequence,
-                    reason,
-                    params.wrong_hash_penalty,
-                    &mut events,
-                );
-            }
-            Ok(header) => {
-                if seq.finalized.is_none() {
-                    seq.finalized = Some(FinalizedSequence {
-                        statement,
-                        commitment: header.commitment,
-                        stats: header.stats,
-                        sender: *sender,
-                        block,
-                    });
-                    self.state.next_to_finalize += 1;
-                    events.push(SettlementEvent::SequenceFinalized {
-                        sequence,
-                        commitment: header.commitment,
-                        stats: header.stats,
-                        sender: *sender,
-                    });
-                }
-                let amount = pro_rata(params.reward_per_sequence, commitment.stake, total_stake);
-                account.rewards = account.rewards.saturating_add(amount);
-                events.push(SettlementEvent::SenderPaid {
-                    sequence,
-                    sender: *sender,
-                    amount,
-                });
-            }
-        }
-        slashed += self.liquidate(sender, &mut account, block, &mut events);
-        self.commit_account(*sender, account, slashed, block);
-        Ok(emit(events))
-    }
-
-    fn check_block(&self, block: u64) -> Result<()> {
-        if block < self.state.last_block {
-            return Err(SettlementError::BlockWentBackwards {
-                block,
-                last: self.state.last_block,
-            });
-        }
-        Ok(())
-    }
-
-    /// Penalize the hashes of `account` never revealed whose deadline
-    /// (`block − hash_block > T1 + T2`, REFERENCE §1.5) has passed; returns the stake taken.
-    fn liquidate(
-        &self,
-        sender: &Address,
-        account: &mut Account,
-        block: u64,
-        events: &mut Vec<SettlementEvent>,
-    ) -> Amount {
-        let params = self.state.params;
-        let (due, pending): (Vec<_>, Vec<_>) = account
-            .pending
-            .iter()
-            .partition(|p| block - p.hash_block > params.window_blocks());
-        account.pending = pending;
-        due.iter()
-            .map(|p| {
-                penalize(
-                    sender,
-                    account,
-                    p.sequence,
-                    PenaltyReason::NeverRevealed,
-                    params.no_reveal_penalty,
-                    events,
-                )
-            })
-            .sum()
-    }
-
-    fn commit_account(&mut self, sender: Address, account: Account, slashed: Amount, block: u64) {
-        self.state.set_account(sender, account);
-        self.state.slashed = self.state.slashed.saturating_add(slashed);
-        self.state.last_block = block;
-    }
-}
-
-/// Take `penalty` (or all that is left) from `account`'s stake; returns the amount taken.
-fn penalize(
-    sender: &Address,
-    account: &mut Account,
-    sequence: SequenceId,
-    reason: PenaltyReason,
-    penalty: Amount,
-    events: &mut Vec<SettlementEvent>,
-) -> Amount {
-    let amount = penalty.min(account.stake);
-    account.stake -= amount;
-    events.push(SettlementEvent::SenderPenalized {
-        sequence,
-        sender: *sender,
-        reason,
-        amount,
-    });
-    amount
-}
-
-/// `reward · stake / total`, rounded down. Both are scaled down together in the (unrealistic)
-/// case where the product overflows.
-fn pro_rata(reward: Amount, mut stake: Amount, mut total: Amount) -> Amount {
-    if total == 0 {
-        return 0;
-    }
-    loop {
-        if let Some(product) = reward.checked_mul(stake) {
-            return product / total;
-        }
-        stake >>= 1;
-        total >>= 1;
-    }
-}
-
-fn emit(events: Vec<SettlementEvent>) -> Vec<SettlementEvent> {
-    for event in &events {
-        tracing::debug!(target: "sheaf_chain::settlement", ?event, "settlement event");
-    }
-    events
 }

@@ -1,0 +1,290 @@
+//! The chain node: accounts, the two contracts, a mempool, block production and persistence.
+//!
+//! ```text
+//!  submit(tx) ── signature, nonce (account's + pending) ──▶ mempool (FIFO)
+//!                                                             │ produce_block(): by the ticker
+//!                                                             │ every block interval, or by hand
+//!                                                             ▼
+//!  block n, timestamp = genesis_time + n · block_interval: txs applied in order, one receipt
+//!  each (events, or why the call was refused) ──▶ chain.json written (temp file + rename)
+//! ```
+//!
+//! Determinism: a block's height drives the settlement contract and its timestamp (seconds)
+//! drives the membership registry; both follow from the genesis and the transactions alone,
+//! never from the wall clock, so a node replays the same way in tests and on a devnet. After
+//! downtime the chain's clock lags the wall clock by the time it was down.
+//!
+//! Failure semantics: a refused submission leaves the mempool unchanged. A transaction whose
+//! call fails is still included: its nonce is used and its receipt carries the error; a failed
+//! call changes no balance and no contract state. The mempool is not persisted: a node stopped
+//! between submission and block loses the pending transactions, which their senders resend.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::membership::{MembershipError, MembershipParams, MembershipRegistry};
+use crate::settlement::{
+    Address, Amount, RootVerifier, SettlementContract, SettlementError, SettlementParams,
+};
+use crate::tx::{SignedTx, TxHash};
+
+mod block;
+mod persist;
+mod view;
+
+pub use block::AccountState;
+pub use view::{
+    AccountView, Block, Event, Head, Member, MembershipList, MembershipView, Receipt, SequenceView,
+    SettlementStatus,
+};
+
+/// Chain id of a node started without a genesis file. Signatures bind it, so a devnet's
+/// transactions are not valid on a chain with another id.
+pub const DEFAULT_CHAIN_ID: u64 = 0x5eaf;
+
+/// Time between blocks. One second keeps a devnet's settlement windows (T1 + T2 blocks) under a
+/// minute; shorter blocks mean more state writes per second.
+pub const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most transactions waiting for a block; beyond, submissions are refused until a block drains
+/// the mempool. Bounds the memory a flood of valid transactions can take.
+pub const DEFAULT_MAX_MEMPOOL_TXS: usize = 10_000;
+
+/// Receipts kept (the most recent). Clients read a receipt soon after its block; older ones are
+/// dropped so the state file stays small.
+pub const DEFAULT_RECEIPTS_KEPT: usize = 10_000;
+
+/// Largest JSON-RPC request body. A root proof is at most
+/// [`sheaf_circuits::limits::MAX_PROOF_BYTES`] (1 MiB), 1.4 MiB in base64; 2 MiB leaves room for
+/// the envelope without inviting abuse.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The state file in the data directory.
+pub const STATE_FILE: &str = "chain.json";
+
+/// The root-proof verifier the settlement contract uses.
+pub type Verifier = Box<dyn RootVerifier + Send + Sync>;
+
+/// Result alias of the node.
+pub type Result<T, E = ChainError> = std::result::Result<T, E>;
+
+/// Why the node refused a transaction or could not start or persist.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The signature is not the sender's over this transaction on this chain.
+    #[error("bad signature")]
+    BadSignature,
+    /// The nonce is already used (or pending): a replay.
+    #[error("nonce {got} is used: the next nonce of the sender is {expected}")]
+    NonceTooLow {
+        /// The sender's next nonce, pending transactions included.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The nonce skips ahead of the sender's next one.
+    #[error("nonce {got} is ahead: the next nonce of the sender is {expected}")]
+    NonceTooHigh {
+        /// The sender's next nonce, pending transactions included.
+        expected: u64,
+        /// The transaction's.
+        got: u64,
+    },
+    /// The mempool holds its maximum; retry after the next block.
+    #[error("mempool full ({0} transactions)")]
+    MempoolFull(usize),
+    /// The configuration cannot start a chain.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// Reading or writing the state file failed.
+    #[error("state file {path}: {source}")]
+    StateIo {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state file does not parse.
+    #[error("state file {path} is corrupt: {reason}")]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        reason: String,
+    },
+}
+
+/// Why a transaction's call failed (its receipt's error).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The settlement contract refused the call.
+    #[error(transparent)]
+    Settlement(#[from] SettlementError),
+    /// The membership registry refused the call.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    /// The sender's balance does not cover the amount.
+    #[error("balance {} does not cover {}", balance.0, needed.0)]
+    InsufficientBalance {
+        /// The sender's balance.
+        balance: Amount,
+        /// The amount needed.
+        needed: Amount,
+    },
+}
+
+/// A genesis balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// The account.
+    pub address: Address,
+    /// Its balance at genesis.
+    pub balance: Amount,
+}
+
+/// What a new chain starts from. Once a chain has a state file, its genesis is the persisted
+/// one and these values are ignored. Read from a genesis file (JSON), every field optional.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Genesis {
+    /// The chain id signatures bind.
+    pub chain_id: u64,
+    /// Timestamp of block 0, ms since the Unix epoch.
+    pub genesis_time_ms: u64,
+    /// Block interval, ms: block `n` has timestamp `genesis_time_ms + n · block_ms`.
+    pub block_ms: u64,
+    /// The key that registers sequences.
+    pub coordinator: Address,
+    /// Balances at genesis.
+    pub allocations: Vec<Allocation>,
+    /// The settlement contract's parameters.
+    pub settlement: SettlementParams,
+    /// The membership registry's parameters.
+    pub membership: MembershipParams,
+}
+
+impl Default for Genesis {
+    fn default() -> Self {
+        Genesis {
+            chain_id: DEFAULT_CHAIN_ID,
+            genesis_time_ms: 0,
+            block_ms: DEFAULT_BLOCK_INTERVAL.as_millis() as u64,
+            coordinator: Address::default(),
+            allocations: Vec::new(),
+            settlement: SettlementParams::default(),
+            membership: MembershipParams::default(),
+        }
+    }
+}
+
+/// The node's configuration.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// Used only when the data directory holds no chain yet.
+    pub genesis: Genesis,
+    /// Where the state file lives; `None` keeps the chain in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Blocks only by hand (`chain_produceBlock` enabled, no ticker).
+    pub manual_blocks: bool,
+    /// Most pending transactions.
+    pub max_mempool_txs: usize,
+    /// Receipts kept.
+    pub receipts_kept: usize,
+    /// Largest JSON-RPC request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            genesis: Genesis::default(),
+            data_dir: None,
+            manual_blocks: false,
+            max_mempool_txs: DEFAULT_MAX_MEMPOOL_TXS,
+            receipts_kept: DEFAULT_RECEIPTS_KEPT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// A running chain; share it as `Arc<Chain>` between the RPC server and the block ticker.
+pub struct Chain {
+    config: ChainConfig,
+    state: Mutex<State>,
+    /// Held from a block's snapshot to the end of its write, so that state files are written in
+    /// block order while readers only wait for the snapshot, not for the disk.
+    writer: Mutex<()>,
+}
+
+struct State {
+    chain_id: u64,
+    genesis_time_ms: u64,
+    block_ms: u64,
+    height: u64,
+    accounts: BTreeMap<Address, AccountState>,
+    settlement: SettlementContract<Verifier>,
+    membership: MembershipRegistry,
+    receipts: VecDeque<Receipt>,
+    mempool: VecDeque<(TxHash, SignedTx)>,
+}
+
+impl Chain {
+    /// Open the chain in `config.data_dir`, where it stopped, or start it from
+    /// `config.genesis` when the directory holds no chain. `verifier` checks root proofs.
+    pub fn open(config: ChainConfig, verifier: Verifier) -> Result<Chain> {
+        let state = match config.data_dir.as_deref().map(|d| d.join(STATE_FILE)) {
+            Some(path) if path.exists() => persist::load(&path, verifier)?,
+            _ => persist::genesis_state(&config.genesis, verifier)?,
+        };
+        tracing::info!(
+            target: "sheaf_chain::node",
+            chain_id = state.chain_id, height = state.height, "chain opened"
+        );
+        let chain = Chain {
+            config,
+            state: Mutex::new(state),
+            writer: Mutex::new(()),
+        };
+        let snapshot = chain.snapshot(&chain.lock());
+        chain.write(snapshot)?;
+        Ok(chain)
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The chain id transactions must be signed for.
+    pub fn chain_id(&self) -> u64 {
+        self.lock().chain_id
+    }
+
+    /// The time between blocks (the genesis one, persisted).
+    pub fn block_interval(&self) -> Duration {
+        Duration::from_millis(self.lock().block_ms)
+    }
+
+    /// Blocks produced so far.
+    pub fn height(&self) -> u64 {
+        self.lock().height
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Only a bug panics under the lock (while applying a block, leaving it half-applied in
+        // memory); a devnet node carries on rather than refusing every request after it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("head", &self.head()).finish()
+    }
+}

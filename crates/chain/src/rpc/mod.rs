@@ -1,0 +1,185 @@
+//! The node's JSON-RPC 2.0 API over HTTP (`POST /`, positional parameters), defined once: each
+//! namespace is a trait from which jsonrpsee generates the server side (implemented by
+//! [`server`] on the node) and the client side ([`ChainClient`](crate::ChainClient) is built on
+//! it), so a method's name, parameters and result cannot differ between the two.
+//!
+//! | method | params | result |
+//! |---|---|---|
+//! | `chain_chainId` | | chain id |
+//! | `chain_height` | | blocks produced |
+//! | `chain_head` | | [`Head`] |
+//! | `chain_sendTransaction` | `[SignedTx]` | tx hash (hex) |
+//! | `chain_getReceipt` | `[hash]` | [`Receipt`] or `null` while pending or unknown |
+//! | `chain_getAccount` | `[address]` | [`AccountView`] |
+//! | `chain_produceBlock` | | [`Block`] (only with manual blocks) |
+//! | `settlement_getSequence` | `[sequence]` | [`SequenceView`] (with its window's phase) or `null` |
+//! | `settlement_status` | | [`SettlementStatus`] |
+//! | `settlement_finalized` | `[sequence]` | [`FinalizedSequence`] or `null` |
+//! | `membership_get` | `[id_commitment]` | [`MembershipView`] or `null` |
+//! | `membership_root` | | root digest |
+//! | `membership_proof` | `[index]` | [`MerkleProof`] |
+//! | `membership_list` | | [`MembershipList`]: every membership, at the head |
+//!
+//! Every failure is a JSON-RPC error object with one of [`codes`]; HTTP answers 200 for all of
+//! them (413 only for a body above the limit). Nothing a client sends reaches a panic:
+//! parameters are parsed into types, and index ranges are checked before the tree is touched.
+
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use serde::{Deserialize, Serialize};
+use sheaf_circuits::Digest;
+
+use crate::membership::MerkleProof;
+use crate::node::{
+    AccountView, Block, ChainError, Head, MembershipList, MembershipView, Receipt, SequenceView,
+    SettlementStatus,
+};
+use crate::settlement::{Address, FinalizedSequence, SequenceId};
+use crate::tx::{SignedTx, TxHash};
+
+pub mod server;
+
+pub use server::{rpc_module, serve};
+
+/// JSON-RPC error codes: the standard ones, then the node's (−32000 and below).
+pub mod codes {
+    /// The body is not JSON.
+    pub const PARSE_ERROR: i32 = -32700;
+    /// The body is not a JSON-RPC 2.0 request.
+    pub const INVALID_REQUEST: i32 = -32600;
+    /// No such method, or not enabled on this node.
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    /// The parameters do not parse or are out of range.
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// The node failed (e.g. could not write its state).
+    pub const INTERNAL_ERROR: i32 = -32603;
+    /// The transaction's signature is not its sender's on this chain.
+    pub const BAD_SIGNATURE: i32 = -32000;
+    /// The nonce is used or pending: a replay.
+    pub const NONCE_TOO_LOW: i32 = -32001;
+    /// The nonce skips ahead of the sender's next one.
+    pub const NONCE_TOO_HIGH: i32 = -32002;
+    /// The mempool is full; retry after the next block.
+    pub const MEMPOOL_FULL: i32 = -32003;
+}
+
+/// A JSON-RPC error object, as a client receives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("JSON-RPC error {code}: {message}")]
+pub struct RpcError {
+    /// One of [`codes`].
+    pub code: i32,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl RpcError {
+    pub(crate) fn new(code: i32, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(e: RpcError) -> Self {
+        ErrorObject::owned(e.code, e.message, None::<()>)
+    }
+}
+
+impl From<ErrorObjectOwned> for RpcError {
+    fn from(e: ErrorObjectOwned) -> Self {
+        RpcError::new(e.code(), e.message())
+    }
+}
+
+/// The one mapping of the node's errors to JSON-RPC codes.
+impl From<ChainError> for RpcError {
+    fn from(e: ChainError) -> Self {
+        let code = match &e {
+            ChainError::BadSignature => codes::BAD_SIGNATURE,
+            ChainError::NonceTooLow { .. } => codes::NONCE_TOO_LOW,
+            ChainError::NonceTooHigh { .. } => codes::NONCE_TOO_HIGH,
+            ChainError::MempoolFull(_) => codes::MEMPOOL_FULL,
+            ChainError::InvalidConfig(_)
+            | ChainError::StateIo { .. }
+            | ChainError::CorruptState { .. } => {
+                tracing::error!(target: "sheaf_chain::rpc", error = %e, "node failure");
+                codes::INTERNAL_ERROR
+            }
+        };
+        RpcError::new(code, e.to_string())
+    }
+}
+
+/// What a method answers: its result, or the error object sent back.
+pub type RpcResult<T> = Result<T, RpcError>;
+
+/// `chain_*`: the node, its accounts and transactions.
+#[rpc(server, client, namespace = "chain")]
+pub trait ChainApi {
+    /// The chain id transactions are signed for.
+    #[method(name = "chainId")]
+    fn chain_id(&self) -> RpcResult<u64>;
+
+    /// Blocks produced.
+    #[method(name = "height")]
+    fn height(&self) -> RpcResult<u64>;
+
+    /// Height, head timestamp and pending transactions.
+    #[method(name = "head")]
+    fn head(&self) -> RpcResult<Head>;
+
+    /// Queue a signed transaction; its hash.
+    #[method(name = "sendTransaction")]
+    fn send_transaction(&self, tx: SignedTx) -> RpcResult<TxHash>;
+
+    /// An included transaction's receipt; `null` while pending or unknown.
+    #[method(name = "getReceipt")]
+    fn get_receipt(&self, hash: TxHash) -> RpcResult<Option<Receipt>>;
+
+    /// An account's balance, nonces, stake, rewards and owed deposits.
+    #[method(name = "getAccount")]
+    fn get_account(&self, address: Address) -> RpcResult<AccountView>;
+
+    /// Produce the next block now (nodes with manual blocks only).
+    #[method(name = "produceBlock")]
+    async fn produce_block(&self) -> RpcResult<Block>;
+}
+
+/// `settlement_*`: the two-step verification contract.
+#[rpc(server, client, namespace = "settlement")]
+pub trait SettlementApi {
+    /// A registered sequence with its window's phase at the head's next block.
+    #[method(name = "getSequence")]
+    fn get_sequence(&self, sequence: SequenceId) -> RpcResult<Option<SequenceView>>;
+
+    /// Where settlement stands at the head.
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<SettlementStatus>;
+
+    /// The record of a finalized sequence.
+    #[method(name = "finalized")]
+    fn finalized(&self, sequence: SequenceId) -> RpcResult<Option<FinalizedSequence>>;
+}
+
+/// `membership_*`: the RLNv2 membership registry.
+#[rpc(server, client, namespace = "membership")]
+pub trait MembershipApi {
+    /// A membership and its state at the head.
+    #[method(name = "get")]
+    fn get(&self, id_commitment: Digest) -> RpcResult<Option<MembershipView>>;
+
+    /// The membership tree's root.
+    #[method(name = "root")]
+    fn root(&self) -> RpcResult<Digest>;
+
+    /// The authentication path of the leaf at `index`.
+    #[method(name = "proof")]
+    fn proof(&self, index: u64) -> RpcResult<MerkleProof>;
+
+    /// Every membership, at the head.
+    #[method(name = "list")]
+    fn list(&self) -> RpcResult<MembershipList>;
+}

@@ -1,0 +1,147 @@
+//! The server side of the API: the three namespaces implemented on a shared [`Chain`], served
+//! over HTTP by jsonrpsee with the node's body limit, and the block ticker beside it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use jsonrpsee::server::{RpcModule, Server, ServerConfig};
+use sheaf_circuits::Digest;
+use tokio::net::TcpListener;
+
+use super::{codes, ChainApiServer, MembershipApiServer, RpcError, RpcResult, SettlementApiServer};
+use crate::membership::MerkleProof;
+use crate::node::{
+    AccountView, Block, Chain, Head, MembershipList, MembershipView, Receipt, SequenceView,
+    SettlementStatus,
+};
+use crate::settlement::{Address, FinalizedSequence, SequenceId};
+use crate::tx::{SignedTx, TxHash};
+
+/// The API of one node, every namespace.
+struct Api(Arc<Chain>);
+
+#[jsonrpsee::core::async_trait]
+impl ChainApiServer for Api {
+    fn chain_id(&self) -> RpcResult<u64> {
+        Ok(self.0.chain_id())
+    }
+
+    fn height(&self) -> RpcResult<u64> {
+        Ok(self.0.height())
+    }
+
+    fn head(&self) -> RpcResult<Head> {
+        Ok(self.0.head())
+    }
+
+    fn send_transaction(&self, tx: SignedTx) -> RpcResult<TxHash> {
+        Ok(self.0.submit(tx)?)
+    }
+
+    fn get_receipt(&self, hash: TxHash) -> RpcResult<Option<Receipt>> {
+        Ok(self.0.receipt(&hash))
+    }
+
+    fn get_account(&self, address: Address) -> RpcResult<AccountView> {
+        Ok(self.0.account(&address))
+    }
+
+    async fn produce_block(&self) -> RpcResult<Block> {
+        if !self.0.config().manual_blocks {
+            return Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                "chain_produceBlock is enabled only with manual blocks",
+            ));
+        }
+        let chain = self.0.clone();
+        // A block may verify root proofs: off the reactor.
+        let block = tokio::task::spawn_blocking(move || chain.produce_block())
+            .await
+            .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))??;
+        Ok(block)
+    }
+}
+
+impl SettlementApiServer for Api {
+    fn get_sequence(&self, sequence: SequenceId) -> RpcResult<Option<SequenceView>> {
+        Ok(self.0.sequence(sequence))
+    }
+
+    fn status(&self) -> RpcResult<SettlementStatus> {
+        Ok(self.0.settlement_status())
+    }
+
+    fn finalized(&self, sequence: SequenceId) -> RpcResult<Option<FinalizedSequence>> {
+        Ok(self.0.finalized(sequence))
+    }
+}
+
+impl MembershipApiServer for Api {
+    fn get(&self, id_commitment: Digest) -> RpcResult<Option<MembershipView>> {
+        Ok(self.0.membership(&id_commitment))
+    }
+
+    fn root(&self) -> RpcResult<Digest> {
+        Ok(self.0.membership_root())
+    }
+
+    fn proof(&self, index: u64) -> RpcResult<MerkleProof> {
+        self.0
+            .membership_proof(index)
+            .map_err(|e| RpcError::new(codes::INVALID_PARAMS, e.to_string()))
+    }
+
+    fn list(&self) -> RpcResult<MembershipList> {
+        Ok(self.0.memberships())
+    }
+}
+
+/// Every method of the node, ready to serve (or to call in-process, without a socket).
+pub fn rpc_module(chain: Arc<Chain>) -> RpcModule<()> {
+    let mut module = RpcModule::new(());
+    let methods = [
+        ChainApiServer::into_rpc(Api(chain.clone())),
+        SettlementApiServer::into_rpc(Api(chain.clone())),
+        MembershipApiServer::into_rpc(Api(chain)),
+    ];
+    for namespace in methods {
+        module
+            .merge(namespace)
+            .expect("the namespaces' method names are distinct");
+    }
+    module
+}
+
+/// Serve the JSON-RPC API on `listener` (HTTP only, bodies up to the configured limit, 413
+/// above it) and, unless blocks are manual, produce a block every block interval, until
+/// `shutdown` resolves; then finish in-flight requests and return.
+pub async fn serve(
+    chain: Arc<Chain>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limit = u32::try_from(chain.config().max_body_bytes).unwrap_or(u32::MAX);
+    let address = listener.local_addr()?;
+    let config = ServerConfig::builder()
+        .http_only()
+        .max_request_body_size(limit)
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .build_from_tcp(listener.into_std()?)?;
+    let ticker =
+        (!chain.config().manual_blocks).then(|| tokio::spawn(chain.clone().produce_blocks()));
+    tracing::info!(
+        target: "sheaf_chain::rpc",
+        %address, manual_blocks = ticker.is_none(), "serving JSON-RPC"
+    );
+    let handle = server.start(rpc_module(chain));
+    shutdown.await;
+    // Stops accepting, then waits for the requests in flight.
+    let _ = handle.stop();
+    handle.stopped().await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    Ok(())
+}
