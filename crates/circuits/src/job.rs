@@ -1,13 +1,9 @@
-//! Jobs as the proving core sees them: which circuit proves a job ([`JobCircuit`], named so the
-//! coordinator and every prover agree), and the set of circuits a coordinator and its provers
+//! Jobs as the proving core sees them: which circuit proves a job ([`JobCircuit`], from
+//! `sheaf-types`, so the store, the API and every prover name it alike), and the set of circuits a coordinator and its provers
 //! share ([`CircuitSet`]): what a job's proof must carry, its verifier key, and proving it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitData};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use thiserror::Error;
+pub use sheaf_types::{JobCircuit, UnknownCircuit};
 
 use crate::aggregation::{AggregationCircuits, AggregationSettings};
 use crate::cache::ArtifactCache;
@@ -19,74 +15,6 @@ use crate::node::{node_header, Child};
 use crate::tree::TreePlan;
 use crate::work::{work_input, WorkInput, WorkLeaf, WORK_LEAF_KIND};
 use crate::{Proof, C, D, F};
-
-/// The circuit of a job. Its text form is what the store keeps in `jobs.circuit`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum JobCircuit {
-    /// A leaf of kind `kind` (`leaf:work`).
-    Leaf {
-        /// The leaf kind.
-        kind: String,
-    },
-    /// The node that verifies leaves of kind `kind` (`node:work`), at level 1.
-    LeafNode {
-        /// The leaf kind.
-        kind: String,
-    },
-    /// The universal aggregation node (`universal`), at level 2 and above.
-    Universal,
-    /// The zero-knowledge wrap of a root (`wrap`).
-    Wrap,
-}
-
-/// A circuit name that is none of [`JobCircuit`]'s forms.
-#[derive(Debug, Error, PartialEq, Eq)]
-#[error("unknown job circuit {0:?} (expected leaf:<kind>, node:<kind>, universal or wrap)")]
-pub struct UnknownCircuit(pub String);
-
-impl fmt::Display for JobCircuit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JobCircuit::Leaf { kind } => write!(f, "leaf:{kind}"),
-            JobCircuit::LeafNode { kind } => write!(f, "node:{kind}"),
-            JobCircuit::Universal => f.write_str("universal"),
-            JobCircuit::Wrap => f.write_str("wrap"),
-        }
-    }
-}
-
-impl FromStr for JobCircuit {
-    type Err = UnknownCircuit;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let kind = |k: &str| {
-            (!k.is_empty() && !k.contains(':'))
-                .then(|| k.to_owned())
-                .ok_or_else(|| UnknownCircuit(s.to_owned()))
-        };
-        match s.split_once(':') {
-            Some(("leaf", k)) => Ok(JobCircuit::Leaf { kind: kind(k)? }),
-            Some(("node", k)) => Ok(JobCircuit::LeafNode { kind: kind(k)? }),
-            None if s == "universal" => Ok(JobCircuit::Universal),
-            None if s == "wrap" => Ok(JobCircuit::Wrap),
-            _ => Err(UnknownCircuit(s.to_owned())),
-        }
-    }
-}
-
-impl Serialize for JobCircuit {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for JobCircuit {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
 
 /// The circuits of one proving network: the work leaf and the aggregation circuits over it.
 pub struct CircuitSet {
@@ -296,36 +224,6 @@ impl CircuitSet {
                     "a wrap job takes exactly one universal root proof".into(),
                 )),
             },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn circuits_round_trip_through_text() {
-        for circuit in [
-            JobCircuit::Leaf {
-                kind: "work".into(),
-            },
-            JobCircuit::LeafNode { kind: "tx".into() },
-            JobCircuit::Universal,
-            JobCircuit::Wrap,
-        ] {
-            assert_eq!(circuit.to_string().parse::<JobCircuit>().unwrap(), circuit);
-        }
-    }
-
-    #[test]
-    fn malformed_circuit_names_are_refused() {
-        for bad in ["", "leaf:", "node", "leaf:a:b", "univ", "tx:work"] {
-            assert_eq!(
-                bad.parse::<JobCircuit>(),
-                Err(UnknownCircuit(bad.to_owned())),
-                "{bad}"
-            );
         }
     }
 }

@@ -6,20 +6,23 @@ use std::time::{Duration, Instant};
 
 use plonky2::plonk::circuit_data::VerifierCircuitData;
 use sheaf_api::{
-    ChildProof, CircuitSpec, ErrorCode, HelloRequest, HelloResponse, JobAssignment, JobCount,
-    JobInputs, ProverLimits, SequenceStatus, StatusResponse, SubmitResponse, API_VERSION,
+    ChildProof, CircuitSpec, HelloRequest, HelloResponse, JobAssignment, JobCount, ProverLimits,
+    SequenceStatus, StatusResponse, SubmitResponse, API_VERSION,
 };
 use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
-    decode_proof, verify_job_proof, CircuitSet, Digest, Expected, Header, JobCircuit, C, D, F,
+    decode_proof, verify_job_proof, CircuitError, CircuitSet, Digest, Expected, Header, JobCircuit,
+    C, D, F,
 };
-use sheaf_store::{
-    Job, JobId, JobStatus, Lease, LeaseOutcome, Prover, RewardEntry, Store, StoreError,
-};
+use sheaf_store::{Job, JobStatus, Lease, LeaseOutcome, Prover, RewardEntry, Store, StoreError};
+use sheaf_types::clock::{millis, now_ms};
+use sheaf_types::{JobId, JobInputs, SequenceId};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::config::{millis, now_ms, CoordinatorConfig, LEASE_RECHECK_INTERVAL};
-use crate::error::{proof_rejection, ApiError, Result};
+use crate::config::{CoordinatorConfig, LEASE_RECHECK_INTERVAL};
+use crate::error::{
+    AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
+};
 use crate::metrics::{
     JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED, LEASES_GRANTED, PROOFS_ACCEPTED, VERIFY_SECONDS,
 };
@@ -184,22 +187,26 @@ impl Coordinator {
 
     /// The registered prover whose key is `public_key`. A key the store does not admit is
     /// refused with the registry's reason when it has one (an expired membership, no
-    /// membership), else [`ErrorCode::UnknownProver`].
-    pub async fn prover_by_key(&self, public_key: &[u8; 32]) -> Result<Prover> {
+    /// membership), else as an unknown prover.
+    pub async fn prover_by_key(&self, public_key: &[u8; 32]) -> Result<Prover, AdmissionError> {
         if let Some(prover) = self.store.prover_by_key(public_key).await? {
             return Ok(prover);
         }
         if let Some(refusal) = self.registry.as_ref().and_then(|r| r.refusal(public_key)) {
-            return Err(refusal);
+            return Err(AdmissionError::Refused(refusal));
         }
-        Err(ApiError::new(
-            ErrorCode::UnknownProver,
-            format!("key {} is not a registered prover", hex::encode(public_key)),
-        ))
+        Err(AdmissionError::UnknownProver {
+            key: hex::encode(public_key),
+        })
     }
 
     /// Records a request nonce; a nonce seen within the clock-skew window is a replay.
-    pub async fn check_nonce(&self, key: &[u8; 32], nonce: &[u8; 16], now: i64) -> Result<()> {
+    pub async fn check_nonce(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 16],
+        now: i64,
+    ) -> Result<(), AdmissionError> {
         let expires = now + 2 * sheaf_api::MAX_CLOCK_SKEW_MS;
         if self
             .store
@@ -208,23 +215,21 @@ impl Coordinator {
         {
             Ok(())
         } else {
-            Err(ApiError::new(
-                ErrorCode::ReplayedNonce,
-                "this request's nonce was already used",
-            ))
+            Err(AdmissionError::ReplayedNonce)
         }
     }
 
     /// Answer a prover's hello.
-    pub fn hello(&self, prover: &Prover, request: &HelloRequest) -> Result<HelloResponse> {
+    pub fn hello(
+        &self,
+        prover: &Prover,
+        request: &HelloRequest,
+    ) -> Result<HelloResponse, HelloError> {
         if request.api_version != API_VERSION {
-            return Err(ApiError::new(
-                ErrorCode::IncompatibleVersion,
-                format!(
-                    "prover speaks API version {}, this coordinator {API_VERSION}",
-                    request.api_version
-                ),
-            ));
+            return Err(HelloError::IncompatibleVersion {
+                prover: request.api_version,
+                coordinator: API_VERSION,
+            });
         }
         tracing::info!(target: "sheaf::coordinator", prover = %prover.id, software = %request.software, "hello");
         Ok(HelloResponse {
@@ -243,7 +248,11 @@ impl Coordinator {
     }
 
     /// Lease the next job to `prover`, waiting up to `wait` for one.
-    pub async fn lease(&self, prover: &Prover, wait: Duration) -> Result<Option<JobAssignment>> {
+    pub async fn lease(
+        &self,
+        prover: &Prover,
+        wait: Duration,
+    ) -> Result<Option<JobAssignment>, LeaseError> {
         let deadline = Instant::now() + wait.min(self.config.max_lease_wait);
         let mut shutdown = self.shutdown.subscribe();
         loop {
@@ -268,26 +277,22 @@ impl Coordinator {
             match outcome {
                 LeaseOutcome::Leased(lease) => {
                     metrics::counter!(LEASES_GRANTED, "prover" => prover.id.clone()).increment(1);
-                    return self.assignment(lease).await.map(Some);
+                    return Ok(Some(self.assignment(lease).await?));
                 }
                 LeaseOutcome::RateLimited {
                     used,
                     limit,
                     epoch_ends_ms,
                 } => {
-                    let wait_s = ((epoch_ends_ms - now_ms()).max(0) as u64).div_ceil(1000);
-                    return Err(ApiError::new(
-                        ErrorCode::RateLimited,
-                        format!("{used} of {limit} leases used this epoch"),
-                    )
-                    .retry_after(wait_s));
+                    let retry_after_s = ((epoch_ends_ms - now_ms()).max(0) as u64).div_ceil(1000);
+                    return Err(LeaseError::RateLimited {
+                        used,
+                        limit,
+                        retry_after_s,
+                    });
                 }
                 LeaseOutcome::TooManyLeases { active, limit } => {
-                    return Err(ApiError::new(
-                        ErrorCode::TooManyLeases,
-                        format!("holding {active} of {limit} leases allowed at once"),
-                    )
-                    .retry_after(1));
+                    return Err(LeaseError::TooManyLeases { active, limit });
                 }
                 LeaseOutcome::NoWork => {}
             }
@@ -304,22 +309,22 @@ impl Coordinator {
         }
     }
 
-    async fn assignment(&self, lease: Lease) -> Result<JobAssignment> {
-        let circuit = parse_circuit(&lease.circuit)?;
-        let inputs = JobInputs::from_bytes(&lease.inputs)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored inputs: {e}")))?;
+    async fn assignment(&self, lease: Lease) -> Result<JobAssignment, InternalError> {
+        let job = wire_job(lease.job);
+        let circuit = parse_circuit(job, &lease.circuit)?;
+        let inputs = parse_inputs(job, &lease.inputs)?;
         let mut children = Vec::new();
         for (child, proof) in self.store.child_proofs(lease.job).await? {
-            let circuit = self.job(child).await?.circuit;
+            let stored = self.stored_job(child).await?;
             children.push(ChildProof {
-                job: child.to_string(),
-                circuit: parse_circuit(&circuit)?,
+                job: wire_job(child),
+                circuit: parse_circuit(wire_job(child), &stored.circuit)?,
                 proof,
             });
         }
-        tracing::info!(target: "sheaf::coordinator", job = %lease.job, prover = %lease.holder, token = lease.token, attempt = lease.attempt, "leased");
+        tracing::info!(target: "sheaf::coordinator", %job, prover = %lease.holder, token = lease.token, attempt = lease.attempt, "leased");
         Ok(JobAssignment {
-            job: lease.job.to_string(),
+            job,
             token: lease.token,
             attempt: lease.attempt,
             expires_ms: lease.expires_ms,
@@ -329,22 +334,42 @@ impl Coordinator {
         })
     }
 
-    async fn job(&self, id: JobId) -> Result<Job> {
+    /// Job `id` as a prover names it: unknown is a refusal.
+    async fn job<E: From<JobRefusal> + From<InternalError>>(&self, id: JobId) -> Result<Job, E> {
+        let stored = self.store.get_job(store_job(id)).await;
+        match stored.map_err(InternalError::Store)? {
+            Some(job) => Ok(job),
+            None => Err(JobRefusal::UnknownJob(id).into()),
+        }
+    }
+
+    /// A job the store named (a child): missing is a failure of the store.
+    async fn stored_job(&self, id: sheaf_store::JobId) -> Result<Job, InternalError> {
         self.store
             .get_job(id)
             .await?
-            .ok_or_else(|| ApiError::from(StoreError::UnknownJob(id)))
+            .ok_or(InternalError::Store(StoreError::UnknownJob(id)))
     }
 
     /// Extend `prover`'s lease on `job`.
-    pub async fn heartbeat(&self, prover: &Prover, job: JobId, token: i64) -> Result<i64> {
-        let current = self.job(job).await?;
+    pub async fn heartbeat(
+        &self,
+        prover: &Prover,
+        job: JobId,
+        token: i64,
+    ) -> Result<i64, HeartbeatError> {
+        let current = self.job::<HeartbeatError>(job).await?;
         if current.lease_holder.as_deref() != Some(prover.id.as_str()) {
-            return Err(StoreError::StaleLease { job, token }.into());
+            return Err(JobRefusal::StaleLease { job, token }.into());
         }
         Ok(self
             .store
-            .heartbeat(job, token, now_ms(), millis(self.config.lease_ttl))
+            .heartbeat(
+                store_job(job),
+                token,
+                now_ms(),
+                millis(self.config.lease_ttl),
+            )
             .await?)
     }
 
@@ -367,10 +392,10 @@ impl Coordinator {
         token: i64,
         prove_ms: Option<i64>,
         bytes: Vec<u8>,
-    ) -> Result<SubmitResponse> {
+    ) -> Result<SubmitResponse, SubmitError> {
         let lock = self.submit_lock(job);
         let _serialized = lock.lock().await;
-        let current = self.job(job).await?;
+        let current = self.job::<SubmitError>(job).await?;
         if current.status == JobStatus::Proved {
             // A retry of the submission that succeeded is answered as it was, minus the news.
             let hash = sheaf_store::proof_hash(&bytes);
@@ -383,7 +408,7 @@ impl Coordinator {
                     sequence_proved: false,
                 });
             }
-            return Err(StoreError::AlreadyProved(job).into());
+            return Err(JobRefusal::AlreadyProved(job).into());
         }
         let now = now_ms();
         let lease_current = current.status == JobStatus::Leased
@@ -393,13 +418,14 @@ impl Coordinator {
                 .lease_expires_ms
                 .is_some_and(|expires| now < expires);
         if !lease_current {
-            return Err(StoreError::StaleLease { job, token }.into());
+            return Err(JobRefusal::StaleLease { job, token }.into());
         }
 
-        let circuit = parse_circuit(&current.circuit)?;
-        let worker_pk = Digest::from_bytes(&prover.worker_pk).ok_or_else(|| {
-            ApiError::new(ErrorCode::Internal, "registered worker_pk is not canonical")
-        })?;
+        let circuit = parse_circuit(job, &current.circuit)?;
+        let worker_pk =
+            Digest::from_bytes(&prover.worker_pk).ok_or_else(|| InternalError::WorkerPk {
+                prover: prover.id.clone(),
+            })?;
         let expected = self.expected(&current, &circuit, worker_pk).await?;
         let header = self.verify(&circuit, bytes.clone(), expected).await?;
 
@@ -414,7 +440,7 @@ impl Coordinator {
         let outcome = self
             .store
             .submit_proof(
-                job,
+                store_job(job),
                 token,
                 &prover.id,
                 &bytes,
@@ -434,7 +460,7 @@ impl Coordinator {
         tracing::info!(target: "sheaf::coordinator", %job, prover = %prover.id, token, prove_ms, parent_ready = ?outcome.parent_ready, sequence_proved = outcome.sequence_proved, "proof accepted");
         Ok(SubmitResponse {
             proof_hash: outcome.proof_hash,
-            parent_ready: outcome.parent_ready.map(|p| p.to_string()),
+            parent_ready: outcome.parent_ready.map(wire_job),
             sequence_proved: outcome.sequence_proved,
         })
     }
@@ -446,33 +472,32 @@ impl Coordinator {
         job: &Job,
         circuit: &JobCircuit,
         worker_pk: Digest,
-    ) -> Result<Expected> {
-        let work = match JobInputs::from_bytes(&job.inputs)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("stored inputs: {e}")))?
-        {
+    ) -> Result<Expected, InternalError> {
+        let work = match parse_inputs(wire_job(job.id), &job.inputs)? {
             JobInputs::Work { seed, index } => Some(work_input(seed, index)),
             JobInputs::Aggregate => None,
         };
         let mut children = Vec::new();
         for (child, bytes) in self.store.child_proofs(job.id).await? {
-            let child_circuit = parse_circuit(&self.job(child).await?.circuit)?;
+            let child_job = wire_job(child);
+            let child_circuit = parse_circuit(child_job, &self.stored_job(child).await?.circuit)?;
             let common = self
                 .circuits
                 .common(&child_circuit)
-                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+                .map_err(InternalError::Circuits)?;
+            let unusable = |e: CircuitError| InternalError::StoredJob {
+                job: child_job,
+                what: "proof",
+                reason: e.to_string(),
+            };
             let proof = decode_proof(&bytes, common, sheaf_circuits::limits::MAX_PROOF_BYTES)
-                .map_err(|e| {
-                    ApiError::new(ErrorCode::Internal, format!("stored proof of {child}: {e}"))
-                })?;
-            children.push(
-                Header::from_public_inputs(&proof.public_inputs)
-                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?,
-            );
+                .map_err(unusable)?;
+            children.push(Header::from_public_inputs(&proof.public_inputs).map_err(unusable)?);
         }
         let header = self
             .circuits
             .expected_header(circuit, work.as_ref(), &children, worker_pk)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            .map_err(InternalError::Circuits)?;
         Ok(Expected {
             header,
             whitelist_root: self.circuits.whitelist_root(circuit),
@@ -485,46 +510,44 @@ impl Coordinator {
         circuit: &JobCircuit,
         bytes: Vec<u8>,
         expected: Expected,
-    ) -> Result<Header> {
-        let verifier = self.verifiers.get(circuit).cloned().ok_or_else(|| {
-            ApiError::new(ErrorCode::Internal, format!("no verifier for {circuit}"))
-        })?;
+    ) -> Result<Header, SubmitError> {
+        let verifier = self
+            .verifiers
+            .get(circuit)
+            .cloned()
+            .ok_or_else(|| InternalError::NoVerifier(circuit.clone()))?;
         let Ok(_admitted) = self.verify_admission.clone().try_acquire_owned() else {
-            return Err(ApiError::new(
-                ErrorCode::Overloaded,
-                "every verifier is busy and the queue is full",
-            )
-            .retry_after(1));
+            return Err(SubmitError::Overloaded);
         };
         let _worker = self
             .verify_workers
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "shutting down"))?;
+            .map_err(|_| SubmitError::ShuttingDown)?;
         let start = Instant::now();
         let verified = tokio::task::spawn_blocking(move || {
             verify_job_proof(&bytes, &verifier, &expected).map(|proof| proof.public_inputs)
         })
         .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("verifier task: {e}")))?;
+        .map_err(InternalError::VerifierTask)?;
         metrics::histogram!(VERIFY_SECONDS).record(start.elapsed().as_secs_f64());
-        let public_inputs = verified.map_err(proof_rejection)?;
-        Header::from_public_inputs(&public_inputs)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+        let public_inputs = verified.map_err(SubmitError::Proof)?;
+        // The verifier accepted a header of the expected length: it parses.
+        Header::from_public_inputs(&public_inputs).map_err(|e| InternalError::Circuits(e).into())
     }
 
     /// Sequences and jobs by status.
-    pub async fn status(&self) -> Result<StatusResponse> {
+    pub async fn status(&self) -> Result<StatusResponse, InternalError> {
         let sequences = self
             .store
             .list_sequences()
             .await?
             .into_iter()
             .map(|s| SequenceStatus {
-                id: s.id,
+                id: SequenceId(s.id as u64),
                 leaves: s.leaves,
-                root_job: s.root.to_string(),
+                root_job: wire_job(s.root),
                 proved: s.proved_ms.is_some(),
             })
             .collect();
@@ -570,8 +593,39 @@ impl Coordinator {
     }
 }
 
-fn parse_circuit(name: &str) -> Result<JobCircuit> {
-    name.parse().map_err(|e: sheaf_circuits::UnknownCircuit| {
-        ApiError::new(ErrorCode::Internal, e.to_string())
+// The store keeps its own job ids, circuits as text and inputs as JSON until it adopts
+// sheaf-types' (on the `store` branch); these bridge the two in one place and go at the merge.
+
+/// A store job id as the API's.
+pub(crate) fn wire_job(id: sheaf_store::JobId) -> JobId {
+    JobId::new(
+        SequenceId(id.sequence as u64),
+        id.level as u32,
+        id.index as u64,
+    )
+}
+
+/// An API job id as the store's.
+fn store_job(id: JobId) -> sheaf_store::JobId {
+    sheaf_store::JobId::new(id.sequence.0 as i64, id.level as i32, id.index as i64)
+}
+
+/// A stored circuit name.
+fn parse_circuit(job: JobId, name: &str) -> Result<JobCircuit, InternalError> {
+    name.parse().map_err(
+        |e: sheaf_circuits::UnknownCircuit| InternalError::StoredJob {
+            job,
+            what: "circuit",
+            reason: e.to_string(),
+        },
+    )
+}
+
+/// Stored job inputs.
+fn parse_inputs(job: JobId, bytes: &[u8]) -> Result<JobInputs, InternalError> {
+    JobInputs::from_bytes(bytes).map_err(|e| InternalError::StoredJob {
+        job,
+        what: "inputs",
+        reason: e.to_string(),
     })
 }

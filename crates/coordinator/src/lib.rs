@@ -18,7 +18,10 @@
 //!            store: blob, job proved, reward entry, parent ready — one transaction
 //! ```
 //!
-//! Failure semantics: every refusal is an [`ApiError`] with one JSON shape and changes nothing.
+//! Failure semantics: every operation of the service returns its own error enum ([`error`]);
+//! the API maps them to an [`ApiError`] with one JSON shape in one place ([`api::error`]). A
+//! refusal changes nothing; an internal failure is logged in full under a reference, and the
+//! prover is told only the reference.
 //! The coordinator keeps no state of its own beyond caches: killed at any moment, it restarts on
 //! the same store and carries on; several replicas may share one PostgreSQL database. Its clock is
 //! the only clock: leases, epochs and request timestamps are judged by it.
@@ -35,10 +38,13 @@ pub mod sender;
 pub mod server;
 
 pub use api::app;
+pub use api::{ApiError, Result};
 pub use chain_registry::{ChainRegistry, ChainRegistryConfig};
 pub use config::CoordinatorConfig;
 pub use coordinator::{Coordinator, StartError};
-pub use error::{ApiError, Result};
+pub use error::{
+    AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
+};
 pub use registry::{FileRegistry, Registry, RegistryError, StaticRegistry};
 pub use sender::{ProofSender, SenderConfig, SenderError, SenderHandle};
 pub use server::{serve, shutdown_signal};

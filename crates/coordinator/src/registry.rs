@@ -23,7 +23,7 @@ use serde::Deserialize;
 use sheaf_circuits::Digest;
 use sheaf_store::Prover;
 
-use crate::error::ApiError;
+use crate::api::ApiError;
 #[cfg(doc)]
 use sheaf_api::ErrorCode;
 

@@ -290,7 +290,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     watch_settlement(&chain, args.sequences as u64, args.json).await?;
     // From the last root proof stored to the moment the chain was seen to finalize it (the
     // progress poll adds up to one interval).
-    let finalized_ms = sheaf_coordinator::config::now_ms();
+    let finalized_ms = sheaf_types::clock::now_ms();
     let last_root_ms = store
         .list_sequences()
         .await?

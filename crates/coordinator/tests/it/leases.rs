@@ -45,9 +45,12 @@ async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
         .submit(&alice, &sibling.job, sibling.token, bytes)
         .await
         .json();
-    assert_eq!(accepted.parent_ready.as_deref(), Some("s1-l1-i0"));
+    assert_eq!(
+        accepted.parent_ready.map(|p| p.to_string()).as_deref(),
+        Some("s1-l1-i0")
+    );
     let parent = net.lease(&alice).await;
-    assert_eq!(parent.job, "s1-l1-i0");
+    assert_eq!(parent.job.to_string(), "s1-l1-i0");
     assert_eq!(parent.children.len(), 2);
     net.stop().await;
 }
@@ -74,7 +77,7 @@ async fn submission_after_the_lease_moved_on_is_refused() {
         .submit(&alice, &alices.job, alices.token, alices_proof)
         .await;
     assert_eq!(late.code(), ErrorCode::StaleLease);
-    let job: JobId = bobs.job.parse().unwrap();
+    let job: JobId = bobs.job.to_string().parse().unwrap();
     assert_eq!(
         net.store
             .get_job(job)
@@ -101,7 +104,7 @@ async fn heartbeats_keep_a_lease_alive() {
     net.coordinator.plan(1, 1).await.unwrap();
     let job = net.lease(&alice).await;
     let proof = prove_leaf(&job, &alice.worker);
-    let path = sheaf_api::heartbeat_path(&job.job);
+    let path = sheaf_api::heartbeat_path(job.job);
     let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
     let mut expires = job.expires_ms;
     for _ in 0..4 {
@@ -113,7 +116,7 @@ async fn heartbeats_keep_a_lease_alive() {
     // 2.8 s after a 2 s lease began, it is still alice's.
     let stored = net
         .store
-        .get_job(job.job.parse().unwrap())
+        .get_job(job.job.to_string().parse().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -140,7 +143,7 @@ async fn lease_waits_for_a_job_planned_later() {
         coordinator.plan(1, 1).await.unwrap();
     });
     let job: sheaf_api::JobAssignment = net.try_lease(&alice, 10_000).await.json();
-    assert_eq!(job.job, "s1-l0-i0");
+    assert_eq!(job.job.to_string(), "s1-l0-i0");
     planner.await.unwrap();
     net.stop().await;
 }
@@ -162,7 +165,7 @@ async fn job_is_dead_after_its_attempts_and_leases_no_more() {
     assert_eq!(none.status, 204);
     let job = net
         .store
-        .get_job(first.job.parse().unwrap())
+        .get_job(first.job.to_string().parse().unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -16,8 +16,8 @@ async fn net_with(prover: &TestProver, leaves: usize) -> Net {
 }
 
 /// The leased job is still leased to the same lease, with no proof and no reward.
-async fn assert_unchanged(net: &Net, job: &str, token: i64) {
-    let job: JobId = job.parse().unwrap();
+async fn assert_unchanged(net: &Net, job: &sheaf_api::JobId, token: i64) {
+    let job: JobId = job.to_string().parse().unwrap();
     let stored = net.store.get_job(job).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.lease_token, token);
@@ -276,7 +276,7 @@ async fn unknown_job_id_is_404() {
     let heartbeat = net
         .post(
             &alice,
-            &sheaf_api::heartbeat_path("s9-l0-i0"),
+            &sheaf_api::heartbeat_path("s9-l0-i0".parse().unwrap()),
             br#"{"token":1}"#.to_vec(),
         )
         .await;
