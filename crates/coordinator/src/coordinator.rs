@@ -19,15 +19,15 @@ use sheaf_types::clock::{millis, now_ms};
 use sheaf_types::{JobId, JobInputs, SequenceId};
 use tokio::sync::{Notify, Semaphore};
 
+use crate::admission::{Registry, RegistryError};
 use crate::config::{CoordinatorConfig, LEASE_RECHECK_INTERVAL};
 use crate::error::{
     AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
 };
+use crate::job_tree::plan_sequence;
 use crate::metrics::{
     JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED, LEASES_GRANTED, PROOFS_ACCEPTED, VERIFY_SECONDS,
 };
-use crate::planner::plan_sequence;
-use crate::registry::{Registry, RegistryError};
 
 /// Why the coordinator could not start.
 #[derive(Debug, thiserror::Error)]

@@ -26,25 +26,25 @@
 //! the same store and carries on; several replicas may share one PostgreSQL database. Its clock is
 //! the only clock: leases, epochs and request timestamps are judged by it.
 
+pub mod admission;
 pub mod api;
-pub mod chain_registry;
 pub mod config;
 pub mod coordinator;
 pub mod error;
+pub mod job_tree;
 pub mod metrics;
-pub mod planner;
-pub mod registry;
 pub mod sender;
 pub mod server;
 
+pub use admission::{
+    ChainRegistry, ChainRegistryConfig, FileRegistry, Registry, RegistryError, StaticRegistry,
+};
 pub use api::app;
 pub use api::{ApiError, Result};
-pub use chain_registry::{ChainRegistry, ChainRegistryConfig};
 pub use config::CoordinatorConfig;
 pub use coordinator::{Coordinator, StartError};
 pub use error::{
     AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
 };
-pub use registry::{FileRegistry, Registry, RegistryError, StaticRegistry};
 pub use sender::{ProofSender, SenderConfig, SenderError, SenderHandle};
 pub use server::{serve, shutdown_signal};

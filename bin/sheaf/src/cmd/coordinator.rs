@@ -8,14 +8,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sheaf_chain::ChainClient;
-use sheaf_coordinator::chain_registry::{ChainRegistry, ChainRegistryConfig};
+use sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT;
+use sheaf_coordinator::admission::{ChainRegistry, ChainRegistryConfig};
 use sheaf_coordinator::config::{
     DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
     DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
     DEFAULT_VERIFY_WORKERS,
 };
-use sheaf_coordinator::registry::DEFAULT_MAX_CONCURRENT;
 use sheaf_coordinator::{
     Coordinator, CoordinatorConfig, FileRegistry, ProofSender, Registry, SenderConfig, SenderHandle,
 };

@@ -237,7 +237,7 @@ async fn an_active_member_says_hello_and_leases_with_its_rate_limit() {
     assert_eq!(hello.limits.rate_limit, 5);
     assert_eq!(
         hello.limits.max_concurrent,
-        sheaf_coordinator::registry::DEFAULT_MAX_CONCURRENT
+        sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT
     );
     let job: JobAssignment = s.net.lease(&alice).await;
     let stored = s
