@@ -35,6 +35,7 @@ pub mod job_tree;
 pub mod metrics;
 pub mod sender;
 pub mod server;
+pub mod service;
 
 pub use admission::{
     ChainRegistry, ChainRegistryConfig, FileRegistry, Registry, RegistryError, StaticRegistry,
@@ -48,3 +49,4 @@ pub use error::{
 };
 pub use sender::{ProofSender, SenderConfig, SenderError, SenderHandle};
 pub use server::{serve, shutdown_signal};
+pub use service::{CoordinatorService, ServiceError, ServiceOptions, SettlementOptions};
