@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sheaf_store::{JobId, JobStatus, NewJob, NewSequence, RewardEntry, Store};
+use sheaf_types::clock::now_ms;
 
 const TTL_MS: i64 = 30_000;
 const PROVE_MS: i64 = 1_234;
@@ -129,13 +130,6 @@ async fn status_of(file: &Path, job: JobId) -> JobStatus {
     let status = store.get_job(job).await.unwrap().unwrap().status;
     store.close().await;
     status
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test]

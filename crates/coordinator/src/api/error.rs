@@ -82,7 +82,8 @@ pub fn internal(e: &InternalError) -> ApiError {
     tracing::error!(
         target: "sheaf::coordinator",
         reference = %reference,
-        error = %error_chain(e),
+        // Recorded as an error, so the log shows its sources too.
+        error = e as &(dyn std::error::Error + 'static),
         "internal failure"
     );
     if e.is_unavailable() {
@@ -97,18 +98,6 @@ pub fn internal(e: &InternalError) -> ApiError {
             format!("internal error (reference {reference})"),
         )
     }
-}
-
-/// An error and its sources, `: `-separated, for the log.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 impl From<InternalError> for ApiError {
