@@ -1,33 +1,31 @@
 //! The coordinator's service: what each API call does, independent of HTTP.
+//!
+//! One file per stage of a job's life here: `lease.rs` hands jobs out and keeps their leases,
+//! `submit.rs` checks a proof on receipt and stores it; this file holds the service itself,
+//! admission of requests, hello, status and the sweeper.
+
+mod lease;
+mod submit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
 
 use plonky2::plonk::circuit_data::VerifierCircuitData;
 use sheaf_api::{
-    ChildProof, CircuitSpec, HelloRequest, HelloResponse, JobAssignment, JobCount, ProverLimits,
-    SequenceStatus, StatusResponse, SubmitResponse, API_VERSION,
+    CircuitSpec, HelloRequest, HelloResponse, JobCount, ProverLimits, SequenceStatus,
+    StatusResponse, API_VERSION,
 };
-use sheaf_circuits::work::work_input;
-use sheaf_circuits::{
-    decode_proof, verify_job_proof, CircuitError, CircuitSet, Digest, Expected, Header, JobCircuit,
-    C, D, F,
-};
-use sheaf_store::{Job, JobStatus, Lease, LeaseOutcome, Prover, RewardEntry, Store, StoreError};
+use sheaf_circuits::{CircuitSet, JobCircuit, C, D, F};
+use sheaf_store::{Job, Prover, Store, StoreError};
 use sheaf_types::clock::{millis, now_ms};
 use sheaf_types::{JobId, JobInputs, SequenceId};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::admission::{Registry, RegistryError};
-use crate::config::{CoordinatorConfig, LEASE_RECHECK_INTERVAL};
-use crate::error::{
-    AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
-};
+use crate::config::CoordinatorConfig;
+use crate::error::{AdmissionError, HelloError, InternalError, JobRefusal};
 use crate::job_tree::plan_sequence;
-use crate::metrics::{
-    JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED, LEASES_GRANTED, PROOFS_ACCEPTED, VERIFY_SECONDS,
-};
+use crate::metrics::{JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED};
 
 /// Why the coordinator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -247,93 +245,6 @@ impl Coordinator {
         })
     }
 
-    /// Lease the next job to `prover`, waiting up to `wait` for one.
-    pub async fn lease(
-        &self,
-        prover: &Prover,
-        wait: Duration,
-    ) -> Result<Option<JobAssignment>, LeaseError> {
-        let deadline = Instant::now() + wait.min(self.config.max_lease_wait);
-        let mut shutdown = self.shutdown.subscribe();
-        loop {
-            // Register for a wake-up before looking, so a job readied in between is not missed.
-            let notified = self.ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Nothing ready: wait without taking the store's write lock (idle provers would
-            // otherwise queue writes on SQLite every recheck).
-            let outcome = if !self.store.has_ready_job().await? {
-                LeaseOutcome::NoWork
-            } else {
-                self.store
-                    .lease_admitted(
-                        &prover.id,
-                        now_ms(),
-                        millis(self.config.lease_ttl),
-                        millis(self.config.epoch),
-                    )
-                    .await?
-            };
-            match outcome {
-                LeaseOutcome::Leased(lease) => {
-                    metrics::counter!(LEASES_GRANTED, "prover" => prover.id.clone()).increment(1);
-                    return Ok(Some(self.assignment(lease).await?));
-                }
-                LeaseOutcome::RateLimited {
-                    used,
-                    limit,
-                    epoch_ends_ms,
-                } => {
-                    let retry_after_s = ((epoch_ends_ms - now_ms()).max(0) as u64).div_ceil(1000);
-                    return Err(LeaseError::RateLimited {
-                        used,
-                        limit,
-                        retry_after_s,
-                    });
-                }
-                LeaseOutcome::TooManyLeases { active, limit } => {
-                    return Err(LeaseError::TooManyLeases { active, limit });
-                }
-                LeaseOutcome::NoWork => {}
-            }
-            let now = Instant::now();
-            if now >= deadline || *shutdown.borrow() {
-                return Ok(None);
-            }
-            let nap = (deadline - now).min(LEASE_RECHECK_INTERVAL);
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep(nap) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
-    async fn assignment(&self, lease: Lease) -> Result<JobAssignment, InternalError> {
-        let job = wire_job(lease.job);
-        let circuit = parse_circuit(job, &lease.circuit)?;
-        let inputs = parse_inputs(job, &lease.inputs)?;
-        let mut children = Vec::new();
-        for (child, proof) in self.store.child_proofs(lease.job).await? {
-            let stored = self.stored_job(child).await?;
-            children.push(ChildProof {
-                job: wire_job(child),
-                circuit: parse_circuit(wire_job(child), &stored.circuit)?,
-                proof,
-            });
-        }
-        tracing::info!(target: "sheaf::coordinator", %job, prover = %lease.holder, token = lease.token, attempt = lease.attempt, "leased");
-        Ok(JobAssignment {
-            job,
-            token: lease.token,
-            attempt: lease.attempt,
-            expires_ms: lease.expires_ms,
-            circuit,
-            inputs,
-            children,
-        })
-    }
-
     /// Job `id` as a prover names it: unknown is a refusal.
     async fn job<E: From<JobRefusal> + From<InternalError>>(&self, id: JobId) -> Result<Job, E> {
         let stored = self.store.get_job(store_job(id)).await;
@@ -349,192 +260,6 @@ impl Coordinator {
             .get_job(id)
             .await?
             .ok_or(InternalError::Store(StoreError::UnknownJob(id)))
-    }
-
-    /// Extend `prover`'s lease on `job`.
-    pub async fn heartbeat(
-        &self,
-        prover: &Prover,
-        job: JobId,
-        token: i64,
-    ) -> Result<i64, HeartbeatError> {
-        let current = self.job::<HeartbeatError>(job).await?;
-        if current.lease_holder.as_deref() != Some(prover.id.as_str()) {
-            return Err(JobRefusal::StaleLease { job, token }.into());
-        }
-        Ok(self
-            .store
-            .heartbeat(
-                store_job(job),
-                token,
-                now_ms(),
-                millis(self.config.lease_ttl),
-            )
-            .await?)
-    }
-
-    fn submit_lock(&self, job: JobId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.submit_locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.retain(|_, lock| lock.strong_count() > 0);
-        if let Some(lock) = locks.get(&job).and_then(Weak::upgrade) {
-            return lock;
-        }
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        locks.insert(job, Arc::downgrade(&lock));
-        lock
-    }
-
-    /// Verify `bytes` as `prover`'s proof of `job` under lease `token` and store it.
-    pub async fn submit(
-        &self,
-        prover: &Prover,
-        job: JobId,
-        token: i64,
-        prove_ms: Option<i64>,
-        bytes: Vec<u8>,
-    ) -> Result<SubmitResponse, SubmitError> {
-        let lock = self.submit_lock(job);
-        let _serialized = lock.lock().await;
-        let current = self.job::<SubmitError>(job).await?;
-        if current.status == JobStatus::Proved {
-            // A retry of the submission that succeeded is answered as it was, minus the news.
-            let hash = sheaf_store::proof_hash(&bytes);
-            if current.proved_by.as_deref() == Some(prover.id.as_str())
-                && current.proof_hash.as_deref() == Some(hash.as_str())
-            {
-                return Ok(SubmitResponse {
-                    proof_hash: hash,
-                    parent_ready: None,
-                    sequence_proved: false,
-                });
-            }
-            return Err(JobRefusal::AlreadyProved(job).into());
-        }
-        let now = now_ms();
-        let lease_current = current.status == JobStatus::Leased
-            && current.lease_token == token
-            && current.lease_holder.as_deref() == Some(prover.id.as_str())
-            && current
-                .lease_expires_ms
-                .is_some_and(|expires| now < expires);
-        if !lease_current {
-            return Err(JobRefusal::StaleLease { job, token }.into());
-        }
-
-        let circuit = parse_circuit(job, &current.circuit)?;
-        let worker_pk =
-            Digest::from_bytes(&prover.worker_pk).ok_or_else(|| InternalError::WorkerPk {
-                prover: prover.id.clone(),
-            })?;
-        let expected = self.expected(&current, &circuit, worker_pk).await?;
-        let header = self.verify(&circuit, bytes.clone(), expected).await?;
-
-        let work_units = match circuit {
-            JobCircuit::Leaf { .. } => header.stats.work_units,
-            JobCircuit::LeafNode { .. } | JobCircuit::Universal => {
-                self.circuits.aggregation.universal().weight()
-            }
-            // The wrap re-exposes the root's header: it adds no work to the reward tree.
-            JobCircuit::Wrap => 0,
-        };
-        let outcome = self
-            .store
-            .submit_proof(
-                store_job(job),
-                token,
-                &prover.id,
-                &bytes,
-                RewardEntry {
-                    worker_pk: prover.worker_pk,
-                    work_units: work_units as i64,
-                },
-                now_ms(),
-                prove_ms,
-            )
-            .await?;
-        metrics::counter!(PROOFS_ACCEPTED, "prover" => prover.id.clone(), "level" => job.level.to_string())
-            .increment(1);
-        if outcome.parent_ready.is_some() {
-            self.ready.notify_waiters();
-        }
-        tracing::info!(target: "sheaf::coordinator", %job, prover = %prover.id, token, prove_ms, parent_ready = ?outcome.parent_ready, sequence_proved = outcome.sequence_proved, "proof accepted");
-        Ok(SubmitResponse {
-            proof_hash: outcome.proof_hash,
-            parent_ready: outcome.parent_ready.map(wire_job),
-            sequence_proved: outcome.sequence_proved,
-        })
-    }
-
-    /// What `job`'s proof by `worker_pk` must carry: its header over the work input or the
-    /// children's stored proofs, and the whitelist root.
-    async fn expected(
-        &self,
-        job: &Job,
-        circuit: &JobCircuit,
-        worker_pk: Digest,
-    ) -> Result<Expected, InternalError> {
-        let work = match parse_inputs(wire_job(job.id), &job.inputs)? {
-            JobInputs::Work { seed, index } => Some(work_input(seed, index)),
-            JobInputs::Aggregate => None,
-        };
-        let mut children = Vec::new();
-        for (child, bytes) in self.store.child_proofs(job.id).await? {
-            let child_job = wire_job(child);
-            let child_circuit = parse_circuit(child_job, &self.stored_job(child).await?.circuit)?;
-            let common = self
-                .circuits
-                .common(&child_circuit)
-                .map_err(InternalError::Circuits)?;
-            let unusable = |e: CircuitError| InternalError::StoredJob {
-                job: child_job,
-                what: "proof",
-                reason: e.to_string(),
-            };
-            let proof = decode_proof(&bytes, common, sheaf_circuits::limits::MAX_PROOF_BYTES)
-                .map_err(unusable)?;
-            children.push(Header::from_public_inputs(&proof.public_inputs).map_err(unusable)?);
-        }
-        let header = self
-            .circuits
-            .expected_header(circuit, work.as_ref(), &children, worker_pk)
-            .map_err(InternalError::Circuits)?;
-        Ok(Expected {
-            header,
-            whitelist_root: self.circuits.whitelist_root(circuit),
-        })
-    }
-
-    /// Verify on the bounded pool; a full pool answers 503.
-    async fn verify(
-        &self,
-        circuit: &JobCircuit,
-        bytes: Vec<u8>,
-        expected: Expected,
-    ) -> Result<Header, SubmitError> {
-        let verifier = self
-            .verifiers
-            .get(circuit)
-            .cloned()
-            .ok_or_else(|| InternalError::NoVerifier(circuit.clone()))?;
-        let Ok(_admitted) = self.verify_admission.clone().try_acquire_owned() else {
-            return Err(SubmitError::Overloaded);
-        };
-        let _worker = self
-            .verify_workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| SubmitError::ShuttingDown)?;
-        let start = Instant::now();
-        let verified = tokio::task::spawn_blocking(move || {
-            verify_job_proof(&bytes, &verifier, &expected).map(|proof| proof.public_inputs)
-        })
-        .await
-        .map_err(InternalError::VerifierTask)?;
-        metrics::histogram!(VERIFY_SECONDS).record(start.elapsed().as_secs_f64());
-        let public_inputs = verified.map_err(SubmitError::Proof)?;
-        // The verifier accepted a header of the expected length: it parses.
-        Header::from_public_inputs(&public_inputs).map_err(|e| InternalError::Circuits(e).into())
     }
 
     /// Sequences and jobs by status.
