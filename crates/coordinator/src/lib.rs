@@ -18,10 +18,16 @@
 //!            store: blob, job proved, reward entry, parent ready — one transaction
 //! ```
 //!
+//! Where things happen: a sequence's job tree is planned in [`job_tree`]; a job is leased in
+//! `coordinator/lease.rs` and its proof checked on receipt in `coordinator/submit.rs`; who may
+//! prove is decided in [`admission`]; the HTTP surface is [`api`]; settled root proofs leave
+//! through [`sender`]; [`service`] assembles all of it into a running coordinator.
+//!
 //! Failure semantics: every operation of the service returns its own error enum ([`error`]);
 //! the API maps them to an [`ApiError`] with one JSON shape in one place ([`api::error`]). A
 //! refusal changes nothing; an internal failure is logged in full under a reference, and the
 //! prover is told only the reference.
+//!
 //! The coordinator keeps no state of its own beyond caches: killed at any moment, it restarts on
 //! the same store and carries on; several replicas may share one PostgreSQL database. Its clock is
 //! the only clock: leases, epochs and request timestamps are judged by it.
