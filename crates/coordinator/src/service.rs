@@ -181,10 +181,15 @@ impl CoordinatorService {
         }
     }
 
-    /// Serve until `shutdown` resolves, then stop.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        shutdown.await;
-        self.stop().await
+    /// Serve until `shutdown` resolves (or the server fails), then stop.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        tokio::select! {
+            _ = shutdown => self.stop().await,
+            ended = &mut self.server => {
+                self.stop_settling().await;
+                ended.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            }
+        }
     }
 
     /// End long-polls, finish in-flight requests, then give the sender role up so a standby
