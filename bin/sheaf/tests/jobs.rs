@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use sheaf_store::{
     JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, RewardEntry, SequenceId, Store,
 };
+use sheaf_types::clock::now_ms;
 
 const TTL_MS: i64 = 30_000;
 const PROVE_MS: i64 = 1_234;
@@ -139,13 +140,6 @@ async fn status_of(file: &Path, job: JobId) -> JobStatus {
     let status = store.get_job(job).await.unwrap().unwrap().status;
     store.close().await;
     status
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test]

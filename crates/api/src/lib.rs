@@ -1,6 +1,7 @@
 //! Sheaf's prover API, shared by the coordinator that serves it and the provers that call it:
-//! the JSON bodies, the paths, the one error shape, the names of job circuits, and the ed25519
-//! request signing.
+//! the JSON bodies, the paths, the one error shape, and the ed25519 request signing. The domain
+//! values the bodies carry (job and sequence ids, job circuits and inputs) are `sheaf-types`'s,
+//! re-exported here, so a malformed one is refused when the body is decoded.
 //!
 //! ```text
 //!  prover                                              coordinator
@@ -18,5 +19,5 @@ pub mod auth;
 pub mod wire;
 
 pub use auth::{AuthError, SignedHeaders, MAX_CLOCK_SKEW_MS};
-pub use sheaf_types::{JobCircuit, UnknownCircuit};
+pub use sheaf_types::{InvalidJobId, JobCircuit, JobId, JobInputs, SequenceId, UnknownCircuit};
 pub use wire::*;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use sheaf_circuits::JobCircuit;
+use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
 /// Version of the prover API. A prover speaking another version is refused at hello.
 pub const API_VERSION: u32 = 1;
@@ -21,13 +21,13 @@ pub const PATH_STATUS: &str = "/v1/status";
 pub const PATH_METRICS: &str = "/metrics";
 
 /// `POST`: extend a lease.
-pub fn heartbeat_path(job: &str) -> String {
+pub fn heartbeat_path(job: JobId) -> String {
     format!("/v1/jobs/{job}/heartbeat")
 }
 
 /// `POST`, body the raw proof bytes: submit a job's proof under lease `token`, reporting the
 /// wall milliseconds spent proving (informational, for the overhead figures).
-pub fn submit_path(job: &str, token: i64, prove_ms: u64) -> String {
+pub fn submit_path(job: JobId, token: i64, prove_ms: u64) -> String {
     format!("/v1/jobs/{job}/proof?token={token}&prove_ms={prove_ms}")
 }
 
@@ -96,13 +96,11 @@ pub struct LeaseRequest {
     pub wait_ms: u64,
 }
 
-pub use sheaf_types::JobInputs;
-
 /// A child's proof, handed out with its parent's lease.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ChildProof {
     /// The child job's id.
-    pub job: String,
+    pub job: JobId,
     /// The circuit that proved it.
     pub circuit: JobCircuit,
     /// The proof bytes (base64 in JSON).
@@ -114,7 +112,7 @@ pub struct ChildProof {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobAssignment {
     /// Job id (`s{sequence}-l{level}-i{index}`).
-    pub job: String,
+    pub job: JobId,
     /// Fencing token: heartbeats and the submission must carry it.
     pub token: i64,
     /// Which attempt at this job this lease is (1 for the first).
@@ -149,7 +147,7 @@ pub struct SubmitResponse {
     /// SHA-256 of the stored proof (hex).
     pub proof_hash: String,
     /// The parent job this proof made ready, if any.
-    pub parent_ready: Option<String>,
+    pub parent_ready: Option<JobId>,
     /// Whether this proof was its sequence's root.
     pub sequence_proved: bool,
 }
@@ -158,11 +156,11 @@ pub struct SubmitResponse {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SequenceStatus {
     /// Sequence id.
-    pub id: i64,
+    pub id: SequenceId,
     /// Its leaves.
     pub leaves: i64,
     /// Its root job.
-    pub root_job: String,
+    pub root_job: JobId,
     /// Whether the root is proved.
     pub proved: bool,
 }
@@ -173,7 +171,7 @@ pub struct JobCount {
     /// Status (`waiting`, `ready`, `leased`, `proved`, `dead`, `cancelled`).
     pub status: String,
     /// Tree level.
-    pub level: i32,
+    pub level: u32,
     /// Number of jobs.
     pub count: i64,
 }
@@ -379,7 +377,7 @@ mod tests {
     #[test]
     fn assignment_round_trips_with_binary_proofs() {
         let assignment = JobAssignment {
-            job: "s1-l1-i0".into(),
+            job: JobId::new(SequenceId(1), 1, 0),
             token: 3,
             attempt: 2,
             expires_ms: 99,
@@ -388,7 +386,7 @@ mod tests {
             },
             inputs: JobInputs::Aggregate,
             children: vec![ChildProof {
-                job: "s1-l0-i0".into(),
+                job: JobId::new(SequenceId(1), 0, 0),
                 circuit: JobCircuit::Leaf {
                     kind: "work".into(),
                 },
@@ -397,10 +395,19 @@ mod tests {
         };
         let json = serde_json::to_string(&assignment).unwrap();
         assert_eq!(
+            json,
+            r#"{"job":"s1-l1-i0","token":3,"attempt":2,"expires_ms":99,"circuit":"node:work","inputs":{"kind":"aggregate"},"children":[{"job":"s1-l0-i0","circuit":"leaf:work","proof":"AP8H"}]}"#,
+            "the wire form of ids, circuits and inputs is their text form"
+        );
+        assert_eq!(
             serde_json::from_str::<JobAssignment>(&json).unwrap(),
             assignment
         );
-        let inputs = JobInputs::Work { seed: 5, index: 9 };
-        assert_eq!(JobInputs::from_bytes(&inputs.to_bytes()).unwrap(), inputs);
+    }
+
+    #[test]
+    fn malformed_job_id_is_a_decode_error() {
+        let json = r#"{"proof_hash":"00","parent_ready":"../../admin","sequence_proved":false}"#;
+        assert!(serde_json::from_str::<SubmitResponse>(json).is_err());
     }
 }

@@ -1,8 +1,9 @@
-//! Jobs as the proving core sees them: which circuit proves a job ([`JobCircuit`], named so the
-//! coordinator and every prover agree), and the set of circuits a coordinator and its provers
+//! Jobs as the proving core sees them: which circuit proves a job ([`JobCircuit`], from
+//! `sheaf-types`, so the store, the API and every prover name it alike), and the set of circuits a coordinator and its provers
 //! share ([`CircuitSet`]): what a job's proof must carry, its verifier key, and proving it.
 
 use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitData};
+pub use sheaf_types::{JobCircuit, UnknownCircuit};
 
 use crate::aggregation::{AggregationCircuits, AggregationSettings};
 use crate::cache::ArtifactCache;
@@ -14,8 +15,6 @@ use crate::node::{node_header, Child};
 use crate::tree::TreePlan;
 use crate::work::{work_input, WorkInput, WorkLeaf, WORK_LEAF_KIND};
 use crate::{Proof, C, D, F};
-
-pub use sheaf_types::{JobCircuit, UnknownCircuit};
 
 /// The circuits of one proving network: the work leaf and the aggregation circuits over it.
 pub struct CircuitSet {
@@ -225,36 +224,6 @@ impl CircuitSet {
                     "a wrap job takes exactly one universal root proof".into(),
                 )),
             },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn circuits_round_trip_through_text() {
-        for circuit in [
-            JobCircuit::Leaf {
-                kind: "work".into(),
-            },
-            JobCircuit::LeafNode { kind: "tx".into() },
-            JobCircuit::Universal,
-            JobCircuit::Wrap,
-        ] {
-            assert_eq!(circuit.to_string().parse::<JobCircuit>().unwrap(), circuit);
-        }
-    }
-
-    #[test]
-    fn malformed_circuit_names_are_refused() {
-        for bad in ["", "leaf:", "node", "leaf:a:b", "univ", "tx:work"] {
-            assert_eq!(
-                bad.parse::<JobCircuit>(),
-                Err(UnknownCircuit(bad.to_owned())),
-                "{bad}"
-            );
         }
     }
 }

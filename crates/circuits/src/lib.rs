@@ -37,8 +37,8 @@ pub mod key;
 pub mod leaf;
 pub mod limits;
 pub mod node;
-pub mod receipt;
 pub mod tree;
+pub mod verify_job;
 pub mod whitelist;
 pub mod work;
 pub mod wrap;
@@ -54,8 +54,8 @@ pub use job::{CircuitSet, JobCircuit, UnknownCircuit};
 pub use key::{FinalKey, VerifiedRoot};
 pub use leaf::{LeafCircuit, LeafVerifier};
 pub use node::{Child, NodeCircuit};
-pub use receipt::{verify_job_proof, Expected};
 pub use tree::{ProvedNode, TreePlan, TreeProver};
+pub use verify_job::{verify_job_proof, Expected};
 pub use work::WorkLeaf;
 
 /// The field: Goldilocks.

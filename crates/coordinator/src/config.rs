@@ -91,16 +91,6 @@ impl Default for CoordinatorConfig {
     }
 }
 
-/// Milliseconds since the Unix epoch by this process's clock: the coordinator's clock is the only
-/// clock; nothing a prover says about time is trusted.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A duration in whole milliseconds, as the store counts time.
-pub fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+/// The coordinator's clock is the only clock: leases, epochs and request timestamps are judged
+/// by it; nothing a prover says about time is trusted.
+pub use sheaf_types::clock::{millis, now_ms};

@@ -1,123 +1,214 @@
-//! The one error every API failure answers with.
+//! What can go wrong in each operation of the coordinator, as types.
+//!
+//! The service ([`crate::Coordinator`]) knows nothing of HTTP: it returns one error enum per
+//! operation ([`AdmissionError`], [`HelloError`], [`LeaseError`], [`HeartbeatError`],
+//! [`SubmitError`]), whose variants are the refusals a prover may act on, plus
+//! [`InternalError`] for failures of the coordinator itself. The API maps them to its codes in
+//! one place ([`crate::api::error`]), where an internal error is logged in full and answered
+//! with an opaque reference only.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use sheaf_api::{AuthError, ErrorBody, ErrorCode, ErrorDetail};
 use sheaf_circuits::CircuitError;
 use sheaf_store::StoreError;
-use sqlx::Error as SqlxError;
+use sheaf_types::JobId;
 
-/// Result alias of the coordinator.
-pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+use crate::api::ApiError;
 
-/// A refused or failed request: a code (which fixes the HTTP status) and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ApiError {
-    /// What went wrong, for machines.
-    pub code: ErrorCode,
-    /// What went wrong, for people.
-    pub message: String,
-    /// For 429 and 503: when to retry, in seconds.
-    pub retry_after_s: Option<u64>,
+/// A failure of the coordinator itself, not of the request: nothing the prover did causes it,
+/// and its text (database messages included) never reaches the prover.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// The store failed: a lost connection, a broken schema, a bug.
+    #[error("store failure")]
+    Store(#[source] StoreError),
+    /// A value the coordinator stored for a job does not parse back (its circuit, its inputs, a
+    /// child's proof or header).
+    #[error("stored {what} of job {job} is unusable: {reason}")]
+    StoredJob {
+        /// The job.
+        job: JobId,
+        /// Which value (`circuit`, `inputs`, `proof`, …).
+        what: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A registered prover's `worker_pk` is not a canonical digest.
+    #[error("registered worker_pk of prover {prover:?} is not canonical")]
+    WorkerPk {
+        /// The prover.
+        prover: String,
+    },
+    /// The circuits could not compute what a job's proof must carry.
+    #[error("circuits")]
+    Circuits(#[source] CircuitError),
+    /// The coordinator holds no verifier for a circuit it planned.
+    #[error("no verifier for circuit {0}")]
+    NoVerifier(sheaf_types::JobCircuit),
+    /// The verification task panicked or was cancelled.
+    #[error("verifier task failed")]
+    VerifierTask(#[source] tokio::task::JoinError),
 }
 
-impl ApiError {
-    /// An error with this code and message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            retry_after_s: None,
-        }
-    }
-
-    /// The same error, telling the client to retry after `seconds`.
-    pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after_s = Some(seconds.max(1));
-        self
-    }
-
-    /// The label metrics count this rejection under.
-    pub fn reason(&self) -> &'static str {
-        self.code.as_str()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-            },
-        };
-        let mut response = (status, Json(body)).into_response();
-        if let Some(seconds) = self.retry_after_s {
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
-        response
+impl InternalError {
+    /// Whether the failure is the store being out of reach (the request may succeed later),
+    /// rather than a bug.
+    pub fn is_unavailable(&self) -> bool {
+        use sqlx::Error as E;
+        matches!(
+            self,
+            InternalError::Store(StoreError::Database(
+                E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_)
+            ))
+        )
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for InternalError {
     fn from(e: StoreError) -> Self {
-        let code = match &e {
-            StoreError::UnknownJob(_) => ErrorCode::UnknownJob,
-            StoreError::InvalidJobId(_) => ErrorCode::BadRequest,
-            StoreError::StaleLease { .. } => ErrorCode::StaleLease,
-            StoreError::AlreadyProved(_) => ErrorCode::AlreadyProved,
-            StoreError::UnknownProver(_) => ErrorCode::UnknownProver,
-            StoreError::Database(sqlx_error) if is_unavailable(sqlx_error) => {
-                return ApiError::new(ErrorCode::Unavailable, e.to_string()).retry_after(1)
-            }
-            _ => ErrorCode::Internal,
-        };
-        if code == ErrorCode::Internal {
-            tracing::error!(target: "sheaf::coordinator", error = %e, "store failure");
-        }
-        ApiError::new(code, e.to_string())
+        InternalError::Store(e)
     }
 }
 
-fn is_unavailable(e: &SqlxError) -> bool {
-    matches!(
-        e,
-        SqlxError::PoolTimedOut | SqlxError::PoolClosed | SqlxError::Io(_) | SqlxError::Tls(_)
-    )
+/// Why a signed request's key or nonce is refused, after its signature verified.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// The key is not a registered prover, and the registry says nothing more.
+    #[error("key {key} is not a registered prover")]
+    UnknownProver {
+        /// The key, hex.
+        key: String,
+    },
+    /// The registry's own refusal of the key (an expired membership, no membership, admitted
+    /// but not loaded yet), already in the API's terms.
+    #[error("{}", .0.message)]
+    Refused(ApiError),
+    /// The request's nonce was used before, within the clock-skew window.
+    #[error("this request's nonce was already used")]
+    ReplayedNonce,
+    /// The coordinator failed.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        let code = match e {
-            AuthError::BadSignature => ErrorCode::BadSignature,
-            AuthError::Missing(_) | AuthError::Malformed { .. } => ErrorCode::Unauthenticated,
-        };
-        ApiError::new(code, e.to_string())
+/// Why a hello is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloError {
+    /// The prover speaks another API version.
+    #[error("prover speaks API version {prover}, this coordinator {coordinator}")]
+    IncompatibleVersion {
+        /// The prover's version.
+        prover: u32,
+        /// The coordinator's.
+        coordinator: u32,
+    },
+}
+
+/// Why a lease request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The prover used up its leases for this epoch.
+    #[error("{used} of {limit} leases used this epoch")]
+    RateLimited {
+        /// Leases granted this epoch.
+        used: i64,
+        /// Leases allowed per epoch.
+        limit: i64,
+        /// Seconds until the epoch ends.
+        retry_after_s: u64,
+    },
+    /// The prover holds as many leases as it may.
+    #[error("holding {active} of {limit} leases allowed at once")]
+    TooManyLeases {
+        /// Leases held.
+        active: i64,
+        /// Leases allowed at once.
+        limit: i64,
+    },
+    /// The coordinator failed.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// A refusal about the job a heartbeat or a submission names.
+#[derive(Debug, thiserror::Error)]
+pub enum JobRefusal {
+    /// No such job.
+    #[error("unknown job {0}")]
+    UnknownJob(JobId),
+    /// The lease is not current: not leased, leased under another token or to another prover,
+    /// or expired.
+    #[error("stale lease on job {job} (token {token})")]
+    StaleLease {
+        /// The job.
+        job: JobId,
+        /// The token presented.
+        token: i64,
+    },
+    /// The job is proved already (by other bytes or another prover).
+    #[error("job {0} is already proved")]
+    AlreadyProved(JobId),
+}
+
+/// Why a heartbeat is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    /// The job or its lease.
+    #[error(transparent)]
+    Job(#[from] JobRefusal),
+    /// The coordinator failed.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Why a submitted proof is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The job or its lease.
+    #[error(transparent)]
+    Job(#[from] JobRefusal),
+    /// The proof is refused: its bytes, circuit, header or verification (the cause says which).
+    #[error("proof refused: {0}")]
+    Proof(#[source] CircuitError),
+    /// Every verifier is busy and the queue is full.
+    #[error("every verifier is busy and the queue is full")]
+    Overloaded,
+    /// The coordinator is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The coordinator failed.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// The store's refusals about a job as [`JobRefusal`]s; any other store failure is internal.
+pub(crate) fn job_refusal(e: StoreError) -> Result<JobRefusal, InternalError> {
+    match e {
+        StoreError::UnknownJob(job) => Ok(JobRefusal::UnknownJob(job)),
+        StoreError::StaleLease { job, token } => Ok(JobRefusal::StaleLease { job, token }),
+        StoreError::AlreadyProved(job) => Ok(JobRefusal::AlreadyProved(job)),
+        other => Err(InternalError::Store(other)),
     }
 }
 
-/// Maps a rejection of a submitted proof to its code.
-pub fn proof_rejection(e: CircuitError) -> ApiError {
-    let code = match &e {
-        CircuitError::Malformed(_)
-        | CircuitError::TrailingBytes(_)
-        | CircuitError::NonCanonical => ErrorCode::MalformedProof,
-        CircuitError::Oversized { .. } => ErrorCode::PayloadTooLarge,
-        CircuitError::WrongCircuit(_) => ErrorCode::WrongCircuit,
-        CircuitError::HeaderMismatch {
-            field: sheaf_circuits::HeaderField::WorkerPk,
-        } => ErrorCode::WrongWorker,
-        CircuitError::HeaderMismatch { .. } | CircuitError::WhitelistMismatch => {
-            ErrorCode::HeaderMismatch
-        }
-        CircuitError::VerificationFailed(_) => ErrorCode::InvalidProof,
-        _ => ErrorCode::Internal,
-    };
-    ApiError::new(code, e.to_string())
+impl From<StoreError> for HeartbeatError {
+    fn from(e: StoreError) -> Self {
+        job_refusal(e).map_or_else(HeartbeatError::Internal, HeartbeatError::Job)
+    }
+}
+
+impl From<StoreError> for SubmitError {
+    fn from(e: StoreError) -> Self {
+        job_refusal(e).map_or_else(SubmitError::Internal, SubmitError::Job)
+    }
+}
+
+impl From<StoreError> for LeaseError {
+    fn from(e: StoreError) -> Self {
+        LeaseError::Internal(InternalError::Store(e))
+    }
+}
+
+impl From<StoreError> for AdmissionError {
+    fn from(e: StoreError) -> Self {
+        AdmissionError::Internal(InternalError::Store(e))
+    }
 }

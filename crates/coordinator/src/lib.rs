@@ -18,27 +18,41 @@
 //!            store: blob, job proved, reward entry, parent ready — one transaction
 //! ```
 //!
-//! Failure semantics: every refusal is an [`ApiError`] with one JSON shape and changes nothing.
+//! Where things happen: a sequence's job tree is planned in [`job_tree`]; a job is leased in
+//! `coordinator/lease.rs` and its proof checked on receipt in `coordinator/submit.rs`; who may
+//! prove is decided in [`admission`]; the HTTP surface is [`api`]; settled root proofs leave
+//! through [`sender`]; [`service`] assembles all of it into a running coordinator.
+//!
+//! Failure semantics: every operation of the service returns its own error enum ([`error`]);
+//! the API maps them to an [`ApiError`] with one JSON shape in one place ([`api::error`]). A
+//! refusal changes nothing; an internal failure is logged in full under a reference, and the
+//! prover is told only the reference.
+//!
 //! The coordinator keeps no state of its own beyond caches: killed at any moment, it restarts on
 //! the same store and carries on; several replicas may share one PostgreSQL database. Its clock is
 //! the only clock: leases, epochs and request timestamps are judged by it.
 
+pub mod admission;
 pub mod api;
-pub mod chain_registry;
 pub mod config;
 pub mod coordinator;
 pub mod error;
+pub mod job_tree;
 pub mod metrics;
-pub mod planner;
-pub mod registry;
 pub mod server;
+pub mod service;
 pub mod settlement;
 
+pub use admission::{
+    ChainRegistry, ChainRegistryConfig, FileRegistry, Registry, RegistryError, StaticRegistry,
+};
 pub use api::app;
-pub use chain_registry::{ChainRegistry, ChainRegistryConfig};
+pub use api::{ApiError, Result};
 pub use config::CoordinatorConfig;
 pub use coordinator::{Coordinator, StartError};
-pub use error::{ApiError, Result};
-pub use registry::{FileRegistry, Registry, RegistryError, StaticRegistry};
+pub use error::{
+    AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
+};
 pub use server::{serve, shutdown_signal};
+pub use service::{CoordinatorService, ServiceError, ServiceOptions, SettlementOptions};
 pub use settlement::{ProofSender, SenderConfig, SenderError, SenderHandle};

@@ -3,7 +3,7 @@
 //! coordinator sends, and no answer is read past [`MAX_RESPONSE_BYTES`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode, Url};
@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sheaf_api::{
     heartbeat_path, submit_path, ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse,
-    HelloRequest, HelloResponse, JobAssignment, LeaseRequest, SignedHeaders, StatusResponse,
+    HelloRequest, HelloResponse, JobAssignment, JobId, LeaseRequest, SignedHeaders, StatusResponse,
     SubmitResponse, API_VERSION, PATH_HELLO, PATH_LEASE, PATH_STATUS,
 };
+use sheaf_types::clock::now_ms;
 use thiserror::Error;
 
 use crate::key::ProverKey;
@@ -169,8 +170,11 @@ impl Client {
     }
 
     /// Extend the lease `token` of `job`.
-    pub async fn heartbeat(&self, job: &str, token: i64) -> Result<HeartbeatResponse, ClientError> {
-        check_job_id(job)?;
+    pub async fn heartbeat(
+        &self,
+        job: JobId,
+        token: i64,
+    ) -> Result<HeartbeatResponse, ClientError> {
         let response = self
             .post_json(
                 &heartbeat_path(job),
@@ -184,12 +188,11 @@ impl Client {
     /// Submit the proof of `job` under lease `token`, reporting `prove_ms` spent proving.
     pub async fn submit(
         &self,
-        job: &str,
+        job: JobId,
         token: i64,
         prove_ms: u64,
         proof: &[u8],
     ) -> Result<SubmitResponse, ClientError> {
-        check_job_id(job)?;
         let response = self
             .post(
                 &submit_path(job, token, prove_ms),
@@ -266,31 +269,6 @@ impl Client {
             request = request.header(name, value);
         }
         request.send().await.map_err(ClientError::Transport)
-    }
-}
-
-/// Milliseconds since the Unix epoch by this machine's clock (0 if it is set before 1970).
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Job ids come from the coordinator and go into paths: only URL-safe ones are used.
-pub(crate) fn check_job_id(job: &str) -> Result<(), ClientError> {
-    let safe = !job.is_empty()
-        && job.len() <= 128
-        && job
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if safe {
-        Ok(())
-    } else {
-        Err(ClientError::BadResponse {
-            status: 0,
-            reason: format!("job id {:?} is not URL-safe", excerpt(job.as_bytes())),
-        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rayon::ThreadPool;
 use serde::Serialize;
-use sheaf_api::{ChildProof, CircuitSpec, ErrorCode, JobAssignment, JobInputs, API_VERSION};
+use sheaf_api::{ChildProof, CircuitSpec, ErrorCode, JobAssignment, JobId, JobInputs, API_VERSION};
 use sheaf_circuits::limits::MAX_PROOF_BYTES;
 use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::backoff::Backoff;
-use crate::client::{check_job_id, Client, ClientError};
+use crate::client::{Client, ClientError};
 use crate::key::ProverKey;
 
 /// Default long-poll wait of a lease request: long enough that an idle prover asks rarely,
@@ -372,7 +372,7 @@ struct Worker {
 impl Worker {
     /// Prove and submit one leased job, counting how it ended.
     async fn run_job(&self, assignment: JobAssignment, report: &mut ProverReport) {
-        let (job, token) = (assignment.job.clone(), assignment.token);
+        let (job, token) = (assignment.job, assignment.token);
         info!(
             target: TARGET,
             job = %job,
@@ -382,15 +382,10 @@ impl Worker {
             children = assignment.children.len(),
             "leased job"
         );
-        if let Err(e) = check_job_id(&job) {
-            warn!(target: TARGET, job = %job, token, error = %e, "unusable job id; abandoning it");
-            report.jobs_abandoned += 1;
-            return;
-        }
         let (lease, deadline) = watch::channel(Instant::now() + self.lease_ttl);
         let mut heartbeat = tokio::spawn(keep_lease(
             self.client.clone(),
-            job.clone(),
+            job,
             token,
             self.heartbeat_interval,
             self.lease_ttl,
@@ -429,7 +424,7 @@ impl Worker {
         let proved = tokio::select! {
             proved = &mut proving => proved,
             lost = &mut *heartbeat => {
-                log_lease_lost(&job, token, lost);
+                log_lease_lost(job, token, lost);
                 // Proving cannot be interrupted: let it finish, so that one proof at a time
                 // holds the pool and its memory, and drop it.
                 if let Ok(Ok(proved)) = proving.await {
@@ -452,7 +447,7 @@ impl Worker {
         report.prove_seconds += proved.prove_time.as_secs_f64();
         let prove_ms = millis(proved.prove_time);
         info!(target: TARGET, job = %job, token, prove_ms, bytes = proved.bytes.len(), "proved job");
-        self.submit(&job, token, prove_ms, &proved.bytes, heartbeat, deadline)
+        self.submit(job, token, prove_ms, &proved.bytes, heartbeat, deadline)
             .await
     }
 
@@ -461,7 +456,7 @@ impl Worker {
     /// outlives a slow coordinator.
     async fn submit(
         &self,
-        job: &str,
+        job: JobId,
         token: i64,
         prove_ms: u64,
         proof: &[u8],
@@ -536,7 +531,7 @@ impl Worker {
 /// pass (transport, overload) are logged and retried at the next interval.
 async fn keep_lease(
     client: Client,
-    job: String,
+    job: JobId,
     token: i64,
     interval: Duration,
     ttl: Duration,
@@ -547,7 +542,7 @@ async fn keep_lease(
     loop {
         ticks.tick().await;
         let sent = Instant::now();
-        match client.heartbeat(&job, token).await {
+        match client.heartbeat(job, token).await {
             Ok(extended) => {
                 deadline.send_replace(sent + ttl);
                 debug!(target: TARGET, job = %job, token, expires_ms = extended.expires_ms, "lease extended");
@@ -565,7 +560,7 @@ async fn keep_lease(
     }
 }
 
-fn log_lease_lost(job: &str, token: i64, lost: Result<LeaseLost, tokio::task::JoinError>) {
+fn log_lease_lost(job: JobId, token: i64, lost: Result<LeaseLost, tokio::task::JoinError>) {
     match lost {
         Ok((code, message)) => {
             info!(target: TARGET, job = %job, token, code = %code, message = %message, "lease lost; abandoning the job");
@@ -589,7 +584,7 @@ enum JobError {
     #[error("child {job}")]
     Child {
         /// The child job.
-        job: String,
+        job: JobId,
         /// Why.
         #[source]
         source: CircuitError,
@@ -615,7 +610,7 @@ fn prove(
                 .and_then(|common| decode_proof(&child.proof, common, MAX_PROOF_BYTES))
                 .map(|proof| (child.circuit.clone(), proof))
                 .map_err(|source| JobError::Child {
-                    job: child.job.clone(),
+                    job: child.job,
                     source,
                 })
         })

@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use sheaf_chain::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
-use sheaf_coordinator::chain_registry::{ChainRegistry, ChainRegistryConfig};
+use sheaf_chain::ChainClient;
+use sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT;
+use sheaf_coordinator::admission::{ChainRegistry, ChainRegistryConfig};
 use sheaf_coordinator::config::{
     DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
     DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
     DEFAULT_VERIFY_WORKERS,
 };
-use sheaf_coordinator::registry::DEFAULT_MAX_CONCURRENT;
 use sheaf_coordinator::{
-    Coordinator, CoordinatorConfig, FileRegistry, ProofSender, Registry, SenderConfig, SenderHandle,
+    CoordinatorConfig, CoordinatorService, FileRegistry, Registry, SenderConfig, ServiceOptions,
+    SettlementOptions,
 };
 use sheaf_prover::ProverKey;
 use sheaf_store::Store;
@@ -105,24 +106,9 @@ pub struct SettlementArgs {
     /// stopped renewing (at once after a clean stop).
     #[arg(long, env = "SHEAF_SENDER_ROLE_TTL_MS", default_value_t = DEFAULT_SENDER_ROLE_TTL.as_millis() as u64)]
     pub sender_role_ttl_ms: u64,
-    /// Longest wait for one answer of the chain's JSON-RPC, in ms. A sender whose chain stops
-    /// answering for longer than its role's lease lets a standby replica take over.
-    #[arg(long, env = "SHEAF_CHAIN_TIMEOUT_MS", default_value_t = DEFAULT_CHAIN_TIMEOUT.as_millis() as u64)]
-    pub chain_timeout_ms: u64,
 }
 
 impl SettlementArgs {
-    /// A client of the chain at `url` whose calls time out after `--chain-timeout-ms`.
-    fn client(&self, url: &str) -> anyhow::Result<ChainClient> {
-        if self.chain_timeout_ms == 0 {
-            anyhow::bail!("--chain-timeout-ms must be positive");
-        }
-        Ok(ChainClient::with_timeout(
-            url,
-            Duration::from_millis(self.chain_timeout_ms),
-        )?)
-    }
-
     /// Follow the chain's membership registry at `url`.
     pub async fn registry(&self, url: &str) -> anyhow::Result<Arc<ChainRegistry>> {
         if self.chain_poll_ms == 0 || self.member_max_concurrent < 1 {
@@ -132,40 +118,32 @@ impl SettlementArgs {
             poll_interval: Duration::from_millis(self.chain_poll_ms),
             max_concurrent: self.member_max_concurrent,
         };
-        let registry = ChainRegistry::connect(self.client(url)?, config)
+        let registry = ChainRegistry::connect(ChainClient::new(url), config)
             .await
             .with_context(|| format!("reading the membership registry of the chain at {url}"))?;
         Ok(Arc::new(registry))
     }
 
-    /// Start the proof sender for `coordinator`'s sequences on the chain at `url`.
-    pub async fn sender(
+    /// Settle on the chain at `url` with `key`, on the schedule these flags select.
+    pub fn settlement(
         &self,
-        coordinator: &Coordinator,
-        circuits: Arc<sheaf_circuits::CircuitSet>,
         url: &str,
         key: ed25519_dalek::SigningKey,
-    ) -> anyhow::Result<SenderHandle> {
+    ) -> anyhow::Result<SettlementOptions> {
         if self.sender_poll_ms == 0 || self.sender_resend_ms == 0 || self.sender_role_ttl_ms < 3 {
             anyhow::bail!(
                 "--sender-poll-ms and --sender-resend-ms must be positive, --sender-role-ttl-ms at least 3"
             );
         }
-        let config = SenderConfig {
-            poll_interval: Duration::from_millis(self.sender_poll_ms),
-            resend_after: Duration::from_millis(self.sender_resend_ms),
-            role_ttl: Duration::from_millis(self.sender_role_ttl_ms),
-        };
-        let sender = ProofSender::connect(
-            coordinator.store().clone(),
-            circuits,
-            self.client(url)?,
+        Ok(SettlementOptions {
+            chain_url: url.to_owned(),
             key,
-            config,
-        )
-        .await
-        .with_context(|| format!("starting the proof sender on the chain at {url}"))?;
-        Ok(sender.spawn())
+            config: SenderConfig {
+                poll_interval: Duration::from_millis(self.sender_poll_ms),
+                resend_after: Duration::from_millis(self.sender_resend_ms),
+                role_ttl: Duration::from_millis(self.sender_role_ttl_ms),
+            },
+        })
     }
 }
 
@@ -234,21 +212,6 @@ pub async fn load_circuits(
     Ok(Arc::new(set))
 }
 
-/// Build the coordinator: load circuits (on a blocking thread), open the store, read the
-/// registry.
-pub async fn start(
-    store: Store,
-    circuits: &CircuitArgs,
-    config: CoordinatorConfig,
-    registry: Option<Arc<dyn Registry>>,
-    quiet: bool,
-) -> anyhow::Result<Arc<Coordinator>> {
-    let set = load_circuits(circuits, quiet).await?;
-    let coordinator =
-        Coordinator::new(store, set, circuits.leaf_rows_log2, config, registry).await?;
-    Ok(Arc::new(coordinator))
-}
-
 /// Run `coordinator`.
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
@@ -280,47 +243,39 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        let coordinator = start(
-            store,
-            &args.circuits,
-            args.service.config()?,
-            registry,
-            false,
-        )
-        .await?;
-        for id in 1..=args.sequences {
-            if coordinator.plan(id, args.leaves).await? {
-                eprintln!("planned sequence {id} ({} leaves)", args.leaves);
-            }
-        }
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!(
-            "coordinator on http://{} (final key {})",
-            listener.local_addr()?,
-            coordinator.spec().final_key_id
-        );
-        let sender = match (sender_key, &args.chain) {
-            (Some(key), Some(url)) => {
-                let circuits = coordinator.circuits_arc();
-                let sender = args
-                    .settlement
-                    .sender(&coordinator, circuits, url, key)
-                    .await?;
-                eprintln!(
-                    "settling root proofs on the chain at {url} (while this replica holds the sender role)"
-                );
-                Some(sender)
-            }
+        let settlement = match (sender_key, &args.chain) {
+            (Some(key), Some(url)) => Some(args.settlement.settlement(url, key)?),
             _ => None,
         };
-        sheaf_coordinator::serve(coordinator, listener, sheaf_coordinator::shutdown_signal())
-            .await?;
-        if let Some(sender) = sender {
-            // A standby replica takes the role at once rather than after its lease.
-            sender.stop().await;
+        let settling = settlement.as_ref().map(|s| s.chain_url.clone());
+        let service = CoordinatorService::start(ServiceOptions {
+            store,
+            circuits: load_circuits(&args.circuits, false).await?,
+            leaf_rows_log2: args.circuits.leaf_rows_log2,
+            config: args.service.config()?,
+            registry,
+            sequences: args.sequences.max(0) as u64,
+            leaves: args.leaves,
+            listen: args.listen,
+            settlement,
+        })
+        .await?;
+        for id in service.planned() {
+            eprintln!("planned sequence {id} ({} leaves)", args.leaves);
         }
+        eprintln!(
+            "coordinator on {} (final key {})",
+            service.url(),
+            service.coordinator().spec().final_key_id
+        );
+        if let Some(url) = settling {
+            eprintln!(
+                "settling root proofs on the chain at {url} (while this replica holds the sender role)"
+            );
+        }
+        service
+            .run_until(sheaf_coordinator::shutdown_signal())
+            .await?;
         Ok(())
     })
 }

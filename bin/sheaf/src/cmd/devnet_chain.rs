@@ -17,6 +17,7 @@ use sheaf_chain::{Call, ChainClient};
 use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
 use sheaf_store::Store;
+use sheaf_types::clock::now_ms;
 use tokio::task::JoinHandle;
 
 /// Block interval of the devnet's chain: a quarter second keeps settlement short.
@@ -139,7 +140,7 @@ impl DevnetChain {
             bail!("--block-ms, --hash-window-blocks and --proof-window-blocks must be positive");
         }
         let genesis = Genesis {
-            genesis_time_ms: now_ms(),
+            genesis_time_ms: u64::try_from(now_ms()).unwrap_or(0),
             block_ms: args.block_ms,
             coordinator,
             allocations: accounts
@@ -303,10 +304,4 @@ impl DevnetChain {
         }
         let _ = (&mut self.server).await;
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

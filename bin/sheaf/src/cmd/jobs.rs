@@ -1,7 +1,7 @@
 //! `sheaf jobs`: the operator's view of a coordinator's store — list and show jobs, requeue a
 //! dead or stuck one, cancel one.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use sheaf_types::clock::now_ms;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -259,12 +259,6 @@ fn relative(ms: i64, now: i64) -> String {
     } else {
         format!("{:.1} s ago", -seconds)
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn hex(bytes: &[u8]) -> String {

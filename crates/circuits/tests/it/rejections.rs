@@ -1,7 +1,7 @@
 //! Each way a proof can be wrong is refused with its own typed error.
 
 use plonky2::field::types::Field;
-use sheaf_circuits::receipt::{verify_job_proof, Expected};
+use sheaf_circuits::verify_job::{verify_job_proof, Expected};
 use sheaf_circuits::work::WorkLeaf;
 use sheaf_circuits::{encode_proof, Child, CircuitError, HeaderField, LeafCircuit, Profile, F};
 

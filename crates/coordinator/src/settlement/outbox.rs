@@ -65,7 +65,7 @@ impl ProofSender {
         let nonce = account.next_nonce.max(local);
         let signed = SignedTx::sign(&self.key, self.chain_id, nonce, call);
         let new = NewOutboxTx {
-            sequence: sequence,
+            sequence,
             kind,
             attempt,
             tx_hash: signed.hash(self.chain_id).to_string(),

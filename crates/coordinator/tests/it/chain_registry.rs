@@ -20,6 +20,7 @@ use sheaf_store::{JobId, JobStatus};
 use tokio::sync::oneshot;
 
 use crate::harness::{sqlite_store, start_with_registry, Answer, Net, TestProver};
+use sheaf_types::SequenceId;
 
 /// Genesis time of the test chain, ms.
 const GENESIS_MS: u64 = 1_700_000_000_000;
@@ -166,7 +167,10 @@ impl Setup {
             ..CoordinatorConfig::default()
         };
         let net = start_with_registry(store, registry.clone(), config).await;
-        net.coordinator.plan(1, LEAVES).await.expect("plan");
+        net.coordinator
+            .plan(SequenceId(1), LEAVES)
+            .await
+            .expect("plan");
         Setup {
             chain,
             registry,
@@ -237,10 +241,15 @@ async fn an_active_member_says_hello_and_leases_with_its_rate_limit() {
     assert_eq!(hello.limits.rate_limit, 5);
     assert_eq!(
         hello.limits.max_concurrent,
-        sheaf_coordinator::registry::DEFAULT_MAX_CONCURRENT
+        sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT
     );
     let job: JobAssignment = s.net.lease(&alice).await;
-    let stored = s.net.store.get_job(job.job.parse().unwrap()).await.unwrap();
+    let stored = s
+        .net
+        .store
+        .get_job(job.job.to_string().parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(stored.unwrap().lease_holder, Some(member_id(0, &alice)));
     let key = alice.signing.verifying_key().to_bytes();
     let admitted = s.net.store.prover_by_key(&key).await.unwrap();
@@ -292,7 +301,7 @@ async fn an_expired_member_is_refused_and_its_lease_is_left_alone() {
     assert_eq!(s.hello(&alice).await.code(), ErrorCode::MembershipExpired);
     // The refusal leased nothing, and the lease taken while active runs its course.
     assert_eq!(s.leased().await, 1);
-    let id: JobId = job.job.parse().unwrap();
+    let id: JobId = job.job.to_string().parse().unwrap();
     let stored = s.net.store.get_job(id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.lease_token, job.token);

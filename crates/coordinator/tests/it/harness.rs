@@ -84,7 +84,7 @@ pub struct Net {
     pub url: String,
     /// Its store.
     pub store: Store,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -236,16 +236,17 @@ impl Net {
         self.post(prover, PATH_LEASE, body).await
     }
 
-    /// Submit `bytes` as the proof of `job` under `token`.
+    /// Submit `bytes` as the proof of `job` (any text, so malformed ids can be sent) under
+    /// `token`.
     pub async fn submit(
         &self,
         prover: &TestProver,
-        job: &str,
+        job: &(impl std::fmt::Display + ?Sized),
         token: i64,
         bytes: Vec<u8>,
     ) -> Answer {
-        self.post(prover, &sheaf_api::submit_path(job, token, 1), bytes)
-            .await
+        let path = format!("/v1/jobs/{job}/proof?token={token}&prove_ms=1");
+        self.post(prover, &path, bytes).await
     }
 
     /// Stop serving.

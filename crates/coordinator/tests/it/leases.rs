@@ -7,6 +7,7 @@ use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
 
 use crate::harness::{prove_leaf, start, TestProver};
+use sheaf_types::SequenceId;
 
 fn short_leases(ttl_ms: u64) -> CoordinatorConfig {
     CoordinatorConfig {
@@ -20,7 +21,7 @@ fn short_leases(ttl_ms: u64) -> CoordinatorConfig {
 async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
     let alice = TestProver::new("alice");
     let net = start(vec![alice.registered()], CoordinatorConfig::default()).await;
-    net.coordinator.plan(1, 2).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 2).await.unwrap();
     let job = net.lease(&alice).await;
     let bytes = prove_leaf(&job, &alice.worker);
     let accepted: SubmitResponse = net
@@ -45,9 +46,12 @@ async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
         .submit(&alice, &sibling.job, sibling.token, bytes)
         .await
         .json();
-    assert_eq!(accepted.parent_ready.as_deref(), Some("s1-l1-i0"));
+    assert_eq!(
+        accepted.parent_ready.map(|p| p.to_string()).as_deref(),
+        Some("s1-l1-i0")
+    );
     let parent = net.lease(&alice).await;
-    assert_eq!(parent.job, "s1-l1-i0");
+    assert_eq!(parent.job.to_string(), "s1-l1-i0");
     assert_eq!(parent.children.len(), 2);
     net.stop().await;
 }
@@ -61,7 +65,7 @@ async fn submission_after_the_lease_moved_on_is_refused() {
         short_leases(1_500),
     )
     .await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let alices = net.lease(&alice).await;
     // Both proofs are made up front, so bob's submission comes well within his lease.
     let alices_proof = prove_leaf(&alices, &alice.worker);
@@ -74,7 +78,7 @@ async fn submission_after_the_lease_moved_on_is_refused() {
         .submit(&alice, &alices.job, alices.token, alices_proof)
         .await;
     assert_eq!(late.code(), ErrorCode::StaleLease);
-    let job: JobId = bobs.job.parse().unwrap();
+    let job: JobId = bobs.job.to_string().parse().unwrap();
     assert_eq!(
         net.store
             .get_job(job)
@@ -98,10 +102,10 @@ async fn submission_after_the_lease_moved_on_is_refused() {
 async fn heartbeats_keep_a_lease_alive() {
     let alice = TestProver::new("alice");
     let net = start(vec![alice.registered()], short_leases(2_000)).await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let job = net.lease(&alice).await;
     let proof = prove_leaf(&job, &alice.worker);
-    let path = sheaf_api::heartbeat_path(&job.job);
+    let path = sheaf_api::heartbeat_path(job.job);
     let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
     let mut expires = job.expires_ms;
     for _ in 0..4 {
@@ -113,7 +117,7 @@ async fn heartbeats_keep_a_lease_alive() {
     // 2.8 s after a 2 s lease began, it is still alice's.
     let stored = net
         .store
-        .get_job(job.job.parse().unwrap())
+        .get_job(job.job.to_string().parse().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -137,10 +141,10 @@ async fn lease_waits_for_a_job_planned_later() {
     let coordinator = net.coordinator.clone();
     let planner = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(700)).await;
-        coordinator.plan(1, 1).await.unwrap();
+        coordinator.plan(SequenceId(1), 1).await.unwrap();
     });
     let job: sheaf_api::JobAssignment = net.try_lease(&alice, 10_000).await.json();
-    assert_eq!(job.job, "s1-l0-i0");
+    assert_eq!(job.job.to_string(), "s1-l0-i0");
     planner.await.unwrap();
     net.stop().await;
 }
@@ -153,7 +157,7 @@ async fn job_is_dead_after_its_attempts_and_leases_no_more() {
         ..short_leases(200)
     };
     let net = start(vec![alice.registered()], config).await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let first = net.lease(&alice).await;
     let second: sheaf_api::JobAssignment = net.try_lease(&alice, 5_000).await.json();
     assert_eq!((first.attempt, second.attempt), (1, 2));
@@ -162,7 +166,7 @@ async fn job_is_dead_after_its_attempts_and_leases_no_more() {
     assert_eq!(none.status, 204);
     let job = net
         .store
-        .get_job(first.job.parse().unwrap())
+        .get_job(first.job.to_string().parse().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -174,7 +178,7 @@ async fn job_is_dead_after_its_attempts_and_leases_no_more() {
 async fn metrics_count_leases_and_rejections() {
     let alice = TestProver::new("alice");
     let net = start(vec![alice.registered()], CoordinatorConfig::default()).await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let job = net.lease(&alice).await;
     let refused = net.submit(&alice, &job.job, job.token, vec![0; 10]).await;
     assert_eq!(refused.code(), ErrorCode::MalformedProof);

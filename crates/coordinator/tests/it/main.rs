@@ -3,6 +3,7 @@
 
 mod chain_registry;
 mod harness;
+mod internal;
 mod leases;
 mod network;
 mod postgres;

@@ -8,6 +8,7 @@ use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Prover};
 
 use crate::harness::{prover_config, start};
+use sheaf_types::SequenceId;
 
 fn registered(name: &str, key: &ProverKey) -> Prover {
     Prover {
@@ -27,7 +28,7 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
         CoordinatorConfig::default(),
     )
     .await;
-    net.coordinator.plan(1, 5).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 5).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let provers: Vec<_> = keys
         .iter()

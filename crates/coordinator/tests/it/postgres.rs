@@ -5,6 +5,7 @@ use sheaf_store::Store;
 use sqlx::{Connection, Executor};
 
 use crate::harness::{prove_leaf, start_on, TestProver};
+use sheaf_types::SequenceId;
 
 /// Admin URL of the PostgreSQL server; unset, these tests are skipped.
 const POSTGRES_URL_VAR: &str = "SHEAF_TEST_POSTGRES_URL";
@@ -55,7 +56,7 @@ async fn hundred_identical_concurrent_submissions_store_one_proof() {
         CoordinatorConfig::default(),
     )
     .await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let job = net.lease(&alice).await;
     let bytes = prove_leaf(&job, &alice.worker);
     let net = std::sync::Arc::new(net);

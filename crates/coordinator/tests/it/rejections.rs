@@ -8,16 +8,20 @@ use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
 
 use crate::harness::{prove_leaf, start, Net, TestProver};
+use sheaf_types::SequenceId;
 
 async fn net_with(prover: &TestProver, leaves: usize) -> Net {
     let net = start(vec![prover.registered()], CoordinatorConfig::default()).await;
-    net.coordinator.plan(1, leaves).await.expect("plan");
+    net.coordinator
+        .plan(SequenceId(1), leaves)
+        .await
+        .expect("plan");
     net
 }
 
 /// The leased job is still leased to the same lease, with no proof and no reward.
-async fn assert_unchanged(net: &Net, job: &str, token: i64) {
-    let job: JobId = job.parse().unwrap();
+async fn assert_unchanged(net: &Net, job: &sheaf_api::JobId, token: i64) {
+    let job: JobId = job.to_string().parse().unwrap();
     let stored = net.store.get_job(job).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.lease_token, token);
@@ -40,7 +44,7 @@ async fn leased_to_alice_with_bob_registered(
         CoordinatorConfig::default(),
     )
     .await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let job = net.lease(&alice).await;
     (alice, bob, net, job)
 }
@@ -175,7 +179,7 @@ async fn incompatible_api_version_is_refused_at_hello() {
 async fn lease_beyond_rate_limit_is_429() {
     let alice = TestProver::new("alice");
     let net = start(vec![alice.entry(1, 4)], CoordinatorConfig::default()).await;
-    net.coordinator.plan(1, 3).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 3).await.unwrap();
     net.lease(&alice).await;
     let answer = net.try_lease(&alice, 0).await;
     assert_eq!(answer.status, 429);
@@ -188,7 +192,7 @@ async fn lease_beyond_rate_limit_is_429() {
 async fn lease_beyond_concurrency_cap_is_429() {
     let alice = TestProver::new("alice");
     let net = start(vec![alice.entry(100, 1)], CoordinatorConfig::default()).await;
-    net.coordinator.plan(1, 3).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 3).await.unwrap();
     net.lease(&alice).await;
     let answer = net.try_lease(&alice, 0).await;
     assert_eq!(answer.code(), ErrorCode::TooManyLeases);
@@ -203,7 +207,7 @@ async fn oversized_body_is_413_and_changes_nothing() {
         ..CoordinatorConfig::default()
     };
     let net = start(vec![alice.registered()], config).await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let job = net.lease(&alice).await;
     let answer = net
         .submit(&alice, &job.job, job.token, vec![7u8; 64 * 1024 + 1])
@@ -281,7 +285,7 @@ async fn unknown_job_id_is_404() {
     let heartbeat = net
         .post(
             &alice,
-            &sheaf_api::heartbeat_path("s9-l0-i0"),
+            &sheaf_api::heartbeat_path("s9-l0-i0".parse().unwrap()),
             br#"{"token":1}"#.to_vec(),
         )
         .await;
@@ -311,7 +315,7 @@ async fn submission_beyond_verifier_capacity_is_503_with_retry_after() {
         ..CoordinatorConfig::default()
     };
     let net = start(vec![alice.registered()], config).await;
-    net.coordinator.plan(1, 1).await.unwrap();
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
     let job = net.lease(&alice).await;
     let answer = net
         .submit(&alice, &job.job, job.token, prove_leaf(&job, &alice.worker))

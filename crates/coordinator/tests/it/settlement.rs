@@ -127,7 +127,7 @@ impl TestChain {
 }
 
 /// Prove sequences `ids` with one real prover, then stop it.
-async fn prove(net: &Net, key: &ProverKey, ids: &[i64]) {
+async fn prove(net: &Net, key: &ProverKey, ids: &[u64]) {
     let (stop, stopped) = watch::channel(false);
     let config = prover_config(net, key);
     let mut watching = stopped.clone();
@@ -138,7 +138,7 @@ async fn prove(net: &Net, key: &ProverKey, ids: &[i64]) {
     for &id in ids {
         while net
             .store
-            .get_sequence(sheaf_store::SequenceId(id as u64))
+            .get_sequence(SequenceId(id))
             .await
             .unwrap()
             .unwrap()
@@ -154,13 +154,13 @@ async fn prove(net: &Net, key: &ProverKey, ids: &[i64]) {
 }
 
 /// A coordinator on a fresh SQLite store with sequences `ids` of one leaf each, all proved.
-async fn proved(ids: &[i64]) -> Net {
+async fn proved(ids: &[u64]) -> Net {
     proved_on(None, ids).await
 }
 
 /// A coordinator on `store` (a fresh SQLite one if `None`) with sequences `ids` of one leaf
 /// each, all proved.
-async fn proved_on(store: Option<Store>, ids: &[i64]) -> Net {
+async fn proved_on(store: Option<Store>, ids: &[u64]) -> Net {
     let key = ProverKey::generate();
     let prover = Prover {
         id: "alice".into(),
@@ -174,7 +174,7 @@ async fn proved_on(store: Option<Store>, ids: &[i64]) -> Net {
         None => start(vec![prover], CoordinatorConfig::default()).await,
     };
     for &id in ids {
-        net.coordinator.plan(id, 1).await.unwrap();
+        net.coordinator.plan(SequenceId(id), 1).await.unwrap();
     }
     prove(&net, &key, ids).await;
     net

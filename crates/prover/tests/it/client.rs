@@ -34,7 +34,7 @@ async fn signed_requests_verify_over_the_path_and_query_sent() {
     assert_eq!(job, leaf_job(0, 3));
     assert_eq!(
         client
-            .heartbeat(&job.job, job.token)
+            .heartbeat(job.job, job.token)
             .await
             .unwrap()
             .expires_ms,
@@ -43,7 +43,7 @@ async fn signed_requests_verify_over_the_path_and_query_sent() {
     // Not a valid proof: the submission reaches verification (so it was signed with its query)
     // and is refused there.
     let err = client
-        .submit(&job.job, job.token, 42, b"\x00\x01proof")
+        .submit(job.job, job.token, 42, b"\x00\x01proof")
         .await
         .unwrap_err();
     assert!(
@@ -235,19 +235,17 @@ fn bad_coordinator_urls_are_refused() {
 }
 
 #[tokio::test]
-async fn job_ids_that_are_not_url_safe_are_not_sent() {
-    // Nothing listens: a request sent would be a transport error.
-    let client = client("http://127.0.0.1:9");
-    for job in ["", "../hello", "a/b", "a?token=1", "s1 l0", "é"] {
-        let err = client.heartbeat(job, 1).await.unwrap_err();
-        assert!(
-            matches!(err, ClientError::BadResponse { status: 0, .. }),
-            "{job:?}: {err:?}"
-        );
-        let err = client.submit(job, 1, 0, b"p").await.unwrap_err();
-        assert!(
-            matches!(err, ClientError::BadResponse { status: 0, .. }),
-            "{job:?}: {err:?}"
-        );
-    }
+async fn an_assignment_with_a_malformed_job_id_is_a_bad_response() {
+    // Job ids go into paths: one that is not `s<sequence>-l<level>-i<index>` never gets that
+    // far, since the answer that carries it does not decode.
+    let base = canned(
+        200,
+        br#"{"job":"../hello","token":1,"attempt":1,"expires_ms":1,"circuit":"leaf:work","inputs":{"kind":"work","seed":1,"index":0},"children":[]}"#,
+    )
+    .await;
+    let err = client(&base).lease(10).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::BadResponse { status: 200, .. }),
+        "{err:?}"
+    );
 }

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use sheaf_api::{
     ChildProof, CircuitSpec, ErrorBody, ErrorCode, ErrorDetail, HeartbeatResponse, HelloResponse,
-    JobAssignment, JobInputs, LeaseRequest, ProverLimits, SignedHeaders, SubmitResponse,
-    API_VERSION,
+    JobAssignment, JobId, JobInputs, LeaseRequest, ProverLimits, SequenceId, SignedHeaders,
+    SubmitResponse, API_VERSION,
 };
 use sheaf_circuits::limits::MAX_PROOF_BYTES;
 use sheaf_circuits::work::work_input;
@@ -197,7 +197,7 @@ impl Fake {
             self.leased
                 .lock()
                 .unwrap()
-                .insert(job.job.clone(), job.clone());
+                .insert(job.job.to_string(), job.clone());
         }
         Ok(job)
     }
@@ -241,7 +241,7 @@ impl Fake {
         self.accepted.lock().unwrap().push(job.to_owned());
         if let Some(mut parent) = self.parents.lock().unwrap().remove(job) {
             parent.children = vec![ChildProof {
-                job: job.to_owned(),
+                job: job.parse().expect("a job the fake handed out"),
                 circuit: leased.circuit.clone(),
                 proof: bytes.to_vec(),
             }];
@@ -254,7 +254,7 @@ impl Fake {
 /// A leased work leaf.
 pub fn leaf_job(index: u64, token: i64) -> JobAssignment {
     JobAssignment {
-        job: format!("s1-l0-i{index}"),
+        job: JobId::new(SequenceId(1), 0, index),
         token,
         attempt: 1,
         expires_ms: 0,
@@ -269,7 +269,7 @@ pub fn leaf_job(index: u64, token: i64) -> JobAssignment {
 /// A leased leaf node (its children are filled in when they are proved).
 pub fn node_job(index: u64, token: i64) -> JobAssignment {
     JobAssignment {
-        job: format!("s1-l1-i{index}"),
+        job: JobId::new(SequenceId(1), 1, index),
         token,
         attempt: 1,
         expires_ms: 0,

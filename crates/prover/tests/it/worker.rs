@@ -134,7 +134,7 @@ async fn lease_lost_while_proving_abandons_the_job() {
         .unwrap();
     let mut node = node_job(4, 1);
     node.children = vec![sheaf_api::ChildProof {
-        job: "s1-l0-i0".into(),
+        job: "s1-l0-i0".parse().unwrap(),
         circuit: leaf_job(0, 1).circuit,
         proof: sheaf_circuits::encode_proof(&leaf),
     }];
@@ -187,7 +187,7 @@ async fn job_with_undecodable_children_is_abandoned() {
     let (key, fake, base) = setup().await;
     let mut node = node_job(1, 1);
     node.children = vec![sheaf_api::ChildProof {
-        job: "s1-l0-i0".into(),
+        job: "s1-l0-i0".parse().unwrap(),
         circuit: sheaf_api::JobCircuit::Leaf {
             kind: "work".into(),
         },

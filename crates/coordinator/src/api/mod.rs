@@ -5,6 +5,11 @@
 //! nonce, the timestamp must be within [`sheaf_api::MAX_CLOCK_SKEW_MS`] of the coordinator's
 //! clock, the key must be a registered prover, and the nonce must be new. Only then does the
 //! handler run.
+//!
+//! Handlers call the service ([`Coordinator`]) and answer its typed errors through [`error`],
+//! the one place they become the API's codes.
+
+pub mod error;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +25,14 @@ use sheaf_api::{
     ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders, MAX_CLOCK_SKEW_MS,
     PATH_HELLO, PATH_LEASE, PATH_METRICS, PATH_STATUS,
 };
-use sheaf_store::{JobId, Prover};
+use sheaf_store::Prover;
+use sheaf_types::clock::now_ms;
+use sheaf_types::{InvalidJobId, JobId};
 use tower_http::trace::TraceLayer;
 
-use crate::config::now_ms;
+pub use self::error::{ApiError, Result};
 use crate::coordinator::Coordinator;
-use crate::error::{ApiError, Result};
+use crate::error::InternalError;
 use crate::metrics::REQUESTS_REJECTED;
 
 /// The coordinator's HTTP app. Tests drive it over a loopback socket; `serve` runs it.
@@ -142,18 +149,20 @@ fn answer<T: IntoResponse>(result: Result<T>) -> Response {
 
 fn job_id(text: &str) -> Result<JobId> {
     text.parse()
-        .map_err(|e: sheaf_store::InvalidJobId| ApiError::new(ErrorCode::BadRequest, e.to_string()))
+        .map_err(|e: InvalidJobId| ApiError::new(ErrorCode::BadRequest, e.to_string()))
 }
 
 async fn hello(State(c): State<Arc<Coordinator>>, signed: Signed) -> Response {
-    answer((|| c.hello(&signed.prover, &signed.json()?).map(Json))())
+    answer((|| Ok(Json(c.hello(&signed.prover, &signed.json()?)?)))())
 }
 
 async fn lease(State(c): State<Arc<Coordinator>>, signed: Signed) -> Response {
     let result = async {
         let request: LeaseRequest = signed.json()?;
-        c.lease(&signed.prover, Duration::from_millis(request.wait_ms))
-            .await
+        Ok(
+            c.lease(&signed.prover, Duration::from_millis(request.wait_ms))
+                .await?,
+        )
     }
     .await;
     match result {
@@ -223,22 +232,27 @@ async fn submit(
         async {
             let (token, prove_ms) = submit_query(signed.query.as_deref())?;
             let job = job_id(&job)?;
-            c.submit(&signed.prover, job, token, prove_ms, signed.body.to_vec())
-                .await
-                .map(Json)
+            let accepted = c
+                .submit(&signed.prover, job, token, prove_ms, signed.body.to_vec())
+                .await?;
+            Ok(Json(accepted))
         }
         .await,
     )
 }
 
 async fn status(State(c): State<Arc<Coordinator>>) -> Response {
-    answer(c.status().await.map(Json))
+    answer(c.status().await.map(Json).map_err(ApiError::from))
 }
 
 async fn metrics(State(c): State<Arc<Coordinator>>) -> Response {
     answer(
         async {
-            let counts = c.store().counts_by_status().await?;
+            let counts = c
+                .store()
+                .counts_by_status()
+                .await
+                .map_err(InternalError::Store)?;
             Ok((
                 [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
                 crate::metrics::render(&counts),

@@ -40,9 +40,9 @@ use sheaf_chain::ChainClient;
 use sheaf_circuits::Digest;
 use sheaf_store::Prover;
 
+use crate::admission::{Registry, RegistryError, DEFAULT_MAX_CONCURRENT};
+use crate::api::ApiError;
 use crate::config::DEFAULT_CHAIN_POLL_INTERVAL;
-use crate::error::ApiError;
-use crate::registry::{Registry, RegistryError, DEFAULT_MAX_CONCURRENT};
 
 /// Seconds a prover admitted on the chain but not yet copied into the store is told to wait:
 /// the next sweep copies it.

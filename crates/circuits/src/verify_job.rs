@@ -1,4 +1,5 @@
-//! Checking one job's proof on receipt, as the coordinator does before storing it.
+//! Verifying one job's proof when it is submitted, as the coordinator does before storing it: the
+//! bytes decode canonically, the header is the expected one, the plonky2 verifier accepts it.
 
 use plonky2::plonk::circuit_data::VerifierCircuitData;
 

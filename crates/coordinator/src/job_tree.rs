@@ -1,8 +1,8 @@
-//! The planner: a sequence of leaves → its job tree, with the arity of the proving core.
+//! Planning a sequence: its leaves → the job tree the store inserts, with the arity of the proving core.
 //!
 //! Leaves are level 0, the leaf nodes that verify them level 1, universal nodes above; the root
 //! is always a universal node, and when the circuits wrap the final proof, one wrap job sits on
-//! top. The planner only counts leaves: which kind of leaf a job proves is in its circuit name.
+//! top. Planning only counts leaves: which kind of leaf a job proves is in its circuit name.
 
 use sheaf_api::JobInputs;
 use sheaf_circuits::{JobCircuit, TreePlan};

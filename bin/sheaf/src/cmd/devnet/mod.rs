@@ -1,0 +1,333 @@
+//! `sheaf devnet`: a whole proving network on this machine, in one command.
+//!
+//! A base chain and a coordinator (on an embedded SQLite data directory) in this process, N
+//! prover processes talking to the coordinator over loopback HTTP, S sequences proved end to end
+//! and settled on the chain. The provers are registered as members of the chain's registry and
+//! admitted from it; the coordinator stakes, registers each sequence, and settles each root
+//! proof with the two-step commit-reveal. Progress while it runs; a summary with the
+//! coordinator's overhead on the critical path, each process's peak memory, the sequences
+//! finalized on chain, rewards per sender and work per prover, and the membership table. Every
+//! root proof is also verified with the exported final key.
+//!
+//! One file per stage: this one orchestrates; `provers.rs` starts and stops the prover
+//! processes, `progress.rs` watches the run, `critical_path.rs` measures the coordinator's
+//! overhead, `summary.rs` prints the result. The coordinator itself is assembled by
+//! [`sheaf_coordinator::CoordinatorService`], as in `sheaf coordinator`.
+
+mod critical_path;
+mod progress;
+mod provers;
+mod summary;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+use sheaf_chain::Address;
+use sheaf_circuits::FinalKey;
+use sheaf_coordinator::{CoordinatorService, Registry, ServiceOptions};
+use sheaf_prover::ProverKey;
+use sheaf_store::{Job, JobFilter, JobStatus, Store};
+
+use self::critical_path::{critical_path, CriticalPath};
+use self::progress::{watch_progress, watch_settlement};
+use self::provers::{spawn_prover, stop_provers};
+use self::summary::print_summary;
+use crate::circuit_args::CircuitArgs;
+use crate::cmd::coordinator::{load_circuits, ServiceArgs, SettlementArgs};
+use crate::cmd::devnet_chain::{ChainReport, DevnetChain, DevnetChainArgs};
+use crate::process_stats::peak_rss_of;
+
+/// Provers a devnet starts unless told otherwise: two share a 2-core machine.
+pub const DEFAULT_DEVNET_PROVERS: usize = 2;
+/// Sequences a devnet proves unless told otherwise.
+pub const DEFAULT_DEVNET_SEQUENCES: usize = 2;
+/// Work leaves per sequence unless told otherwise.
+pub const DEFAULT_DEVNET_LEAVES: usize = 8;
+/// How often progress is read from the store.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(300);
+/// Longest wait for the chain to finalize every sequence once all are proved: many windows.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a prover gets to exit after SIGTERM before it is killed.
+const PROVER_EXIT_GRACE: Duration = Duration::from_secs(10);
+
+/// Arguments of `devnet`.
+#[derive(Args, Debug)]
+pub struct DevnetArgs {
+    /// Prover processes to start.
+    #[arg(long, env = "SHEAF_DEVNET_PROVERS", default_value_t = DEFAULT_DEVNET_PROVERS)]
+    pub provers: usize,
+    /// Sequences to prove.
+    #[arg(long, env = "SHEAF_SEQUENCES", default_value_t = DEFAULT_DEVNET_SEQUENCES)]
+    pub sequences: usize,
+    /// Work leaves per sequence.
+    #[arg(long, env = "SHEAF_LEAVES", default_value_t = DEFAULT_DEVNET_LEAVES)]
+    pub leaves: usize,
+    /// Proving threads per prover (0: the machine's cores shared evenly).
+    #[arg(long, env = "SHEAF_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Data directory (store, keys, provers file, logs, final key); kept afterwards. Default: a
+    /// temporary directory, removed at the end.
+    #[arg(long, env = "SHEAF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub chain: DevnetChainArgs,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub settlement: SettlementArgs,
+    #[command(flatten)]
+    pub circuits: CircuitArgs,
+}
+
+/// Peak memory of one process.
+#[derive(Debug, Serialize)]
+pub struct ProcessMemory {
+    /// `coordinator` or the prover's name.
+    pub process: String,
+    /// Peak resident set size.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// What `devnet` reports.
+#[derive(Debug, Serialize)]
+pub struct DevnetSummary {
+    /// Prover processes.
+    pub provers: usize,
+    /// Sequences planned.
+    pub sequences: usize,
+    /// Sequences whose root proof is stored.
+    pub sequences_proved: usize,
+    /// Root proofs verified with the exported final key.
+    pub roots_verified: usize,
+    /// Jobs proved.
+    pub jobs: usize,
+    /// Seconds to load circuits and start the coordinator.
+    pub setup_seconds: f64,
+    /// From the first lease to the last proof.
+    pub wall_seconds: f64,
+    /// Sum over jobs of the seconds provers spent proving them.
+    pub proving_seconds: f64,
+    /// The critical path.
+    pub critical_path: CriticalPath,
+    /// Wall time on the critical path not spent proving, as a fraction of it.
+    pub coordinator_overhead_fraction: f64,
+    /// Peak memory per process.
+    pub peak_rss: Vec<ProcessMemory>,
+    /// Sequences finalized on chain.
+    pub sequences_finalized: usize,
+    /// From the last root proof stored to the last sequence seen finalized on chain.
+    pub settle_seconds: f64,
+    /// What the chain says: finalized sequences, rewards, work per prover, members.
+    pub chain: ChainReport,
+    /// Id of the final key.
+    pub final_key_id: String,
+    /// The data directory (when kept).
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Run `devnet`.
+pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    if args.provers == 0 || args.sequences == 0 || args.leaves == 0 {
+        bail!("--provers, --sequences and --leaves must each be at least 1");
+    }
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::Builder::new().prefix("sheaf-devnet-").tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut summary = runtime.block_on(devnet(&args, &data_dir))?;
+    summary.data_dir = args.data_dir.clone();
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    if summary.roots_verified != summary.sequences {
+        bail!(
+            "{} of {} root proofs verified",
+            summary.roots_verified,
+            summary.sequences
+        );
+    }
+    if summary.sequences_finalized != summary.sequences {
+        bail!(
+            "{} of {} sequences finalized on chain",
+            summary.sequences_finalized,
+            summary.sequences
+        );
+    }
+    Ok(())
+}
+
+async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSummary> {
+    let setup = Instant::now();
+    let store = Store::open_data_dir(data_dir.join("store")).await?;
+
+    // Keys: one per prover, and the coordinator's, which registers and settles sequences.
+    let mut keys = Vec::new();
+    for i in 1..=args.provers {
+        let name = format!("prover-{i}");
+        let key = ProverKey::generate();
+        key.write(&data_dir.join(format!("{name}.key")), true)?;
+        keys.push((name, key));
+    }
+    let sender_key = ProverKey::generate();
+    sender_key.write(&data_dir.join("coordinator.key"), true)?;
+    let sender = Address(sender_key.signing.verifying_key().to_bytes());
+
+    let circuits = load_circuits(&args.circuits, args.json).await?;
+    let key_path = data_dir.join("final.key");
+    let final_key = circuits.aggregation.final_key();
+    final_key.write(&key_path)?;
+
+    // The chain, the provers' memberships and the coordinator's stake.
+    let mut accounts: Vec<_> = keys
+        .iter()
+        .map(|(_, key)| Address(key.signing.verifying_key().to_bytes()))
+        .collect();
+    accounts.push(sender);
+    let chain = DevnetChain::start(
+        &data_dir.join("chain"),
+        &args.chain,
+        final_key.clone(),
+        sender,
+        &accounts,
+    )
+    .await?;
+    chain.admit(&keys, &sender_key.signing).await?;
+    let registry: Arc<dyn Registry> = args.settlement.registry(&chain.url).await?;
+
+    let mut service = CoordinatorService::start(ServiceOptions {
+        store: store.clone(),
+        circuits,
+        leaf_rows_log2: args.circuits.leaf_rows_log2,
+        config: args.service.config()?,
+        registry: Some(registry),
+        sequences: args.sequences as u64,
+        leaves: args.leaves,
+        listen: ([127, 0, 0, 1], 0).into(),
+        settlement: Some(
+            args.settlement
+                .settlement(&chain.url, sender_key.signing.clone())?,
+        ),
+    })
+    .await?;
+    let url = service.url();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if args.threads > 0 {
+        args.threads
+    } else {
+        (cores / args.provers).max(1)
+    };
+    let mut provers = Vec::new();
+    for (name, key) in &keys {
+        let id = store
+            .prover_by_key(&key.signing.verifying_key().to_bytes())
+            .await?
+            .with_context(|| format!("{name} is not admitted from the chain's registry"))?
+            .id;
+        provers.push(spawn_prover(
+            name,
+            id,
+            &data_dir.join(format!("{name}.key")),
+            &url,
+            threads,
+            &args.circuits,
+            data_dir,
+        )?);
+    }
+    let setup_seconds = setup.elapsed().as_secs_f64();
+
+    let total_jobs = store.list_jobs(JobFilter::default()).await?.len();
+    watch_progress(service.coordinator(), &mut provers, total_jobs, args.json).await?;
+    watch_settlement(&chain, args.sequences as u64, args.json).await?;
+    // From the last root proof stored to the moment the chain was seen to finalize it (the
+    // progress poll adds up to one interval).
+    let finalized_ms = sheaf_types::clock::now_ms();
+    let last_root_ms = store
+        .list_sequences()
+        .await?
+        .iter()
+        .filter_map(|s| s.proved_ms)
+        .max()
+        .unwrap_or(finalized_ms);
+    let settle_seconds = (finalized_ms - last_root_ms).max(0) as f64 / 1000.0;
+    service.stop_settling().await;
+    let chain_report = chain
+        .report(&store, args.sequences as u64, &sender, &keys)
+        .await?;
+    chain.stop().await;
+
+    // Peak memory is read before the provers exit.
+    let mut peak_rss = vec![ProcessMemory {
+        process: "coordinator".into(),
+        peak_rss_bytes: peak_rss_of("self"),
+    }];
+    for prover in &provers {
+        peak_rss.push(ProcessMemory {
+            process: prover.name.clone(),
+            peak_rss_bytes: peak_rss_of(&prover.child.id().to_string()),
+        });
+    }
+    stop_provers(&mut provers);
+    service.stop().await?;
+
+    let key = FinalKey::read(&key_path)?;
+    let mut roots_verified = 0;
+    let sequences = store.list_sequences().await?;
+    for sequence in &sequences {
+        let bytes = store
+            .proof_of(sequence.root)
+            .await?
+            .with_context(|| format!("sequence {} has no root proof", sequence.id))?;
+        key.verify_bytes(&bytes)
+            .with_context(|| format!("root proof of sequence {}", sequence.id))?;
+        roots_verified += 1;
+    }
+
+    let jobs = store.list_jobs(JobFilter::default()).await?;
+    let proved: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Proved)
+        .collect();
+    let first_lease = proved.iter().filter_map(|j| j.leased_ms).min().unwrap_or(0);
+    let last_proof = proved.iter().filter_map(|j| j.proved_ms).max().unwrap_or(0);
+    let critical_path = critical_path(&jobs);
+    let coordinator_overhead_fraction = if critical_path.seconds > 0.0 {
+        critical_path.overhead_seconds / critical_path.seconds
+    } else {
+        0.0
+    };
+    Ok(DevnetSummary {
+        provers: args.provers,
+        sequences: sequences.len(),
+        sequences_proved: sequences.iter().filter(|s| s.proved_ms.is_some()).count(),
+        roots_verified,
+        jobs: proved.len(),
+        setup_seconds,
+        wall_seconds: (last_proof - first_lease) as f64 / 1000.0,
+        proving_seconds: proved.iter().filter_map(|j| j.prove_ms).sum::<i64>() as f64 / 1000.0,
+        coordinator_overhead_fraction,
+        critical_path,
+        peak_rss,
+        sequences_finalized: chain_report.finalized.len(),
+        settle_seconds,
+        chain: chain_report,
+        final_key_id: final_key.id().to_string(),
+        data_dir: None,
+    })
+}

@@ -1,0 +1,150 @@
+//! Watching a devnet run: bars per tree level and a line per prover until every sequence is
+//! proved, then a bar of sequences finalized on chain.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::bail;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sheaf_coordinator::Coordinator;
+use sheaf_store::{JobFilter, JobStatus};
+
+use super::provers::ProverProcess;
+use super::{PROGRESS_INTERVAL, SETTLE_TIMEOUT};
+use crate::cmd::devnet_chain::DevnetChain;
+
+/// Bars per level and a line per prover until every sequence is proved; fails if a prover
+/// process exits or a job dies.
+pub async fn watch_progress(
+    coordinator: &Coordinator,
+    provers: &mut [ProverProcess],
+    total_jobs: usize,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let store = coordinator.store();
+    let multi = MultiProgress::new();
+    if quiet {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut level_bars: HashMap<u32, ProgressBar> = HashMap::new();
+    let prover_lines: Vec<ProgressBar> = provers
+        .iter()
+        .map(|p| {
+            let line = multi.add(ProgressBar::new_spinner());
+            line.set_prefix(p.name.clone());
+            line
+        })
+        .collect();
+    let started = Instant::now();
+    loop {
+        let jobs = store.list_jobs(JobFilter::default()).await?;
+        let mut by_level: HashMap<u32, (u64, u64)> = HashMap::new();
+        let mut by_prover: HashMap<&str, u64> = HashMap::new();
+        for job in &jobs {
+            let entry = by_level.entry(job.id.level).or_default();
+            entry.1 += 1;
+            if job.status == JobStatus::Proved {
+                entry.0 += 1;
+                if let Some(p) = job.proved_by.as_deref() {
+                    *by_prover.entry(p).or_default() += 1;
+                }
+            }
+            if job.status == JobStatus::Dead {
+                bail!("job {} is dead after {} attempts", job.id, job.attempts);
+            }
+        }
+        let mut levels: Vec<_> = by_level.into_iter().collect();
+        levels.sort();
+        for (level, (done, total)) in levels {
+            let bar = level_bars.entry(level).or_insert_with(|| {
+                let bar = multi.insert(level as usize, ProgressBar::new(total));
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("level {level}"));
+                bar
+            });
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+        for (line, prover) in prover_lines.iter().zip(provers.iter()) {
+            let leased = jobs
+                .iter()
+                .filter(|j| {
+                    j.status == JobStatus::Leased && j.lease_holder.as_deref() == Some(&prover.id)
+                })
+                .map(|j| j.id.to_string())
+                .collect::<Vec<_>>();
+            line.set_message(format!(
+                "{} proofs accepted{}",
+                by_prover.get(prover.id.as_str()).copied().unwrap_or(0),
+                if leased.is_empty() {
+                    String::new()
+                } else {
+                    format!(", proving {}", leased.join(", "))
+                }
+            ));
+            line.tick();
+        }
+        let sequences = store.list_sequences().await?;
+        if !sequences.is_empty() && sequences.iter().all(|s| s.proved_ms.is_some()) {
+            break;
+        }
+        for prover in provers.iter_mut() {
+            if let Some(status) = prover.child.try_wait()? {
+                bail!(
+                    "{} exited ({status}) before the devnet finished; see its log in the data directory",
+                    prover.name
+                );
+            }
+        }
+        let proved = jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Proved)
+            .count();
+        tracing::debug!(target: "sheaf::devnet", proved, total_jobs, elapsed = ?started.elapsed(), "progress");
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+    }
+    for bar in level_bars.values() {
+        bar.finish();
+    }
+    for line in &prover_lines {
+        line.finish();
+    }
+    Ok(())
+}
+
+/// A bar of sequences finalized on chain until all are; fails after [`SETTLE_TIMEOUT`].
+pub async fn watch_settlement(
+    chain: &DevnetChain,
+    sequences: u64,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(sequences);
+    if quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix("on chain");
+    bar.set_message("finalized (hash, then reveal)");
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let finalized = chain.finalized(sequences).await?;
+        bar.set_position(finalized);
+        if finalized >= sequences {
+            bar.finish();
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{finalized} of {sequences} sequences finalized on chain after {} s; see the \
+                 coordinator's log (sheaf::sender)",
+                SETTLE_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+    }
+}

@@ -1,0 +1,92 @@
+//! The devnet's prover processes: started as `sheaf prover` children, stopped with SIGTERM.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::circuit_args::CircuitArgs;
+
+use super::PROVER_EXIT_GRACE;
+
+/// One prover process; killed if still running when dropped.
+pub struct ProverProcess {
+    /// Its name (`prover-1`, …).
+    pub name: String,
+    /// Its id in the coordinator's store (its membership's).
+    pub id: String,
+    /// The process.
+    pub child: Child,
+}
+
+impl Drop for ProverProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `sheaf prover` as a child process against the coordinator at `url`.
+pub fn spawn_prover(
+    name: &str,
+    id: String,
+    key: &Path,
+    url: &str,
+    threads: usize,
+    circuits: &CircuitArgs,
+    data_dir: &Path,
+) -> anyhow::Result<ProverProcess> {
+    let log = std::fs::File::create(data_dir.join(format!("{name}.log")))?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("prover")
+        .arg("--coordinator")
+        .arg(url)
+        .arg("--key")
+        .arg(key)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--cache-dir")
+        .arg(&circuits.cache_dir)
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if circuits.no_cache {
+        command.arg("--no-cache");
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    Ok(ProverProcess {
+        name: name.to_owned(),
+        id,
+        child,
+    })
+}
+
+/// SIGTERM every prover (they finish gracefully and print their report), then wait.
+pub fn stop_provers(provers: &mut [ProverProcess]) {
+    for prover in provers.iter() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(prover.child.id().to_string())
+            .status();
+    }
+    for prover in provers.iter_mut() {
+        let deadline = Instant::now() + PROVER_EXIT_GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = prover.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut report = String::new();
+        if let Some(stdout) = prover.child.stdout.as_mut() {
+            let _ = stdout.read_to_string(&mut report);
+        }
+        tracing::debug!(target: "sheaf::devnet", prover = %prover.name, report = %report.trim(), "prover stopped");
+    }
+}

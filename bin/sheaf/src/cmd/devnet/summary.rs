@@ -1,0 +1,82 @@
+//! Printing a devnet's summary for people (`--json` prints the same summary as one object).
+
+use crate::process_stats::mib;
+
+use super::DevnetSummary;
+
+/// Base units as tokens, to three decimals.
+fn tokens(amount: sheaf_chain::settlement::Amount) -> String {
+    let (amount, unit) = (amount.0, sheaf_chain::settlement::UNIT.0);
+    format!("{}.{:03}", amount / unit, amount % unit * 1000 / unit)
+}
+
+pub fn print_summary(s: &DevnetSummary) {
+    println!(
+        "devnet: {} of {} sequences proved by {} provers, {} jobs; {} root proofs verified with the final key {}",
+        s.sequences_proved, s.sequences, s.provers, s.jobs, s.roots_verified, s.final_key_id
+    );
+    println!(
+        "time: setup {:.1} s, proving wall {:.1} s, {:.1} s spent proving (all provers)",
+        s.setup_seconds, s.wall_seconds, s.proving_seconds
+    );
+    println!(
+        "critical path: {} jobs, {:.2} s, {:.2} s proving, {:.3} s overhead → coordinator overhead {:.2}%",
+        s.critical_path.jobs,
+        s.critical_path.seconds,
+        s.critical_path.proving_seconds,
+        s.critical_path.overhead_seconds,
+        100.0 * s.coordinator_overhead_fraction
+    );
+    let memory: Vec<String> = s
+        .peak_rss
+        .iter()
+        .map(|p| match p.peak_rss_bytes {
+            Some(bytes) => format!("{} {:.0} MiB", p.process, mib(bytes)),
+            None => format!("{} ?", p.process),
+        })
+        .collect();
+    println!("peak RSS: {}", memory.join(", "));
+    println!(
+        "chain: {} of {} sequences finalized in {} blocks, settled {:.1} s after the last proof",
+        s.sequences_finalized, s.sequences, s.chain.height, s.settle_seconds
+    );
+    for f in &s.chain.finalized {
+        println!(
+            "  sequence {} finalized in block {} by {}… ({} jobs, {} work units)",
+            f.sequence,
+            f.block,
+            &f.sender[..16],
+            f.jobs,
+            f.work_units
+        );
+    }
+    for a in &s.chain.senders {
+        println!(
+            "rewards: sender {}… earned {} tokens ({} transactions, stake {} tokens)",
+            &a.sender[..16],
+            tokens(a.rewards),
+            a.transactions,
+            tokens(a.stake)
+        );
+    }
+    for p in &s.chain.provers {
+        println!(
+            "work: {} proved {} jobs, {} work units",
+            p.prover, p.jobs, p.work_units
+        );
+    }
+    println!("members:");
+    for m in &s.chain.members {
+        println!(
+            "  {:<10} index {:>3}  rate {:>4}/epoch  {:?}  id {}…",
+            m.prover,
+            m.index,
+            m.rate_limit,
+            m.state,
+            &m.id_commitment[..16]
+        );
+    }
+    if let Some(dir) = &s.data_dir {
+        println!("data directory: {}", dir.display());
+    }
+}

@@ -1,0 +1,84 @@
+//! Admission: who may prove, with their keys and limits.
+//!
+//! The registry is either a TOML file the operator maintains (`--provers FILE`,
+//! [`FileRegistry`], in `file.rs`) or the chain's membership registry ([`ChainRegistry`], in
+//! `chain.rs`), behind the same [`Registry`] trait. Either way the coordinator copies the
+//! admitted provers into the store, where leases are admitted atomically against their limits,
+//! and asks the registry why a key the store does not know is refused ([`Registry::refusal`]).
+
+mod chain;
+mod file;
+
+pub use chain::{ChainRegistry, ChainRegistryConfig};
+pub use file::{parse_provers, FileRegistry};
+
+use std::path::PathBuf;
+
+use sheaf_store::Prover;
+
+use crate::api::ApiError;
+#[cfg(doc)]
+use sheaf_api::ErrorCode;
+
+/// Leases per epoch when a provers-file entry names no `rate_limit`.
+pub const DEFAULT_RATE_LIMIT: i64 = 600;
+/// Leases held at once when an entry names no `max_concurrent`.
+pub const DEFAULT_MAX_CONCURRENT: i64 = 2;
+
+/// Why the registry could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The provers file cannot be read.
+    #[error("reading provers file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The provers file is not valid TOML of the expected shape.
+    #[error("provers file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The chain's membership list could not be read.
+    #[error("reading the chain's membership list: {0}")]
+    Chain(#[from] sheaf_chain::ClientError),
+}
+
+/// A source of admitted provers.
+pub trait Registry: Send + Sync + 'static {
+    /// The provers admitted now, with their limits.
+    fn admitted(&self) -> Result<Vec<Prover>, RegistryError>;
+
+    /// Whether the registry may have changed since the last [`Registry::admitted`].
+    fn changed(&self) -> bool {
+        true
+    }
+
+    /// Why `public_key`, which the store does not admit, is refused, when the registry can say
+    /// more than [`ErrorCode::UnknownProver`] (e.g. an expired membership); `None` keeps that
+    /// generic answer.
+    fn refusal(&self, public_key: &[u8; 32]) -> Option<ApiError> {
+        let _ = public_key;
+        None
+    }
+}
+
+/// A fixed list of provers (for tests and embedding).
+#[derive(Debug, Clone)]
+pub struct StaticRegistry(pub Vec<Prover>);
+
+impl Registry for StaticRegistry {
+    fn admitted(&self) -> Result<Vec<Prover>, RegistryError> {
+        Ok(self.0.clone())
+    }
+
+    fn changed(&self) -> bool {
+        false
+    }
+}

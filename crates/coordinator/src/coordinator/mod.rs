@@ -1,0 +1,319 @@
+//! The coordinator's service: what each API call does, independent of HTTP.
+//!
+//! One file per stage of a job's life here: `lease.rs` hands jobs out and keeps their leases,
+//! `submit.rs` checks a proof on receipt and stores it; this file holds the service itself,
+//! admission of requests, hello, status and the sweeper.
+
+mod lease;
+mod submit;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use plonky2::plonk::circuit_data::VerifierCircuitData;
+use sheaf_api::{
+    CircuitSpec, HelloRequest, HelloResponse, JobCount, ProverLimits, SequenceStatus,
+    StatusResponse, API_VERSION,
+};
+use sheaf_circuits::{CircuitSet, JobCircuit, C, D, F};
+use sheaf_store::{Job, Prover, Store, StoreError};
+use sheaf_types::clock::{millis, now_ms};
+use sheaf_types::{JobId, SequenceId};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::admission::{Registry, RegistryError};
+use crate::config::CoordinatorConfig;
+use crate::error::{AdmissionError, HelloError, InternalError, JobRefusal};
+use crate::job_tree::plan_sequence;
+use crate::metrics::{JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED};
+
+/// Why the coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The registry could not be read.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A circuit is missing from the set.
+    #[error(transparent)]
+    Circuits(#[from] sheaf_circuits::CircuitError),
+}
+
+/// The coordinator: leases jobs to provers, verifies what they submit, and keeps everything in
+/// the store. Cheap to share (`Arc`); one per process, several per database.
+pub struct Coordinator {
+    store: Store,
+    circuits: Arc<CircuitSet>,
+    verifiers: HashMap<JobCircuit, Arc<VerifierCircuitData<F, C, D>>>,
+    spec: CircuitSpec,
+    config: CoordinatorConfig,
+    registry: Option<Arc<dyn Registry>>,
+    /// Set when copying the registry into the store failed: the next sweep copies it again
+    /// even if the registry reports no change (it counts the failed read as seen).
+    registry_stale: std::sync::atomic::AtomicBool,
+    /// Woken when a job may have become ready (a proof readied a parent, a lease expired).
+    ready: Notify,
+    /// Submissions in verification or waiting for it; none left means 503.
+    verify_admission: Arc<Semaphore>,
+    /// Verifications running at once.
+    verify_workers: Arc<Semaphore>,
+    /// Submissions of one job are serialized, so identical concurrent submissions cost one
+    /// verification and store one proof.
+    submit_locks: Mutex<HashMap<JobId, Weak<tokio::sync::Mutex<()>>>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("spec", &self.spec)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Coordinator {
+    /// A coordinator over `store`, verifying with `circuits` (whose work leaf has
+    /// `2^leaf_rows_log2` rows), admitting the provers of `registry` (copied into the store now
+    /// and whenever it changes; without a registry, the provers already in the store).
+    pub async fn new(
+        store: Store,
+        circuits: Arc<CircuitSet>,
+        leaf_rows_log2: usize,
+        config: CoordinatorConfig,
+        registry: Option<Arc<dyn Registry>>,
+    ) -> Result<Self, StartError> {
+        // Counters recorded before the recorder exists would be lost.
+        crate::metrics::handle();
+        if let Some(registry) = &registry {
+            store.sync_provers(&registry.admitted()?).await?;
+        }
+        let kind = sheaf_circuits::work::WORK_LEAF_KIND.to_owned();
+        let mut circuit_names = vec![
+            JobCircuit::Leaf { kind: kind.clone() },
+            JobCircuit::LeafNode { kind },
+            JobCircuit::Universal,
+        ];
+        if circuits.aggregation.final_wrap().is_some() {
+            circuit_names.push(JobCircuit::Wrap);
+        }
+        let verifiers = circuit_names
+            .into_iter()
+            .map(|c| Ok((c.clone(), Arc::new(circuits.verifier_data(&c)?))))
+            .collect::<Result<_, sheaf_circuits::CircuitError>>()?;
+        let settings = circuits.aggregation.settings();
+        let spec = CircuitSpec {
+            profile: settings.profile.to_string(),
+            arity: settings.arity,
+            final_zk: settings.final_zk,
+            leaf_rows_log2,
+            final_key_id: circuits.aggregation.final_key().id().to_string(),
+            whitelist_root: circuits.aggregation.whitelist().root().to_string(),
+        };
+        Ok(Coordinator {
+            store,
+            verifiers,
+            spec,
+            verify_admission: Arc::new(Semaphore::new(config.verify_workers + config.verify_queue)),
+            verify_workers: Arc::new(Semaphore::new(config.verify_workers.max(1))),
+            circuits,
+            config,
+            registry,
+            ready: Notify::new(),
+            registry_stale: std::sync::atomic::AtomicBool::new(false),
+            submit_locks: Mutex::new(HashMap::new()),
+            shutdown: tokio::sync::watch::channel(false).0,
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.config
+    }
+
+    /// The circuits provers must prove with.
+    pub fn spec(&self) -> &CircuitSpec {
+        &self.spec
+    }
+
+    /// The circuits.
+    pub fn circuits(&self) -> &CircuitSet {
+        &self.circuits
+    }
+
+    /// The circuits, shared (for the proof sender).
+    pub fn circuits_arc(&self) -> Arc<CircuitSet> {
+        self.circuits.clone()
+    }
+
+    /// Ends long-polls at once (they answer "no job"), for a graceful shutdown.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+        self.ready.notify_waiters();
+    }
+
+    /// Plans sequence `id` of `leaves` work leaves (seeded by its id). Planning a sequence
+    /// that exists changes nothing and returns `false`.
+    pub async fn plan(&self, id: SequenceId, leaves: usize) -> Result<bool, StartError> {
+        let settings = self.circuits.aggregation.settings();
+        let plan = plan_sequence(
+            id,
+            leaves,
+            settings.arity,
+            sheaf_circuits::work::WORK_LEAF_KIND,
+            id.get(),
+            self.circuits.aggregation.final_wrap().is_some(),
+            now_ms(),
+        )?;
+        match self.store.insert_sequence(plan.sequence, &plan.jobs).await {
+            Ok(()) => {
+                tracing::info!(target: "sheaf::coordinator", sequence = %id, leaves, jobs = plan.jobs.len(), "planned sequence");
+                self.ready.notify_waiters();
+                Ok(true)
+            }
+            Err(StoreError::SequenceExists(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The registered prover whose key is `public_key`. A key the store does not admit is
+    /// refused with the registry's reason when it has one (an expired membership, no
+    /// membership), else as an unknown prover.
+    pub async fn prover_by_key(&self, public_key: &[u8; 32]) -> Result<Prover, AdmissionError> {
+        if let Some(prover) = self.store.prover_by_key(public_key).await? {
+            return Ok(prover);
+        }
+        if let Some(refusal) = self.registry.as_ref().and_then(|r| r.refusal(public_key)) {
+            return Err(AdmissionError::Refused(refusal));
+        }
+        Err(AdmissionError::UnknownProver {
+            key: hex::encode(public_key),
+        })
+    }
+
+    /// Records a request nonce; a nonce seen within the clock-skew window is a replay.
+    pub async fn check_nonce(
+        &self,
+        key: &[u8; 32],
+        nonce: &[u8; 16],
+        now: i64,
+    ) -> Result<(), AdmissionError> {
+        let expires = now + 2 * sheaf_api::MAX_CLOCK_SKEW_MS;
+        if self
+            .store
+            .remember_nonce(&hex::encode(key), &hex::encode(nonce), expires)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AdmissionError::ReplayedNonce)
+        }
+    }
+
+    /// Answer a prover's hello.
+    pub fn hello(
+        &self,
+        prover: &Prover,
+        request: &HelloRequest,
+    ) -> Result<HelloResponse, HelloError> {
+        if request.api_version != API_VERSION {
+            return Err(HelloError::IncompatibleVersion {
+                prover: request.api_version,
+                coordinator: API_VERSION,
+            });
+        }
+        tracing::info!(target: "sheaf::coordinator", prover = %prover.id, software = %request.software, "hello");
+        Ok(HelloResponse {
+            api_version: API_VERSION,
+            prover: prover.id.clone(),
+            circuits: self.spec.clone(),
+            lease_ttl_ms: millis(self.config.lease_ttl),
+            heartbeat_interval_ms: millis(self.config.heartbeat_interval) as u64,
+            max_lease_wait_ms: millis(self.config.max_lease_wait) as u64,
+            limits: ProverLimits {
+                rate_limit: prover.rate_limit,
+                epoch_ms: millis(self.config.epoch),
+                max_concurrent: prover.max_concurrent,
+            },
+        })
+    }
+
+    /// Job `id` as a prover names it: unknown is a refusal.
+    async fn job<E: From<JobRefusal> + From<InternalError>>(&self, id: JobId) -> Result<Job, E> {
+        let stored = self.store.get_job(id).await;
+        match stored.map_err(InternalError::Store)? {
+            Some(job) => Ok(job),
+            None => Err(JobRefusal::UnknownJob(id).into()),
+        }
+    }
+
+    /// A job the store named (a child): missing is a failure of the store.
+    async fn stored_job(&self, id: sheaf_store::JobId) -> Result<Job, InternalError> {
+        self.store
+            .get_job(id)
+            .await?
+            .ok_or(InternalError::Store(StoreError::UnknownJob(id)))
+    }
+
+    /// Sequences and jobs by status.
+    pub async fn status(&self) -> Result<StatusResponse, InternalError> {
+        let sequences = self
+            .store
+            .list_sequences()
+            .await?
+            .into_iter()
+            .map(|s| SequenceStatus {
+                id: s.id,
+                leaves: s.leaves,
+                root_job: s.root,
+                proved: s.proved_ms.is_some(),
+            })
+            .collect();
+        let jobs = self
+            .store
+            .counts_by_status()
+            .await?
+            .into_iter()
+            .map(|c| JobCount {
+                status: c.status.as_str().to_owned(),
+                level: c.level,
+                count: c.count,
+            })
+            .collect();
+        Ok(StatusResponse { sequences, jobs })
+    }
+
+    /// One pass of the sweeper: take back expired leases, forget old nonces, pick up registry
+    /// changes.
+    pub async fn sweep(&self) -> Result<(), StartError> {
+        let now = now_ms();
+        let expired = self
+            .store
+            .requeue_expired(now, self.config.max_attempts)
+            .await?;
+        let taken_back = expired.requeued.len() + expired.dead.len();
+        if taken_back > 0 {
+            metrics::counter!(LEASES_EXPIRED).increment(taken_back as u64);
+            metrics::counter!(JOBS_REQUEUED).increment(expired.requeued.len() as u64);
+            metrics::counter!(JOBS_DEAD).increment(expired.dead.len() as u64);
+            self.ready.notify_waiters();
+        }
+        self.store.prune_nonces(now).await?;
+        use std::sync::atomic::Ordering;
+        let stale = self.registry_stale.load(Ordering::Acquire);
+        if let Some(registry) = self.registry.as_ref().filter(|r| stale || r.changed()) {
+            self.registry_stale.store(true, Ordering::Release);
+            self.store.sync_provers(&registry.admitted()?).await?;
+            self.registry_stale.store(false, Ordering::Release);
+            tracing::info!(target: "sheaf::coordinator", "provers registry reloaded");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Submissions: a proof is checked on receipt (lease current, expected header, verification on
+//! the bounded pool) and stored with its reward entry and the parent's release.
+
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use sheaf_api::SubmitResponse;
+use sheaf_circuits::work::work_input;
+use sheaf_circuits::{
+    decode_proof, verify_job_proof, CircuitError, Digest, Expected, Header, JobCircuit,
+};
+use sheaf_store::{Job, JobStatus, Prover, RewardEntry};
+use sheaf_types::clock::now_ms;
+use sheaf_types::{JobId, JobInputs};
+
+use super::Coordinator;
+use crate::error::{InternalError, JobRefusal, SubmitError};
+use crate::metrics::{PROOFS_ACCEPTED, VERIFY_SECONDS};
+
+impl Coordinator {
+    fn submit_lock(&self, job: JobId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.submit_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.retain(|_, lock| lock.strong_count() > 0);
+        if let Some(lock) = locks.get(&job).and_then(Weak::upgrade) {
+            return lock;
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(job, Arc::downgrade(&lock));
+        lock
+    }
+
+    /// Verify `bytes` as `prover`'s proof of `job` under lease `token` and store it.
+    pub async fn submit(
+        &self,
+        prover: &Prover,
+        job: JobId,
+        token: i64,
+        prove_ms: Option<i64>,
+        bytes: Vec<u8>,
+    ) -> Result<SubmitResponse, SubmitError> {
+        let lock = self.submit_lock(job);
+        let _serialized = lock.lock().await;
+        let current = self.job::<SubmitError>(job).await?;
+        if current.status == JobStatus::Proved {
+            // A retry of the submission that succeeded is answered as it was, minus the news.
+            let hash = sheaf_store::proof_hash(&bytes);
+            if current.proved_by.as_deref() == Some(prover.id.as_str())
+                && current.proof_hash.as_deref() == Some(hash.as_str())
+            {
+                return Ok(SubmitResponse {
+                    proof_hash: hash,
+                    parent_ready: None,
+                    sequence_proved: false,
+                });
+            }
+            return Err(JobRefusal::AlreadyProved(job).into());
+        }
+        let now = now_ms();
+        let lease_current = current.status == JobStatus::Leased
+            && current.lease_token == token
+            && current.lease_holder.as_deref() == Some(prover.id.as_str())
+            && current
+                .lease_expires_ms
+                .is_some_and(|expires| now < expires);
+        if !lease_current {
+            return Err(JobRefusal::StaleLease { job, token }.into());
+        }
+
+        let circuit = current.circuit.clone();
+        let worker_pk =
+            Digest::from_bytes(&prover.worker_pk).ok_or_else(|| InternalError::WorkerPk {
+                prover: prover.id.clone(),
+            })?;
+        let expected = self.expected(&current, &circuit, worker_pk).await?;
+        let header = self.verify(&circuit, bytes.clone(), expected).await?;
+
+        let work_units = match circuit {
+            JobCircuit::Leaf { .. } => header.stats.work_units,
+            JobCircuit::LeafNode { .. } | JobCircuit::Universal => {
+                self.circuits.aggregation.universal().weight()
+            }
+            // The wrap re-exposes the root's header: it adds no work to the reward tree.
+            JobCircuit::Wrap => 0,
+        };
+        let outcome = self
+            .store
+            .submit_proof(
+                job,
+                token,
+                &prover.id,
+                &bytes,
+                RewardEntry {
+                    worker_pk: prover.worker_pk,
+                    work_units: work_units as i64,
+                },
+                now_ms(),
+                prove_ms,
+            )
+            .await?;
+        metrics::counter!(PROOFS_ACCEPTED, "prover" => prover.id.clone(), "level" => job.level.to_string())
+            .increment(1);
+        if outcome.parent_ready.is_some() {
+            self.ready.notify_waiters();
+        }
+        tracing::info!(target: "sheaf::coordinator", %job, prover = %prover.id, token, prove_ms, parent_ready = ?outcome.parent_ready, sequence_proved = outcome.sequence_proved, "proof accepted");
+        Ok(SubmitResponse {
+            proof_hash: outcome.proof_hash,
+            parent_ready: outcome.parent_ready,
+            sequence_proved: outcome.sequence_proved,
+        })
+    }
+
+    /// What `job`'s proof by `worker_pk` must carry: its header over the work input or the
+    /// children's stored proofs, and the whitelist root.
+    async fn expected(
+        &self,
+        job: &Job,
+        circuit: &JobCircuit,
+        worker_pk: Digest,
+    ) -> Result<Expected, InternalError> {
+        let work = match job.inputs {
+            JobInputs::Work { seed, index } => Some(work_input(seed, index)),
+            JobInputs::Aggregate => None,
+        };
+        let mut children = Vec::new();
+        for (child, bytes) in self.store.child_proofs(job.id).await? {
+            let child_circuit = self.stored_job(child).await?.circuit;
+            let common = self
+                .circuits
+                .common(&child_circuit)
+                .map_err(InternalError::Circuits)?;
+            let unusable = |e: CircuitError| InternalError::StoredJob {
+                job: child,
+                what: "proof",
+                reason: e.to_string(),
+            };
+            let proof = decode_proof(&bytes, common, sheaf_circuits::limits::MAX_PROOF_BYTES)
+                .map_err(unusable)?;
+            children.push(Header::from_public_inputs(&proof.public_inputs).map_err(unusable)?);
+        }
+        let header = self
+            .circuits
+            .expected_header(circuit, work.as_ref(), &children, worker_pk)
+            .map_err(InternalError::Circuits)?;
+        Ok(Expected {
+            header,
+            whitelist_root: self.circuits.whitelist_root(circuit),
+        })
+    }
+
+    /// Verify on the bounded pool; a full pool answers 503.
+    async fn verify(
+        &self,
+        circuit: &JobCircuit,
+        bytes: Vec<u8>,
+        expected: Expected,
+    ) -> Result<Header, SubmitError> {
+        let verifier = self
+            .verifiers
+            .get(circuit)
+            .cloned()
+            .ok_or_else(|| InternalError::NoVerifier(circuit.clone()))?;
+        let Ok(_admitted) = self.verify_admission.clone().try_acquire_owned() else {
+            return Err(SubmitError::Overloaded);
+        };
+        let _worker = self
+            .verify_workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SubmitError::ShuttingDown)?;
+        let start = Instant::now();
+        let verified = tokio::task::spawn_blocking(move || {
+            verify_job_proof(&bytes, &verifier, &expected).map(|proof| proof.public_inputs)
+        })
+        .await
+        .map_err(InternalError::VerifierTask)?;
+        metrics::histogram!(VERIFY_SECONDS).record(start.elapsed().as_secs_f64());
+        let public_inputs = verified.map_err(SubmitError::Proof)?;
+        // The verifier accepted a header of the expected length: it parses.
+        Header::from_public_inputs(&public_inputs).map_err(|e| InternalError::Circuits(e).into())
+    }
+}

@@ -1,0 +1,227 @@
+//! Assembling a running coordinator from its parts: the service over a store and circuits, the
+//! sequences planned at start, the prover API on a socket with its sweeper, and, when it
+//! settles on a chain, the proof sender.
+//!
+//! ```text
+//!  ServiceOptions ── Coordinator::new (registry copied into the store)
+//!                 ── plan sequences 1..=n (those planned already are left alone)
+//!                 ── bind ── serve (HTTP API + sweeper) in a task
+//!                 ── ProofSender::connect ── spawn            (with settlement options)
+//!  CoordinatorService::stop: end long-polls, finish requests, then give the sender role up
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use sheaf_chain::ChainClient;
+use sheaf_circuits::CircuitSet;
+use sheaf_store::Store;
+use sheaf_types::SequenceId;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::admission::Registry;
+use crate::config::CoordinatorConfig;
+use crate::coordinator::{Coordinator, StartError};
+use crate::{ProofSender, SenderConfig, SenderError, SenderHandle};
+
+/// Everything a coordinator is assembled from.
+pub struct ServiceOptions {
+    /// The store.
+    pub store: Store,
+    /// The circuits provers prove with.
+    pub circuits: Arc<CircuitSet>,
+    /// Rows of the work leaf, as a power of two (told to provers).
+    pub leaf_rows_log2: usize,
+    /// The service's knobs.
+    pub config: CoordinatorConfig,
+    /// Who may prove; `None` admits the provers already in the store.
+    pub registry: Option<Arc<dyn Registry>>,
+    /// Sequences `1..=sequences` are planned at start, of `leaves` work leaves each.
+    pub sequences: u64,
+    /// Work leaves per planned sequence.
+    pub leaves: usize,
+    /// Where the prover API listens (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Settle root proofs on a chain; `None` proves without settling.
+    pub settlement: Option<SettlementOptions>,
+}
+
+/// How a coordinator settles its sequences on a chain.
+pub struct SettlementOptions {
+    /// The chain's JSON-RPC URL.
+    pub chain_url: String,
+    /// The coordinator's chain key: registers sequences and sends their proofs.
+    pub key: SigningKey,
+    /// The sender's schedule.
+    pub config: SenderConfig,
+}
+
+/// Why a coordinator could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The service, its registry or the planning of a sequence failed.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The prover API's address cannot be bound.
+    #[error("listening on {address}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proof sender could not start on the chain.
+    #[error("starting the proof sender on the chain at {url}")]
+    Sender {
+        /// The chain's URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: SenderError,
+    },
+}
+
+/// A running coordinator: the prover API served in a task, and the proof sender when it
+/// settles.
+pub struct CoordinatorService {
+    coordinator: Arc<Coordinator>,
+    address: SocketAddr,
+    planned: Vec<SequenceId>,
+    sender: Option<SenderHandle>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for CoordinatorService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorService")
+            .field("address", &self.address)
+            .field("settling", &self.sender.is_some())
+            .finish()
+    }
+}
+
+impl CoordinatorService {
+    /// Assemble and start a coordinator from `options`.
+    pub async fn start(options: ServiceOptions) -> Result<Self, ServiceError> {
+        let coordinator = Arc::new(
+            Coordinator::new(
+                options.store,
+                options.circuits,
+                options.leaf_rows_log2,
+                options.config,
+                options.registry,
+            )
+            .await?,
+        );
+        let mut planned = Vec::new();
+        for id in (1..=options.sequences).map(SequenceId) {
+            if coordinator.plan(id, options.leaves).await? {
+                planned.push(id);
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServiceError::Listen {
+                address: options.listen,
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| ServiceError::Listen {
+                address: options.listen,
+                source,
+            })?;
+        let sender = match options.settlement {
+            Some(settlement) => Some(start_sender(&coordinator, settlement).await?),
+            None => None,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(coordinator.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(CoordinatorService {
+            coordinator,
+            address,
+            planned,
+            sender,
+            stop: Some(stop),
+            server,
+        })
+    }
+
+    /// The service.
+    pub fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.coordinator
+    }
+
+    /// Where the prover API listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The prover API's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The sequences this start planned (those planned before are not listed).
+    pub fn planned(&self) -> &[SequenceId] {
+        &self.planned
+    }
+
+    /// Stop settling: the sender's tasks end and its role is given up (whatever it stored is
+    /// picked up by whoever sends next). Proving goes on.
+    pub async fn stop_settling(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            sender.stop().await;
+        }
+    }
+
+    /// Serve until `shutdown` resolves (or the server fails), then stop.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        tokio::select! {
+            _ = shutdown => self.stop().await,
+            ended = &mut self.server => {
+                self.stop_settling().await;
+                ended.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            }
+        }
+    }
+
+    /// End long-polls, finish in-flight requests, then give the sender role up so a standby
+    /// replica takes it at once rather than after its lease.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = (&mut self.server)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.stop_settling().await;
+        served
+    }
+}
+
+async fn start_sender(
+    coordinator: &Coordinator,
+    settlement: SettlementOptions,
+) -> Result<SenderHandle, ServiceError> {
+    let sender = ProofSender::connect(
+        coordinator.store().clone(),
+        coordinator.circuits_arc(),
+        ChainClient::new(&settlement.chain_url),
+        settlement.key,
+        settlement.config,
+    )
+    .await
+    .map_err(|source| ServiceError::Sender {
+        url: settlement.chain_url,
+        source,
+    })?;
+    Ok(sender.spawn())
+}
