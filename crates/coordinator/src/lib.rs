@@ -20,8 +20,9 @@
 //!
 //! Where things happen: a sequence's job tree is planned in [`job_tree`]; a job is leased in
 //! `coordinator/lease.rs` and its proof checked on receipt in `coordinator/submit.rs`; who may
-//! prove is decided in [`admission`]; the HTTP surface is [`api`]; settled root proofs leave
-//! through [`sender`]; [`service`] assembles all of it into a running coordinator.
+//! prove is decided in [`admission`]; the HTTP surface is [`api`]; proved roots are settled on
+//! chain by [`settlement`], one file per stage; [`service`] assembles all of it into a running
+//! coordinator.
 //!
 //! Failure semantics: every operation of the service returns its own error enum ([`error`]);
 //! the API maps them to an [`ApiError`] with one JSON shape in one place ([`api::error`]). A
