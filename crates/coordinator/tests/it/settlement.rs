@@ -432,12 +432,13 @@ async fn two_senders_of_one_key_send_as_one_and_the_standby_takes_over() {
     senders_take_turns(net, replica, 10).await;
 }
 
+#[cfg_attr(
+    not(sheaf_postgres),
+    ignore = "needs SHEAF_TEST_POSTGRES_URL (PostgreSQL)"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_senders_on_postgres_send_as_one_and_the_standby_takes_over() {
-    let test = "two_senders_on_postgres";
-    let Some((url, admin)) = fresh_database(test).await else {
-        return;
-    };
+    let (url, admin) = fresh_database().await;
     let store = Store::connect(&url).await.expect("store");
     let net = proved_on(Some(store), &[1, 2]).await;
     // The second sender has its own pool, as another replica would.
