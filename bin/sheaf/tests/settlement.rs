@@ -240,7 +240,7 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     let chain_url = format!("http://127.0.0.1:{chain_port}");
     let h = Harness {
         rt: tokio::runtime::Runtime::new().expect("runtime"),
-        chain: ChainClient::new(chain_url.clone()),
+        chain: ChainClient::new(chain_url.clone()).unwrap(),
         chain_url,
         dir,
     };

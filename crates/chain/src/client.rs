@@ -80,13 +80,10 @@ impl<P: Serialize> ToRpcParams for Positional<P> {
 }
 
 impl ChainClient {
-    /// A client of the node at `url` (e.g. `http://127.0.0.1:8545`) with the default timeout.
-    ///
-    /// # Panics
-    ///
-    /// If `url` is not an HTTP(S) URL; use [`ChainClient::with_timeout`] to handle that.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self::with_timeout(url, DEFAULT_CHAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    /// A client of the node at `url` (e.g. `http://127.0.0.1:8545`) with the default timeout,
+    /// [`DEFAULT_CHAIN_TIMEOUT`]; a `url` that is not HTTP(S) is [`ClientError::InvalidUrl`].
+    pub fn new(url: impl Into<String>) -> Result<Self> {
+        Self::with_timeout(url, DEFAULT_CHAIN_TIMEOUT)
     }
 
     /// A client of the node at `url` whose every call fails after `timeout`.

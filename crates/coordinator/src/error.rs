@@ -11,7 +11,7 @@ use sheaf_circuits::CircuitError;
 use sheaf_store::StoreError;
 use sheaf_types::JobId;
 
-use crate::api::ApiError;
+use crate::admission::Refusal;
 
 /// A failure of the coordinator itself, not of the request: nothing the prover did causes it,
 /// and its text (database messages included) never reaches the prover.
@@ -78,9 +78,9 @@ pub enum AdmissionError {
         key: String,
     },
     /// The registry's own refusal of the key (an expired membership, no membership, admitted
-    /// but not loaded yet), already in the API's terms.
-    #[error("{}", .0.message)]
-    Refused(ApiError),
+    /// but not loaded yet).
+    #[error(transparent)]
+    Refused(Refusal),
     /// The request's nonce was used before, within the clock-skew window.
     #[error("this request's nonce was already used")]
     ReplayedNonce,

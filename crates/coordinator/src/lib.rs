@@ -45,7 +45,8 @@ pub mod service;
 pub mod settlement;
 
 pub use admission::{
-    ChainRegistry, ChainRegistryConfig, FileRegistry, Registry, RegistryError, StaticRegistry,
+    ChainRegistry, ChainRegistryConfig, FileRegistry, Refusal, Registry, RegistryError,
+    StaticRegistry,
 };
 pub use api::app;
 pub use api::{ApiError, Result};

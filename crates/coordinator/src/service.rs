@@ -51,8 +51,8 @@ pub struct ServiceOptions {
 
 /// How a coordinator settles its sequences on a chain.
 pub struct SettlementOptions {
-    /// The chain's JSON-RPC URL.
-    pub chain_url: String,
+    /// The chain, with the timeout of its calls.
+    pub chain: ChainClient,
     /// The coordinator's chain key: registers sequences and sends their proofs.
     pub key: SigningKey,
     /// The sender's schedule.
@@ -214,13 +214,13 @@ async fn start_sender(
     let sender = ProofSender::connect(
         coordinator.store().clone(),
         coordinator.circuits_arc(),
-        ChainClient::new(&settlement.chain_url),
+        settlement.chain.clone(),
         settlement.key,
         settlement.config,
     )
     .await
     .map_err(|source| ServiceError::Sender {
-        url: settlement.chain_url,
+        url: settlement.chain.url().to_owned(),
         source,
     })?;
     Ok(sender.spawn())

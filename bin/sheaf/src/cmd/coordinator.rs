@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use sheaf_chain::ChainClient;
+use sheaf_chain::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
 use sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT;
 use sheaf_coordinator::admission::{ChainRegistry, ChainRegistryConfig};
 use sheaf_coordinator::config::{
@@ -106,9 +106,24 @@ pub struct SettlementArgs {
     /// stopped renewing (at once after a clean stop).
     #[arg(long, env = "SHEAF_SENDER_ROLE_TTL_MS", default_value_t = DEFAULT_SENDER_ROLE_TTL.as_millis() as u64)]
     pub sender_role_ttl_ms: u64,
+    /// Longest wait for one answer of the chain's JSON-RPC, in ms. A sender whose chain stops
+    /// answering for longer than its role's lease lets a standby replica take over.
+    #[arg(long, env = "SHEAF_CHAIN_TIMEOUT_MS", default_value_t = DEFAULT_CHAIN_TIMEOUT.as_millis() as u64)]
+    pub chain_timeout_ms: u64,
 }
 
 impl SettlementArgs {
+    /// A client of the chain at `url` whose calls time out after `--chain-timeout-ms`.
+    fn client(&self, url: &str) -> anyhow::Result<ChainClient> {
+        if self.chain_timeout_ms == 0 {
+            anyhow::bail!("--chain-timeout-ms must be positive");
+        }
+        Ok(ChainClient::with_timeout(
+            url,
+            Duration::from_millis(self.chain_timeout_ms),
+        )?)
+    }
+
     /// Follow the chain's membership registry at `url`.
     pub async fn registry(&self, url: &str) -> anyhow::Result<Arc<ChainRegistry>> {
         if self.chain_poll_ms == 0 || self.member_max_concurrent < 1 {
@@ -118,7 +133,7 @@ impl SettlementArgs {
             poll_interval: Duration::from_millis(self.chain_poll_ms),
             max_concurrent: self.member_max_concurrent,
         };
-        let registry = ChainRegistry::connect(ChainClient::new(url), config)
+        let registry = ChainRegistry::connect(self.client(url)?, config)
             .await
             .with_context(|| format!("reading the membership registry of the chain at {url}"))?;
         Ok(Arc::new(registry))
@@ -136,7 +151,7 @@ impl SettlementArgs {
             );
         }
         Ok(SettlementOptions {
-            chain_url: url.to_owned(),
+            chain: self.client(url)?,
             key,
             config: SenderConfig {
                 poll_interval: Duration::from_millis(self.sender_poll_ms),
@@ -247,7 +262,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             (Some(key), Some(url)) => Some(args.settlement.settlement(url, key)?),
             _ => None,
         };
-        let settling = settlement.as_ref().map(|s| s.chain_url.clone());
+        let settling = settlement.as_ref().map(|s| s.chain.url().to_owned());
         let service = CoordinatorService::start(ServiceOptions {
             store,
             circuits: load_circuits(&args.circuits, false).await?,

@@ -175,7 +175,7 @@ impl DevnetChain {
         }));
         // The server also runs the block ticker (the chain's blocks are not manual).
         Ok(DevnetChain {
-            client: ChainClient::new(url.clone()),
+            client: ChainClient::new(url.clone())?,
             url,
             server,
             stop: Some(stop),

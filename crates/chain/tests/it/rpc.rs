@@ -34,7 +34,7 @@ async fn node(config: ChainConfig) -> Node {
         let _ = stopped.await;
     }));
     Node {
-        client: ChainClient::new(url.clone()),
+        client: ChainClient::new(url.clone()).unwrap(),
         url,
         _stop: stop,
     }
@@ -389,7 +389,7 @@ async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
 
     let chain = Arc::new(Chain::open(config(Some(dir.path())), Box::new(key)).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let c = ChainClient::new(format!("http://{}", listener.local_addr().unwrap()));
+    let c = ChainClient::new(format!("http://{}", listener.local_addr().unwrap())).unwrap();
     let (_stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(sheaf_chain::serve(chain, listener, async move {
         let _ = stopped.await;

@@ -33,15 +33,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use sheaf_api::ErrorCode;
 use sheaf_chain::membership::MembershipState;
 use sheaf_chain::node::{Member, MembershipList};
 use sheaf_chain::ChainClient;
 use sheaf_circuits::Digest;
 use sheaf_store::Prover;
 
-use crate::admission::{Registry, RegistryError, DEFAULT_MAX_CONCURRENT};
-use crate::api::ApiError;
+use crate::admission::{Refusal, Registry, RegistryError, DEFAULT_MAX_CONCURRENT};
 use crate::config::DEFAULT_CHAIN_POLL_INTERVAL;
 
 /// Seconds a prover admitted on the chain but not yet copied into the store is told to wait:
@@ -169,7 +167,7 @@ impl Registry for ChainRegistry {
         state.returned != Some(state.generation)
     }
 
-    fn refusal(&self, public_key: &[u8; 32]) -> Option<ApiError> {
+    fn refusal(&self, public_key: &[u8; 32]) -> Option<Refusal> {
         let state = self.shared.lock();
         let snapshot = &state.snapshot;
         let key = hex::encode(public_key);
@@ -178,31 +176,25 @@ impl Registry for ChainRegistry {
         let members = snapshot.by_holder.get(public_key);
         if let Some(member) = members.and_then(|m| admissible(m)) {
             // Admitted on the chain, not yet in the store: the next sweep copies it.
-            return Some(
-                ApiError::new(
-                    ErrorCode::Unavailable,
-                    format!(
-                        "membership {} is admitted ({at}) but not loaded yet",
-                        member.id_commitment
-                    ),
-                )
-                .retry_after(NOT_YET_LOADED_RETRY_S),
-            );
+            return Some(Refusal::NotLoadedYet {
+                message: format!(
+                    "membership {} is admitted ({at}) but not loaded yet",
+                    member.id_commitment
+                ),
+                retry_after_s: NOT_YET_LOADED_RETRY_S,
+            });
         }
         if let Some(expired) = members.and_then(|m| {
             m.iter()
                 .max_by_key(|m| m.membership.info.expiration_timestamp())
         }) {
             let info = &expired.membership.info;
-            return Some(ApiError::new(
-                ErrorCode::MembershipExpired,
-                format!(
-                    "membership {} of key {key} expired at chain time {} s (the end of its grace \
+            return Some(Refusal::MembershipExpired(format!(
+                "membership {} of key {key} expired at chain time {} s (the end of its grace \
                      period; now {at}): register again",
-                    expired.id_commitment,
-                    info.expiration_timestamp()
-                ),
-            ));
+                expired.id_commitment,
+                info.expiration_timestamp()
+            )));
         }
         let message = match state.once_admitted.get(public_key) {
             Some(id_commitment) => {
@@ -210,7 +202,7 @@ impl Registry for ChainRegistry {
             }
             None => format!("key {key} holds no membership on the chain ({at})"),
         };
-        Some(ApiError::new(ErrorCode::NotAMember, message))
+        Some(Refusal::NotAMember(message))
     }
 }
 

@@ -16,10 +16,6 @@ use std::path::PathBuf;
 
 use sheaf_store::Prover;
 
-use crate::api::ApiError;
-#[cfg(doc)]
-use sheaf_api::ErrorCode;
-
 /// Leases per epoch when a provers-file entry names no `rate_limit`.
 pub const DEFAULT_RATE_LIMIT: i64 = 600;
 /// Leases held at once when an entry names no `max_concurrent`.
@@ -61,12 +57,32 @@ pub trait Registry: Send + Sync + 'static {
     }
 
     /// Why `public_key`, which the store does not admit, is refused, when the registry can say
-    /// more than [`ErrorCode::UnknownProver`] (e.g. an expired membership); `None` keeps that
-    /// generic answer.
-    fn refusal(&self, public_key: &[u8; 32]) -> Option<ApiError> {
+    /// more than "unknown prover" (e.g. an expired membership); `None` keeps that generic answer.
+    fn refusal(&self, public_key: &[u8; 32]) -> Option<Refusal> {
         let _ = public_key;
         None
     }
+}
+
+/// A registry's own reason to refuse a key the store does not admit; the API maps each to its
+/// code (`api/error.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Admitted by the registry but not yet copied into the store: the next sweep copies it,
+    /// so the prover retries after `retry_after_s`.
+    #[error("{message}")]
+    NotLoadedYet {
+        /// What happened, for the prover's operator.
+        message: String,
+        /// When to retry, in seconds.
+        retry_after_s: u64,
+    },
+    /// The key's membership expired (its grace period ended).
+    #[error("{0}")]
+    MembershipExpired(String),
+    /// The key holds no membership (never registered, or erased).
+    #[error("{0}")]
+    NotAMember(String),
 }
 
 /// A fixed list of provers (for tests and embedding).

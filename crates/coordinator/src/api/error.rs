@@ -11,6 +11,7 @@ use axum::Json;
 use sheaf_api::{AuthError, ErrorBody, ErrorCode, ErrorDetail};
 use sheaf_circuits::{CircuitError, HeaderField};
 
+use crate::admission::Refusal;
 use crate::error::{
     AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
 };
@@ -122,7 +123,16 @@ impl From<AdmissionError> for ApiError {
             AdmissionError::UnknownProver { .. } => {
                 ApiError::new(ErrorCode::UnknownProver, e.to_string())
             }
-            AdmissionError::Refused(refusal) => refusal,
+            AdmissionError::Refused(Refusal::NotLoadedYet {
+                message,
+                retry_after_s,
+            }) => ApiError::new(ErrorCode::Unavailable, message).retry_after(retry_after_s),
+            AdmissionError::Refused(Refusal::MembershipExpired(message)) => {
+                ApiError::new(ErrorCode::MembershipExpired, message)
+            }
+            AdmissionError::Refused(Refusal::NotAMember(message)) => {
+                ApiError::new(ErrorCode::NotAMember, message)
+            }
             AdmissionError::ReplayedNonce => ApiError::new(ErrorCode::ReplayedNonce, e.to_string()),
             AdmissionError::Internal(e) => internal(&e),
         }

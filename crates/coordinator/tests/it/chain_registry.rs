@@ -90,7 +90,7 @@ impl TestChain {
             let _ = stopped.await;
         }));
         TestChain {
-            client: ChainClient::new(url.clone()),
+            client: ChainClient::new(url.clone()).unwrap(),
             url,
             stop: Some(stop),
             server: Some(server),
@@ -99,7 +99,7 @@ impl TestChain {
 
     /// A client of this chain for a registry to follow it with.
     fn client_for_registry(&self) -> ChainClient {
-        ChainClient::new(self.url.clone())
+        ChainClient::new(self.url.clone()).unwrap()
     }
 
     /// Produce the next block (one membership phase later).
@@ -468,8 +468,11 @@ async fn connect_fails_when_the_chain_is_unreachable() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let result =
-        ChainRegistry::connect(ChainClient::new(url), ChainRegistryConfig::default()).await;
+    let result = ChainRegistry::connect(
+        ChainClient::new(url).unwrap(),
+        ChainRegistryConfig::default(),
+    )
+    .await;
     assert!(matches!(result, Err(RegistryError::Chain(_))), "{result:?}");
 }
 

@@ -70,7 +70,8 @@ impl TestChain {
         let key = net.coordinator.circuits().aggregation.final_key();
         let chain = Arc::new(Chain::open(config, Box::new(key)).expect("chain"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = ChainClient::new(format!("http://{}", listener.local_addr().unwrap()));
+        let client =
+            ChainClient::new(format!("http://{}", listener.local_addr().unwrap())).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(sheaf_chain::serve(chain.clone(), listener, async move {
             let _ = stopped.await;
