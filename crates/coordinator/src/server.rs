@@ -31,9 +31,12 @@ pub async fn serve(
 }
 
 /// The sweeper: every `sweep_interval`, take back expired leases (a failure is logged and
-/// retried on the next tick: the store may be restarting).
+/// retried on the next tick: the store may be restarting). The first sweep comes one interval
+/// after the start: `Coordinator::new` has just loaded the registry, and a sweep racing the
+/// first requests would only make when a registry change lands depend on scheduling.
 pub async fn sweep_forever(coordinator: Arc<Coordinator>) {
-    let mut tick = tokio::time::interval(coordinator.config().sweep_interval);
+    let period = coordinator.config().sweep_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -45,6 +45,11 @@ impl SenderHandle {
     pub fn is_sending(&self) -> bool {
         self.sender.current_fence().is_some()
     }
+
+    /// The name this sender holds the role under (the store's `roles.holder`).
+    pub fn holder(&self) -> &str {
+        &self.sender.holder
+    }
 }
 
 impl Drop for SenderHandle {

@@ -465,15 +465,25 @@ async fn senders_take_turns(net: Net, replica: Store, key_byte: u8) {
         tokio::time::sleep(ROLE_TTL / 2).await;
         assert!(a.is_sending() != b.is_sending(), "exactly one sender sends");
     }
-    let (active, standby) = if a.is_sending() { (a, b) } else { (b, a) };
+    // Who sends is what the store says: a holder's own view lags its lease by up to a
+    // renewal when the machine is loaded.
     let role = format!("sender:{}", address(&key));
     let first = net.store.role(&role).await.unwrap().unwrap();
+    let (active, standby) = if first.holder == a.holder() {
+        (a, b)
+    } else {
+        (b, a)
+    };
 
     chain.resume();
     settled(&net, &chain, 1).await;
     // The active sender stops cleanly; the standby takes over without waiting for the lease.
     active.stop().await;
-    wait_until("the standby took over", || async { standby.is_sending() }).await;
+    wait_until("the standby took over", || async {
+        let holder = net.store.role(&role).await.unwrap().map(|r| r.holder);
+        standby.is_sending() && holder.as_deref() == Some(standby.holder())
+    })
+    .await;
     let second = net.store.role(&role).await.unwrap().unwrap();
     assert_ne!(second.holder, first.holder);
     assert_eq!(second.token, first.token + 1);
