@@ -2,6 +2,7 @@
 //! traits ([`crate::rpc`]): one method per RPC method, every call bounded by a timeout, and
 //! [`ChainClient::send`] to sign and submit a call with the account's next nonce.
 
+use std::future::Future;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -112,6 +113,11 @@ impl ChainClient {
         self.timeout
     }
 
+    /// Awaits a call of the generated client, its failure mapped to a [`ClientError`].
+    async fn ask<T>(&self, call: impl Future<Output = Result<T, JsonRpcError>>) -> Result<T> {
+        call.await.map_err(|e| self.error(e))
+    }
+
     fn error(&self, e: JsonRpcError) -> ClientError {
         match e {
             JsonRpcError::Call(e) => ClientError::Rpc(e.into()),
@@ -129,31 +135,22 @@ impl ChainClient {
         method: &str,
         params: P,
     ) -> Result<T> {
-        self.rpc
-            .request(method, Positional(params))
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(self.rpc.request(method, Positional(params))).await
     }
 
     /// `chain_chainId`.
     pub async fn chain_id(&self) -> Result<u64> {
-        ChainApiClient::chain_id(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(ChainApiClient::chain_id(&self.rpc)).await
     }
 
     /// `chain_height`.
     pub async fn height(&self) -> Result<u64> {
-        ChainApiClient::height(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(ChainApiClient::height(&self.rpc)).await
     }
 
     /// `chain_head`.
     pub async fn head(&self) -> Result<Head> {
-        ChainApiClient::head(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(ChainApiClient::head(&self.rpc)).await
     }
 
     /// `chain_sendTransaction`.
@@ -165,72 +162,57 @@ impl ChainClient {
 
     /// `chain_getReceipt`: `None` while pending (or unknown).
     pub async fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>> {
-        ChainApiClient::get_receipt(&self.rpc, *hash)
+        self.ask(ChainApiClient::get_receipt(&self.rpc, *hash))
             .await
-            .map_err(|e| self.error(e))
     }
 
     /// `chain_getAccount`.
     pub async fn account(&self, address: &Address) -> Result<AccountView> {
-        ChainApiClient::get_account(&self.rpc, *address)
+        self.ask(ChainApiClient::get_account(&self.rpc, *address))
             .await
-            .map_err(|e| self.error(e))
     }
 
     /// `chain_produceBlock` (nodes with manual blocks only).
     pub async fn produce_block(&self) -> Result<Block> {
-        ChainApiClient::produce_block(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(ChainApiClient::produce_block(&self.rpc)).await
     }
 
     /// `settlement_getSequence`: the sequence with its window's phase at the head's next block.
     pub async fn sequence(&self, sequence: SequenceId) -> Result<Option<SequenceView>> {
-        SettlementApiClient::get_sequence(&self.rpc, sequence)
+        self.ask(SettlementApiClient::get_sequence(&self.rpc, sequence))
             .await
-            .map_err(|e| self.error(e))
     }
 
     /// `settlement_status`.
     pub async fn settlement_status(&self) -> Result<SettlementStatus> {
-        SettlementApiClient::status(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(SettlementApiClient::status(&self.rpc)).await
     }
 
     /// `settlement_finalized`.
     pub async fn finalized(&self, sequence: SequenceId) -> Result<Option<FinalizedSequence>> {
-        SettlementApiClient::finalized(&self.rpc, sequence)
+        self.ask(SettlementApiClient::finalized(&self.rpc, sequence))
             .await
-            .map_err(|e| self.error(e))
     }
 
     /// `membership_get`.
     pub async fn membership(&self, id_commitment: &Digest) -> Result<Option<MembershipView>> {
-        MembershipApiClient::get(&self.rpc, *id_commitment)
+        self.ask(MembershipApiClient::get(&self.rpc, *id_commitment))
             .await
-            .map_err(|e| self.error(e))
     }
 
     /// `membership_list`: every membership, with the head it was taken at.
     pub async fn memberships(&self) -> Result<MembershipList> {
-        MembershipApiClient::list(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(MembershipApiClient::list(&self.rpc)).await
     }
 
     /// `membership_root`.
     pub async fn membership_root(&self) -> Result<Digest> {
-        MembershipApiClient::root(&self.rpc)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(MembershipApiClient::root(&self.rpc)).await
     }
 
     /// `membership_proof`.
     pub async fn membership_proof(&self, index: u64) -> Result<MerkleProof> {
-        MembershipApiClient::proof(&self.rpc, index)
-            .await
-            .map_err(|e| self.error(e))
+        self.ask(MembershipApiClient::proof(&self.rpc, index)).await
     }
 
     /// Sign `call` with `key` at the account's next nonce (pending transactions counted) and

@@ -3,9 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::sql::stored_as;
+use crate::text::text_form;
 
 /// A chain account: the ed25519 public key that signs its transactions. Written as 64 hex
 /// digits, in JSON, in the store and to people.
@@ -52,25 +50,7 @@ impl FromStr for Address {
     }
 }
 
-impl Serialize for Address {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Address {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-stored_as!(
-    Address,
-    String,
-    |a: &Address| Ok::<_, InvalidAddress>(a.to_string()),
-    |s: String| s.parse::<Address>()
-);
+text_form!(Address, InvalidAddress);
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::sql::stored_as;
+use crate::text::text_form;
 
 /// The circuit of a job. Its text form is how it is stored (`jobs.circuit`) and sent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -61,25 +59,7 @@ impl FromStr for JobCircuit {
     }
 }
 
-impl Serialize for JobCircuit {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for JobCircuit {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-stored_as!(
-    JobCircuit,
-    String,
-    |c: &JobCircuit| Ok::<_, UnknownCircuit>(c.to_string()),
-    |s: String| s.parse::<JobCircuit>()
-);
+text_form!(JobCircuit, UnknownCircuit);
 
 #[cfg(test)]
 mod tests {

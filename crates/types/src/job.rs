@@ -3,9 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::sql::stored_as;
+use crate::text::text_form;
 use crate::SequenceId;
 
 /// Deterministic id of a job: its place in the job tree of a sequence. Level 0 holds the leaves;
@@ -67,25 +65,7 @@ impl FromStr for JobId {
     }
 }
 
-impl Serialize for JobId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for JobId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-stored_as!(
-    JobId,
-    String,
-    |id: &JobId| Ok::<_, InvalidJobId>(id.to_string()),
-    |s: String| s.parse::<JobId>()
-);
+text_form!(JobId, InvalidJobId);
 
 #[cfg(test)]
 mod tests {

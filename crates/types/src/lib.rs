@@ -25,6 +25,7 @@ mod inputs;
 mod job;
 mod sequence;
 mod sql;
+mod text;
 
 pub use address::{Address, InvalidAddress};
 pub use amount::{Amount, BASE_UNITS_PER_TOKEN};

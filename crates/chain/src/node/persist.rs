@@ -17,31 +17,23 @@ use crate::settlement::{Address, Amount, SettlementContract, SettlementState};
 /// Version of the state file's format (2: addresses are hex strings everywhere).
 const STATE_VERSION: u32 = 2;
 
-#[derive(Serialize)]
-struct SnapshotOut<'a> {
+/// The state file: written from the chain's state as borrowed ([`SnapshotOut`]), read back as
+/// owned ([`SnapshotIn`]), so both sides have one list of fields.
+#[derive(Serialize, Deserialize)]
+struct Snapshot<S, M, R> {
     version: u32,
     chain_id: u64,
     genesis_time_ms: u64,
     block_ms: u64,
     height: u64,
     accounts: Vec<AccountEntry>,
-    settlement: &'a SettlementState,
-    membership: &'a MembershipRegistry,
-    receipts: &'a VecDeque<Receipt>,
+    settlement: S,
+    membership: M,
+    receipts: R,
 }
 
-#[derive(Deserialize)]
-struct SnapshotIn {
-    version: u32,
-    chain_id: u64,
-    genesis_time_ms: u64,
-    block_ms: u64,
-    height: u64,
-    accounts: Vec<AccountEntry>,
-    settlement: SettlementState,
-    membership: MembershipRegistry,
-    receipts: VecDeque<Receipt>,
-}
+type SnapshotOut<'a> = Snapshot<&'a SettlementState, &'a MembershipRegistry, &'a VecDeque<Receipt>>;
+type SnapshotIn = Snapshot<SettlementState, MembershipRegistry, VecDeque<Receipt>>;
 
 /// An account in the state file (fields spelled out: `serde(flatten)` cannot carry a u128).
 #[derive(Serialize, Deserialize)]

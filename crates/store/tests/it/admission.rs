@@ -268,7 +268,7 @@ async fn a_prover_with_zero_limits_is_never_leased() {
 async fn concurrent_admitted_leases_never_exceed_the_limits() {
     each_engine(|db| async move {
         const TASKS: usize = 24;
-        let replicas = [db.connect().await, db.connect().await];
+        let replicas = db.replicas().await;
         replicas[0]
             .upsert_prover(&prover("slots", 1_000, 5))
             .await

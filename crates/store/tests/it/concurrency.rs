@@ -4,14 +4,14 @@ use std::collections::HashSet;
 
 use sheaf_store::{JobId, JobStatus, SequenceId, StoreError};
 
-use crate::harness::{each_engine, plan, proof_for, prove_next, reward, T0, TTL};
+use crate::harness::{each_engine, lease_at, plan, prove_next, submit_as, T0, TTL};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_leases_never_hand_out_a_job_twice() {
     each_engine(|db| async move {
         const LEAVES: u64 = 40;
         const TASKS: usize = 20;
-        let replicas = [db.connect().await, db.connect().await];
+        let replicas = db.replicas().await;
         plan(&replicas[0], 1, LEAVES, LEAVES as usize).await;
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
@@ -48,30 +48,14 @@ async fn concurrent_leases_never_hand_out_a_job_twice() {
 async fn concurrent_identical_submissions_store_one_proof_and_one_reward() {
     each_engine(|db| async move {
         const TASKS: usize = 50;
-        let replicas = [db.connect().await, db.connect().await];
+        let replicas = db.replicas().await;
         plan(&replicas[0], 1, 2, 2).await;
-        let lease = replicas[0]
-            .lease_next_job("p", T0, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        let lease = lease_at(&replicas[0], "p", T0).await;
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| {
                 let store = replicas[task % 2].clone();
                 let lease = lease.clone();
-                tokio::spawn(async move {
-                    store
-                        .submit_proof(
-                            lease.job,
-                            lease.token,
-                            "p",
-                            &proof_for(lease.job),
-                            reward("p"),
-                            T0,
-                            None,
-                        )
-                        .await
-                })
+                tokio::spawn(async move { submit_as(&store, &lease, "p", T0).await })
             })
             .collect();
         let mut stored = 0;
@@ -93,39 +77,20 @@ async fn concurrent_identical_submissions_store_one_proof_and_one_reward() {
 async fn concurrent_sibling_submissions_release_the_parent_exactly_once() {
     each_engine(|db| async move {
         const SIBLINGS: u64 = 16;
-        let replicas = [db.connect().await, db.connect().await];
+        let replicas = db.replicas().await;
         // Several rounds: a write-skew race would not lose every time.
         for sequence in 1..=5 {
             plan(&replicas[0], sequence, SIBLINGS, SIBLINGS as usize).await;
             let mut leases = Vec::new();
             for _ in 0..SIBLINGS {
-                leases.push(
-                    replicas[0]
-                        .lease_next_job("p", T0, TTL)
-                        .await
-                        .unwrap()
-                        .unwrap(),
-                );
+                leases.push(lease_at(&replicas[0], "p", T0).await);
             }
             let tasks: Vec<_> = leases
                 .into_iter()
                 .enumerate()
                 .map(|(i, lease)| {
                     let store = replicas[i % 2].clone();
-                    tokio::spawn(async move {
-                        store
-                            .submit_proof(
-                                lease.job,
-                                lease.token,
-                                "p",
-                                &proof_for(lease.job),
-                                reward("p"),
-                                T0,
-                                None,
-                            )
-                            .await
-                            .unwrap()
-                    })
+                    tokio::spawn(async move { submit_as(&store, &lease, "p", T0).await.unwrap() })
                 })
                 .collect();
             let mut released = Vec::new();

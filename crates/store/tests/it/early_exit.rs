@@ -5,7 +5,7 @@
 use sheaf_store::{JobFilter, JobId, JobStatus, LeaseOutcome, SequenceId, StoreError};
 
 use crate::admission::prover;
-use crate::harness::{each_engine, plan, proof_for, reward, TestDb, T0, TTL};
+use crate::harness::{each_engine, lease_at, plan, proof_for, reward, TestDb, T0, TTL};
 
 /// Rate-limit epoch of these tests (milliseconds).
 const EPOCH: i64 = 60_000;
@@ -164,7 +164,7 @@ async fn submission_failing_midway_stores_no_proof_and_keeps_the_lease() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let lease = store.lease_next_job("p", T0, TTL).await.unwrap().unwrap();
+        let lease = lease_at(&store, "p", T0).await;
         // The reward is written after the blob and the job's new state.
         refuse_insert(&db, "rewards", "job", &lease.job.to_string()).await;
         let proof = proof_for(lease.job);

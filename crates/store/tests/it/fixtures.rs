@@ -7,7 +7,7 @@ use sheaf_store::{
     OutboxStatus, OutboxTx, Prover, Reward, Role, Sequence, SequenceId, StoreError, SCHEMA_VERSION,
 };
 
-use crate::harness::{each_v6_fixture, proof_for, reward, TestDb, TTL};
+use crate::harness::{each_v6_fixture, lease_at, reward, submit_as, TestDb, TTL};
 
 /// The fixtures' clock starts here (milliseconds).
 const T: i64 = 1_700_000_000_000;
@@ -284,27 +284,12 @@ async fn a_v6_database_carries_on() {
         let now = T + 5000;
 
         // The one ready leaf is leased next; bob's lease from before is still current.
-        let carol = store
-            .lease_next_job("carol", now, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        let carol = lease_at(&store, "carol", now).await;
         assert_eq!(
             (carol.job, carol.token, carol.attempt),
             (job(2, 0, 3), 1, 1)
         );
-        let outcome = store
-            .submit_proof(
-                carol.job,
-                carol.token,
-                "carol",
-                &proof_for(carol.job),
-                reward("carol"),
-                now,
-                None,
-            )
-            .await
-            .unwrap();
+        let outcome = submit_as(&store, &carol, "carol", now).await.unwrap();
         assert_eq!(outcome.parent_ready, None, "s2-l0-i2 is still leased");
 
         // bob's lease, granted before the switch, expires and is taken back.
@@ -342,18 +327,7 @@ async fn a_v6_database_carries_on() {
         let mut proved = Vec::new();
         let mut sequence_proved = false;
         while let Some(lease) = store.lease_next_job("alice", later, TTL).await.unwrap() {
-            let outcome = store
-                .submit_proof(
-                    lease.job,
-                    lease.token,
-                    "alice",
-                    &proof_for(lease.job),
-                    reward("alice"),
-                    later,
-                    None,
-                )
-                .await
-                .unwrap();
+            let outcome = submit_as(&store, &lease, "alice", later).await.unwrap();
             proved.push((lease.job, lease.token));
             sequence_proved |= outcome.sequence_proved;
         }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sheaf_store::{
-    JobCircuit, JobId, JobInputs, Lease, NewJob, NewSequence, RewardEntry, SequenceId, Store,
-    SubmitOutcome,
+    JobCircuit, JobId, JobInputs, Lease, NewJob, NewOutboxTx, NewSequence, OutboxKind, RewardEntry,
+    SequenceId, Store, StoreError, SubmitOutcome,
 };
 use sqlx::{Connection, Executor};
 
@@ -38,6 +38,11 @@ impl TestDb {
         Store::connect(&self.url)
             .await
             .unwrap_or_else(|e| panic!("[{}] connect: {e}", self.engine))
+    }
+
+    /// Two handles on this database, as two coordinator replicas would hold.
+    pub async fn replicas(&self) -> [Store; 2] {
+        [self.connect().await, self.connect().await]
     }
 
     /// Reads a column of integers from the database behind the store's back.
@@ -257,40 +262,65 @@ pub fn proof_for(job: JobId) -> Vec<u8> {
     format!("proof of {job}").into_bytes()
 }
 
-/// Leases at `T0`, asserting the job is the one expected.
-pub async fn lease_expecting(store: &Store, prover: &str, expected: JobId) -> Lease {
-    let lease = store
-        .lease_next_job(prover, T0, TTL)
+/// Leases the next ready job at `now`, asserting there is one.
+pub async fn lease_at(store: &Store, prover: &str, now: i64) -> Lease {
+    store
+        .lease_next_job(prover, now, TTL)
         .await
         .expect("lease")
-        .expect("a ready job");
+        .expect("a ready job")
+}
+
+/// Leases at `T0`, asserting the job is the one expected.
+pub async fn lease_expecting(store: &Store, prover: &str, expected: JobId) -> Lease {
+    let lease = lease_at(store, prover, T0).await;
     assert_eq!(lease.job, expected, "leased the wrong job");
     lease
 }
 
-/// Submits the proof of a lease at `T0`, as its holder.
-pub async fn submit(store: &Store, lease: &Lease) -> SubmitOutcome {
+/// Submits the proof of `lease` (as [`proof_for`] makes it) at `now`, as `prover`, with
+/// `prover`'s [`reward`].
+pub async fn submit_as(
+    store: &Store,
+    lease: &Lease,
+    prover: &str,
+    now: i64,
+) -> Result<SubmitOutcome, StoreError> {
     store
         .submit_proof(
             lease.job,
             lease.token,
-            &lease.holder,
+            prover,
             &proof_for(lease.job),
-            reward(&lease.holder),
-            T0,
+            reward(prover),
+            now,
             None,
         )
+        .await
+}
+
+/// Submits the proof of a lease at `T0`, as its holder.
+pub async fn submit(store: &Store, lease: &Lease) -> SubmitOutcome {
+    submit_as(store, lease, &lease.holder, T0)
         .await
         .unwrap_or_else(|e| panic!("submit {}: {e}", lease.job))
 }
 
 /// Leases the next job and proves it at `T0`.
 pub async fn prove_next(store: &Store, prover: &str) -> (Lease, SubmitOutcome) {
-    let lease = store
-        .lease_next_job(prover, T0, TTL)
-        .await
-        .expect("lease")
-        .expect("a ready job");
+    let lease = lease_at(store, prover, T0).await;
     let outcome = submit(store, &lease).await;
     (lease, outcome)
+}
+
+/// An outbox transaction whose hash and bytes name all it was made from, `tag` telling apart
+/// two of the same sequence, kind and attempt.
+pub fn outbox_tx(sequence: u64, kind: OutboxKind, attempt: i64, tag: &str) -> NewOutboxTx {
+    NewOutboxTx {
+        sequence: SequenceId(sequence),
+        kind,
+        attempt,
+        tx_hash: format!("hash-{sequence}-{kind}-{attempt}-{tag}"),
+        tx: format!("signed {sequence} {kind} {attempt} {tag}").into_bytes(),
+    }
 }

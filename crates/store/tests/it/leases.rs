@@ -3,7 +3,8 @@
 use sheaf_store::{JobCircuit, JobId, JobInputs, JobStatus, SequenceId, StoreError};
 
 use crate::harness::{
-    each_engine, lease_expecting, plan, proof_for, reward, submit, MAX_ATTEMPTS, T0, TTL,
+    each_engine, lease_at, lease_expecting, plan, proof_for, reward, submit, submit_as,
+    MAX_ATTEMPTS, T0, TTL,
 };
 
 #[tokio::test]
@@ -94,11 +95,7 @@ async fn count_active_leases_counts_only_current_leases_of_that_prover() {
         let store = db.connect().await;
         plan(&store, 1, 4, 4).await;
         let first = lease_expecting(&store, "alice", JobId::new(SequenceId(1), 0, 0)).await;
-        store
-            .lease_next_job("alice", T0 + 10_000, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        lease_at(&store, "alice", T0 + 10_000).await;
         lease_expecting(&store, "bob", JobId::new(SequenceId(1), 0, 2)).await;
         assert_eq!(store.count_active_leases("alice", T0).await.unwrap(), 2);
         assert_eq!(store.count_active_leases("bob", T0).await.unwrap(), 1);
@@ -139,16 +136,7 @@ async fn heartbeat_extends_a_current_lease() {
             Some(later + TTL)
         );
         // Past the original expiry, the extended lease still takes the proof.
-        store
-            .submit_proof(
-                lease.job,
-                lease.token,
-                "p",
-                &proof_for(lease.job),
-                reward("p"),
-                lease.expires_ms + 1,
-                None,
-            )
+        submit_as(&store, &lease, "p", lease.expires_ms + 1)
             .await
             .unwrap();
     })
@@ -199,7 +187,7 @@ async fn requeue_expired_requeues_then_kills_after_max_attempts() {
         let doomed = JobId::new(SequenceId(1), 0, 0);
         let mut now = T0;
         for attempt in 1..=MAX_ATTEMPTS {
-            let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
+            let lease = lease_at(&store, "p", now).await;
             assert_eq!((lease.job, lease.attempt), (doomed, attempt));
             // Not yet expired one millisecond before: nothing moves.
             let early = store
@@ -222,7 +210,7 @@ async fn requeue_expired_requeues_then_kills_after_max_attempts() {
         let job = store.get_job(doomed).await.unwrap().unwrap();
         assert_eq!((job.status, job.attempts), (JobStatus::Dead, MAX_ATTEMPTS));
         // A dead job is never leased again: the next lease is its sibling.
-        let next = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
+        let next = lease_at(&store, "p", now).await;
         assert_eq!(next.job, JobId::new(SequenceId(1), 0, 1));
         assert_eq!(store.lease_next_job("p", now, TTL).await.unwrap(), None);
     })
@@ -239,11 +227,7 @@ async fn old_lease_is_stale_once_the_job_is_leased_again() {
             .requeue_expired(old.expires_ms, MAX_ATTEMPTS)
             .await
             .unwrap();
-        let new = store
-            .lease_next_job("fast", old.expires_ms, TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        let new = lease_at(&store, "fast", old.expires_ms).await;
         assert_eq!((new.job, new.token), (old.job, old.token + 1));
 
         let now = old.expires_ms + 1;
@@ -265,18 +249,7 @@ async fn old_lease_is_stale_once_the_job_is_leased_again() {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
-        store
-            .submit_proof(
-                new.job,
-                new.token,
-                "fast",
-                &proof_for(new.job),
-                reward("fast"),
-                now,
-                None,
-            )
-            .await
-            .unwrap();
+        submit_as(&store, &new, "fast", now).await.unwrap();
         assert_eq!(
             store.proof_of(new.job).await.unwrap(),
             Some(proof_for(new.job))

@@ -38,7 +38,7 @@ async fn prune_nonces_forgets_exactly_the_expired_ones() {
 async fn concurrent_identical_nonces_are_remembered_exactly_once() {
     each_engine(|db| async move {
         const TASKS: usize = 32;
-        let replicas = [db.connect().await, db.connect().await];
+        let replicas = db.replicas().await;
         for round in 0..5 {
             let nonce = format!("nonce-{round}");
             let tasks: Vec<_> = (0..TASKS)

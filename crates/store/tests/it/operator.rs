@@ -6,7 +6,7 @@ use sheaf_store::{
 };
 
 use crate::harness::{
-    each_engine, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
+    each_engine, lease_at, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
 };
 
 #[tokio::test]
@@ -173,7 +173,7 @@ async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
         let job = JobId::new(SequenceId(1), 0, 0);
         let mut now = T0;
         for _ in 0..MAX_ATTEMPTS {
-            let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
+            let lease = lease_at(&store, "p", now).await;
             now = lease.expires_ms;
             store.requeue_expired(now, MAX_ATTEMPTS).await.unwrap();
         }
@@ -185,7 +185,7 @@ async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
         assert_eq!(store.requeue_job(job).await.unwrap(), JobStatus::Ready);
         let revived = store.get_job(job).await.unwrap().unwrap();
         assert_eq!((revived.status, revived.attempts), (JobStatus::Ready, 0));
-        let lease = store.lease_next_job("p", now, TTL).await.unwrap().unwrap();
+        let lease = lease_at(&store, "p", now).await;
         // A fresh budget, but never a reused token.
         assert_eq!((lease.attempt, lease.token), (1, MAX_ATTEMPTS + 1));
     })

@@ -2,23 +2,13 @@
 
 use sheaf_store::{NewOutboxTx, OutboxKind, OutboxStatus, SequenceId, StoreError};
 
-use crate::harness::{each_engine, T0};
-
-fn tx(sequence: u64, kind: OutboxKind, attempt: i64, tag: &str) -> NewOutboxTx {
-    NewOutboxTx {
-        sequence: SequenceId(sequence),
-        kind,
-        attempt,
-        tx_hash: format!("hash-{sequence}-{kind}-{attempt}-{tag}"),
-        tx: format!("signed {sequence} {kind} {attempt} {tag}").into_bytes(),
-    }
-}
+use crate::harness::{each_engine, outbox_tx, T0};
 
 #[tokio::test]
 async fn outbox_add_stores_pending_and_is_idempotent_for_the_same_transaction() {
     each_engine(|db| async move {
         let store = db.connect().await;
-        let new = tx(1, OutboxKind::ProofHash, 0, "a");
+        let new = outbox_tx(1, OutboxKind::ProofHash, 0, "a");
         let stored = store.outbox_add(&new, T0).await.unwrap();
         assert_eq!(stored.status, OutboxStatus::Pending);
         assert_eq!(
@@ -40,11 +30,11 @@ async fn outbox_add_refuses_a_second_transaction_for_the_same_step() {
     each_engine(|db| async move {
         let store = db.connect().await;
         let first = store
-            .outbox_add(&tx(1, OutboxKind::Proof, 0, "a"), T0)
+            .outbox_add(&outbox_tx(1, OutboxKind::Proof, 0, "a"), T0)
             .await
             .unwrap();
         let err = store
-            .outbox_add(&tx(1, OutboxKind::Proof, 0, "b"), T0)
+            .outbox_add(&outbox_tx(1, OutboxKind::Proof, 0, "b"), T0)
             .await
             .unwrap_err();
         assert!(matches!(
@@ -58,7 +48,7 @@ async fn outbox_add_refuses_a_second_transaction_for_the_same_step() {
         // Nothing changed; the next window's attempt is a new step.
         assert_eq!(store.outbox_open().await.unwrap(), vec![first]);
         store
-            .outbox_add(&tx(1, OutboxKind::Proof, 1, "b"), T0)
+            .outbox_add(&outbox_tx(1, OutboxKind::Proof, 1, "b"), T0)
             .await
             .unwrap();
     })
@@ -70,10 +60,10 @@ async fn outbox_open_lists_in_flight_transactions_in_sending_order() {
     each_engine(|db| async move {
         let store = db.connect().await;
         for new in [
-            tx(2, OutboxKind::ProofHash, 0, "x"),
-            tx(1, OutboxKind::Proof, 0, "x"),
-            tx(1, OutboxKind::ProofHash, 0, "x"),
-            tx(3, OutboxKind::ProofHash, 0, "x"),
+            outbox_tx(2, OutboxKind::ProofHash, 0, "x"),
+            outbox_tx(1, OutboxKind::Proof, 0, "x"),
+            outbox_tx(1, OutboxKind::ProofHash, 0, "x"),
+            outbox_tx(3, OutboxKind::ProofHash, 0, "x"),
         ] {
             store.outbox_add(&new, T0).await.unwrap();
         }
@@ -107,7 +97,7 @@ async fn outbox_transactions_move_pending_sent_included() {
     each_engine(|db| async move {
         let store = db.connect().await;
         let id = store
-            .outbox_add(&tx(1, OutboxKind::ProofHash, 0, "a"), T0)
+            .outbox_add(&outbox_tx(1, OutboxKind::ProofHash, 0, "a"), T0)
             .await
             .unwrap()
             .id;
@@ -135,7 +125,7 @@ async fn outbox_refuses_moves_its_state_does_not_allow() {
     each_engine(|db| async move {
         let store = db.connect().await;
         let included = store
-            .outbox_add(&tx(1, OutboxKind::ProofHash, 0, "a"), T0)
+            .outbox_add(&outbox_tx(1, OutboxKind::ProofHash, 0, "a"), T0)
             .await
             .unwrap()
             .id;
@@ -153,7 +143,7 @@ async fn outbox_refuses_moves_its_state_does_not_allow() {
             }
         ));
         let failed = store
-            .outbox_add(&tx(1, OutboxKind::Proof, 0, "a"), T0)
+            .outbox_add(&outbox_tx(1, OutboxKind::Proof, 0, "a"), T0)
             .await
             .unwrap()
             .id;
@@ -202,11 +192,11 @@ async fn outbox_latest_is_the_highest_attempt_of_a_kind() {
             None
         );
         let register = store
-            .outbox_add(&tx(2, OutboxKind::Register, 0, "r"), T0)
+            .outbox_add(&outbox_tx(2, OutboxKind::Register, 0, "r"), T0)
             .await
             .unwrap();
         let first = store
-            .outbox_add(&tx(2, OutboxKind::ProofHash, 0, "a"), T0)
+            .outbox_add(&outbox_tx(2, OutboxKind::ProofHash, 0, "a"), T0)
             .await
             .unwrap();
         store
@@ -214,11 +204,11 @@ async fn outbox_latest_is_the_highest_attempt_of_a_kind() {
             .await
             .unwrap();
         let second = store
-            .outbox_add(&tx(2, OutboxKind::ProofHash, 1, "b"), T0 + 1)
+            .outbox_add(&outbox_tx(2, OutboxKind::ProofHash, 1, "b"), T0 + 1)
             .await
             .unwrap();
         store
-            .outbox_add(&tx(3, OutboxKind::ProofHash, 4, "c"), T0 + 2)
+            .outbox_add(&outbox_tx(3, OutboxKind::ProofHash, 4, "c"), T0 + 2)
             .await
             .unwrap();
         let latest = store

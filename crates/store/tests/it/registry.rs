@@ -3,7 +3,7 @@
 use sheaf_store::{LeaseOutcome, Prover, SequenceId, StoreError};
 
 use crate::admission::prover;
-use crate::harness::{each_engine, plan, T0, TTL};
+use crate::harness::{each_engine, plan, TestDb, T0, TTL};
 
 #[tokio::test]
 async fn upsert_prover_registers_then_replaces() {
@@ -129,25 +129,28 @@ async fn sync_provers_moves_keys_between_provers() {
     .await;
 }
 
-/// A refused registry changes nothing: the stored one stays as it was.
-async fn assert_sync_refused(store: &sheaf_store::Store, provers: &[Prover], kept: &Prover) {
-    let err = store.sync_provers(provers).await.unwrap_err();
-    assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
-    assert_eq!(
-        store.get_prover(&kept.id).await.unwrap().as_ref(),
-        Some(kept)
-    );
+/// Each registry of `refused` is refused, and changes nothing: the one stored before stays as
+/// it was.
+async fn assert_syncs_refused(db: TestDb, refused: &[&[Prover]]) {
+    let store = db.connect().await;
+    let kept = prover("kept", 1, 1);
+    store
+        .sync_provers(std::slice::from_ref(&kept))
+        .await
+        .unwrap();
+    for provers in refused {
+        let err = store.sync_provers(provers).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
+        assert_eq!(
+            store.get_prover(&kept.id).await.unwrap(),
+            Some(kept.clone())
+        );
+    }
 }
 
 #[tokio::test]
 async fn sync_provers_refuses_a_repeated_id() {
     each_engine(|db| async move {
-        let store = db.connect().await;
-        let kept = prover("kept", 1, 1);
-        store
-            .sync_provers(std::slice::from_ref(&kept))
-            .await
-            .unwrap();
         let twice = [
             prover("alice", 1, 1),
             Prover {
@@ -155,7 +158,7 @@ async fn sync_provers_refuses_a_repeated_id() {
                 ..prover("alice", 1, 1)
             },
         ];
-        assert_sync_refused(&store, &twice, &kept).await;
+        assert_syncs_refused(db, &[&twice]).await;
     })
     .await;
 }
@@ -163,12 +166,6 @@ async fn sync_provers_refuses_a_repeated_id() {
 #[tokio::test]
 async fn sync_provers_refuses_a_shared_public_key() {
     each_engine(|db| async move {
-        let store = db.connect().await;
-        let kept = prover("kept", 1, 1);
-        store
-            .sync_provers(std::slice::from_ref(&kept))
-            .await
-            .unwrap();
         let shared = [
             prover("alice", 1, 1),
             Prover {
@@ -176,7 +173,7 @@ async fn sync_provers_refuses_a_shared_public_key() {
                 ..prover("bob", 1, 1)
             },
         ];
-        assert_sync_refused(&store, &shared, &kept).await;
+        assert_syncs_refused(db, &[&shared]).await;
     })
     .await;
 }
@@ -184,14 +181,9 @@ async fn sync_provers_refuses_a_shared_public_key() {
 #[tokio::test]
 async fn sync_provers_refuses_a_negative_limit() {
     each_engine(|db| async move {
-        let store = db.connect().await;
-        let kept = prover("kept", 1, 1);
-        store
-            .sync_provers(std::slice::from_ref(&kept))
-            .await
-            .unwrap();
-        assert_sync_refused(&store, &[prover("alice", -1, 1)], &kept).await;
-        assert_sync_refused(&store, &[prover("alice", 1, -1)], &kept).await;
+        let negative_rate = [prover("alice", -1, 1)];
+        let negative_slots = [prover("alice", 1, -1)];
+        assert_syncs_refused(db, &[&negative_rate, &negative_slots]).await;
     })
     .await;
 }

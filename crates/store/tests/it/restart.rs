@@ -4,7 +4,9 @@ use sheaf_store::{
     JobFilter, JobId, JobStatus, SequenceId, Store, StoreError, SCHEMA_VERSION, SQLITE_FILE_NAME,
 };
 
-use crate::harness::{each_engine, lease_expecting, plan, proof_for, prove_next, T0, TTL};
+use crate::harness::{
+    each_engine, lease_expecting, plan, proof_for, prove_next, submit_as, T0, TTL,
+};
 
 #[tokio::test]
 async fn reopening_the_store_keeps_everything() {
@@ -28,18 +30,7 @@ async fn reopening_the_store_keeps_everything() {
         );
         assert_eq!(store.rewards(SequenceId(1)).await.unwrap().len(), 1);
         // It carries on: the lease granted before the restart is still current.
-        let outcome = store
-            .submit_proof(
-                leased.job,
-                leased.token,
-                "bob",
-                &proof_for(leased.job),
-                crate::harness::reward("bob"),
-                T0 + 1,
-                None,
-            )
-            .await
-            .unwrap();
+        let outcome = submit_as(&store, &leased, "bob", T0 + 1).await.unwrap();
         assert_eq!(outcome.parent_ready, Some(JobId::new(SequenceId(1), 1, 0)));
     })
     .await;

@@ -3,7 +3,7 @@
 
 use sheaf_store::{NewOutboxTx, OutboxKind, Role, RoleFence, SequenceId, Store, StoreError};
 
-use crate::harness::{each_engine, T0};
+use crate::harness::{each_engine, outbox_tx, T0};
 
 const ROLE: &str = "sender:ab";
 const TTL: i64 = 10_000;
@@ -13,14 +13,9 @@ async fn take(store: &Store, holder: &str, now: i64) -> Option<RoleFence> {
     store.role_acquire(ROLE, holder, now, TTL).await.unwrap()
 }
 
+/// A proof-hash transaction of sequence 1.
 fn hash_tx(attempt: i64, tag: &str) -> NewOutboxTx {
-    NewOutboxTx {
-        sequence: SequenceId(1),
-        kind: OutboxKind::ProofHash,
-        attempt,
-        tx_hash: format!("hash-{attempt}-{tag}"),
-        tx: format!("signed {attempt} {tag}").into_bytes(),
-    }
+    outbox_tx(1, OutboxKind::ProofHash, attempt, tag)
 }
 
 #[tokio::test]

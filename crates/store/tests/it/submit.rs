@@ -5,7 +5,7 @@ use sheaf_store::{
 };
 
 use crate::harness::{
-    each_engine, lease_expecting, plan, proof_for, prove_next, reward, submit, T0,
+    each_engine, lease_at, lease_expecting, plan, proof_for, prove_next, reward, submit, T0,
 };
 
 #[tokio::test]
@@ -305,11 +305,7 @@ async fn submit_records_the_reported_proving_time_and_the_lease_time() {
     each_engine(|db| async move {
         let store = db.connect().await;
         plan(&store, 1, 2, 2).await;
-        let lease = store
-            .lease_next_job("p", T0 + 7, crate::harness::TTL)
-            .await
-            .unwrap()
-            .unwrap();
+        let lease = lease_at(&store, "p", T0 + 7).await;
         store
             .submit_proof(
                 lease.job,

@@ -1,0 +1,108 @@
+//! Before the first lease: hello, then the circuits, built or loaded and checked against the
+//! coordinator's.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::ThreadPool;
+use sheaf_api::CircuitSpec;
+use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet};
+use tracing::{info, warn};
+
+use crate::backoff::Backoff;
+use crate::client::Client;
+
+use super::{error_chain, millis, ProverError, ProverReport, Shutdown, TARGET};
+
+/// Hello, retried with backoff until the coordinator answers; `None` on shutdown.
+pub(super) async fn say_hello<F: Future<Output = ()>>(
+    client: &Client,
+    shutdown: &mut Shutdown<'_, F>,
+) -> Result<Option<sheaf_api::HelloResponse>, ProverError> {
+    let mut backoff = Backoff::new();
+    loop {
+        let answer = tokio::select! {
+            answer = client.hello() => answer,
+            () = shutdown.wait() => return Ok(None),
+        };
+        match answer {
+            Ok(hello) => return Ok(Some(hello)),
+            Err(e) if e.is_retryable() => {
+                let delay = backoff.next_delay();
+                warn!(
+                    target: TARGET,
+                    coordinator = %client.base_url(),
+                    attempt = backoff.failures(),
+                    delay_ms = millis(delay),
+                    error = %error_chain(&e),
+                    "hello failed; retrying"
+                );
+                shutdown.sleep(delay).await;
+            }
+            Err(e) => return Err(ProverError::Hello(e)),
+        }
+    }
+}
+
+/// Load or build the coordinator's circuits in the proving pool; `None` on shutdown.
+pub(super) async fn load_circuits<F: Future<Output = ()>>(
+    spec: &CircuitSpec,
+    pool: Arc<ThreadPool>,
+    cache: Option<ArtifactCache>,
+    shutdown: &mut Shutdown<'_, F>,
+    report: &mut ProverReport,
+) -> Result<Option<CircuitSet>, ProverError> {
+    let settings = AggregationSettings {
+        profile: spec.profile.parse().map_err(ProverError::UnknownProfile)?,
+        arity: spec.arity,
+        final_zk: spec.final_zk,
+    };
+    let leaf_rows_log2 = spec.leaf_rows_log2;
+    info!(
+        target: TARGET,
+        profile = %settings.profile,
+        arity = settings.arity,
+        final_zk = settings.final_zk,
+        leaf_rows_log2,
+        cache = ?cache.as_ref().map(|c| c.dir().display().to_string()),
+        "loading circuits"
+    );
+    let started = Instant::now();
+    let building = tokio::task::spawn_blocking(move || {
+        pool.install(|| CircuitSet::load_or_build(settings, leaf_rows_log2, cache.as_ref()))
+    });
+    let circuits = tokio::select! {
+        built = building => built
+            .map_err(|e| ProverError::Panicked(e.to_string()))?
+            .map_err(ProverError::Circuits)?,
+        () = shutdown.wait() => return Ok(None),
+    };
+    report.circuits_seconds = started.elapsed().as_secs_f64();
+    report.circuits_from_cache = circuits.aggregation.from_cache();
+    info!(
+        target: TARGET,
+        seconds = report.circuits_seconds,
+        from_cache = report.circuits_from_cache,
+        final_key = %circuits.aggregation.final_key().id(),
+        "circuits ready"
+    );
+    Ok(Some(circuits))
+}
+
+/// The prover must prove what the coordinator verifies: same final key, same whitelist.
+pub(super) fn check_circuits(circuits: &CircuitSet, spec: &CircuitSpec) -> Result<(), ProverError> {
+    let key = circuits.aggregation.final_key();
+    let local_key = key.id().to_string();
+    let local_whitelist = key.whitelist_root().to_string();
+    if local_key == spec.final_key_id && local_whitelist == spec.whitelist_root {
+        Ok(())
+    } else {
+        Err(ProverError::CircuitMismatch {
+            coordinator_key: spec.final_key_id.clone(),
+            coordinator_whitelist: spec.whitelist_root.clone(),
+            local_key,
+            local_whitelist,
+        })
+    }
+}
