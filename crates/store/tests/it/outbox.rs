@@ -1,6 +1,6 @@
 //! The proof sender's outbox: signed transactions stored before they are sent.
 
-use sheaf_store::{NewOutboxTx, OutboxKind, OutboxStatus, SequenceId, StoreError};
+use sheaf_store::{OutboxKind, OutboxStatus, SequenceId, StoreError};
 
 use crate::harness::{each_engine, outbox_tx, T0};
 

@@ -1,7 +1,7 @@
 //! Roles one replica plays at a time: taken, renewed, refused to others while the lease runs,
 //! taken over once it expired or was released, and fencing writes made in the role.
 
-use sheaf_store::{NewOutboxTx, OutboxKind, Role, RoleFence, SequenceId, Store, StoreError};
+use sheaf_store::{NewOutboxTx, OutboxKind, Role, RoleFence, Store, StoreError};
 
 use crate::harness::{each_engine, outbox_tx, T0};
 
