@@ -90,9 +90,46 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped reading (`| head`) is not a failure of the command.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error on one line: each context, then the root cause, each text once. Libraries often
+/// repeat their source's text in their own (`writing x: No such file or directory` over
+/// `No such file or directory`); a cause already said is left out.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || parts.iter().any(|said| said.contains(&text)) {
+            continue;
+        }
+        // A cause that repeats the previous part and adds to it replaces it.
+        if let Some(last) = parts.last_mut() {
+            if text.contains(last.as_str()) {
+                *last = text;
+                continue;
+            }
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+/// Whether the error comes from writing to a closed pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
