@@ -93,8 +93,9 @@ pub async fn watch_progress(
         for prover in provers.iter_mut() {
             if let Some(status) = prover.child.try_wait()? {
                 bail!(
-                    "{} exited ({status}) before the devnet finished; see its log in the data directory",
-                    prover.name
+                    "{} exited ({status}) before the devnet finished; its log ends: {}",
+                    prover.name,
+                    prover.last_log_line()
                 );
             }
         }
