@@ -172,7 +172,7 @@ pub struct CoordinatorArgs {
     #[arg(long, env = "SHEAF_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// The base chain's JSON-RPC URL. Provers are admitted from its membership registry
-    /// (Active and GracePeriod members, at their rate limit), unless `--provers` is given.
+    /// (Active and GracePeriod members, at their rate limit), unless `--provers-file` is given.
     #[arg(long, env = "SHEAF_CHAIN")]
     pub chain: Option<String>,
     /// Key file (from `sheaf keygen`) whose ed25519 key is the chain's coordinator key: with it,
@@ -180,10 +180,15 @@ pub struct CoordinatorArgs {
     /// (hash, then reveal). Its account needs the settlement's minimum stake.
     #[arg(long, env = "SHEAF_SENDER_KEY", requires = "chain")]
     pub sender_key: Option<PathBuf>,
-    /// Development option: admit the provers of this TOML file (see `sheaf keygen`) instead of
+    /// Development option: a file, not a count (`devnet --provers N` is a count). Admit the
+    /// provers of this TOML file (see `sheaf keygen`) instead of
     /// the chain's members; re-read when it changes. Without it or `--chain`, the provers
     /// already in the store stay admitted.
-    #[arg(long, env = "SHEAF_PROVERS")]
+    #[arg(
+        long = "provers-file",
+        visible_alias = "provers",
+        env = "SHEAF_PROVERS"
+    )]
     pub provers: Option<PathBuf>,
     /// Plan sequences 1..=N at start (those already planned are left alone).
     #[arg(long, env = "SHEAF_SEQUENCES", default_value_t = 0)]

@@ -54,10 +54,41 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a prover gets to exit after SIGTERM before it is killed.
 const PROVER_EXIT_GRACE: Duration = Duration::from_secs(10);
 
+/// How a run shows its progress on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// Bars redrawn in place: stderr is a terminal.
+    Bars,
+    /// A plain line now and then: stderr is a file or a pipe.
+    Plain,
+    /// Nothing (`--json`).
+    Quiet,
+}
+
+impl Display {
+    fn of(args: &DevnetArgs) -> Self {
+        use std::io::IsTerminal as _;
+        if args.json {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Display::Bars
+        } else {
+            Display::Plain
+        }
+    }
+
+    /// A stage of the setup, as a plain line.
+    fn stage(self, what: &str) {
+        if self == Display::Plain {
+            eprintln!("devnet: {what}");
+        }
+    }
+}
+
 /// Arguments of `devnet`.
 #[derive(Args, Debug)]
 pub struct DevnetArgs {
-    /// Prover processes to start.
+    /// How many prover processes to start (a count; `coordinator --provers-file` takes a file).
     #[arg(long, env = "SHEAF_DEVNET_PROVERS", default_value_t = DEFAULT_DEVNET_PROVERS)]
     pub provers: usize,
     /// Sequences to prove.
@@ -221,6 +252,8 @@ fn refuse_earlier_run(dir: &Path) -> anyhow::Result<()> {
 
 async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSummary> {
     let setup = Instant::now();
+    let display = Display::of(args);
+    display.stage(&format!("data directory {}", data_dir.display()));
     let store = Store::open_data_dir(data_dir.join("store")).await?;
 
     // Keys: one per prover, and the coordinator's, which registers and settles sequences.
@@ -235,7 +268,9 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     sender_key.write(&data_dir.join("coordinator.key"), false)?;
     let sender = Address(sender_key.signing.verifying_key().to_bytes());
 
+    display.stage("loading or building circuits");
     let circuits = load_circuits(&args.circuits, args.json).await?;
+    display.stage("starting the chain and the coordinator");
     let key_path = data_dir.join("final.key");
     let final_key = circuits.aggregation.final_key();
     final_key.write(&key_path)?;
@@ -298,10 +333,14 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         )?);
     }
     let setup_seconds = setup.elapsed().as_secs_f64();
+    display.stage(&format!(
+        "{} provers started; proving {} sequences of {} leaves",
+        args.provers, args.sequences, args.leaves
+    ));
 
     let total_jobs = store.list_jobs(JobFilter::default()).await?.len();
-    watch_progress(service.coordinator(), &mut provers, total_jobs, args.json).await?;
-    watch_settlement(&chain, args.sequences as u64, args.json).await?;
+    watch_progress(service.coordinator(), &mut provers, total_jobs, display).await?;
+    watch_settlement(&chain, args.sequences as u64, display).await?;
     // From the last root proof stored to the moment the chain was seen to finalize it (the
     // progress poll adds up to one interval).
     let finalized_ms = sheaf_types::clock::now_ms();
