@@ -5,6 +5,7 @@ mod cmd;
 mod process_stats;
 mod progress;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use mimalloc::MiMalloc;
@@ -24,8 +25,22 @@ static GLOBAL: MiMalloc = MiMalloc;
 #[derive(Parser, Debug)]
 #[command(name = "sheaf", version, about, long_about = None)]
 struct Cli {
+    /// Log lines as text (coloured on a terminal only) or as one JSON object each, for log
+    /// collectors. Which lines: the filter in SHEAF_LOG (e.g. `SHEAF_LOG=sheaf=debug`; default
+    /// `warn`, for coordinator, prover and chain `warn,sheaf=info`). Logs go to stderr.
+    #[arg(long, env = "SHEAF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,12 +81,16 @@ fn main() -> ExitCode {
         Command::Coordinator(_) | Command::Prover(_) | Command::Chain(_) => "warn,sheaf=info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SHEAF_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_from_env("SHEAF_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        // Colour codes only for a terminal: a log file or a pipe gets plain text.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let result = match cli.command {
         Command::ProveTree(args) => cmd::prove_tree::run(args),
         Command::ExportKey(args) => cmd::keys::export_key(args),
@@ -90,9 +109,46 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped reading (`| head`) is not a failure of the command.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error on one line: each context, then the root cause, each text once. Libraries often
+/// repeat their source's text in their own (`writing x: No such file or directory` over
+/// `No such file or directory`); a cause already said is left out.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || parts.iter().any(|said| said.contains(&text)) {
+            continue;
+        }
+        // A cause that repeats the previous part and adds to it replaces it.
+        if let Some(last) = parts.last_mut() {
+            if text.contains(last.as_str()) {
+                *last = text;
+                continue;
+            }
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+/// Whether the error comes from writing to a closed pipe.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

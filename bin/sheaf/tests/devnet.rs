@@ -67,3 +67,106 @@ fn devnet_finalizes_its_sequences_on_chain_in_order_and_pays_the_sender() {
     assert_eq!(work[0]["work_units"].as_u64().unwrap(), units);
     assert_eq!(work[0]["jobs"], summary["jobs"]);
 }
+
+#[test]
+fn devnet_refuses_a_data_dir_of_an_earlier_run_and_keeps_its_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("coordinator.key");
+    std::fs::write(&key, "the earlier run's key\n").unwrap();
+    let output = sheaf()
+        .args([
+            "devnet",
+            "--provers",
+            "1",
+            "--sequences",
+            "1",
+            "--leaves",
+            "1",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "devnet ran: {stderr}");
+    assert!(stderr.contains("earlier run (coordinator.key)"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        "the earlier run's key\n"
+    );
+    assert!(!dir.path().join("prover-1.key").exists());
+    assert!(!dir.path().join("store").exists());
+}
+
+/// Children of process `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after_name = &stat[stat.rfind(')')? + 1..];
+                    after_name.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn devnet_stopped_by_sigterm_stops_its_provers_and_removes_its_temporary_directory() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut devnet = sheaf()
+        .args([
+            "devnet",
+            "--provers",
+            "2",
+            "--sequences",
+            "100",
+            "--leaves",
+            "8",
+        ])
+        .args(["--threads", "1"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = devnet.id();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let provers = loop {
+        let children = children_of(pid);
+        if children.len() == 2 {
+            break children;
+        }
+        assert!(devnet.try_wait().unwrap().is_none(), "devnet exited early");
+        assert!(Instant::now() < deadline, "no provers started");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while devnet.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "devnet still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for prover in provers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{prover}")).exists(),
+            "prover {prover} outlived the devnet"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

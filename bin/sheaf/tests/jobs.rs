@@ -315,3 +315,25 @@ async fn the_db_flag_overrides_the_environment() {
     let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(jobs.as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn list_to_a_reader_that_closed_the_pipe_exits_quietly() {
+    let fixture = fixture().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sheaf"))
+        .args(["jobs", "list"])
+        .env("SHEAF_DB", &fixture.url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sheaf runs");
+    // `| head -0`: the reader is gone before the first line is written.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        text(&output.stderr)
+    );
+    assert!(!text(&output.stderr).contains("panicked"));
+}

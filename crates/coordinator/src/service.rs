@@ -108,6 +108,13 @@ impl std::fmt::Debug for CoordinatorService {
 impl CoordinatorService {
     /// Assemble and start a coordinator from `options`.
     pub async fn start(options: ServiceOptions) -> Result<Self, ServiceError> {
+        // A port in use is found before any work on the store.
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServiceError::Listen {
+                address: options.listen,
+                source,
+            })?;
         let coordinator = Arc::new(
             Coordinator::new(
                 options.store,
@@ -124,12 +131,6 @@ impl CoordinatorService {
                 planned.push(id);
             }
         }
-        let listener = tokio::net::TcpListener::bind(options.listen)
-            .await
-            .map_err(|source| ServiceError::Listen {
-                address: options.listen,
-                source,
-            })?;
         let address = listener
             .local_addr()
             .map_err(|source| ServiceError::Listen {

@@ -114,6 +114,10 @@ pub enum StoreError {
     /// an applied migration's file changed).
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database server did not complete a connection in time (an address that drops
+    /// packets, a server that does not answer).
+    #[error("no connection to the database within {} s", .0.as_secs())]
+    ConnectTimeout(std::time::Duration),
     /// Creating the data directory failed.
     #[error("store I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -99,7 +99,7 @@ pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use roles::{Role, RoleFence};
 pub use sheaf_types::{InvalidJobId, JobCircuit, JobId, JobInputs, SequenceId};
 pub use store::{
-    Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_FILE_NAME,
-    SQLITE_MAX_CONNECTIONS,
+    Store, POOL_ACQUIRE_TIMEOUT, POSTGRES_CONNECT_TIMEOUT, POSTGRES_MAX_CONNECTIONS,
+    SQLITE_BUSY_TIMEOUT, SQLITE_FILE_NAME, SQLITE_MAX_CONNECTIONS,
 };
 pub use submit::proof_hash;

@@ -39,6 +39,11 @@ pub const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 /// [`SQLITE_BUSY_TIMEOUT`] so a queue of writers fails on the lock, not on the pool.
 pub const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the first connection to PostgreSQL may take. The pool retries a failing connection
+/// until [`POOL_ACQUIRE_TIMEOUT`] and then reports only that it timed out; one direct attempt
+/// first reports the cause (refused, unknown host, missing database, bad password) at once.
+pub const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Handle on the store. Cheap to clone: clones share the connection pools.
 #[derive(Clone)]
 pub struct Store {
@@ -147,6 +152,12 @@ impl Store {
             "sqlite" => Self::connect_sqlite(&with_create_mode(url)).await,
             "postgres" | "postgresql" => {
                 sqlx::any::install_default_drivers();
+                match tokio::time::timeout(POSTGRES_CONNECT_TIMEOUT, AnyConnection::connect(url))
+                    .await
+                {
+                    Ok(connection) => connection?.close().await?,
+                    Err(_) => return Err(StoreError::ConnectTimeout(POSTGRES_CONNECT_TIMEOUT)),
+                }
                 let pool = AnyPoolOptions::new()
                     .max_connections(POSTGRES_MAX_CONNECTIONS)
                     .acquire_timeout(POOL_ACQUIRE_TIMEOUT)

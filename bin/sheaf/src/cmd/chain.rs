@@ -33,8 +33,9 @@ pub struct ChainArgs {
     /// Block interval in ms, for a new chain (an existing chain keeps its genesis interval).
     #[arg(long, env = "SHEAF_BLOCK_MS", default_value_t = DEFAULT_BLOCK_INTERVAL.as_millis() as u64)]
     pub block_ms: u64,
-    /// The final verifier key (from `sheaf export-key`) root proofs are verified with.
-    #[arg(long, env = "SHEAF_FINAL_KEY")]
+    /// The final verifier key file (from `sheaf export-key`, not a prover key) root proofs are
+    /// verified with.
+    #[arg(long, visible_alias = "final-key", env = "SHEAF_FINAL_KEY")]
     pub key: PathBuf,
     /// The coordinator's ed25519 public key (64 hex characters): the only key that registers
     /// sequences. Overrides the genesis file's; needed for a new chain.

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use sheaf_chain::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
 use sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT;
-use sheaf_coordinator::admission::{ChainRegistry, ChainRegistryConfig};
+use sheaf_coordinator::admission::{parse_provers, ChainRegistry, ChainRegistryConfig};
 use sheaf_coordinator::config::{
     DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
@@ -172,7 +172,7 @@ pub struct CoordinatorArgs {
     #[arg(long, env = "SHEAF_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// The base chain's JSON-RPC URL. Provers are admitted from its membership registry
-    /// (Active and GracePeriod members, at their rate limit), unless `--provers` is given.
+    /// (Active and GracePeriod members, at their rate limit), unless `--provers-file` is given.
     #[arg(long, env = "SHEAF_CHAIN")]
     pub chain: Option<String>,
     /// Key file (from `sheaf keygen`) whose ed25519 key is the chain's coordinator key: with it,
@@ -180,10 +180,15 @@ pub struct CoordinatorArgs {
     /// (hash, then reveal). Its account needs the settlement's minimum stake.
     #[arg(long, env = "SHEAF_SENDER_KEY", requires = "chain")]
     pub sender_key: Option<PathBuf>,
-    /// Development option: admit the provers of this TOML file (see `sheaf keygen`) instead of
+    /// Development option: a file, not a count (`devnet --provers N` is a count). Admit the
+    /// provers of this TOML file (see `sheaf keygen`) instead of
     /// the chain's members; re-read when it changes. Without it or `--chain`, the provers
     /// already in the store stay admitted.
-    #[arg(long, env = "SHEAF_PROVERS")]
+    #[arg(
+        long = "provers-file",
+        visible_alias = "provers",
+        env = "SHEAF_PROVERS"
+    )]
     pub provers: Option<PathBuf>,
     /// Plan sequences 1..=N at start (those already planned are left alone).
     #[arg(long, env = "SHEAF_SEQUENCES", default_value_t = 0)]
@@ -212,7 +217,21 @@ pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     }
     Store::connect(url)
         .await
-        .with_context(|| format!("opening store {url}"))
+        .with_context(|| format!("opening store {}", redact_url(url)))
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Load (or build) the circuits on a blocking thread, with a spinner unless `quiet`.
@@ -227,8 +246,28 @@ pub async fn load_circuits(
     Ok(Arc::new(set))
 }
 
-/// Run `coordinator`.
+/// Run `coordinator`. What can be checked cheaply (flags, the `--provers` file, the listen
+/// port) is checked before the store is migrated and the circuits are loaded.
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let config = args.service.config()?;
+    if let Some(path) = &args.provers {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the provers file {}", path.display()))?;
+        parse_provers(&text)
+            .map_err(|e| anyhow::anyhow!("reading the provers file {}: {e}", path.display()))?;
+    }
+    let sender_key = match &args.sender_key {
+        Some(path) => Some(
+            ProverKey::read(path)
+                .with_context(|| format!("reading the sender key {}", path.display()))?
+                .signing,
+        ),
+        None => None,
+    };
+    // Held while the store and the circuits load, so the port is known to be free; released
+    // just before the service binds it.
+    let port_probe = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let store = open_store(&args.db).await?;
@@ -250,24 +289,18 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                 None
             }
         };
-        let sender_key = match &args.sender_key {
-            Some(path) => Some(
-                ProverKey::read(path)
-                    .with_context(|| format!("reading the sender key {}", path.display()))?
-                    .signing,
-            ),
-            None => None,
-        };
         let settlement = match (sender_key, &args.chain) {
             (Some(key), Some(url)) => Some(args.settlement.settlement(url, key)?),
             _ => None,
         };
         let settling = settlement.as_ref().map(|s| s.chain.url().to_owned());
+        let circuits = load_circuits(&args.circuits, false).await?;
+        drop(port_probe);
         let service = CoordinatorService::start(ServiceOptions {
             store,
-            circuits: load_circuits(&args.circuits, false).await?,
+            circuits,
             leaf_rows_log2: args.circuits.leaf_rows_log2,
-            config: args.service.config()?,
+            config,
             registry,
             sequences: args.sequences.max(0) as u64,
             leaves: args.leaves,

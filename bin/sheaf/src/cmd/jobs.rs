@@ -1,6 +1,8 @@
 //! `sheaf jobs`: the operator's view of a coordinator's store — list and show jobs, requeue a
 //! dead or stuck one, cancel one.
 
+use std::io::Write as _;
+
 use sheaf_types::clock::now_ms;
 
 use anyhow::{bail, Context};
@@ -8,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use sheaf_store::{Job, JobCircuit, JobFilter, JobId, JobStatus, SequenceId, Store};
 
-use crate::cmd::coordinator::DEFAULT_DB;
+use crate::cmd::coordinator::{redact_url, DEFAULT_DB};
 
 /// Arguments of `jobs`.
 #[derive(Args, Debug)]
@@ -79,7 +81,7 @@ async fn dispatch(store: &Store, command: JobsCommand) -> anyhow::Result<()> {
                 let views: Vec<JobView> = jobs.iter().map(|job| JobView::of(job, false)).collect();
                 println!("{}", serde_json::to_string_pretty(&views)?);
             } else {
-                print_table(&jobs);
+                print_table(&jobs)?;
             }
         }
         JobsCommand::Show { job, json } => {
@@ -118,21 +120,7 @@ async fn open_existing(url: &str) -> anyhow::Result<Store> {
     }
     Store::connect(url)
         .await
-        .with_context(|| format!("opening store {}", redact(url)))
-}
-
-/// `url` without a password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+        .with_context(|| format!("opening store {}", redact_url(url)))
 }
 
 /// A job as printed with `--json`: ids as strings, inputs as their size (and hex with `show`).
@@ -186,30 +174,54 @@ impl JobView {
     }
 }
 
-fn print_table(jobs: &[Job]) {
+/// A table whose columns are as wide as their longest cell (prover ids are long).
+fn print_table(jobs: &[Job]) -> std::io::Result<()> {
     let now = now_ms();
-    println!(
-        "{:<18} {:<9} {:>8}  {:<16} {:<14} PROOF",
-        "JOB", "STATUS", "ATTEMPTS", "HOLDER", "LEASE"
-    );
-    for job in jobs {
-        let lease = match (job.status, job.lease_expires_ms) {
-            (JobStatus::Leased, Some(expires)) => relative(expires, now),
-            _ => "-".to_owned(),
-        };
-        println!(
-            "{:<18} {:<9} {:>8}  {:<16} {:<14} {}",
-            job.id.to_string(),
-            job.status.as_str(),
-            job.attempts,
-            job.lease_holder.as_deref().unwrap_or("-"),
-            lease,
-            job.proof_hash
-                .as_deref()
-                .map_or("-", |hash| &hash[..12.min(hash.len())]),
-        );
+    let header = ["JOB", "STATUS", "ATTEMPTS", "HOLDER", "LEASE", "PROOF"];
+    let rows: Vec<[String; 6]> = jobs
+        .iter()
+        .map(|job| {
+            let lease = match (job.status, job.lease_expires_ms) {
+                (JobStatus::Leased, Some(expires)) => relative(expires, now),
+                _ => "-".to_owned(),
+            };
+            [
+                job.id.to_string(),
+                job.status.as_str().to_owned(),
+                job.attempts.to_string(),
+                job.lease_holder.clone().unwrap_or_else(|| "-".to_owned()),
+                lease,
+                job.proof_hash
+                    .as_deref()
+                    .map_or("-", |hash| &hash[..12.min(hash.len())])
+                    .to_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
     }
-    println!("{} jobs", jobs.len());
+    let mut out = std::io::stdout().lock();
+    let mut line = |cells: [&str; 6]| {
+        let [job, status, attempts, holder, lease, proof] = cells;
+        writeln!(
+            out,
+            "{job:<w0$}  {status:<w1$}  {attempts:>w2$}  {holder:<w3$}  {lease:<w4$}  {proof}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+        )
+    };
+    line(header)?;
+    for row in &rows {
+        line(row.each_ref().map(String::as_str))?;
+    }
+    writeln!(out, "{} jobs", jobs.len())
 }
 
 fn print_details(job: &Job) {

@@ -2,6 +2,7 @@
 //! key file. Its membership's `id_commitment` is its `worker_pk` (RLN's identity commitment is
 //! the hash of a secret, and so is Sheaf's worker key); the holder is its ed25519 request key.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,7 +26,8 @@ pub struct ChainTarget {
     /// The chain's JSON-RPC URL.
     #[arg(long, env = "SHEAF_CHAIN", default_value = DEFAULT_CHAIN_URL, global = true)]
     pub chain: String,
-    /// The prover key file (from `sheaf keygen`) that signs the transaction.
+    /// The prover key file (from `sheaf keygen`): the prover whose membership and account are
+    /// meant; it signs the transactions.
     #[arg(long, env = "SHEAF_KEY", global = true)]
     pub key: Option<PathBuf>,
     /// Seconds to wait for the transaction's block.
@@ -64,7 +66,7 @@ pub enum MemberCommand {
     },
     /// Withdraw the deposits of erased memberships.
     Withdraw,
-    /// Show this prover's membership and account.
+    /// Show this prover's membership and account (no transaction).
     Show,
 }
 
@@ -150,21 +152,31 @@ pub fn run_member(args: MemberArgs) -> anyhow::Result<()> {
 async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
     let client = ChainClient::with_timeout(target.chain.clone(), DEFAULT_CHAIN_TIMEOUT)?;
     let address = Address(key.signing.verifying_key().to_bytes());
-    let account = client.account(&address).await?;
-    println!("account {address}");
-    println!(
+    let asking = || format!("asking the chain at {}", target.chain);
+    let account = client.account(&address).await.with_context(asking)?;
+    let membership = client
+        .membership(&key.worker_pk())
+        .await
+        .with_context(asking)?;
+    // Written, not printed: a reader that closes the pipe (`| head -1`) ends the command
+    // quietly instead of panicking.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "account {address}")?;
+    writeln!(
+        out,
         "  balance {}, stake {}, rewards {}",
         account.balance.0, account.stake.0, account.rewards.0
-    );
-    match client.membership(&key.worker_pk()).await? {
-        Some(view) => println!(
+    )?;
+    match membership {
+        Some(view) => writeln!(
+            out,
             "membership {}: {:?}, rate limit {}, index {}",
             key.worker_pk(),
             view.state,
             view.info.rate_limit,
             view.info.index
-        ),
-        None => println!("membership {}: none", key.worker_pk()),
+        )?,
+        None => writeln!(out, "membership {}: none", key.worker_pk())?,
     }
     Ok(())
 }

@@ -19,10 +19,10 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// Arguments of `prover`.
 #[derive(Args, Debug)]
 pub struct ProverArgs {
-    /// Base URL of the coordinator (e.g. `http://127.0.0.1:7700`).
+    /// Base URL of the coordinator (e.g. `http://127.0.0.1:7878`, the coordinator's default).
     #[arg(long, env = "SHEAF_COORDINATOR")]
     pub coordinator: String,
-    /// The prover's key file (from `sheaf keygen`).
+    /// The prover's key file (from `sheaf keygen`): its request key and worker secret.
     #[arg(long, env = "SHEAF_KEY")]
     pub key: PathBuf,
     /// Proving threads (0: one per core).

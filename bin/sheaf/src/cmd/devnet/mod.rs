@@ -54,10 +54,41 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a prover gets to exit after SIGTERM before it is killed.
 const PROVER_EXIT_GRACE: Duration = Duration::from_secs(10);
 
+/// How a run shows its progress on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// Bars redrawn in place: stderr is a terminal.
+    Bars,
+    /// A plain line now and then: stderr is a file or a pipe.
+    Plain,
+    /// Nothing (`--json`).
+    Quiet,
+}
+
+impl Display {
+    fn of(args: &DevnetArgs) -> Self {
+        use std::io::IsTerminal as _;
+        if args.json {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Display::Bars
+        } else {
+            Display::Plain
+        }
+    }
+
+    /// A stage of the setup, as a plain line.
+    fn stage(self, what: &str) {
+        if self == Display::Plain {
+            eprintln!("devnet: {what}");
+        }
+    }
+}
+
 /// Arguments of `devnet`.
 #[derive(Args, Debug)]
 pub struct DevnetArgs {
-    /// Prover processes to start.
+    /// How many prover processes to start (a count; `coordinator --provers-file` takes a file).
     #[arg(long, env = "SHEAF_DEVNET_PROVERS", default_value_t = DEFAULT_DEVNET_PROVERS)]
     pub provers: usize,
     /// Sequences to prove.
@@ -139,7 +170,10 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
     }
     let temp;
     let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone(),
+        Some(dir) => {
+            refuse_earlier_run(dir)?;
+            dir.clone()
+        }
         None => {
             temp = tempfile::Builder::new().prefix("sheaf-devnet-").tempdir()?;
             temp.path().to_path_buf()
@@ -148,7 +182,24 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let mut summary = runtime.block_on(devnet(&args, &data_dir))?;
+    // On ctrl-c or SIGTERM the run is dropped: its prover processes are killed and waited for
+    // (ProverProcess::drop) before the temporary directory is removed, at the end of `run`.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            () = sheaf_coordinator::shutdown_signal() => Err(anyhow::anyhow!(
+                "interrupted; the provers are stopped{}",
+                match &args.data_dir {
+                    Some(dir) => format!(", the data directory {} is kept", dir.display()),
+                    None => " and the temporary data directory removed".to_owned(),
+                }
+            )),
+            summary = devnet(&args, &data_dir) => summary,
+        }
+    });
+    // A circuit build cut short may still run on a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    let mut summary = outcome?;
     summary.data_dir = args.data_dir.clone();
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -172,8 +223,37 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Files a devnet writes into its data directory; finding one means an earlier run.
+const DEVNET_FILES: [&str; 4] = ["coordinator.key", "final.key", "store", "chain"];
+
+/// Refuses a data directory that holds a devnet from an earlier run, before anything is
+/// written: its keys are registered on its own chain, and are never overwritten.
+fn refuse_earlier_run(dir: &Path) -> anyhow::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            DEVNET_FILES.contains(&name.as_str())
+                || (name.starts_with("prover-") && name.ends_with(".key"))
+        })
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    bail!(
+        "{} holds a devnet from an earlier run ({}): choose another --data-dir or remove it",
+        dir.display(),
+        found.join(", ")
+    )
+}
+
 async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSummary> {
     let setup = Instant::now();
+    let display = Display::of(args);
+    display.stage(&format!("data directory {}", data_dir.display()));
     let store = Store::open_data_dir(data_dir.join("store")).await?;
 
     // Keys: one per prover, and the coordinator's, which registers and settles sequences.
@@ -181,14 +261,16 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     for i in 1..=args.provers {
         let name = format!("prover-{i}");
         let key = ProverKey::generate();
-        key.write(&data_dir.join(format!("{name}.key")), true)?;
+        key.write(&data_dir.join(format!("{name}.key")), false)?;
         keys.push((name, key));
     }
     let sender_key = ProverKey::generate();
-    sender_key.write(&data_dir.join("coordinator.key"), true)?;
+    sender_key.write(&data_dir.join("coordinator.key"), false)?;
     let sender = Address(sender_key.signing.verifying_key().to_bytes());
 
+    display.stage("loading or building circuits");
     let circuits = load_circuits(&args.circuits, args.json).await?;
+    display.stage("starting the chain and the coordinator");
     let key_path = data_dir.join("final.key");
     let final_key = circuits.aggregation.final_key();
     final_key.write(&key_path)?;
@@ -251,10 +333,14 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         )?);
     }
     let setup_seconds = setup.elapsed().as_secs_f64();
+    display.stage(&format!(
+        "{} provers started; proving {} sequences of {} leaves",
+        args.provers, args.sequences, args.leaves
+    ));
 
     let total_jobs = store.list_jobs(JobFilter::default()).await?.len();
-    watch_progress(service.coordinator(), &mut provers, total_jobs, args.json).await?;
-    watch_settlement(&chain, args.sequences as u64, args.json).await?;
+    watch_progress(service.coordinator(), &mut provers, total_jobs, display).await?;
+    watch_settlement(&chain, args.sequences as u64, display).await?;
     // From the last root proof stored to the moment the chain was seen to finalize it (the
     // progress poll adds up to one interval).
     let finalized_ms = sheaf_types::clock::now_ms();

@@ -1,8 +1,9 @@
 //! Watching a devnet run: bars per tree level and a line per prover until every sequence is
-//! proved, then a bar of sequences finalized on chain.
+//! proved, then a bar of sequences finalized on chain. Without a terminal (output to a file or
+//! a pipe), a plain line every [`PLAIN_PROGRESS_INTERVAL`] instead of bars.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -10,8 +11,12 @@ use sheaf_coordinator::Coordinator;
 use sheaf_store::{JobFilter, JobStatus};
 
 use super::provers::ProverProcess;
+use super::Display;
 use super::{PROGRESS_INTERVAL, SETTLE_TIMEOUT};
 use crate::cmd::devnet_chain::DevnetChain;
+
+/// How often a plain progress line is printed when there is no terminal.
+pub const PLAIN_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Bars per level and a line per prover until every sequence is proved; fails if a prover
 /// process exits or a job dies.
@@ -19,11 +24,11 @@ pub async fn watch_progress(
     coordinator: &Coordinator,
     provers: &mut [ProverProcess],
     total_jobs: usize,
-    quiet: bool,
+    display: Display,
 ) -> anyhow::Result<()> {
     let store = coordinator.store();
     let multi = MultiProgress::new();
-    if quiet {
+    if display != Display::Bars {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let style = ProgressStyle::with_template("{prefix:>12} {bar:30} {pos}/{len} {msg}")
@@ -33,11 +38,16 @@ pub async fn watch_progress(
         .iter()
         .map(|p| {
             let line = multi.add(ProgressBar::new_spinner());
+            line.set_style(
+                ProgressStyle::with_template("{prefix:>12} {spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             line.set_prefix(p.name.clone());
             line
         })
         .collect();
     let started = Instant::now();
+    let mut last_plain: Option<Instant> = None;
     loop {
         let jobs = store.list_jobs(JobFilter::default()).await?;
         let mut by_level: HashMap<u32, (u64, u64)> = HashMap::new();
@@ -87,14 +97,38 @@ pub async fn watch_progress(
             line.tick();
         }
         let sequences = store.list_sequences().await?;
-        if !sequences.is_empty() && sequences.iter().all(|s| s.proved_ms.is_some()) {
+        let done = !sequences.is_empty() && sequences.iter().all(|s| s.proved_ms.is_some());
+        if display == Display::Plain
+            && (done || last_plain.is_none_or(|at| at.elapsed() >= PLAIN_PROGRESS_INTERVAL))
+        {
+            last_plain = Some(Instant::now());
+            let per_prover: Vec<String> = provers
+                .iter()
+                .map(|p| {
+                    let accepted = by_prover.get(p.id.as_str()).copied().unwrap_or(0);
+                    format!("{} {accepted}", p.name)
+                })
+                .collect();
+            let proved = jobs
+                .iter()
+                .filter(|j| j.status == JobStatus::Proved)
+                .count();
+            eprintln!(
+                "proved {proved}/{} jobs ({:.0} s; accepted per prover: {})",
+                jobs.len(),
+                started.elapsed().as_secs_f64(),
+                per_prover.join(", ")
+            );
+        }
+        if done {
             break;
         }
         for prover in provers.iter_mut() {
             if let Some(status) = prover.child.try_wait()? {
                 bail!(
-                    "{} exited ({status}) before the devnet finished; see its log in the data directory",
-                    prover.name
+                    "{} exited ({status}) before the devnet finished; its log ends: {}",
+                    prover.name,
+                    prover.last_log_line()
                 );
             }
         }
@@ -118,10 +152,10 @@ pub async fn watch_progress(
 pub async fn watch_settlement(
     chain: &DevnetChain,
     sequences: u64,
-    quiet: bool,
+    display: Display,
 ) -> anyhow::Result<()> {
     let bar = ProgressBar::new(sequences);
-    if quiet {
+    if display != Display::Bars {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar.set_style(
@@ -131,11 +165,26 @@ pub async fn watch_settlement(
     bar.set_prefix("on chain");
     bar.set_message("finalized (hash, then reveal)");
     let deadline = Instant::now() + SETTLE_TIMEOUT;
+    let mut last_plain: Option<Instant> = None;
     loop {
         let finalized = chain.finalized(sequences).await?;
         bar.set_position(finalized);
-        if finalized >= sequences {
-            bar.finish();
+        let done = finalized >= sequences;
+        if display == Display::Plain
+            && (done || last_plain.is_none_or(|at| at.elapsed() >= PLAIN_PROGRESS_INTERVAL))
+        {
+            last_plain = Some(Instant::now());
+            eprintln!("on chain: {finalized}/{sequences} sequences finalized");
+        }
+        if done {
+            // The bar gives way to a whole line, so what follows starts on a line of its own.
+            bar.finish_and_clear();
+            if display == Display::Bars {
+                eprintln!(
+                    "{:>12} {finalized}/{sequences} sequences finalized",
+                    "on chain"
+                );
+            }
             return Ok(());
         }
         if Instant::now() >= deadline {

@@ -1,7 +1,7 @@
 //! The devnet's prover processes: started as `sheaf prover` children, stopped with SIGTERM.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,23 @@ pub struct ProverProcess {
     pub id: String,
     /// The process.
     pub child: Child,
+    /// Its log (stderr).
+    pub log: PathBuf,
+}
+
+impl ProverProcess {
+    /// The last line of its log, to say why it exited (the log may be in a temporary directory
+    /// removed at the end).
+    pub fn last_log_line(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("(empty log)")
+            .trim()
+            .to_owned()
+    }
 }
 
 impl Drop for ProverProcess {
@@ -38,7 +55,8 @@ pub fn spawn_prover(
     circuits: &CircuitArgs,
     data_dir: &Path,
 ) -> anyhow::Result<ProverProcess> {
-    let log = std::fs::File::create(data_dir.join(format!("{name}.log")))?;
+    let log_path = data_dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path)?;
     let mut command = Command::new(std::env::current_exe()?);
     command
         .arg("prover")
@@ -64,6 +82,7 @@ pub fn spawn_prover(
         name: name.to_owned(),
         id,
         child,
+        log: log_path,
     })
 }
 
