@@ -23,6 +23,7 @@ struct SnapshotOut<'a> {
     chain_id: u64,
     genesis_time_ms: u64,
     block_ms: u64,
+    genesis: Option<&'a Genesis>,
     height: u64,
     accounts: Vec<AccountEntry>,
     settlement: &'a SettlementState,
@@ -36,6 +37,9 @@ struct SnapshotIn {
     chain_id: u64,
     genesis_time_ms: u64,
     block_ms: u64,
+    /// Absent in files written before the genesis was kept.
+    #[serde(default)]
+    genesis: Option<Genesis>,
     height: u64,
     accounts: Vec<AccountEntry>,
     settlement: SettlementState,
@@ -60,6 +64,7 @@ impl Chain {
             chain_id: s.chain_id,
             genesis_time_ms: s.genesis_time_ms,
             block_ms: s.block_ms,
+            genesis: s.genesis.as_ref(),
             height: s.height,
             accounts: s
                 .accounts
@@ -104,6 +109,7 @@ pub(super) fn genesis_state(genesis: &Genesis, verifier: Verifier) -> Result<Sta
         chain_id: genesis.chain_id,
         genesis_time_ms: genesis.genesis_time_ms,
         block_ms: genesis.block_ms,
+        genesis: Some(genesis.clone()),
         height: 0,
         accounts,
         settlement,
@@ -136,6 +142,7 @@ pub(super) fn load(path: &Path, verifier: Verifier) -> Result<State> {
         chain_id: snap.chain_id,
         genesis_time_ms: snap.genesis_time_ms,
         block_ms: snap.block_ms,
+        genesis: snap.genesis,
         height: snap.height,
         accounts: snap
             .accounts
@@ -152,6 +159,28 @@ pub(super) fn load(path: &Path, verifier: Verifier) -> Result<State> {
         membership: snap.membership,
         receipts: snap.receipts,
         mempool: VecDeque::new(),
+    })
+}
+
+/// Refuse a restart whose `given` genesis differs from the `persisted` one. A state file that
+/// predates kept geneses cannot be checked: the node says so and carries on.
+pub(super) fn check_genesis(
+    path: &Path,
+    given: &Genesis,
+    persisted: Option<&Genesis>,
+) -> Result<()> {
+    let Some(persisted) = persisted else {
+        tracing::warn!(target: "sheaf_chain::node", path = %path.display(),
+            "the state file does not keep its genesis: the genesis given is not checked");
+        return Ok(());
+    };
+    let fields = given.differences(persisted);
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(ChainError::GenesisMismatch {
+        path: path.to_owned(),
+        fields: fields.join(", "),
     })
 }
 

@@ -552,6 +552,50 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
 }
 
 #[test]
+fn restart_with_another_genesis_is_refused_and_with_the_same_one_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Chain::open(config(Some(dir.path())), stub()).unwrap();
+    first.produce_block().unwrap();
+    drop(first);
+    let checked = |genesis: Genesis| {
+        Chain::open(
+            ChainConfig {
+                genesis,
+                check_genesis: true,
+                ..config(Some(dir.path()))
+            },
+            stub(),
+        )
+    };
+
+    let mut richer = genesis();
+    richer.allocations[0].balance = Amount(BALANCE + 1);
+    richer.chain_id = CHAIN_ID + 1;
+    let refused = checked(richer).expect_err("another genesis");
+    assert!(
+        matches!(&refused, ChainError::GenesisMismatch { fields, .. } if fields == "chain_id, allocations"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "the chain in {} started from another genesis (chain_id, allocations differ); start \
+             it without --genesis, or with the genesis it was created from, or use a new data \
+             directory for a new chain",
+            dir.path().join(STATE_FILE).display()
+        )
+    );
+
+    // The same genesis, with its time left to the node: it carries on where it stopped.
+    let same = checked(Genesis {
+        genesis_time_ms: 0,
+        ..genesis()
+    })
+    .expect("the same genesis");
+    assert_eq!(same.height(), 1);
+}
+
+#[test]
 fn open_refuses_a_corrupt_state_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
