@@ -141,7 +141,7 @@ pub enum CallError {
     #[error(transparent)]
     Membership(#[from] MembershipError),
     /// The sender's balance does not cover the amount.
-    #[error("balance {} does not cover {}", balance.0, needed.0)]
+    #[error("balance {balance} does not cover {needed}")]
     InsufficientBalance {
         /// The sender's balance.
         balance: Amount,

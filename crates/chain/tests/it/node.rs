@@ -106,7 +106,7 @@ pub fn genesis() -> Genesis {
             no_reveal_penalty: Amount(10),
         },
         membership: MembershipParams {
-            price_per_message: 3,
+            price_per_message: Amount(3),
             ..MembershipParams::default()
         },
     }
@@ -260,7 +260,10 @@ fn a_failed_call_uses_its_nonce_and_changes_nothing_else() {
         .submit(sign(&carol, 0, Call::DepositStake { amount: Amount(1) }))
         .unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
-    assert_eq!(receipt.error.as_deref(), Some("balance 0 does not cover 1"));
+    assert_eq!(
+        receipt.error.as_deref(),
+        Some("balance 0 tokens (0 units) does not cover 0.000000001 tokens (1 units)")
+    );
     assert!(receipt.events.is_empty());
     let account = chain.account(&addr(&carol));
     assert_eq!((account.nonce, account.stake), (1, Amount::ZERO));
@@ -399,7 +402,7 @@ fn short_membership_chain() -> Chain {
         ChainConfig {
             genesis: Genesis {
                 membership: MembershipParams {
-                    price_per_message: 3,
+                    price_per_message: Amount(3),
                     active_duration: 4,
                     grace_period: 4,
                     ..MembershipParams::default()
@@ -626,7 +629,10 @@ fn an_erased_membership_returns_its_deposit_on_withdraw() {
     assert!(receipt.error.unwrap().contains("cannot erase active"));
     chain.submit(sign(&alice(), 2, erase)).unwrap();
     assert!(chain.produce_block().unwrap().receipts[0].is_ok());
-    assert_eq!(chain.account(&addr(&alice())).membership_deposits, 300);
+    assert_eq!(
+        chain.account(&addr(&alice())).membership_deposits,
+        Amount(300)
+    );
     assert_eq!(chain.membership_root(), genesis_root());
 
     chain.submit(sign(&alice(), 3, Call::Withdraw)).unwrap();
@@ -638,7 +644,7 @@ fn an_erased_membership_returns_its_deposit_on_withdraw() {
     let account = chain.account(&addr(&alice()));
     assert_eq!(
         (account.balance, account.membership_deposits),
-        (Amount(BALANCE), 0)
+        (Amount(BALANCE), Amount::ZERO)
     );
 }
 
