@@ -65,8 +65,12 @@ enum Command {
     Chain(cmd::chain::ChainArgs),
     /// A prover's membership on the chain: register, extend, erase, withdraw, show.
     Member(cmd::member::MemberArgs),
-    /// A sender's settlement stake on the chain: deposit, withdraw.
+    /// A sender's settlement stake on the chain: deposit, withdraw (amounts in tokens).
     Stake(cmd::member::StakeArgs),
+    /// Move tokens from the key's balance to another address on the chain.
+    Transfer(cmd::member::TransferArgs),
+    /// Write a new chain's genesis file: its coordinator key and the keys it funds, in tokens.
+    Genesis(cmd::genesis::GenesisArgs),
     /// Inspect, requeue and cancel jobs in a coordinator's store.
     Jobs(cmd::jobs::JobsArgs),
     /// Benchmarks.
@@ -103,6 +107,8 @@ fn main() -> ExitCode {
         Command::Chain(args) => cmd::chain::run(args),
         Command::Member(args) => cmd::member::run_member(args),
         Command::Stake(args) => cmd::member::run_stake(args),
+        Command::Transfer(args) => cmd::member::run_transfer(args),
+        Command::Genesis(args) => cmd::genesis::run(args),
         Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
         Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),

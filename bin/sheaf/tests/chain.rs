@@ -91,11 +91,21 @@ fn prover_registers_stakes_and_is_refused_with_reasons() {
 
     let registered = as_alice(&["member", "register", "--rate-limit", "20"]);
     assert!(registered.status.success(), "{}", text(&registered));
-    assert!(
-        text(&registered).contains("MembershipRegistered"),
-        "{}",
-        text(&registered)
-    );
+    // Events in words: addresses and ids in hex, amounts in tokens with the base units.
+    let alice = key.public_key_hex();
+    for line in [
+        format!("  debited 1 tokens (1000000000 units) from {alice}\n"),
+        format!(
+            "  membership {} registered at index 0, rate limit 20\n",
+            key.worker_pk()
+        ),
+    ] {
+        assert!(
+            text(&registered).contains(&line),
+            "{line:?} in {}",
+            text(&registered)
+        );
+    }
     let shown = as_alice(&["member", "show"]);
     assert!(shown.status.success(), "{}", text(&shown));
     assert!(
@@ -109,12 +119,33 @@ fn prover_registers_stakes_and_is_refused_with_reasons() {
     assert!(!again.status.success());
     assert!(text(&again).contains("refused"), "{}", text(&again));
 
+    // Amounts on the command line are tokens.
     let staked = as_alice(&["stake", "deposit", "1000"]);
     assert!(staked.status.success(), "{}", text(&staked));
+    assert!(
+        text(&staked).contains(&format!(
+            "  {alice} staked 1000 tokens (1000000000000 units); stake 1000 tokens (1000000000000 units)\n"
+        )),
+        "{}",
+        text(&staked)
+    );
     let shown = as_alice(&["member", "show"]);
-    assert!(text(&shown).contains("stake 1000"), "{}", text(&shown));
-    let overdrawn = as_alice(&["stake", "withdraw", "1001"]);
+    assert!(
+        text(&shown)
+            .contains("stake 1000 tokens (1000000000000 units), rewards 0 tokens (0 units)"),
+        "{}",
+        text(&shown)
+    );
+    let overdrawn = as_alice(&["stake", "withdraw", "1000.5"]);
     assert!(!overdrawn.status.success(), "{}", text(&overdrawn));
+    assert!(
+        text(&overdrawn).contains(
+            ": cannot withdraw 1000.5 tokens (1000500000000 units) from a stake of 1000 tokens \
+             (1000000000000 units)\n"
+        ),
+        "{}",
+        text(&overdrawn)
+    );
 
     // Without a key, a clear error before anything is sent.
     let keyless = run(sheaf()

@@ -25,8 +25,8 @@ const MIN_STAKE: u128 = 10 * UNIT.0;
 /// The coordinator's stake: above the minimum.
 const STAKE: u128 = 2 * MIN_STAKE;
 /// Genesis balance of the coordinator and the prover: covers the membership deposit (rate limit
-/// × the default price of 5·10^16) and the stake, and fits a JSON u64.
-const BALANCE: u128 = 10_000_000_000_000_000_000;
+/// × the default price of 0.05 tokens) and the stake.
+const BALANCE: u128 = 1_000 * UNIT.0;
 /// The sequence settled: the coordinator plans sequences from 1.
 const SEQUENCE: SequenceId = SequenceId(1);
 /// A block every this long while the test drives the chain.
@@ -274,7 +274,10 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     };
     let registered = as_user("prover.key", &["member", "register", "--rate-limit", "20"]);
     assert!(registered.status.success(), "{}", text(&registered));
-    let staked = as_user("coordinator.key", &["stake", "deposit", &STAKE.to_string()]);
+    let staked = as_user(
+        "coordinator.key",
+        &["stake", "deposit", &(STAKE / UNIT.0).to_string()],
+    );
     assert!(staked.status.success(), "{}", text(&staked));
     let before =
         h.rt.block_on(h.chain.account(&address(&coordinator_key)))

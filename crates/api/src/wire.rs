@@ -210,6 +210,10 @@ pub enum ErrorCode {
     IncompatibleVersion,
     /// No such job.
     UnknownJob,
+    /// No such endpoint: the path is not one of the API's.
+    NotFound,
+    /// The path is the API's, the method is not the one it takes.
+    MethodNotAllowed,
     /// The lease is not current: expired, taken over, or another prover's.
     StaleLease,
     /// The job is proved already.
@@ -246,7 +250,8 @@ impl ErrorCode {
             BadRequest | IncompatibleVersion => 400,
             Unauthenticated | BadSignature | StaleTimestamp | ReplayedNonce => 401,
             UnknownProver | MembershipExpired | NotAMember => 403,
-            UnknownJob => 404,
+            UnknownJob | NotFound => 404,
+            MethodNotAllowed => 405,
             StaleLease | AlreadyProved => 409,
             PayloadTooLarge => 413,
             MalformedProof | WrongCircuit | HeaderMismatch | WrongWorker | InvalidProof => 422,
@@ -282,6 +287,8 @@ impl ErrorCode {
             NotAMember => "not_a_member",
             IncompatibleVersion => "incompatible_version",
             UnknownJob => "unknown_job",
+            NotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
             StaleLease => "stale_lease",
             AlreadyProved => "already_proved",
             PayloadTooLarge => "payload_too_large",

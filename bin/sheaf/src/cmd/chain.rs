@@ -42,7 +42,9 @@ pub struct ChainArgs {
     #[arg(long, env = "SHEAF_COORDINATOR_KEY")]
     pub coordinator_key: Option<String>,
     /// Genesis file (JSON: chain_id, genesis_time_ms, block_ms, coordinator, allocations,
-    /// settlement, membership; every field optional), for a new chain.
+    /// settlement, membership; every field optional; `sheaf genesis` writes one), for a new
+    /// chain. On existing data it must be the genesis the chain started from, or the node
+    /// refuses to start.
     #[arg(long, env = "SHEAF_GENESIS")]
     pub genesis: Option<PathBuf>,
     /// Produce blocks only on `chain_produceBlock` (enabled by this flag), never on a timer.
@@ -84,17 +86,19 @@ impl ChainArgs {
                 .parse()
                 .context("--coordinator-key must be 64 hex characters")?;
         }
-        if genesis.genesis_time_ms == 0 {
+        let new_chain = !self.data.join(STATE_FILE).exists();
+        // A restart keeps the persisted time; 0 matches it when the genesis is checked.
+        if new_chain && genesis.genesis_time_ms == 0 {
             genesis.genesis_time_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
         }
-        let new_chain = !self.data.join(STATE_FILE).exists();
         if new_chain && genesis.coordinator == Address::default() {
             anyhow::bail!("a new chain needs --coordinator-key (or a coordinator in --genesis)");
         }
         Ok(ChainConfig {
             genesis,
+            check_genesis: self.genesis.is_some(),
             data_dir: Some(self.data.clone()),
             manual_blocks: self.manual_blocks,
             max_mempool_txs: self.max_mempool_txs,

@@ -318,7 +318,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         );
         if let Some(url) = settling {
             eprintln!(
-                "settling root proofs on the chain at {url} (while this replica holds the sender role)"
+                "proof sender on the chain at {url}: it sends only while this replica holds the sender role (the log says when it takes it or stands by)"
             );
         }
         service

@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use sheaf_chain::membership::{MembershipParams, MembershipState};
 use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
-use sheaf_chain::settlement::{Address, Amount, SequenceId, SettlementParams, UNIT};
+use sheaf_chain::settlement::{Address, Amount, SequenceId, SettlementParams};
 use sheaf_chain::{Call, ChainClient};
 use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
@@ -28,8 +28,9 @@ pub const DEFAULT_DEVNET_HASH_WINDOW_BLOCKS: u64 = 4;
 pub const DEFAULT_DEVNET_PROOF_WINDOW_BLOCKS: u64 = 8;
 /// Each devnet prover's membership rate limit: the registry's maximum per membership.
 const DEVNET_MEMBER_RATE: u32 = 600;
-/// Genesis balance of every devnet account: covers a membership deposit and the stake.
-const DEVNET_BALANCE: Amount = Amount(1_000_000_000 * UNIT.0 * UNIT.0);
+/// Genesis balance of every devnet account: covers a membership deposit (30 tokens at the
+/// devnet's rate) and the stake (50,000 tokens by default), many times over.
+const DEVNET_BALANCE: Amount = Amount::tokens(1_000_000);
 /// How long a setup transaction may take to be included.
 const SETUP_TX_TIMEOUT: Duration = Duration::from_secs(30);
 

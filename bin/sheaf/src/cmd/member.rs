@@ -1,5 +1,7 @@
-//! `sheaf member` and `sheaf stake`: a prover's transactions on the base chain, signed with its
-//! key file. Its membership's `id_commitment` is its `worker_pk` (RLN's identity commitment is
+//! `sheaf member`, `sheaf stake` and `sheaf transfer`: transactions on the base chain, signed
+//! with a key file. Amounts on the command line are tokens (up to nine decimals, 10^9 base
+//! units to a token); what the chain reports is printed in tokens with the base units beside.
+//! Its membership's `id_commitment` is its `worker_pk` (RLN's identity commitment is
 //! the hash of a secret, and so is Sheaf's worker key); the holder is its ed25519 request key.
 
 use std::io::Write as _;
@@ -14,6 +16,7 @@ use sheaf_chain::tx::Call;
 use sheaf_chain::{Address, Amount};
 use sheaf_circuits::Digest;
 use sheaf_prover::ProverKey;
+use sheaf_types::BASE_UNITS_PER_TOKEN;
 
 /// The chain a command talks to unless told otherwise (`sheaf chain`'s default address).
 pub const DEFAULT_CHAIN_URL: &str = "http://127.0.0.1:8545";
@@ -84,14 +87,59 @@ pub struct StakeArgs {
 pub enum StakeCommand {
     /// Move `amount` from the balance to the settlement stake.
     Deposit {
-        /// Base units.
-        amount: u128,
+        /// Tokens (e.g. 50000 or 0.5).
+        #[arg(value_parser = parse_tokens)]
+        amount: Amount,
     },
     /// Move `amount` of stake back to the balance.
     Withdraw {
-        /// Base units.
-        amount: u128,
+        /// Tokens (e.g. 50000 or 0.5).
+        #[arg(value_parser = parse_tokens)]
+        amount: Amount,
     },
+}
+
+/// Arguments of `transfer`.
+#[derive(Args, Debug)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub target: ChainTarget,
+    /// The recipient: an address (64 hex characters, a key's public key) or a key file.
+    #[arg(long, env = "SHEAF_TRANSFER_TO", value_parser = parse_address)]
+    pub to: Address,
+    /// Tokens to move (e.g. 100 or 0.5).
+    #[arg(long, env = "SHEAF_TRANSFER_AMOUNT", value_parser = parse_tokens)]
+    pub amount: Amount,
+}
+
+/// `TOKENS` as an amount: whole tokens with up to nine decimals (`1.5` is 1,500,000,000 base
+/// units).
+pub fn parse_tokens(text: &str) -> Result<Amount, String> {
+    let invalid = || format!("{text:?} is not an amount of tokens (e.g. 100 or 0.5)");
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 9 {
+        return Err(invalid());
+    }
+    let whole: u128 = whole.parse().map_err(|_| invalid())?;
+    let fraction: u128 = format!("{fraction:0<9}").parse().map_err(|_| invalid())?;
+    whole
+        .checked_mul(BASE_UNITS_PER_TOKEN)
+        .and_then(|units| units.checked_add(fraction))
+        .map(Amount)
+        .ok_or_else(invalid)
+}
+
+/// An address given as 64 hex characters (optionally `0x`-prefixed) or as a key file (from
+/// `sheaf keygen`), whose ed25519 public key it is.
+pub fn parse_address(text: &str) -> Result<Address, String> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hex.parse().map_err(|e| format!("{text:?}: {e}"));
+    }
+    ProverKey::read(std::path::Path::new(text))
+        .map(|key| Address(key.signing.verifying_key().to_bytes()))
+        .map_err(|e| format!("{text:?} is neither 64 hex characters nor a readable key file: {e}"))
 }
 
 fn key(target: &ChainTarget) -> anyhow::Result<ProverKey> {
@@ -119,7 +167,7 @@ async fn transact(target: &ChainTarget, key: &ProverKey, call: Call) -> anyhow::
     }
     println!("included in block {} ({hash})", receipt.block);
     for event in receipt.events {
-        println!("  {event:?}");
+        println!("  {event}");
     }
     tracing::debug!(target: "sheaf::member", %what, "transaction included");
     Ok(())
@@ -164,8 +212,8 @@ async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
     writeln!(out, "account {address}")?;
     writeln!(
         out,
-        "  balance {}, stake {}, rewards {}",
-        account.balance.0, account.stake.0, account.rewards.0
+        "  balance {}, stake {}, rewards {}, membership deposits to withdraw {}",
+        account.balance, account.stake, account.rewards, account.membership_deposits
     )?;
     match membership {
         Some(view) => writeln!(
@@ -185,12 +233,38 @@ async fn show(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<()> {
 pub fn run_stake(args: StakeArgs) -> anyhow::Result<()> {
     let key = key(&args.target)?;
     let call = match args.command {
-        StakeCommand::Deposit { amount } => Call::DepositStake {
-            amount: Amount(amount),
-        },
-        StakeCommand::Withdraw { amount } => Call::WithdrawStake {
-            amount: Amount(amount),
-        },
+        StakeCommand::Deposit { amount } => Call::DepositStake { amount },
+        StakeCommand::Withdraw { amount } => Call::WithdrawStake { amount },
     };
     tokio::runtime::Runtime::new()?.block_on(transact(&args.target, &key, call))
+}
+
+/// Run `transfer`.
+pub fn run_transfer(args: TransferArgs) -> anyhow::Result<()> {
+    let key = key(&args.target)?;
+    let call = Call::Transfer {
+        to: args.to,
+        amount: args.amount,
+    };
+    tokio::runtime::Runtime::new()?.block_on(transact(&args.target, &key, call))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_to_base_units() {
+        assert_eq!(parse_tokens("50000"), Ok(Amount::tokens(50_000)));
+        assert_eq!(parse_tokens("1.5"), Ok(Amount(1_500_000_000)));
+        assert_eq!(parse_tokens("0.000000001"), Ok(Amount(1)));
+        for bad in ["", ".5", "1.0000000001", "-1", "1e3", "1,5"] {
+            assert_eq!(
+                parse_tokens(bad),
+                Err(format!(
+                    "{bad:?} is not an amount of tokens (e.g. 100 or 0.5)"
+                ))
+            );
+        }
+    }
 }

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod coordinator;
 pub mod devnet;
 pub mod devnet_chain;
+pub mod genesis;
 pub mod jobs;
 pub mod keygen;
 pub mod keys;

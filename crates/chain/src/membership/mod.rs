@@ -48,6 +48,7 @@ pub use merkle::{MerkleProof, MerkleTree};
 pub use registry::MembershipRegistry;
 /// A holder's address is its ed25519 public key.
 pub use sheaf_types::Address;
+pub use sheaf_types::Amount;
 
 /// The registry's result type.
 pub type Result<T, E = MembershipError> = std::result::Result<T, E>;
@@ -72,9 +73,10 @@ pub const DEFAULT_ACTIVE_DURATION_SECS: u64 = 180 * 24 * 3600;
 /// Default grace period of a new membership, in seconds (30 days; may be 0). The window in which
 /// only the holder may extend or erase.
 pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 30 * 24 * 3600;
-/// Default price per message per epoch of rate limit, in base token units (0.05 · 10^18): the
-/// deposit is `rate_limit` times this.
-pub const DEFAULT_PRICE_PER_MESSAGE: u128 = 50_000_000_000_000_000;
+/// Default price per message per epoch of rate limit: 0.05 tokens (REFERENCE's 0.05 · 10^18
+/// wei, in Sheaf's unit of [`sheaf_types::BASE_UNITS_PER_TOKEN`]); the deposit is `rate_limit`
+/// times this, 30 tokens at the largest rate limit.
+pub const DEFAULT_PRICE_PER_MESSAGE: Amount = Amount(sheaf_types::BASE_UNITS_PER_TOKEN / 20);
 
 /// The registry's parameters. Changes apply to new memberships only: each membership keeps the
 /// active duration and grace period it was registered with.
@@ -91,8 +93,8 @@ pub struct MembershipParams {
     /// Grace period of new memberships, seconds, possibly 0
     /// (`gracePeriodDurationForNewMemberships`).
     pub grace_period: u64,
-    /// Deposit per unit of rate limit, base token units.
-    pub price_per_message: u128,
+    /// Deposit per unit of rate limit.
+    pub price_per_message: Amount,
     /// Depth of the Merkle tree; the set holds `2^tree_depth` memberships. Fixed at creation.
     pub tree_depth: u32,
 }
@@ -145,8 +147,8 @@ impl MembershipParams {
     }
 
     /// The deposit a registration at `rate_limit` owes (`LinearPriceCalculator`).
-    pub fn deposit_for(&self, rate_limit: u32) -> u128 {
-        u128::from(rate_limit) * self.price_per_message
+    pub fn deposit_for(&self, rate_limit: u32) -> Amount {
+        Amount(u128::from(rate_limit) * self.price_per_message.0)
     }
 }
 
@@ -230,7 +232,7 @@ pub enum MembershipState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipInfo {
     /// Deposit paid at registration, credited back to the holder on erase.
-    pub deposit_amount: u128,
+    pub deposit_amount: Amount,
     /// Active duration the membership was registered with, seconds.
     pub active_duration: u64,
     /// When the grace period starts (the end of the active period), seconds.
@@ -305,6 +307,48 @@ pub enum MembershipEvent {
         /// Its leaf index, now on the reuse stack.
         index: u32,
     },
+}
+
+/// One line, the id commitment in hex.
+impl std::fmt::Display for MembershipEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MembershipEvent::MembershipRegistered {
+                id_commitment,
+                rate_limit,
+                index,
+            } => write!(
+                f,
+                "membership {id_commitment} registered at index {index}, rate limit {rate_limit}"
+            ),
+            MembershipEvent::MembershipExtended {
+                id_commitment,
+                rate_limit,
+                index,
+                new_grace_period_start,
+            } => write!(
+                f,
+                "membership {id_commitment} (index {index}, rate limit {rate_limit}) extended: \
+                 grace period from {new_grace_period_start} s"
+            ),
+            MembershipEvent::MembershipExpired {
+                id_commitment,
+                rate_limit,
+                index,
+            } => write!(
+                f,
+                "membership {id_commitment} (index {index}, rate limit {rate_limit}) expired"
+            ),
+            MembershipEvent::MembershipErased {
+                id_commitment,
+                rate_limit,
+                index,
+            } => write!(
+                f,
+                "membership {id_commitment} (index {index}, rate limit {rate_limit}) erased"
+            ),
+        }
+    }
 }
 
 /// The rate commitment, a leaf of the membership tree: `H(id_commitment ‖ rate_limit)`.

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sheaf_circuits::Digest;
 
 use super::{
-    rate_commitment, Address, MembershipError, MembershipEvent, MembershipInfo, MembershipParams,
-    MembershipState, MerkleProof, MerkleTree, Result,
+    rate_commitment, Address, Amount, MembershipError, MembershipEvent, MembershipInfo,
+    MembershipParams, MembershipState, MerkleProof, MerkleTree, Result,
 };
 
 /// The membership registry: memberships, rate accounting, index reuse, the tree and the deposits
@@ -19,7 +19,7 @@ pub struct MembershipRegistry {
     memberships: BTreeMap<Digest, MembershipInfo>,
     /// Owed deposits, as pairs so that the state serializes to JSON.
     #[serde(with = "pairs")]
-    deposits_to_withdraw: BTreeMap<Address, u128>,
+    deposits_to_withdraw: BTreeMap<Address, Amount>,
     current_total_rate_limit: u64,
     next_free_index: u32,
     /// The LIFO reuse stack of erased indices.
@@ -173,9 +173,9 @@ impl MembershipRegistry {
     }
 
     /// Pay out what `holder` is owed from erased memberships; returns the amount.
-    pub fn withdraw(&mut self, holder: Address) -> Result<u128> {
+    pub fn withdraw(&mut self, holder: Address) -> Result<Amount> {
         match self.deposits_to_withdraw.remove(&holder) {
-            Some(amount) if amount > 0 => Ok(amount),
+            Some(amount) if !amount.is_zero() => Ok(amount),
             _ => Err(MembershipError::InsufficientDepositBalance),
         }
     }
@@ -287,8 +287,11 @@ impl MembershipRegistry {
     }
 
     /// What `holder` may withdraw.
-    pub fn deposit_to_withdraw(&self, holder: &Address) -> u128 {
-        self.deposits_to_withdraw.get(holder).copied().unwrap_or(0)
+    pub fn deposit_to_withdraw(&self, holder: &Address) -> Amount {
+        self.deposits_to_withdraw
+            .get(holder)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Leaves `start..=end`, which must satisfy `start ≤ end < next_free_index`

@@ -219,7 +219,7 @@ impl State {
                 rate_limit,
                 erase_list,
             } => {
-                let deposit = Amount(self.membership.params().deposit_for(*rate_limit));
+                let deposit = self.membership.params().deposit_for(*rate_limit);
                 self.check_balance(&from, deposit)?;
                 let e =
                     self.membership
@@ -234,7 +234,7 @@ impl State {
                 events.extend(membership(self.membership.erase(from, ids, *cleanup, now)?));
             }
             Call::Withdraw => {
-                let amount = Amount(self.membership.withdraw(from)?);
+                let amount = self.membership.withdraw(from)?;
                 self.credit(from, amount, &mut events);
             }
         }

@@ -108,6 +108,19 @@ pub enum ChainError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The chain in the data directory started from another genesis than the one given: a
+    /// restart does not change a chain's genesis.
+    #[error(
+        "the chain in {path} started from another genesis ({fields} differ); start it without \
+         --genesis, or with the genesis it was created from, or use a new data directory for a \
+         new chain"
+    )]
+    GenesisMismatch {
+        /// The state file.
+        path: PathBuf,
+        /// The fields that differ, comma-separated.
+        fields: String,
+    },
     /// The state file does not parse.
     #[error("state file {path} is corrupt: {reason}")]
     CorruptState {
@@ -128,7 +141,7 @@ pub enum CallError {
     #[error(transparent)]
     Membership(#[from] MembershipError),
     /// The sender's balance does not cover the amount.
-    #[error("balance {} does not cover {}", balance.0, needed.0)]
+    #[error("balance {balance} does not cover {needed}")]
     InsufficientBalance {
         /// The sender's balance.
         balance: Amount,
@@ -146,8 +159,10 @@ pub struct Allocation {
     pub balance: Amount,
 }
 
-/// What a new chain starts from. Once a chain has a state file, its genesis is the persisted
-/// one and these values are ignored. Read from a genesis file (JSON), every field optional.
+/// What a new chain starts from, kept in its state file. Once a chain has a state file, its
+/// genesis is the persisted one; a restart that names a genesis
+/// ([`ChainConfig::check_genesis`]) must name the same one. Read from a genesis file (JSON),
+/// every field optional.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Genesis {
@@ -167,6 +182,35 @@ pub struct Genesis {
     pub membership: MembershipParams,
 }
 
+impl Genesis {
+    /// The fields in which `self`, a genesis given at a restart, differs from `persisted`, the
+    /// one the chain started from. A genesis time of 0 ("now" for a new chain) and a zero
+    /// coordinator (none named) match any, and the block interval is not compared:
+    /// `sheaf chain --block-ms` sets it for new chains only.
+    pub fn differences(&self, persisted: &Genesis) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.chain_id != persisted.chain_id {
+            fields.push("chain_id");
+        }
+        if self.genesis_time_ms != 0 && self.genesis_time_ms != persisted.genesis_time_ms {
+            fields.push("genesis_time_ms");
+        }
+        if self.coordinator != Address::default() && self.coordinator != persisted.coordinator {
+            fields.push("coordinator");
+        }
+        if self.allocations != persisted.allocations {
+            fields.push("allocations");
+        }
+        if self.settlement != persisted.settlement {
+            fields.push("settlement");
+        }
+        if self.membership != persisted.membership {
+            fields.push("membership");
+        }
+        fields
+    }
+}
+
 impl Default for Genesis {
     fn default() -> Self {
         Genesis {
@@ -184,8 +228,13 @@ impl Default for Genesis {
 /// The node's configuration.
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
-    /// Used only when the data directory holds no chain yet.
+    /// Used only when the data directory holds no chain yet (see `check_genesis`).
     pub genesis: Genesis,
+    /// On a data directory that holds a chain, refuse to open
+    /// ([`ChainError::GenesisMismatch`]) when `genesis` differs from the chain's persisted
+    /// genesis ([`Genesis::differences`]): the operator named a genesis, and a restart must not
+    /// ignore it silently. Off: the persisted genesis is used, whatever `genesis` says.
+    pub check_genesis: bool,
     /// Where the state file lives; `None` keeps the chain in memory only.
     pub data_dir: Option<PathBuf>,
     /// Blocks only by hand (`chain_produceBlock` enabled, no ticker).
@@ -202,6 +251,7 @@ impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
             genesis: Genesis::default(),
+            check_genesis: false,
             data_dir: None,
             manual_blocks: false,
             max_mempool_txs: DEFAULT_MAX_MEMPOOL_TXS,
@@ -224,6 +274,8 @@ struct State {
     chain_id: u64,
     genesis_time_ms: u64,
     block_ms: u64,
+    /// What the chain started from; `None` for a state file written before it was kept.
+    genesis: Option<Genesis>,
     height: u64,
     accounts: BTreeMap<Address, AccountState>,
     settlement: SettlementContract<Verifier>,
@@ -237,7 +289,13 @@ impl Chain {
     /// `config.genesis` when the directory holds no chain. `verifier` checks root proofs.
     pub fn open(config: ChainConfig, verifier: Verifier) -> Result<Chain> {
         let state = match config.data_dir.as_deref().map(|d| d.join(STATE_FILE)) {
-            Some(path) if path.exists() => persist::load(&path, verifier)?,
+            Some(path) if path.exists() => {
+                let state = persist::load(&path, verifier)?;
+                if config.check_genesis {
+                    persist::check_genesis(&path, &config.genesis, state.genesis.as_ref())?;
+                }
+                state
+            }
             _ => persist::genesis_state(&config.genesis, verifier)?,
         };
         tracing::info!(

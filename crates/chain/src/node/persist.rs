@@ -20,11 +20,14 @@ const STATE_VERSION: u32 = 2;
 /// The state file: written from the chain's state as borrowed ([`SnapshotOut`]), read back as
 /// owned ([`SnapshotIn`]), so both sides have one list of fields.
 #[derive(Serialize, Deserialize)]
-struct Snapshot<S, M, R> {
+struct Snapshot<G, S, M, R> {
     version: u32,
     chain_id: u64,
     genesis_time_ms: u64,
     block_ms: u64,
+    /// The genesis the chain started from; absent in files written before it was kept.
+    #[serde(default)]
+    genesis: G,
     height: u64,
     accounts: Vec<AccountEntry>,
     settlement: S,
@@ -32,8 +35,13 @@ struct Snapshot<S, M, R> {
     receipts: R,
 }
 
-type SnapshotOut<'a> = Snapshot<&'a SettlementState, &'a MembershipRegistry, &'a VecDeque<Receipt>>;
-type SnapshotIn = Snapshot<SettlementState, MembershipRegistry, VecDeque<Receipt>>;
+type SnapshotOut<'a> = Snapshot<
+    Option<&'a Genesis>,
+    &'a SettlementState,
+    &'a MembershipRegistry,
+    &'a VecDeque<Receipt>,
+>;
+type SnapshotIn = Snapshot<Option<Genesis>, SettlementState, MembershipRegistry, VecDeque<Receipt>>;
 
 /// An account in the state file (fields spelled out: `serde(flatten)` cannot carry a u128).
 #[derive(Serialize, Deserialize)]
@@ -52,6 +60,7 @@ impl Chain {
             chain_id: s.chain_id,
             genesis_time_ms: s.genesis_time_ms,
             block_ms: s.block_ms,
+            genesis: s.genesis.as_ref(),
             height: s.height,
             accounts: s
                 .accounts
@@ -96,6 +105,7 @@ pub(super) fn genesis_state(genesis: &Genesis, verifier: Verifier) -> Result<Sta
         chain_id: genesis.chain_id,
         genesis_time_ms: genesis.genesis_time_ms,
         block_ms: genesis.block_ms,
+        genesis: Some(genesis.clone()),
         height: 0,
         accounts,
         settlement,
@@ -128,6 +138,7 @@ pub(super) fn load(path: &Path, verifier: Verifier) -> Result<State> {
         chain_id: snap.chain_id,
         genesis_time_ms: snap.genesis_time_ms,
         block_ms: snap.block_ms,
+        genesis: snap.genesis,
         height: snap.height,
         accounts: snap
             .accounts
@@ -144,6 +155,28 @@ pub(super) fn load(path: &Path, verifier: Verifier) -> Result<State> {
         membership: snap.membership,
         receipts: snap.receipts,
         mempool: VecDeque::new(),
+    })
+}
+
+/// Refuse a restart whose `given` genesis differs from the `persisted` one. A state file that
+/// predates kept geneses cannot be checked: the node says so and carries on.
+pub(super) fn check_genesis(
+    path: &Path,
+    given: &Genesis,
+    persisted: Option<&Genesis>,
+) -> Result<()> {
+    let Some(persisted) = persisted else {
+        tracing::warn!(target: "sheaf_chain::node", path = %path.display(),
+            "the state file does not keep its genesis: the genesis given is not checked");
+        return Ok(());
+    };
+    let fields = given.differences(persisted);
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(ChainError::GenesisMismatch {
+        path: path.to_owned(),
+        fields: fields.join(", "),
     })
 }
 

@@ -47,6 +47,21 @@ pub enum Event {
     Membership(MembershipEvent),
 }
 
+/// One line: addresses in hex, amounts in tokens with the base units beside.
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Transferred { from, to, amount } => {
+                write!(f, "transferred {amount} from {from} to {to}")
+            }
+            Event::Debited { account, amount } => write!(f, "debited {amount} from {account}"),
+            Event::Credited { account, amount } => write!(f, "credited {amount} to {account}"),
+            Event::Settlement(event) => event.fmt(f),
+            Event::Membership(event) => event.fmt(f),
+        }
+    }
+}
+
 /// What became of one transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -102,7 +117,7 @@ pub struct AccountView {
     /// Hashes committed and not yet revealed nor penalized.
     pub pending_reveals: usize,
     /// Deposits of erased memberships, to withdraw.
-    pub membership_deposits: u128,
+    pub membership_deposits: Amount,
 }
 
 /// A membership as the RPC shows it.

@@ -104,7 +104,8 @@ impl From<ChainError> for RpcError {
             ChainError::MempoolFull(_) => codes::MEMPOOL_FULL,
             ChainError::InvalidConfig(_)
             | ChainError::StateIo { .. }
-            | ChainError::CorruptState { .. } => {
+            | ChainError::CorruptState { .. }
+            | ChainError::GenesisMismatch { .. } => {
                 tracing::error!(target: "sheaf_chain::rpc", error = %e, "node failure");
                 codes::INTERNAL_ERROR
             }

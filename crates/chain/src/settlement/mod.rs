@@ -185,7 +185,7 @@ pub enum SettlementError {
         closed_at: u64,
     },
     /// The sender's stake (after penalties due) is below the minimum.
-    #[error("stake {} is below the minimum {}", stake.0, min_stake.0)]
+    #[error("stake {stake} is below the minimum {min_stake}")]
     InsufficientStake {
         /// The sender's stake.
         stake: Amount,
@@ -232,7 +232,7 @@ pub enum SettlementError {
         pending: usize,
     },
     /// The withdrawal exceeds the stake.
-    #[error("cannot withdraw {} from a stake of {}", amount.0, stake.0)]
+    #[error("cannot withdraw {amount} from a stake of {stake}")]
     WithdrawalExceedsStake {
         /// Amount asked for.
         amount: Amount,
@@ -348,6 +348,88 @@ pub enum SettlementEvent {
         /// Amount paid out.
         amount: Amount,
     },
+}
+
+/// One line: what happened, addresses and hashes in hex, amounts in tokens with the base units.
+impl std::fmt::Display for SettlementEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettlementEvent::SequenceRegistered {
+                sequence,
+                statement,
+            } => write!(f, "sequence {sequence} registered, statement {statement}"),
+            SettlementEvent::StakeDeposited {
+                sender,
+                amount,
+                stake,
+            } => write!(f, "{sender} staked {amount}; stake {stake}"),
+            SettlementEvent::StakeWithdrawn {
+                sender,
+                amount,
+                stake,
+            } => write!(f, "{sender} withdrew {amount} of stake; stake {stake}"),
+            SettlementEvent::WindowOpened {
+                sequence,
+                block,
+                reopened,
+            } => write!(
+                f,
+                "sequence {sequence}: window {} at block {block}",
+                if *reopened { "reopened" } else { "opened" }
+            ),
+            SettlementEvent::ProofHashSubmitted {
+                sequence,
+                sender,
+                hash,
+                stake,
+            } => write!(
+                f,
+                "sequence {sequence}: proof hash {} from {sender} (stake {stake})",
+                hex::encode(hash)
+            ),
+            SettlementEvent::SequenceFinalized {
+                sequence,
+                commitment,
+                stats,
+                sender,
+            } => write!(
+                f,
+                "sequence {sequence} finalized by {sender}: commitment {commitment}, {} leaf jobs, \
+                 {} aggregation jobs, {} work units",
+                stats.leaf_jobs, stats.aggregation_jobs, stats.work_units
+            ),
+            SettlementEvent::SenderPaid {
+                sequence,
+                sender,
+                amount,
+            } => write!(f, "sequence {sequence}: {sender} paid {amount}"),
+            SettlementEvent::SenderPenalized {
+                sequence,
+                sender,
+                reason,
+                amount,
+            } => write!(
+                f,
+                "sequence {sequence}: {sender} penalized {amount} ({reason})"
+            ),
+            SettlementEvent::RewardsClaimed { sender, amount } => {
+                write!(f, "{sender} claimed {amount} of rewards")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for PenaltyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PenaltyReason::WrongHash => f.write_str("the proof does not match its hash"),
+            PenaltyReason::InvalidProof(why) => write!(f, "the proof does not verify: {why}"),
+            PenaltyReason::WrongStatement { expected, got } => {
+                write!(f, "the proof proves statement {got}, not {expected}")
+            }
+            PenaltyReason::NeverRevealed => f.write_str("the hash was never revealed"),
+        }
+    }
 }
 
 /// What the contract records of a finalized sequence, for reward claims.

@@ -2,7 +2,7 @@
 //! reason of §3.4, index reuse, rate accounting and the Merkle tree.
 
 use sheaf_chain::membership::{
-    rate_commitment, Address, MembershipError, MembershipEvent, MembershipParams,
+    rate_commitment, Address, Amount, MembershipError, MembershipEvent, MembershipParams,
     MembershipRegistry, MembershipState, MerkleTree, MAX_MEMBERSHIP_SET_SIZE, MERKLE_TREE_DEPTH,
 };
 use sheaf_circuits::Digest;
@@ -25,7 +25,7 @@ fn params() -> MembershipParams {
         max_membership_rate_limit: 600,
         active_duration: ACTIVE,
         grace_period: GRACE,
-        price_per_message: 7,
+        price_per_message: Amount(7),
         tree_depth: MERKLE_TREE_DEPTH,
     }
 }
@@ -146,7 +146,7 @@ fn register_emits_registered_and_records_the_membership() {
     let m = reg.membership(&id(1)).unwrap();
     assert_eq!((m.holder, m.rate_limit, m.index), (ALICE, 100, 0));
     assert_eq!(m.grace_period_start, GPS);
-    assert_eq!(m.deposit_amount, 700);
+    assert_eq!(m.deposit_amount, Amount(700));
     assert_eq!(reg.current_total_rate_limit(), 100);
     assert_eq!(reg.next_free_index(), 1);
     assert!(reg.is_in_membership_set(&id(1)));
@@ -282,7 +282,7 @@ fn register_erases_list_and_reuses_its_rate_and_index() {
     assert_eq!(reg.current_total_rate_limit(), 1_000);
     assert!(!reg.is_in_membership_set(&id(1)));
     assert_eq!(reg.tree().leaf(0), rate_commitment(id(3), 600));
-    assert_eq!(reg.deposit_to_withdraw(&ALICE), 600 * 7);
+    assert_eq!(reg.deposit_to_withdraw(&ALICE), Amount(600 * 7));
 }
 
 #[test]
@@ -467,8 +467,8 @@ fn erase_of_expired_membership_by_anyone_emits_expired_then_erased() {
         ]
     );
     // The deposit goes to the holder, not to the eraser.
-    assert_eq!(reg.deposit_to_withdraw(&ALICE), 700);
-    assert_eq!(reg.deposit_to_withdraw(&BOB), 0);
+    assert_eq!(reg.deposit_to_withdraw(&ALICE), Amount(700));
+    assert_eq!(reg.deposit_to_withdraw(&BOB), Amount::ZERO);
 }
 
 #[test]
@@ -567,7 +567,7 @@ fn withdraw_pays_the_erased_deposits_once() {
     let mut reg = with_alice();
     reg.register(ALICE, id(2), 50, &[], T0).unwrap();
     reg.erase(ALICE, &[id(1), id(2)], false, EXP).unwrap();
-    assert_eq!(reg.withdraw(ALICE), Ok(150 * 7));
+    assert_eq!(reg.withdraw(ALICE), Ok(Amount(150 * 7)));
     assert_eq!(
         reg.withdraw(ALICE),
         Err(MembershipError::InsufficientDepositBalance)

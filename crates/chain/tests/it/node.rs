@@ -106,7 +106,7 @@ pub fn genesis() -> Genesis {
             no_reveal_penalty: Amount(10),
         },
         membership: MembershipParams {
-            price_per_message: 3,
+            price_per_message: Amount(3),
             ..MembershipParams::default()
         },
     }
@@ -260,7 +260,10 @@ fn a_failed_call_uses_its_nonce_and_changes_nothing_else() {
         .submit(sign(&carol, 0, Call::DepositStake { amount: Amount(1) }))
         .unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
-    assert_eq!(receipt.error.as_deref(), Some("balance 0 does not cover 1"));
+    assert_eq!(
+        receipt.error.as_deref(),
+        Some("balance 0 tokens (0 units) does not cover 0.000000001 tokens (1 units)")
+    );
     assert!(receipt.events.is_empty());
     let account = chain.account(&addr(&carol));
     assert_eq!((account.nonce, account.stake), (1, Amount::ZERO));
@@ -399,7 +402,7 @@ fn short_membership_chain() -> Chain {
         ChainConfig {
             genesis: Genesis {
                 membership: MembershipParams {
-                    price_per_message: 3,
+                    price_per_message: Amount(3),
                     active_duration: 4,
                     grace_period: 4,
                     ..MembershipParams::default()
@@ -552,6 +555,50 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
 }
 
 #[test]
+fn restart_with_another_genesis_is_refused_and_with_the_same_one_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Chain::open(config(Some(dir.path())), stub()).unwrap();
+    first.produce_block().unwrap();
+    drop(first);
+    let checked = |genesis: Genesis| {
+        Chain::open(
+            ChainConfig {
+                genesis,
+                check_genesis: true,
+                ..config(Some(dir.path()))
+            },
+            stub(),
+        )
+    };
+
+    let mut richer = genesis();
+    richer.allocations[0].balance = Amount(BALANCE + 1);
+    richer.chain_id = CHAIN_ID + 1;
+    let refused = checked(richer).expect_err("another genesis");
+    assert!(
+        matches!(&refused, ChainError::GenesisMismatch { fields, .. } if fields == "chain_id, allocations"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "the chain in {} started from another genesis (chain_id, allocations differ); start \
+             it without --genesis, or with the genesis it was created from, or use a new data \
+             directory for a new chain",
+            dir.path().join(STATE_FILE).display()
+        )
+    );
+
+    // The same genesis, with its time left to the node: it carries on where it stopped.
+    let same = checked(Genesis {
+        genesis_time_ms: 0,
+        ..genesis()
+    })
+    .expect("the same genesis");
+    assert_eq!(same.height(), 1);
+}
+
+#[test]
 fn open_refuses_a_corrupt_state_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
@@ -582,7 +629,10 @@ fn an_erased_membership_returns_its_deposit_on_withdraw() {
     assert!(receipt.error.unwrap().contains("cannot erase active"));
     chain.submit(sign(&alice(), 2, erase)).unwrap();
     assert!(chain.produce_block().unwrap().receipts[0].is_ok());
-    assert_eq!(chain.account(&addr(&alice())).membership_deposits, 300);
+    assert_eq!(
+        chain.account(&addr(&alice())).membership_deposits,
+        Amount(300)
+    );
     assert_eq!(chain.membership_root(), genesis_root());
 
     chain.submit(sign(&alice(), 3, Call::Withdraw)).unwrap();
@@ -594,7 +644,7 @@ fn an_erased_membership_returns_its_deposit_on_withdraw() {
     let account = chain.account(&addr(&alice()));
     assert_eq!(
         (account.balance, account.membership_deposits),
-        (Amount(BALANCE), 0)
+        (Amount(BALANCE), Amount::ZERO)
     );
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,8 +44,17 @@ pub fn app(coordinator: Arc<Coordinator>) -> Router {
         .route("/v1/jobs/{job}/proof", post(submit))
         .route(PATH_STATUS, get(status))
         .route(PATH_METRICS, get(metrics))
-        .fallback(|| async {
-            ApiError::new(ErrorCode::BadRequest, "no such endpoint").into_response()
+        .fallback(|method: Method, uri: Uri| async move {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no endpoint {method} {}", uri.path()),
+            )
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} does not take {method}", uri.path()),
+            )
         })
         .layer(TraceLayer::new_for_http())
         .with_state(coordinator)

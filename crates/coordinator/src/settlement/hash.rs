@@ -59,7 +59,7 @@ impl ProofSender {
             let stake = self.chain.account(&self.address).await?.stake;
             if stake < status.params.min_stake {
                 // The chain would refuse the hash: wait for stake rather than burn attempts.
-                tracing::debug!(target: TARGET, sequence = %sequence, stake = %stake.0, "waiting for stake");
+                tracing::debug!(target: TARGET, sequence = %sequence, stake = %stake, "waiting for stake");
                 return Ok(());
             }
             let proof = self.root_proof(sequence).await?;

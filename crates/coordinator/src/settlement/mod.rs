@@ -80,6 +80,18 @@ pub enum SenderError {
     /// The sequence's statement could not be computed.
     #[error(transparent)]
     Circuit(#[from] CircuitError),
+    /// The sender key is not the chain's coordinator key, so it could register no sequence and
+    /// settle nothing: the sender refuses to start.
+    #[error(
+        "the sender key {key} is not the chain's coordinator key {coordinator}: only the \
+         coordinator key registers and settles sequences"
+    )]
+    NotCoordinator {
+        /// The sender key's address.
+        key: Address,
+        /// The chain's coordinator key.
+        coordinator: Address,
+    },
     /// This replica does not hold the sender role (another one sends for the key).
     #[error("this replica does not hold the sender role {0:?}")]
     Standby(String),
@@ -156,6 +168,7 @@ impl std::fmt::Debug for ProofSender {
 impl ProofSender {
     /// A sender that settles the sequences of `store` on the chain behind `chain`, signing with
     /// `key` (the chain's coordinator key, which registers sequences, with stake deposited).
+    /// Refuses ([`SenderError::NotCoordinator`]) a key that is not the chain's coordinator key.
     pub async fn connect(
         store: Store,
         circuits: Arc<CircuitSet>,
@@ -167,13 +180,14 @@ impl ProofSender {
         let address = Address(key.verifying_key().to_bytes());
         let status = chain.settlement_status().await?;
         if status.coordinator != address {
-            tracing::warn!(target: TARGET, key = %address,
-                coordinator = %status.coordinator,
-                "this key is not the chain's coordinator: it cannot register sequences");
+            return Err(SenderError::NotCoordinator {
+                key: address,
+                coordinator: status.coordinator,
+            });
         }
         let account = chain.account(&address).await?;
         if account.stake < status.params.min_stake {
-            tracing::warn!(target: TARGET, stake = %account.stake.0, min_stake = %status.params.min_stake.0,
+            tracing::warn!(target: TARGET, stake = %account.stake, min_stake = %status.params.min_stake,
                 "stake below the minimum: hashes will be refused until stake is deposited");
         }
         Ok(Arc::new(ProofSender {

@@ -78,7 +78,7 @@ impl ProofSender {
                 Event::Settlement(SettlementEvent::SenderPaid { sender, amount, .. })
                     if *sender == self.address =>
                 {
-                    tracing::info!(target: TARGET, sequence = %sequence, amount = %amount.0, "sender paid");
+                    tracing::info!(target: TARGET, sequence = %sequence, amount = %amount, "sender paid");
                 }
                 Event::Settlement(SettlementEvent::SenderPenalized { sender, reason, .. })
                     if *sender == self.address =>

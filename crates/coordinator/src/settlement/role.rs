@@ -83,6 +83,9 @@ impl ProofSender {
         let ttl = self.config.role_ttl;
         let mut stages: Option<Tasks> = None;
         let mut renewed = Instant::now();
+        // Until it takes the role, this replica stands by, and says so on /metrics.
+        metrics::gauge!(SENDER_ROLE_HELD).set(0.0);
+        let mut said_standby = false;
         loop {
             let acquired = self.renew(ttl).await;
             match acquired {
@@ -94,6 +97,7 @@ impl ProofSender {
                         stages = None;
                     }
                     if stages.is_none() {
+                        said_standby = false;
                         tracing::info!(target: TARGET, role = %self.role, holder = %self.holder,
                             token = fence.token, "took the sender role: sending");
                         self.begin_term(fence);
@@ -105,9 +109,13 @@ impl ProofSender {
                         tracing::warn!(target: TARGET, role = %self.role,
                             "another replica took the sender role over: standing by");
                         self.end_term();
+                    } else if !said_standby {
+                        tracing::info!(target: TARGET, role = %self.role,
+                            "another replica holds the sender role: standing by, not sending");
                     } else {
                         tracing::debug!(target: TARGET, role = %self.role, "standing by");
                     }
+                    said_standby = true;
                 }
                 Err(e) => {
                     tracing::warn!(target: TARGET, role = %self.role, error = %e,

@@ -70,7 +70,7 @@ impl TestChain {
                 min_membership_rate_limit: 1,
                 active_duration: PHASE_S,
                 grace_period: PHASE_S,
-                price_per_message: 1,
+                price_per_message: sheaf_chain::Amount(1),
                 ..MembershipParams::default()
             },
             ..Genesis::default()

@@ -2,12 +2,13 @@
 
 use sheaf_api::{
     ErrorCode, HelloRequest, SignedHeaders, API_VERSION, MAX_CLOCK_SKEW_MS, PATH_HELLO, PATH_LEASE,
+    PATH_STATUS,
 };
 use sheaf_coordinator::config::now_ms;
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
 
-use crate::harness::{prove_leaf, start, Net, TestProver};
+use crate::harness::{prove_leaf, start, Answer, Net, TestProver};
 use sheaf_types::SequenceId;
 
 async fn net_with(prover: &TestProver, leaves: usize) -> Net {
@@ -293,6 +294,53 @@ async fn unknown_job_id_is_404() {
     let malformed = net.submit(&alice, "job-one", 1, vec![1]).await;
     assert_eq!(malformed.code(), ErrorCode::BadRequest);
     net.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_route_is_404_in_the_error_shape() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let answer = Answer::read(
+        net.http
+            .get(format!("{}/v1/nowhere", net.url))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.code(), ErrorCode::NotFound);
+    assert_eq!(message(&answer), "no endpoint GET /v1/nowhere");
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_in_the_error_shape() {
+    let alice = TestProver::new("alice");
+    let net = net_with(&alice, 1).await;
+    let get_lease = Answer::read(
+        net.http
+            .get(format!("{}{PATH_LEASE}", net.url))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(get_lease.status, 405);
+    assert_eq!(get_lease.code(), ErrorCode::MethodNotAllowed);
+    assert_eq!(message(&get_lease), "/v1/lease does not take GET");
+    let post_status = net.post(&alice, PATH_STATUS, Vec::new()).await;
+    assert_eq!(post_status.status, 405);
+    assert_eq!(post_status.code(), ErrorCode::MethodNotAllowed);
+    assert_eq!(message(&post_status), "/v1/status does not take POST");
+    net.stop().await;
+}
+
+fn message(answer: &Answer) -> String {
+    serde_json::from_slice::<sheaf_api::ErrorBody>(&answer.body)
+        .expect("error body")
+        .error
+        .message
 }
 
 #[tokio::test]

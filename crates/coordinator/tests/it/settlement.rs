@@ -11,7 +11,7 @@ use ed25519_dalek::SigningKey;
 use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
 use sheaf_chain::settlement::{Address, Amount, SequenceId, SettlementParams, Window, UNIT};
 use sheaf_chain::ChainClient;
-use sheaf_coordinator::{CoordinatorConfig, ProofSender, SenderConfig, SenderHandle};
+use sheaf_coordinator::{CoordinatorConfig, ProofSender, SenderConfig, SenderError, SenderHandle};
 use sheaf_prover::ProverKey;
 use sheaf_store::{OutboxKind, OutboxStatus, Prover, Store};
 use tokio::sync::watch;
@@ -350,6 +350,41 @@ async fn proved_sequences_are_finalized_on_chain_in_order() {
     );
     assert_eq!(account.rewards, Amount(3 * REWARD.0));
     assert_eq!(account.pending_reveals, 0);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_key_that_is_not_the_chains_coordinator_is_refused_at_start() {
+    let net = proved(&[]).await;
+    let coordinator = SigningKey::from_bytes(&[12; 32]);
+    let chain = TestChain::start(&net, &coordinator).await;
+    let other = SigningKey::from_bytes(&[13; 32]);
+    let refused = ProofSender::connect(
+        net.store.clone(),
+        crate::harness::circuits(),
+        chain.client.clone(),
+        other.clone(),
+        sender_config(),
+    )
+    .await
+    .expect_err("a key that is not the coordinator's");
+    assert!(
+        matches!(
+            &refused,
+            SenderError::NotCoordinator { key, coordinator: c }
+                if *key == address(&other) && *c == address(&coordinator)
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "the sender key {} is not the chain's coordinator key {}: only the coordinator key \
+             registers and settles sequences",
+            address(&other),
+            address(&coordinator)
+        )
+    );
     net.stop().await;
 }
 

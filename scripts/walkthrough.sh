@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The README's "Running a network", run literally on loopback: a chain, one fresh PostgreSQL
+# database, two coordinator replicas sharing it and the sender key, two provers registered as
+# members (one funded at genesis, one by a transfer), settlement of every sequence on chain,
+# and `sheaf jobs list`. It checks the outcome, prints what it did, and cleans up on exit.
+#
+#   scripts/walkthrough.sh                 # the README's figures: 4 sequences of 16 leaves
+#   SEQUENCES=1 LEAVES=2 scripts/walkthrough.sh
+#
+# Environment: SHEAF_BIN (default: target/release/sheaf, else target/debug/sheaf, else `sheaf`
+# on PATH), SHEAF_POSTGRES (default postgres://postgres@127.0.0.1:5432; a database
+# sheaf_walkthrough_<pid> is created and dropped), SEQUENCES, LEAVES, SHEAF_CHAIN_LISTEN and
+# COORDINATOR_1, COORDINATOR_2 (listen addresses), WALKTHROUGH_TIMEOUT_S (default 900), and
+# every `sheaf` knob (e.g. SHEAF_BLOCK_MS, SHEAF_LEAF_ROWS_LOG2, SHEAF_CACHE_DIR). The bin/sheaf
+# test `walkthrough` runs it with tiny sequences and checks that its `sheaf` lines are the
+# README's.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [[ -z "${SHEAF_BIN:-}" ]]; then
+    for candidate in "$here/target/release/sheaf" "$here/target/debug/sheaf"; do
+        if [[ -x "$candidate" ]]; then SHEAF_BIN=$candidate; break; fi
+    done
+fi
+SHEAF_BIN=${SHEAF_BIN:-$(command -v sheaf)}
+sheaf() { "$SHEAF_BIN" "$@"; }
+
+SEQUENCES=${SEQUENCES:-4}
+LEAVES=${LEAVES:-16}
+export SHEAF_CHAIN_LISTEN=${SHEAF_CHAIN_LISTEN:-127.0.0.1:8545}
+COORDINATOR_1=${COORDINATOR_1:-127.0.0.1:7878}
+COORDINATOR_2=${COORDINATOR_2:-127.0.0.1:7879}
+POSTGRES=${SHEAF_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+database=sheaf_walkthrough_$$
+timeout_s=${WALKTHROUGH_TIMEOUT_S:-900}
+
+CHAIN=http://$SHEAF_CHAIN_LISTEN
+DB=$POSTGRES/$database
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    local status=$?
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    psql -q "$POSTGRES/postgres" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
+    if [[ $status -ne 0 ]]; then
+        for log in "$work"/*.log; do echo "==== $log"; tail -n 40 "$log"; done
+        echo "walkthrough: FAILED (exit $status)"
+    fi
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+step() { echo "walkthrough: $*"; }
+fail() { echo "walkthrough: $*" >&2; exit 1; }
+
+# Wait until `probe` succeeds, failing after the deadline or when a background process died.
+wait_for() {
+    local what=$1; shift
+    local start=$SECONDS
+    until "$@" >/dev/null 2>&1; do
+        for pid in "${pids[@]}"; do
+            kill -0 "$pid" 2>/dev/null || fail "a background process ($pid) exited while waiting for $what"
+        done
+        (( SECONDS - start < timeout_s )) || fail "timed out waiting for $what"
+        sleep 0.5
+    done
+}
+rpc() {
+    curl -sf -X POST -H 'content-type: application/json' \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":[]}" "$CHAIN"
+}
+finalized_all() { rpc settlement_status | grep -q "\"next_to_finalize\":$((SEQUENCES + 1))[,}]"; }
+role_held() { curl -sf "http://$1/metrics" | grep -E '^sheaf_sender_role_held ' | awk '{print $2}'; }
+
+cd "$work"
+step "binary $SHEAF_BIN, directory $work, database $DB, chain $CHAIN"
+psql -q "$POSTGRES/postgres" -c "CREATE DATABASE $database" >/dev/null
+
+# ---- the README's commands, in its order ----
+sheaf export-key --out final.key
+sheaf keygen --out coordinator.key
+sheaf keygen --out alice.key
+sheaf keygen --out bob.key
+sheaf genesis --coordinator coordinator.key --fund coordinator.key=50100 --fund alice.key=100 --out genesis.json
+sheaf chain --key final.key --genesis genesis.json --data sheaf-chain > chain.log 2>&1 &
+pids+=($!)
+wait_for "the chain" rpc chain_height
+sheaf stake deposit 50000 --chain $CHAIN --key coordinator.key
+sheaf member register --chain $CHAIN --key alice.key --rate-limit 600
+sheaf transfer --chain $CHAIN --key coordinator.key --to bob.key --amount 50
+sheaf member register --chain $CHAIN --key bob.key --rate-limit 600
+
+sheaf coordinator --db $DB --listen $COORDINATOR_1 --chain $CHAIN --sender-key coordinator.key --sequences $SEQUENCES --leaves $LEAVES > coordinator-1.log 2>&1 &
+pids+=($!)
+wait_for "coordinator 1" curl -sf "http://$COORDINATOR_1/metrics"
+sheaf coordinator --db $DB --listen $COORDINATOR_2 --chain $CHAIN --sender-key coordinator.key > coordinator-2.log 2>&1 &
+pids+=($!)
+wait_for "coordinator 2" curl -sf "http://$COORDINATOR_2/metrics"
+sheaf prover --coordinator http://$COORDINATOR_1 --key alice.key > alice.log 2>&1 &
+pids+=($!)
+sheaf prover --coordinator http://$COORDINATOR_2 --key bob.key > bob.log 2>&1 &
+pids+=($!)
+
+step "waiting for $SEQUENCES sequences of $LEAVES leaves to be proved and finalized on chain"
+wait_for "every sequence finalized on chain" finalized_all
+sheaf jobs list --db $DB
+curl -s http://$COORDINATOR_1/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
+curl -s http://$COORDINATOR_2/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
+
+# ---- the outcome ----
+roles="$(role_held "$COORDINATOR_1") $(role_held "$COORDINATOR_2")"
+[[ $roles == "1 0" || $roles == "0 1" ]] ||
+    fail "sheaf_sender_role_held of the replicas is '$roles', not one sender and one standby"
+not_proved=$(sheaf jobs list --db $DB --json | grep -o '"status":"[a-z]*"' | grep -vc '"proved"' || true)
+[[ $not_proved -eq 0 ]] || fail "$not_proved jobs are not proved"
+step "OK: $SEQUENCES sequences of $LEAVES leaves proved (provers alice and bob, members of the chain) through two coordinator replicas and finalized on chain; one replica sent (sheaf_sender_role_held $roles)"
