@@ -197,6 +197,13 @@ pub struct CoordinatorArgs {
     #[arg(long, env = "SHEAF_LEAVES", default_value_t = 8)]
     pub leaves: usize,
     #[command(flatten)]
+    pub settings: CoordinatorSettings,
+}
+
+/// The coordinator's flags that `sheaf coordinator` and `sheaf devnet` share.
+#[derive(Args, Debug, Clone)]
+pub struct CoordinatorSettings {
+    #[command(flatten)]
     pub service: ServiceArgs,
     #[command(flatten)]
     pub settlement: SettlementArgs,
@@ -249,7 +256,7 @@ pub async fn load_circuits(
 /// Run `coordinator`. What can be checked cheaply (flags, the `--provers` file, the listen
 /// port) is checked before the store is migrated and the circuits are loaded.
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
-    let config = args.service.config()?;
+    let config = args.settings.service.config()?;
     if let Some(path) = &args.provers {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the provers file {}", path.display()))?;
@@ -280,7 +287,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                 Some(Arc::new(FileRegistry::new(path)))
             }
             (None, Some(url)) => {
-                let registry = args.settlement.registry(url).await?;
+                let registry = args.settings.settlement.registry(url).await?;
                 eprintln!("admitting the members of the chain at {url}");
                 Some(registry)
             }
@@ -290,16 +297,16 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             }
         };
         let settlement = match (sender_key, &args.chain) {
-            (Some(key), Some(url)) => Some(args.settlement.settlement(url, key)?),
+            (Some(key), Some(url)) => Some(args.settings.settlement.settlement(url, key)?),
             _ => None,
         };
         let settling = settlement.as_ref().map(|s| s.chain.url().to_owned());
-        let circuits = load_circuits(&args.circuits, false).await?;
+        let circuits = load_circuits(&args.settings.circuits, false).await?;
         drop(port_probe);
         let service = CoordinatorService::start(ServiceOptions {
             store,
             circuits,
-            leaf_rows_log2: args.circuits.leaf_rows_log2,
+            leaf_rows_log2: args.settings.circuits.leaf_rows_log2,
             config,
             registry,
             sequences: args.sequences.max(0) as u64,

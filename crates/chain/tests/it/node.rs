@@ -134,6 +134,54 @@ fn sign(key: &SigningKey, nonce: u64, call: Call) -> SignedTx {
     SignedTx::sign(key, CHAIN_ID, nonce, call)
 }
 
+/// Submits the coordinator's registration of sequence 0 and ALICE's minimum stake, each its
+/// sender's first transaction.
+fn submit_sequence_zero_and_stake(chain: &Chain) {
+    let register = register_sequence_zero(statement(0));
+    chain.submit(sign(&coordinator(), 0, register)).unwrap();
+    chain.submit(sign(&alice(), 0, stake_minimum())).unwrap();
+}
+
+/// A membership of `id` at `rate_limit` that erases nothing.
+pub fn register_membership(id: Digest, rate_limit: u32) -> Call {
+    Call::Register {
+        id_commitment: id,
+        rate_limit,
+        erase_list: vec![],
+    }
+}
+
+/// The coordinator's registration of sequence 0 with `statement`.
+pub fn register_sequence_zero(statement: Digest) -> Call {
+    Call::RegisterSequence {
+        sequence: SequenceId(0),
+        statement,
+    }
+}
+
+/// A deposit of the settlement's minimum stake.
+pub fn stake_minimum() -> Call {
+    Call::DepositStake {
+        amount: Amount(MIN_STAKE),
+    }
+}
+
+/// The hash of `proof` from `sender`'s key for sequence 0.
+pub fn commit_zero(proof: &[u8], sender: &SigningKey) -> Call {
+    Call::SubmitProofHash {
+        sequence: SequenceId(0),
+        hash: proof_hash(proof, &addr(sender)),
+    }
+}
+
+/// The reveal of `proof` for sequence 0.
+pub fn reveal_zero(proof: Vec<u8>) -> Call {
+    Call::SubmitProof {
+        sequence: SequenceId(0),
+        proof,
+    }
+}
+
 fn transfer(amount: u128) -> Call {
     Call::Transfer {
         to: addr(&bob()),
@@ -303,35 +351,9 @@ fn stake_moves_between_balance_and_settlement() {
 fn a_sequence_settles_through_transactions() {
     let chain = chain();
     let proof = root_proof(0);
-    let hash = proof_hash(&proof, &addr(&alice()));
+    submit_sequence_zero_and_stake(&chain);
     chain
-        .submit(sign(
-            &coordinator(),
-            0,
-            Call::RegisterSequence {
-                sequence: SequenceId(0),
-                statement: statement(0),
-            },
-        ))
-        .unwrap();
-    chain
-        .submit(sign(
-            &alice(),
-            0,
-            Call::DepositStake {
-                amount: Amount(MIN_STAKE),
-            },
-        ))
-        .unwrap();
-    chain
-        .submit(sign(
-            &alice(),
-            1,
-            Call::SubmitProofHash {
-                sequence: SequenceId(0),
-                hash,
-            },
-        ))
+        .submit(sign(&alice(), 1, commit_zero(&proof, &alice())))
         .unwrap();
     let f = chain.produce_block().unwrap().number;
     // The proof phase opens at f + T1.
@@ -339,14 +361,7 @@ fn a_sequence_settles_through_transactions() {
         chain.produce_block().unwrap();
     }
     chain
-        .submit(sign(
-            &alice(),
-            2,
-            Call::SubmitProof {
-                sequence: SequenceId(0),
-                proof: proof.clone(),
-            },
-        ))
+        .submit(sign(&alice(), 2, reveal_zero(proof.clone())))
         .unwrap();
     let block = chain.produce_block().unwrap();
     assert_eq!(block.number, f + T1);
@@ -369,15 +384,7 @@ fn membership_registration_pays_its_deposit_and_extends_the_tree() {
     let chain = chain();
     let id = Digest([5, 0, 0, 0]);
     chain
-        .submit(sign(
-            &alice(),
-            0,
-            Call::Register {
-                id_commitment: id,
-                rate_limit: 100,
-                erase_list: vec![],
-            },
-        ))
+        .submit(sign(&alice(), 0, register_membership(id, 100)))
         .unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert!(receipt.events.contains(&Event::Debited {
@@ -424,11 +431,7 @@ fn memberships_are_listed_by_index_with_their_state_at_the_head() {
     assert!(empty.members.is_empty());
 
     let (a, b) = (Digest([5, 0, 0, 0]), Digest([6, 0, 0, 0]));
-    let register = |id| Call::Register {
-        id_commitment: id,
-        rate_limit: 100,
-        erase_list: vec![],
-    };
+    let register = |id| register_membership(id, 100);
     // Blocks are 2 s apart and memberships active for 4 s, then in grace for 4 s: alice's
     // (block 1) is in grace from block 3 and expired from block 5; bob's (block 2) a block later.
     chain.submit(sign(&alice(), 0, register(a))).unwrap();
@@ -489,34 +492,12 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let (height, alice_view, settlement, root, receipt) = {
         let chain = Chain::open(config(Some(dir.path())), stub()).unwrap();
-        chain
-            .submit(sign(
-                &coordinator(),
-                0,
-                Call::RegisterSequence {
-                    sequence: SequenceId(0),
-                    statement: statement(0),
-                },
-            ))
-            .unwrap();
-        chain
-            .submit(sign(
-                &alice(),
-                0,
-                Call::DepositStake {
-                    amount: Amount(MIN_STAKE),
-                },
-            ))
-            .unwrap();
+        submit_sequence_zero_and_stake(&chain);
         chain
             .submit(sign(
                 &alice(),
                 1,
-                Call::Register {
-                    id_commitment: Digest([5, 0, 0, 0]),
-                    rate_limit: 100,
-                    erase_list: vec![],
-                },
+                register_membership(Digest([5, 0, 0, 0]), 100),
             ))
             .unwrap();
         let hash = chain.submit(sign(&bob(), 0, transfer(1))).unwrap();
@@ -612,11 +593,7 @@ fn open_refuses_a_corrupt_state_file() {
 fn an_erased_membership_returns_its_deposit_on_withdraw() {
     let chain = short_membership_chain();
     let id = Digest([5, 0, 0, 0]);
-    let register = Call::Register {
-        id_commitment: id,
-        rate_limit: 100,
-        erase_list: vec![],
-    };
+    let register = register_membership(id, 100);
     chain.submit(sign(&alice(), 0, register)).unwrap();
     chain.produce_block().unwrap();
     // Active for 4 s from block 1: blocks are 2 s apart, so block 3 is in grace.

@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use sheaf_chain::node::{Chain, ChainConfig, Genesis};
 use sheaf_chain::rpc::codes;
-use sheaf_chain::settlement::proof_hash;
-use sheaf_chain::tx::{Call, SignedTx};
+use sheaf_chain::tx::{Call, SignedTx, TxHash};
 use sheaf_chain::{Amount, SequenceId, WindowPhase};
 use sheaf_chain::{ChainClient, ClientError, RpcError};
 use sheaf_circuits::Digest;
 use tokio::sync::oneshot;
 
 use crate::node::{
-    addr, alice, bob, config, coordinator, root_proof, statement, StubVerifier, BALANCE, CHAIN_ID,
-    MIN_STAKE, T1,
+    addr, alice, bob, commit_zero, config, coordinator, register_membership,
+    register_sequence_zero, reveal_zero, root_proof, stake_minimum, statement, StubVerifier,
+    BALANCE, CHAIN_ID, MIN_STAKE, T1,
 };
 
 /// A node served on an ephemeral loopback port until the sender is dropped.
@@ -42,6 +42,34 @@ async fn node(config: ChainConfig) -> Node {
 
 async fn manual_node() -> Node {
     node(config(None)).await
+}
+
+/// A node whose own ticker produces a block every `block_ms`.
+async fn ticking_node(block_ms: u64) -> Node {
+    node(ChainConfig {
+        manual_blocks: false,
+        genesis: Genesis {
+            block_ms,
+            ..crate::node::genesis()
+        },
+        ..config(None)
+    })
+    .await
+}
+
+/// Produces blocks up to the last of the hash phase of sequence 0's window opened at block `f`,
+/// checks that the next block opens the proof phase, and sends ALICE's reveal of `proof` for it.
+async fn reveal_when_the_proof_phase_opens(c: &ChainClient, f: u64, proof: Vec<u8>) -> TxHash {
+    while c.height().await.unwrap() < f + T1 - 1 {
+        c.produce_block().await.unwrap();
+    }
+    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
+    assert_eq!(
+        view.phase,
+        Some(WindowPhase::Proof),
+        "the next block opens the proof phase"
+    );
+    c.send(&alice(), reveal_zero(proof)).await.unwrap()
 }
 
 fn rpc_error<T: std::fmt::Debug>(result: Result<T, ClientError>) -> RpcError {
@@ -137,15 +165,7 @@ async fn membership_proof_rejects_an_index_outside_the_tree() {
 
 #[tokio::test]
 async fn produce_block_is_refused_without_manual_blocks() {
-    let n = node(ChainConfig {
-        manual_blocks: false,
-        genesis: Genesis {
-            block_ms: 3_600_000,
-            ..crate::node::genesis()
-        },
-        ..config(None)
-    })
-    .await;
+    let n = ticking_node(3_600_000).await;
     let e = rpc_error(n.client.produce_block().await);
     assert_eq!(e.code, codes::METHOD_NOT_FOUND);
 }
@@ -176,34 +196,13 @@ async fn a_sequence_settles_over_rpc() {
     let c = &n.client;
     assert_eq!(c.chain_id().await.unwrap(), CHAIN_ID);
     let register = c
-        .send(
-            &coordinator(),
-            Call::RegisterSequence {
-                sequence: SequenceId(0),
-                statement: statement(0),
-            },
-        )
+        .send(&coordinator(), register_sequence_zero(statement(0)))
         .await
         .unwrap();
-    let deposit = c
-        .send(
-            &alice(),
-            Call::DepositStake {
-                amount: Amount(MIN_STAKE),
-            },
-        )
-        .await
-        .unwrap();
+    let deposit = c.send(&alice(), stake_minimum()).await.unwrap();
     let proof = root_proof(0);
-    let hash = proof_hash(&proof, &addr(&alice()));
     let commit = c
-        .send(
-            &alice(),
-            Call::SubmitProofHash {
-                sequence: SequenceId(0),
-                hash,
-            },
-        )
+        .send(&alice(), commit_zero(&proof, &alice()))
         .await
         .unwrap();
     assert_eq!(c.receipt(&commit).await.unwrap(), None, "pending");
@@ -234,39 +233,12 @@ async fn a_sequence_settles_over_rpc() {
     );
 
     // A reveal in the hash phase is refused in its receipt.
-    let early = c
-        .send(
-            &alice(),
-            Call::SubmitProof {
-                sequence: SequenceId(0),
-                proof: proof.clone(),
-            },
-        )
-        .await
-        .unwrap();
+    let early = c.send(&alice(), reveal_zero(proof.clone())).await.unwrap();
     c.produce_block().await.unwrap();
     let receipt = c.receipt(&early).await.unwrap().unwrap();
     assert!(receipt.error.unwrap().contains("opens at block"));
 
-    while c.height().await.unwrap() < f + T1 - 1 {
-        c.produce_block().await.unwrap();
-    }
-    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
-    assert_eq!(
-        view.phase,
-        Some(WindowPhase::Proof),
-        "the next block opens the proof phase"
-    );
-    let reveal = c
-        .send(
-            &alice(),
-            Call::SubmitProof {
-                sequence: SequenceId(0),
-                proof,
-            },
-        )
-        .await
-        .unwrap();
+    let reveal = reveal_when_the_proof_phase_opens(c, f, proof).await;
     c.produce_block().await.unwrap();
     let receipt = c
         .wait_for_receipt(&reveal, Duration::from_secs(5))
@@ -299,16 +271,7 @@ async fn memberships_are_served_with_root_and_path() {
     let n = manual_node().await;
     let c = &n.client;
     let id = Digest([11, 0, 0, 0]);
-    c.send(
-        &bob(),
-        Call::Register {
-            id_commitment: id,
-            rate_limit: 50,
-            erase_list: vec![],
-        },
-    )
-    .await
-    .unwrap();
+    c.send(&bob(), register_membership(id, 50)).await.unwrap();
     assert_eq!(c.membership(&id).await.unwrap(), None);
     c.produce_block().await.unwrap();
     let view = c.membership(&id).await.unwrap().unwrap();
@@ -327,16 +290,7 @@ async fn membership_list_serves_every_membership_with_its_head() {
     assert!(empty.members.is_empty());
     let (a, b) = (Digest([11, 0, 0, 0]), Digest([12, 0, 0, 0]));
     for (key, id) in [(alice(), a), (bob(), b)] {
-        c.send(
-            &key,
-            Call::Register {
-                id_commitment: id,
-                rate_limit: 50,
-                erase_list: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        c.send(&key, register_membership(id, 50)).await.unwrap();
     }
     c.produce_block().await.unwrap();
     let list = c.memberships().await.unwrap();
@@ -356,15 +310,7 @@ async fn membership_list_serves_every_membership_with_its_head() {
 
 #[tokio::test]
 async fn the_ticker_produces_blocks_on_its_own() {
-    let n = node(ChainConfig {
-        manual_blocks: false,
-        genesis: Genesis {
-            block_ms: 20,
-            ..crate::node::genesis()
-        },
-        ..config(None)
-    })
-    .await;
+    let n = ticking_node(20).await;
     let hash = n.client.send(&alice(), Call::ClaimRewards).await.unwrap();
     let receipt = n
         .client
@@ -397,51 +343,16 @@ async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
 
     c.send(
         &coordinator(),
-        Call::RegisterSequence {
-            sequence: SequenceId(0),
-            statement: meta.header.statement,
-        },
+        register_sequence_zero(meta.header.statement),
     )
     .await
     .unwrap();
-    c.send(
-        &alice(),
-        Call::DepositStake {
-            amount: Amount(MIN_STAKE),
-        },
-    )
-    .await
-    .unwrap();
-    let hash = proof_hash(&proof, &addr(&alice()));
-    c.send(
-        &alice(),
-        Call::SubmitProofHash {
-            sequence: SequenceId(0),
-            hash,
-        },
-    )
-    .await
-    .unwrap();
-    let f = c.produce_block().await.unwrap().number;
-    while c.height().await.unwrap() < f + T1 - 1 {
-        c.produce_block().await.unwrap();
-    }
-    let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
-    assert_eq!(
-        view.phase,
-        Some(WindowPhase::Proof),
-        "the next block opens the proof phase"
-    );
-    let reveal = c
-        .send(
-            &alice(),
-            Call::SubmitProof {
-                sequence: SequenceId(0),
-                proof,
-            },
-        )
+    c.send(&alice(), stake_minimum()).await.unwrap();
+    c.send(&alice(), commit_zero(&proof, &alice()))
         .await
         .unwrap();
+    let f = c.produce_block().await.unwrap().number;
+    let reveal = reveal_when_the_proof_phase_opens(&c, f, proof).await;
     let block = c.produce_block().await.unwrap();
     assert_eq!(block.receipts[0].tx_hash, reveal);
     assert!(block.receipts[0].is_ok(), "{:?}", block.receipts[0].error);

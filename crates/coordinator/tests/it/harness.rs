@@ -249,6 +249,28 @@ impl Net {
         self.post(prover, &path, bytes).await
     }
 
+    /// The stored job that `job` (any text form of its id) names.
+    pub async fn stored_job(&self, job: &impl std::fmt::Display) -> sheaf_store::Job {
+        let id = job.to_string().parse().expect("a job id");
+        self.store.get_job(id).await.unwrap().expect("the job")
+    }
+
+    /// Sequence 1, the one the tests plan, as the store has it.
+    pub async fn sequence_one(&self) -> sheaf_store::Sequence {
+        let id = sheaf_store::SequenceId(1);
+        self.store
+            .get_sequence(id)
+            .await
+            .unwrap()
+            .expect("sequence 1")
+    }
+
+    /// The rewards the store has recorded for sequence 1.
+    pub async fn rewards_of_sequence_one(&self) -> Vec<sheaf_store::Reward> {
+        let id = sheaf_store::SequenceId(1);
+        self.store.rewards(id).await.unwrap()
+    }
+
     /// Stop serving.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -258,6 +280,20 @@ impl Net {
             server.await.expect("server task").expect("server");
         }
     }
+}
+
+/// Alice alone on a coordinator served with `config` that planned sequence 1 over `leaves`
+/// leaves, and her first lease.
+pub async fn alice_leasing(
+    config: CoordinatorConfig,
+    leaves: usize,
+) -> (TestProver, Net, JobAssignment) {
+    let alice = TestProver::new("alice");
+    let net = start(vec![alice.registered()], config).await;
+    let sequence = sheaf_store::SequenceId(1);
+    net.coordinator.plan(sequence, leaves).await.unwrap();
+    let job = net.lease(&alice).await;
+    (alice, net, job)
 }
 
 /// Prove a leased leaf job as `worker`.

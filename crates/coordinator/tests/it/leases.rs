@@ -6,7 +6,7 @@ use sheaf_api::{ErrorCode, HeartbeatResponse, SubmitResponse};
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
 
-use crate::harness::{prove_leaf, start, TestProver};
+use crate::harness::{alice_leasing, prove_leaf, start, TestProver};
 use sheaf_types::SequenceId;
 
 fn short_leases(ttl_ms: u64) -> CoordinatorConfig {
@@ -19,10 +19,7 @@ fn short_leases(ttl_ms: u64) -> CoordinatorConfig {
 
 #[tokio::test]
 async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
-    let alice = TestProver::new("alice");
-    let net = start(vec![alice.registered()], CoordinatorConfig::default()).await;
-    net.coordinator.plan(SequenceId(1), 2).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (alice, net, job) = alice_leasing(CoordinatorConfig::default(), 2).await;
     let bytes = prove_leaf(&job, &alice.worker);
     let accepted: SubmitResponse = net
         .submit(&alice, &job.job, job.token, bytes.clone())
@@ -33,7 +30,7 @@ async fn accepted_leaf_proof_is_stored_once_with_its_reward() {
     // A retry of the same submission is answered alike and stores nothing more.
     let retried: SubmitResponse = net.submit(&alice, &job.job, job.token, bytes).await.json();
     assert_eq!(retried.proof_hash, accepted.proof_hash);
-    let rewards = net.store.rewards(sheaf_store::SequenceId(1)).await.unwrap();
+    let rewards = net.rewards_of_sequence_one().await;
     assert_eq!(rewards.len(), 1);
     assert_eq!(rewards[0].prover, "alice");
     assert_eq!(rewards[0].worker_pk, alice.worker.worker_pk().to_bytes());
@@ -92,7 +89,7 @@ async fn submission_after_the_lease_moved_on_is_refused() {
     net.submit(&bob, &bobs.job, bobs.token, bobs_proof)
         .await
         .json::<SubmitResponse>();
-    let rewards = net.store.rewards(sheaf_store::SequenceId(1)).await.unwrap();
+    let rewards = net.rewards_of_sequence_one().await;
     assert_eq!(rewards.len(), 1);
     assert_eq!(rewards[0].prover, "bob");
     net.stop().await;
@@ -100,10 +97,7 @@ async fn submission_after_the_lease_moved_on_is_refused() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_lease_alive() {
-    let alice = TestProver::new("alice");
-    let net = start(vec![alice.registered()], short_leases(2_000)).await;
-    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (alice, net, job) = alice_leasing(short_leases(2_000), 1).await;
     let proof = prove_leaf(&job, &alice.worker);
     let path = sheaf_api::heartbeat_path(job.job);
     let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
@@ -115,12 +109,7 @@ async fn heartbeats_keep_a_lease_alive() {
         expires = beat.expires_ms;
     }
     // 2.8 s after a 2 s lease began, it is still alice's.
-    let stored = net
-        .store
-        .get_job(job.job.to_string().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = net.stored_job(&job.job).await;
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.lease_token, job.token);
     net.submit(&alice, &job.job, job.token, proof)
@@ -151,35 +140,24 @@ async fn lease_waits_for_a_job_planned_later() {
 
 #[tokio::test]
 async fn job_is_dead_after_its_attempts_and_leases_no_more() {
-    let alice = TestProver::new("alice");
     let config = CoordinatorConfig {
         max_attempts: 2,
         ..short_leases(200)
     };
-    let net = start(vec![alice.registered()], config).await;
-    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let first = net.lease(&alice).await;
+    let (alice, net, first) = alice_leasing(config, 1).await;
     let second: sheaf_api::JobAssignment = net.try_lease(&alice, 5_000).await.json();
     assert_eq!((first.attempt, second.attempt), (1, 2));
     // The second lease expires too: attempts used up.
     let none = net.try_lease(&alice, 1_000).await;
     assert_eq!(none.status, 204);
-    let job = net
-        .store
-        .get_job(first.job.to_string().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = net.stored_job(&first.job).await;
     assert_eq!(job.status, JobStatus::Dead);
     net.stop().await;
 }
 
 #[tokio::test]
 async fn metrics_count_leases_and_rejections() {
-    let alice = TestProver::new("alice");
-    let net = start(vec![alice.registered()], CoordinatorConfig::default()).await;
-    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (alice, net, job) = alice_leasing(CoordinatorConfig::default(), 1).await;
     let refused = net.submit(&alice, &job.job, job.token, vec![0; 10]).await;
     assert_eq!(refused.code(), ErrorCode::MalformedProof);
     let text = reqwest::get(format!("{}/metrics", net.url))

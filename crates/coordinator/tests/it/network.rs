@@ -43,12 +43,7 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
-        let sequence = net
-            .store
-            .get_sequence(sheaf_store::SequenceId(1))
-            .await
-            .unwrap()
-            .unwrap();
+        let sequence = net.sequence_one().await;
         if sequence.proved_ms.is_some() {
             break;
         }
@@ -71,14 +66,7 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
     assert_eq!(jobs.len(), 11);
     assert!(jobs.iter().all(|j| j.status == JobStatus::Proved));
     assert_eq!(proved_by_provers, 11);
-    assert_eq!(
-        net.store
-            .rewards(sheaf_store::SequenceId(1))
-            .await
-            .unwrap()
-            .len(),
-        11
-    );
+    assert_eq!(net.rewards_of_sequence_one().await.len(), 11);
     assert_eq!(net.store.stored_proofs().await.unwrap().count, 11);
 
     // The root verifies with the exported (written and re-read) final key.
@@ -90,12 +78,7 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
         .final_key()
         .write(&path)
         .unwrap();
-    let sequence = net
-        .store
-        .get_sequence(sheaf_store::SequenceId(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let sequence = net.sequence_one().await;
     let root = net.store.proof_of(sequence.root).await.unwrap().unwrap();
     let verified = FinalKey::read(&path).unwrap().verify_bytes(&root).unwrap();
     assert_eq!(verified.header.stats.leaf_jobs, 5);

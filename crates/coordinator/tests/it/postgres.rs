@@ -87,14 +87,7 @@ async fn hundred_identical_concurrent_submissions_store_one_proof() {
     }
     assert!(accepted >= 1);
     assert_eq!(net.store.stored_proofs().await.unwrap().count, 1);
-    assert_eq!(
-        net.store
-            .rewards(sheaf_store::SequenceId(1))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(net.rewards_of_sequence_one().await.len(), 1);
     let net = std::sync::Arc::into_inner(net).expect("all submissions done");
     net.stop().await;
     drop_database(&admin, &url).await;

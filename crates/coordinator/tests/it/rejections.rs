@@ -8,7 +8,7 @@ use sheaf_coordinator::config::now_ms;
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
 
-use crate::harness::{prove_leaf, start, Answer, Net, TestProver};
+use crate::harness::{alice_leasing, prove_leaf, start, Answer, Net, TestProver};
 use sheaf_types::SequenceId;
 
 async fn net_with(prover: &TestProver, leaves: usize) -> Net {
@@ -27,12 +27,7 @@ async fn assert_unchanged(net: &Net, job: &sheaf_api::JobId, token: i64) {
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.lease_token, token);
     assert!(stored.proof_hash.is_none());
-    assert!(net
-        .store
-        .rewards(sheaf_store::SequenceId(1))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(net.rewards_of_sequence_one().await.is_empty());
 }
 
 /// Alice and bob registered, one leaf planned and leased to alice.
@@ -202,14 +197,11 @@ async fn lease_beyond_concurrency_cap_is_429() {
 
 #[tokio::test]
 async fn oversized_body_is_413_and_changes_nothing() {
-    let alice = TestProver::new("alice");
     let config = CoordinatorConfig {
         max_body_bytes: 64 * 1024,
         ..CoordinatorConfig::default()
     };
-    let net = start(vec![alice.registered()], config).await;
-    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (alice, net, job) = alice_leasing(config, 1).await;
     let answer = net
         .submit(&alice, &job.job, job.token, vec![7u8; 64 * 1024 + 1])
         .await;
@@ -355,16 +347,13 @@ async fn submission_of_another_provers_lease_is_refused() {
 
 #[tokio::test]
 async fn submission_beyond_verifier_capacity_is_503_with_retry_after() {
-    let alice = TestProver::new("alice");
     // No verifier slot and no queue: every submission overflows.
     let config = CoordinatorConfig {
         verify_workers: 0,
         verify_queue: 0,
         ..CoordinatorConfig::default()
     };
-    let net = start(vec![alice.registered()], config).await;
-    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let (alice, net, job) = alice_leasing(config, 1).await;
     let answer = net
         .submit(&alice, &job.job, job.token, prove_leaf(&job, &alice.worker))
         .await;

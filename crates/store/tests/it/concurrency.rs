@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use sheaf_store::{JobId, JobStatus, SequenceId, StoreError};
 
-use crate::harness::{each_engine, lease_at, plan, prove_next, submit_as, T0, TTL};
+use crate::harness::{each_engine, lease_at, plan, prove_next, status_of, submit_as, T0, TTL};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_leases_never_hand_out_a_job_twice() {
@@ -99,10 +99,7 @@ async fn concurrent_sibling_submissions_release_the_parent_exactly_once() {
             }
             let root = JobId::new(SequenceId(sequence), 1, 0);
             assert_eq!(released, vec![root], "sequence {sequence}");
-            assert_eq!(
-                replicas[1].get_job(root).await.unwrap().unwrap().status,
-                JobStatus::Ready
-            );
+            assert_eq!(status_of(&replicas[1], root).await, JobStatus::Ready);
             // Prove the root, so the next round leases only the next sequence's leaves.
             let (lease, outcome) = prove_next(&replicas[1], "p").await;
             assert_eq!((lease.job, outcome.sequence_proved), (root, true));

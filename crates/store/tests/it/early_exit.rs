@@ -5,7 +5,7 @@
 use sheaf_store::{JobFilter, JobId, JobStatus, LeaseOutcome, SequenceId, StoreError};
 
 use crate::admission::prover;
-use crate::harness::{each_engine, lease_at, plan, proof_for, reward, TestDb, T0, TTL};
+use crate::harness::{each_engine, lease_at, plan, proof_for, reward, status_of, TestDb, T0, TTL};
 
 /// Rate-limit epoch of these tests (milliseconds).
 const EPOCH: i64 = 60_000;
@@ -197,10 +197,7 @@ async fn submission_failing_midway_stores_no_proof_and_keeps_the_lease() {
         assert_eq!(outcome.parent_ready, None);
         store.close().await;
         let store = db.connect().await;
-        assert_eq!(
-            store.get_job(lease.job).await.unwrap().unwrap().status,
-            JobStatus::Proved
-        );
+        assert_eq!(status_of(&store, lease.job).await, JobStatus::Proved);
         assert_eq!(
             store.proof_of(lease.job).await.unwrap(),
             Some(proof_for(lease.job))

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sheaf_store::{
-    JobCircuit, JobId, JobInputs, Lease, NewJob, NewOutboxTx, NewSequence, OutboxKind, RewardEntry,
-    SequenceId, Store, StoreError, SubmitOutcome,
+    JobCircuit, JobId, JobInputs, JobStatus, Lease, NewJob, NewOutboxTx, NewSequence, OutboxKind,
+    RewardEntry, SequenceId, Store, StoreError, SubmitOutcome,
 };
 use sqlx::{Connection, Executor};
 
@@ -304,6 +304,11 @@ pub async fn submit(store: &Store, lease: &Lease) -> SubmitOutcome {
     submit_as(store, lease, &lease.holder, T0)
         .await
         .unwrap_or_else(|e| panic!("submit {}: {e}", lease.job))
+}
+
+/// The status of `job`, which must exist.
+pub async fn status_of(store: &Store, job: JobId) -> JobStatus {
+    store.get_job(job).await.unwrap().expect("the job").status
 }
 
 /// Leases the next job and proves it at `T0`.

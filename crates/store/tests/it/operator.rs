@@ -6,7 +6,8 @@ use sheaf_store::{
 };
 
 use crate::harness::{
-    each_engine, lease_at, lease_expecting, plan, prove_next, reward, tree, MAX_ATTEMPTS, T0, TTL,
+    each_engine, lease_at, lease_expecting, plan, prove_next, reward, status_of, tree,
+    MAX_ATTEMPTS, T0, TTL,
 };
 
 #[tokio::test]
@@ -177,10 +178,7 @@ async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
             now = lease.expires_ms;
             store.requeue_expired(now, MAX_ATTEMPTS).await.unwrap();
         }
-        assert_eq!(
-            store.get_job(job).await.unwrap().unwrap().status,
-            JobStatus::Dead
-        );
+        assert_eq!(status_of(&store, job).await, JobStatus::Dead);
 
         assert_eq!(store.requeue_job(job).await.unwrap(), JobStatus::Ready);
         let revived = store.get_job(job).await.unwrap().unwrap();
@@ -299,10 +297,7 @@ async fn cancel_job_refuses_a_proved_job() {
             ),
             "{err:?}"
         );
-        assert_eq!(
-            store.get_job(lease.job).await.unwrap().unwrap().status,
-            JobStatus::Proved
-        );
+        assert_eq!(status_of(&store, lease.job).await, JobStatus::Proved);
     })
     .await;
 }

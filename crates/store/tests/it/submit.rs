@@ -1,11 +1,12 @@
 //! Submitting proofs: fencing, exactly-once effect, releasing parents.
 
 use sheaf_store::{
-    JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, SequenceId, StoreError,
+    JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, SequenceId, Store, StoreError,
 };
 
 use crate::harness::{
-    each_engine, lease_at, lease_expecting, plan, proof_for, prove_next, reward, submit, T0,
+    each_engine, lease_at, lease_expecting, plan, proof_for, prove_next, reward, status_of, submit,
+    T0,
 };
 
 #[tokio::test]
@@ -17,18 +18,12 @@ async fn parent_becomes_ready_exactly_when_its_last_child_is_proved() {
         for _ in 0..2 {
             let (_, outcome) = prove_next(&store, "p").await;
             assert_eq!(outcome.parent_ready, None);
-            assert_eq!(
-                store.get_job(root).await.unwrap().unwrap().status,
-                JobStatus::Waiting
-            );
+            assert_eq!(status_of(&store, root).await, JobStatus::Waiting);
         }
         let (_, outcome) = prove_next(&store, "p").await;
         assert_eq!(outcome.parent_ready, Some(root));
         assert!(!outcome.sequence_proved);
-        assert_eq!(
-            store.get_job(root).await.unwrap().unwrap().status,
-            JobStatus::Ready
-        );
+        assert_eq!(status_of(&store, root).await, JobStatus::Ready);
     })
     .await;
 }
@@ -65,10 +60,7 @@ async fn submit_refuses_a_stale_token() {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
         let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
-        let err = store
-            .submit_proof(lease.job, lease.token + 1, "p", b"x", reward("p"), T0, None)
-            .await
-            .unwrap_err();
+        let err = refused(&store, lease.job, lease.token + 1, "p", T0, None).await;
         assert!(
             matches!(err, StoreError::StaleLease { job, token } if job == lease.job && token == lease.token + 1),
             "{err:?}"
@@ -86,10 +78,7 @@ async fn submit_refuses_an_expired_lease() {
         let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
         // Expired at its expiry, even before requeue_expired has run.
         for now in [lease.expires_ms, lease.expires_ms + 1] {
-            let err = store
-                .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), now, None)
-                .await
-                .unwrap_err();
+            let err = refused(&store, lease.job, lease.token, "p", now, None).await;
             assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
         }
         assert_unchanged(&store, lease.job).await;
@@ -103,18 +92,7 @@ async fn submit_refuses_a_prover_other_than_the_holder() {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
         let lease = lease_expecting(&store, "alice", JobId::new(SequenceId(1), 0, 0)).await;
-        let err = store
-            .submit_proof(
-                lease.job,
-                lease.token,
-                "mallory",
-                b"x",
-                reward("mallory"),
-                T0,
-                None,
-            )
-            .await
-            .unwrap_err();
+        let err = refused(&store, lease.job, lease.token, "mallory", T0, None).await;
         assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
         assert_unchanged(&store, lease.job).await;
     })
@@ -131,10 +109,7 @@ async fn submit_refuses_a_job_that_is_not_leased() {
             JobId::new(SequenceId(1), 0, 0),
             JobId::new(SequenceId(1), 1, 0),
         ] {
-            let err = store
-                .submit_proof(job, 0, "p", b"x", reward("p"), T0, None)
-                .await
-                .unwrap_err();
+            let err = refused(&store, job, 0, "p", T0, None).await;
             assert!(matches!(err, StoreError::StaleLease { .. }), "{err:?}");
         }
         assert_eq!(store.stored_proofs().await.unwrap().count, 0);
@@ -291,7 +266,23 @@ async fn child_proofs_come_in_child_order() {
 }
 
 /// The job is still leased, with no proof and no reward.
-async fn assert_unchanged(store: &sheaf_store::Store, job: JobId) {
+/// Submits `b"x"` for `job` under `token` as `prover` at `now`, with `prover`'s reward, expecting
+/// the store to refuse it.
+async fn refused(
+    store: &Store,
+    job: JobId,
+    token: i64,
+    prover: &str,
+    now: i64,
+    prove_ms: Option<i64>,
+) -> StoreError {
+    store
+        .submit_proof(job, token, prover, b"x", reward(prover), now, prove_ms)
+        .await
+        .unwrap_err()
+}
+
+async fn assert_unchanged(store: &Store, job: JobId) {
     let stored = store.get_job(job).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Leased);
     assert_eq!(stored.proof_hash, None);
@@ -334,10 +325,7 @@ async fn submit_refuses_a_negative_proving_time() {
         let store = db.connect().await;
         plan(&store, 1, 1, 2).await;
         let lease = lease_expecting(&store, "p", JobId::new(SequenceId(1), 0, 0)).await;
-        let err = store
-            .submit_proof(lease.job, lease.token, "p", b"x", reward("p"), T0, Some(-1))
-            .await
-            .unwrap_err();
+        let err = refused(&store, lease.job, lease.token, "p", T0, Some(-1)).await;
         assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
         assert_unchanged(&store, lease.job).await;
     })

@@ -36,8 +36,7 @@ use self::critical_path::{critical_path, CriticalPath};
 use self::progress::{watch_progress, watch_settlement};
 use self::provers::{spawn_prover, stop_provers};
 use self::summary::print_summary;
-use crate::circuit_args::CircuitArgs;
-use crate::cmd::coordinator::{load_circuits, ServiceArgs, SettlementArgs};
+use crate::cmd::coordinator::{load_circuits, CoordinatorSettings};
 use crate::cmd::devnet_chain::{ChainReport, DevnetChain, DevnetChainArgs};
 use crate::process_stats::peak_rss_of;
 
@@ -110,11 +109,7 @@ pub struct DevnetArgs {
     #[command(flatten)]
     pub chain: DevnetChainArgs,
     #[command(flatten)]
-    pub service: ServiceArgs,
-    #[command(flatten)]
-    pub settlement: SettlementArgs,
-    #[command(flatten)]
-    pub circuits: CircuitArgs,
+    pub settings: CoordinatorSettings,
 }
 
 /// Peak memory of one process.
@@ -269,7 +264,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     let sender = Address(sender_key.signing.verifying_key().to_bytes());
 
     display.stage("loading or building circuits");
-    let circuits = load_circuits(&args.circuits, args.json).await?;
+    let circuits = load_circuits(&args.settings.circuits, args.json).await?;
     display.stage("starting the chain and the coordinator");
     let key_path = data_dir.join("final.key");
     let final_key = circuits.aggregation.final_key();
@@ -290,19 +285,20 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     )
     .await?;
     chain.admit(&keys, &sender_key.signing).await?;
-    let registry: Arc<dyn Registry> = args.settlement.registry(&chain.url).await?;
+    let registry: Arc<dyn Registry> = args.settings.settlement.registry(&chain.url).await?;
 
     let mut service = CoordinatorService::start(ServiceOptions {
         store: store.clone(),
         circuits,
-        leaf_rows_log2: args.circuits.leaf_rows_log2,
-        config: args.service.config()?,
+        leaf_rows_log2: args.settings.circuits.leaf_rows_log2,
+        config: args.settings.service.config()?,
         registry: Some(registry),
         sequences: args.sequences as u64,
         leaves: args.leaves,
         listen: ([127, 0, 0, 1], 0).into(),
         settlement: Some(
-            args.settlement
+            args.settings
+                .settlement
                 .settlement(&chain.url, sender_key.signing.clone())?,
         ),
     })
@@ -328,7 +324,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
             &data_dir.join(format!("{name}.key")),
             &url,
             threads,
-            &args.circuits,
+            &args.settings.circuits,
             data_dir,
         )?);
     }
