@@ -12,7 +12,7 @@ use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Store};
 
 mod common;
-use common::{free_port, sheaf, Process};
+use common::{free_port, postgres_server, sheaf, Process};
 
 /// Longest any of these tests may wait for its sequences before failing.
 const DEADLINE: Duration = Duration::from_secs(600);
@@ -262,13 +262,8 @@ fn coordinator_killed_ten_times_loses_nothing_and_counts_nothing_twice() {
 )]
 #[test]
 fn two_coordinators_on_one_postgres_never_lease_a_job_twice() {
-    let admin = std::env::var("SHEAF_TEST_POSTGRES_URL")
-        .expect("the tests were built with SHEAF_TEST_POSTGRES_URL set, and it is unset now");
+    let (admin, base) = postgres_server();
     let name = format!("sheaf_net_{}_{}", std::process::id(), rand::random::<u32>());
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(b, _)| b)
-        .to_owned();
     let url = format!("{base}/{name}");
     let rt = runtime();
     rt.block_on(async {

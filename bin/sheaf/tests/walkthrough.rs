@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 mod common;
-use common::{free_port, sheaf};
+use common::{free_port, postgres_server, sheaf};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -63,11 +63,7 @@ fn every_command_of_the_readme_network_section_is_in_the_walkthrough_script() {
 )]
 #[test]
 fn the_walkthrough_script_settles_a_network_as_the_readme_runs_it() {
-    let admin = std::env::var("SHEAF_TEST_POSTGRES_URL")
-        .expect("the tests were built with SHEAF_TEST_POSTGRES_URL set, and it is unset now");
-    let server = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(base, _)| base);
+    let (_, server) = postgres_server();
     // The test circuits and cache of `common::sheaf`, tiny sequences, quick blocks.
     let template = sheaf();
     let mut command = std::process::Command::new("bash");
@@ -80,7 +76,7 @@ fn the_walkthrough_script_settles_a_network_as_the_readme_runs_it() {
     }
     let output = command
         .env("SHEAF_BIN", env!("CARGO_BIN_EXE_sheaf"))
-        .env("SHEAF_POSTGRES", server)
+        .env("SHEAF_POSTGRES", &server)
         .env("SEQUENCES", "1")
         .env("LEAVES", "2")
         .env("SHEAF_BLOCK_MS", "200")

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use base64::Engine as _;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
@@ -104,7 +103,7 @@ pub struct ChildProof {
     /// The circuit that proved it.
     pub circuit: JobCircuit,
     /// The proof bytes (base64 in JSON).
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "sheaf_types::base64_bytes")]
     pub proof: Vec<u8>,
 }
 
@@ -326,21 +325,6 @@ pub struct ErrorDetail {
     pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
-}
-
-mod base64_bytes {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 impl FromStr for ErrorCode {

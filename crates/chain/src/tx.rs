@@ -56,7 +56,7 @@ pub enum Call {
         /// The sequence.
         sequence: SequenceId,
         /// The proof's bytes (base64 in JSON).
-        #[serde(with = "base64_bytes")]
+        #[serde(with = "sheaf_types::base64_bytes")]
         proof: Vec<u8>,
     },
     /// Move the sender's settlement rewards to its balance.
@@ -196,25 +196,6 @@ pub mod hex_array {
             serde::de::Error::custom(format_args!("expected {N} bytes of hex: {e}"))
         })?;
         Ok(bytes)
-    }
-}
-
-/// Serde of bytes as a standard base64 string.
-pub mod base64_bytes {
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Writes `bytes` as base64.
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    /// Reads base64.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -19,6 +19,7 @@
 //! - [`clock`]: the one wall clock, in Unix milliseconds.
 
 mod address;
+pub mod base64_bytes;
 mod circuit;
 pub mod clock;
 mod inputs;

@@ -27,6 +27,18 @@ pub fn sheaf() -> Command {
     command
 }
 
+/// The PostgreSQL admin URL of `SHEAF_TEST_POSTGRES_URL` and the server's URL without a
+/// database (to name new databases on it). Only the tests compiled in with it call this.
+pub fn postgres_server() -> (String, String) {
+    let admin = std::env::var("SHEAF_TEST_POSTGRES_URL")
+        .expect("the tests were built with SHEAF_TEST_POSTGRES_URL set, and it is unset now");
+    let server = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base)
+        .to_owned();
+    (admin, server)
+}
+
 /// A loopback port free at the time of asking.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

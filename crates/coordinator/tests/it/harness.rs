@@ -219,6 +219,17 @@ impl Net {
         Answer::read(response).await
     }
 
+    /// `GET path`, unsigned.
+    pub async fn get(&self, path: &str) -> Answer {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("request");
+        Answer::read(response).await
+    }
+
     /// `POST path` signed by `prover` now.
     pub async fn post(&self, prover: &TestProver, path: &str, body: Vec<u8>) -> Answer {
         let headers = SignedHeaders::sign(&prover.signing, "POST", path, &body, now_ms());

@@ -65,13 +65,7 @@ async fn store_failure_on_status_answers_a_reference_not_its_text() {
     let (store, dir) = sqlite_store().await;
     let net = start_on(store, Vec::new(), CoordinatorConfig::default()).await;
     drop_table(dir.path(), "sequences").await;
-    let response = net
-        .http
-        .get(format!("{}{PATH_STATUS}", net.url))
-        .send()
-        .await
-        .expect("status");
-    let answer = Answer::read(response).await;
+    let answer = net.get(PATH_STATUS).await;
     assert_opaque(&answer, "sequences");
     net.stop().await;
 }

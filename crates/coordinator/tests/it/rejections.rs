@@ -292,14 +292,7 @@ async fn unknown_job_id_is_404() {
 async fn unknown_route_is_404_in_the_error_shape() {
     let alice = TestProver::new("alice");
     let net = net_with(&alice, 1).await;
-    let answer = Answer::read(
-        net.http
-            .get(format!("{}/v1/nowhere", net.url))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let answer = net.get("/v1/nowhere").await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.code(), ErrorCode::NotFound);
     assert_eq!(message(&answer), "no endpoint GET /v1/nowhere");
@@ -310,14 +303,7 @@ async fn unknown_route_is_404_in_the_error_shape() {
 async fn wrong_method_is_405_in_the_error_shape() {
     let alice = TestProver::new("alice");
     let net = net_with(&alice, 1).await;
-    let get_lease = Answer::read(
-        net.http
-            .get(format!("{}{PATH_LEASE}", net.url))
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let get_lease = net.get(PATH_LEASE).await;
     assert_eq!(get_lease.status, 405);
     assert_eq!(get_lease.code(), ErrorCode::MethodNotAllowed);
     assert_eq!(message(&get_lease), "/v1/lease does not take GET");

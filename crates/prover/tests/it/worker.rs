@@ -38,6 +38,35 @@ fn never() -> impl Future<Output = ()> {
 }
 
 /// A coordinator for a new key, with the circuits built before it serves.
+/// Runs a prover until the coordinator took its one job away, and checks that it abandoned it.
+async fn run_until_the_lease_is_lost(fake: &Arc<Fake>, base: &str, key: &ProverKey) {
+    let fake2 = fake.clone();
+    let report = run_until(config(base, key, None), async move {
+        fake2.lease_lost.notified().await
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.jobs_abandoned, 1);
+    assert_eq!(report.jobs_proved, 0);
+}
+
+/// The API code of a refusal, `None` for any other client error.
+fn api_code(e: &ClientError) -> Option<ErrorCode> {
+    match e {
+        ClientError::Api { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// The error a prover stops with against a coordinator that `arrange` set up.
+async fn stops_with(arrange: impl FnOnce(&Fake)) -> ProverError {
+    let (key, fake, base) = setup().await;
+    arrange(&fake);
+    run_until(config(&base, &key, None), never())
+        .await
+        .unwrap_err()
+}
+
 async fn setup() -> (ProverKey, Arc<Fake>, String) {
     tokio::task::spawn_blocking(circuits).await.unwrap();
     let key = ProverKey::generate();
@@ -141,15 +170,7 @@ async fn lease_lost_while_proving_abandons_the_job() {
     fake.push_job(node);
     *fake.heartbeat_error.lock().unwrap() = Some(ErrorCode::StaleLease);
 
-    let fake2 = fake.clone();
-    let report = run_until(config(&base, &key, None), async move {
-        fake2.lease_lost.notified().await
-    })
-    .await
-    .unwrap();
-
-    assert_eq!(report.jobs_abandoned, 1);
-    assert_eq!(report.jobs_proved, 0);
+    run_until_the_lease_is_lost(&fake, &base, &key).await;
     assert!(
         fake.submissions.lock().unwrap().is_empty(),
         "the abandoned proof is dropped, not submitted"
@@ -169,15 +190,7 @@ async fn lease_lost_while_retrying_a_submission_abandons_the_job() {
     *fake.submit_delay.lock().unwrap() = Duration::from_millis(150);
     *fake.heartbeat_error_once_submitted.lock().unwrap() = Some(ErrorCode::StaleLease);
 
-    let fake2 = fake.clone();
-    let report = run_until(config(&base, &key, None), async move {
-        fake2.lease_lost.notified().await
-    })
-    .await
-    .unwrap();
-
-    assert_eq!(report.jobs_abandoned, 1);
-    assert_eq!(report.jobs_proved, 0);
+    run_until_the_lease_is_lost(&fake, &base, &key).await;
     let attempts = fake.submissions.lock().unwrap().len();
     assert!((1..20).contains(&attempts), "{attempts} attempts");
 }
@@ -269,11 +282,10 @@ async fn shutdown_cuts_a_lease_wait_short() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_api_version_is_refused() {
-    let (key, fake, base) = setup().await;
-    fake.hello.lock().unwrap().api_version = sheaf_api::API_VERSION + 1;
-    let err = run_until(config(&base, &key, None), never())
-        .await
-        .unwrap_err();
+    let err = stops_with(|fake| {
+        fake.hello.lock().unwrap().api_version = sheaf_api::API_VERSION + 1;
+    })
+    .await;
     assert!(
         matches!(err, ProverError::IncompatibleVersion { coordinator, prover } if coordinator == prover + 1),
         "{err:?}"
@@ -282,11 +294,10 @@ async fn another_api_version_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn circuits_other_than_the_coordinators_are_refused() {
-    let (key, fake, base) = setup().await;
-    fake.hello.lock().unwrap().circuits.final_key_id = "00".repeat(32);
-    let err = run_until(config(&base, &key, None), never())
-        .await
-        .unwrap_err();
+    let err = stops_with(|fake| {
+        fake.hello.lock().unwrap().circuits.final_key_id = "00".repeat(32);
+    })
+    .await;
     assert!(
         matches!(err, ProverError::CircuitMismatch { .. }),
         "{err:?}"
@@ -296,51 +307,36 @@ async fn circuits_other_than_the_coordinators_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_circuit_profile_is_refused() {
-    let (key, fake, base) = setup().await;
-    fake.hello.lock().unwrap().circuits.profile = "turbo".into();
-    let err = run_until(config(&base, &key, None), never())
-        .await
-        .unwrap_err();
+    let err = stops_with(|fake| {
+        fake.hello.lock().unwrap().circuits.profile = "turbo".into();
+    })
+    .await;
     assert!(matches!(err, ProverError::UnknownProfile(_)), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_prover_is_refused_at_hello() {
-    let (key, fake, base) = setup().await;
-    *fake.hello_error.lock().unwrap() = Some(ErrorCode::UnknownProver);
-    let err = run_until(config(&base, &key, None), never())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ProverError::Hello(ClientError::Api {
-                code: ErrorCode::UnknownProver,
-                ..
-            })
-        ),
-        "{err:?}"
-    );
+    let err = stops_with(|fake| {
+        *fake.hello_error.lock().unwrap() = Some(ErrorCode::UnknownProver);
+    })
+    .await;
+    let ProverError::Hello(refusal) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(api_code(refusal), Some(ErrorCode::UnknownProver), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_final_lease_refusal_stops_the_prover() {
-    let (key, fake, base) = setup().await;
-    fake.lease_errors
-        .lock()
-        .unwrap()
-        .push_back(ErrorCode::UnknownProver);
-    let err = run_until(config(&base, &key, None), never())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ProverError::Lease(ClientError::Api {
-                code: ErrorCode::UnknownProver,
-                ..
-            })
-        ),
-        "{err:?}"
-    );
+    let err = stops_with(|fake| {
+        fake.lease_errors
+            .lock()
+            .unwrap()
+            .push_back(ErrorCode::UnknownProver);
+    })
+    .await;
+    let ProverError::Lease(refusal) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(api_code(refusal), Some(ErrorCode::UnknownProver), "{err:?}");
 }

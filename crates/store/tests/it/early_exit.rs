@@ -5,7 +5,10 @@
 use sheaf_store::{JobFilter, JobId, JobStatus, LeaseOutcome, SequenceId, StoreError};
 
 use crate::admission::prover;
-use crate::harness::{each_engine, lease_at, plan, proof_for, reward, status_of, TestDb, T0, TTL};
+use crate::harness::{
+    assert_nothing_planned, each_engine, lease_at, plan, proof_for, reward, status_of, TestDb, T0,
+    TTL,
+};
 
 /// Rate-limit epoch of these tests (milliseconds).
 const EPOCH: i64 = 60_000;
@@ -139,12 +142,7 @@ async fn plan_failing_midway_stores_no_sequence_and_no_job() {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Database(_)), "{err:?}");
-        assert_eq!(store.get_sequence(SequenceId(1)).await.unwrap(), None);
-        assert!(store
-            .list_jobs(JobFilter::default())
-            .await
-            .unwrap()
-            .is_empty());
+        assert_nothing_planned(&store).await;
 
         // Nothing was left behind to collide with: planning again succeeds.
         allow_inserts(&db, "jobs").await;

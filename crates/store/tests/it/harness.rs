@@ -329,3 +329,13 @@ pub fn outbox_tx(sequence: u64, kind: OutboxKind, attempt: i64, tag: &str) -> Ne
         tx: format!("signed {sequence} {kind} {attempt} {tag}").into_bytes(),
     }
 }
+
+/// The store holds no sequence 1 and no job: a refused plan left nothing behind.
+pub async fn assert_nothing_planned(store: &Store) {
+    assert_eq!(store.get_sequence(SequenceId(1)).await.unwrap(), None);
+    assert!(store
+        .list_jobs(sheaf_store::JobFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -6,8 +6,8 @@ use sheaf_store::{
 };
 
 use crate::harness::{
-    each_engine, lease_at, lease_expecting, plan, prove_next, reward, status_of, tree,
-    MAX_ATTEMPTS, T0, TTL,
+    assert_nothing_planned, each_engine, lease_at, lease_expecting, plan, prove_next, reward,
+    status_of, tree, MAX_ATTEMPTS, T0, TTL,
 };
 
 #[tokio::test]
@@ -156,12 +156,7 @@ async fn invalid_plans_are_refused_and_store_nothing() {
             let err = store.insert_sequence(sequence, &jobs).await.unwrap_err();
             assert!(matches!(err, StoreError::InvalidPlan(_)), "{case}: {err:?}");
         }
-        assert_eq!(store.get_sequence(SequenceId(1)).await.unwrap(), None);
-        assert!(store
-            .list_jobs(JobFilter::default())
-            .await
-            .unwrap()
-            .is_empty());
+        assert_nothing_planned(&store).await;
     })
     .await;
 }
