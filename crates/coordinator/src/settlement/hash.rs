@@ -94,11 +94,7 @@ impl ProofSender {
     }
 
     pub(super) async fn root_proof(&self, sequence: SequenceId) -> Result<Vec<u8>> {
-        let stored = self
-            .store
-            .get_sequence(sequence)
-            .await?
-            .ok_or(StoreError::UnknownSequence(sequence))?;
+        let stored = self.stored_sequence(sequence).await?;
         Ok(self
             .store
             .proof_of(stored.root)

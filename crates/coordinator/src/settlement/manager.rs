@@ -51,13 +51,18 @@ impl ProofSender {
         self.next_fetch.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The statement sequence `id` of the store proves.
-    async fn statement(&self, id: SequenceId) -> Result<Digest> {
-        let sequence = self
+    /// Sequence `id` as the store holds it; a sequence the store does not know is its failure.
+    pub(super) async fn stored_sequence(&self, id: SequenceId) -> Result<sheaf_store::Sequence> {
+        Ok(self
             .store
             .get_sequence(id)
             .await?
-            .ok_or(StoreError::UnknownSequence(id))?;
+            .ok_or(StoreError::UnknownSequence(id))?)
+    }
+
+    /// The statement sequence `id` of the store proves.
+    async fn statement(&self, id: SequenceId) -> Result<Digest> {
+        let sequence = self.stored_sequence(id).await?;
         Ok(self
             .circuits
             .sequence_statement(sequence.leaves as usize, id.get())?)
