@@ -90,7 +90,3 @@ impl Default for CoordinatorConfig {
         }
     }
 }
-
-/// The coordinator's clock is the only clock: leases, epochs and request timestamps are judged
-/// by it; nothing a prover says about time is trusted.
-pub use sheaf_types::clock::{millis, now_ms};

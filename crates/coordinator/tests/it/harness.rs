@@ -11,9 +11,9 @@ use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
     encode_proof, AggregationSettings, ArtifactCache, CircuitSet, JobCircuit, Profile, WorkerSecret,
 };
-use sheaf_coordinator::config::now_ms;
 use sheaf_coordinator::{Coordinator, CoordinatorConfig, Registry, StaticRegistry};
 use sheaf_store::{Prover, Store};
+use sheaf_types::clock::now_ms;
 
 /// Work leaves of the test circuits: the smallest there is.
 pub const LEAF_ROWS_LOG2: usize = 5;

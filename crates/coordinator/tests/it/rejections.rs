@@ -4,9 +4,9 @@ use sheaf_api::{
     ErrorCode, HelloRequest, SignedHeaders, API_VERSION, MAX_CLOCK_SKEW_MS, PATH_HELLO, PATH_LEASE,
     PATH_STATUS,
 };
-use sheaf_coordinator::config::now_ms;
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
+use sheaf_types::clock::now_ms;
 
 use crate::harness::{alice_leasing, prove_leaf, start, Answer, Net, TestProver};
 use sheaf_types::SequenceId;
