@@ -37,3 +37,37 @@ async fn postgres_server_answers() {
         .unwrap();
     assert_eq!(one, 1);
 }
+
+/// Coordinators on other hosts reach PostgreSQL over TLS: sqlx is built with rustls, so a URL
+/// with `sslmode=require` gets an encrypted connection (docs/DEPLOYMENT.md).
+#[cfg_attr(
+    not(sheaf_postgres),
+    ignore = "needs SHEAF_TEST_POSTGRES_URL (PostgreSQL)"
+)]
+#[tokio::test]
+async fn a_postgres_url_may_require_tls() {
+    use sqlx::Connection;
+    let url = harness::postgres_admin_url().expect("built with SHEAF_TEST_POSTGRES_URL");
+    let mut plain = sqlx::PgConnection::connect(&url).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut plain)
+        .await
+        .unwrap();
+    if ssl != "on" {
+        eprintln!("skipped: PostgreSQL at {url} has ssl = {ssl}, so TLS cannot be tried");
+        return;
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut tls = sqlx::PgConnection::connect(&format!("{url}{separator}sslmode=require"))
+        .await
+        .unwrap_or_else(|e| panic!("sslmode=require refused: {e}"));
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut tls)
+            .await
+            .unwrap();
+    assert!(
+        encrypted,
+        "the connection asked for TLS and is not encrypted"
+    );
+}
