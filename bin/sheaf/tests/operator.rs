@@ -66,6 +66,24 @@ fn coordinator_refuses_a_taken_port_before_opening_the_store() {
 }
 
 #[test]
+fn coordinator_names_an_unreachable_chain_once_before_opening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store/sheaf.db");
+    let chain = format!("http://127.0.0.1:{}", free_port());
+    let output = sheaf()
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--chain", &chain])
+        .arg("--db")
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    let error = failed(&output);
+    assert_eq!(error.trim().lines().count(), 1, "{error}");
+    assert_eq!(error.matches(&chain).count(), 1, "{error}");
+    assert!(error.contains("Connection refused"), "{error}");
+    assert!(!db.exists(), "the store was created: {error}");
+}
+
+#[test]
 fn coordinator_refuses_a_missing_provers_file_before_opening_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store/sheaf.db");

@@ -44,7 +44,7 @@ pub enum ClientError {
         reason: String,
     },
     /// The request did not reach the node or its answer did not arrive.
-    #[error("chain RPC transport: {0}")]
+    #[error("{0}")]
     Transport(String),
     /// The call took longer than the client's timeout (a hung or overloaded node).
     #[error("chain RPC call took longer than {0:?}")]
@@ -58,6 +58,20 @@ pub enum ClientError {
     /// The transaction had no receipt before the deadline.
     #[error("no receipt for {0} before the deadline")]
     Timeout(TxHash),
+}
+
+/// `e`'s message and, when it has sources, the innermost one: the transport's own message
+/// ("client error (Connect)") names no cause, its last source does ("Connection refused").
+fn with_root_cause(e: &dyn std::error::Error) -> String {
+    let message = e.to_string();
+    let mut root = e.source();
+    while let Some(next) = root.and_then(|r| r.source()) {
+        root = Some(next);
+    }
+    match root.map(|r| r.to_string()) {
+        Some(cause) if !message.contains(&cause) => format!("{message}: {cause}"),
+        _ => message,
+    }
 }
 
 /// Result alias of the client.
@@ -124,7 +138,7 @@ impl ChainClient {
             JsonRpcError::RequestTimeout => ClientError::TimedOut(self.timeout),
             JsonRpcError::ParseError(e) => ClientError::Decode(e.to_string()),
             e @ JsonRpcError::InvalidRequestId(_) => ClientError::Decode(e.to_string()),
-            e => ClientError::Transport(e.to_string()),
+            e => ClientError::Transport(with_root_cause(&e)),
         }
     }
 

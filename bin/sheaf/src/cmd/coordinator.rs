@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use sheaf_chain::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
 use sheaf_coordinator::admission::DEFAULT_MAX_CONCURRENT;
-use sheaf_coordinator::admission::{parse_provers, ChainRegistry, ChainRegistryConfig};
+use sheaf_coordinator::admission::{
+    parse_provers, ChainRegistry, ChainRegistryConfig, RegistryError,
+};
 use sheaf_coordinator::config::{
     DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
@@ -135,7 +137,12 @@ impl SettlementArgs {
         };
         let registry = ChainRegistry::connect(self.client(url)?, config)
             .await
-            .with_context(|| format!("reading the membership registry of the chain at {url}"))?;
+            .map_err(|e| match e {
+                RegistryError::Chain(e) => {
+                    anyhow::anyhow!("reading the membership list of the chain at {url}: {e}")
+                }
+                e => anyhow::anyhow!("the chain at {url}: {e}"),
+            })?;
         Ok(Arc::new(registry))
     }
 
@@ -277,7 +284,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let store = open_store(&args.db).await?;
+        // The chain answers before the store is migrated.
         let registry: Option<Arc<dyn Registry>> = match (&args.provers, &args.chain) {
             (Some(path), _) => {
                 eprintln!(
@@ -296,6 +303,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                 None
             }
         };
+        let store = open_store(&args.db).await?;
         let settlement = match (sender_key, &args.chain) {
             (Some(key), Some(url)) => Some(args.settings.settlement.settlement(url, key)?),
             _ => None,

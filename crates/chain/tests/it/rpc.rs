@@ -360,3 +360,23 @@ async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
     assert_eq!(finalized.commitment, meta.header.commitment);
     assert_eq!(finalized.stats, meta.header.stats);
 }
+
+#[tokio::test]
+async fn an_unreachable_node_is_named_with_its_cause() {
+    // A port nobody listens on: the connection is refused, and the error says so.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = ChainClient::new(format!("http://127.0.0.1:{port}")).unwrap();
+    let error = client.height().await.unwrap_err();
+    assert!(matches!(error, ClientError::Transport(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .to_lowercase()
+            .contains("connection refused"),
+        "{error}"
+    );
+}
