@@ -117,7 +117,7 @@ pub fn run(args: ChainArgs) -> anyhow::Result<()> {
     let chain = Chain::open(config, Box::new(key))
         .with_context(|| format!("opening the chain in {}", args.data.display()))?;
     if chain.block_interval() != Duration::from_millis(args.block_ms) {
-        eprintln!(
+        tracing::warn!(
             "the chain keeps its genesis block interval of {} ms (--block-ms {} applies to new chains)",
             chain.block_interval().as_millis(),
             args.block_ms
@@ -129,7 +129,7 @@ pub fn run(args: ChainArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
-        eprintln!(
+        tracing::info!(
             "chain {} at height {} on http://{} (final key {key_id}, {})",
             chain.chain_id(),
             chain.height(),

@@ -287,19 +287,19 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         // The chain answers before the store is migrated.
         let registry: Option<Arc<dyn Registry>> = match (&args.provers, &args.chain) {
             (Some(path), _) => {
-                eprintln!(
-                    "admitting the provers of {} (development option)",
-                    path.display()
+                tracing::info!(
+                    file = %path.display(),
+                    "admitting the provers of a file (development option)"
                 );
                 Some(Arc::new(FileRegistry::new(path)))
             }
             (None, Some(url)) => {
                 let registry = args.settings.settlement.registry(url).await?;
-                eprintln!("admitting the members of the chain at {url}");
+                tracing::info!(chain = %url, "admitting the members of the chain");
                 Some(registry)
             }
             (None, None) => {
-                eprintln!("no --chain or --provers: admitting the provers already in the store");
+                tracing::info!("no --chain or --provers: admitting the provers already in the store");
                 None
             }
         };
@@ -323,17 +323,16 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             settlement,
         })
         .await?;
-        for id in service.planned() {
-            eprintln!("planned sequence {id} ({} leaves)", args.leaves);
-        }
-        eprintln!(
-            "coordinator on {} (final key {})",
-            service.url(),
-            service.coordinator().spec().final_key_id
+        tracing::info!(
+            url = %service.url(),
+            final_key = %service.coordinator().spec().final_key_id,
+            planned = service.planned().len(),
+            "coordinator serving"
         );
         if let Some(url) = settling {
-            eprintln!(
-                "proof sender on the chain at {url}: it sends only while this replica holds the sender role (the log says when it takes it or stands by)"
+            tracing::info!(
+                chain = %url,
+                "proof sender started: it sends only while this replica holds the sender role (the log says when it takes it or stands by)"
             );
         }
         service

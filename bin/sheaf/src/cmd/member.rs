@@ -30,7 +30,7 @@ pub struct ChainTarget {
     #[arg(long, env = "SHEAF_CHAIN", default_value = DEFAULT_CHAIN_URL, global = true)]
     pub chain: String,
     /// The prover key file (from `sheaf keygen`): the prover whose membership and account are
-    /// meant; it signs the transactions.
+    /// meant. Commands that send a transaction sign it with this key; `show` only reads.
     #[arg(long, env = "SHEAF_KEY", global = true)]
     pub key: Option<PathBuf>,
     /// Seconds to wait for the transaction's block.

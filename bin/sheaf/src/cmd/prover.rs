@@ -100,10 +100,12 @@ fn summary(r: &ProverReport) -> String {
 /// At the first ctrl-c or SIGTERM, ask the prover to stop; at the second, exit at once.
 async fn watch_signals(stop: tokio::sync::oneshot::Sender<()>) {
     signal().await;
-    eprintln!("stopping once the job in hand, if any, is submitted (signal again to exit now)");
+    tracing::info!(
+        "stopping once the job in hand, if any, is submitted (signal again to exit now)"
+    );
     let _ = stop.send(());
     signal().await;
-    eprintln!("exiting now; the current job's lease will expire");
+    tracing::warn!("exiting now; the current job's lease will expire");
     std::process::exit(EXIT_INTERRUPTED);
 }
 
