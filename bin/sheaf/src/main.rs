@@ -118,7 +118,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(args),
         Command::Provers(args) => cmd::provers::run(args),
         Command::Proof(args) => cmd::proof::run(args),
-        Command::Key(command) => cmd::keys::key(command),
+        Command::Key(command) => cmd::keys::run_key(command),
         Command::Chain(args) => cmd::chain::run(args),
         Command::Member(args) => cmd::member::run_member(args),
         Command::Stake(args) => cmd::member::run_stake(args),

@@ -309,11 +309,18 @@ async fn status_watch_reprints_under_timestamps_until_ctrl_c() {
 }
 
 #[tokio::test]
-async fn status_interval_without_watch_is_a_usage_error() {
+async fn status_with_an_interval_but_no_watch_prints_one_report() {
     let fx = sqlite_fixture().await;
-    let out = on_store(&fx.url, &["status", "--interval-ms", "100"]);
-    let stderr = failed_with(&out, 2);
-    assert!(stderr.contains("--watch"), "{stderr}");
+    let out = sheaf()
+        .arg("status")
+        .env("SHEAF_DB", &fx.url)
+        .env("SHEAF_STATUS_INTERVAL_MS", "100")
+        .env_remove("SHEAF_CHAIN")
+        .output()
+        .unwrap();
+    let out = succeeded(&out);
+    assert_eq!(out.matches("SEQUENCE").count(), 1, "{out}");
+    assert!(!out.contains("--- "), "{out}");
 }
 
 #[tokio::test]
@@ -345,6 +352,7 @@ async fn status_to_a_reader_that_closed_the_pipe_exits_quietly() {
     let mut child = sheaf()
         .arg("status")
         .env("SHEAF_DB", &fx.url)
+        .env_remove("SHEAF_CHAIN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

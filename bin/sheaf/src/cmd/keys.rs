@@ -130,7 +130,7 @@ pub enum KeyCommand {
 const FINAL_KEY_MAGIC: &[u8; 8] = b"SHEAFKEY";
 
 /// Runs `key`.
-pub fn key(command: KeyCommand) -> anyhow::Result<()> {
+pub fn run_key(command: KeyCommand) -> anyhow::Result<()> {
     let KeyCommand::Show { file, name } = command;
     let mut out = std::io::stdout().lock();
     if starts_with_final_key_magic(&file)? {

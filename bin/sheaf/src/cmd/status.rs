@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use sheaf_chain::node::SequenceView;
 use sheaf_chain::{ChainClient, WindowPhase, DEFAULT_CHAIN_TIMEOUT};
-use sheaf_store::{JobFilter, JobStatus, SequenceId, Store};
+use sheaf_store::{JobFilter, JobStatus, Sequence, SequenceId, Store};
 use sheaf_types::clock::now_ms;
 
 use crate::cmd::jobs::StoreUrl;
@@ -34,8 +34,8 @@ pub struct StatusArgs {
     /// gets one report after another, each under a timestamped separator).
     #[arg(long)]
     pub watch: bool,
-    /// Milliseconds between two reports of `--watch`.
-    #[arg(long, env = "SHEAF_STATUS_INTERVAL_MS", default_value_t = DEFAULT_WATCH_INTERVAL.as_millis() as u64, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Milliseconds between two reports of `--watch` (without `--watch` there is one report).
+    #[arg(long, env = "SHEAF_STATUS_INTERVAL_MS", default_value_t = DEFAULT_WATCH_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_ms: u64,
 }
 
@@ -107,26 +107,25 @@ async fn report_text(store: &Store, chain: Option<&ChainClient>) -> anyhow::Resu
     for count in store.counts_by_sequence().await? {
         counts.insert((count.sequence, count.status), count.count);
     }
-    let mut chain_state = BTreeMap::new();
-    let mut chain_line = "on-chain state not shown: pass --chain URL (or SHEAF_CHAIN)".to_owned();
-    if let Some(client) = chain {
-        let asking = || format!("asking the chain at {}", client.url());
-        let height = client.height().await.with_context(asking)?;
-        chain_line = format!("chain {} at height {height}", client.url());
-        for sequence in &sequences {
-            let view = client.sequence(sequence.id).await.with_context(asking)?;
-            chain_state.insert(sequence.id, on_chain(view.as_ref()));
-        }
-    }
-
-    let mut out = Vec::new();
+    let (mut settlement, chain_line) = match chain {
+        Some(client) => settlement(client, &sequences).await?,
+        None => (
+            BTreeMap::new(),
+            "on-chain state not shown: pass --chain URL (or SHEAF_CHAIN)".to_owned(),
+        ),
+    };
     let rows: Vec<[String; 10]> = sequences
         .iter()
         .map(|sequence| {
             let of = |status| counts.get(&(sequence.id, status)).copied().unwrap_or(0);
             let total: i64 = JobStatus::ALL.into_iter().map(of).sum();
-            let states = JobStatus::ALL.map(|status| of(status).to_string());
-            let [waiting, ready, leased, proved, dead, cancelled] = states;
+            let [waiting, ready, leased, proved, dead, cancelled] =
+                JobStatus::ALL.map(|status| of(status).to_string());
+            let root = match sequence.proved_ms {
+                Some(_) => "proved",
+                None => "not proved",
+            };
+            let on_chain = settlement.remove(&sequence.id);
             [
                 sequence.id.to_string(),
                 total.to_string(),
@@ -136,71 +135,89 @@ async fn report_text(store: &Store, chain: Option<&ChainClient>) -> anyhow::Resu
                 proved,
                 dead,
                 cancelled,
-                if sequence.proved_ms.is_some() {
-                    "proved".to_owned()
-                } else {
-                    "not proved".to_owned()
-                },
-                chain_state
-                    .remove(&sequence.id)
-                    .unwrap_or_else(|| "-".to_owned()),
+                root.to_owned(),
+                on_chain.unwrap_or_else(|| "-".to_owned()),
             ]
         })
         .collect();
-    // The states in the order of `JobStatus::ALL`, as the rows destructure them.
-    let header = [
-        "SEQUENCE",
-        "JOBS",
-        "WAITING",
-        "READY",
-        "LEASED",
-        "PROVED",
-        "DEAD",
-        "CANCELLED",
-        "ROOT",
-        "CHAIN",
-    ];
+    let mut out = Vec::new();
     use Align::{Left, Right};
-    let align = [
-        Right, Right, Right, Right, Right, Right, Right, Right, Left, Left,
-    ];
-    write_table(&mut out, header, align, &rows)?;
+    write_table(
+        &mut out,
+        // The states in the order of `JobStatus::ALL`, as the rows destructure them.
+        [
+            "SEQUENCE",
+            "JOBS",
+            "WAITING",
+            "READY",
+            "LEASED",
+            "PROVED",
+            "DEAD",
+            "CANCELLED",
+            "ROOT",
+            "CHAIN",
+        ],
+        [
+            Right, Right, Right, Right, Right, Right, Right, Right, Left, Left,
+        ],
+        &rows,
+    )?;
     writeln!(out, "{} sequences; {chain_line}", sequences.len())?;
+    write_blocked(&mut out, store).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
 
-    // Dead and cancelled jobs are never leased again on their own: every ancestor waits.
-    let mut stuck = Vec::new();
+/// Each sequence's settlement in a few words, and a line naming the chain and its height.
+async fn settlement(
+    client: &ChainClient,
+    sequences: &[Sequence],
+) -> anyhow::Result<(BTreeMap<SequenceId, String>, String)> {
+    let asking = || format!("asking the chain at {}", client.url());
+    let height = client.height().await.with_context(asking)?;
+    let mut states = BTreeMap::new();
+    for sequence in sequences {
+        let view = client.sequence(sequence.id).await.with_context(asking)?;
+        states.insert(sequence.id, on_chain(view.as_ref()));
+    }
+    Ok((states, format!("chain {} at height {height}", client.url())))
+}
+
+/// The dead and cancelled jobs: never leased again on their own, so every ancestor waits.
+async fn write_blocked(out: &mut Vec<u8>, store: &Store) -> anyhow::Result<()> {
+    let mut blocked = Vec::new();
     for status in [JobStatus::Dead, JobStatus::Cancelled] {
         let filter = JobFilter {
             sequence: None,
             status: Some(status),
         };
-        stuck.extend(store.list_jobs(filter).await?);
+        blocked.extend(store.list_jobs(filter).await?);
     }
-    stuck.sort_by_key(|job| job.id);
-    if !stuck.is_empty() {
-        writeln!(
-            out,
-            "\nblocked: {} dead or cancelled jobs (their ancestors wait; `sheaf jobs requeue`)",
-            stuck.len()
-        )?;
-        let rows: Vec<[String; 3]> = stuck
-            .iter()
-            .map(|job| {
-                [
-                    job.id.to_string(),
-                    job.status.to_string(),
-                    job.attempts.to_string(),
-                ]
-            })
-            .collect();
-        write_table(
-            &mut out,
-            ["JOB", "STATUS", "ATTEMPTS"],
-            [Left, Left, Right],
-            &rows,
-        )?;
+    if blocked.is_empty() {
+        return Ok(());
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    blocked.sort_by_key(|job| job.id);
+    writeln!(
+        out,
+        "\nblocked: {} dead or cancelled jobs (their ancestors wait; `sheaf jobs requeue`)",
+        blocked.len()
+    )?;
+    let rows: Vec<[String; 3]> = blocked
+        .iter()
+        .map(|job| {
+            [
+                job.id.to_string(),
+                job.status.to_string(),
+                job.attempts.to_string(),
+            ]
+        })
+        .collect();
+    write_table(
+        out,
+        ["JOB", "STATUS", "ATTEMPTS"],
+        [Align::Left, Align::Left, Align::Right],
+        &rows,
+    )?;
+    Ok(())
 }
 
 /// A sequence's settlement in a few words.
