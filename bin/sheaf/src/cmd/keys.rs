@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 use sheaf_circuits::limits::MAX_PROOF_BYTES;
-use sheaf_circuits::{CircuitError, FinalKey};
+use sheaf_circuits::{CircuitError, FinalKey, FINAL_KEY_MAGIC};
 use sheaf_prover::{KeyFileError, ProverKey};
 
 use crate::circuit_args::CircuitArgs;
@@ -125,9 +125,6 @@ pub enum KeyCommand {
         name: String,
     },
 }
-
-/// The first bytes of a final key file (see `FinalKey::to_bytes`).
-const FINAL_KEY_MAGIC: &[u8; 8] = b"SHEAFKEY";
 
 /// Runs `key`.
 pub fn run_key(command: KeyCommand) -> anyhow::Result<()> {
