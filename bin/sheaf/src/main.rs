@@ -4,6 +4,7 @@ mod circuit_args;
 mod cmd;
 mod process_stats;
 mod progress;
+mod table;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -73,6 +74,16 @@ enum Command {
     Genesis(cmd::genesis::GenesisArgs),
     /// Inspect, requeue and cancel jobs in a coordinator's store.
     Jobs(cmd::jobs::JobsArgs),
+    /// Where each sequence stands: jobs by state, blocked jobs, root proved, and (with
+    /// --chain) its settlement on the chain.
+    Status(cmd::status::StatusArgs),
+    /// The provers a coordinator's store knows: leases, proved jobs, work units, last seen.
+    Provers(cmd::provers::ProversArgs),
+    /// Root proofs in a coordinator's store: export one for `sheaf verify`.
+    Proof(cmd::proof::ProofArgs),
+    /// Key files: show what one is, without its secrets.
+    #[command(subcommand)]
+    Key(cmd::keys::KeyCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -104,6 +115,10 @@ fn main() -> ExitCode {
         Command::Prover(args) => cmd::prover::run(args),
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Jobs(args) => cmd::jobs::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Provers(args) => cmd::provers::run(args),
+        Command::Proof(args) => cmd::proof::run(args),
+        Command::Key(command) => cmd::keys::run_key(command),
         Command::Chain(args) => cmd::chain::run(args),
         Command::Member(args) => cmd::member::run_member(args),
         Command::Stake(args) => cmd::member::run_stake(args),

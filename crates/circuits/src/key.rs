@@ -17,7 +17,8 @@ use crate::limits::{MAX_KEY_BYTES, MAX_PROOF_BYTES};
 use crate::whitelist::key_digest;
 use crate::{Proof, C, D, F};
 
-const MAGIC: &[u8; 8] = b"SHEAFKEY";
+/// The first bytes of a final key file, which tell it from any other file.
+pub const FINAL_KEY_MAGIC: &[u8; 8] = b"SHEAFKEY";
 const FORMAT_VERSION: u32 = 1;
 
 /// The one key that verifies the root proof of any tree.
@@ -88,7 +89,7 @@ impl FinalKey {
 
     /// Serialize to bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = MAGIC.to_vec();
+        let mut out = FINAL_KEY_MAGIC.to_vec();
         out.extend(FORMAT_VERSION.to_le_bytes());
         out.extend(self.whitelist_root.to_bytes());
         let verifier = self
@@ -102,7 +103,7 @@ impl FinalKey {
     /// Parse bytes written by [`FinalKey::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |why: &str| CircuitError::BadKey(why.to_string());
-        if bytes.len() < 44 || &bytes[..8] != MAGIC {
+        if bytes.len() < 44 || &bytes[..8] != FINAL_KEY_MAGIC {
             return Err(bad("not a Sheaf verifier key"));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));

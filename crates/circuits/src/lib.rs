@@ -51,7 +51,7 @@ pub use digest::{Digest, WorkerSecret};
 pub use error::{CircuitError, Result};
 pub use header::{Header, HeaderField, JobStats};
 pub use job::{CircuitSet, JobCircuit, UnknownCircuit};
-pub use key::{FinalKey, VerifiedRoot};
+pub use key::{FinalKey, VerifiedRoot, FINAL_KEY_MAGIC};
 pub use leaf::{LeafCircuit, LeafVerifier};
 pub use node::{Child, NodeCircuit};
 pub use tree::{ProvedNode, TreePlan, TreeProver};

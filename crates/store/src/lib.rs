@@ -27,6 +27,8 @@
 //!
 //!  operator: requeue_job  dead | leased | cancelled ──▶ ready (waiting if a child is unproved),
 //!                         with a fresh retry budget
+//!            requeue_sequence  the same for every dead (or every cancelled) job of a
+//!                         sequence, in one transaction
 //!            cancel_job   any state but proved ──▶ cancelled
 //! ```
 //!
@@ -93,7 +95,8 @@ pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
     ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence, Prover,
-    Reward, RewardEntry, Sequence, StatusCount, StoredProofs, SubmitOutcome,
+    ProverActivity, Reward, RewardEntry, Sequence, SequenceStatusCount, StatusCount, StoredProofs,
+    SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use roles::{Role, RoleFence};

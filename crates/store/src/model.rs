@@ -280,3 +280,33 @@ pub struct StoredProofs {
     /// Sum of their sizes in bytes.
     pub bytes: i64,
 }
+
+/// Number of jobs of one sequence in one state, for `sheaf status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SequenceStatusCount {
+    /// The sequence.
+    pub sequence: SequenceId,
+    /// The state.
+    pub status: JobStatus,
+    /// Its jobs in that state.
+    pub count: i64,
+}
+
+/// What the store knows of one prover: its registry entry and its work. The store keeps no
+/// log of requests, so a refused request (a stale lease, a rate limit) leaves no trace here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProverActivity {
+    /// The name it leases and submits under.
+    pub id: String,
+    /// Its registry entry; `None` for a name that holds a lease or a reward but is not (or no
+    /// longer) registered.
+    pub registered: Option<Prover>,
+    /// Unexpired leases it holds.
+    pub live_leases: i64,
+    /// Jobs whose stored proof is its.
+    pub jobs_proved: i64,
+    /// Work units of those jobs.
+    pub work_units: i64,
+    /// Its latest lease still held or proof stored (milliseconds); `None` without either.
+    pub last_seen_ms: Option<i64>,
+}

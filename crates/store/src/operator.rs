@@ -1,13 +1,16 @@
 //! Reads and operator actions: inspecting, requeueing and cancelling jobs, proofs, sequences,
 //! rewards and metrics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sheaf_types::{JobId, SequenceId};
 
 use crate::error::{Result, StoreError};
-use crate::model::{Job, JobFilter, JobStatus, Reward, Sequence, StatusCount, StoredProofs};
-use crate::rows::{RewardRow, JOB_COLUMNS};
+use crate::model::{
+    Job, JobFilter, JobStatus, Prover, ProverActivity, Reward, Sequence, SequenceStatusCount,
+    StatusCount, StoredProofs,
+};
+use crate::rows::{ProverRow, RewardRow, JOB_COLUMNS, PROVER_COLUMNS};
 use crate::store::WriteTx;
 use crate::Store;
 
@@ -70,6 +73,29 @@ impl Store {
         let status = tx.finish(status).await?;
         tracing::info!(target: "sheaf::store", %job, %status, "operator requeued job");
         Ok(status)
+    }
+
+    /// Requeues every job of `sequence` in state `status` as [`Store::requeue_job`] does, in one
+    /// transaction: all of them or, on an error, none. Only `dead` and `cancelled` jobs are
+    /// requeued by sequence (a lease is broken one job at a time, knowing whose it is); another
+    /// state gives [`StoreError::InvalidArgument`], an unknown sequence
+    /// [`StoreError::UnknownSequence`]. Returns the jobs requeued, in tree order, with their new
+    /// states; none when no job is in that state.
+    pub async fn requeue_sequence(
+        &self,
+        sequence: SequenceId,
+        status: JobStatus,
+    ) -> Result<Vec<(JobId, JobStatus)>> {
+        if !matches!(status, JobStatus::Dead | JobStatus::Cancelled) {
+            return Err(StoreError::InvalidArgument(format!(
+                "only dead or cancelled jobs are requeued by sequence, not {status} ones"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let requeued = requeue_each(&mut tx, sequence, status).await;
+        let requeued = tx.finish(requeued).await?;
+        tracing::info!(target: "sheaf::store", %sequence, from = %status, jobs = requeued.len(), "operator requeued jobs of a sequence");
+        Ok(requeued)
     }
 
     /// Withdraws a job that is not proved: it is never leased until requeued, and a lease on
@@ -158,6 +184,58 @@ impl Store {
         .await?)
     }
 
+    /// Number of jobs per sequence and state, by sequence: what `sheaf status` shows.
+    pub async fn counts_by_sequence(&self) -> Result<Vec<SequenceStatusCount>> {
+        Ok(sqlx::query_as(
+            "SELECT sequence, status, COUNT(*) AS count FROM jobs GROUP BY sequence, status \
+             ORDER BY sequence, status",
+        )
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// Every prover the store knows, by name: the registered ones and any name that holds a
+    /// lease or earned a reward, with its unexpired leases at `now_ms`, its proved jobs and
+    /// their work units.
+    pub async fn prover_activity(&self, now_ms: i64) -> Result<Vec<ProverActivity>> {
+        let registry: Vec<ProverRow> =
+            sqlx::query_as(&format!("SELECT {PROVER_COLUMNS} FROM provers"))
+                .fetch_all(self.reader())
+                .await?;
+        let proved: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT prover, COUNT(*), CAST(SUM(work_units) AS BIGINT), MAX(created_ms) \
+             FROM rewards GROUP BY prover",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let leased: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT lease_holder, \
+             CAST(SUM(CASE WHEN lease_expires_ms > $1 THEN 1 ELSE 0 END) AS BIGINT), \
+             MAX(leased_ms) FROM jobs WHERE status = 'leased' GROUP BY lease_holder",
+        )
+        .bind(now_ms)
+        .fetch_all(self.reader())
+        .await?;
+        let mut provers: BTreeMap<String, ProverActivity> = BTreeMap::new();
+        for row in registry {
+            let prover = Prover::try_from(row)?;
+            let id = prover.id.clone();
+            activity_of(&mut provers, id).registered = Some(prover);
+        }
+        for (id, jobs, units, last_proof_ms) in proved {
+            let activity = activity_of(&mut provers, id);
+            activity.jobs_proved = jobs;
+            activity.work_units = units;
+            activity.last_seen_ms = activity.last_seen_ms.max(Some(last_proof_ms));
+        }
+        for (id, live, last_lease_ms) in leased {
+            let activity = activity_of(&mut provers, id);
+            activity.live_leases = live;
+            activity.last_seen_ms = activity.last_seen_ms.max(last_lease_ms);
+        }
+        Ok(provers.into_values().collect())
+    }
+
     /// Number and total size of stored proof blobs.
     pub async fn stored_proofs(&self) -> Result<StoredProofs> {
         Ok(sqlx::query_as(
@@ -214,6 +292,48 @@ async fn requeue(tx: &mut WriteTx, job: JobId) -> Result<JobStatus> {
     .execute(tx.conn())
     .await?;
     Ok(to)
+}
+
+/// The entry of prover `id`, a new one with nothing counted if it has none yet.
+fn activity_of(provers: &mut BTreeMap<String, ProverActivity>, id: String) -> &mut ProverActivity {
+    provers.entry(id.clone()).or_insert_with(|| ProverActivity {
+        id,
+        registered: None,
+        live_leases: 0,
+        jobs_proved: 0,
+        work_units: 0,
+        last_seen_ms: None,
+    })
+}
+
+/// The body of [`Store::requeue_sequence`], inside its write transaction: [`requeue`] for each
+/// job of `sequence` in state `status`.
+async fn requeue_each(
+    tx: &mut WriteTx,
+    sequence: SequenceId,
+    status: JobStatus,
+) -> Result<Vec<(JobId, JobStatus)>> {
+    let known: Option<SequenceId> = sqlx::query_scalar("SELECT id FROM sequences WHERE id = $1")
+        .bind(sequence)
+        .fetch_optional(tx.conn())
+        .await?;
+    if known.is_none() {
+        return Err(StoreError::UnknownSequence(sequence));
+    }
+    let select = format!(
+        "SELECT id FROM jobs WHERE sequence = $1 AND status = $2 ORDER BY level, idx{}",
+        tx.engine.for_update()
+    );
+    let jobs: Vec<JobId> = sqlx::query_scalar(&select)
+        .bind(sequence)
+        .bind(status.as_str())
+        .fetch_all(tx.conn())
+        .await?;
+    let mut requeued = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        requeued.push((job, requeue(tx, job).await?));
+    }
+    Ok(requeued)
 }
 
 /// The body of [`Store::cancel_job`], inside its write transaction.

@@ -1,23 +1,38 @@
 //! `sheaf jobs`: the operator's view of a coordinator's store — list and show jobs, requeue a
-//! dead or stuck one, cancel one.
+//! dead or stuck one (or every dead job of a sequence), cancel one.
 
 use std::io::Write as _;
 
 use sheaf_types::clock::now_ms;
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use serde::Serialize;
 use sheaf_store::{Job, JobCircuit, JobFilter, JobId, JobStatus, SequenceId, Store};
 
 use crate::cmd::coordinator::{redact_url, DEFAULT_DB};
+use crate::table::{write_table, Align};
+
+/// The coordinator store an operator command works on.
+#[derive(Args, Debug)]
+pub struct StoreUrl {
+    /// Store URL: `sqlite://PATH` (which must exist) or `postgres://…`.
+    #[arg(long, env = "SHEAF_DB", default_value = DEFAULT_DB, global = true)]
+    pub db: String,
+}
+
+impl StoreUrl {
+    /// Connects to the store, which must already exist.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        open_existing(&self.db).await
+    }
+}
 
 /// Arguments of `jobs`.
 #[derive(Args, Debug)]
 pub struct JobsArgs {
-    /// Store URL: `sqlite://PATH` (which must exist) or `postgres://…`.
-    #[arg(long, env = "SHEAF_DB", default_value = DEFAULT_DB, global = true)]
-    pub db: String,
+    #[command(flatten)]
+    pub store: StoreUrl,
     #[command(subcommand)]
     pub command: JobsCommand,
 }
@@ -46,10 +61,19 @@ pub enum JobsCommand {
         json: bool,
     },
     /// Put a dead, leased or cancelled job back in line with a fresh retry budget (any lease
-    /// on it becomes stale).
+    /// on it becomes stale); or, with `--sequence N --status dead`, every dead job of sequence
+    /// N (or every cancelled one) in one transaction.
+    #[command(group(ArgGroup::new("which").required(true).args(["job", "sequence"])))]
     Requeue {
         /// Job id, `s<sequence>-l<level>-i<index>`.
-        job: JobId,
+        job: Option<JobId>,
+        /// Requeue the jobs of this sequence that are in state `--status`, instead of one job.
+        #[arg(long, requires = "status")]
+        sequence: Option<SequenceId>,
+        /// With `--sequence`: the state of the jobs to requeue, dead or cancelled (a leased job
+        /// is requeued by its id, one lease broken at a time).
+        #[arg(long, requires = "sequence")]
+        status: Option<JobStatus>,
     },
     /// Withdraw a job that is not proved: it is never leased until requeued.
     Cancel {
@@ -62,7 +86,7 @@ pub enum JobsCommand {
 pub fn run(args: JobsArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let store = open_existing(&args.db).await?;
+        let store = args.store.open().await?;
         let result = dispatch(&store, args.command).await;
         store.close().await;
         result
@@ -97,15 +121,57 @@ async fn dispatch(store: &Store, command: JobsCommand) -> anyhow::Result<()> {
                 print_details(&found);
             }
         }
-        JobsCommand::Requeue { job } => {
+        JobsCommand::Requeue {
+            job: Some(job),
+            sequence: None,
+            status: None,
+        } => {
             let status = store.requeue_job(job).await?;
             println!("requeued {job}: now {status}");
         }
+        JobsCommand::Requeue {
+            job: None,
+            sequence: Some(sequence),
+            status: Some(status),
+        } => requeue_sequence(store, sequence, status).await?,
+        // clap's argument group and `requires` leave no other combination.
+        JobsCommand::Requeue { .. } => bail!("requeue takes a job, or --sequence with --status"),
         JobsCommand::Cancel { job } => {
             store.cancel_job(job).await?;
             println!("cancelled {job}");
         }
     }
+    Ok(())
+}
+
+/// Requeues the jobs of `sequence` in state `status` and lists them.
+async fn requeue_sequence(
+    store: &Store,
+    sequence: SequenceId,
+    status: JobStatus,
+) -> anyhow::Result<()> {
+    let requeued = store
+        .requeue_sequence(sequence, status)
+        .await
+        .with_context(|| format!("requeueing the {status} jobs of sequence {sequence}"))?;
+    let mut out = std::io::stdout().lock();
+    if requeued.is_empty() {
+        writeln!(
+            out,
+            "no {status} jobs in sequence {sequence}: nothing requeued"
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "requeued {} {status} jobs of sequence {sequence}:",
+        requeued.len()
+    )?;
+    let rows: Vec<[String; 2]> = requeued
+        .iter()
+        .map(|(job, now)| [job.to_string(), now.to_string()])
+        .collect();
+    write_table(&mut out, ["JOB", "NOW"], [Align::Left; 2], &rows)?;
     Ok(())
 }
 
@@ -177,7 +243,6 @@ impl JobView {
 /// A table whose columns are as wide as their longest cell (prover ids are long).
 fn print_table(jobs: &[Job]) -> std::io::Result<()> {
     let now = now_ms();
-    let header = ["JOB", "STATUS", "ATTEMPTS", "HOLDER", "LEASE", "PROOF"];
     let rows: Vec<[String; 6]> = jobs
         .iter()
         .map(|job| {
@@ -198,29 +263,14 @@ fn print_table(jobs: &[Job]) -> std::io::Result<()> {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.len());
-        }
-    }
     let mut out = std::io::stdout().lock();
-    let mut line = |cells: [&str; 6]| {
-        let [job, status, attempts, holder, lease, proof] = cells;
-        writeln!(
-            out,
-            "{job:<w0$}  {status:<w1$}  {attempts:>w2$}  {holder:<w3$}  {lease:<w4$}  {proof}",
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4],
-        )
-    };
-    line(header)?;
-    for row in &rows {
-        line(row.each_ref().map(String::as_str))?;
-    }
+    use Align::{Left, Right};
+    write_table(
+        &mut out,
+        ["JOB", "STATUS", "ATTEMPTS", "HOLDER", "LEASE", "PROOF"],
+        [Left, Left, Right, Left, Left, Left],
+        &rows,
+    )?;
     writeln!(out, "{} jobs", jobs.len())
 }
 
@@ -264,7 +314,7 @@ fn print_details(job: &Job) {
 }
 
 /// `ms` (coordinator clock, Unix milliseconds) relative to `now`: `in 12.3 s`, `4.0 s ago`.
-fn relative(ms: i64, now: i64) -> String {
+pub fn relative(ms: i64, now: i64) -> String {
     let seconds = (ms - now) as f64 / 1e3;
     if seconds >= 0.0 {
         format!("in {seconds:.1} s")

@@ -1,11 +1,14 @@
-//! `sheaf export-key` and `sheaf verify`.
+//! `sheaf export-key`, `sheaf verify` and `sheaf key show`.
 
-use std::path::PathBuf;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Args;
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
 use sheaf_circuits::limits::MAX_PROOF_BYTES;
-use sheaf_circuits::{CircuitError, FinalKey};
+use sheaf_circuits::{CircuitError, FinalKey, FINAL_KEY_MAGIC};
+use sheaf_prover::{KeyFileError, ProverKey};
 
 use crate::circuit_args::CircuitArgs;
 use crate::progress::spinner;
@@ -105,4 +108,88 @@ fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         .take(MAX_PROOF_BYTES as u64 + 1)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// What to do with a key file.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Say what a key file is, without its secrets: a prover key (from `keygen`; also what a
+    /// coordinator or sender signs with) shows its public request key, chain address,
+    /// worker_pk and provers-file entry; a final key (from `export-key`) its id and whitelist
+    /// root.
+    Show {
+        /// The key file.
+        file: PathBuf,
+        /// The name to put in a prover key's provers-file entry (a key file holds no name).
+        #[arg(long, default_value = "prover")]
+        name: String,
+    },
+}
+
+/// Runs `key`.
+pub fn run_key(command: KeyCommand) -> anyhow::Result<()> {
+    let KeyCommand::Show { file, name } = command;
+    let mut out = std::io::stdout().lock();
+    if starts_with_final_key_magic(&file)? {
+        let key = FinalKey::read(&file)
+            .with_context(|| format!("{} is not a usable final key", file.display()))?;
+        writeln!(
+            out,
+            "{}: final verifier key (from `sheaf export-key`)",
+            file.display()
+        )?;
+        writeln!(out, "  key id          {}", key.id())?;
+        writeln!(out, "  whitelist root  {}", key.whitelist_root())?;
+        writeln!(out, "  root circuit    2^{} rows", key.degree_bits())?;
+        return Ok(());
+    }
+    let key = match ProverKey::read(&file) {
+        Ok(key) => key,
+        Err(KeyFileError::Json { .. } | KeyFileError::TooLarge { .. }) => bail!(
+            "{} is not a Sheaf key file: neither a prover key (JSON, from `sheaf keygen`) nor a \
+             final key (from `sheaf export-key`)",
+            file.display()
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    writeln!(
+        out,
+        "{}: prover key (from `sheaf keygen`; a coordinator or sender key is one too)",
+        file.display()
+    )?;
+    writeln!(
+        out,
+        "  name            none stored (the provers file names a prover)"
+    )?;
+    writeln!(
+        out,
+        "  public key      {}  (signs its requests)",
+        key.public_key_hex()
+    )?;
+    writeln!(
+        out,
+        "  chain address   {}  (its account on the base chain)",
+        key.public_key_hex()
+    )?;
+    writeln!(
+        out,
+        "  worker_pk       {}  (in its proofs; its membership id)",
+        key.worker_pk()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "provers-file entry:")?;
+    write!(out, "{}", key.registry_entry(&name))?;
+    Ok(())
+}
+
+/// Whether the file begins as a final key does; an unreadable file is an error naming it.
+fn starts_with_final_key_magic(path: &Path) -> anyhow::Result<bool> {
+    let mut head = Vec::with_capacity(FINAL_KEY_MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(FINAL_KEY_MAGIC.len() as u64)
+                .read_to_end(&mut head)
+        })
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    Ok(head == FINAL_KEY_MAGIC)
 }

@@ -11,5 +11,8 @@ pub mod jobs;
 pub mod keygen;
 pub mod keys;
 pub mod member;
+pub mod proof;
 pub mod prove_tree;
 pub mod prover;
+pub mod provers;
+pub mod status;

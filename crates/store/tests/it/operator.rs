@@ -7,7 +7,7 @@ use sheaf_store::{
 
 use crate::harness::{
     assert_nothing_planned, each_engine, lease_at, lease_expecting, plan, prove_next, reward,
-    status_of, tree, MAX_ATTEMPTS, T0, TTL,
+    status_of, submit, tree, MAX_ATTEMPTS, T0, TTL,
 };
 
 #[tokio::test]
@@ -419,4 +419,157 @@ fn job_ids_and_statuses_parse_only_canonical_forms() {
         "failed".parse::<JobStatus>(),
         Err(StoreError::InvalidStatus(_))
     ));
+}
+
+/// Sequences 1 and 2 of two leaves each (arity 2), every leaf dead after one expired lease.
+async fn two_sequences_of_dead_leaves(store: &sheaf_store::Store) -> i64 {
+    plan(store, 1, 2, 2).await;
+    plan(store, 2, 2, 2).await;
+    for _ in 0..4 {
+        lease_at(store, "gone", T0).await;
+    }
+    let expired = store.requeue_expired(T0 + TTL, 1).await.unwrap();
+    assert_eq!(expired.dead.len(), 4);
+    T0 + TTL
+}
+
+#[tokio::test]
+async fn requeue_sequence_revives_every_dead_job_of_that_sequence_only() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        let now = two_sequences_of_dead_leaves(&store).await;
+        let leaf = |sequence, index| JobId::new(SequenceId(sequence), 0, index);
+        assert_eq!(
+            store
+                .requeue_sequence(SequenceId(1), JobStatus::Dead)
+                .await
+                .unwrap(),
+            vec![
+                (leaf(1, 0), JobStatus::Ready),
+                (leaf(1, 1), JobStatus::Ready)
+            ]
+        );
+        for index in 0..2 {
+            let revived = store.get_job(leaf(1, index)).await.unwrap().unwrap();
+            assert_eq!((revived.status, revived.attempts), (JobStatus::Ready, 0));
+            assert_eq!(status_of(&store, leaf(2, index)).await, JobStatus::Dead);
+        }
+        let lease = lease_at(&store, "p", now).await;
+        assert_eq!(lease.job.sequence, SequenceId(1));
+        // None left: nothing to do, no error.
+        assert_eq!(
+            store
+                .requeue_sequence(SequenceId(1), JobStatus::Dead)
+                .await
+                .unwrap(),
+            vec![]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeue_sequence_refuses_states_other_than_dead_or_cancelled() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let lease = lease_at(&store, "p", T0).await;
+        for status in [
+            JobStatus::Leased,
+            JobStatus::Ready,
+            JobStatus::Waiting,
+            JobStatus::Proved,
+        ] {
+            let err = store
+                .requeue_sequence(SequenceId(1), status)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::InvalidArgument(_)), "{err:?}");
+        }
+        assert_eq!(status_of(&store, lease.job).await, JobStatus::Leased);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requeue_sequence_of_an_unknown_sequence_gives_unknown_sequence() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 2, 2).await;
+        let err = store
+            .requeue_sequence(SequenceId(5), JobStatus::Dead)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnknownSequence(SequenceId(5))),
+            "{err:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn counts_by_sequence_count_each_sequences_jobs_per_state() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        two_sequences_of_dead_leaves(&store).await;
+        store
+            .requeue_job(JobId::new(SequenceId(2), 0, 1))
+            .await
+            .unwrap();
+        let counts: Vec<(u64, JobStatus, i64)> = store
+            .counts_by_sequence()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.sequence.get(), c.status, c.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (1, JobStatus::Dead, 2),
+                (1, JobStatus::Waiting, 1),
+                (2, JobStatus::Dead, 1),
+                (2, JobStatus::Ready, 1),
+                (2, JobStatus::Waiting, 1),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prover_activity_counts_live_leases_proofs_and_work_units_per_prover() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        plan(&store, 1, 4, 2).await;
+        let first = lease_at(&store, "alice", T0).await;
+        submit(&store, &first).await;
+        let second = lease_at(&store, "alice", T0 + 5).await;
+        submit(&store, &second).await;
+        let held = lease_at(&store, "bob", T0 + 7).await;
+        let expired = store
+            .lease_next_job("bob", T0 + 9, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        let activity = store.prover_activity(T0 + 10).await.unwrap();
+        let names: Vec<&str> = activity.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        let (alice, bob) = (&activity[0], &activity[1]);
+        assert_eq!(
+            (alice.live_leases, alice.jobs_proved, alice.work_units),
+            (0, 2, 2 * reward("alice").work_units)
+        );
+        assert_eq!(alice.last_seen_ms, Some(T0));
+        // One lease live, one past its expiry (not yet swept): only the live one counts.
+        assert_eq!(
+            (bob.live_leases, bob.jobs_proved, bob.work_units),
+            (1, 0, 0)
+        );
+        assert_eq!(bob.last_seen_ms, Some(T0 + 9));
+        assert!(alice.registered.is_none() && bob.registered.is_none());
+        assert_ne!(held.job, expired.job);
+    })
+    .await;
 }
