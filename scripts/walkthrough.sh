@@ -107,6 +107,10 @@ pids+=($!)
 step "waiting for $SEQUENCES sequences of $LEAVES leaves to be proved and finalized on chain"
 wait_for "every sequence finalized on chain" finalized_all
 sheaf jobs list --db $DB
+sheaf status --db $DB --chain $CHAIN | tee status.txt
+sheaf provers list --db $DB --chain $CHAIN | tee provers.txt
+sheaf proof export --db $DB --sequence 1 --out root-1.proof
+sheaf verify --key final.key --proof root-1.proof
 curl -s http://$COORDINATOR_1/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 curl -s http://$COORDINATOR_2/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 
@@ -114,6 +118,8 @@ curl -s http://$COORDINATOR_2/metrics | grep -E '^sheaf_(sender_role_held|settle
 roles="$(role_held "$COORDINATOR_1") $(role_held "$COORDINATOR_2")"
 [[ $roles == "1 0" || $roles == "0 1" ]] ||
     fail "sheaf_sender_role_held of the replicas is '$roles', not one sender and one standby"
+grep -q "finalized in block" status.txt || fail "sheaf status does not show sequence 1 finalized"
+[[ $(grep -c "active" provers.txt) -ge 2 ]] || fail "sheaf provers list does not show both provers as active members"
 not_proved=$(sheaf jobs list --db $DB --json | grep -o '"status":"[a-z]*"' | grep -vc '"proved"' || true)
 [[ $not_proved -eq 0 ]] || fail "$not_proved jobs are not proved"
 step "OK: $SEQUENCES sequences of $LEAVES leaves proved (provers alice and bob, members of the chain) through two coordinator replicas and finalized on chain; one replica sent (sheaf_sender_role_held $roles)"
