@@ -7,8 +7,11 @@ use sheaf_chain::Call;
 use sheaf_circuits::Digest;
 use sheaf_store::{OutboxKind, StoreError};
 
+use sheaf_types::clock::now_ms;
+
 use super::outbox::Outcome;
 use super::{ProofSender, Result, TARGET};
+use crate::metrics::{SEQUENCES_UNSETTLED, SETTLEMENT_LAG};
 
 impl ProofSender {
     /// Register planned sequences in order, then queue proved roots from the chain's next
@@ -17,6 +20,7 @@ impl ProofSender {
         let status = self.chain.settlement_status().await?;
         self.register(&status).await?;
         let status = self.chain.settlement_status().await?;
+        self.report_lag(&status).await?;
         let mut next = {
             let next = *self.lock_next_fetch();
             next.max(status.next_to_finalize)
@@ -44,6 +48,27 @@ impl ProofSender {
             next = next.next();
         }
         *self.lock_next_fetch() = next;
+        Ok(())
+    }
+
+    /// Set the settlement lag gauges: sequences proved in the store from the chain's next to
+    /// finalize on (those before it are finalized: the chain finalizes in order), and the age of
+    /// the oldest of them.
+    async fn report_lag(&self, status: &SettlementStatus) -> Result<()> {
+        let unsettled: Vec<i64> = self
+            .store
+            .list_sequences()
+            .await?
+            .into_iter()
+            .filter(|s| s.id >= status.next_to_finalize)
+            .filter_map(|s| s.proved_ms)
+            .collect();
+        let lag_ms = unsettled
+            .iter()
+            .min()
+            .map_or(0, |oldest| (now_ms() - oldest).max(0));
+        metrics::gauge!(SETTLEMENT_LAG).set(lag_ms as f64 / 1000.0);
+        metrics::gauge!(SEQUENCES_UNSETTLED).set(unsettled.len() as f64);
         Ok(())
     }
 
