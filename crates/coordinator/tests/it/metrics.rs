@@ -147,7 +147,7 @@ async fn every_metric_of_the_rules_and_dashboard_is_exported_with_help() {
     let first = net.lease(&prover).await;
     let proof = tokio::task::spawn_blocking({
         let first = first.clone();
-        let worker = prover.worker.clone();
+        let worker = prover.worker;
         move || prove_leaf(&first, &worker)
     })
     .await
