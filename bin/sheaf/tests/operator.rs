@@ -84,6 +84,27 @@ fn coordinator_names_an_unreachable_chain_once_before_opening_the_store() {
 }
 
 #[test]
+fn coordinator_refuses_a_taken_metrics_port_before_opening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let db = dir.path().join("store/sheaf.db");
+    let output = sheaf()
+        .args(["coordinator", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", &address])
+        .arg("--db")
+        .arg(format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    let error = failed(&output);
+    assert!(
+        error.contains(&format!("listening for metrics on {address}")),
+        "{error}"
+    );
+    assert!(!db.exists(), "the store was created: {error}");
+}
+
+#[test]
 fn coordinator_refuses_a_missing_provers_file_before_opening_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store/sheaf.db");

@@ -242,6 +242,38 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, so metrics can count each refusal reason from zero.
+    pub const ALL: [ErrorCode; 25] = {
+        use ErrorCode::*;
+        [
+            BadRequest,
+            Unauthenticated,
+            BadSignature,
+            StaleTimestamp,
+            ReplayedNonce,
+            UnknownProver,
+            MembershipExpired,
+            NotAMember,
+            IncompatibleVersion,
+            UnknownJob,
+            NotFound,
+            MethodNotAllowed,
+            StaleLease,
+            AlreadyProved,
+            PayloadTooLarge,
+            MalformedProof,
+            WrongCircuit,
+            HeaderMismatch,
+            WrongWorker,
+            InvalidProof,
+            RateLimited,
+            TooManyLeases,
+            Overloaded,
+            Unavailable,
+            Internal,
+        ]
+    };
+
     /// The HTTP status this code answers with.
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
@@ -341,18 +373,18 @@ mod tests {
 
     #[test]
     fn error_codes_name_themselves_as_in_json() {
-        for code in [
-            ErrorCode::BadSignature,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::WrongWorker,
-            ErrorCode::TooManyLeases,
-            ErrorCode::MembershipExpired,
-            ErrorCode::NotAMember,
-        ] {
+        for code in ErrorCode::ALL {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(code.as_str().parse::<ErrorCode>().unwrap(), code);
         }
+    }
+
+    #[test]
+    fn all_error_codes_are_listed_once() {
+        let names: std::collections::BTreeSet<&str> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
     }
 
     #[test]

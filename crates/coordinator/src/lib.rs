@@ -22,7 +22,8 @@
 //! `coordinator/lease.rs` and its proof checked on receipt in `coordinator/submit.rs`; who may
 //! prove is decided in [`admission`]; the HTTP surface is [`api`]; proved roots are settled on
 //! chain by [`settlement`], one file per stage; [`service`] assembles all of it into a running
-//! coordinator.
+//! coordinator. Operators watch it through `/healthz`, `/readyz` ([`health`]) and `/metrics`
+//! ([`metrics`]), on the API's port or a port of their own.
 //!
 //! Failure semantics: every operation of the service returns its own error enum ([`error`]);
 //! the API maps them to an [`ApiError`] with one JSON shape in one place ([`api::error`]). A
@@ -38,6 +39,7 @@ pub mod api;
 pub mod config;
 pub mod coordinator;
 pub mod error;
+pub mod health;
 pub mod job_tree;
 pub mod metrics;
 pub mod server;
@@ -55,6 +57,6 @@ pub use coordinator::{Coordinator, StartError};
 pub use error::{
     AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
 };
-pub use server::{serve, shutdown_signal};
+pub use server::{serve, serve_with_metrics, shutdown_signal};
 pub use service::{CoordinatorService, ServiceError, ServiceOptions, SettlementOptions};
 pub use settlement::{ProofSender, SenderConfig, SenderError, SenderHandle};

@@ -1,31 +1,73 @@
-//! Running the coordinator: the HTTP server, the sweeper, and a graceful shutdown.
+//! Running the coordinator: the HTTP server (and the metrics port, if separate), the sweeper,
+//! and a graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::app;
+use crate::api::{app, ops, prover_app};
 use crate::coordinator::Coordinator;
 
-/// Serve the prover API on `listener` and sweep expired leases until `shutdown` resolves; then
-/// end long-polls, finish in-flight requests and return.
+/// Serve the prover API (with `/metrics`, `/healthz`, `/readyz`) on `listener` and sweep
+/// expired leases until `shutdown` resolves; then end long-polls, finish in-flight requests and
+/// return.
 pub async fn serve(
     coordinator: Arc<Coordinator>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_metrics(coordinator, listener, None, shutdown).await
+}
+
+/// As [`serve`], but with `metrics` given, `/metrics` (with `/healthz` and `/readyz`) is served
+/// there instead of on the prover API's port, so scrapes need not share the provers' port.
+pub async fn serve_with_metrics(
+    coordinator: Arc<Coordinator>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(coordinator.clone()));
     let local = listener.local_addr()?;
     tracing::info!(target: "sheaf::coordinator", address = %local, "serving the prover API");
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = match metrics {
+        Some(metrics) => {
+            let address = metrics.local_addr()?;
+            tracing::info!(target: "sheaf::coordinator", %address, "serving /metrics, /healthz, /readyz");
+            let mut stopped = stopped.clone();
+            let server = axum::serve(metrics, ops::app(coordinator.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
+            Some(tokio::spawn(async move { server.await }))
+        }
+        None => None,
+    };
+    let router = if metrics_server.is_some() {
+        prover_app(coordinator.clone())
+    } else {
+        app(coordinator.clone())
+    };
     let on_shutdown = coordinator.clone();
-    let result = axum::serve(listener, app(coordinator))
+    let result = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!(target: "sheaf::coordinator", "shutting down");
             on_shutdown.begin_shutdown();
         })
         .await;
+    stopping.send_replace(true);
+    drop(stopped);
+    if let Some(server) = metrics_server {
+        let served = server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        if let Err(e) = served {
+            tracing::warn!(target: "sheaf::coordinator", error = %e, "the metrics server failed");
+        }
+    }
     sweeper.abort();
     result
 }

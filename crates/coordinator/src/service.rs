@@ -5,7 +5,7 @@
 //! ```text
 //!  ServiceOptions ── Coordinator::new (registry copied into the store)
 //!                 ── plan sequences 1..=n (those planned already are left alone)
-//!                 ── bind ── serve (HTTP API + sweeper) in a task
+//!                 ── bind ── serve (HTTP API + sweeper [+ metrics port]) in a task
 //!                 ── ProofSender::connect ── spawn            (with settlement options)
 //!  CoordinatorService::stop: end long-polls, finish requests, then give the sender role up
 //! ```
@@ -45,6 +45,9 @@ pub struct ServiceOptions {
     pub leaves: usize,
     /// Where the prover API listens (port 0: any free port).
     pub listen: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen apart from the prover API; `None`
+    /// serves them on the API's port.
+    pub metrics_listen: Option<SocketAddr>,
     /// Settle root proofs on a chain; `None` proves without settling.
     pub settlement: Option<SettlementOptions>,
 }
@@ -90,6 +93,7 @@ pub enum ServiceError {
 pub struct CoordinatorService {
     coordinator: Arc<Coordinator>,
     address: SocketAddr,
+    metrics_address: Option<SocketAddr>,
     planned: Vec<SequenceId>,
     sender: Option<SenderHandle>,
     stop: Option<oneshot::Sender<()>>,
@@ -109,8 +113,15 @@ impl CoordinatorService {
     /// Assemble and start a coordinator from `options`.
     pub async fn start(options: ServiceOptions) -> Result<Self, ServiceError> {
         // A port in use is found before any work on the store.
-        let listener = tokio::net::TcpListener::bind(options.listen)
-            .await
+        let listener = bind(options.listen).await?;
+        let metrics_listener = match options.metrics_listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
+        let metrics_address = metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()
             .map_err(|source| ServiceError::Listen {
                 address: options.listen,
                 source,
@@ -142,12 +153,18 @@ impl CoordinatorService {
             None => None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(crate::serve(coordinator.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(crate::serve_with_metrics(
+            coordinator.clone(),
+            listener,
+            metrics_listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(CoordinatorService {
             coordinator,
             address,
+            metrics_address,
             planned,
             sender,
             stop: Some(stop),
@@ -163,6 +180,11 @@ impl CoordinatorService {
     /// Where the prover API listens.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `/metrics` listens apart from the prover API, if it does.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 
     /// The prover API's base URL.
@@ -208,10 +230,17 @@ impl CoordinatorService {
     }
 }
 
+async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, ServiceError> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServiceError::Listen { address, source })
+}
+
 async fn start_sender(
     coordinator: &Coordinator,
     settlement: SettlementOptions,
 ) -> Result<SenderHandle, ServiceError> {
+    let role_ttl = settlement.config.role_ttl;
     let sender = ProofSender::connect(
         coordinator.store().clone(),
         coordinator.circuits_arc(),
@@ -224,5 +253,9 @@ async fn start_sender(
         url: settlement.chain.url().to_owned(),
         source,
     })?;
+    // Ready while the chain answers the sender within its role's lease: the rule by which
+    // the sender keeps the role.
+    coordinator.watch_chain(sender.chain_contact(), role_ttl);
+    metrics::gauge!(crate::metrics::SETTLEMENT_CONFIGURED).set(1.0);
     Ok(sender.spawn())
 }

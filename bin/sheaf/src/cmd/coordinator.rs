@@ -178,6 +178,10 @@ pub struct CoordinatorArgs {
     /// Address to serve the prover API on.
     #[arg(long, env = "SHEAF_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// Address to serve `/metrics`, `/healthz` and `/readyz` on, apart from the prover API
+    /// (which then serves no `/metrics`). Without it, they are served on `--listen`.
+    #[arg(long, env = "SHEAF_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The base chain's JSON-RPC URL. Provers are admitted from its membership registry
     /// (Active and GracePeriod members, at their rate limit), unless `--provers-file` is given.
     #[arg(long, env = "SHEAF_CHAIN")]
@@ -282,6 +286,13 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     // just before the service binds it.
     let port_probe = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
+    let metrics_port_probe = match args.metrics_listen {
+        Some(address) => Some(
+            std::net::TcpListener::bind(address)
+                .with_context(|| format!("listening for metrics on {address}"))?,
+        ),
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         // The chain answers before the store is migrated.
@@ -311,6 +322,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         let settling = settlement.as_ref().map(|s| s.chain.url().to_owned());
         let circuits = load_circuits(&args.settings.circuits, false).await?;
         drop(port_probe);
+        drop(metrics_port_probe);
         let service = CoordinatorService::start(ServiceOptions {
             store,
             circuits,
@@ -320,6 +332,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             sequences: args.sequences.max(0) as u64,
             leaves: args.leaves,
             listen: args.listen,
+            metrics_listen: args.metrics_listen,
             settlement,
         })
         .await?;
@@ -329,6 +342,9 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             planned = service.planned().len(),
             "coordinator serving"
         );
+        if let Some(address) = service.metrics_address() {
+            eprintln!("metrics, health and readiness on http://{address}");
+        }
         if let Some(url) = settling {
             tracing::info!(
                 chain = %url,

@@ -84,6 +84,7 @@ impl Chain {
         let snapshot = self.snapshot(&s);
         drop(s);
         self.write(snapshot)?;
+        self.note_block_produced();
         Ok(Block {
             number,
             timestamp_ms,

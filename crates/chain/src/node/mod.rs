@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -268,6 +268,8 @@ pub struct Chain {
     /// Held from a block's snapshot to the end of its write, so that state files are written in
     /// block order while readers only wait for the snapshot, not for the disk.
     writer: Mutex<()>,
+    /// When the node opened or last produced and persisted a block, for readiness.
+    produced_at: Mutex<Instant>,
 }
 
 struct State {
@@ -306,6 +308,7 @@ impl Chain {
             config,
             state: Mutex::new(state),
             writer: Mutex::new(()),
+            produced_at: Mutex::new(Instant::now()),
         };
         let snapshot = chain.snapshot(&chain.lock());
         chain.write(snapshot)?;
@@ -330,6 +333,21 @@ impl Chain {
     /// Blocks produced so far.
     pub fn height(&self) -> u64 {
         self.lock().height
+    }
+
+    /// Time since the node opened or last produced and persisted a block.
+    pub fn since_last_block(&self) -> Duration {
+        self.produced_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .elapsed()
+    }
+
+    pub(crate) fn note_block_produced(&self) {
+        *self
+            .produced_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

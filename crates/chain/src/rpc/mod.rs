@@ -37,6 +37,7 @@ use crate::node::{
 use crate::settlement::{Address, FinalizedSequence, SequenceId};
 use crate::tx::{SignedTx, TxHash};
 
+pub mod health;
 pub mod server;
 
 pub use server::{rpc_module, serve};

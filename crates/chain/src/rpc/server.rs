@@ -1,5 +1,6 @@
 //! The server side of the API: the three namespaces implemented on a shared [`Chain`], served
-//! over HTTP by jsonrpsee with the node's body limit, and the block ticker beside it.
+//! over HTTP by jsonrpsee with the node's body limit (and `GET /healthz`, `/readyz`, `/metrics`
+//! answered in front of it, [`super::health`]), and the block ticker beside it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use jsonrpsee::server::{RpcModule, Server, ServerConfig};
 use sheaf_circuits::Digest;
 use tokio::net::TcpListener;
 
+use super::health::HealthLayer;
 use super::{codes, ChainApiServer, MembershipApiServer, RpcError, RpcResult, SettlementApiServer};
 use crate::membership::MerkleProof;
 use crate::node::{
@@ -113,7 +115,7 @@ pub fn rpc_module(chain: Arc<Chain>) -> RpcModule<()> {
 }
 
 /// Serve the JSON-RPC API on `listener` (HTTP only, bodies up to the configured limit, 413
-/// above it) and, unless blocks are manual, produce a block every block interval, until
+/// above it), with `GET /healthz`, `/readyz` and `/metrics`, and, unless blocks are manual, produce a block every block interval, until
 /// `shutdown` resolves; then finish in-flight requests and return.
 pub async fn serve(
     chain: Arc<Chain>,
@@ -128,6 +130,7 @@ pub async fn serve(
         .build();
     let server = Server::builder()
         .set_config(config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(HealthLayer::new(chain.clone())))
         .build_from_tcp(listener.into_std()?)?;
     let ticker =
         (!chain.config().manual_blocks).then(|| tokio::spawn(chain.clone().produce_blocks()));

@@ -1,5 +1,6 @@
 //! The chain's tests.
 
+mod health;
 mod membership;
 mod node;
 mod rpc;

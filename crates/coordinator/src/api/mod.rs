@@ -8,8 +8,12 @@
 //!
 //! Handlers call the service ([`Coordinator`]) and answer its typed errors through [`error`],
 //! the one place they become the API's codes.
+//!
+//! Beside the prover API, unsigned, the operator endpoints of [`ops`]: `/healthz`, `/readyz`
+//! and `/metrics`, served on the API's port or (metrics too) on a port of their own.
 
 pub mod error;
+pub mod ops;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +27,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use sheaf_api::{
     ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders, MAX_CLOCK_SKEW_MS,
-    PATH_HELLO, PATH_LEASE, PATH_METRICS, PATH_STATUS,
+    PATH_HELLO, PATH_LEASE, PATH_STATUS,
 };
 use sheaf_store::Prover;
 use sheaf_types::clock::now_ms;
@@ -32,18 +36,28 @@ use tower_http::trace::TraceLayer;
 
 pub use self::error::{ApiError, Result};
 use crate::coordinator::Coordinator;
-use crate::error::InternalError;
-use crate::metrics::REQUESTS_REJECTED;
+use crate::metrics::{REQUESTS_REJECTED, SUBMISSIONS_REJECTED};
 
-/// The coordinator's HTTP app. Tests drive it over a loopback socket; `serve` runs it.
+/// The coordinator's HTTP app: the prover API with `/healthz`, `/readyz` and `/metrics`.
+/// Tests drive it over a loopback socket; `serve` runs it.
 pub fn app(coordinator: Arc<Coordinator>) -> Router {
+    router(ops::Endpoints::All).with_state(coordinator)
+}
+
+/// The prover API with `/healthz` and `/readyz` but without `/metrics`, for a coordinator that
+/// serves its metrics on a port of their own ([`ops::app`]).
+pub fn prover_app(coordinator: Arc<Coordinator>) -> Router {
+    router(ops::Endpoints::Health).with_state(coordinator)
+}
+
+fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
     Router::new()
         .route(PATH_HELLO, post(hello))
         .route(PATH_LEASE, post(lease))
         .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
         .route("/v1/jobs/{job}/proof", post(submit))
         .route(PATH_STATUS, get(status))
-        .route(PATH_METRICS, get(metrics))
+        .merge(ops::routes(endpoints))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::new(
                 ErrorCode::NotFound,
@@ -57,7 +71,6 @@ pub fn app(coordinator: Arc<Coordinator>) -> Router {
             )
         })
         .layer(TraceLayer::new_for_http())
-        .with_state(coordinator)
 }
 
 /// An authenticated request: the registered prover that signed it, and its body.
@@ -82,8 +95,9 @@ impl FromRequest<Arc<Coordinator>> for Signed {
 
     async fn from_request(request: Request, state: &Arc<Coordinator>) -> Result<Self> {
         let result = authenticate(request, state).await;
-        if let Err(e) = &result {
-            count_refusal(e);
+        match &result {
+            Ok(signed) => state.note_seen(&signed.prover.id),
+            Err(e) => count_refusal(e),
         }
         result
     }
@@ -237,36 +251,21 @@ async fn submit(
     Path(job): Path<String>,
     signed: Signed,
 ) -> Response {
-    answer(
-        async {
-            let (token, prove_ms) = submit_query(signed.query.as_deref())?;
-            let job = job_id(&job)?;
-            let accepted = c
-                .submit(&signed.prover, job, token, prove_ms, signed.body.to_vec())
-                .await?;
-            Ok(Json(accepted))
-        }
-        .await,
-    )
+    let result = async {
+        let (token, prove_ms) = submit_query(signed.query.as_deref())?;
+        let job = job_id(&job)?;
+        let accepted = c
+            .submit(&signed.prover, job, token, prove_ms, signed.body.to_vec())
+            .await?;
+        Ok(Json(accepted))
+    }
+    .await;
+    if result.is_err() {
+        metrics::counter!(SUBMISSIONS_REJECTED, "prover" => signed.prover.id.clone()).increment(1);
+    }
+    answer(result)
 }
 
 async fn status(State(c): State<Arc<Coordinator>>) -> Response {
     answer(c.status().await.map(Json).map_err(ApiError::from))
-}
-
-async fn metrics(State(c): State<Arc<Coordinator>>) -> Response {
-    answer(
-        async {
-            let counts = c
-                .store()
-                .counts_by_status()
-                .await
-                .map_err(InternalError::Store)?;
-            Ok((
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                crate::metrics::render(&counts),
-            ))
-        }
-        .await,
-    )
 }

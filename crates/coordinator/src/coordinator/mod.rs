@@ -24,8 +24,9 @@ use tokio::sync::{Notify, Semaphore};
 use crate::admission::{Registry, RegistryError};
 use crate::config::CoordinatorConfig;
 use crate::error::{AdmissionError, HelloError, InternalError, JobRefusal};
+use crate::health::{ChainContact, ChainWatch, NotReady, Readiness, READY_STORE_TIMEOUT};
 use crate::job_tree::plan_sequence;
-use crate::metrics::{JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED};
+use crate::metrics::{JOBS_DEAD, JOBS_REQUEUED, LEASES_EXPIRED, PROVER_LAST_SEEN};
 
 /// Why the coordinator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,10 @@ pub struct Coordinator {
     /// verification and store one proof.
     submit_locks: Mutex<HashMap<JobId, Weak<tokio::sync::Mutex<()>>>>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// When each prover last made an authenticated request (ms), for liveness metrics.
+    seen: Mutex<HashMap<String, i64>>,
+    /// The chain the proof sender settles on, once it runs; readiness asks it.
+    chain: std::sync::OnceLock<ChainWatch>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -88,7 +93,7 @@ impl Coordinator {
         // Counters recorded before the recorder exists would be lost.
         crate::metrics::handle();
         if let Some(registry) = &registry {
-            store.sync_provers(&registry.admitted()?).await?;
+            sync_provers(&store, registry.as_ref()).await?;
         }
         let kind = sheaf_circuits::work::WORK_LEAF_KIND.to_owned();
         let mut circuit_names = vec![
@@ -125,6 +130,8 @@ impl Coordinator {
             registry_stale: std::sync::atomic::AtomicBool::new(false),
             submit_locks: Mutex::new(HashMap::new()),
             shutdown: tokio::sync::watch::channel(false).0,
+            seen: Mutex::new(HashMap::new()),
+            chain: std::sync::OnceLock::new(),
         })
     }
 
@@ -151,6 +158,63 @@ impl Coordinator {
     /// The circuits, shared (for the proof sender).
     pub fn circuits_arc(&self) -> Arc<CircuitSet> {
         self.circuits.clone()
+    }
+
+    /// Note that `prover` made an authenticated request now.
+    pub fn note_seen(&self, prover: &str) {
+        let now = now_ms();
+        metrics::gauge!(PROVER_LAST_SEEN, "prover" => prover.to_owned()).set(now as f64 / 1000.0);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(prover) {
+            Some(last) => *last = now,
+            None => {
+                seen.insert(prover.to_owned(), now);
+            }
+        }
+    }
+
+    /// Provers that made an authenticated request within the lease TTL.
+    pub fn provers_live(&self) -> usize {
+        let since = now_ms() - millis(self.config.lease_ttl);
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.values().filter(|last| **last >= since).count()
+    }
+
+    /// Submissions admitted to verification now, and the most that may be.
+    pub fn verify_load(&self) -> (usize, usize) {
+        let capacity = self.config.verify_workers + self.config.verify_queue;
+        let free = self.verify_admission.available_permits();
+        (capacity.saturating_sub(free), capacity)
+    }
+
+    /// Watch the chain the proof sender settles on: readiness requires it to have answered
+    /// within `limit`. Only the first watch counts (one sender per coordinator).
+    pub fn watch_chain(&self, contact: ChainContact, limit: std::time::Duration) {
+        let _ = self.chain.set(ChainWatch { contact, limit });
+    }
+
+    /// Whether this replica can work now: the store answers, and the chain (when it settles)
+    /// answered recently. See [`crate::health`].
+    pub async fn readiness(&self) -> Readiness {
+        let mut readiness = Readiness::default();
+        match tokio::time::timeout(READY_STORE_TIMEOUT, self.store.schema_version()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => readiness.problems.push(NotReady::Store(e)),
+            Err(_) => readiness
+                .problems
+                .push(NotReady::StoreTimeout(READY_STORE_TIMEOUT)),
+        }
+        if let Some(watch) = self.chain.get() {
+            readiness.chain_checked = true;
+            let silent_for = watch.contact.silent_for();
+            if silent_for > watch.limit {
+                readiness.problems.push(NotReady::ChainSilent {
+                    silent_for,
+                    limit: watch.limit,
+                });
+            }
+        }
+        readiness
     }
 
     /// Ends long-polls at once (they answer "no job"), for a graceful shutdown.
@@ -310,10 +374,20 @@ impl Coordinator {
         let stale = self.registry_stale.load(Ordering::Acquire);
         if let Some(registry) = self.registry.as_ref().filter(|r| stale || r.changed()) {
             self.registry_stale.store(true, Ordering::Release);
-            self.store.sync_provers(&registry.admitted()?).await?;
+            sync_provers(&self.store, registry.as_ref()).await?;
             self.registry_stale.store(false, Ordering::Release);
             tracing::info!(target: "sheaf::coordinator", "provers registry reloaded");
         }
         Ok(())
     }
+}
+
+/// Copy `registry`'s admitted provers into `store`, and count each from zero.
+async fn sync_provers(store: &Store, registry: &dyn Registry) -> Result<(), StartError> {
+    let admitted = registry.admitted()?;
+    store.sync_provers(&admitted).await?;
+    for prover in &admitted {
+        crate::metrics::register_prover(&prover.id);
+    }
+    Ok(())
 }

@@ -15,7 +15,7 @@ use sheaf_types::{JobId, JobInputs};
 
 use super::Coordinator;
 use crate::error::{InternalError, JobRefusal, SubmitError};
-use crate::metrics::{PROOFS_ACCEPTED, VERIFY_SECONDS};
+use crate::metrics::{PROOFS_ACCEPTED, PROOF_SECONDS, PROVING_SECONDS, VERIFY_SECONDS};
 
 impl Coordinator {
     fn submit_lock(&self, job: JobId) -> Arc<tokio::sync::Mutex<()>> {
@@ -97,8 +97,16 @@ impl Coordinator {
                 prove_ms,
             )
             .await?;
-        metrics::counter!(PROOFS_ACCEPTED, "prover" => prover.id.clone(), "level" => job.level.to_string())
+        let level = job.level.to_string();
+        metrics::counter!(PROOFS_ACCEPTED, "prover" => prover.id.clone(), "level" => level.clone())
             .increment(1);
+        if let Some(leased_ms) = current.leased_ms {
+            let seconds = (now_ms() - leased_ms).max(0) as f64 / 1000.0;
+            metrics::histogram!(PROOF_SECONDS, "level" => level.clone()).record(seconds);
+        }
+        if let Some(ms) = prove_ms {
+            metrics::histogram!(PROVING_SECONDS, "level" => level).record(ms as f64 / 1000.0);
+        }
         if outcome.parent_ready.is_some() {
             self.ready.notify_waiters();
         }

@@ -7,8 +7,11 @@ use sheaf_chain::Call;
 use sheaf_circuits::Digest;
 use sheaf_store::{OutboxKind, StoreError};
 
+use sheaf_types::clock::now_ms;
+
 use super::outbox::Outcome;
 use super::{ProofSender, Result, TARGET};
+use crate::metrics::{SEQUENCES_UNSETTLED, SETTLEMENT_LAG};
 
 impl ProofSender {
     /// Register planned sequences in order, then queue proved roots from the chain's next
@@ -17,6 +20,7 @@ impl ProofSender {
         let status = self.chain.settlement_status().await?;
         self.register(&status).await?;
         let status = self.chain.settlement_status().await?;
+        self.report_lag(&status).await?;
         let mut next = {
             let next = *self.lock_next_fetch();
             next.max(status.next_to_finalize)
@@ -44,6 +48,15 @@ impl ProofSender {
             next = next.next();
         }
         *self.lock_next_fetch() = next;
+        Ok(())
+    }
+
+    /// Set the settlement lag gauges from the store's sequences and the chain's next to finalize.
+    async fn report_lag(&self, status: &SettlementStatus) -> Result<()> {
+        let sequences = self.store.list_sequences().await?;
+        let backlog = Backlog::of(&sequences, status.next_to_finalize, now_ms());
+        metrics::gauge!(SETTLEMENT_LAG).set(backlog.oldest_age_ms as f64 / 1000.0);
+        metrics::gauge!(SEQUENCES_UNSETTLED).set(backlog.unsettled as f64);
         Ok(())
     }
 
@@ -114,5 +127,71 @@ impl ProofSender {
             expected = Some(id.next());
         }
         Ok(())
+    }
+}
+
+/// Sequences proved in the store and not finalized on chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Backlog {
+    /// How many.
+    unsettled: usize,
+    /// Age of the oldest one's proof, in ms; 0 when there is none.
+    oldest_age_ms: i64,
+}
+
+impl Backlog {
+    /// The backlog of `sequences` when the chain's next sequence to finalize is
+    /// `next_to_finalize`: those before it are finalized (the chain finalizes in order), those
+    /// from it on with a proof are not.
+    fn of(sequences: &[sheaf_store::Sequence], next_to_finalize: SequenceId, now_ms: i64) -> Self {
+        let proved = sequences
+            .iter()
+            .filter(|s| s.id >= next_to_finalize)
+            .filter_map(|s| s.proved_ms);
+        proved.fold(Backlog::default(), |backlog, proved_ms| Backlog {
+            unsettled: backlog.unsettled + 1,
+            oldest_age_ms: backlog.oldest_age_ms.max(now_ms - proved_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sequence(id: u64, proved_ms: Option<i64>) -> sheaf_store::Sequence {
+        sheaf_store::Sequence {
+            id: SequenceId(id),
+            leaves: 1,
+            root: sheaf_types::JobId::new(SequenceId(id), 0, 0),
+            created_ms: 0,
+            proved_ms,
+        }
+    }
+
+    #[test]
+    fn backlog_counts_proved_sequences_from_the_next_to_finalize_and_ages_the_oldest() {
+        let sequences = [
+            sequence(1, Some(100)), // finalized: before the next to finalize
+            sequence(2, Some(300)),
+            sequence(3, Some(250)),
+            sequence(4, None), // still proving
+        ];
+        assert_eq!(
+            Backlog::of(&sequences, SequenceId(2), 1_000),
+            Backlog {
+                unsettled: 2,
+                oldest_age_ms: 750,
+            }
+        );
+    }
+
+    #[test]
+    fn backlog_is_empty_when_everything_proved_is_finalized() {
+        let sequences = [sequence(1, Some(100)), sequence(2, None)];
+        assert_eq!(
+            Backlog::of(&sequences, SequenceId(2), 1_000),
+            Backlog::default()
+        );
     }
 }

@@ -53,6 +53,7 @@ use tokio::sync::Mutex;
 use crate::config::{
     DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL,
 };
+use crate::health::ChainContact;
 
 mod cache;
 mod hash;
@@ -149,6 +150,8 @@ pub struct ProofSender {
     signer: Mutex<Option<(i64, u64)>>,
     /// When each in-flight transaction was last sent, to pace resends.
     last_sent: std::sync::Mutex<HashMap<i64, Instant>>,
+    /// When the chain last answered (the role's renewal asks it every third of the lease).
+    chain_contact: ChainContact,
     /// The next sequence the manager fetches.
     next_fetch: std::sync::Mutex<SequenceId>,
     final_proofs: Cache<()>,
@@ -200,6 +203,7 @@ impl ProofSender {
             config,
             role: format!("sender:{address}"),
             holder: role::holder_name(),
+            chain_contact: ChainContact::now(),
             fence: std::sync::Mutex::new(None),
             signer: Mutex::new(None),
             last_sent: std::sync::Mutex::new(HashMap::new()),
@@ -213,5 +217,10 @@ impl ProofSender {
     /// The sender's chain address (its ed25519 key).
     pub fn address(&self) -> Address {
         self.address
+    }
+
+    /// When the chain last answered this sender, for readiness.
+    pub fn chain_contact(&self) -> ChainContact {
+        self.chain_contact.clone()
     }
 }

@@ -11,7 +11,7 @@ use sheaf_types::clock::{millis, now_ms};
 use tokio::task::JoinHandle;
 
 use super::{ProofSender, Result, TARGET};
-use crate::metrics::SENDER_ROLE_HELD;
+use crate::metrics::{SENDER_ROLE_HELD, SEQUENCES_UNSETTLED, SETTLEMENT_LAG};
 
 /// Tasks aborted when dropped.
 #[derive(Debug, Default)]
@@ -143,6 +143,7 @@ impl ProofSender {
     /// watchdog of their own.
     async fn renew(&self, ttl: Duration) -> Result<Option<RoleFence>> {
         self.chain.height().await?;
+        self.chain_contact.answered();
         Ok(self
             .store
             .role_acquire(&self.role, &self.holder, now_ms(), millis(ttl))
@@ -163,7 +164,7 @@ impl ProofSender {
 
     fn end_term(&self) {
         *self.fence_lock() = None;
-        metrics::gauge!(SENDER_ROLE_HELD).set(0.0);
+        stand_by_gauges();
     }
 
     /// Give the role up if held, so a standby replica takes it without waiting for the lease.
@@ -171,7 +172,7 @@ impl ProofSender {
         if self.fence_lock().take().is_none() {
             return;
         }
-        metrics::gauge!(SENDER_ROLE_HELD).set(0.0);
+        stand_by_gauges();
         match self.store.role_release(&self.role, &self.holder).await {
             Ok(_) => tracing::info!(target: TARGET, role = %self.role, "gave the sender role up"),
             Err(e) => tracing::warn!(target: TARGET, role = %self.role, error = %e,
@@ -236,6 +237,13 @@ impl ProofSender {
             }
         }
     }
+}
+
+/// A replica that stands by reports no settlement lag: the one that sends does.
+fn stand_by_gauges() {
+    metrics::gauge!(SENDER_ROLE_HELD).set(0.0);
+    metrics::gauge!(SETTLEMENT_LAG).set(0.0);
+    metrics::gauge!(SEQUENCES_UNSETTLED).set(0.0);
 }
 
 /// The sender's tasks: the manager and one per cache.

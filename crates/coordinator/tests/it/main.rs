@@ -5,6 +5,7 @@ mod chain_registry;
 mod harness;
 mod internal;
 mod leases;
+mod metrics;
 mod network;
 mod postgres;
 mod registry;

@@ -2,7 +2,8 @@
 //! are registered, committed, revealed and finalized on chain in order; a sender stopped
 //! between hash and reveal finishes after a restart without sending anything twice; a window
 //! missed while the sender was down is reopened by the next attempt.
-//! A holder whose chain connection hangs lets its role go to a standby that reaches the chain.
+//! A holder whose chain connection hangs lets its role go to a standby that reaches the chain,
+//! and the coordinator whose sender's chain stops answering is not ready.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -613,5 +614,53 @@ async fn a_standby_takes_over_when_the_holders_chain_connection_hangs() {
     assert_each_step_sent_once(&net.store, 1).await;
     drop(holder);
     drop(standby);
+    net.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_unavailable_once_the_senders_chain_stops_answering() {
+    let net = start(vec![], CoordinatorConfig::default()).await;
+    let key = SigningKey::from_bytes(&[13; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let proxy = HangingProxy::start(chain.client.url()).await;
+    let through_proxy = ChainClient::with_timeout(&proxy.url, Duration::from_millis(300)).unwrap();
+    let sender = ProofSender::connect(
+        net.store.clone(),
+        crate::harness::circuits(),
+        through_proxy,
+        key.clone(),
+        sender_config(),
+    )
+    .await
+    .expect("sender");
+    // As the service wires it: ready while the chain answers within the role's lease.
+    net.coordinator
+        .watch_chain(sender.chain_contact(), ROLE_TTL);
+    let running = sender.spawn();
+    wait_until("the sender took the role", || async {
+        running.is_sending()
+    })
+    .await;
+    let ready = net.get("/readyz").await;
+    assert_eq!(
+        ready.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ready.body)
+    );
+    assert_eq!(ready.json::<serde_json::Value>()["checks"]["chain"], "ok");
+
+    proxy.hang();
+    wait_until("readyz says the chain is silent", || async {
+        let answer = net.get("/readyz").await;
+        answer.status == 503 && String::from_utf8_lossy(&answer.body).contains("chain: no answer")
+    })
+    .await;
+    assert_eq!(
+        net.get("/readyz").await.code(),
+        sheaf_api::ErrorCode::Unavailable
+    );
+    assert_eq!(net.get("/healthz").await.status, 200);
+    drop(running);
     net.stop().await;
 }

@@ -296,6 +296,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         sequences: args.sequences as u64,
         leaves: args.leaves,
         listen: ([127, 0, 0, 1], 0).into(),
+        metrics_listen: None,
         settlement: Some(
             args.settings
                 .settlement
