@@ -150,6 +150,12 @@ async fn populate(url: &str) -> Vec<u8> {
         };
         store.upsert_prover(&prover).await.unwrap();
     }
+    for reason in ["invalid_proof", "stale_lease", "invalid_proof"] {
+        store
+            .record_rejection("alice", reason, now_ms())
+            .await
+            .unwrap();
+    }
     store.close().await;
     root_proof
 }
@@ -551,16 +557,24 @@ async fn provers_list_shows_leases_proofs_work_and_last_seen_of_each_prover() {
     let alice = row(&out, "alice");
     assert_eq!(alice[1..5], ["yes", "0", "2", &(2 * UNITS).to_string()]);
     assert!(alice.ends_with(&["ago", "-"]), "{out}");
+    // Refused submissions, most frequent reason first.
+    assert!(
+        lines[1].contains("  3 (invalid_proof 2, stale_lease 1)  "),
+        "{out}"
+    );
     let carol = row(&out, "carol");
-    assert_eq!(carol[1..5], ["no", "1", "0", "0"]);
+    assert_eq!(carol[1..6], ["no", "1", "0", "0", "0"]);
     assert!(carol.ends_with(&["ago", "-"]), "{out}");
-    assert_eq!(row(&out, IDLE)[1..], ["yes", "0", "0", "0", "never", "-"]);
+    assert_eq!(
+        row(&out, IDLE)[1..],
+        ["yes", "0", "0", "0", "0", "never", "-"]
+    );
     assert_eq!(
         lines.last().unwrap(),
         &"3 provers; membership not shown: pass --chain URL (or SHEAF_CHAIN)"
     );
     // Every column starts where its header does, the long name included.
-    for header in ["REGISTERED", "LAST SEEN", "MEMBERSHIP"] {
+    for header in ["REGISTERED", "REJECTED", "LAST SEEN", "MEMBERSHIP"] {
         let at = lines[0].find(header).unwrap();
         for line in &lines[1..lines.len() - 1] {
             assert_eq!(&line[at - 2..at], "  ", "{header} out of line:\n{out}");

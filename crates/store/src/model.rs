@@ -309,4 +309,7 @@ pub struct ProverActivity {
     pub work_units: i64,
     /// Its latest lease still held or proof stored (milliseconds); `None` without either.
     pub last_seen_ms: Option<i64>,
+    /// Its submissions refused for its own fault, by reason (the API's error code), most
+    /// frequent first.
+    pub rejections: Vec<(String, i64)>,
 }

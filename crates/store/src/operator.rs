@@ -233,7 +233,34 @@ impl Store {
             activity.live_leases = live;
             activity.last_seen_ms = activity.last_seen_ms.max(last_lease_ms);
         }
+        let rejected: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT prover, reason, count, last_ms FROM rejections \
+             ORDER BY prover, count DESC, reason",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for (id, reason, count, last_ms) in rejected {
+            let activity = activity_of(&mut provers, id);
+            activity.rejections.push((reason, count));
+            activity.last_seen_ms = activity.last_seen_ms.max(Some(last_ms));
+        }
         Ok(provers.into_values().collect())
+    }
+
+    /// Counts one submission by `prover` refused for `reason` (the API's error code) at
+    /// `now_ms`, for [`Store::prover_activity`].
+    pub async fn record_rejection(&self, prover: &str, reason: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO rejections (prover, reason, count, last_ms) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (prover, reason) \
+             DO UPDATE SET count = rejections.count + 1, last_ms = excluded.last_ms",
+        )
+        .bind(prover)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(self.writer())
+        .await?;
+        Ok(())
     }
 
     /// Number and total size of stored proof blobs.
@@ -303,6 +330,7 @@ fn activity_of(provers: &mut BTreeMap<String, ProverActivity>, id: String) -> &m
         jobs_proved: 0,
         work_units: 0,
         last_seen_ms: None,
+        rejections: Vec::new(),
     })
 }
 

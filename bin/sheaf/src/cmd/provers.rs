@@ -1,6 +1,6 @@
 //! `sheaf provers list`: every prover a coordinator's store knows — its leases, the jobs it
-//! proved and their work units, when it was last seen — and, with `--chain`, its membership on
-//! the base chain.
+//! proved and their work units, its refused submissions, when it was last seen — and, with
+//! `--chain`, its membership on the base chain.
 
 use std::io::Write as _;
 
@@ -27,9 +27,10 @@ pub struct ProversArgs {
 /// What to do with the provers.
 #[derive(Subcommand, Debug)]
 pub enum ProversCommand {
-    /// One row per prover the store knows (registered, holding a lease or paid a reward): live
-    /// leases, jobs proved, work units, last seen (its latest lease held or proof stored).
-    /// The store keeps no log of refused requests, so rejections are not counted.
+    /// One row per prover the store knows (registered, holding a lease, paid a reward or
+    /// refused): live leases, jobs proved, work units, submissions refused for its own fault
+    /// (by reason: invalid_proof, stale_lease, …), last seen (its latest lease held, proof
+    /// stored or submission refused).
     List {
         /// The base chain's JSON-RPC URL (e.g. `http://127.0.0.1:8545`): add each registered
         /// prover's membership state (active, grace period, expired, or none: never
@@ -91,7 +92,7 @@ fn print(
     memberships: Option<&[String]>,
     now: i64,
 ) -> anyhow::Result<()> {
-    let rows: Vec<[String; 7]> = provers
+    let rows: Vec<[String; 8]> = provers
         .iter()
         .enumerate()
         .map(|(i, prover)| {
@@ -106,6 +107,7 @@ fn print(
                 prover.live_leases.to_string(),
                 prover.jobs_proved.to_string(),
                 prover.work_units.to_string(),
+                rejections(&prover.rejections),
                 prover
                     .last_seen_ms
                     .map_or_else(|| "never".to_owned(), |ms| relative(ms, now)),
@@ -123,10 +125,11 @@ fn print(
             "LEASES",
             "PROVED",
             "WORK UNITS",
+            "REJECTED",
             "LAST SEEN",
             "MEMBERSHIP",
         ],
-        [Left, Left, Right, Right, Right, Left, Left],
+        [Left, Left, Right, Right, Right, Left, Left, Left],
         &rows,
     )?;
     let chain = if memberships.is_some() {
@@ -136,4 +139,17 @@ fn print(
     };
     writeln!(out, "{} provers{chain}", provers.len())?;
     Ok(())
+}
+
+/// `0`, or the total and each reason: `3 (invalid_proof 2, stale_lease 1)`.
+fn rejections(by_reason: &[(String, i64)]) -> String {
+    let total: i64 = by_reason.iter().map(|(_, count)| count).sum();
+    if total == 0 {
+        return "0".to_owned();
+    }
+    let reasons: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, count)| format!("{reason} {count}"))
+        .collect();
+    format!("{total} ({})", reasons.join(", "))
 }

@@ -257,13 +257,31 @@ async fn submit(
         let accepted = c
             .submit(&signed.prover, job, token, prove_ms, signed.body.to_vec())
             .await?;
-        Ok(Json(accepted))
+        Ok::<_, ApiError>(Json(accepted))
     }
     .await;
-    if result.is_err() {
-        metrics::counter!(SUBMISSIONS_REJECTED, "prover" => signed.prover.id.clone()).increment(1);
+    if let Err(e) = &result {
+        count_rejected_submission(&c, &signed.prover.id, e.code).await;
     }
     answer(result)
+}
+
+/// Counts a refused submission against its prover when the prover caused it (a proof that
+/// does not verify, a stale lease, …), in the metrics and in the store (`sheaf provers list`);
+/// an overloaded or failing coordinator (a retryable code) is not the prover's fault.
+async fn count_rejected_submission(c: &Coordinator, prover: &str, code: ErrorCode) {
+    if code.is_retryable() {
+        return;
+    }
+    metrics::counter!(SUBMISSIONS_REJECTED, "prover" => prover.to_owned()).increment(1);
+    if let Err(e) = c
+        .store()
+        .record_rejection(prover, code.as_str(), now_ms())
+        .await
+    {
+        // The refusal itself is answered either way; only the operator's tally misses it.
+        tracing::warn!(target: "sheaf::coordinator", prover, error = %e, "could not record a rejected submission");
+    }
 }
 
 async fn status(State(c): State<Arc<Coordinator>>) -> Response {

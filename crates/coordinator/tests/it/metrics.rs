@@ -14,6 +14,7 @@ use sheaf_chain::settlement::RootVerifier;
 use sheaf_circuits::Header;
 use sheaf_coordinator::health::ChainContact;
 use sheaf_coordinator::{CoordinatorConfig, CoordinatorService, ServiceOptions, StaticRegistry};
+use sheaf_types::clock::now_ms;
 use sheaf_types::SequenceId;
 
 use crate::harness::{
@@ -255,6 +256,10 @@ async fn refused_submissions_are_counted_by_prover_and_provers_seen_are_live() {
         "{text}"
     );
     assert!(net.coordinator.provers_live() >= 1);
+    // The store keeps the tally for `sheaf provers list`.
+    let activity = net.store.prover_activity(now_ms()).await.unwrap();
+    let mallory = activity.iter().find(|p| p.id == "mallory-refused").unwrap();
+    assert_eq!(mallory.rejections, [("malformed_proof".to_owned(), 2)]);
     net.stop().await;
 }
 

@@ -32,16 +32,17 @@ async fn sqlx_history(db: &TestDb) -> Vec<i64> {
 #[tokio::test]
 async fn a_v6_database_of_the_former_runner_is_adopted_once() {
     each_v6_fixture(|db| async move {
-        assert_eq!(SCHEMA_VERSION, 6);
+        assert_eq!(SCHEMA_VERSION, 7);
         let store = db.connect().await;
-        assert_eq!(store.schema_version().await.unwrap(), 6, "[{}]", db.engine);
-        assert_eq!(sqlx_history(&db).await, [1, 2, 3, 4, 5, 6]);
+        // Versions 1 to 6 adopted from the former runner, 7 applied by sqlx.
+        assert_eq!(store.schema_version().await.unwrap(), 7, "[{}]", db.engine);
+        assert_eq!(sqlx_history(&db).await, [1, 2, 3, 4, 5, 6, 7]);
         store.close().await;
         // A second open finds the history complete, with this build's checksums (sqlx would
         // refuse a mismatch), and applies nothing.
         let store = db.connect().await;
-        assert_eq!(store.schema_version().await.unwrap(), 6);
-        assert_eq!(sqlx_history(&db).await, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.schema_version().await.unwrap(), 7);
+        assert_eq!(sqlx_history(&db).await, [1, 2, 3, 4, 5, 6, 7]);
         // The former runner's table is left as it was, so a build of before still opens.
         assert_eq!(
             db.fetch_i64s("SELECT version FROM schema_migrations ORDER BY version")
@@ -56,11 +57,20 @@ async fn a_v6_database_of_the_former_runner_is_adopted_once() {
 #[tokio::test]
 async fn a_v6_database_with_a_newer_former_version_is_refused() {
     each_v6_fixture(|db| async move {
-        db.execute_raw("INSERT INTO schema_migrations (version, name) VALUES (7, 'future')")
-            .await;
+        // The former runner never went past 6; a version beyond this build's is refused.
+        let future = SCHEMA_VERSION + 1;
+        db.execute_raw(&format!(
+            "INSERT INTO schema_migrations (version, name) VALUES ({future}, 'future')"
+        ))
+        .await;
         match sheaf_store::Store::connect(&db.url).await {
             Err(StoreError::SchemaTooNew { found, supported }) => {
-                assert_eq!((found, supported), (7, SCHEMA_VERSION), "[{}]", db.engine)
+                assert_eq!(
+                    (found, supported),
+                    (future, SCHEMA_VERSION),
+                    "[{}]",
+                    db.engine
+                )
             }
             other => panic!("[{}] expected SchemaTooNew, got {other:?}", db.engine),
         }

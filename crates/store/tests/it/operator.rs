@@ -573,3 +573,37 @@ async fn prover_activity_counts_live_leases_proofs_and_work_units_per_prover() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rejections_are_counted_per_prover_and_reason_most_frequent_first() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        for (prover, reason, at) in [
+            ("carol", "stale_lease", T0),
+            ("carol", "invalid_proof", T0 + 1),
+            ("carol", "invalid_proof", T0 + 2),
+            ("dave", "already_proved", T0 + 3),
+        ] {
+            store.record_rejection(prover, reason, at).await.unwrap();
+        }
+        let activity = store.prover_activity(T0 + 10).await.unwrap();
+        let by_prover: Vec<(&str, &[(String, i64)], Option<i64>)> = activity
+            .iter()
+            .map(|p| (p.id.as_str(), p.rejections.as_slice(), p.last_seen_ms))
+            .collect();
+        let reasons = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+            pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
+        };
+        assert_eq!(by_prover.len(), 2, "[{}]", db.engine);
+        assert_eq!(by_prover[0].0, "carol");
+        assert_eq!(
+            by_prover[0].1,
+            reasons(&[("invalid_proof", 2), ("stale_lease", 1)])
+        );
+        assert_eq!(by_prover[0].2, Some(T0 + 2));
+        assert_eq!(by_prover[1].0, "dave");
+        assert_eq!(by_prover[1].1, reasons(&[("already_proved", 1)]));
+        assert_eq!(activity[0].jobs_proved, 0);
+    })
+    .await;
+}
