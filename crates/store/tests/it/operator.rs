@@ -587,22 +587,19 @@ async fn rejections_are_counted_per_prover_and_reason_most_frequent_first() {
             store.record_rejection(prover, reason, at).await.unwrap();
         }
         let activity = store.prover_activity(T0 + 10).await.unwrap();
-        let by_prover: Vec<(&str, &[(String, i64)], Option<i64>)> = activity
-            .iter()
-            .map(|p| (p.id.as_str(), p.rejections.as_slice(), p.last_seen_ms))
-            .collect();
         let reasons = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
             pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
         };
-        assert_eq!(by_prover.len(), 2, "[{}]", db.engine);
-        assert_eq!(by_prover[0].0, "carol");
+        assert_eq!(activity.len(), 2, "[{}]", db.engine);
+        let (carol, dave) = (&activity[0], &activity[1]);
+        assert_eq!(carol.id, "carol");
         assert_eq!(
-            by_prover[0].1,
+            carol.rejections,
             reasons(&[("invalid_proof", 2), ("stale_lease", 1)])
         );
-        assert_eq!(by_prover[0].2, Some(T0 + 2));
-        assert_eq!(by_prover[1].0, "dave");
-        assert_eq!(by_prover[1].1, reasons(&[("already_proved", 1)]));
+        assert_eq!(carol.last_seen_ms, Some(T0 + 2));
+        assert_eq!(dave.id, "dave");
+        assert_eq!(dave.rejections, reasons(&[("already_proved", 1)]));
         assert_eq!(activity[0].jobs_proved, 0);
     })
     .await;
