@@ -593,21 +593,27 @@ async fn provers_list_shows_leases_proofs_work_and_last_seen_of_each_prover() {
 
 // ---- proof export ----
 
-#[tokio::test]
-async fn proof_export_writes_the_stored_root_proof() {
-    let fx = sqlite_fixture().await;
-    let file = fx.path().join("root.proof");
-    let out = succeeded(&on_store(
-        &fx.url,
+/// `sheaf proof export --sequence SEQUENCE --out FILE` on the store at `url`.
+fn export_proof(url: &str, sequence: u64, file: &Path) -> Output {
+    let sequence = sequence.to_string();
+    on_store(
+        url,
         &[
             "proof",
             "export",
             "--sequence",
-            "3",
+            &sequence,
             "--out",
             file.to_str().unwrap(),
         ],
-    ));
+    )
+}
+
+#[tokio::test]
+async fn proof_export_writes_the_stored_root_proof() {
+    let fx = sqlite_fixture().await;
+    let file = fx.path().join("root.proof");
+    let out = succeeded(&export_proof(&fx.url, 3, &file));
     assert!(out.contains("wrote the root proof of sequence 3"), "{out}");
     assert_eq!(std::fs::read(&file).unwrap(), fx.root_proof);
 }
@@ -616,17 +622,7 @@ async fn proof_export_writes_the_stored_root_proof() {
 async fn proof_export_of_an_unproved_sequence_is_an_error_and_writes_nothing() {
     let fx = sqlite_fixture().await;
     let file = fx.path().join("root.proof");
-    let out = on_store(
-        &fx.url,
-        &[
-            "proof",
-            "export",
-            "--sequence",
-            "1",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = export_proof(&fx.url, 1, &file);
     let stderr = failed_with(&out, 1);
     assert!(
         stderr.contains("sequence 1 is not proved yet (its root s1-l1-i0 has no proof"),
@@ -639,17 +635,7 @@ async fn proof_export_of_an_unproved_sequence_is_an_error_and_writes_nothing() {
 async fn proof_export_of_an_unknown_sequence_is_an_error() {
     let fx = sqlite_fixture().await;
     let file = fx.path().join("root.proof");
-    let out = on_store(
-        &fx.url,
-        &[
-            "proof",
-            "export",
-            "--sequence",
-            "7",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = export_proof(&fx.url, 7, &file);
     let stderr = failed_with(&out, 1);
     assert!(stderr.contains("unknown sequence 7"), "{stderr}");
     assert!(!file.exists());
@@ -660,17 +646,7 @@ async fn proof_export_refuses_to_overwrite_a_file() {
     let fx = sqlite_fixture().await;
     let file = fx.path().join("root.proof");
     std::fs::write(&file, "keep me").unwrap();
-    let out = on_store(
-        &fx.url,
-        &[
-            "proof",
-            "export",
-            "--sequence",
-            "3",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-    );
+    let out = export_proof(&fx.url, 3, &file);
     let stderr = failed_with(&out, 1);
     assert!(
         stderr.contains(&format!(

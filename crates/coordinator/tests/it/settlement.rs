@@ -577,15 +577,16 @@ impl HangingProxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standby_takes_over_when_the_holders_chain_connection_hangs() {
-    let net = proved(&[1]).await;
-    let key = SigningKey::from_bytes(&[12; 32]);
-    let chain = TestChain::start(&net, &key).await;
+/// A sender that reaches `chain` through a proxy that can be made to hang, with a short
+/// timeout on every call.
+async fn sender_behind_a_proxy(
+    net: &Net,
+    chain: &TestChain,
+    key: &SigningKey,
+) -> (HangingProxy, Arc<ProofSender>) {
     let proxy = HangingProxy::start(chain.client.url()).await;
-    // The holder reaches the chain through the proxy, with a short timeout on every call.
     let through_proxy = ChainClient::with_timeout(&proxy.url, Duration::from_millis(300)).unwrap();
-    let holder = ProofSender::connect(
+    let sender = ProofSender::connect(
         net.store.clone(),
         crate::harness::circuits(),
         through_proxy,
@@ -593,8 +594,17 @@ async fn a_standby_takes_over_when_the_holders_chain_connection_hangs() {
         sender_config(),
     )
     .await
-    .expect("holder")
-    .spawn();
+    .expect("sender");
+    (proxy, sender)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_when_the_holders_chain_connection_hangs() {
+    let net = proved(&[1]).await;
+    let key = SigningKey::from_bytes(&[12; 32]);
+    let chain = TestChain::start(&net, &key).await;
+    let (proxy, holder) = sender_behind_a_proxy(&net, &chain, &key).await;
+    let holder = holder.spawn();
     wait_until("the holder took the role", || async { holder.is_sending() }).await;
     let standby = sender(&net, &chain, &key).await;
     tokio::time::sleep(ROLE_TTL).await;
@@ -622,17 +632,7 @@ async fn readyz_is_unavailable_once_the_senders_chain_stops_answering() {
     let net = start(vec![], CoordinatorConfig::default()).await;
     let key = SigningKey::from_bytes(&[13; 32]);
     let chain = TestChain::start(&net, &key).await;
-    let proxy = HangingProxy::start(chain.client.url()).await;
-    let through_proxy = ChainClient::with_timeout(&proxy.url, Duration::from_millis(300)).unwrap();
-    let sender = ProofSender::connect(
-        net.store.clone(),
-        crate::harness::circuits(),
-        through_proxy,
-        key.clone(),
-        sender_config(),
-    )
-    .await
-    .expect("sender");
+    let (proxy, sender) = sender_behind_a_proxy(&net, &chain, &key).await;
     // As the service wires it: ready while the chain answers within the role's lease.
     net.coordinator
         .watch_chain(sender.chain_contact(), ROLE_TTL);
