@@ -28,7 +28,8 @@ pub const JOBS_DEAD: &str = "sheaf_jobs_dead_total";
 pub const PROOFS_ACCEPTED: &str = "sheaf_proofs_accepted_total";
 /// Requests refused, by reason (the error code).
 pub const REQUESTS_REJECTED: &str = "sheaf_requests_rejected_total";
-/// Proof submissions refused, by prover (the reason is in [`REQUESTS_REJECTED`]).
+/// Proof submissions refused for the prover's own fault, by prover (the reason is in
+/// [`REQUESTS_REJECTED`]).
 pub const SUBMISSIONS_REJECTED: &str = "sheaf_submissions_rejected_total";
 /// Seconds spent verifying a submitted proof.
 pub const VERIFY_SECONDS: &str = "sheaf_verify_seconds";
@@ -139,7 +140,7 @@ fn describe() {
     describe_counter!(
         SUBMISSIONS_REJECTED,
         Unit::Count,
-        "Proof submissions refused, by prover."
+        "Proof submissions refused for the prover's own fault (not for overload), by prover."
     );
     describe_histogram!(
         VERIFY_SECONDS,
