@@ -113,6 +113,10 @@ sheaf proof export --db $DB --sequence 1 --out root-1.proof
 sheaf verify --key final.key --proof root-1.proof
 curl -s http://$COORDINATOR_1/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 curl -s http://$COORDINATOR_2/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
+curl -sf http://$COORDINATOR_2/readyz
+echo
+curl -sf http://$SHEAF_CHAIN_LISTEN/readyz
+echo
 
 # ---- the outcome ----
 roles="$(role_held "$COORDINATOR_1") $(role_held "$COORDINATOR_2")"
