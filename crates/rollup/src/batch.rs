@@ -62,9 +62,14 @@ pub fn check_batch(transactions: &[Transaction]) -> Result<BatchSummary, BatchEr
     if nullifiers.len() > MAX_INPUT_NOTES_PER_BATCH {
         return Err(BatchError::TooManyInputNotes(nullifiers.len()));
     }
-    let mut seen = HashSet::new();
-    if let Some(duplicate) = nullifiers.iter().find(|n| !seen.insert(**n)) {
-        return Err(BatchError::DuplicateNullifier(*duplicate));
+    // A note twice within one transaction is that transaction's fault
+    // (`TxError::DuplicateInputNote`); here, a note spent by two transactions.
+    let mut spent = HashSet::new();
+    for tx in transactions {
+        let own: HashSet<Nullifier> = tx.body.nullifiers().into_iter().collect();
+        if let Some(duplicate) = own.into_iter().find(|n| !spent.insert(*n)) {
+            return Err(BatchError::DuplicateNullifier(duplicate));
+        }
     }
     let output_notes: Vec<NoteId> = transactions
         .iter()

@@ -90,13 +90,8 @@ pub fn produce_block(
     let mut notes = BlockNotes::default();
     let mut witnesses = Vec::with_capacity(transactions.len());
     for (index, tx) in transactions.iter().enumerate() {
-        let witness = apply_transaction(&mut next, &mut notes, number, tx).map_err(|source| {
-            BlockError::Transaction {
-                index,
-                tx: tx.id(),
-                source,
-            }
-        })?;
+        let witness = apply_transaction(&mut next, &mut notes, number, tx)
+            .map_err(|source| BlockError::Transaction { index, source })?;
         witnesses.push(witness);
     }
 
@@ -180,7 +175,7 @@ fn apply_transaction(
                 if found != note {
                     return Err(not_found);
                 }
-                InputNoteWitness::Committed(proof)
+                InputNoteWitness::Committed(Box::new(proof))
             }
             NoteOrigin::Unauthenticated => {
                 let index = *notes

@@ -168,12 +168,10 @@ pub enum BlockError {
         source: BatchError,
     },
     /// A transaction breaks the rules at its place in the block.
-    #[error("transaction {index} ({tx:?}): {source}")]
+    #[error("transaction {index}: {source}")]
     Transaction {
         /// Its index in the block's order.
         index: usize,
-        /// Its id.
-        tx: TxId,
         /// The rule it breaks.
         #[source]
         source: TxError,

@@ -34,8 +34,9 @@ pub const MAX_INPUT_NOTES_PER_TX: usize = 16;
 /// Output notes one transaction may create (the tx kernel's fixed number of output slots).
 pub const MAX_OUTPUT_NOTES_PER_TX: usize = 16;
 
-const _: () = assert!(MAX_INPUT_NOTES_PER_TX + 1 <= MAX_SUMMANDS);
-const _: () = assert!(MAX_OUTPUT_NOTES_PER_TX + 1 <= MAX_SUMMANDS);
+// Each side of the value equation adds one balance to its notes.
+const _: () = assert!(MAX_INPUT_NOTES_PER_TX < MAX_SUMMANDS);
+const _: () = assert!(MAX_OUTPUT_NOTES_PER_TX < MAX_SUMMANDS);
 
 /// Default transactions per batch: miden-node's `DEFAULT_MAX_TXS_PER_BATCH`.
 pub const DEFAULT_MAX_TXS_PER_BATCH: usize = 8;

@@ -30,7 +30,7 @@ pub struct TreeUpdate {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputNoteWitness {
     /// In an earlier block: its inclusion proof under the new block's `chain_root`.
-    Committed(NoteInclusionProof),
+    Committed(Box<NoteInclusionProof>),
     /// Earlier in this block: its index and path in the block's note tree as it stood when the
     /// transaction ran (root: [`TxWitness::note_root_before`]).
     Unauthenticated {
