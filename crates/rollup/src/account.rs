@@ -46,10 +46,13 @@ impl Account {
     }
 
     /// The account after a transaction that leaves it `balance`: the nonce is one more.
+    ///
+    /// Wrapping, so that a hostile nonce cannot panic: real nonces stay below `2^16` (one per
+    /// one-time key), and a transaction claiming any other is refused as stale.
     pub fn next(&self, balance: Amount) -> Account {
         Account {
             balance,
-            nonce: self.nonce + 1,
+            nonce: self.nonce.wrapping_add(1),
             ..*self
         }
     }

@@ -7,7 +7,8 @@ pub const ACCOUNT_TREE_DEPTH: usize = 32;
 ///
 /// Two distinct nullifiers share a slot with probability about `n² / 2^65` among `n` spent
 /// notes; the second one then cannot be inserted ([`crate::TxError::NullifierSlotTaken`]), which
-/// blocks that note but can never let a note be spent twice.
+/// blocks that note but can never let a note be spent twice. A circuit splits the limb into its
+/// 64 bits and checks they form a canonical element.
 pub const NULLIFIER_TREE_DEPTH: usize = 64;
 
 /// Depth of a block's note tree, as Miden's `BLOCK_NOTE_TREE_DEPTH`: `2^16` notes per block.

@@ -27,6 +27,10 @@
 //! `w = 256` would halve the chains but make each 255 steps (about 8.7k permutations): over
 //! budget. `w = 4` would need 133 chains: more witness, no fewer rows.
 //!
+//! **In a circuit**, each limb of the message is split into 16 nibbles; the circuit must also
+//! check that the nibbles form a canonical element (below `p`), or a limb `x` could be signed as
+//! the digits of `x + p`.
+//!
 //! **Keys.** A [`SigningKey`] holds a seed and derives key `i` from it; the account's
 //! `auth_commitment` is the root of a depth-16 tree whose leaf `i` is `pk(i)`. A signer may
 //! populate only the first `key_count` leaves (the others stay empty, which no public key

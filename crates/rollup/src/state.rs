@@ -111,12 +111,15 @@ impl RollupState {
     }
 
     /// The id at `index` of block `block`'s note tree, with its inclusion proof under
-    /// [`Self::chain_root`]; `None` when no such block exists.
+    /// [`Self::chain_root`]; `None` when no such block or slot exists.
     pub fn note_inclusion(
         &self,
         block: BlockNumber,
         index: u32,
     ) -> Option<(NoteId, NoteInclusionProof)> {
+        if !NoteTree::contains_key(index as u64) {
+            return None;
+        }
         let header = *self.header(block)?;
         let notes = &self.note_trees[block as usize];
         let proof = NoteInclusionProof {

@@ -391,3 +391,42 @@ fn notes_differing_only_in_recipient_have_distinct_nullifiers() {
     };
     assert_ne!(a.nullifier(), b.nullifier());
 }
+
+#[test]
+fn note_index_beyond_the_note_tree_is_refused() {
+    let mut world = world();
+    let mut input = bob_holds_a_note(&mut world);
+    input.origin = NoteOrigin::Committed {
+        block: 1,
+        index: u32::MAX,
+    };
+    let tx = world.tx(BOB, &[input], &[]);
+    let error = world.refused_block(&[tx], 8);
+    assert!(matches!(
+        tx_error(error, 0),
+        TxError::NoteNotFound {
+            index: u32::MAX,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn nonce_congruent_to_the_accounts_nonce_is_refused() {
+    let mut world = world();
+    let honest = world.tx(ALICE, &[], &[]);
+    let mut forged = honest.clone();
+    forged.body.account.nonce = F::ORDER;
+    assert_eq!(forged.id(), honest.id(), "p + 0 hashes like nonce 0");
+    let error = world.refused_block(&[forged], 8);
+    assert_eq!(tx_error(error, 0), TxError::BadSignature);
+}
+
+#[test]
+fn largest_nonce_is_refused_without_panicking() {
+    let mut world = world();
+    let mut tx = world.tx(ALICE, &[], &[]);
+    tx.body.account.nonce = u64::MAX;
+    let error = world.refused_block(&[tx], 8);
+    assert_eq!(tx_error(error, 0), TxError::BadSignature);
+}
