@@ -21,6 +21,7 @@ fn config(base: &str, key: &ProverKey, max_jobs: Option<u64>) -> ProverConfig {
         max_jobs,
         cache: Some(circuits().cache.clone()),
         lease_wait_ms: 200,
+        kinds: sheaf_circuits::KindCatalog::standard(),
     }
 }
 
@@ -156,7 +157,7 @@ async fn lease_lost_while_proving_abandons_the_job() {
         .set
         .prove_job(
             &leaf_job(0, 1).circuit,
-            Some(&sheaf_circuits::work::work_input(7, 0)),
+            &leaf_job(0, 1).inputs,
             &[],
             &key.worker,
         )
