@@ -197,6 +197,33 @@ mod tests {
         );
     }
 
+    /// The closed enum this type replaced, as it was derived: the stored and sent bytes of work
+    /// and aggregation jobs must not change.
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum ClosedJobInputs {
+        Work { seed: u64, index: u64 },
+        Aggregate,
+    }
+
+    #[test]
+    fn stored_form_matches_the_closed_enum_it_replaced() {
+        for (seed, index) in [(0, 0), (5, 9), (u64::MAX, 1 << 20), (7, u64::MAX)] {
+            let old = serde_json::to_vec(&ClosedJobInputs::Work { seed, index }).unwrap();
+            let new = JobInputs::Work { seed, index };
+            assert_eq!(new.to_bytes(), old);
+            assert_eq!(JobInputs::from_bytes(&old).unwrap(), new);
+        }
+        let old = serde_json::to_vec(&ClosedJobInputs::Aggregate).unwrap();
+        assert_eq!(JobInputs::Aggregate.to_bytes(), old);
+        assert_eq!(JobInputs::from_bytes(&old).unwrap(), JobInputs::Aggregate);
+        let work = JobInputs::Work { seed: 3, index: 4 }.to_bytes();
+        assert!(matches!(
+            serde_json::from_slice(&work).unwrap(),
+            ClosedJobInputs::Work { seed: 3, index: 4 }
+        ));
+    }
+
     #[test]
     fn other_kinds_keep_their_fields() {
         let inputs = JobInputs::from_bytes(br#"{"kind":"preimage","preimage":[1,2,3,4]}"#).unwrap();

@@ -341,3 +341,36 @@ async fn a_final_lease_refusal_stops_the_prover() {
     };
     assert_eq!(api_code(refusal), Some(ErrorCode::UnknownProver), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_set_with_an_unknown_kind_is_refused() {
+    let err = stops_with(|fake| {
+        fake.hello
+            .lock()
+            .unwrap()
+            .circuits
+            .kinds
+            .push(sheaf_api::KindSpec {
+                name: "preimage".into(),
+                key: "00".repeat(32),
+            });
+    })
+    .await;
+    assert!(
+        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "preimage" && known == &["work"]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("cannot build"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_with_another_key_is_refused() {
+    let err = stops_with(|fake| {
+        fake.hello.lock().unwrap().circuits.kinds[0].key = "00".repeat(32);
+    })
+    .await;
+    assert!(
+        matches!(&err, ProverError::KindMismatch { kind, .. } if kind == "work"),
+        "{err:?}"
+    );
+}
