@@ -20,6 +20,10 @@
 //! stats and hash their children's statements in order, so the root commits to the whole tree
 //! and to every prover in it.
 //!
+//! Leaf kinds are registered, not hard-coded: a [`CircuitSet`] holds a [`KindRegistry`] of
+//! [`LeafKind`]s (today the work leaf) and builds one leaf node per kind, so a tree may mix kinds
+//! under the one final key (see [`kind`]).
+//!
 //! Failure semantics: nothing here panics on bad input. Proof bytes are decoded by
 //! [`decode_proof`], which refuses oversized, truncated, trailing or non-canonical encodings with
 //! a typed [`CircuitError`]; verification failures and header mismatches are typed too.
