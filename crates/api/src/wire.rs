@@ -39,8 +39,8 @@ pub struct HelloRequest {
     pub software: String,
 }
 
-/// The circuits a coordinator proves with; a prover builds (or loads) the same and checks that
-/// its final key has `final_key_id`.
+/// The circuits a coordinator proves with; a prover builds (or loads) the same kinds, refusing a
+/// set naming a kind it cannot build, and checks each kind's key and the final key.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CircuitSpec {
     /// Circuit profile (`standard` or `seed`).
@@ -51,10 +51,21 @@ pub struct CircuitSpec {
     pub final_zk: bool,
     /// Rows of a work leaf, as a power of two.
     pub leaf_rows_log2: usize,
+    /// The leaf kinds of the set, by name: every one has a leaf node in the whitelist.
+    pub kinds: Vec<KindSpec>,
     /// Id of the final verifier key (hex).
     pub final_key_id: String,
     /// Root of the circuit whitelist (hex).
     pub whitelist_root: String,
+}
+
+/// One leaf kind of a [`CircuitSpec`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KindSpec {
+    /// The kind's name (`work`), as in `leaf:<name>`.
+    pub name: String,
+    /// Digest of its leaf circuit's verifier key (hex), as the whitelist hashes keys.
+    pub key: String,
 }
 
 /// A registered prover's limits.

@@ -277,7 +277,7 @@ impl AggregationCircuits {
     pub fn leaf_node(&self, kind: &str) -> Result<&NodeCircuit> {
         self.leaf_nodes
             .get(kind)
-            .ok_or_else(|| CircuitError::InvalidArgument(format!("unknown leaf kind {kind:?}")))
+            .ok_or_else(|| CircuitError::UnknownKind(kind.to_owned()))
     }
 
     /// A leaf node for another leaf kind, of this set's shape. Its key is not in this set's

@@ -54,6 +54,17 @@ pub enum CircuitError {
         /// The number of children given.
         got: usize,
     },
+    /// A leaf kind that is not registered (or, for a prover, that it cannot build).
+    #[error("unknown leaf kind {0:?}")]
+    UnknownKind(String),
+    /// A leaf job's inputs are not those of its kind.
+    #[error("bad inputs for a {kind} leaf: {reason}")]
+    BadInputs {
+        /// The leaf's kind.
+        kind: String,
+        /// What is wrong with them.
+        reason: String,
+    },
     /// An argument is out of its allowed range.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

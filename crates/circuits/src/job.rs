@@ -3,23 +3,23 @@
 //! share ([`CircuitSet`]): what a job's proof must carry, its verifier key, and proving it.
 
 use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitData};
-pub use sheaf_types::{JobCircuit, UnknownCircuit};
+pub use sheaf_types::{JobCircuit, JobInputs, UnknownCircuit};
 
 use crate::aggregation::{AggregationCircuits, AggregationSettings};
 use crate::cache::ArtifactCache;
 use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
 use crate::header::{Header, JobStats};
-use crate::leaf::{work_units_for_rows, LeafCircuit};
+use crate::kind::{KindCatalog, KindParams, KindRegistry, LeafKind};
 use crate::node::{node_header, Child};
 use crate::tree::TreePlan;
-use crate::work::{work_input, WorkInput, WorkLeaf, WORK_LEAF_KIND};
+use crate::work::WORK_LEAF_KIND;
 use crate::{Proof, C, D, F};
 
-/// The circuits of one proving network: the work leaf and the aggregation circuits over it.
+/// The circuits of one proving network: its registered leaf kinds and the aggregation circuits
+/// over all of them (a leaf node per kind, one universal node, one final key).
 pub struct CircuitSet {
-    /// The work-leaf circuit.
-    pub leaf: WorkLeaf,
+    kinds: KindRegistry,
     /// The aggregation circuits.
     pub aggregation: AggregationCircuits,
 }
@@ -27,47 +27,52 @@ pub struct CircuitSet {
 impl std::fmt::Debug for CircuitSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CircuitSet")
-            .field("leaf", &self.leaf)
+            .field("kinds", &self.kinds)
             .field("settings", &self.aggregation.settings())
             .finish()
     }
 }
 
 impl CircuitSet {
-    /// Load (or build and cache) the work leaf of `2^leaf_rows_log2` rows and the aggregation
-    /// circuits of `settings` over it.
+    /// Load (or build and cache) the standard set: the work leaf of `2^leaf_rows_log2` rows as
+    /// its one kind and the aggregation circuits of `settings` over it.
     pub fn load_or_build(
         settings: AggregationSettings,
         leaf_rows_log2: usize,
         cache: Option<&ArtifactCache>,
     ) -> Result<Self> {
-        let leaf = WorkLeaf::load_or_build(settings.profile.leaf_config(), leaf_rows_log2, cache)?;
-        let aggregation = AggregationCircuits::load_or_build(settings, &[leaf.verifier()], cache)?;
-        Ok(CircuitSet { leaf, aggregation })
+        let params = KindParams {
+            profile: settings.profile,
+            leaf_rows_log2,
+        };
+        let kinds = KindCatalog::standard().build([WORK_LEAF_KIND], &params, cache)?;
+        Self::from_kinds(settings, kinds, cache)
     }
 
-    /// The work input of a leaf job of `kind`, which must be given.
-    fn leaf_input<'w>(kind: &str, work: Option<&'w WorkInput>) -> Result<&'w WorkInput> {
-        Self::check_leaf_kind(kind)?;
-        work.ok_or_else(|| CircuitError::InvalidArgument("a leaf job needs its work input".into()))
+    /// Load (or build and cache) the aggregation circuits of `settings` over every kind of
+    /// `kinds`: the whitelist holds one leaf node per kind.
+    pub fn from_kinds(
+        settings: AggregationSettings,
+        kinds: KindRegistry,
+        cache: Option<&ArtifactCache>,
+    ) -> Result<Self> {
+        let aggregation = AggregationCircuits::load_or_build(settings, &kinds.verifiers(), cache)?;
+        Ok(CircuitSet { kinds, aggregation })
     }
 
-    fn check_leaf_kind(kind: &str) -> Result<()> {
-        if kind == WORK_LEAF_KIND {
-            Ok(())
-        } else {
-            Err(CircuitError::InvalidArgument(format!(
-                "unknown leaf kind {kind:?}"
-            )))
-        }
+    /// The registered leaf kinds.
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
+    }
+
+    /// The registered leaf kind `name`.
+    pub fn kind(&self, name: &str) -> Result<&dyn LeafKind> {
+        self.kinds.get(name)
     }
 
     fn data(&self, circuit: &JobCircuit) -> Result<&CircuitData<F, C, D>> {
         Ok(match circuit {
-            JobCircuit::Leaf { kind } => {
-                Self::check_leaf_kind(kind)?;
-                self.leaf.circuit()
-            }
+            JobCircuit::Leaf { kind } => self.kind(kind)?.leaf_data(),
             JobCircuit::LeafNode { kind } => &self.aggregation.leaf_node(kind)?.data,
             JobCircuit::Universal => &self.aggregation.universal().data,
             JobCircuit::Wrap => &self.wrap()?.data,
@@ -94,29 +99,19 @@ impl CircuitSet {
         })
     }
 
-    /// The header a proof of `circuit` by the worker `worker_pk` must carry: over the work
-    /// input `work` for a leaf, over the children's headers otherwise.
+    /// The header a proof of `circuit` by the worker `worker_pk` must carry: by its kind's
+    /// rule over the job's `inputs` for a leaf, over the children's headers otherwise.
     pub fn expected_header(
         &self,
         circuit: &JobCircuit,
-        work: Option<&WorkInput>,
+        inputs: &JobInputs,
         children: &[Header],
         worker_pk: Digest,
     ) -> Result<Header> {
         match circuit {
-            JobCircuit::Leaf { kind } => {
-                let input = Self::leaf_input(kind, work)?;
-                Ok(Header {
-                    commitment: worker_pk,
-                    worker_pk,
-                    stats: JobStats {
-                        leaf_jobs: 1,
-                        aggregation_jobs: 0,
-                        work_units: work_units_for_rows(self.leaf.circuit().common.degree_bits()),
-                    },
-                    statement: self.leaf.statement(input),
-                })
-            }
+            JobCircuit::Leaf { kind } => self
+                .kind(kind)?
+                .expected_job_header(inputs, children, worker_pk),
             JobCircuit::LeafNode { .. } | JobCircuit::Universal => {
                 let arity = self.aggregation.settings().arity;
                 if children.is_empty() || children.len() > arity {
@@ -146,14 +141,20 @@ impl CircuitSet {
     /// tree's shape, not on who proves which node.
     pub fn sequence_statement(&self, leaves: usize, seed: u64) -> Result<Digest> {
         let tree = TreePlan::new(leaves, self.aggregation.settings().arity)?;
-        let leaf_headers: Vec<Header> = (0..leaves as u64)
-            .map(|index| Header {
-                commitment: Digest::default(),
-                worker_pk: Digest::default(),
-                stats: JobStats::default(),
-                statement: self.leaf.statement(&work_input(seed, index)),
+        let work = self.kind(WORK_LEAF_KIND)?;
+        let leaf_headers = (0..leaves as u64)
+            .map(|index| {
+                let inputs = JobInputs::Work { seed, index };
+                Ok(Header {
+                    commitment: Digest::default(),
+                    worker_pk: Digest::default(),
+                    stats: JobStats::default(),
+                    statement: work
+                        .expected_job_header(&inputs, &[], Digest::default())?
+                        .statement,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<Header>>>()?;
         let root = tree.expected_root_header(&leaf_headers, 0, |_, _| Digest::default());
         Ok(root.statement)
     }
@@ -166,23 +167,20 @@ impl CircuitSet {
         }
     }
 
-    /// Prove a job of `circuit` for `worker`: a leaf from its work input, a node or the wrap
-    /// from its children's proofs (each with the circuit that made it), in order.
+    /// Prove a job of `circuit` for `worker`: a leaf by its kind from the job's `inputs`, a node
+    /// or the wrap from its children's proofs (each with the circuit that made it), in order.
     pub fn prove_job(
         &self,
         circuit: &JobCircuit,
-        work: Option<&WorkInput>,
+        inputs: &JobInputs,
         children: &[(JobCircuit, Proof)],
         worker: &WorkerSecret,
     ) -> Result<Proof> {
         match circuit {
-            JobCircuit::Leaf { kind } => {
-                let input = Self::leaf_input(kind, work)?;
-                self.leaf.prove(input, worker)
-            }
+            JobCircuit::Leaf { kind } => self.kind(kind)?.prove_job(inputs, worker),
             JobCircuit::LeafNode { kind } => {
                 let node = self.aggregation.leaf_node(kind)?;
-                let key = &self.leaf.circuit().verifier_only;
+                let key = &self.kind(kind)?.leaf_data().verifier_only;
                 let children = children
                     .iter()
                     .map(|(child, proof)| match child {

@@ -25,10 +25,32 @@ pub fn work_units_for_rows(degree_bits: usize) -> u64 {
     ((1usize << degree_bits) / ROWS_PER_WORK_UNIT).max(1) as u64
 }
 
-/// A kind of leaf circuit.
+/// The header of a leaf proof of a circuit of `2^degree_bits` rows with `statement`, by the
+/// worker `worker_pk`: what [`LeafHeaderBuilder::finish`] makes every leaf circuit output.
+pub fn leaf_header(degree_bits: usize, statement: Digest, worker_pk: Digest) -> Header {
+    Header {
+        commitment: worker_pk,
+        worker_pk,
+        stats: crate::header::JobStats {
+            leaf_jobs: 1,
+            aggregation_jobs: 0,
+            work_units: work_units_for_rows(degree_bits),
+        },
+        statement,
+    }
+}
+
+/// A kind of leaf circuit, typed by its input. Every one is a [`crate::kind::LeafKind`], the
+/// form the network registers.
 pub trait LeafCircuit: Send + Sync {
     /// The witness of one leaf job.
     type Input;
+
+    /// The fields of a job's inputs (`{"kind":"<kind>", …fields}`) that determine its witness.
+    type JobFields: serde::de::DeserializeOwned;
+
+    /// The witness of a job with `fields`.
+    fn job_input(&self, fields: Self::JobFields) -> Self::Input;
 
     /// Short stable name of the kind, used in cache keys and the whitelist listing.
     fn kind(&self) -> &'static str;
@@ -53,17 +75,11 @@ pub trait LeafCircuit: Send + Sync {
 
     /// The header a proof of `input` by `worker` carries.
     fn expected_header(&self, input: &Self::Input, worker: &WorkerSecret) -> Header {
-        let pk = worker.worker_pk();
-        Header {
-            commitment: pk,
-            worker_pk: pk,
-            stats: crate::header::JobStats {
-                leaf_jobs: 1,
-                aggregation_jobs: 0,
-                work_units: work_units_for_rows(self.circuit().common.degree_bits()),
-            },
-            statement: self.statement(input),
-        }
+        leaf_header(
+            self.circuit().common.degree_bits(),
+            self.statement(input),
+            worker.worker_pk(),
+        )
     }
 }
 

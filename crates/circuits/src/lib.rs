@@ -20,6 +20,10 @@
 //! stats and hash their children's statements in order, so the root commits to the whole tree
 //! and to every prover in it.
 //!
+//! Leaf kinds are registered, not hard-coded: a [`CircuitSet`] holds a [`KindRegistry`] of
+//! [`LeafKind`]s (today the work leaf) and builds one leaf node per kind, so a tree may mix kinds
+//! under the one final key (see [`kind`]).
+//!
 //! Failure semantics: nothing here panics on bad input. Proof bytes are decoded by
 //! [`decode_proof`], which refuses oversized, truncated, trailing or non-canonical encodings with
 //! a typed [`CircuitError`]; verification failures and header mismatches are typed too.
@@ -34,6 +38,7 @@ pub mod flat;
 pub mod header;
 pub mod job;
 pub mod key;
+pub mod kind;
 pub mod leaf;
 pub mod limits;
 pub mod node;
@@ -50,8 +55,9 @@ pub use config::Profile;
 pub use digest::{Digest, WorkerSecret};
 pub use error::{CircuitError, Result};
 pub use header::{Header, HeaderField, JobStats};
-pub use job::{CircuitSet, JobCircuit, UnknownCircuit};
+pub use job::{CircuitSet, JobCircuit, JobInputs, UnknownCircuit};
 pub use key::{FinalKey, VerifiedRoot, FINAL_KEY_MAGIC};
+pub use kind::{KindCatalog, KindParams, KindRegistry, LeafKind};
 pub use leaf::{LeafCircuit, LeafVerifier};
 pub use node::{Child, NodeCircuit};
 pub use tree::{ProvedNode, TreePlan, TreeProver};

@@ -28,6 +28,15 @@ pub const WORK_LEAF_KIND: &str = "work";
 /// Input of one work-leaf job: the chain's start.
 pub type WorkInput = Digest;
 
+/// The fields of a work leaf's job inputs (`{"kind":"work","seed":…,"index":…}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct WorkJobFields {
+    /// Seed of the sequence's inputs.
+    pub seed: u64,
+    /// The leaf's index.
+    pub index: u64,
+}
+
 /// A built work-leaf circuit.
 pub struct WorkLeaf {
     rows_log2: usize,
@@ -111,6 +120,11 @@ impl WorkLeaf {
 
 impl LeafCircuit for WorkLeaf {
     type Input = WorkInput;
+    type JobFields = WorkJobFields;
+
+    fn job_input(&self, fields: WorkJobFields) -> WorkInput {
+        work_input(fields.seed, fields.index)
+    }
 
     fn kind(&self) -> &'static str {
         WORK_LEAF_KIND

@@ -14,7 +14,7 @@
 //! - [`SequenceId`]: one sequence number, the same in the store, the API and on chain;
 //! - [`JobCircuit`]: which circuit proves a job (`leaf:<kind>`, `node:<kind>`, `universal`,
 //!   `wrap`);
-//! - [`JobInputs`]: what a job proves from besides its children's proofs;
+//! - [`JobInputs`]: what a job proves from besides its children's proofs, tagged by leaf kind;
 //! - [`Address`] and [`Amount`]: chain accounts and token amounts;
 //! - [`clock`]: the one wall clock, in Unix milliseconds.
 
@@ -31,7 +31,7 @@ mod text;
 pub use address::{Address, InvalidAddress};
 pub use amount::{Amount, BASE_UNITS_PER_TOKEN};
 pub use circuit::{JobCircuit, UnknownCircuit};
-pub use inputs::JobInputs;
+pub use inputs::{JobInputs, LeafInputs};
 pub use job::{InvalidJobId, JobId};
 pub use sequence::SequenceId;
 

@@ -6,9 +6,9 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use sheaf_circuits::work::work_input;
+use sheaf_circuits::work::WORK_LEAF_KIND;
 use sheaf_circuits::{
-    encode_proof, AggregationCircuits, Digest, Header, LeafCircuit, Proof, TreePlan, TreeProver,
+    encode_proof, AggregationCircuits, Digest, Header, JobInputs, Proof, TreePlan, TreeProver,
     WorkerSecret,
 };
 
@@ -133,15 +133,21 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
     let build_seconds = build_start.elapsed().as_secs_f64();
 
     let worker = WorkerSecret::random();
-    let leaf = &circuits.leaf;
+    let leaf = circuits.kind(WORK_LEAF_KIND)?;
     let prove_start = Instant::now();
     let cpu_start = cpu_seconds();
     let (root, levels) = prove_levels(
         &circuits.aggregation,
-        &leaf.verifier(),
+        &leaf.leaf_verifier(),
         plan,
         worker,
-        &mut |i| leaf.prove(&work_input(args.seed, i as u64), &worker),
+        &mut |i| {
+            let inputs = JobInputs::Work {
+                seed: args.seed,
+                index: i as u64,
+            };
+            leaf.prove_job(&inputs, &worker)
+        },
         args.json,
     )?;
     let prove_wall_seconds = prove_start.elapsed().as_secs_f64();
@@ -159,7 +165,7 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
         arity: plan.arity(),
         profile: args.circuits.profile.to_string(),
         zero_knowledge: args.circuits.settings().final_is_zero_knowledge(),
-        leaf_rows_log2: leaf.rows_log2(),
+        leaf_rows_log2: leaf.leaf_data().common.degree_bits(),
         node_rows_log2: key.degree_bits(),
         nodes_proved: levels.iter().map(|l| l.nodes).sum(),
         circuits_from_cache: circuits.aggregation.from_cache(),

@@ -5,6 +5,7 @@ mod cache;
 mod decode;
 mod fixture;
 mod golden;
+mod kinds;
 mod plan;
 mod rejections;
 mod roots;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use plonky2::plonk::circuit_data::VerifierCircuitData;
 use sheaf_api::{
-    CircuitSpec, HelloRequest, HelloResponse, JobCount, ProverLimits, SequenceStatus,
+    CircuitSpec, HelloRequest, HelloResponse, JobCount, KindSpec, ProverLimits, SequenceStatus,
     StatusResponse, API_VERSION,
 };
 use sheaf_circuits::{CircuitSet, JobCircuit, C, D, F};
@@ -95,12 +95,18 @@ impl Coordinator {
         if let Some(registry) = &registry {
             sync_provers(&store, registry.as_ref()).await?;
         }
-        let kind = sheaf_circuits::work::WORK_LEAF_KIND.to_owned();
-        let mut circuit_names = vec![
-            JobCircuit::Leaf { kind: kind.clone() },
-            JobCircuit::LeafNode { kind },
-            JobCircuit::Universal,
-        ];
+        let mut circuit_names: Vec<JobCircuit> = circuits
+            .kinds()
+            .iter()
+            .flat_map(|kind| {
+                let kind = kind.name().to_owned();
+                [
+                    JobCircuit::Leaf { kind: kind.clone() },
+                    JobCircuit::LeafNode { kind },
+                ]
+            })
+            .collect();
+        circuit_names.push(JobCircuit::Universal);
         if circuits.aggregation.final_wrap().is_some() {
             circuit_names.push(JobCircuit::Wrap);
         }
@@ -114,6 +120,14 @@ impl Coordinator {
             arity: settings.arity,
             final_zk: settings.final_zk,
             leaf_rows_log2,
+            kinds: circuits
+                .kinds()
+                .iter()
+                .map(|kind| KindSpec {
+                    name: kind.name().to_owned(),
+                    key: kind.key_digest().to_string(),
+                })
+                .collect(),
             final_key_id: circuits.aggregation.final_key().id().to_string(),
             whitelist_root: circuits.aggregation.whitelist().root().to_string(),
         };

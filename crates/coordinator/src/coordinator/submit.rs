@@ -5,13 +5,12 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use sheaf_api::SubmitResponse;
-use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
     decode_proof, verify_job_proof, CircuitError, Digest, Expected, Header, JobCircuit,
 };
 use sheaf_store::{Job, JobStatus, Prover, RewardEntry};
 use sheaf_types::clock::now_ms;
-use sheaf_types::{JobId, JobInputs};
+use sheaf_types::JobId;
 
 use super::Coordinator;
 use crate::error::{InternalError, JobRefusal, SubmitError};
@@ -118,18 +117,14 @@ impl Coordinator {
         })
     }
 
-    /// What `job`'s proof by `worker_pk` must carry: its header over the work input or the
-    /// children's stored proofs, and the whitelist root.
+    /// What `job`'s proof by `worker_pk` must carry: its header, by its kind's rule over its
+    /// inputs for a leaf, over the children's stored proofs for a node; and the whitelist root.
     async fn expected(
         &self,
         job: &Job,
         circuit: &JobCircuit,
         worker_pk: Digest,
     ) -> Result<Expected, InternalError> {
-        let work = match job.inputs {
-            JobInputs::Work { seed, index } => Some(work_input(seed, index)),
-            JobInputs::Aggregate => None,
-        };
         let mut children = Vec::new();
         for (child, bytes) in self.store.child_proofs(job.id).await? {
             let child_circuit = self.stored_job(child).await?.circuit;
@@ -148,7 +143,7 @@ impl Coordinator {
         }
         let header = self
             .circuits
-            .expected_header(circuit, work.as_ref(), &children, worker_pk)
+            .expected_header(circuit, &job.inputs, &children, worker_pk)
             .map_err(InternalError::Circuits)?;
         Ok(Expected {
             header,

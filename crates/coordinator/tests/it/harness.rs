@@ -7,7 +7,6 @@ use reqwest::StatusCode;
 use sheaf_api::{
     ErrorBody, ErrorCode, JobAssignment, JobInputs, LeaseRequest, SignedHeaders, PATH_LEASE,
 };
-use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
     encode_proof, AggregationSettings, ArtifactCache, CircuitSet, JobCircuit, Profile, WorkerSecret,
 };
@@ -309,12 +308,12 @@ pub async fn alice_leasing(
 
 /// Prove a leased leaf job as `worker`.
 pub fn prove_leaf(assignment: &JobAssignment, worker: &WorkerSecret) -> Vec<u8> {
-    let JobInputs::Work { seed, index } = assignment.inputs else {
+    let JobInputs::Work { .. } = assignment.inputs else {
         panic!("{} is not a leaf job", assignment.job);
     };
     let circuit: JobCircuit = assignment.circuit.clone();
     let proof = circuits()
-        .prove_job(&circuit, Some(&work_input(seed, index)), &[], worker)
+        .prove_job(&circuit, &assignment.inputs, &[], worker)
         .expect("leaf proof");
     encode_proof(&proof)
 }
@@ -330,5 +329,6 @@ pub fn prover_config(net: &Net, key: &sheaf_prover::ProverKey) -> sheaf_prover::
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
         )),
         lease_wait_ms: 1_000,
+        kinds: sheaf_circuits::KindCatalog::standard(),
     }
 }

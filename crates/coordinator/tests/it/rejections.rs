@@ -166,6 +166,15 @@ async fn incompatible_api_version_is_refused_at_hello() {
         ok.circuits.final_key_id,
         net.coordinator.spec().final_key_id
     );
+    let work = net.coordinator.circuits().kind("work").unwrap();
+    assert_eq!(
+        ok.circuits.kinds,
+        [sheaf_api::KindSpec {
+            name: "work".into(),
+            key: work.key_digest().to_string(),
+        }],
+        "the hello names the set's one kind and its key"
+    );
     let answer = net.post(&alice, PATH_HELLO, hello(API_VERSION + 1)).await;
     assert_eq!(answer.code(), ErrorCode::IncompatibleVersion);
     net.stop().await;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use rayon::ThreadPool;
 use sheaf_api::{ChildProof, ErrorCode, JobAssignment, JobId, JobInputs};
 use sheaf_circuits::limits::MAX_PROOF_BYTES;
-use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
     decode_proof, encode_proof, CircuitError, CircuitSet, JobCircuit, WorkerSecret,
 };
@@ -245,13 +244,9 @@ pub(super) fn prove(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let work = match inputs {
-        JobInputs::Work { seed, index } => Some(work_input(*seed, *index)),
-        JobInputs::Aggregate => None,
-    };
     let started = Instant::now();
     let proof = circuits
-        .prove_job(circuit, work.as_ref(), &children, worker)
+        .prove_job(circuit, inputs, &children, worker)
         .map_err(JobError::Prove)?;
     Ok(Proved {
         bytes: encode_proof(&proof),

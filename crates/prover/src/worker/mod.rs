@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sheaf_api::API_VERSION;
-use sheaf_circuits::{proving_pool, ArtifactCache, CircuitError};
+use sheaf_circuits::{proving_pool, ArtifactCache, CircuitError, KindCatalog};
 use thiserror::Error;
 use tracing::{debug, info, warn};
 
@@ -49,6 +49,9 @@ pub struct ProverConfig {
     pub cache: Option<ArtifactCache>,
     /// Long-poll wait of each lease request, capped by the coordinator's `max_lease_wait_ms`.
     pub lease_wait_ms: u64,
+    /// The leaf kinds this prover can build ([`KindCatalog::standard`]: the work leaf); a
+    /// coordinator naming another kind is refused at startup.
+    pub kinds: KindCatalog,
 }
 
 /// What a prover did, for its operator.
@@ -111,6 +114,30 @@ pub enum ProverError {
         /// Their whitelist root.
         local_whitelist: String,
     },
+    /// The coordinator's circuit set has a leaf kind this prover cannot build.
+    #[error(
+        "the coordinator's circuits have leaf kind {kind:?}, which this prover cannot build \
+         (it builds {known:?})"
+    )]
+    UnknownKind {
+        /// The kind.
+        kind: String,
+        /// The kinds this prover builds.
+        known: Vec<String>,
+    },
+    /// A leaf kind built here has another key than the coordinator's.
+    #[error(
+        "leaf kind {kind:?} differs: the coordinator's key is {coordinator_key}, this prover's \
+         {local_key}"
+    )]
+    KindMismatch {
+        /// The kind.
+        kind: String,
+        /// Its key digest at the coordinator.
+        coordinator_key: String,
+        /// Its key digest here.
+        local_key: String,
+    },
     /// Building the circuits panicked.
     #[error("building the circuits panicked: {0}")]
     Panicked(String),
@@ -163,6 +190,7 @@ pub async fn run(
     let pool = Arc::new(proving_pool(config.threads).map_err(ProverError::Circuits)?);
     let Some(circuits) = load_circuits(
         &hello.circuits,
+        &config.kinds,
         pool.clone(),
         config.cache.clone(),
         &mut shutdown,

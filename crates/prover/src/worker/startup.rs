@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rayon::ThreadPool;
 use sheaf_api::CircuitSpec;
-use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet};
+use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet, KindCatalog, KindParams};
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
@@ -45,9 +45,11 @@ pub(super) async fn say_hello<F: Future<Output = ()>>(
     }
 }
 
-/// Load or build the coordinator's circuits in the proving pool; `None` on shutdown.
+/// Load or build the coordinator's circuits (its kinds, from `catalog`) in the proving pool;
+/// `None` on shutdown. A kind the catalog cannot build is refused before anything is built.
 pub(super) async fn load_circuits<F: Future<Output = ()>>(
     spec: &CircuitSpec,
+    catalog: &KindCatalog,
     pool: Arc<ThreadPool>,
     cache: Option<ArtifactCache>,
     shutdown: &mut Shutdown<'_, F>,
@@ -59,18 +61,34 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
         final_zk: spec.final_zk,
     };
     let leaf_rows_log2 = spec.leaf_rows_log2;
+    let names: Vec<String> = spec.kinds.iter().map(|k| k.name.clone()).collect();
+    if let Some(kind) = names.iter().find(|name| !catalog.knows(name)) {
+        return Err(ProverError::UnknownKind {
+            kind: kind.clone(),
+            known: catalog.names().map(str::to_owned).collect(),
+        });
+    }
+    let catalog = catalog.clone();
     info!(
         target: TARGET,
         profile = %settings.profile,
         arity = settings.arity,
         final_zk = settings.final_zk,
         leaf_rows_log2,
+        kinds = ?names,
         cache = ?cache.as_ref().map(|c| c.dir().display().to_string()),
         "loading circuits"
     );
     let started = Instant::now();
     let building = tokio::task::spawn_blocking(move || {
-        pool.install(|| CircuitSet::load_or_build(settings, leaf_rows_log2, cache.as_ref()))
+        pool.install(|| {
+            let params = KindParams {
+                profile: settings.profile,
+                leaf_rows_log2,
+            };
+            let kinds = catalog.build(names.iter().map(String::as_str), &params, cache.as_ref())?;
+            CircuitSet::from_kinds(settings, kinds, cache.as_ref())
+        })
     });
     let circuits = tokio::select! {
         built = building => built
@@ -90,8 +108,22 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
     Ok(Some(circuits))
 }
 
-/// The prover must prove what the coordinator verifies: same final key, same whitelist.
+/// The prover must prove what the coordinator verifies: same kinds with the same keys, same
+/// final key, same whitelist.
 pub(super) fn check_circuits(circuits: &CircuitSet, spec: &CircuitSpec) -> Result<(), ProverError> {
+    for kind in &spec.kinds {
+        let local_key = match circuits.kind(&kind.name) {
+            Ok(local) => local.key_digest().to_string(),
+            Err(_) => String::from("none"),
+        };
+        if local_key != kind.key {
+            return Err(ProverError::KindMismatch {
+                kind: kind.name.clone(),
+                coordinator_key: kind.key.clone(),
+                local_key,
+            });
+        }
+    }
     let key = circuits.aggregation.final_key();
     let local_key = key.id().to_string();
     let local_whitelist = key.whitelist_root().to_string();

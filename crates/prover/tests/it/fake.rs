@@ -14,11 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use sheaf_api::{
     ChildProof, CircuitSpec, ErrorBody, ErrorCode, ErrorDetail, HeartbeatResponse, HelloResponse,
-    JobAssignment, JobId, JobInputs, LeaseRequest, ProverLimits, SequenceId, SignedHeaders,
-    SubmitResponse, API_VERSION,
+    JobAssignment, JobId, JobInputs, KindSpec, LeaseRequest, ProverLimits, SequenceId,
+    SignedHeaders, SubmitResponse, API_VERSION,
 };
 use sheaf_circuits::limits::MAX_PROOF_BYTES;
-use sheaf_circuits::work::work_input;
 use sheaf_circuits::{
     decode_proof, verify_job_proof, AggregationSettings, ArtifactCache, CircuitSet, Digest,
     Expected, Header, JobCircuit, Profile,
@@ -55,6 +54,14 @@ pub fn circuits() -> &'static Circuits {
             arity: settings.arity,
             final_zk: settings.final_zk,
             leaf_rows_log2: LEAF_ROWS_LOG2,
+            kinds: set
+                .kinds()
+                .iter()
+                .map(|kind| KindSpec {
+                    name: kind.name().to_owned(),
+                    key: kind.key_digest().to_string(),
+                })
+                .collect(),
             final_key_id: key.id().to_string(),
             whitelist_root: key.whitelist_root().to_string(),
         };
@@ -216,10 +223,6 @@ impl Fake {
         }
         let set = &circuits().set;
         let bad = |e: sheaf_circuits::CircuitError| (ErrorCode::InvalidProof, e.to_string());
-        let work = match leased.inputs {
-            JobInputs::Work { seed, index } => Some(work_input(seed, index)),
-            JobInputs::Aggregate => None,
-        };
         let children = leased
             .children
             .iter()
@@ -232,7 +235,7 @@ impl Fake {
             .map_err(bad)?;
         let expected = Expected {
             header: set
-                .expected_header(&leased.circuit, work.as_ref(), &children, self.worker_pk)
+                .expected_header(&leased.circuit, &leased.inputs, &children, self.worker_pk)
                 .map_err(bad)?,
             whitelist_root: set.whitelist_root(&leased.circuit),
         };

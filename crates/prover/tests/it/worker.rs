@@ -21,6 +21,7 @@ fn config(base: &str, key: &ProverKey, max_jobs: Option<u64>) -> ProverConfig {
         max_jobs,
         cache: Some(circuits().cache.clone()),
         lease_wait_ms: 200,
+        kinds: sheaf_circuits::KindCatalog::standard(),
     }
 }
 
@@ -156,7 +157,7 @@ async fn lease_lost_while_proving_abandons_the_job() {
         .set
         .prove_job(
             &leaf_job(0, 1).circuit,
-            Some(&sheaf_circuits::work::work_input(7, 0)),
+            &leaf_job(0, 1).inputs,
             &[],
             &key.worker,
         )
@@ -339,4 +340,37 @@ async fn a_final_lease_refusal_stops_the_prover() {
         panic!("{err:?}")
     };
     assert_eq!(api_code(refusal), Some(ErrorCode::UnknownProver), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_set_with_an_unknown_kind_is_refused() {
+    let err = stops_with(|fake| {
+        fake.hello
+            .lock()
+            .unwrap()
+            .circuits
+            .kinds
+            .push(sheaf_api::KindSpec {
+                name: "preimage".into(),
+                key: "00".repeat(32),
+            });
+    })
+    .await;
+    assert!(
+        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "preimage" && known == &["work"]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("cannot build"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kind_with_another_key_is_refused() {
+    let err = stops_with(|fake| {
+        fake.hello.lock().unwrap().circuits.kinds[0].key = "00".repeat(32);
+    })
+    .await;
+    assert!(
+        matches!(&err, ProverError::KindMismatch { kind, .. } if kind == "work"),
+        "{err:?}"
+    );
 }
