@@ -3,7 +3,7 @@
 use plonky2::field::types::Field64;
 use sheaf_circuits::{Digest, F};
 use sheaf_rollup::limits::MAX_AMOUNT;
-use sheaf_rollup::{BatchError, BlockError, InputNote, NoteOrigin, TxError};
+use sheaf_rollup::{BatchError, BlockError, InputNote, NoteOrigin, Transaction, TxError};
 use sheaf_types::Amount;
 
 use crate::support::{committed, unauthenticated, world, World, ALICE, BOB, CAROL};
@@ -71,18 +71,23 @@ fn nullifier_spent_in_an_earlier_block_is_refused() {
     );
 }
 
-#[test]
-fn nullifier_spent_twice_in_one_batch_is_refused() {
-    let mut world = world();
-    let input = bob_holds_a_note(&mut world);
-    let first = world.tx(BOB, &[input], &[]);
-    // The second spend starts from the state the first leaves, so only the nullifier repeats.
+/// A second spend of `input` by bob, starting from the state his first spend of it leaves, so
+/// only the nullifier repeats.
+fn spend_again_after(world: &mut World, input: InputNote) -> Transaction {
     let mut after_first = world.body(BOB, &[input], &[]);
     after_first.account = after_first
         .account
         .next(Amount(after_first.account.balance.0 + 100));
     after_first.final_balance = Amount(after_first.account.balance.0 + 100);
-    let second = world.sign(after_first);
+    world.sign(after_first)
+}
+
+#[test]
+fn nullifier_spent_twice_in_one_batch_is_refused() {
+    let mut world = world();
+    let input = bob_holds_a_note(&mut world);
+    let first = world.tx(BOB, &[input], &[]);
+    let second = spend_again_after(&mut world, input);
     let error = world.refused_block(&[first, second], 8);
     assert_eq!(
         error,
@@ -98,12 +103,7 @@ fn nullifier_spent_in_an_earlier_batch_of_the_same_block_is_refused() {
     let mut world = world();
     let input = bob_holds_a_note(&mut world);
     let first = world.tx(BOB, &[input], &[]);
-    let mut after_first = world.body(BOB, &[input], &[]);
-    after_first.account = after_first
-        .account
-        .next(Amount(after_first.account.balance.0 + 100));
-    after_first.final_balance = Amount(after_first.account.balance.0 + 100);
-    let second = world.sign(after_first);
+    let second = spend_again_after(&mut world, input);
     // Batches of one: the nullifier tree itself catches the second spend.
     let error = world.refused_block(&[first, second], 1);
     assert_eq!(
