@@ -51,7 +51,9 @@ pub struct CircuitSpec {
     pub final_zk: bool,
     /// Rows of a work leaf, as a power of two.
     pub leaf_rows_log2: usize,
-    /// The leaf kinds of the set, by name: every one has a leaf node in the whitelist.
+    /// The leaf kinds of the set, by name: every one has a leaf node in the whitelist. Absent
+    /// (empty) from a coordinator older than kinds, whose only kind is the work leaf.
+    #[serde(default)]
     pub kinds: Vec<KindSpec>,
     /// Id of the final verifier key (hex).
     pub final_key_id: String,

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use rayon::ThreadPool;
 use sheaf_api::CircuitSpec;
+use sheaf_circuits::work::WORK_LEAF_KIND;
 use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet, KindCatalog, KindParams};
 use tracing::{info, warn};
 
@@ -61,7 +62,13 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
         final_zk: spec.final_zk,
     };
     let leaf_rows_log2 = spec.leaf_rows_log2;
-    let names: Vec<String> = spec.kinds.iter().map(|k| k.name.clone()).collect();
+    // A coordinator older than kinds names none: it runs the work leaf only (its final key,
+    // checked below, still has to match).
+    let names: Vec<String> = if spec.kinds.is_empty() {
+        vec![WORK_LEAF_KIND.to_owned()]
+    } else {
+        spec.kinds.iter().map(|k| k.name.clone()).collect()
+    };
     if let Some(kind) = names.iter().find(|name| !catalog.knows(name)) {
         return Err(ProverError::UnknownKind {
             kind: kind.clone(),

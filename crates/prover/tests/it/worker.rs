@@ -374,3 +374,17 @@ async fn kind_with_another_key_is_refused() {
         "{err:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_naming_no_kinds_means_the_work_leaf() {
+    // A coordinator older than kinds sends no `kinds`: the prover builds the work leaf, checks
+    // the final key, and proves.
+    let (key, fake, base) = setup().await;
+    fake.hello.lock().unwrap().circuits.kinds.clear();
+    fake.push_job(leaf_job(0, 1));
+    let report = run_until(config(&base, &key, Some(1)), never())
+        .await
+        .unwrap();
+    assert_eq!(*fake.accepted.lock().unwrap(), ["s1-l0-i0"]);
+    assert_eq!(report.jobs_proved, 1);
+}
