@@ -7,7 +7,7 @@
 //!                                                                      ▼
 //!  state.clone() ─▶ for each tx, in order:  expiration · own rules · account chaining ·
 //!                   note authentication · nullifier unspent · apply + witnesses
-//!                ─▶ header (prev, number, chain root, roots, tx commitment, time) ─▶ push
+//!                ─▶ header (prev, number, chain root, roots, tx accumulator, time) ─▶ push
 //! ```
 //!
 //! Notes consumed in the block they were created in stay in its note tree (no erasure): their
@@ -18,11 +18,11 @@ use std::collections::{HashMap, HashSet};
 use crate::batch::{check_batch, BatchSummary};
 use crate::chain::{BlockHeader, BlockNumber, NoteTree};
 use crate::error::{BlockError, TxError};
-use crate::hash::{hash_tagged, Domain};
 use crate::limits::{MAX_BATCHES_PER_BLOCK, MAX_OUTPUT_NOTES_PER_BLOCK, MAX_TXS_PER_BATCH};
 use crate::notes::NoteId;
 use crate::smt::EMPTY_LEAF;
 use crate::state::RollupState;
+use crate::transition::accumulate_tx;
 use crate::tx::{NoteOrigin, Transaction};
 use crate::witness::{InputNoteWitness, TreeUpdate, TxWitness};
 
@@ -86,16 +86,19 @@ pub fn produce_block(
     }
 
     let mut next = state.clone();
-    let chain_root = next.chain_root();
-    let mut notes = BlockNotes::default();
+    let mut block = BlockNotes {
+        number,
+        chain_root: next.chain_root(),
+        ..BlockNotes::default()
+    };
     let mut witnesses = Vec::with_capacity(transactions.len());
     for (index, tx) in transactions.iter().enumerate() {
-        let witness = apply_transaction(&mut next, &mut notes, number, tx)
+        let witness = apply_transaction(&mut next, &mut block, tx)
             .map_err(|source| BlockError::Transaction { index, source })?;
         witnesses.push(witness);
     }
 
-    let batch_ids: Vec<_> = batches.iter().flat_map(|b| b.id.to_fields()).collect();
+    let (chain_root, notes) = (block.chain_root, block);
     let header = BlockHeader {
         prev_block_commitment: tip.commitment(),
         number,
@@ -103,7 +106,7 @@ pub fn produce_block(
         account_root: next.account_root(),
         nullifier_root: next.nullifier_root(),
         note_root: notes.tree.root(),
-        tx_commitment: hash_tagged(Domain::BlockTransactions, &batch_ids),
+        tx_commitment: notes.tx_accumulator,
         timestamp,
     };
     next.push_block(header, notes.tree);
@@ -130,11 +133,15 @@ impl RollupState {
     }
 }
 
-/// The note tree of the block being produced, and where each note sits in it.
+/// The block being produced: its number and chain root, its note tree and where each note sits
+/// in it, and its transaction accumulator.
 #[derive(Default)]
 struct BlockNotes {
+    number: BlockNumber,
+    chain_root: sheaf_circuits::Digest,
     tree: NoteTree,
     index_of: HashMap<NoteId, u32>,
+    tx_accumulator: sheaf_circuits::Digest,
 }
 
 /// Check one transaction at its place in the block and apply it to `state` and `notes`. Every
@@ -142,9 +149,9 @@ struct BlockNotes {
 fn apply_transaction(
     state: &mut RollupState,
     notes: &mut BlockNotes,
-    number: BlockNumber,
     tx: &Transaction,
 ) -> Result<TxWitness, TxError> {
+    let number = notes.number;
     let body = &tx.body;
     if number > body.expiration {
         return Err(TxError::Expired {
@@ -220,6 +227,7 @@ fn apply_transaction(
             root_after: state.account_root(),
         }
     };
+    let nullifier_root_before = state.nullifier_root();
     let mut nullifier_inserts = Vec::with_capacity(nullifiers.len());
     for nullifier in nullifiers {
         let root_before = state.nullifier_root();
@@ -234,6 +242,7 @@ fn apply_transaction(
         nullifier_inserts.push((nullifier, update));
     }
     let note_root_before = notes.tree.root();
+    let note_count_before = notes.index_of.len() as u32;
     let mut note_inserts = Vec::with_capacity(output_ids.len());
     for note in output_ids {
         let index = notes.index_of.len() as u32;
@@ -249,6 +258,8 @@ fn apply_transaction(
         };
         note_inserts.push((note, update));
     }
+    let tx_accumulator_before = notes.tx_accumulator;
+    notes.tx_accumulator = accumulate_tx(tx_accumulator_before, tx.id());
     Ok(TxWitness {
         tx: tx.id(),
         account_before: body.account,
@@ -259,5 +270,11 @@ fn apply_transaction(
         note_inserts,
         note_root_before,
         note_root_after: notes.tree.root(),
+        note_count_before,
+        nullifier_root_before,
+        nullifier_root_after: state.nullifier_root(),
+        tx_accumulator_before,
+        block: number,
+        chain_root: notes.chain_root,
     })
 }

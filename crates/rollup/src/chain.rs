@@ -45,7 +45,7 @@ pub struct BlockHeader {
     pub nullifier_root: Digest,
     /// Root of this block's note tree.
     pub note_root: Digest,
-    /// Commitment to the block's batches and their transactions.
+    /// The transaction accumulator after the block's last transaction ([`crate::accumulate_tx`]).
     pub tx_commitment: Digest,
     /// Unix milliseconds; strictly increasing from block to block.
     pub timestamp: u64,

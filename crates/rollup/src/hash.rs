@@ -32,8 +32,12 @@ pub enum Domain {
     WotsPublicKey = 10,
     /// A batch's id.
     Batch = 11,
-    /// A block's transaction commitment (over its batch ids).
-    BlockTransactions = 12,
+    /// One step of a block's transaction accumulator (its header's transaction commitment).
+    TxAccumulator = 12,
+    /// A state transition: what a tx kernel or a merge node proves.
+    Transition = 13,
+    /// A block kernel's statement: the previous and the new block commitment.
+    BlockStatement = 14,
 }
 
 impl Domain {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sheaf_circuits::Digest;
 
 use crate::account::Account;
-use crate::chain::NoteInclusionProof;
+use crate::chain::{BlockNumber, NoteInclusionProof};
 use crate::notes::{NoteId, Nullifier};
 use crate::smt::MerklePath;
 use crate::tx::TxId;
@@ -62,6 +62,18 @@ pub struct TxWitness {
     pub note_root_before: Digest,
     /// The block's note root after it.
     pub note_root_after: Digest,
+    /// Notes the block had created before the transaction: its first output's index.
+    pub note_count_before: u32,
+    /// The nullifier root before the transaction.
+    pub nullifier_root_before: Digest,
+    /// The nullifier root after it.
+    pub nullifier_root_after: Digest,
+    /// The block's transaction accumulator before the transaction.
+    pub tx_accumulator_before: Digest,
+    /// The block being produced.
+    pub block: BlockNumber,
+    /// The chain root the block commits to (its input notes of earlier blocks are under it).
+    pub chain_root: Digest,
 }
 
 impl TxWitness {

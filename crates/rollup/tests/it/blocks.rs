@@ -3,7 +3,11 @@
 use sheaf_circuits::Digest;
 use sheaf_rollup::limits::NOTE_TREE_DEPTH;
 use sheaf_rollup::smt::{empty_root, verify_path, EMPTY_LEAF};
-use sheaf_rollup::{InputNoteWitness, NoteId, ProducedBlock, RollupState, Transaction, TreeUpdate};
+use sheaf_rollup::transition::JoinError;
+use sheaf_rollup::{
+    InputNoteWitness, NoteId, ProducedBlock, RollupState, StateRoots, Transaction, Transition,
+    TreeUpdate,
+};
 
 use crate::support::{committed, unauthenticated, world, ALICE, BOB, CAROL, START_BALANCE};
 
@@ -68,6 +72,41 @@ fn assert_witnesses_replay(previous: &RollupState, txs: &[Transaction], block: &
     assert_eq!(account_root, block.header.account_root);
     assert_eq!(nullifier_root, block.header.nullifier_root);
     assert_eq!(note_root, block.header.note_root);
+    assert_transitions_join_into_the_header(previous, txs, block);
+}
+
+/// The transactions' transitions join, in order, from the previous block's state to exactly the
+/// produced header (the block kernel's rule), and refuse to join out of order.
+fn assert_transitions_join_into_the_header(
+    previous: &RollupState,
+    txs: &[Transaction],
+    block: &ProducedBlock,
+) {
+    let transitions: Vec<Transition> = txs
+        .iter()
+        .zip(&block.witnesses)
+        .map(|(tx, witness)| Transition::of_tx(witness, tx.body.expiration))
+        .collect();
+    let Some((first, rest)) = transitions.split_first() else {
+        return;
+    };
+    assert_eq!(first.before, StateRoots::block_start(previous.tip()));
+    let whole = rest
+        .iter()
+        .try_fold(*first, |acc, next| acc.join(next))
+        .unwrap();
+    assert_eq!(whole.tx_count as usize, txs.len());
+    assert_eq!(
+        whole.expiration,
+        txs.iter().map(|tx| tx.body.expiration).min().unwrap()
+    );
+    assert_eq!(
+        whole.header(previous.tip(), block.header.timestamp),
+        block.header
+    );
+    if let [a, b, ..] = transitions.as_slice() {
+        assert_eq!(b.join(a), Err(JoinError::StateDoesNotChain));
+    }
 }
 
 #[test]
