@@ -7,6 +7,7 @@
 //! cached by [`ArtifactCache`], so this happens once per configuration and machine.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -20,7 +21,8 @@ use crate::error::{CircuitError, Result};
 use crate::header::NODE_PUBLIC_INPUTS;
 use crate::key::FinalKey;
 use crate::leaf::{work_units_for_rows, LeafVerifier};
-use crate::node::{node_body, Children, NodeCircuit, Padding};
+use crate::node::{node_body, Children, KernelRule, NodeCircuit, Padding};
+use crate::rule::{NodeRule, WhitelistPositions};
 use crate::whitelist::{key_digest, Whitelist};
 use crate::wrap::FinalWrap;
 use crate::{C, D, F};
@@ -70,7 +72,7 @@ impl AggregationSettings {
         self.final_zk || self.node_config().zero_knowledge
     }
 
-    fn fingerprint_params(&self, leaves: &[LeafVerifier]) -> String {
+    fn fingerprint_params(&self, leaves: &[LeafVerifier], rules: &[Arc<dyn NodeRule>]) -> String {
         let mut params = format!("arity={} node={:?}", self.arity, self.node_config());
         for leaf in leaves {
             params.push_str(&format!(
@@ -78,6 +80,12 @@ impl AggregationSettings {
                 leaf.kind,
                 key_digest(&leaf.verifier_only)
             ));
+            if let Some(rule) = &leaf.node_rule {
+                params.push_str(&format!("+kernel:{}={}", rule.name(), rule.version()));
+            }
+        }
+        for rule in rules {
+            params.push_str(&format!(" kernel:{}={}", rule.name(), rule.version()));
         }
         params
     }
@@ -88,6 +96,8 @@ pub struct AggregationCircuits {
     settings: AggregationSettings,
     leaf_nodes: BTreeMap<String, NodeCircuit>,
     leaf_verifiers: Vec<LeafVerifier>,
+    kernel_nodes: BTreeMap<String, NodeCircuit>,
+    rules: Vec<Arc<dyn NodeRule>>,
     universal: NodeCircuit,
     final_wrap: Option<FinalWrap>,
     whitelist: Whitelist,
@@ -111,10 +121,22 @@ impl AggregationCircuits {
         leaves: &[LeafVerifier],
         cache: Option<&ArtifactCache>,
     ) -> Result<Self> {
-        if let Some(circuits) = cache.and_then(|c| Self::load(settings, leaves, c)) {
+        Self::load_or_build_with_rules(settings, leaves, &[], cache)
+    }
+
+    /// As [`Self::load_or_build`], with a kernel node for each of `rules` in the whitelist too.
+    pub fn load_or_build_with_rules(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        rules: &[Arc<dyn NodeRule>],
+        cache: Option<&ArtifactCache>,
+    ) -> Result<Self> {
+        if let Some(circuits) =
+            cache.and_then(|c| Self::load_with_rules(settings, leaves, rules, c))
+        {
             return Ok(circuits);
         }
-        let circuits = Self::build(settings, leaves)?;
+        let circuits = Self::build_with_rules(settings, leaves, rules)?;
         if let Some(cache) = cache {
             circuits.store(cache);
         }
@@ -123,38 +145,77 @@ impl AggregationCircuits {
 
     /// Build the circuits from scratch: find the universal shape, then build every node in it.
     pub fn build(settings: AggregationSettings, leaves: &[LeafVerifier]) -> Result<Self> {
-        check(&settings, leaves)?;
+        Self::build_with_rules(settings, leaves, &[])
+    }
+
+    /// As [`Self::build`], with a kernel node for each of `rules` in the whitelist too.
+    pub fn build_with_rules(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        rules: &[Arc<dyn NodeRule>],
+    ) -> Result<Self> {
+        check(&settings, leaves, rules)?;
         let config = settings.node_config();
-        let shape = universal_shape(&config, settings.arity, leaves)?;
+        let positions = whitelist_positions(leaves, rules);
+        let shape = universal_shape(&config, settings.arity, leaves, rules, &positions)?;
         let weight = work_units_for_rows(shape.degree_bits());
         let padding = Some(Padding { target: &shape });
         // Much of a circuit build is serial: build the nodes side by side.
-        let (universal, leaf_nodes) = rayon::join(
+        let ((universal, kernel_nodes), leaf_nodes) = rayon::join(
             || {
-                node_body(
-                    config.clone(),
-                    settings.arity,
-                    Children::Universal(&shape),
-                    weight,
+                rayon::join(
+                    || {
+                        node_body(
+                            config.clone(),
+                            settings.arity,
+                            Children::Universal(&shape),
+                            weight,
+                            None,
+                        )
+                        .build(settings.arity, None, weight, padding)
+                    },
+                    || {
+                        rules
+                            .par_iter()
+                            .map(|rule| {
+                                kernel_body(
+                                    &config,
+                                    settings.arity,
+                                    &shape,
+                                    weight,
+                                    rule,
+                                    &positions,
+                                )
+                                .build(settings.arity, None, weight, padding)
+                                .map(|node| (rule.name().to_owned(), node))
+                            })
+                            .collect::<Result<BTreeMap<_, _>>>()
+                    },
                 )
-                .build(settings.arity, None, weight, padding)
             },
             || {
                 leaves
                     .par_iter()
                     .map(|leaf| {
-                        node_body(config.clone(), settings.arity, Children::Leaf(leaf), weight)
+                        leaf_body(&config, settings.arity, leaf, weight, &positions)
                             .build(settings.arity, Some(leaf.clone()), weight, padding)
                             .map(|node| (leaf.kind.clone(), node))
                     })
                     .collect::<Result<BTreeMap<_, _>>>()
             },
         );
-        let (universal, leaf_nodes) = (universal?, leaf_nodes?);
+        let (universal, kernel_nodes, leaf_nodes) = (universal?, kernel_nodes?, leaf_nodes?);
         let final_wrap = settings
             .wraps_final()
             .then(|| FinalWrap::build(config.clone(), &universal.data));
-        Self::assemble(settings, universal, leaf_nodes, final_wrap, false)
+        Self::assemble(
+            settings,
+            universal,
+            leaf_nodes,
+            (kernel_nodes, rules.to_vec()),
+            final_wrap,
+            false,
+        )
     }
 
     /// Load the circuits from `cache`; `None` when any is missing, stale or corrupt.
@@ -163,9 +224,19 @@ impl AggregationCircuits {
         leaves: &[LeafVerifier],
         cache: &ArtifactCache,
     ) -> Option<Self> {
-        check(&settings, leaves).ok()?;
+        Self::load_with_rules(settings, leaves, &[], cache)
+    }
+
+    /// As [`Self::load`], with a kernel node for each of `rules`.
+    pub fn load_with_rules(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        rules: &[Arc<dyn NodeRule>],
+        cache: &ArtifactCache,
+    ) -> Option<Self> {
+        check(&settings, leaves, rules).ok()?;
         let config = settings.node_config();
-        let fps = fingerprints(&settings, leaves);
+        let fps = fingerprints(&settings, leaves, rules);
         let data = cache
             .load(UNIVERSAL_ARTIFACT, &fps[0])
             .and_then(|b| circuit_from_bytes(&b))?;
@@ -176,34 +247,58 @@ impl AggregationCircuits {
             settings.arity,
             Children::Universal(&shape),
             weight,
+            None,
         )
         .into_circuit(settings.arity, None, weight, data);
+        let positions = whitelist_positions(leaves, rules);
         let mut leaf_nodes = BTreeMap::new();
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
             let data = cache
                 .load(&leaf_artifact(&leaf.kind), fp)
                 .and_then(|b| circuit_from_bytes(&b))
                 .filter(|data| data.common == shape)?;
-            let node = node_body(config.clone(), settings.arity, Children::Leaf(leaf), weight)
-                .into_circuit(settings.arity, Some(leaf.clone()), weight, data);
+            let node = leaf_body(&config, settings.arity, leaf, weight, &positions).into_circuit(
+                settings.arity,
+                Some(leaf.clone()),
+                weight,
+                data,
+            );
             leaf_nodes.insert(leaf.kind.clone(), node);
+        }
+        let mut kernel_nodes = BTreeMap::new();
+        for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
+            let data = cache
+                .load(&kernel_artifact(rule.name()), fp)
+                .and_then(|b| circuit_from_bytes(&b))
+                .filter(|data| data.common == shape)?;
+            let node = kernel_body(&config, settings.arity, &shape, weight, rule, &positions)
+                .into_circuit(settings.arity, None, weight, data);
+            kernel_nodes.insert(rule.name().to_owned(), node);
         }
         let final_wrap = match settings.wraps_final() {
             true => {
                 let data = cache
-                    .load(WRAP_ARTIFACT, &wrap_fingerprint(&settings, leaves))
+                    .load(WRAP_ARTIFACT, &wrap_fingerprint(&settings, leaves, rules))
                     .and_then(|b| circuit_from_bytes(&b))?;
                 Some(FinalWrap::from_data(config, &universal.data, data))
             }
             false => None,
         };
-        Self::assemble(settings, universal, leaf_nodes, final_wrap, true).ok()
+        Self::assemble(
+            settings,
+            universal,
+            leaf_nodes,
+            (kernel_nodes, rules.to_vec()),
+            final_wrap,
+            true,
+        )
+        .ok()
     }
 
     /// Write the circuits to `cache`.
     pub fn store(&self, cache: &ArtifactCache) {
-        let leaves = &self.leaf_verifiers;
-        let fps = fingerprints(&self.settings, leaves);
+        let (leaves, rules) = (&self.leaf_verifiers, &self.rules);
+        let fps = fingerprints(&self.settings, leaves, rules);
         if let Some(bytes) = circuit_to_bytes(&self.universal.data) {
             cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
         }
@@ -214,7 +309,7 @@ impl AggregationCircuits {
         {
             cache.store(
                 WRAP_ARTIFACT,
-                &wrap_fingerprint(&self.settings, leaves),
+                &wrap_fingerprint(&self.settings, leaves, rules),
                 &bytes,
             );
         }
@@ -227,19 +322,31 @@ impl AggregationCircuits {
                 cache.store(&leaf_artifact(&leaf.kind), fp, &bytes);
             }
         }
+        for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
+            if let Some(bytes) = self
+                .kernel_nodes
+                .get(rule.name())
+                .and_then(|node| circuit_to_bytes(&node.data))
+            {
+                cache.store(&kernel_artifact(rule.name()), fp, &bytes);
+            }
+        }
     }
 
     fn assemble(
         settings: AggregationSettings,
         universal: NodeCircuit,
         leaf_nodes: BTreeMap<String, NodeCircuit>,
+        (kernel_nodes, rules): (BTreeMap<String, NodeCircuit>, Vec<Arc<dyn NodeRule>>),
         final_wrap: Option<FinalWrap>,
         from_cache: bool,
     ) -> Result<Self> {
+        // In the order of `whitelist_positions`: universal, leaf nodes, kernel nodes (by name).
         let mut keys = vec![key_digest(&universal.data.verifier_only)];
         keys.extend(
             leaf_nodes
                 .values()
+                .chain(kernel_nodes.values())
                 .map(|n| key_digest(&n.data.verifier_only)),
         );
         let whitelist = Whitelist::new(keys)?;
@@ -251,6 +358,8 @@ impl AggregationCircuits {
             settings,
             leaf_nodes,
             leaf_verifiers,
+            kernel_nodes,
+            rules,
             universal,
             final_wrap,
             whitelist,
@@ -280,16 +389,30 @@ impl AggregationCircuits {
             .ok_or_else(|| CircuitError::UnknownKind(kind.to_owned()))
     }
 
+    /// The kernel node of the rule `name`.
+    pub fn kernel_node(&self, name: &str) -> Result<&NodeCircuit> {
+        self.kernel_nodes
+            .get(name)
+            .ok_or_else(|| CircuitError::UnknownKind(format!("kernel:{name}")))
+    }
+
+    /// The rules of this set's kernel nodes.
+    pub fn rules(&self) -> &[Arc<dyn NodeRule>] {
+        &self.rules
+    }
+
     /// A leaf node for another leaf kind, of this set's shape. Its key is not in this set's
     /// whitelist: admitting a kind means rebuilding the set with it.
     pub fn build_leaf_node(&self, leaf: &LeafVerifier) -> Result<NodeCircuit> {
         let shape = &self.universal.data.common;
         let weight = self.universal.weight();
-        node_body(
-            self.settings.node_config(),
+        let positions = whitelist_positions(std::slice::from_ref(leaf), &self.rules);
+        leaf_body(
+            &self.settings.node_config(),
             self.settings.arity,
-            Children::Leaf(leaf),
+            leaf,
             weight,
+            &positions,
         )
         .build(
             self.settings.arity,
@@ -333,7 +456,79 @@ fn leaf_artifact(kind: &str) -> String {
     format!("leaf-node-{kind}")
 }
 
-fn check(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Result<()> {
+fn kernel_artifact(name: &str) -> String {
+    format!("kernel-node-{name}")
+}
+
+/// The body of `leaf`'s leaf node (with the kind's rule, if it has one).
+fn leaf_body(
+    config: &CircuitConfig,
+    arity: usize,
+    leaf: &LeafVerifier,
+    weight: u64,
+    positions: &WhitelistPositions,
+) -> crate::node::NodeBody {
+    node_body(
+        config.clone(),
+        arity,
+        Children::Leaf(leaf),
+        weight,
+        leaf.node_rule.as_ref().map(|rule| KernelRule {
+            rule: rule.as_ref(),
+            positions,
+        }),
+    )
+}
+
+/// The body of `rule`'s kernel node, over children of `shape`.
+fn kernel_body(
+    config: &CircuitConfig,
+    arity: usize,
+    shape: &CommonCircuitData<F, D>,
+    weight: u64,
+    rule: &Arc<dyn NodeRule>,
+    positions: &WhitelistPositions,
+) -> crate::node::NodeBody {
+    node_body(
+        config.clone(),
+        arity,
+        Children::Universal(shape),
+        weight,
+        Some(KernelRule {
+            rule: rule.as_ref(),
+            positions,
+        }),
+    )
+}
+
+/// Where each circuit sits in the whitelist: the universal node, then a leaf node per kind and a
+/// kernel node per rule, each by name ([`AggregationCircuits`] assembles the keys in this order).
+pub fn whitelist_positions(
+    leaves: &[LeafVerifier],
+    rules: &[Arc<dyn NodeRule>],
+) -> WhitelistPositions {
+    let mut kinds: Vec<&str> = leaves.iter().map(|l| l.kind.as_str()).collect();
+    kinds.sort_unstable();
+    let mut names: Vec<&str> = rules.iter().map(|r| r.name()).collect();
+    names.sort_unstable();
+    let circuits = std::iter::once("universal".to_owned())
+        .chain(kinds.iter().map(|k| format!("node:{k}")))
+        .chain(names.iter().map(|n| format!("kernel:{n}")));
+    WhitelistPositions(circuits.enumerate().map(|(i, name)| (name, i)).collect())
+}
+
+fn check(
+    settings: &AggregationSettings,
+    leaves: &[LeafVerifier],
+    rules: &[Arc<dyn NodeRule>],
+) -> Result<()> {
+    let mut names: Vec<&str> = rules.iter().map(|r| r.name()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(CircuitError::InvalidArgument(
+            "two kernel rules share a name".into(),
+        ));
+    }
     if !(2..=MAX_ARITY).contains(&settings.arity) {
         return Err(CircuitError::InvalidArgument(format!(
             "arity must be 2 to {MAX_ARITY}, got {}",
@@ -346,41 +541,70 @@ fn check(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Result<()> 
     Ok(())
 }
 
-/// Fingerprints of the universal node, then of each leaf node in `leaves` order.
-fn fingerprints(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Vec<Fingerprint> {
-    let params = settings.fingerprint_params(leaves);
+/// Fingerprints of the universal node, then of each leaf node in `leaves` order, then of each
+/// kernel node in `rules` order.
+fn fingerprints(
+    settings: &AggregationSettings,
+    leaves: &[LeafVerifier],
+    rules: &[Arc<dyn NodeRule>],
+) -> Vec<Fingerprint> {
+    let params = settings.fingerprint_params(leaves, rules);
     std::iter::once(Fingerprint::new(UNIVERSAL_ARTIFACT, &params))
         .chain(
             leaves
                 .iter()
                 .map(|leaf| Fingerprint::new(&leaf_artifact(&leaf.kind), &params)),
         )
+        .chain(
+            rules
+                .iter()
+                .map(|rule| Fingerprint::new(&kernel_artifact(rule.name()), &params)),
+        )
         .collect()
 }
 
-fn wrap_fingerprint(settings: &AggregationSettings, leaves: &[LeafVerifier]) -> Fingerprint {
-    Fingerprint::new(WRAP_ARTIFACT, &settings.fingerprint_params(leaves))
+fn wrap_fingerprint(
+    settings: &AggregationSettings,
+    leaves: &[LeafVerifier],
+    rules: &[Arc<dyn NodeRule>],
+) -> Fingerprint {
+    Fingerprint::new(WRAP_ARTIFACT, &settings.fingerprint_params(leaves, rules))
 }
 
 /// Find the universal shape: the smallest (degree, gate set) that the universal node verifying
-/// proofs of that shape fits in, and that every leaf node fits in too.
+/// proofs of that shape fits in, and that every leaf node and kernel node fits in too.
 fn universal_shape(
     config: &CircuitConfig,
     arity: usize,
     leaves: &[LeafVerifier],
+    rules: &[Arc<dyn NodeRule>],
+    positions: &WhitelistPositions,
 ) -> Result<CommonCircuitData<F, D>> {
     let mut gates = Vec::new();
     let mut bits = INITIAL_SHAPE_BITS;
     for leaf in leaves {
-        let common = node_body(config.clone(), arity, Children::Leaf(leaf), 1).natural_shape();
+        let common = leaf_body(config, arity, leaf, 1, positions).natural_shape();
         merge(&mut gates, &mut bits, &common);
     }
     for _ in 0..8 {
         let target = shape_circuit(config, &gates, bits);
         let weight = work_units_for_rows(target.degree_bits());
-        let common =
-            node_body(config.clone(), arity, Children::Universal(&target), weight).natural_shape();
-        if !merge(&mut gates, &mut bits, &common) {
+        let mut grew = false;
+        for rule in rules {
+            let common =
+                kernel_body(config, arity, &target, weight, rule, positions).natural_shape();
+            grew |= merge(&mut gates, &mut bits, &common);
+        }
+        let common = node_body(
+            config.clone(),
+            arity,
+            Children::Universal(&target),
+            weight,
+            None,
+        )
+        .natural_shape();
+        grew |= merge(&mut gates, &mut bits, &common);
+        if !grew {
             tracing::debug!(target: "sheaf::circuits", degree_bits = bits, gates = gates.len(), "universal shape found");
             return Ok(target);
         }

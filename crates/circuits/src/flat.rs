@@ -20,7 +20,7 @@ pub fn flat_aggregator(
 ) -> Result<(NodeCircuit, bool)> {
     let fp = fingerprint(&config, leaf, n);
     let weight = work_units_for_rows(leaf.common.degree_bits()) * n as u64;
-    let body = || node_body(config.clone(), n, Children::Leaf(leaf), weight);
+    let body = || node_body(config.clone(), n, Children::Leaf(leaf), weight, None);
     if let Some(data) = cache
         .and_then(|c| c.load("flat", &fp))
         .and_then(|b| crate::cache::circuit_from_bytes(&b))

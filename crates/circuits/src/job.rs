@@ -2,7 +2,11 @@
 //! `sheaf-types`, so the store, the API and every prover name it alike), and the set of circuits a coordinator and its provers
 //! share ([`CircuitSet`]): what a job's proof must carry, its verifier key, and proving it.
 
-use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierCircuitData};
+use std::sync::Arc;
+
+use plonky2::plonk::circuit_data::{
+    CircuitData, CommonCircuitData, VerifierCircuitData, VerifierOnlyCircuitData,
+};
 pub use sheaf_types::{JobCircuit, JobInputs, UnknownCircuit};
 
 use crate::aggregation::{AggregationCircuits, AggregationSettings};
@@ -12,6 +16,7 @@ use crate::error::{CircuitError, Result};
 use crate::header::{Header, JobStats};
 use crate::kind::{KindCatalog, KindParams, KindRegistry, LeafKind};
 use crate::node::{node_header, Child};
+use crate::rule::NodeRule;
 use crate::tree::TreePlan;
 use crate::work::WORK_LEAF_KIND;
 use crate::{Proof, C, D, F};
@@ -56,8 +61,39 @@ impl CircuitSet {
         kinds: KindRegistry,
         cache: Option<&ArtifactCache>,
     ) -> Result<Self> {
-        let aggregation = AggregationCircuits::load_or_build(settings, &kinds.verifiers(), cache)?;
+        Self::from_parts(settings, kinds, &[], cache)
+    }
+
+    /// As [`Self::from_kinds`], with a kernel node for each of `rules` in the whitelist too.
+    pub fn from_parts(
+        settings: AggregationSettings,
+        kinds: KindRegistry,
+        rules: &[Arc<dyn NodeRule>],
+        cache: Option<&ArtifactCache>,
+    ) -> Result<Self> {
+        if let Some(rule) = rules.iter().find(|r| kinds.get(r.name()).is_ok()) {
+            return Err(CircuitError::InvalidArgument(format!(
+                "kernel rule {:?} has the name of a leaf kind",
+                rule.name()
+            )));
+        }
+        let aggregation = AggregationCircuits::load_or_build_with_rules(
+            settings,
+            &kinds.verifiers(),
+            rules,
+            cache,
+        )?;
         Ok(CircuitSet { kinds, aggregation })
+    }
+
+    /// The rule of the kernel node `name`.
+    pub fn rule(&self, name: &str) -> Result<&dyn NodeRule> {
+        self.aggregation
+            .rules()
+            .iter()
+            .find(|r| r.name() == name)
+            .map(AsRef::as_ref)
+            .ok_or_else(|| CircuitError::UnknownKind(format!("kernel:{name}")))
     }
 
     /// The registered leaf kinds.
@@ -75,8 +111,36 @@ impl CircuitSet {
             JobCircuit::Leaf { kind } => self.kind(kind)?.leaf_data(),
             JobCircuit::LeafNode { kind } => &self.aggregation.leaf_node(kind)?.data,
             JobCircuit::Universal => &self.aggregation.universal().data,
+            JobCircuit::Kernel { name } => &self.aggregation.kernel_node(name)?.data,
             JobCircuit::Wrap => &self.wrap()?.data,
         })
+    }
+
+    /// The rule a node of `circuit` applies: a kernel node's, or a leaf node's whose kind has
+    /// one; `None` for the universal node and plain leaf nodes.
+    pub fn node_rule(&self, circuit: &JobCircuit) -> Result<Option<&dyn NodeRule>> {
+        Ok(match circuit {
+            JobCircuit::Kernel { name } => Some(self.rule(name)?),
+            JobCircuit::LeafNode { kind } => self
+                .aggregation
+                .leaf_node(kind)?
+                .leaf_verifier()
+                .and_then(|leaf| leaf.node_rule.as_deref()),
+            _ => None,
+        })
+    }
+
+    /// The key of a node-shaped circuit (universal, leaf node or kernel node): what a child of
+    /// the universal node or of a kernel node may be.
+    fn node_key(&self, circuit: &JobCircuit) -> Result<&VerifierOnlyCircuitData<C, D>> {
+        match circuit {
+            JobCircuit::LeafNode { .. } | JobCircuit::Universal | JobCircuit::Kernel { .. } => {
+                Ok(&self.data(circuit)?.verifier_only)
+            }
+            other => Err(CircuitError::InvalidArgument(format!(
+                "{other} proofs are not of the universal shape"
+            ))),
+        }
     }
 
     /// The shape of proofs of `circuit`, to decode them.
@@ -112,7 +176,7 @@ impl CircuitSet {
             JobCircuit::Leaf { kind } => self
                 .kind(kind)?
                 .expected_job_header(inputs, children, worker_pk),
-            JobCircuit::LeafNode { .. } | JobCircuit::Universal => {
+            JobCircuit::LeafNode { .. } | JobCircuit::Universal | JobCircuit::Kernel { .. } => {
                 let arity = self.aggregation.settings().arity;
                 if children.is_empty() || children.len() > arity {
                     return Err(CircuitError::BadChildCount {
@@ -120,11 +184,13 @@ impl CircuitSet {
                         got: children.len(),
                     });
                 }
-                Ok(node_header(
-                    children,
-                    worker_pk,
-                    self.aggregation.universal().weight(),
-                ))
+                let mut header =
+                    node_header(children, worker_pk, self.aggregation.universal().weight());
+                if let Some(rule) = self.node_rule(circuit)? {
+                    header.statement =
+                        rule.statement(&kernel_fields(rule.name(), inputs)?, children)?;
+                }
+                Ok(header)
             }
             JobCircuit::Wrap => match children {
                 [root] => Ok(*root),
@@ -190,31 +256,40 @@ impl CircuitSet {
                         ))),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                node.prove(&children, worker, self.aggregation.whitelist())
+                let whitelist = self.aggregation.whitelist();
+                match self.node_rule(circuit)? {
+                    Some(rule) => node.prove_kernel(
+                        &children,
+                        worker,
+                        whitelist,
+                        &kernel_fields(rule.name(), inputs)?,
+                    ),
+                    None => node.prove(&children, worker, whitelist),
+                }
             }
-            JobCircuit::Universal => {
+            JobCircuit::Universal | JobCircuit::Kernel { .. } => {
                 let children = children
                     .iter()
                     .map(|(child, proof)| {
-                        let key = match child {
-                            JobCircuit::LeafNode { kind } => {
-                                &self.aggregation.leaf_node(kind)?.data.verifier_only
-                            }
-                            JobCircuit::Universal => {
-                                &self.aggregation.universal().data.verifier_only
-                            }
-                            other => {
-                                return Err(CircuitError::InvalidArgument(format!(
-                                    "a universal job does not aggregate {other} proofs"
-                                )))
-                            }
-                        };
+                        let key = self.node_key(child).map_err(|_| {
+                            CircuitError::InvalidArgument(format!(
+                                "a {circuit} job does not aggregate {child} proofs"
+                            ))
+                        })?;
                         Ok(Child { proof, key })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                self.aggregation
-                    .universal()
-                    .prove(&children, worker, self.aggregation.whitelist())
+                let whitelist = self.aggregation.whitelist();
+                match circuit {
+                    JobCircuit::Kernel { name } => self
+                        .aggregation
+                        .kernel_node(name)?
+                        .prove_kernel(&children, worker, whitelist, &kernel_fields(name, inputs)?),
+                    _ => self
+                        .aggregation
+                        .universal()
+                        .prove(&children, worker, whitelist),
+                }
             }
             JobCircuit::Wrap => match children {
                 [(JobCircuit::Universal, root)] => self.wrap()?.prove(root),
@@ -223,5 +298,16 @@ impl CircuitSet {
                 )),
             },
         }
+    }
+}
+
+/// A kernel job's witness: its inputs' fields, which must be tagged with the rule's name.
+fn kernel_fields(name: &str, inputs: &JobInputs) -> Result<serde_json::Value> {
+    match (inputs.leaf_kind(), inputs.leaf_fields()) {
+        (Some(kind), Some(fields)) if kind == name => Ok(fields),
+        _ => Err(CircuitError::BadInputs {
+            kind: format!("kernel:{name}"),
+            reason: format!("the inputs are not {{\"kind\":\"{name}\",…}}"),
+        }),
     }
 }

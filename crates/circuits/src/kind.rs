@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use plonky2::plonk::circuit_data::CircuitData;
 use sheaf_types::JobInputs;
@@ -29,6 +30,7 @@ use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
 use crate::header::Header;
 use crate::leaf::{leaf_header, LeafCircuit, LeafVerifier};
+use crate::rule::NodeRule;
 use crate::whitelist::key_digest;
 use crate::work::{WorkLeaf, WORK_LEAF_KIND};
 use crate::{Proof, C, D, F};
@@ -41,12 +43,16 @@ pub trait LeafKind: Send + Sync + fmt::Debug {
     /// The kind's built leaf circuit.
     fn leaf_data(&self) -> &CircuitData<F, C, D>;
 
+    /// The rule of this kind's leaf node, if it reads its children's statements.
+    fn leaf_node_rule(&self) -> Option<Arc<dyn NodeRule>>;
+
     /// What an aggregation node needs to verify proofs of this kind.
     fn leaf_verifier(&self) -> LeafVerifier {
         LeafVerifier {
             kind: self.name().to_owned(),
             common: self.leaf_data().common.clone(),
             verifier_only: self.leaf_data().verifier_only.clone(),
+            node_rule: self.leaf_node_rule(),
         }
     }
 
@@ -76,6 +82,10 @@ impl<L: LeafCircuit + fmt::Debug> LeafKind for L {
 
     fn leaf_data(&self) -> &CircuitData<F, C, D> {
         self.circuit()
+    }
+
+    fn leaf_node_rule(&self) -> Option<Arc<dyn NodeRule>> {
+        self.node_rule()
     }
 
     fn expected_job_header(

@@ -4,6 +4,8 @@
 //! `worker_pk = H(secret)`, sets `commitment = worker_pk` and fixes the job stats to
 //! `(1, 0, weight)`, then registers the header as the first public inputs.
 
+use std::sync::Arc;
+
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::hash::poseidon::PoseidonHash;
@@ -15,6 +17,7 @@ use plonky2::plonk::circuit_data::{CircuitData, CommonCircuitData, VerifierOnlyC
 use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
 use crate::header::{Header, HeaderTarget};
+use crate::rule::NodeRule;
 use crate::{Proof, C, D, F};
 
 /// Rows per work unit: a circuit's weight is its row count divided by this.
@@ -64,12 +67,19 @@ pub trait LeafCircuit: Send + Sync {
     /// Prove one leaf job for `worker`.
     fn prove(&self, input: &Self::Input, worker: &WorkerSecret) -> Result<Proof>;
 
+    /// The rule this kind's leaf node applies to its children's statements; by default none
+    /// (the node states the hash of their statements).
+    fn node_rule(&self) -> Option<Arc<dyn NodeRule>> {
+        None
+    }
+
     /// What an aggregation node needs to verify proofs of this kind.
     fn verifier(&self) -> LeafVerifier {
         LeafVerifier {
             kind: self.kind().to_string(),
             common: self.circuit().common.clone(),
             verifier_only: self.circuit().verifier_only.clone(),
+            node_rule: self.node_rule(),
         }
     }
 
@@ -83,7 +93,7 @@ pub trait LeafCircuit: Send + Sync {
     }
 }
 
-/// The verifying side of a leaf kind: its name, shape and key.
+/// The verifying side of a leaf kind: its name, shape and key, and the rule of its leaf node.
 #[derive(Clone, Debug)]
 pub struct LeafVerifier {
     /// The kind's name.
@@ -92,6 +102,9 @@ pub struct LeafVerifier {
     pub common: CommonCircuitData<F, D>,
     /// Its verifier key.
     pub verifier_only: VerifierOnlyCircuitData<C, D>,
+    /// The rule the kind's leaf node applies to its children's statements (see
+    /// [`crate::rule`]); `None`: the plain hash of their statements.
+    pub node_rule: Option<Arc<dyn NodeRule>>,
 }
 
 /// Adds the standard leaf header to a circuit under construction.

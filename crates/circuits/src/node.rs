@@ -32,6 +32,7 @@ use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
 use crate::header::{Header, HeaderTarget, JobStats, HEADER_LEN, NODE_PUBLIC_INPUTS};
 use crate::leaf::LeafVerifier;
+use crate::rule::{NodeRule, RuleChild, RuleTargets, WhitelistPositions};
 use crate::whitelist::{
     assert_equal_if, key_digest, key_digest_target, MembershipTarget, Whitelist,
 };
@@ -57,6 +58,7 @@ pub struct Padding<'a> {
 pub struct NodeCircuit {
     arity: usize,
     leaf: Option<LeafVerifier>,
+    rule: Option<String>,
     weight: u64,
     targets: NodeTargets,
     /// The circuit.
@@ -68,6 +70,7 @@ impl std::fmt::Debug for NodeCircuit {
         f.debug_struct("NodeCircuit")
             .field("arity", &self.arity)
             .field("leaf_kind", &self.leaf_kind())
+            .field("rule", &self.rule)
             .field("degree_bits", &self.data.common.degree_bits())
             .finish()
     }
@@ -77,6 +80,14 @@ impl std::fmt::Debug for NodeCircuit {
 pub(crate) struct NodeBody {
     builder: CircuitBuilder<F, D>,
     targets: NodeTargets,
+    rule: Option<String>,
+}
+
+/// The rule of a kernel node, with where every whitelisted circuit sits.
+#[derive(Clone, Copy)]
+pub(crate) struct KernelRule<'a> {
+    pub(crate) rule: &'a dyn NodeRule,
+    pub(crate) positions: &'a WhitelistPositions,
 }
 
 /// The witness targets of a node.
@@ -87,14 +98,16 @@ struct NodeTargets {
     active: Vec<BoolTarget>,
     secret: [Target; 4],
     whitelist_root: HashOutTarget,
+    rule: Option<Box<dyn RuleTargets>>,
 }
 
-/// Lay down the node's constraints in a fresh builder.
+/// Lay down the node's constraints in a fresh builder; a kernel node's statement is its rule's.
 pub(crate) fn node_body(
     config: CircuitConfig,
     arity: usize,
     children: Children<'_>,
     weight: u64,
+    kernel: Option<KernelRule<'_>>,
 ) -> NodeBody {
     let mut builder = CircuitBuilder::<F, D>::new(config);
     let b = &mut builder;
@@ -178,7 +191,23 @@ pub(crate) fn node_body(
         }
     }
     let inner = one_hot_select(b, &exactly, &inner_candidates);
-    let statement = one_hot_select(b, &exactly, &statement_candidates);
+    let rule = kernel.map(|KernelRule { rule, positions }| {
+        let children: Vec<RuleChild> = headers
+            .iter()
+            .zip(&active)
+            .enumerate()
+            .map(|(slot, (header, active))| RuleChild {
+                header: header.clone(),
+                active: *active,
+                position: memberships.get(slot).map(|m| m.position(b)),
+            })
+            .collect();
+        rule.build(b, &children, positions)
+    });
+    let statement = match &rule {
+        Some(rule) => rule.statement(),
+        None => one_hot_select(b, &exactly, &statement_candidates),
+    };
     let commitment =
         b.hash_n_to_hash_no_pad::<PoseidonHash>([inner.elements, worker_pk.elements].concat());
 
@@ -209,7 +238,9 @@ pub(crate) fn node_body(
             active,
             secret,
             whitelist_root,
+            rule,
         },
+        rule: kernel.map(|k| k.rule.name().to_owned()),
     }
 }
 
@@ -242,6 +273,7 @@ impl NodeBody {
         NodeCircuit {
             arity,
             leaf,
+            rule: self.rule,
             weight,
             targets: self.targets,
             data,
@@ -315,6 +347,11 @@ impl NodeCircuit {
         self.leaf.as_ref().map(|leaf| leaf.kind.as_str())
     }
 
+    /// The rule of a kernel node; `None` for the universal node and leaf nodes.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
+    }
+
     /// The leaf circuit a leaf node verifies; `None` for the universal node.
     pub fn leaf_verifier(&self) -> Option<&LeafVerifier> {
         self.leaf.as_ref()
@@ -336,7 +373,19 @@ impl NodeCircuit {
         whitelist: &Whitelist,
     ) -> Result<Proof> {
         let positions = self.check_children(children, whitelist)?;
-        self.prove_unchecked(children, &positions, worker, whitelist)
+        self.prove_unchecked(children, &positions, worker, whitelist, None)
+    }
+
+    /// Prove this kernel node over 1 to `arity` children with its rule's witness `fields`.
+    pub fn prove_kernel(
+        &self,
+        children: &[Child<'_>],
+        worker: &WorkerSecret,
+        whitelist: &Whitelist,
+        fields: &serde_json::Value,
+    ) -> Result<Proof> {
+        let positions = self.check_children(children, whitelist)?;
+        self.prove_unchecked(children, &positions, worker, whitelist, Some(fields))
     }
 
     fn check_children(&self, children: &[Child<'_>], whitelist: &Whitelist) -> Result<Vec<usize>> {
@@ -360,8 +409,9 @@ impl NodeCircuit {
             .collect()
     }
 
-    /// Prove with the given whitelist positions, skipping the native checks: the circuit alone
-    /// decides. Exposed so tests can show the circuit itself refuses what the checks catch.
+    /// Prove with the given whitelist positions (and a kernel node's rule witness), skipping
+    /// the native checks: the circuit alone decides. Exposed so tests can show the circuit
+    /// itself refuses what the checks catch.
     #[doc(hidden)]
     pub fn prove_unchecked(
         &self,
@@ -369,10 +419,31 @@ impl NodeCircuit {
         positions: &[usize],
         worker: &WorkerSecret,
         whitelist: &Whitelist,
+        rule_fields: Option<&serde_json::Value>,
     ) -> Result<Proof> {
         let err = |e: anyhow::Error| CircuitError::Prove(e.to_string());
         let t = &self.targets;
         let mut pw = PartialWitness::new();
+        match (&t.rule, rule_fields) {
+            (Some(rule), Some(fields)) => {
+                let headers = children
+                    .iter()
+                    .map(|c| Header::from_public_inputs(&c.proof.public_inputs))
+                    .collect::<Result<Vec<_>>>()?;
+                rule.set(&mut pw, fields, &headers)?;
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(CircuitError::InvalidArgument(
+                    "a kernel node needs its rule's witness".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(CircuitError::InvalidArgument(
+                    "only a kernel node takes a rule's witness".into(),
+                ))
+            }
+        }
         pw.set_target_arr(&t.secret, &worker.expose().to_fields())
             .map_err(err)?;
         pw.set_hash_target(t.whitelist_root, whitelist.root().to_hash_out())

@@ -134,6 +134,11 @@ impl MembershipTarget {
         }
     }
 
+    /// The position the path's bits spell (least significant first).
+    pub fn position(&self, builder: &mut CircuitBuilder<F, D>) -> Target {
+        builder.le_sum(self.index_bits.iter())
+    }
+
     /// Set the path of leaf `index` of `whitelist`.
     pub fn set(
         &self,

@@ -20,13 +20,21 @@ pub enum JobCircuit {
     },
     /// The universal aggregation node (`universal`), at level 2 and above.
     Universal,
+    /// A kernel node (`kernel:merge`): a node of the universal shape whose statement is its
+    /// rule's (a rollup's merge or block kernel).
+    Kernel {
+        /// The rule's name.
+        name: String,
+    },
     /// The zero-knowledge wrap of a root (`wrap`).
     Wrap,
 }
 
 /// A circuit name that is none of [`JobCircuit`]'s forms.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown job circuit {0:?} (expected leaf:<kind>, node:<kind>, universal or wrap)")]
+#[error(
+    "unknown job circuit {0:?} (expected leaf:<kind>, node:<kind>, kernel:<rule>, universal or wrap)"
+)]
 pub struct UnknownCircuit(pub String);
 
 impl fmt::Display for JobCircuit {
@@ -35,6 +43,7 @@ impl fmt::Display for JobCircuit {
             JobCircuit::Leaf { kind } => write!(f, "leaf:{kind}"),
             JobCircuit::LeafNode { kind } => write!(f, "node:{kind}"),
             JobCircuit::Universal => f.write_str("universal"),
+            JobCircuit::Kernel { name } => write!(f, "kernel:{name}"),
             JobCircuit::Wrap => f.write_str("wrap"),
         }
     }
@@ -52,6 +61,7 @@ impl FromStr for JobCircuit {
         match s.split_once(':') {
             Some(("leaf", k)) => Ok(JobCircuit::Leaf { kind: kind(k)? }),
             Some(("node", k)) => Ok(JobCircuit::LeafNode { kind: kind(k)? }),
+            Some(("kernel", k)) => Ok(JobCircuit::Kernel { name: kind(k)? }),
             None if s == "universal" => Ok(JobCircuit::Universal),
             None if s == "wrap" => Ok(JobCircuit::Wrap),
             _ => Err(UnknownCircuit(s.to_owned())),
@@ -67,14 +77,28 @@ mod tests {
 
     #[test]
     fn every_form_round_trips() {
-        for text in ["leaf:work", "node:work", "universal", "wrap"] {
+        for text in [
+            "leaf:work",
+            "node:work",
+            "kernel:merge",
+            "universal",
+            "wrap",
+        ] {
             assert_eq!(text.parse::<JobCircuit>().unwrap().to_string(), text);
         }
     }
 
     #[test]
     fn other_names_are_refused() {
-        for bad in ["leaf:", "node:a:b", "leaf", "root", "Universal", ""] {
+        for bad in [
+            "leaf:",
+            "node:a:b",
+            "kernel:",
+            "leaf",
+            "root",
+            "Universal",
+            "",
+        ] {
             assert_eq!(
                 bad.parse::<JobCircuit>(),
                 Err(UnknownCircuit(bad.to_owned()))

@@ -88,7 +88,13 @@ fn non_whitelisted_circuit_of_identical_shape_is_rejected() {
     // Past the native check, the circuit itself refuses: no whitelist path leads to its key.
     for position in 0..2 {
         assert!(matches!(
-            universal.prove_unchecked(&[child], &[position], &worker(2), fx.circuits.whitelist()),
+            universal.prove_unchecked(
+                &[child],
+                &[position],
+                &worker(2),
+                fx.circuits.whitelist(),
+                None
+            ),
             Err(CircuitError::Prove(_))
         ));
     }

@@ -75,7 +75,7 @@ impl Coordinator {
 
         let work_units = match circuit {
             JobCircuit::Leaf { .. } => header.stats.work_units,
-            JobCircuit::LeafNode { .. } | JobCircuit::Universal => {
+            JobCircuit::LeafNode { .. } | JobCircuit::Universal | JobCircuit::Kernel { .. } => {
                 self.circuits.aggregation.universal().weight()
             }
             // The wrap re-exposes the root's header: it adds no work to the reward tree.
