@@ -18,7 +18,9 @@ use std::collections::{HashMap, HashSet};
 use crate::batch::{check_batch, BatchSummary};
 use crate::chain::{BlockHeader, BlockNumber, NoteTree};
 use crate::error::{BlockError, TxError};
-use crate::limits::{MAX_BATCHES_PER_BLOCK, MAX_OUTPUT_NOTES_PER_BLOCK, MAX_TXS_PER_BATCH};
+use crate::limits::{
+    MAX_BATCHES_PER_BLOCK, MAX_OUTPUT_NOTES_PER_BLOCK, MAX_TIMESTAMP_BITS, MAX_TXS_PER_BATCH,
+};
 use crate::notes::NoteId;
 use crate::smt::EMPTY_LEAF;
 use crate::state::RollupState;
@@ -52,6 +54,9 @@ pub fn produce_block(
     }
     let tip = state.tip();
     let number = tip.number.checked_add(1).ok_or(BlockError::ChainFull)?;
+    if timestamp >> MAX_TIMESTAMP_BITS != 0 {
+        return Err(BlockError::TimestampOutOfRange(timestamp));
+    }
     if timestamp <= tip.timestamp {
         return Err(BlockError::TimestampNotIncreasing {
             previous: tip.timestamp,

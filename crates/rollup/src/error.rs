@@ -135,6 +135,9 @@ pub enum BatchError {
 /// Why a block cannot be produced; the state is then unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
+    /// A timestamp at or past `2^48` ms, which the block kernel cannot compare.
+    #[error("timestamp {0} ms is past the largest (2^48 ms)")]
+    TimestampOutOfRange(u64),
     /// A batch size of 0, or above the batch rules' maximum.
     #[error("batch size {0} is not between 1 and the maximum")]
     BatchSize(usize),

@@ -39,6 +39,10 @@ pub const MAX_OUTPUT_NOTES_PER_TX: usize = 16;
 const _: () = assert!(MAX_INPUT_NOTES_PER_TX < MAX_SUMMANDS);
 const _: () = assert!(MAX_OUTPUT_NOTES_PER_TX < MAX_SUMMANDS);
 
+/// Bits of a block timestamp (Unix milliseconds): below `2^48`, about 8,900 years, so the block
+/// kernel compares two timestamps with one 48-bit range check.
+pub const MAX_TIMESTAMP_BITS: usize = 48;
+
 /// Default transactions per batch: miden-node's `DEFAULT_MAX_TXS_PER_BATCH`.
 pub const DEFAULT_MAX_TXS_PER_BATCH: usize = 8;
 

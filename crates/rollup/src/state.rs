@@ -90,6 +90,12 @@ impl RollupState {
         self.chain_tree.root()
     }
 
+    /// The path of block `number`'s slot in the chain tree: for the tip, what the next block's
+    /// kernel inserts the tip's commitment along.
+    pub fn chain_path(&self, number: BlockNumber) -> MerklePath {
+        self.chain_tree.path(number as u64)
+    }
+
     /// The account commitment's path in the account tree.
     pub fn account_path(&self, id: AccountId) -> MerklePath {
         self.account_tree.path(id.0 as u64)

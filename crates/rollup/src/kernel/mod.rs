@@ -18,3 +18,33 @@ pub mod gadgets;
 pub mod transition;
 
 pub use transition::{StateRootsTarget, TransitionTarget};
+pub mod block;
+pub mod merge;
+pub mod tree;
+
+pub use block::{BlockFields, BlockRule, BLOCK_RULE};
+pub use merge::{MergeFields, MergeRule, MERGE_RULE};
+pub use tree::{BlockJob, BlockTree, PlanError, TX_KIND};
+
+use plonky2::field::types::Field;
+use sheaf_circuits::{CircuitError, WhitelistPositions, F};
+
+/// The whitelist name of the tx kind's leaf node (the first level of the batch kernel).
+pub const TX_LEAF_NODE: &str = "node:tx";
+
+/// A position no whitelist has (its tree holds 16 keys): what a rule accepts for a circuit the
+/// set does not hold, so that it accepts nothing there.
+const NO_POSITION: u64 = 1 << 20;
+
+/// The whitelist position of `name` as a constant, or one no child can have.
+fn position_in(positions: &WhitelistPositions, name: &str) -> F {
+    F::from_canonical_u64(positions.get(name).map_or(NO_POSITION, |p| p as u64))
+}
+
+/// A kernel job's witness refused natively.
+fn kernel_error(rule: &str, reason: String) -> CircuitError {
+    CircuitError::BadInputs {
+        kind: format!("kernel:{rule}"),
+        reason,
+    }
+}

@@ -3,6 +3,7 @@
 
 mod blocks;
 mod genesis;
+mod kernels;
 mod rejections;
 mod signature;
 mod smt;

@@ -21,6 +21,7 @@ pub const BOB: AccountId = AccountId(2);
 pub const CAROL: AccountId = AccountId(3);
 
 /// A rollup with Alice, Bob and Carol funded, and their signers.
+#[derive(Clone)]
 pub struct World {
     pub state: RollupState,
     pub keys: HashMap<AccountId, SigningKey>,
