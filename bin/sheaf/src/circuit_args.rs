@@ -33,6 +33,11 @@ pub struct CircuitArgs {
     /// Build circuits fresh and do not touch the cache.
     #[arg(long, env = "SHEAF_NO_CACHE")]
     pub no_cache: bool,
+    /// Admit the rollup's kernels too: the tx kernel (leaf kind `tx`) and the merge and block
+    /// nodes. The final key then verifies rollup blocks as well as work trees (it is another
+    /// key than the work-only set's).
+    #[arg(long, env = "SHEAF_ROLLUP")]
+    pub rollup: bool,
 }
 
 /// `$XDG_CACHE_HOME/sheaf/circuits`, else `~/.cache/sheaf/circuits`, else `./.sheaf-cache`.
@@ -59,9 +64,23 @@ impl CircuitArgs {
         }
     }
 
-    /// Load or build the work leaf and the aggregation circuits.
+    /// Load or build the work leaf (and with `--rollup` the rollup's kernels) and the
+    /// aggregation circuits.
     pub fn circuits(&self) -> anyhow::Result<CircuitSet> {
+        if self.rollup {
+            return self.rollup_circuits();
+        }
         Ok(CircuitSet::load_or_build(
+            self.settings(),
+            self.leaf_rows_log2,
+            self.cache().as_ref(),
+        )?)
+    }
+
+    /// Load or build the rollup's circuit set: the work leaf, the tx kernel, the merge and block
+    /// kernels and the aggregation circuits over them.
+    pub fn rollup_circuits(&self) -> anyhow::Result<CircuitSet> {
+        Ok(sheaf_rollup::kernel::circuit_set(
             self.settings(),
             self.leaf_rows_log2,
             self.cache().as_ref(),

@@ -84,6 +84,9 @@ enum Command {
     /// Key files: show what one is, without its secrets.
     #[command(subcommand)]
     Key(cmd::keys::KeyCommand),
+    /// The rollup: prove a block of transactions with its kernels.
+    #[command(subcommand)]
+    Rollup(cmd::rollup::RollupCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::ProveTree(args) => cmd::prove_tree::run(args),
+        Command::Rollup(command) => cmd::rollup::run(command),
         Command::ExportKey(args) => cmd::keys::export_key(args),
         Command::Verify(args) => return cmd::keys::verify(args),
         Command::Devnet(args) => cmd::devnet::run(args),

@@ -55,6 +55,10 @@ pub struct CircuitSpec {
     /// (empty) from a coordinator older than kinds, whose only kind is the work leaf.
     #[serde(default)]
     pub kinds: Vec<KindSpec>,
+    /// The kernel rules of the set, by name: every one has a `kernel:<name>` node in the
+    /// whitelist. Absent (empty) from a coordinator older than kernels, or one without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<String>,
     /// Id of the final verifier key (hex).
     pub final_key_id: String,
     /// Root of the circuit whitelist (hex).

@@ -210,16 +210,23 @@ pub struct KindParams {
 /// Builds one kind, loading its circuit from the cache when it is there.
 pub type KindBuilder = fn(&KindParams, Option<&ArtifactCache>) -> Result<Box<dyn LeafKind>>;
 
-/// The kinds a binary knows how to build, by name: a prover builds the kinds a coordinator names
-/// from it, and refuses a set naming a kind it does not know.
+/// Makes one kernel rule.
+pub type RuleBuilder = fn() -> Arc<dyn NodeRule>;
+
+/// The kinds and kernel rules a binary knows how to build, by name: a prover builds the kinds
+/// and rules a coordinator names from it, and refuses a set naming one it does not know.
 #[derive(Clone)]
 pub struct KindCatalog {
     builders: BTreeMap<String, KindBuilder>,
+    rules: BTreeMap<String, RuleBuilder>,
 }
 
 impl fmt::Debug for KindCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.builders.keys()).finish()
+        f.debug_list()
+            .entries(self.builders.keys())
+            .entries(self.rules.keys().map(|r| format!("kernel:{r}")))
+            .finish()
     }
 }
 
@@ -234,8 +241,41 @@ impl KindCatalog {
     pub fn standard() -> Self {
         KindCatalog {
             builders: BTreeMap::new(),
+            rules: BTreeMap::new(),
         }
         .with(WORK_LEAF_KIND, build_work_leaf)
+    }
+
+    /// This catalog with the kernel rule `name` made by `builder`.
+    pub fn with_rule(mut self, name: &str, builder: RuleBuilder) -> Self {
+        self.rules.insert(name.to_owned(), builder);
+        self
+    }
+
+    /// The names of the kernel rules this catalog makes.
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.keys().map(String::as_str)
+    }
+
+    /// Whether this catalog makes the kernel rule `name`.
+    pub fn knows_rule(&self, name: &str) -> bool {
+        self.rules.contains_key(name)
+    }
+
+    /// The kernel rules `names`; refuses a name it does not know.
+    pub fn build_rules<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<Vec<Arc<dyn NodeRule>>> {
+        names
+            .into_iter()
+            .map(|name| {
+                self.rules
+                    .get(name)
+                    .map(|make| make())
+                    .ok_or_else(|| CircuitError::UnknownKind(format!("kernel:{name}")))
+            })
+            .collect()
     }
 
     /// This catalog with `builder` for `name` (replacing any builder of that name).

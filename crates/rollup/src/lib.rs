@@ -32,6 +32,7 @@ pub mod account;
 pub mod batch;
 pub mod block;
 pub mod chain;
+pub mod demo;
 pub mod error;
 pub mod genesis;
 pub mod hash;

@@ -15,4 +15,5 @@ pub mod proof;
 pub mod prove_tree;
 pub mod prover;
 pub mod provers;
+pub mod rollup;
 pub mod status;

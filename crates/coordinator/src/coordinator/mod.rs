@@ -107,6 +107,15 @@ impl Coordinator {
             })
             .collect();
         circuit_names.push(JobCircuit::Universal);
+        circuit_names.extend(
+            circuits
+                .aggregation
+                .rules()
+                .iter()
+                .map(|rule| JobCircuit::Kernel {
+                    name: rule.name().to_owned(),
+                }),
+        );
         if circuits.aggregation.final_wrap().is_some() {
             circuit_names.push(JobCircuit::Wrap);
         }
@@ -127,6 +136,12 @@ impl Coordinator {
                     name: kind.name().to_owned(),
                     key: kind.key_digest().to_string(),
                 })
+                .collect(),
+            kernels: circuits
+                .aggregation
+                .rules()
+                .iter()
+                .map(|rule| rule.name().to_owned())
                 .collect(),
             final_key_id: circuits.aggregation.final_key().id().to_string(),
             whitelist_root: circuits.aggregation.whitelist().root().to_string(),

@@ -75,6 +75,17 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
             known: catalog.names().map(str::to_owned).collect(),
         });
     }
+    if let Some(rule) = spec.kernels.iter().find(|name| !catalog.knows_rule(name)) {
+        return Err(ProverError::UnknownKind {
+            kind: format!("kernel:{rule}"),
+            known: catalog
+                .names()
+                .map(str::to_owned)
+                .chain(catalog.rule_names().map(|r| format!("kernel:{r}")))
+                .collect(),
+        });
+    }
+    let kernels = spec.kernels.clone();
     let catalog = catalog.clone();
     info!(
         target: TARGET,
@@ -83,6 +94,7 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
         final_zk = settings.final_zk,
         leaf_rows_log2,
         kinds = ?names,
+        kernels = ?spec.kernels,
         cache = ?cache.as_ref().map(|c| c.dir().display().to_string()),
         "loading circuits"
     );
@@ -94,7 +106,8 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
                 leaf_rows_log2,
             };
             let kinds = catalog.build(names.iter().map(String::as_str), &params, cache.as_ref())?;
-            CircuitSet::from_kinds(settings, kinds, cache.as_ref())
+            let rules = catalog.build_rules(kernels.iter().map(String::as_str))?;
+            CircuitSet::from_parts(settings, kinds, &rules, cache.as_ref())
         })
     });
     let circuits = tokio::select! {

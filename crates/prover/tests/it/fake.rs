@@ -62,6 +62,7 @@ pub fn circuits() -> &'static Circuits {
                     key: kind.key_digest().to_string(),
                 })
                 .collect(),
+            kernels: Vec::new(),
             final_key_id: key.id().to_string(),
             whitelist_root: key.whitelist_root().to_string(),
         };

@@ -220,3 +220,23 @@ fn empty_block_extends_the_chain() {
     let (_, proof) = world.state.note_inclusion(0, 0).unwrap();
     assert!(proof.verify(world.state.chain_root(), NoteId(EMPTY_LEAF)));
 }
+
+#[test]
+fn demo_transfers_make_a_valid_block_with_notes_consumed_in_it() {
+    let mut demo = sheaf_rollup::demo::DemoRollup::new(3, 8, 1_000).unwrap();
+    let before = demo.state.clone();
+    let txs = demo.transfers(9).unwrap();
+    let block = demo.state.apply_block(&txs, 2_000, 4).unwrap();
+    assert_eq!(block.witnesses.len(), 9);
+    let same_block = block
+        .witnesses
+        .iter()
+        .flat_map(|w| &w.input_notes)
+        .filter(|n| matches!(n, InputNoteWitness::Unauthenticated { .. }))
+        .count();
+    assert_eq!(
+        same_block, 4,
+        "every odd transfer consumes the note before it"
+    );
+    assert_witnesses_replay(&before, &txs, &block);
+}

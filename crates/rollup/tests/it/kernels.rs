@@ -399,3 +399,24 @@ fn a_block_node_refuses_another_previous_header_or_an_earlier_time() {
         ));
     }
 }
+
+#[test]
+fn kernel_nodes_do_not_grow_the_universal_shape() {
+    // The same leaf kind without the rules: every node of the set is of the universal shape,
+    // and admitting the merge and block kernels left that shape as it was.
+    let plain = sheaf_circuits::AggregationCircuits::build(
+        AggregationSettings::default(),
+        &[StandInTxLeaf::build().verifier()],
+    )
+    .unwrap();
+    let with_kernels = &set().aggregation;
+    assert_eq!(
+        with_kernels.universal().data.common,
+        plain.universal().data.common
+    );
+    for rule in [MERGE_RULE, BLOCK_RULE] {
+        let node = with_kernels.kernel_node(rule).unwrap();
+        assert_eq!(node.data.common, plain.universal().data.common, "{rule}");
+    }
+    assert_eq!(with_kernels.whitelist().keys().len(), 4);
+}
