@@ -16,5 +16,7 @@
 
 pub mod gadgets;
 pub mod transition;
+pub mod tx;
 
 pub use transition::{StateRootsTarget, TransitionTarget};
+pub use tx::{TxJob, TxKernel, TX_KERNEL_KIND};
