@@ -23,6 +23,7 @@
 //! | blocks | [`chain`] | Merkle depth 32 of header commitments (the chain commitment) |
 //! | signatures | [`signature`] | Winternitz w = 16, 67 chains, key tree depth 16 (one key per nonce) |
 //! | bounds | [`limits`] | amounts < 2^56, ≤ 16 notes in and out per tx, batches of ≤ 8 |
+//! | tx kernel | [`kernel::tx`] | leaf kind `"tx"`, 2^13 rows, statement = [`Transition::digest`] |
 //!
 //! Failure semantics: every broken rule is a typed error ([`TxError`], [`BatchError`],
 //! [`BlockError`], [`GenesisError`], [`SignatureError`]); the producer works on a copy of the

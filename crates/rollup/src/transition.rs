@@ -129,7 +129,9 @@ impl Transition {
                 account_root: witness.account_update.root_after,
                 nullifier_root: witness.nullifier_root_after,
                 note_root: witness.note_root_after,
-                note_count: witness.note_count_before + outputs,
+                // Wrapping, so that a hostile witness cannot panic: a real count stays below
+                // 2^16 (the note tree's slots), where the kernel puts every created note.
+                note_count: witness.note_count_before.wrapping_add(outputs),
                 tx_accumulator: accumulate_tx(witness.tx_accumulator_before, witness.tx),
             },
             chain_root: witness.chain_root,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use sheaf_circuits::{ArtifactCache, KindCatalog};
+use sheaf_circuits::ArtifactCache;
 use sheaf_prover::{ProverConfig, ProverKey, ProverReport, DEFAULT_LEASE_WAIT_MS};
 
 use crate::circuit_args::default_cache_dir;
@@ -56,7 +56,7 @@ pub fn run(args: ProverArgs) -> anyhow::Result<()> {
         max_jobs: args.max_jobs,
         cache: (!args.no_cache).then(|| ArtifactCache::new(&args.cache_dir)),
         lease_wait_ms: args.lease_wait_ms,
-        kinds: KindCatalog::standard(),
+        kinds: sheaf_rollup::kernel::catalog(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_THREADS)

@@ -16,18 +16,62 @@
 
 pub mod gadgets;
 pub mod transition;
+pub mod tx;
 
-pub use transition::{StateRootsTarget, TransitionTarget};
 pub mod block;
 pub mod merge;
 pub mod tree;
 
 pub use block::{BlockFields, BlockRule, BLOCK_RULE};
 pub use merge::{MergeFields, MergeRule, MERGE_RULE};
-pub use tree::{BlockJob, BlockTree, PlanError, TX_KIND};
+pub use transition::{StateRootsTarget, TransitionTarget};
+pub use tree::{BlockJob, BlockTree, PlanError};
+pub use tx::{TxJob, TxKernel, TX_KERNEL_KIND as TX_KIND};
+
+use std::sync::Arc;
 
 use plonky2::field::types::Field;
-use sheaf_circuits::{CircuitError, WhitelistPositions, F};
+use sheaf_circuits::work::WORK_LEAF_KIND;
+use sheaf_circuits::{
+    AggregationSettings, ArtifactCache, CircuitError, CircuitSet, KindCatalog, KindParams,
+    LeafKind, WhitelistPositions, F,
+};
+
+/// The rollup's leaf kinds and kernel rules over the standard catalog: what a prover of a
+/// rollup network can build (it builds only what its coordinator's hello names).
+pub fn catalog() -> KindCatalog {
+    KindCatalog::standard()
+        .with(TX_KIND, build_tx_kind)
+        .with_rule(MERGE_RULE, || Arc::new(MergeRule))
+        .with_rule(BLOCK_RULE, || Arc::new(BlockRule))
+}
+
+fn build_tx_kind(
+    params: &KindParams,
+    cache: Option<&ArtifactCache>,
+) -> Result<Box<dyn LeafKind>, CircuitError> {
+    Ok(Box::new(TxKernel::load_or_build(
+        params.profile.leaf_config(),
+        cache,
+    )?))
+}
+
+/// The rollup's circuit set: the work leaf and the tx kernel, the merge and block kernels, and
+/// the aggregation circuits over them (one final key for work trees and blocks alike).
+pub fn circuit_set(
+    settings: AggregationSettings,
+    leaf_rows_log2: usize,
+    cache: Option<&ArtifactCache>,
+) -> Result<CircuitSet, CircuitError> {
+    let params = KindParams {
+        profile: settings.profile,
+        leaf_rows_log2,
+    };
+    let catalog = catalog();
+    let kinds = catalog.build([WORK_LEAF_KIND, TX_KIND], &params, cache)?;
+    let rules = catalog.build_rules([MERGE_RULE, BLOCK_RULE])?;
+    CircuitSet::from_parts(settings, kinds, &rules, cache)
+}
 
 /// The whitelist name of the tx kind's leaf node (the first level of the batch kernel).
 pub const TX_LEAF_NODE: &str = "node:tx";

@@ -22,14 +22,12 @@ use sheaf_circuits::{CircuitError, CircuitSet, JobCircuit, JobInputs, Proof, Wor
 
 use super::block::{BlockFields, BLOCK_RULE};
 use super::merge::{MergeFields, MERGE_RULE};
+use super::TX_KIND;
 use crate::block::ProducedBlock;
 use crate::chain::BlockHeader;
 use crate::smt::MerklePath;
 use crate::transition::Transition;
 use crate::tx::Transaction;
-
-/// The kind of the tx kernel's leaves.
-pub const TX_KIND: &str = "tx";
 
 /// One job of a block's tree.
 #[derive(Clone, Debug)]

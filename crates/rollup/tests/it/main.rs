@@ -1,5 +1,6 @@
 //! The rollup's native rules, as specifications: one test per rejection path (a typed error and
-//! an unchanged state), and the positive flows the circuits will mirror.
+//! an unchanged state), and the positive flows the circuits mirror; and the tx kernel, which
+//! proves one transaction's rules and refuses every broken one.
 
 mod blocks;
 mod genesis;
@@ -8,3 +9,4 @@ mod rejections;
 mod signature;
 mod smt;
 mod support;
+mod tx_kernel;
