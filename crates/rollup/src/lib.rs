@@ -1,6 +1,6 @@
-//! Sheaf's rollup, natively: the state (accounts, notes, nullifiers, blocks), the rules every
-//! transaction, batch and block must satisfy, and the block producer that applies them. The
-//! tx, batch and block kernels (circuits) mirror these functions; every hash is Poseidon over
+//! Sheaf's rollup: the state (accounts, notes, nullifiers, blocks), the rules every
+//! transaction, batch and block must satisfy, the block producer that applies them, and the
+//! kernels that prove them ([`kernel`]). The kernels mirror these functions; every hash is Poseidon over
 //! Goldilocks with fixed arity and every tree has a fixed depth, so each check here is a fixed
 //! number of permutations there.
 //!
@@ -24,6 +24,8 @@
 //! | signatures | [`signature`] | Winternitz w = 16, 67 chains, key tree depth 16 (one key per nonce) |
 //! | bounds | [`limits`] | amounts < 2^56, ≤ 16 notes in and out per tx, batches of ≤ 8 |
 //! | tx kernel | [`kernel::tx`] | leaf kind `"tx"`, 2^13 rows, statement = [`Transition::digest`] |
+//! | batch and block kernels | [`kernel::merge`], [`kernel::block`] | node rules of the universal shape |
+//! | a block's proving tree | [`kernel::tree`] | tx leaves, tx nodes, merges, block node, root |
 //!
 //! Failure semantics: every broken rule is a typed error ([`TxError`], [`BatchError`],
 //! [`BlockError`], [`GenesisError`], [`SignatureError`]); the producer works on a copy of the

@@ -388,3 +388,22 @@ async fn a_hello_naming_no_kinds_means_the_work_leaf() {
     assert_eq!(*fake.accepted.lock().unwrap(), ["s1-l0-i0"]);
     assert_eq!(report.jobs_proved, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_set_with_an_unknown_kernel_is_refused() {
+    // The standard catalog builds no kernel rules: a coordinator naming one (a rollup network)
+    // is refused before anything is built.
+    let err = stops_with(|fake| {
+        fake.hello
+            .lock()
+            .unwrap()
+            .circuits
+            .kernels
+            .push("merge".into());
+    })
+    .await;
+    assert!(
+        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "kernel:merge" && known == &["work"]),
+        "{err:?}"
+    );
+}

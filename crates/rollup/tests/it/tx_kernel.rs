@@ -423,6 +423,28 @@ fn stale_initial_account_commitment_is_refused() {
 }
 
 #[test]
+fn signature_of_another_transaction_is_refused() {
+    // Bob's key for this nonce signed another transaction (another output): a valid one-time
+    // signature, of another message.
+    let scenario = scenario();
+    let mut job = scenario.jobs[1].clone();
+    let mut other = job.transaction.body.clone();
+    other.output_notes[0].serial = Digest([5, 5, 5, 5]);
+    assert_ne!(other.id(), job.transaction.id());
+    job.transaction.signature = resign(other).signature;
+    assert_refused(&job, "bad signature");
+}
+
+#[test]
+fn duplicate_transaction_is_refused() {
+    // Alice's send of block 1, applied again in block 2: it starts from her account as it was,
+    // which the account tree no longer holds.
+    let scenario = scenario();
+    let job = forge_job(&scenario.state1, scenario.jobs[0].transaction.clone());
+    assert_refused(&job, "stale initial account commitment");
+}
+
+#[test]
 fn output_beyond_the_note_tree_is_refused() {
     // A block whose note tree is full: the next note's index has more than 16 bits.
     let mut job = scenario().jobs[0].clone();
