@@ -1,5 +1,7 @@
-//! The `sheaf` command as a user runs it: prove a tree, export the key, verify, and the
-//! benchmark's side-by-side run, on the smallest leaves.
+//! The `sheaf` command as a user runs it: prove a tree, export the key, verify, the benchmark's
+//! side-by-side run, on the smallest leaves; and a small rollup block proved with the rollup's
+//! kernels (`rollup prove-block`), its root verified by `sheaf verify` with
+//! `sheaf export-key --rollup`'s key and not with the work-only key.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -130,4 +132,120 @@ fn bench_aggregate_runs_every_side_and_compares() {
     let sheaf_cold = sides.iter().find(|s| s["side"] == "sheaf-cold").unwrap();
     assert_eq!(sheaf_cold["proofs"], 2);
     assert_eq!(result["ratios"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn prove_block_export_key_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("block");
+    let out_s = out.to_str().unwrap();
+
+    // Three transfers in batches of two: the second consumes the note the first created.
+    let run = sheaf(
+        &cache,
+        &[
+            "rollup",
+            "prove-block",
+            "--txs",
+            "3",
+            "--batch-size",
+            "2",
+            "--accounts",
+            "3",
+            "--out",
+            out_s,
+            "--json",
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["txs"], 3);
+    assert_eq!(summary["batches"], 2);
+    // 3 tx leaves, 2 tx leaf nodes, 1 merge across the batches, the block node, the root.
+    assert_eq!(summary["proofs"], 3 + 2 + 1 + 1 + 1, "{summary}");
+    let kernels: Vec<&str> = summary["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["circuit"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kernels,
+        [
+            "leaf:tx",
+            "node:tx",
+            "kernel:merge",
+            "kernel:block",
+            "universal"
+        ]
+    );
+    assert_eq!(summary["root"]["stats"]["leaf_jobs"], 3);
+    assert_eq!(summary["block"]["number"], 1);
+    assert!(summary["critical_path_seconds"].as_f64().unwrap() > 0.0);
+    assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
+    let header: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("header.json")).unwrap()).unwrap();
+    assert_eq!(header, summary["block"]);
+
+    let proof = out.join("root.proof");
+    let key = dir.path().join("rollup.key");
+    let export = sheaf(
+        &cache,
+        &["export-key", "--rollup", "--out", key.to_str().unwrap()],
+    );
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let valid = sheaf(
+        &cache,
+        &[
+            "verify",
+            "--key",
+            key.to_str().unwrap(),
+            "--proof",
+            proof.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid.stderr));
+    assert!(text(&valid.stdout).starts_with("valid: 3 leaves"));
+
+    // The work-only set's key has another whitelist: it refuses the block's root.
+    let work_key = dir.path().join("work.key");
+    let export = sheaf(&cache, &["export-key", "--out", work_key.to_str().unwrap()]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let refused = sheaf(
+        &cache,
+        &[
+            "verify",
+            "--key",
+            work_key.to_str().unwrap(),
+            "--proof",
+            proof.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+}
+
+#[test]
+fn prove_block_refuses_a_block_it_cannot_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("block");
+    for (flag, value) in [("--txs", "0"), ("--batch-size", "65"), ("--accounts", "1")] {
+        let mut args = vec![
+            "rollup",
+            "prove-block",
+            "--txs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if flag == "--txs" {
+            args[3] = value;
+        } else {
+            args.extend([flag, value]);
+        }
+        let run = sheaf(&dir.path().join("cache"), &args);
+        assert_eq!(run.status.code(), Some(1), "{flag} {value}");
+        assert!(text(&run.stderr).contains(flag), "{}", text(&run.stderr));
+        assert!(!out.join("root.proof").exists());
+    }
 }

@@ -127,6 +127,26 @@ impl TransactionBody {
         TxId(hash_tagged(Domain::Transaction, &fields))
     }
 
+    /// The balance before plus every input note's amount. Amounts are checked below `2^56`
+    /// before this matters, and at most 17 are summed, so no overflow; saturating so that an
+    /// unchecked hostile amount cannot panic either.
+    pub fn value_in(&self) -> u128 {
+        self.input_notes
+            .iter()
+            .fold(self.account.balance.base_units(), |sum, n| {
+                sum.saturating_add(n.note.amount.base_units())
+            })
+    }
+
+    /// The balance after plus every output note's amount (as [`Self::value_in`]).
+    pub fn value_out(&self) -> u128 {
+        self.output_notes
+            .iter()
+            .fold(self.final_balance.base_units(), |sum, n| {
+                sum.saturating_add(n.amount.base_units())
+            })
+    }
+
     /// Sign with the account's key for its current nonce.
     pub fn sign(self, key: &mut SigningKey) -> Result<Transaction, SignatureError> {
         let signature = key.sign(self.account.nonce, self.id().0)?;
@@ -178,19 +198,7 @@ impl Transaction {
                 return Err(TxError::DuplicateInputNote(nullifier));
             }
         }
-        // Every amount is below 2^56 and there are at most 17 per side: no u128 overflow.
-        let inputs = body.account.balance.base_units()
-            + body
-                .input_notes
-                .iter()
-                .map(|n| n.note.amount.base_units())
-                .sum::<u128>();
-        let outputs = body.final_balance.base_units()
-            + body
-                .output_notes
-                .iter()
-                .map(|n| n.amount.base_units())
-                .sum::<u128>();
+        let (inputs, outputs) = (body.value_in(), body.value_out());
         if inputs != outputs {
             return Err(TxError::ValueNotConserved { inputs, outputs });
         }

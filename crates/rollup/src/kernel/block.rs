@@ -88,66 +88,9 @@ impl BlockFields {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BlockRule;
 
-struct PreviousHeaderTarget {
-    prev_block_commitment: HashOutTarget,
-    number: Target,
-    chain_root: HashOutTarget,
-    account_root: HashOutTarget,
-    nullifier_root: HashOutTarget,
-    note_root: HashOutTarget,
-    tx_commitment: HashOutTarget,
-    timestamp: Target,
-}
-
-impl PreviousHeaderTarget {
-    fn add_virtual(b: &mut Builder) -> Self {
-        PreviousHeaderTarget {
-            prev_block_commitment: b.add_virtual_hash(),
-            number: b.add_virtual_target(),
-            chain_root: b.add_virtual_hash(),
-            account_root: b.add_virtual_hash(),
-            nullifier_root: b.add_virtual_hash(),
-            note_root: b.add_virtual_hash(),
-            tx_commitment: b.add_virtual_hash(),
-            timestamp: b.add_virtual_target(),
-        }
-    }
-
-    fn set(&self, pw: &mut PartialWitness<F>, h: &BlockHeader) -> anyhow::Result<()> {
-        for (target, digest) in [
-            (self.prev_block_commitment, h.prev_block_commitment),
-            (self.chain_root, h.chain_root),
-            (self.account_root, h.account_root),
-            (self.nullifier_root, h.nullifier_root),
-            (self.note_root, h.note_root),
-            (self.tx_commitment, h.tx_commitment),
-        ] {
-            pw.set_hash_target(target, digest.to_hash_out())?;
-        }
-        pw.set_target(self.number, felt(h.number as u64))?;
-        pw.set_target(self.timestamp, felt(h.timestamp))
-    }
-}
-
-/// In-circuit [`BlockHeader::commitment`] of a header given field by field.
-#[allow(clippy::too_many_arguments)]
-fn header_commitment(
-    b: &mut Builder,
-    prev: HashOutTarget,
-    number: Target,
-    roots: [HashOutTarget; 5],
-    timestamp: Target,
-) -> HashOutTarget {
-    let mut fields = prev.elements.to_vec();
-    fields.push(number);
-    fields.extend(elements(&roots));
-    fields.push(timestamp);
-    hash_tagged(b, Domain::BlockHeader, &fields)
-}
-
 struct BlockTargets {
     transition: TransitionTarget,
-    previous: PreviousHeaderTarget,
+    previous: BlockHeaderTarget,
     timestamp: Target,
     chain_path: Vec<HashOutTarget>,
     statement: HashOutTarget,
@@ -174,7 +117,7 @@ impl RuleTargets for BlockTargets {
         }
         self.transition.set(pw, &fields.transition)?;
         let err = |e: anyhow::Error| CircuitError::Prove(e.to_string());
-        self.previous.set(pw, &fields.previous).map_err(err)?;
+        self.previous.set(pw, &fields.previous)?;
         pw.set_target(self.timestamp, felt(fields.timestamp))
             .map_err(err)?;
         for (target, sibling) in self.chain_path.iter().zip(&fields.chain_path.siblings) {
@@ -217,20 +160,8 @@ impl NodeRule for BlockRule {
             b.assert_zero(product);
         }
 
-        let previous = PreviousHeaderTarget::add_virtual(b);
-        let prev_commitment = header_commitment(
-            b,
-            previous.prev_block_commitment,
-            previous.number,
-            [
-                previous.chain_root,
-                previous.account_root,
-                previous.nullifier_root,
-                previous.note_root,
-                previous.tx_commitment,
-            ],
-            previous.timestamp,
-        );
+        let previous = BlockHeaderTarget::add_virtual(b);
+        let prev_commitment = previous.commitment(b);
         // The block starts from the previous block's state.
         b.connect_hashes(t.before.account_root, previous.account_root);
         b.connect_hashes(t.before.nullifier_root, previous.nullifier_root);
@@ -257,19 +188,17 @@ impl NodeRule for BlockRule {
         let gap = b.add_const(elapsed, -F::ONE);
         b.range_check(gap, MAX_TIMESTAMP_BITS);
 
-        let new_commitment = header_commitment(
-            b,
-            prev_commitment,
-            t.block,
-            [
-                t.chain_root,
-                t.after.account_root,
-                t.after.nullifier_root,
-                t.after.note_root,
-                t.after.tx_accumulator,
-            ],
+        let new_commitment = BlockHeaderTarget {
+            prev_block_commitment: prev_commitment,
+            number: t.block,
+            chain_root: t.chain_root,
+            account_root: t.after.account_root,
+            nullifier_root: t.after.nullifier_root,
+            note_root: t.after.note_root,
+            tx_commitment: t.after.tx_accumulator,
             timestamp,
-        );
+        }
+        .commitment(b);
         let statement = hash_tagged(
             b,
             Domain::BlockStatement,

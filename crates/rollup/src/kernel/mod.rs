@@ -15,6 +15,7 @@
 //! ```
 
 pub mod gadgets;
+pub mod header;
 pub mod transition;
 pub mod tx;
 
@@ -23,6 +24,7 @@ pub mod merge;
 pub mod tree;
 
 pub use block::{BlockFields, BlockRule, BLOCK_RULE};
+pub use header::BlockHeaderTarget;
 pub use merge::{MergeFields, MergeRule, MERGE_RULE};
 pub use transition::{StateRootsTarget, TransitionTarget};
 pub use tree::{BlockJob, BlockTree, PlanError};

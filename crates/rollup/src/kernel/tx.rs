@@ -53,6 +53,7 @@ use super::gadgets::{
     assert_le_u32, canonical_bits, connect_hash_if, connect_if, constant_digest, hash_tagged,
     merkle_root, select_hash, Builder,
 };
+use super::header::BlockHeaderTarget;
 use super::transition::{StateRootsTarget, TransitionTarget};
 use crate::account::amount_felt;
 use crate::chain::BlockHeader;
@@ -73,6 +74,18 @@ use crate::witness::{InputNoteWitness, TxWitness};
 
 /// The kind name of tx-kernel leaves.
 pub const TX_KERNEL_KIND: &str = "tx";
+
+/// What an unused input slot's header is set to (its checks are off).
+const EMPTY_HEADER: BlockHeader = BlockHeader {
+    prev_block_commitment: Digest::ZERO,
+    number: 0,
+    chain_root: Digest::ZERO,
+    account_root: Digest::ZERO,
+    nullifier_root: Digest::ZERO,
+    note_root: Digest::ZERO,
+    tx_commitment: Digest::ZERO,
+    timestamp: 0,
+};
 
 /// Bumped whenever the circuit changes: part of the cache fingerprint.
 const TX_KERNEL_VERSION: &str = "tx-kernel/1";
@@ -266,19 +279,7 @@ fn check_rules(job: &TxJob, slots: Slots) -> Result<(), String> {
             ));
         }
     }
-    // Every amount is below 2^56 and there are at most 17 a side: no u128 overflow.
-    let inputs = body.account.balance.base_units()
-        + body
-            .input_notes
-            .iter()
-            .map(|n| n.note.amount.base_units())
-            .sum::<u128>();
-    let outputs = body.final_balance.base_units()
-        + body
-            .output_notes
-            .iter()
-            .map(|n| n.amount.base_units())
-            .sum::<u128>();
+    let (inputs, outputs) = (body.value_in(), body.value_out());
     if inputs != outputs {
         return Err(format!(
             "value not conserved: {inputs} in (balance and notes), {outputs} out"
@@ -427,76 +428,6 @@ impl NoteTargets {
     }
 }
 
-/// A block header's fields.
-#[derive(Clone, Copy, Debug)]
-struct HeaderTargets {
-    prev_block_commitment: HashOutTarget,
-    number: Target,
-    chain_root: HashOutTarget,
-    account_root: HashOutTarget,
-    nullifier_root: HashOutTarget,
-    note_root: HashOutTarget,
-    tx_commitment: HashOutTarget,
-    timestamp: Target,
-}
-
-impl HeaderTargets {
-    fn add_virtual(b: &mut Builder) -> Self {
-        HeaderTargets {
-            prev_block_commitment: b.add_virtual_hash(),
-            number: b.add_virtual_target(),
-            chain_root: b.add_virtual_hash(),
-            account_root: b.add_virtual_hash(),
-            nullifier_root: b.add_virtual_hash(),
-            note_root: b.add_virtual_hash(),
-            tx_commitment: b.add_virtual_hash(),
-            timestamp: b.add_virtual_target(),
-        }
-    }
-
-    /// In-circuit [`BlockHeader::commitment`].
-    fn commitment(&self, b: &mut Builder) -> HashOutTarget {
-        let mut fields = self.prev_block_commitment.elements.to_vec();
-        fields.push(self.number);
-        for root in [
-            self.chain_root,
-            self.account_root,
-            self.nullifier_root,
-            self.note_root,
-            self.tx_commitment,
-        ] {
-            fields.extend(root.elements);
-        }
-        fields.push(self.timestamp);
-        hash_tagged(b, Domain::BlockHeader, &fields)
-    }
-
-    fn set(
-        &self,
-        pw: &mut PartialWitness<F>,
-        header: Option<&BlockHeader>,
-    ) -> Result<(), CircuitError> {
-        let h = header.copied().unwrap_or(BlockHeader {
-            prev_block_commitment: Digest::ZERO,
-            number: 0,
-            chain_root: Digest::ZERO,
-            account_root: Digest::ZERO,
-            nullifier_root: Digest::ZERO,
-            note_root: Digest::ZERO,
-            tx_commitment: Digest::ZERO,
-            timestamp: 0,
-        });
-        set_hash(pw, self.prev_block_commitment, h.prev_block_commitment)?;
-        set(pw, self.number, felt(h.number as u64))?;
-        set_hash(pw, self.chain_root, h.chain_root)?;
-        set_hash(pw, self.account_root, h.account_root)?;
-        set_hash(pw, self.nullifier_root, h.nullifier_root)?;
-        set_hash(pw, self.note_root, h.note_root)?;
-        set_hash(pw, self.tx_commitment, h.tx_commitment)?;
-        set(pw, self.timestamp, felt(h.timestamp))
-    }
-}
-
 /// One input slot.
 #[derive(Clone, Debug)]
 struct InputSlot {
@@ -506,7 +437,7 @@ struct InputSlot {
     authenticated: BoolTarget,
     index: Target,
     note_path: Vec<HashOutTarget>,
-    header: HeaderTargets,
+    header: BlockHeaderTarget,
     chain_path: Vec<HashOutTarget>,
     nullifier_path: Vec<HashOutTarget>,
 }
@@ -555,7 +486,7 @@ impl KernelTargets {
                     authenticated: b.add_virtual_bool_target_safe(),
                     index: b.add_virtual_target(),
                     note_path: b.add_virtual_hashes(NOTE_TREE_DEPTH),
-                    header: HeaderTargets::add_virtual(b),
+                    header: BlockHeaderTarget::add_virtual(b),
                     chain_path: b.add_virtual_hashes(CHAIN_TREE_DEPTH),
                     nullifier_path: b.add_virtual_hashes(NULLIFIER_TREE_DEPTH),
                 })
@@ -608,7 +539,8 @@ impl KernelTargets {
             set_bool(pw, slot.authenticated, authenticated)?;
             set(pw, slot.index, felt(index as u64))?;
             set_path(pw, &slot.note_path, note_path)?;
-            slot.header.set(pw, header)?;
+            slot.header
+                .set(pw, &header.copied().unwrap_or(EMPTY_HEADER))?;
             set_path(pw, &slot.chain_path, chain_path)?;
             let nullifier_path = w.nullifier_inserts.get(i).map(|(_, u)| &u.path);
             set_path(pw, &slot.nullifier_path, nullifier_path)?;
