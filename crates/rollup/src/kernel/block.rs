@@ -23,6 +23,7 @@ use sheaf_circuits::{
 };
 
 use super::gadgets::{bits, constant_digest, elements, hash_tagged, merkle_root, Builder};
+use super::header::BlockHeaderTarget;
 use super::merge::MERGE_RULE;
 use super::transition::TransitionTarget;
 use super::{kernel_error, position_in, TX_LEAF_NODE};
