@@ -9,10 +9,13 @@
 //!                                        │
 //!  signed Transactions (one account each: notes in, notes out, nonce+1, Winternitz signature)
 //!                                        ▼
+//!  Mempool::add_transaction (checked against the committed state and the waiting txs)
+//!                                        ▼ Mempool::select_block
 //!  produce_block: batches of ≤ 8 ─▶ batch rules ─▶ each tx applied in order to a copy
 //!                                        │            (account tree, nullifier tree, note tree)
 //!                                        ▼
 //!  ProducedBlock { new state, BlockHeader, batch summaries, per-tx witnesses }
+//!                                        │ Mempool::commit_block (or rollback_block on failure)
 //! ```
 //!
 //! | what | where | shape |
@@ -26,10 +29,12 @@
 //! | tx kernel | [`kernel::tx`] | leaf kind `"tx"`, 2^13 rows, statement = [`Transition::digest`] |
 //! | batch and block kernels | [`kernel::merge`], [`kernel::block`] | node rules of the universal shape |
 //! | a block's proving tree | [`kernel::tree`] | tx leaves, tx nodes, merges, block node, root |
+//! | the producer's mempool | [`mempool`] | capacity 1280, expiration slack 2, blocks of ≤ 8 × 8 txs |
 //!
 //! Failure semantics: every broken rule is a typed error ([`TxError`], [`BatchError`],
-//! [`BlockError`], [`GenesisError`], [`SignatureError`]); the producer works on a copy of the
-//! state, so a refused block changes nothing. Nothing panics on bad input.
+//! [`BlockError`], [`GenesisError`], [`SignatureError`], [`MempoolError`], [`CommitError`]); the
+//! producer works on a copy of the state, so a refused block changes nothing, and a refused
+//! transaction leaves the mempool as it was. Nothing panics on bad input.
 
 pub mod account;
 pub mod batch;
@@ -41,6 +46,7 @@ pub mod genesis;
 pub mod hash;
 pub mod kernel;
 pub mod limits;
+pub mod mempool;
 pub mod notes;
 pub mod signature;
 pub mod smt;
@@ -55,6 +61,9 @@ pub use block::{produce_block, ProducedBlock};
 pub use chain::{BlockHeader, BlockNumber, NoteInclusionProof};
 pub use error::{BatchError, BlockError, GenesisError, SignatureError, TxError};
 pub use genesis::{Genesis, GenesisAccount};
+pub use mempool::{
+    CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError, ProposedBlock,
+};
 pub use notes::{Note, NoteId, Nullifier};
 pub use signature::{Signature, SigningKey};
 pub use smt::{verify_path, MerklePath, SparseMerkleTree};

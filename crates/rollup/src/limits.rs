@@ -52,6 +52,9 @@ pub const MAX_TIMESTAMP_BITS: usize = 48;
 /// Default transactions per batch: miden-node's `DEFAULT_MAX_TXS_PER_BATCH`.
 pub const DEFAULT_MAX_TXS_PER_BATCH: usize = 8;
 
+/// Default batches per block: miden-node's `DEFAULT_MAX_BATCHES_PER_BLOCK`.
+pub const DEFAULT_MAX_BATCHES_PER_BLOCK: usize = 8;
+
 /// Most transactions per batch the batch rules accept (the batch kernel's fan-in bound).
 pub const MAX_TXS_PER_BATCH: usize = 64;
 

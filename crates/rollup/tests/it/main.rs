@@ -1,10 +1,11 @@
 //! The rollup's native rules, as specifications: one test per rejection path (a typed error and
 //! an unchanged state), and the positive flows the circuits mirror; and the tx kernel, which
-//! proves one transaction's rules and refuses every broken one.
+//! proves one transaction's rules and refuses every broken one; and the block producer's mempool.
 
 mod blocks;
 mod genesis;
 mod kernels;
+mod mempool;
 mod rejections;
 mod signature;
 mod smt;
