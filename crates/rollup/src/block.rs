@@ -204,11 +204,17 @@ fn apply_transaction(
         input_notes.push(witness);
     }
     let nullifiers = body.nullifiers();
+    // Two nullifiers of this transaction may share a slot (their first limb) without being
+    // equal: the second insertion would then find the slot taken, as the tx kernel does.
+    let mut slots = HashSet::new();
     for nullifier in &nullifiers {
         match state.nullifier_slot(*nullifier) {
             slot if slot == EMPTY_LEAF => {}
             slot if slot == nullifier.0 => return Err(TxError::NullifierAlreadySpent(*nullifier)),
             _ => return Err(TxError::NullifierSlotTaken(*nullifier)),
+        }
+        if !slots.insert(nullifier.slot()) {
+            return Err(TxError::NullifierSlotTaken(*nullifier));
         }
     }
     let output_ids: Vec<NoteId> = body.output_notes.iter().map(|n| n.id()).collect();
