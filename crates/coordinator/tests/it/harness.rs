@@ -118,6 +118,16 @@ pub async fn start_with_registry(
     let circuits = tokio::task::spawn_blocking(circuits)
         .await
         .expect("circuits");
+    start_with_circuits(store, registry, config, circuits).await
+}
+
+/// A coordinator on `store` serving `circuits`, admitting the provers of `registry`.
+pub async fn start_with_circuits(
+    store: Store,
+    registry: Arc<dyn Registry>,
+    config: CoordinatorConfig,
+    circuits: Arc<CircuitSet>,
+) -> Net {
     let coordinator = Arc::new(
         Coordinator::new(
             store.clone(),
@@ -316,6 +326,11 @@ pub fn prove_leaf(assignment: &JobAssignment, worker: &WorkerSecret) -> Vec<u8> 
         .prove_job(&circuit, &assignment.inputs, &[], worker)
         .expect("leaf proof");
     encode_proof(&proof)
+}
+
+/// The tests' circuit cache (in the target directory), shared by coordinators and provers.
+pub fn test_cache() -> ArtifactCache {
+    ArtifactCache::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"))
 }
 
 /// A library prover's configuration against `net`: one thread, the tests' circuit cache.

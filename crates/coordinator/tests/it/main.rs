@@ -10,4 +10,5 @@ mod network;
 mod postgres;
 mod registry;
 mod rejections;
+mod rollup;
 mod settlement;
