@@ -48,6 +48,7 @@ pub mod kernel;
 pub mod limits;
 pub mod mempool;
 pub mod notes;
+pub mod producer;
 pub mod signature;
 pub mod smt;
 pub mod state;

@@ -1,0 +1,192 @@
+//! The block producer, natively: the mempool over the current state, a block built from it on
+//! demand with its proving tree, and the replay that rebuilds the state from published blocks.
+//!
+//! ```text
+//!  submit(tx) ──▶ Mempool::add_transaction (over the current state)
+//!  build_block(t) ──▶ select_block ──▶ produce_block (on a copy) ──▶ BlockTree::plan
+//!        │ refused: rollback (the block's transactions and their descendants dropped)
+//!        ▼
+//!  BuiltBlock { header, transactions, tree, reverted }   state := the block's state
+//!  replay(genesis, published blocks) ──▶ the same state, every header checked
+//! ```
+//!
+//! No I/O here: the service around it publishes each built block (header, transactions and
+//! tree in one store transaction) before the network proves it, and on restart replays the
+//! published blocks and resubmits the pending transactions. A block is built only when at
+//! least one transaction waits: the block kernel proves a block's transactions, and an empty
+//! block would have nothing to prove.
+
+use crate::block::{produce_block, ProducedBlock};
+use crate::chain::BlockHeader;
+use crate::error::BlockError;
+use crate::kernel::{BlockTree, PlanError};
+use crate::mempool::{CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError};
+use crate::state::RollupState;
+use crate::tx::{Transaction, TxId};
+
+/// A block the producer built, ready to publish and prove.
+#[derive(Clone, Debug)]
+pub struct BuiltBlock {
+    /// Its header.
+    pub header: BlockHeader,
+    /// The previous block's header.
+    pub previous: BlockHeader,
+    /// Its transactions, in block order.
+    pub transactions: Vec<Transaction>,
+    /// Its proving tree.
+    pub tree: BlockTree,
+    /// Queued transactions the block made invalid (expired, or their parents gone), dropped.
+    pub reverted: Vec<TxId>,
+}
+
+/// Why the producer could not build a block; the state and the queue are as the error says.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The rules refused the selected transactions (which the mempool should have prevented):
+    /// they and their descendants were dropped, the state is unchanged.
+    #[error("the block was refused ({error}); {} transactions dropped", dropped.len())]
+    Refused {
+        /// Why.
+        error: BlockError,
+        /// The dropped transactions.
+        dropped: Vec<TxId>,
+    },
+    /// The block could not be planned for proving; its transactions were dropped, the state is
+    /// unchanged.
+    #[error("the block could not be planned ({error}); {} transactions dropped", dropped.len())]
+    Plan {
+        /// Why.
+        error: PlanError,
+        /// The dropped transactions.
+        dropped: Vec<TxId>,
+    },
+    /// The mempool refused the produced block (a bug: it is the block it proposed).
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+/// Why published blocks do not replay.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A block's transactions are refused on the state before it.
+    #[error("block {number} does not replay: {error}")]
+    Refused {
+        /// The block.
+        number: u32,
+        /// Why.
+        error: BlockError,
+    },
+    /// A block replays to another header than the one published.
+    #[error("block {number} replays to another header than the one published")]
+    HeaderMismatch {
+        /// The block.
+        number: u32,
+    },
+}
+
+/// The producer: the current state and the mempool over it.
+#[derive(Clone)]
+pub struct BlockProducer {
+    state: RollupState,
+    mempool: Mempool,
+    arity: usize,
+}
+
+impl BlockProducer {
+    /// A producer over `state` with a mempool of `config`, planning trees of `arity`.
+    pub fn new(
+        state: RollupState,
+        config: MempoolConfig,
+        arity: usize,
+    ) -> Result<BlockProducer, MempoolConfigError> {
+        let mempool = Mempool::new(config, &state)?;
+        Ok(BlockProducer {
+            state,
+            mempool,
+            arity,
+        })
+    }
+
+    /// The state after the last built block.
+    pub fn state(&self) -> &RollupState {
+        &self.state
+    }
+
+    /// The mempool.
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    /// Admit a transaction to the mempool.
+    pub fn submit(&mut self, tx: Transaction) -> Result<TxId, MempoolError> {
+        self.mempool.add_transaction(tx, &self.state)
+    }
+
+    /// Build the next block at `timestamp` from the queue; `Ok(None)` when nothing waits.
+    pub fn build_block(&mut self, timestamp: u64) -> Result<Option<BuiltBlock>, BuildError> {
+        if self.mempool.pending() == 0 {
+            return Ok(None);
+        }
+        let Some(proposed) = self.mempool.select_block() else {
+            return Ok(None);
+        };
+        let previous = *self.state.tip();
+        let produced = match produce_block(
+            &self.state,
+            &proposed.transactions,
+            timestamp,
+            proposed.batch_size,
+        ) {
+            Ok(produced) => produced,
+            Err(error) => {
+                let dropped = self.mempool.rollback_block();
+                return Err(BuildError::Refused { error, dropped });
+            }
+        };
+        let chain_path = self.state.chain_path(previous.number);
+        let tree = match BlockTree::plan(
+            &previous,
+            chain_path,
+            &proposed.transactions,
+            &produced,
+            proposed.batch_size,
+            self.arity,
+        ) {
+            Ok(tree) => tree,
+            Err(error) => {
+                let dropped = self.mempool.rollback_block();
+                return Err(BuildError::Plan { error, dropped });
+            }
+        };
+        let reverted = self.mempool.commit_block(&produced, &produced.state)?;
+        let ProducedBlock { state, header, .. } = produced;
+        self.state = state;
+        Ok(Some(BuiltBlock {
+            header,
+            previous,
+            transactions: proposed.transactions,
+            tree,
+            reverted,
+        }))
+    }
+
+    /// Rebuild the state after `blocks` (each published header with its transactions, in
+    /// order) from `genesis`: every block is produced again and must give its header.
+    pub fn replay(
+        genesis: RollupState,
+        blocks: impl IntoIterator<Item = (BlockHeader, Vec<Transaction>)>,
+        batch_size: usize,
+    ) -> Result<RollupState, ReplayError> {
+        let mut state = genesis;
+        for (header, transactions) in blocks {
+            let number = header.number;
+            let produced = produce_block(&state, &transactions, header.timestamp, batch_size)
+                .map_err(|error| ReplayError::Refused { number, error })?;
+            if produced.header != header {
+                return Err(ReplayError::HeaderMismatch { number });
+            }
+            state = produced.state;
+        }
+        Ok(state)
+    }
+}
