@@ -3,6 +3,7 @@
 use sheaf_types::{JobId, SequenceId};
 
 use crate::model::JobStatus;
+use crate::rows::hex;
 
 /// Result of every store operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -103,6 +104,24 @@ pub enum StoreError {
         /// The refused state.
         to: &'static str,
     },
+    /// A rollup transaction with this id is already stored; nothing was changed.
+    #[error("rollup transaction {} already exists", hex(.0))]
+    RollupTransactionExists([u8; 32]),
+    /// A block lists a transaction that is not stored, or not pending (included already,
+    /// reverted, or listed twice); nothing was changed.
+    #[error("rollup transaction {} is unknown or not pending", hex(.0))]
+    RollupTransactionNotPending([u8; 32]),
+    /// A block's number does not follow the published tip; nothing was changed.
+    #[error("rollup block {got} is out of order: expected block {expected}")]
+    RollupBlockOutOfOrder {
+        /// The tip's number plus one (1 when no block is published and `got` is below 1).
+        expected: i64,
+        /// The number given.
+        got: i64,
+    },
+    /// No rollup block with this number is published.
+    #[error("unknown rollup block {0}")]
+    UnknownRollupBlock(i64),
     /// A parameter is out of range (a non-positive lease TTL, a time that overflows).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -35,6 +35,13 @@
 //! SYSTEM.md's `failed` state is folded into `ready`: a job whose lease expired is `ready` again
 //! with `attempts > 0` (see [`JobStatus`]).
 //!
+//! # Rollup blocks
+//!
+//! The rollup's block producer keeps its transactions and published blocks here (`rollup.rs`):
+//! [`Store::publish_rollup_block`] stores a block, includes its transactions and plans the
+//! sequence proving it in one transaction, so a block is never published without its job tree,
+//! nor a tree stored without its block. Headers and transactions are opaque bytes to the store.
+//!
 //! # Failure semantics
 //!
 //! - **Fencing.** Each lease has a token, the count of leases ever granted on the job (never
@@ -86,6 +93,7 @@ mod outbox;
 mod plan;
 mod provers;
 mod roles;
+mod rollup;
 mod rows;
 mod store;
 mod submit;
@@ -94,8 +102,9 @@ pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewSequence, Prover,
-    ProverActivity, Reward, RewardEntry, Sequence, SequenceStatusCount, StatusCount, StoredProofs,
+    ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewRollupTransaction,
+    NewSequence, Prover, ProverActivity, PublishedBlock, Reward, RewardEntry, RollupBlock,
+    RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount, StatusCount, StoredProofs,
     SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};

@@ -313,3 +313,132 @@ pub struct ProverActivity {
     /// frequent first.
     pub rejections: Vec<(String, i64)>,
 }
+
+/// Where a rollup transaction stands.
+///
+/// ```text
+///  pending ──publish_rollup_block──▶ included (in a block, at a position). Final.
+///     └────revert_rollup_transactions──▶ reverted (with the reason). Final.
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum RollupTxStatus {
+    /// Received, in no block yet.
+    Pending,
+    /// In a published block.
+    Included,
+    /// Dropped by the producer (it no longer applies to the state, say); never included.
+    Reverted,
+}
+
+impl RollupTxStatus {
+    /// Every state.
+    pub const ALL: [RollupTxStatus; 3] = [
+        RollupTxStatus::Pending,
+        RollupTxStatus::Included,
+        RollupTxStatus::Reverted,
+    ];
+
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollupTxStatus::Pending => "pending",
+            RollupTxStatus::Included => "included",
+            RollupTxStatus::Reverted => "reverted",
+        }
+    }
+}
+
+impl fmt::Display for RollupTxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RollupTxStatus {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RollupTxStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("stored rollup transaction status {s:?}")))
+    }
+}
+
+/// A rollup transaction to store as it arrives. The store does not read `body` or
+/// `local_proof`: the block producer encodes and decodes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRollupTransaction {
+    /// The transaction's id (its hash), unique.
+    pub id: [u8; 32],
+    /// The transaction, as the producer encodes it (JSON).
+    pub body: Vec<u8>,
+    /// The client's own proof of the transaction (tx kernel), for a local transaction.
+    pub local_proof: Option<Vec<u8>>,
+    /// When it arrived (coordinator clock, milliseconds): pending transactions come in this
+    /// order.
+    pub received_ms: i64,
+}
+
+/// A stored rollup transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollupTransaction {
+    /// The transaction's id.
+    pub id: [u8; 32],
+    /// The transaction, as stored.
+    pub body: Vec<u8>,
+    /// The client's own proof, if it came with one.
+    pub local_proof: Option<Vec<u8>>,
+    /// When it arrived (milliseconds).
+    pub received_ms: i64,
+    /// Where it stands.
+    pub status: RollupTxStatus,
+    /// The block including it, once included.
+    pub block: Option<i64>,
+    /// Its index in that block, from 0, once included.
+    pub position: Option<i64>,
+    /// Why it was reverted, once reverted.
+    pub reason: Option<String>,
+}
+
+/// A rollup block to publish with [`Store::publish_rollup_block`](crate::Store::publish_rollup_block):
+/// the block and the job tree proving it, stored together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedBlock {
+    /// The block's number: the tip's plus one, or any number from 1 for the first block.
+    pub number: i64,
+    /// The header's commitment.
+    pub commitment: [u8; 32],
+    /// The header, as the producer encodes it (JSON).
+    pub header: Vec<u8>,
+    /// The ids of its transactions, in block order; each must be stored and pending.
+    pub transactions: Vec<[u8; 32]>,
+    /// The sequence proving the block, as [`Store::insert_sequence`](crate::Store::insert_sequence)
+    /// takes it.
+    pub sequence: NewSequence,
+    /// The sequence's job tree, as `insert_sequence` takes it.
+    pub jobs: Vec<NewJob>,
+    /// When it is published (coordinator clock, milliseconds).
+    pub published_ms: i64,
+}
+
+/// A published rollup block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RollupBlock {
+    /// The block's number.
+    pub number: i64,
+    /// The header's commitment.
+    pub commitment: [u8; 32],
+    /// The header, as stored.
+    pub header: Vec<u8>,
+    /// The sequence proving it.
+    pub sequence: SequenceId,
+    /// Number of its transactions.
+    pub tx_count: i64,
+    /// When it was published (milliseconds).
+    pub published_ms: i64,
+    /// Whether its sequence's root job is proved.
+    pub proved: bool,
+}

@@ -17,22 +17,53 @@ impl Store {
     /// Planning the same sequence again (say, a coordinator that crashed after planning) gives
     /// [`StoreError::SequenceExists`] and changes nothing.
     pub async fn insert_sequence(&self, sequence: NewSequence, jobs: &[NewJob]) -> Result<()> {
-        let tree = Tree::check(&sequence, jobs)?;
+        let plan = Plan::check(&sequence, jobs)?;
         let mut tx = self.begin_write().await?;
-        let stored = store_plan(&mut tx, &sequence, jobs, &tree).await;
+        let stored = plan.store(&mut tx).await;
         tx.finish(stored).await?;
         tracing::info!(
             target: "sheaf::store",
             sequence = %sequence.id,
             jobs = jobs.len(),
-            root = %tree.root,
+            root = %plan.root(),
             "planned sequence"
         );
         Ok(())
     }
 }
 
-/// The body of [`Store::insert_sequence`], inside its write transaction.
+/// A sequence and its job tree, checked to be one tree of the sequence: what
+/// [`Store::insert_sequence`] stores, and [`Store::publish_rollup_block`] with its block.
+pub(crate) struct Plan<'a> {
+    sequence: &'a NewSequence,
+    jobs: &'a [NewJob],
+    tree: Tree,
+}
+
+impl<'a> Plan<'a> {
+    /// Checks that `jobs` form one tree of `sequence`, else [`StoreError::InvalidPlan`].
+    pub(crate) fn check(sequence: &'a NewSequence, jobs: &'a [NewJob]) -> Result<Self> {
+        let tree = Tree::check(sequence, jobs)?;
+        Ok(Plan {
+            sequence,
+            jobs,
+            tree,
+        })
+    }
+
+    /// The root job.
+    pub(crate) fn root(&self) -> JobId {
+        self.tree.root
+    }
+
+    /// Stores the sequence and its jobs inside the caller's write transaction: leaves `ready`,
+    /// the others `waiting`. A sequence stored already is [`StoreError::SequenceExists`].
+    pub(crate) async fn store(&self, tx: &mut WriteTx) -> Result<()> {
+        store_plan(tx, self.sequence, self.jobs, &self.tree).await
+    }
+}
+
+/// The body of [`Plan::store`].
 async fn store_plan(
     tx: &mut WriteTx,
     sequence: &NewSequence,

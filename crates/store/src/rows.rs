@@ -9,9 +9,9 @@ use sqlx::error::BoxDynError;
 use sqlx::{Any, Decode, Type};
 
 use crate::error::{Result, StoreError};
-use crate::model::{JobStatus, Prover, Reward};
+use crate::model::{JobStatus, Prover, Reward, RollupBlock, RollupTransaction, RollupTxStatus};
 use crate::outbox::{OutboxKind, OutboxStatus};
-use sheaf_types::{JobCircuit, JobId, JobInputs};
+use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
 /// Columns selected for a [`crate::Job`].
 pub(crate) const JOB_COLUMNS: &str = "id, parent, circuit, inputs, status, attempts, lease_token, \
@@ -78,6 +78,78 @@ impl TryFrom<RewardRow> for Reward {
     }
 }
 
+/// Columns selected for a [`RollupBlockRow`], from `rollup_blocks b` joined with its
+/// `sequences s`.
+pub(crate) const ROLLUP_BLOCK_COLUMNS: &str =
+    "b.number, b.commitment, b.header, b.sequence, b.tx_count, b.published_ms, s.proved_ms";
+
+/// A row of `rollup_blocks` with its sequence's `proved_ms` (`Any` decodes no booleans).
+#[derive(sqlx::FromRow)]
+pub(crate) struct RollupBlockRow {
+    number: i64,
+    commitment: Vec<u8>,
+    header: Vec<u8>,
+    sequence: SequenceId,
+    tx_count: i64,
+    published_ms: i64,
+    proved_ms: Option<i64>,
+}
+
+impl TryFrom<RollupBlockRow> for RollupBlock {
+    type Error = StoreError;
+
+    fn try_from(row: RollupBlockRow) -> Result<RollupBlock> {
+        Ok(RollupBlock {
+            number: row.number,
+            commitment: key32(row.commitment, "rollup block commitment")?,
+            header: row.header,
+            sequence: row.sequence,
+            tx_count: row.tx_count,
+            published_ms: row.published_ms,
+            proved: row.proved_ms.is_some(),
+        })
+    }
+}
+
+/// Columns selected for a [`RollupTransactionRow`].
+pub(crate) const ROLLUP_TRANSACTION_COLUMNS: &str =
+    "id, body, local_proof, received_ms, status, block, position, reason";
+
+/// A row of `rollup_transactions`; the id is checked to be 32 bytes.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RollupTransactionRow {
+    id: Vec<u8>,
+    body: Vec<u8>,
+    local_proof: Option<Vec<u8>>,
+    received_ms: i64,
+    status: RollupTxStatus,
+    block: Option<i64>,
+    position: Option<i64>,
+    reason: Option<String>,
+}
+
+impl TryFrom<RollupTransactionRow> for RollupTransaction {
+    type Error = StoreError;
+
+    fn try_from(row: RollupTransactionRow) -> Result<RollupTransaction> {
+        Ok(RollupTransaction {
+            id: key32(row.id, "rollup transaction id")?,
+            body: row.body,
+            local_proof: row.local_proof,
+            received_ms: row.received_ms,
+            status: row.status,
+            block: row.block,
+            position: row.position,
+            reason: row.reason,
+        })
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 fn key32(bytes: Vec<u8>, what: &str) -> Result<[u8; 32]> {
     bytes
         .try_into()
@@ -130,6 +202,18 @@ impl Type<Any> for OutboxStatus {
 }
 
 impl<'r> Decode<'r, Any> for OutboxStatus {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        decode_text(value)
+    }
+}
+
+impl Type<Any> for RollupTxStatus {
+    fn type_info() -> AnyTypeInfo {
+        <str as Type<Any>>::type_info()
+    }
+}
+
+impl<'r> Decode<'r, Any> for RollupTxStatus {
     fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
         decode_text(value)
     }

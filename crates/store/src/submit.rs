@@ -6,15 +6,13 @@ use sheaf_types::JobId;
 
 use crate::error::{Result, StoreError};
 use crate::model::{JobStatus, RewardEntry, SubmitOutcome};
+use crate::rows::hex;
 use crate::store::{Engine, WriteTx};
 use crate::Store;
 
 /// Lowercase hex SHA-256 of `bytes`: the address of a proof blob.
 pub fn proof_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
 }
 
 impl Store {

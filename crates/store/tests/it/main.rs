@@ -14,6 +14,7 @@ mod outbox;
 mod registry;
 mod restart;
 mod roles;
+mod rollup;
 mod send;
 mod submit;
 

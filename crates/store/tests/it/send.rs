@@ -47,4 +47,33 @@ fn store_futures_are_send(store: Store, prover: Prover) {
     assert_send(store.list_sequences());
     assert_send(store.sync_provers(std::slice::from_ref(&prover)));
     assert_send(store.prover_by_key(&[0; 32]));
+    let transaction = sheaf_store::NewRollupTransaction {
+        id: [0; 32],
+        body: vec![],
+        local_proof: None,
+        received_ms: 0,
+    };
+    assert_send(store.insert_rollup_transaction(&transaction));
+    assert_send(store.pending_rollup_transactions());
+    assert_send(store.rollup_transaction([0; 32]));
+    let block = sheaf_store::PublishedBlock {
+        number: 1,
+        commitment: [0; 32],
+        header: vec![],
+        transactions: vec![],
+        sequence: sheaf_store::NewSequence {
+            id: SequenceId(0),
+            leaves: 0,
+            created_ms: 0,
+        },
+        jobs: vec![],
+        published_ms: 0,
+    };
+    assert_send(store.publish_rollup_block(&block));
+    assert_send(store.revert_rollup_transactions(&[[0; 32]], "r"));
+    assert_send(store.rollup_tip());
+    assert_send(store.rollup_proven_tip());
+    assert_send(store.rollup_block(1));
+    assert_send(store.rollup_blocks(1, 1));
+    assert_send(store.rollup_block_transactions(1));
 }
