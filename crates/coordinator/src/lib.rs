@@ -42,6 +42,7 @@ pub mod error;
 pub mod health;
 pub mod job_tree;
 pub mod metrics;
+pub mod rollup;
 pub mod server;
 pub mod service;
 pub mod settlement;

@@ -1,16 +1,20 @@
-//! A rollup block proved by the network: a coordinator serving the rollup's circuit set (work
+//! The rollup on the network. A block proved by the network: a coordinator serving the rollup's circuit set (work
 //! leaf, tx kernel, merge and block kernels), two library provers that build that set from the
 //! rollup's catalog when the hello names it, and the block's tree (tx leaves, tx leaf nodes,
-//! merges, the block node, the root) stored as one sequence.
+//! merges, the block node, the root) stored as one sequence. And the rollup node over the
+//! coordinator's store: blocks published before they are proven, proved by the network, and
+//! replayed by a restart.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sheaf_circuits::{AggregationSettings, Digest};
+use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
+use sheaf_coordinator::rollup::{RollupConfig, RollupError, RollupNode, MAX_TRANSACTION_BYTES};
 use sheaf_coordinator::{CoordinatorConfig, StaticRegistry};
 use sheaf_prover::ProverKey;
 use sheaf_rollup::demo::DemoRollup;
 use sheaf_rollup::kernel::BlockTree;
+use sheaf_rollup::MempoolConfig;
 use sheaf_store::{JobFilter, JobStatus, NewJob, NewSequence, Prover};
 use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
@@ -29,19 +33,28 @@ fn registered(name: &str, key: &ProverKey) -> Prover {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_provers_prove_a_rollup_block() {
-    let circuits = tokio::task::spawn_blocking(|| {
-        sheaf_rollup::kernel::circuit_set(
-            AggregationSettings::default(),
-            LEAF_ROWS_LOG2,
-            Some(&test_cache()),
-        )
-        .map(Arc::new)
+/// The rollup's circuit set, built (or loaded from the tests' cache) once per binary.
+async fn rollup_circuits() -> Arc<CircuitSet> {
+    static CIRCUITS: OnceLock<Arc<CircuitSet>> = OnceLock::new();
+    tokio::task::spawn_blocking(|| {
+        CIRCUITS
+            .get_or_init(|| {
+                let set = sheaf_rollup::kernel::circuit_set(
+                    AggregationSettings::default(),
+                    LEAF_ROWS_LOG2,
+                    Some(&test_cache()),
+                );
+                Arc::new(set.expect("the rollup's circuits"))
+            })
+            .clone()
     })
     .await
     .unwrap()
-    .expect("the rollup's circuits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_provers_prove_a_rollup_block() {
+    let circuits = rollup_circuits().await;
     let keys = [ProverKey::generate(), ProverKey::generate()];
     let (store, _dir) = sqlite_store().await;
     let registry = Arc::new(StaticRegistry(vec![
@@ -139,5 +152,133 @@ async fn two_provers_prove_a_rollup_block() {
         Digest::hash_digests(&[statement])
     );
     assert_eq!(verified.header.stats.leaf_jobs, 3);
+    net.stop().await;
+}
+
+/// A rollup node over the coordinator's store: transactions submitted, blocks published with
+/// their trees before any proof, the network proves them, and a reopened node (a restart)
+/// replays the published blocks to the same state and readmits what was pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays_them() {
+    let circuits = rollup_circuits().await;
+    let keys = [ProverKey::generate(), ProverKey::generate()];
+    let (store, _dir) = sqlite_store().await;
+    let registry = Arc::new(StaticRegistry(vec![
+        registered("alice", &keys[0]),
+        registered("bob", &keys[1]),
+    ]));
+    let net = start_with_circuits(
+        store.clone(),
+        registry,
+        CoordinatorConfig::default(),
+        circuits,
+    )
+    .await;
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let genesis = demo.state.clone();
+    let config = RollupConfig {
+        mempool: MempoolConfig {
+            max_txs_per_batch: 2,
+            max_batches_per_block: 2,
+            ..MempoolConfig::default()
+        },
+        arity: 2,
+    };
+    let node = RollupNode::open(store.clone(), genesis.clone(), config.clone())
+        .await
+        .unwrap();
+
+    // Bad input changes nothing.
+    assert!(matches!(
+        node.submit(b"{\"not\": \"a transaction\"}").await,
+        Err(RollupError::Malformed(_))
+    ));
+    assert!(matches!(
+        node.submit(&vec![b' '; MAX_TRANSACTION_BYTES + 1]).await,
+        Err(RollupError::TooLarge(_))
+    ));
+    let txs = demo.transfers(7).unwrap();
+    for tx in &txs[..6] {
+        node.submit(&serde_json::to_vec(tx).unwrap()).await.unwrap();
+    }
+    assert!(matches!(
+        node.submit(&serde_json::to_vec(&txs[0]).unwrap()).await,
+        Err(RollupError::Refused(_))
+    ));
+    assert_eq!(node.pending().await, 6);
+
+    // Two blocks, published before any proof: 4 then 2 transactions.
+    let first = node.build_and_publish(2_000).await.unwrap().unwrap();
+    let second = node.build_and_publish(3_000).await.unwrap().unwrap();
+    assert_eq!((first.number, second.number), (1, 2));
+    assert!(node.build_and_publish(4_000).await.unwrap().is_none());
+    let tip = store.rollup_tip().await.unwrap().unwrap();
+    assert_eq!(tip.number, 2);
+    assert_eq!(store.rollup_proven_tip().await.unwrap(), None);
+
+    // One more transaction waits when the node stops.
+    node.submit(&serde_json::to_vec(&txs[6]).unwrap())
+        .await
+        .unwrap();
+    let state = node.state().await;
+    drop(node);
+
+    // The network proves both blocks.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let provers: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let mut config = prover_config(&net, key);
+            config.kinds = sheaf_rollup::kernel::catalog();
+            let mut stopped = stopped.clone();
+            tokio::spawn(sheaf_prover::run(config, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while store.rollup_proven_tip().await.unwrap() != Some(2) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "blocks not proved in time"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.send_replace(true);
+    for prover in provers {
+        assert_eq!(
+            prover
+                .await
+                .unwrap()
+                .expect("prover ran")
+                .submissions_rejected,
+            0
+        );
+    }
+    let key = net.coordinator.circuits().aggregation.final_key();
+    for (previous, header) in [(*genesis.tip(), first), (first, second)] {
+        let block = store
+            .rollup_block(header.number as i64)
+            .await
+            .unwrap()
+            .unwrap();
+        let sequence = store.get_sequence(block.sequence).await.unwrap().unwrap();
+        let root = store.proof_of(sequence.root).await.unwrap().unwrap();
+        let verified = key.verify_bytes(&root).unwrap();
+        let statement = sheaf_rollup::block_statement(&previous, &header);
+        assert_eq!(
+            verified.header.statement,
+            Digest::hash_digests(&[statement])
+        );
+    }
+
+    // A restart: the same state, the waiting transaction readmitted.
+    let reopened = RollupNode::open(store.clone(), genesis, config)
+        .await
+        .unwrap();
+    assert_eq!(reopened.state().await, state);
+    assert_eq!(reopened.pending().await, 1);
+    let third = reopened.build_and_publish(5_000).await.unwrap().unwrap();
+    assert_eq!(third.number, 3);
     net.stop().await;
 }

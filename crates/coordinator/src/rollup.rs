@@ -1,0 +1,272 @@
+//! The rollup node inside the coordinator: the block producer over the store, publishing each
+//! block before it is proven.
+//!
+//! ```text
+//!  submit(tx) ─▶ mempool (over the current state) ─▶ store: pending transaction
+//!  build_and_publish(t) ─▶ producer.build_block ─▶ store.publish_rollup_block: the block, its
+//!        transactions and its proving tree (a sequence numbered like the block) in ONE write
+//!        ─▶ provers lease the tree's jobs like any sequence's
+//!  open() ─▶ replay genesis + published blocks ─▶ resubmit the pending transactions
+//! ```
+//!
+//! The store holds the blocks and the transactions, never the rollup state: a restart replays
+//! the published blocks (checking every header) and readmits the pending transactions, so
+//! nothing published is lost or changed. A block whose publication fails is not in the store;
+//! the node then rebuilds itself from the store (as after a restart), so its state never runs
+//! ahead of what is published.
+
+use std::sync::Arc;
+
+use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError};
+use sheaf_rollup::{BlockHeader, MempoolConfig, MempoolConfigError, MempoolError, RollupState};
+use sheaf_rollup::{Transaction, TxId};
+use sheaf_store::{NewJob, NewRollupTransaction, NewSequence, PublishedBlock, Store, StoreError};
+use sheaf_types::clock::now_ms;
+use sheaf_types::{JobId, SequenceId};
+use tokio::sync::Mutex;
+
+/// Largest encoded transaction the node reads (a transaction with 16 inputs and 16 outputs and
+/// its signature is about 12 KiB of JSON).
+pub const MAX_TRANSACTION_BYTES: usize = 64 * 1024;
+
+/// Why the rollup node refuses or fails.
+#[derive(Debug, thiserror::Error)]
+pub enum RollupError {
+    /// The bytes are not a transaction.
+    #[error("not a transaction: {0}")]
+    Malformed(String),
+    /// More bytes than a transaction can take.
+    #[error("a transaction is at most {MAX_TRANSACTION_BYTES} bytes, got {0}")]
+    TooLarge(usize),
+    /// The mempool refused it.
+    #[error(transparent)]
+    Refused(#[from] MempoolError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A published block's header or transactions do not decode.
+    #[error("published block {number} is unreadable: {reason}")]
+    Corrupt {
+        /// The block.
+        number: i64,
+        /// Why.
+        reason: String,
+    },
+    /// The published blocks do not replay.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The mempool's configuration is out of range.
+    #[error(transparent)]
+    Config(#[from] MempoolConfigError),
+    /// The producer could not build the block.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// The rollup node's knobs.
+#[derive(Clone, Debug)]
+pub struct RollupConfig {
+    /// The mempool's.
+    pub mempool: MempoolConfig,
+    /// Children per aggregation node of the proving trees.
+    pub arity: usize,
+}
+
+/// The rollup node: the producer and the store it publishes to.
+pub struct RollupNode {
+    store: Store,
+    genesis: RollupState,
+    config: RollupConfig,
+    producer: Mutex<BlockProducer>,
+}
+
+impl RollupNode {
+    /// Open the node over `store`: replay the published blocks from `genesis`, then readmit the
+    /// pending transactions (those the new state refuses are reverted in the store, with why).
+    pub async fn open(
+        store: Store,
+        genesis: RollupState,
+        config: RollupConfig,
+    ) -> Result<Arc<RollupNode>, RollupError> {
+        let producer = rebuild(&store, &genesis, &config).await?;
+        Ok(Arc::new(RollupNode {
+            store,
+            genesis,
+            config,
+            producer: Mutex::new(producer),
+        }))
+    }
+
+    /// Admit a transaction (JSON bytes): the mempool's checks over the current state, then the
+    /// store, so a restart readmits it.
+    pub async fn submit(&self, bytes: &[u8]) -> Result<TxId, RollupError> {
+        if bytes.len() > MAX_TRANSACTION_BYTES {
+            return Err(RollupError::TooLarge(bytes.len()));
+        }
+        let tx: Transaction =
+            serde_json::from_slice(bytes).map_err(|e| RollupError::Malformed(e.to_string()))?;
+        let mut producer = self.producer.lock().await;
+        let id = producer.submit(tx.clone())?;
+        let row = NewRollupTransaction {
+            id: id.0.to_bytes(),
+            body: encode(&tx),
+            local_proof: None,
+            received_ms: now_ms(),
+        };
+        if let Err(e) = self.store.insert_rollup_transaction(&row).await {
+            // Not stored: the mempool must not hold it either.
+            *producer = rebuild(&self.store, &self.genesis, &self.config).await?;
+            return Err(e.into());
+        }
+        Ok(id)
+    }
+
+    /// Build the next block at `timestamp` and publish it with its proving tree; `Ok(None)`
+    /// when no transaction waits.
+    pub async fn build_and_publish(
+        &self,
+        timestamp: u64,
+    ) -> Result<Option<BlockHeader>, RollupError> {
+        let mut producer = self.producer.lock().await;
+        let block = match producer.build_block(timestamp) {
+            Ok(Some(block)) => block,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.revert(&e).await?;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = self.publish(&block).await {
+            // The store does not have the block: go back to what it has.
+            *producer = rebuild(&self.store, &self.genesis, &self.config).await?;
+            return Err(e);
+        }
+        if !block.reverted.is_empty() {
+            let ids: Vec<[u8; 32]> = block.reverted.iter().map(|id| id.0.to_bytes()).collect();
+            self.store
+                .revert_rollup_transactions(&ids, "expired or its parent was dropped")
+                .await?;
+        }
+        tracing::info!(
+            target: "sheaf::rollup",
+            block = block.header.number,
+            transactions = block.transactions.len(),
+            jobs = block.tree.jobs.len(),
+            "published block"
+        );
+        Ok(Some(block.header))
+    }
+
+    /// The current state (after the last published block).
+    pub async fn state(&self) -> RollupState {
+        self.producer.lock().await.state().clone()
+    }
+
+    /// Transactions waiting for a block.
+    pub async fn pending(&self) -> usize {
+        self.producer.lock().await.mempool().pending()
+    }
+
+    async fn publish(&self, block: &BuiltBlock) -> Result<(), RollupError> {
+        let sequence = SequenceId(block.header.number as u64);
+        let id = |job: usize| {
+            let job = &block.tree.jobs[job];
+            JobId::new(sequence, job.level as u32, job.index as u64)
+        };
+        let jobs = (0..block.tree.jobs.len())
+            .map(|i| NewJob {
+                id: id(i),
+                circuit: block.tree.jobs[i].circuit.clone(),
+                inputs: block.tree.jobs[i].inputs.clone(),
+                children: block.tree.jobs[i].children.iter().map(|&c| id(c)).collect(),
+            })
+            .collect();
+        let published = PublishedBlock {
+            number: block.header.number as i64,
+            commitment: block.header.commitment().to_bytes(),
+            header: encode(&block.header),
+            transactions: block
+                .transactions
+                .iter()
+                .map(|tx| tx.id().0.to_bytes())
+                .collect(),
+            sequence: NewSequence {
+                id: sequence,
+                leaves: block.transactions.len() as i64,
+                created_ms: now_ms(),
+            },
+            jobs,
+            published_ms: now_ms(),
+        };
+        self.store.publish_rollup_block(&published).await?;
+        Ok(())
+    }
+
+    /// Record in the store the transactions a failed build dropped.
+    async fn revert(&self, error: &BuildError) -> Result<(), RollupError> {
+        let dropped = match error {
+            BuildError::Refused { dropped, .. } | BuildError::Plan { dropped, .. } => dropped,
+            BuildError::Commit(_) => return Ok(()),
+        };
+        let ids: Vec<[u8; 32]> = dropped.iter().map(|id| id.0.to_bytes()).collect();
+        self.store
+            .revert_rollup_transactions(&ids, &error.to_string())
+            .await?;
+        Ok(())
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Headers and transactions are plain data: they always serialize.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The producer as the store has it: the genesis, every published block replayed, the pending
+/// transactions readmitted (those refused now are reverted in the store).
+async fn rebuild(
+    store: &Store,
+    genesis: &RollupState,
+    config: &RollupConfig,
+) -> Result<BlockProducer, RollupError> {
+    let mut published = Vec::new();
+    let mut next = 1;
+    loop {
+        let blocks = store.rollup_blocks(next, 256).await?;
+        if blocks.is_empty() {
+            break;
+        }
+        for block in blocks {
+            let corrupt = |reason: String| RollupError::Corrupt {
+                number: block.number,
+                reason,
+            };
+            let header: BlockHeader =
+                serde_json::from_slice(&block.header).map_err(|e| corrupt(e.to_string()))?;
+            let transactions = store
+                .rollup_block_transactions(block.number)
+                .await?
+                .into_iter()
+                .map(|row| serde_json::from_slice::<Transaction>(&row.body))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| corrupt(e.to_string()))?;
+            next = block.number + 1;
+            published.push((header, transactions));
+        }
+    }
+    let state =
+        BlockProducer::replay(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
+    let mut producer = BlockProducer::new(state, config.mempool, config.arity)?;
+    let mut refused = Vec::new();
+    for row in store.pending_rollup_transactions().await? {
+        let admitted = serde_json::from_slice::<Transaction>(&row.body)
+            .map_err(|e| e.to_string())
+            .and_then(|tx| producer.submit(tx).map_err(|e| e.to_string()));
+        if let Err(reason) = admitted {
+            refused.push((row.id, reason));
+        }
+    }
+    for (id, reason) in refused {
+        store.revert_rollup_transactions(&[id], &reason).await?;
+    }
+    Ok(producer)
+}
