@@ -63,6 +63,17 @@ pub enum RollupError {
     Build(#[from] BuildError),
 }
 
+/// What `GET /v1/rollup/status` answers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RollupStatus {
+    /// The highest published block.
+    pub published_tip: Option<i64>,
+    /// The highest block such that it and every block before it are proved.
+    pub proven_tip: Option<i64>,
+    /// Transactions waiting for a block.
+    pub pending: usize,
+}
+
 /// The rollup node's knobs.
 #[derive(Clone, Debug)]
 pub struct RollupConfig {
@@ -165,6 +176,16 @@ impl RollupNode {
     /// Transactions waiting for a block.
     pub async fn pending(&self) -> usize {
         self.producer.lock().await.mempool().pending()
+    }
+
+    /// Where the rollup stands: the published tip, the proven tip (every block up to it proved)
+    /// and the transactions waiting.
+    pub async fn status(&self) -> Result<RollupStatus, RollupError> {
+        Ok(RollupStatus {
+            published_tip: self.store.rollup_tip().await?.map(|b| b.number),
+            proven_tip: self.store.rollup_proven_tip().await?,
+            pending: self.pending().await,
+        })
     }
 
     async fn publish(&self, block: &BuiltBlock) -> Result<(), RollupError> {

@@ -183,6 +183,31 @@ impl From<HeartbeatError> for ApiError {
     }
 }
 
+impl From<crate::rollup::RollupError> for ApiError {
+    fn from(e: crate::rollup::RollupError) -> Self {
+        use crate::rollup::RollupError;
+        use sheaf_rollup::MempoolError;
+        match e {
+            RollupError::Refused(MempoolError::CapacityExceeded { .. }) => {
+                ApiError::new(ErrorCode::Overloaded, e.to_string()).retry_after(RETRY_AFTER_BUSY_S)
+            }
+            RollupError::Malformed(_) | RollupError::Refused(_) => {
+                ApiError::new(ErrorCode::BadRequest, e.to_string())
+            }
+            RollupError::TooLarge(_) => ApiError::new(ErrorCode::PayloadTooLarge, e.to_string()),
+            RollupError::Store(e) => internal(&InternalError::Store(e)),
+            other => {
+                let reference = format!("{:08x}", rand::random::<u32>());
+                tracing::error!(target: "sheaf::rollup", reference = %reference, error = %other, "rollup failure");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("internal error (reference {reference})"),
+                )
+            }
+        }
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         match e {

@@ -57,6 +57,8 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
         .route("/v1/jobs/{job}/heartbeat", post(heartbeat))
         .route("/v1/jobs/{job}/proof", post(submit))
         .route(PATH_STATUS, get(status))
+        .route("/v1/rollup/transactions", post(rollup_submit))
+        .route("/v1/rollup/status", get(rollup_status))
         .merge(ops::routes(endpoints))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::new(
@@ -286,4 +288,33 @@ async fn count_rejected_submission(c: &Coordinator, prover: &str, code: ErrorCod
 
 async fn status(State(c): State<Arc<Coordinator>>) -> Response {
     answer(c.status().await.map(Json).map_err(ApiError::from))
+}
+
+/// The rollup node, or `not_found` on a coordinator without one.
+fn rollup_node(c: &Coordinator) -> Result<&Arc<crate::rollup::RollupNode>> {
+    c.rollup().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            "this coordinator runs no rollup (start it with a rollup genesis)",
+        )
+    })
+}
+
+/// `POST /v1/rollup/transactions`: a signed rollup transaction (JSON), unauthenticated at the
+/// HTTP level (its account's one-time signature authorizes it). Answers its id.
+async fn rollup_submit(State(c): State<Arc<Coordinator>>, body: Bytes) -> Response {
+    let submitted = async {
+        let id = rollup_node(&c)?.submit(&body).await?;
+        Ok(Json(serde_json::json!({ "id": id })))
+    };
+    answer(submitted.await)
+}
+
+/// `GET /v1/rollup/status`: the published and proven tips and the transactions waiting.
+async fn rollup_status(State(c): State<Arc<Coordinator>>) -> Response {
+    let status = async {
+        let node = rollup_node(&c)?;
+        Ok(Json(node.status().await?))
+    };
+    answer(status.await)
 }

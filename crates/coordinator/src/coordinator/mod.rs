@@ -68,6 +68,8 @@ pub struct Coordinator {
     seen: Mutex<HashMap<String, i64>>,
     /// The chain the proof sender settles on, once it runs; readiness asks it.
     chain: std::sync::OnceLock<ChainWatch>,
+    /// The rollup node publishing blocks to this coordinator's store, when it runs one.
+    rollup: std::sync::OnceLock<Arc<crate::rollup::RollupNode>>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -161,6 +163,7 @@ impl Coordinator {
             shutdown: tokio::sync::watch::channel(false).0,
             seen: Mutex::new(HashMap::new()),
             chain: std::sync::OnceLock::new(),
+            rollup: std::sync::OnceLock::new(),
         })
     }
 
@@ -214,6 +217,21 @@ impl Coordinator {
         let capacity = self.config.verify_workers + self.config.verify_queue;
         let free = self.verify_admission.available_permits();
         (capacity.saturating_sub(free), capacity)
+    }
+
+    /// Serve `node`'s rollup API (`/v1/rollup/…`). Only the first node counts.
+    pub fn attach_rollup(&self, node: Arc<crate::rollup::RollupNode>) {
+        let _ = self.rollup.set(node);
+    }
+
+    /// The rollup node, when this coordinator runs one.
+    pub fn rollup(&self) -> Option<&Arc<crate::rollup::RollupNode>> {
+        self.rollup.get()
+    }
+
+    /// New jobs are in the store (a published block's tree): wake the provers waiting for one.
+    pub fn jobs_added(&self) {
+        self.ready.notify_waiters();
     }
 
     /// Watch the chain the proof sender settles on: readiness requires it to have answered

@@ -8,8 +8,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use sheaf_api::ErrorCode;
 use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
-use sheaf_coordinator::rollup::{RollupConfig, RollupError, RollupNode, MAX_TRANSACTION_BYTES};
+use sheaf_coordinator::rollup::{
+    RollupConfig, RollupError, RollupNode, RollupStatus, MAX_TRANSACTION_BYTES,
+};
 use sheaf_coordinator::{CoordinatorConfig, StaticRegistry};
 use sheaf_prover::ProverKey;
 use sheaf_rollup::demo::DemoRollup;
@@ -20,7 +23,7 @@ use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
 
 use crate::harness::{
-    prover_config, sqlite_store, start_with_circuits, test_cache, LEAF_ROWS_LOG2,
+    prover_config, sqlite_store, start_on, start_with_circuits, test_cache, Answer, LEAF_ROWS_LOG2,
 };
 
 fn registered(name: &str, key: &ProverKey) -> Prover {
@@ -280,5 +283,91 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     assert_eq!(reopened.pending().await, 1);
     let third = reopened.build_and_publish(5_000).await.unwrap().unwrap();
     assert_eq!(third.number, 3);
+    net.stop().await;
+}
+
+/// `POST` raw bytes to the coordinator, unsigned.
+async fn post_raw(net: &crate::harness::Net, path: &str, body: Vec<u8>) -> Answer {
+    let response = net
+        .http
+        .post(format!("{}{path}", net.url))
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    Answer::read(response).await
+}
+
+/// The rollup API over HTTP: transactions in, status out; every refusal a clear code that
+/// changes nothing; a coordinator without a rollup says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes() {
+    let (store, _dir) = sqlite_store().await;
+    let net = start_on(store.clone(), Vec::new(), CoordinatorConfig::default()).await;
+    let transactions = "/v1/rollup/transactions";
+    let no_rollup = post_raw(&net, transactions, b"{}".to_vec()).await;
+    assert_eq!(no_rollup.code(), ErrorCode::NotFound);
+    assert_eq!(
+        net.get("/v1/rollup/status").await.code(),
+        ErrorCode::NotFound
+    );
+
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let config = RollupConfig {
+        mempool: MempoolConfig {
+            capacity: 2,
+            ..MempoolConfig::default()
+        },
+        arity: 2,
+    };
+    let node = RollupNode::open(store.clone(), demo.state.clone(), config)
+        .await
+        .unwrap();
+    net.coordinator.attach_rollup(node.clone());
+    let txs = demo.transfers(3).unwrap();
+
+    let accepted = post_raw(&net, transactions, serde_json::to_vec(&txs[0]).unwrap()).await;
+    assert_eq!(
+        accepted.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    let id: serde_json::Value = accepted.json();
+    assert_eq!(id["id"], serde_json::to_value(txs[0].id()).unwrap());
+
+    let refusals = [
+        (b"not json".to_vec(), ErrorCode::BadRequest),
+        (
+            vec![b' '; MAX_TRANSACTION_BYTES + 1],
+            ErrorCode::PayloadTooLarge,
+        ),
+        // Twice: the mempool has it.
+        (serde_json::to_vec(&txs[0]).unwrap(), ErrorCode::BadRequest),
+    ];
+    for (body, code) in refusals {
+        let answer = post_raw(&net, transactions, body).await;
+        assert_eq!(answer.code(), code);
+        assert_eq!(node.pending().await, 1, "a refusal changed the mempool");
+        assert_eq!(store.pending_rollup_transactions().await.unwrap().len(), 1);
+    }
+    // At capacity: 503-class, with a Retry-After.
+    let second = post_raw(&net, transactions, serde_json::to_vec(&txs[1]).unwrap()).await;
+    assert_eq!(second.status, 200);
+    let full = post_raw(&net, transactions, serde_json::to_vec(&txs[2]).unwrap()).await;
+    assert_eq!(full.code(), ErrorCode::Overloaded);
+    assert!(full.retry_after.is_some());
+    assert_eq!(node.pending().await, 2);
+
+    node.build_and_publish(2_000).await.unwrap().unwrap();
+    let status: RollupStatus = net.get("/v1/rollup/status").await.json();
+    assert_eq!(
+        status,
+        RollupStatus {
+            published_tip: Some(1),
+            proven_tip: None,
+            pending: 0
+        }
+    );
     net.stop().await;
 }
