@@ -59,5 +59,7 @@ pub use error::{
     AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
 };
 pub use server::{serve, serve_with_metrics, shutdown_signal};
-pub use service::{CoordinatorService, ServiceError, ServiceOptions, SettlementOptions};
+pub use service::{
+    CoordinatorService, RollupOptions, ServiceError, ServiceOptions, SettlementOptions,
+};
 pub use settlement::{ProofSender, SenderConfig, SenderError, SenderHandle};

@@ -132,13 +132,15 @@ impl RollupNode {
         Ok(id)
     }
 
-    /// Build the next block at `timestamp` and publish it with its proving tree; `Ok(None)`
-    /// when no transaction waits.
+    /// Build the next block at `timestamp` (or just after the previous block's, if that is
+    /// later) and publish it with its proving tree; `Ok(None)` when no transaction waits.
     pub async fn build_and_publish(
         &self,
         timestamp: u64,
     ) -> Result<Option<BlockHeader>, RollupError> {
         let mut producer = self.producer.lock().await;
+        // Block time never goes back, whatever the clock says after a restart.
+        let timestamp = timestamp.max(producer.state().tip().timestamp + 1);
         let block = match producer.build_block(timestamp) {
             Ok(Some(block)) => block,
             Ok(None) => return Ok(None),

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::admission::Registry;
 use crate::config::CoordinatorConfig;
 use crate::coordinator::{Coordinator, StartError};
+use crate::rollup::RollupNode;
 use crate::{ProofSender, SenderConfig, SenderError, SenderHandle};
 
 /// Everything a coordinator is assembled from.
@@ -50,6 +51,19 @@ pub struct ServiceOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// Settle root proofs on a chain; `None` proves without settling.
     pub settlement: Option<SettlementOptions>,
+    /// Run a rollup node on the store: take transactions, publish a block every interval;
+    /// `None` runs none.
+    pub rollup: Option<RollupOptions>,
+}
+
+/// How a coordinator runs its rollup node.
+pub struct RollupOptions {
+    /// The rollup's state at genesis.
+    pub genesis: sheaf_rollup::RollupState,
+    /// The mempool and the proving trees.
+    pub config: crate::rollup::RollupConfig,
+    /// How often a block is built from the waiting transactions (none when none wait).
+    pub block_interval: std::time::Duration,
 }
 
 /// How a coordinator settles its sequences on a chain.
@@ -77,6 +91,14 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    /// The rollup node could not open over the store.
+    #[error("opening the rollup node")]
+    Rollup(#[source] crate::rollup::RollupError),
+    /// Rollup blocks cannot be settled on a chain yet.
+    #[error(
+        "settling rollup blocks on a chain is not built yet: run the rollup without a sender key"
+    )]
+    RollupSettlement,
     /// The proof sender could not start on the chain.
     #[error("starting the proof sender on the chain at {url}")]
     Sender {
@@ -96,6 +118,7 @@ pub struct CoordinatorService {
     metrics_address: Option<SocketAddr>,
     planned: Vec<SequenceId>,
     sender: Option<SenderHandle>,
+    blocks: Option<JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -112,6 +135,10 @@ impl std::fmt::Debug for CoordinatorService {
 impl CoordinatorService {
     /// Assemble and start a coordinator from `options`.
     pub async fn start(options: ServiceOptions) -> Result<Self, ServiceError> {
+        if options.rollup.is_some() && options.settlement.is_some() {
+            return Err(ServiceError::RollupSettlement);
+        }
+        let store = options.store.clone();
         // A port in use is found before any work on the store.
         let listener = bind(options.listen).await?;
         let metrics_listener = match options.metrics_listen {
@@ -152,6 +179,20 @@ impl CoordinatorService {
             Some(settlement) => Some(start_sender(&coordinator, settlement).await?),
             None => None,
         };
+        let blocks = match options.rollup {
+            Some(rollup) => {
+                let node = RollupNode::open(store, rollup.genesis, rollup.config)
+                    .await
+                    .map_err(ServiceError::Rollup)?;
+                coordinator.attach_rollup(node.clone());
+                Some(tokio::spawn(produce_blocks(
+                    coordinator.clone(),
+                    node,
+                    rollup.block_interval,
+                )))
+            }
+            None => None,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(crate::serve_with_metrics(
             coordinator.clone(),
@@ -167,6 +208,7 @@ impl CoordinatorService {
             metrics_address,
             planned,
             sender,
+            blocks,
             stop: Some(stop),
             server,
         })
@@ -200,6 +242,11 @@ impl CoordinatorService {
     /// Stop settling: the sender's tasks end and its role is given up (whatever it stored is
     /// picked up by whoever sends next). Proving goes on.
     pub async fn stop_settling(&mut self) {
+        if let Some(blocks) = self.blocks.take() {
+            // A publication cut short is a store transaction rolled back: the block is not
+            // published, and its transactions wait for the next start.
+            blocks.abort();
+        }
         if let Some(sender) = self.sender.take() {
             sender.stop().await;
         }
@@ -227,6 +274,30 @@ impl CoordinatorService {
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         self.stop_settling().await;
         served
+    }
+}
+
+/// The block interval: build a block from the waiting transactions and publish it with its
+/// proving tree, then wake the provers. A failure is logged and the next tick tries again (the
+/// node rebuilt itself from the store).
+async fn produce_blocks(
+    coordinator: Arc<Coordinator>,
+    node: Arc<RollupNode>,
+    interval: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = u64::try_from(sheaf_types::clock::now_ms()).unwrap_or(0);
+        match node.build_and_publish(now).await {
+            Ok(Some(_)) => coordinator.jobs_added(),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(target: "sheaf::rollup", error = %e, "building a block failed; retrying at the next tick")
+            }
+        }
     }
 }
 

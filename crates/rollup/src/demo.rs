@@ -30,6 +30,7 @@ pub const DEMO_AMOUNT: u128 = 1_000;
 pub struct DemoRollup {
     /// The state after the last applied block.
     pub state: RollupState,
+    genesis: Genesis,
     keys: BTreeMap<AccountId, SigningKey>,
     next_serial: u64,
 }
@@ -74,9 +75,15 @@ impl DemoRollup {
         };
         Ok(DemoRollup {
             state: genesis.build()?,
+            genesis,
             keys: signers,
             next_serial: 0,
         })
+    }
+
+    /// The genesis the demo started from (what a rollup node is started with).
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
     }
 
     /// `count` signed transfers, valid in this order as the next block.

@@ -18,11 +18,14 @@ use sheaf_coordinator::config::{
     DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
     DEFAULT_VERIFY_WORKERS,
 };
+use sheaf_coordinator::rollup::RollupConfig;
+use sheaf_coordinator::RollupOptions;
 use sheaf_coordinator::{
     CoordinatorConfig, CoordinatorService, FileRegistry, Registry, SenderConfig, ServiceOptions,
     SettlementOptions,
 };
 use sheaf_prover::ProverKey;
+use sheaf_rollup::MempoolConfig;
 use sheaf_store::Store;
 
 use crate::circuit_args::CircuitArgs;
@@ -208,7 +211,58 @@ pub struct CoordinatorArgs {
     #[arg(long, env = "SHEAF_LEAVES", default_value_t = 8)]
     pub leaves: usize,
     #[command(flatten)]
+    pub rollup: RollupArgs,
+    #[command(flatten)]
     pub settings: CoordinatorSettings,
+}
+
+/// The rollup node's flags.
+#[derive(Args, Debug, Clone)]
+pub struct RollupArgs {
+    /// Run a rollup node from this genesis file (JSON: a timestamp and the funded accounts):
+    /// take signed transactions at `POST /v1/rollup/transactions`, publish a block of the
+    /// waiting ones every `--block-interval-ms` before it is proven, and plan its proving tree
+    /// for the provers (`GET /v1/rollup/status` tells the published and proven tips). Admits the
+    /// rollup's kernels into the circuit set, as `--rollup`. Not with `--sender-key` yet.
+    #[arg(long, env = "SHEAF_ROLLUP_GENESIS", conflicts_with = "sender_key")]
+    pub rollup_genesis: Option<PathBuf>,
+    /// Milliseconds between blocks (miden-node's default: 3 s).
+    #[arg(long, env = "SHEAF_BLOCK_INTERVAL_MS", default_value_t = 3_000)]
+    pub block_interval_ms: u64,
+    /// Transactions per batch of a block (1 to 64).
+    #[arg(long, env = "SHEAF_MAX_TXS_PER_BATCH", default_value_t = 8)]
+    pub max_txs_per_batch: usize,
+    /// Batches per block (1 to 64).
+    #[arg(long, env = "SHEAF_MAX_BATCHES_PER_BLOCK", default_value_t = 8)]
+    pub max_batches_per_block: usize,
+    /// Transactions the mempool holds; past it, submissions are refused as overloaded (503).
+    #[arg(long, env = "SHEAF_MEMPOOL_CAPACITY", default_value_t = 1_280)]
+    pub mempool_capacity: usize,
+}
+
+impl RollupArgs {
+    /// The rollup node's options, when a genesis is given: the genesis read and built, the
+    /// mempool's knobs checked.
+    fn options(&self, arity: usize) -> anyhow::Result<Option<RollupOptions>> {
+        let Some(path) = &self.rollup_genesis else {
+            return Ok(None);
+        };
+        if self.block_interval_ms == 0 {
+            anyhow::bail!("--block-interval-ms must be at least 1");
+        }
+        let genesis = sheaf_rollup::Genesis::load(path)?.build()?;
+        let mempool = MempoolConfig::new(
+            self.mempool_capacity,
+            MempoolConfig::default().expiration_slack,
+            self.max_txs_per_batch,
+            self.max_batches_per_block,
+        )?;
+        Ok(Some(RollupOptions {
+            genesis,
+            config: RollupConfig { mempool, arity },
+            block_interval: std::time::Duration::from_millis(self.block_interval_ms),
+        }))
+    }
 }
 
 /// The coordinator's flags that `sheaf coordinator` and `sheaf devnet` share.
@@ -268,6 +322,7 @@ pub async fn load_circuits(
 /// port) is checked before the store is migrated and the circuits are loaded.
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let config = args.settings.service.config()?;
+    let rollup = args.rollup.options(args.settings.circuits.arity)?;
     if let Some(path) = &args.provers {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the provers file {}", path.display()))?;
@@ -320,7 +375,9 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let settling = settlement.as_ref().map(|s| s.chain.url().to_owned());
-        let circuits = load_circuits(&args.settings.circuits, false).await?;
+        let mut circuit_args = args.settings.circuits.clone();
+        circuit_args.rollup |= rollup.is_some();
+        let circuits = load_circuits(&circuit_args, false).await?;
         drop(port_probe);
         drop(metrics_port_probe);
         let service = CoordinatorService::start(ServiceOptions {
@@ -334,6 +391,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             listen: args.listen,
             metrics_listen: args.metrics_listen,
             settlement,
+            rollup,
         })
         .await?;
         tracing::info!(

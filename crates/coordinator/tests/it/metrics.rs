@@ -352,6 +352,7 @@ async fn metrics_listen_serves_metrics_on_its_own_port_and_the_api_stays_on_its_
         listen: ([127, 0, 0, 1], 0).into(),
         metrics_listen: Some(([127, 0, 0, 1], 0).into()),
         settlement: None,
+        rollup: None,
     })
     .await
     .expect("service");

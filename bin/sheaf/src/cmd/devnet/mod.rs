@@ -302,6 +302,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
                 .settlement
                 .settlement(&chain.url, sender_key.signing.clone())?,
         ),
+        rollup: None,
     })
     .await?;
     let url = service.url();
