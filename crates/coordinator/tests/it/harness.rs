@@ -347,3 +347,42 @@ pub fn prover_config(net: &Net, key: &sheaf_prover::ProverKey) -> sheaf_prover::
         kinds: sheaf_circuits::KindCatalog::standard(),
     }
 }
+
+/// Run a library prover per key (with the kinds of `kinds`) against `net` until `done` says
+/// the work is finished (polled every 200 ms, at most 10 minutes, failing with `what`); then
+/// stop them and return their reports.
+pub async fn prove_until<F, Fut>(
+    net: &Net,
+    keys: &[sheaf_prover::ProverKey],
+    kinds: sheaf_circuits::KindCatalog,
+    what: &str,
+    mut done: F,
+) -> Vec<sheaf_prover::ProverReport>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let provers: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            let mut config = prover_config(net, key);
+            config.kinds = kinds.clone();
+            let mut stopped = stopped.clone();
+            tokio::spawn(sheaf_prover::run(config, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} not in time");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stop.send_replace(true);
+    let mut reports = Vec::new();
+    for prover in provers {
+        reports.push(prover.await.expect("prover task").expect("prover ran"));
+    }
+    reports
+}

@@ -1,13 +1,11 @@
 //! End to end over loopback: real provers (the `sheaf-prover` library) prove a sequence.
 
-use std::time::Duration;
-
-use sheaf_circuits::FinalKey;
+use sheaf_circuits::{FinalKey, KindCatalog};
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Prover};
 
-use crate::harness::{prover_config, start};
+use crate::harness::{prove_until, start};
 use sheaf_types::SequenceId;
 
 fn registered(name: &str, key: &ProverKey) -> Prover {
@@ -29,37 +27,16 @@ async fn two_provers_prove_a_sequence_of_five_leaves() {
     )
     .await;
     net.coordinator.plan(SequenceId(1), 5).await.unwrap();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let provers: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            let config = prover_config(&net, key);
-            let mut stopped = stopped.clone();
-            tokio::spawn(sheaf_prover::run(config, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
-        })
-        .collect();
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    loop {
-        let sequence = net.sequence_one().await;
-        if sequence.proved_ms.is_some() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "sequence not proved in time"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    stop.send_replace(true);
-    let mut proved_by_provers = 0;
-    for prover in provers {
-        let report = prover.await.unwrap().expect("prover ran");
-        assert_eq!(report.submissions_rejected, 0);
-        proved_by_provers += report.jobs_proved;
-    }
+    let reports = prove_until(
+        &net,
+        &keys,
+        KindCatalog::standard(),
+        "the sequence",
+        || async { net.sequence_one().await.proved_ms.is_some() },
+    )
+    .await;
+    assert!(reports.iter().all(|r| r.submissions_rejected == 0));
+    let proved_by_provers: u64 = reports.iter().map(|r| r.jobs_proved).sum();
 
     // 5 leaves, 3 leaf nodes, 2 universal nodes, the root: each proved once, one reward each.
     let jobs = net.store.list_jobs(JobFilter::default()).await.unwrap();

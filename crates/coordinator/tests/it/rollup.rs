@@ -6,7 +6,6 @@
 //! replayed by a restart.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use sheaf_api::ErrorCode;
 use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
@@ -23,7 +22,7 @@ use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
 
 use crate::harness::{
-    prover_config, sqlite_store, start_on, start_with_circuits, test_cache, Answer, LEAF_ROWS_LOG2,
+    prove_until, sqlite_store, start_on, start_with_circuits, test_cache, Answer, LEAF_ROWS_LOG2,
 };
 
 fn registered(name: &str, key: &ProverKey) -> Prover {
@@ -100,33 +99,16 @@ async fn two_provers_prove_a_rollup_block() {
         .await
         .unwrap();
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let provers: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            let mut config = prover_config(&net, key);
-            config.kinds = sheaf_rollup::kernel::catalog();
-            let mut stopped = stopped.clone();
-            tokio::spawn(sheaf_prover::run(config, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
-        })
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    while net.sequence_one().await.proved_ms.is_none() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "block not proved in time"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    stop.send_replace(true);
-    let mut proved_by_provers = 0;
-    for prover in provers {
-        let report = prover.await.unwrap().expect("prover ran");
-        assert_eq!(report.submissions_rejected, 0);
-        proved_by_provers += report.jobs_proved;
-    }
+    let reports = prove_until(
+        &net,
+        &keys,
+        sheaf_rollup::kernel::catalog(),
+        "the block",
+        || async { net.sequence_one().await.proved_ms.is_some() },
+    )
+    .await;
+    assert!(reports.iter().all(|r| r.submissions_rejected == 0));
+    let proved_by_provers: u64 = reports.iter().map(|r| r.jobs_proved).sum();
 
     // 3 tx leaves, 2 tx leaf nodes, 1 merge, the block node, the root: each proved once.
     let stored = net.store.list_jobs(JobFilter::default()).await.unwrap();
@@ -227,37 +209,15 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     drop(node);
 
     // The network proves both blocks.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let provers: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            let mut config = prover_config(&net, key);
-            config.kinds = sheaf_rollup::kernel::catalog();
-            let mut stopped = stopped.clone();
-            tokio::spawn(sheaf_prover::run(config, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            }))
-        })
-        .collect();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    while store.rollup_proven_tip().await.unwrap() != Some(2) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "blocks not proved in time"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    stop.send_replace(true);
-    for prover in provers {
-        assert_eq!(
-            prover
-                .await
-                .unwrap()
-                .expect("prover ran")
-                .submissions_rejected,
-            0
-        );
-    }
+    let reports = prove_until(
+        &net,
+        &keys,
+        sheaf_rollup::kernel::catalog(),
+        "both blocks",
+        || async { store.rollup_proven_tip().await.unwrap() == Some(2) },
+    )
+    .await;
+    assert!(reports.iter().all(|r| r.submissions_rejected == 0));
     let key = net.coordinator.circuits().aggregation.final_key();
     for (previous, header) in [(*genesis.tip(), first), (first, second)] {
         let block = store
