@@ -20,7 +20,9 @@ use std::sync::Arc;
 use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError};
 use sheaf_rollup::{BlockHeader, MempoolConfig, MempoolConfigError, MempoolError, RollupState};
 use sheaf_rollup::{Transaction, TxId};
-use sheaf_store::{NewJob, NewRollupTransaction, NewSequence, PublishedBlock, Store, StoreError};
+use sheaf_store::{
+    NewJob, NewRollupTransaction, NewSequence, PublishedBlock, RollupBlock, Store, StoreError,
+};
 use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
 use tokio::sync::Mutex;
@@ -72,6 +74,23 @@ pub struct RollupStatus {
     pub proven_tip: Option<i64>,
     /// Transactions waiting for a block.
     pub pending: usize,
+}
+
+/// A published block as `GET /v1/rollup/blocks/{number}` answers it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlockView {
+    /// Its header.
+    pub header: BlockHeader,
+    /// The header's commitment.
+    pub commitment: sheaf_circuits::Digest,
+    /// Its transactions' ids, in block order.
+    pub transactions: Vec<TxId>,
+    /// The notes its transactions created, in block order (note `i` of the block's note tree).
+    pub created_notes: Vec<sheaf_rollup::Note>,
+    /// The nullifiers its transactions spent.
+    pub spent_nullifiers: Vec<sheaf_rollup::Nullifier>,
+    /// Whether its proving tree's root is proved.
+    pub proved: bool,
 }
 
 /// The rollup node's knobs.
@@ -190,6 +209,29 @@ impl RollupNode {
         })
     }
 
+    /// Published block `number`: its header, transactions, created notes and spent nullifiers;
+    /// `None` when it is not published.
+    pub async fn block(&self, number: i64) -> Result<Option<BlockView>, RollupError> {
+        let Some(block) = self.store.rollup_block(number).await? else {
+            return Ok(None);
+        };
+        let (header, transactions) = read_block(&self.store, &block).await?;
+        Ok(Some(BlockView {
+            commitment: header.commitment(),
+            header,
+            transactions: transactions.iter().map(Transaction::id).collect(),
+            created_notes: transactions
+                .iter()
+                .flat_map(|tx| tx.body.output_notes.iter().copied())
+                .collect(),
+            spent_nullifiers: transactions
+                .iter()
+                .flat_map(|tx| tx.body.nullifiers())
+                .collect(),
+            proved: block.proved,
+        }))
+    }
+
     async fn publish(&self, block: &BuiltBlock) -> Result<(), RollupError> {
         let sequence = SequenceId(block.header.number as u64);
         let id = |job: usize| {
@@ -244,6 +286,27 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// A published block's header and transactions, decoded.
+async fn read_block(
+    store: &Store,
+    block: &RollupBlock,
+) -> Result<(BlockHeader, Vec<Transaction>), RollupError> {
+    let corrupt = |reason: String| RollupError::Corrupt {
+        number: block.number,
+        reason,
+    };
+    let header: BlockHeader =
+        serde_json::from_slice(&block.header).map_err(|e| corrupt(e.to_string()))?;
+    let transactions = store
+        .rollup_block_transactions(block.number)
+        .await?
+        .into_iter()
+        .map(|row| serde_json::from_slice::<Transaction>(&row.body))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| corrupt(e.to_string()))?;
+    Ok((header, transactions))
+}
+
 /// The producer as the store has it: the genesis, every published block replayed, the pending
 /// transactions readmitted (those refused now are reverted in the store).
 async fn rebuild(
@@ -259,21 +322,8 @@ async fn rebuild(
             break;
         }
         for block in blocks {
-            let corrupt = |reason: String| RollupError::Corrupt {
-                number: block.number,
-                reason,
-            };
-            let header: BlockHeader =
-                serde_json::from_slice(&block.header).map_err(|e| corrupt(e.to_string()))?;
-            let transactions = store
-                .rollup_block_transactions(block.number)
-                .await?
-                .into_iter()
-                .map(|row| serde_json::from_slice::<Transaction>(&row.body))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| corrupt(e.to_string()))?;
             next = block.number + 1;
-            published.push((header, transactions));
+            published.push(read_block(store, &block).await?);
         }
     }
     let state =

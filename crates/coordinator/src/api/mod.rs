@@ -59,6 +59,7 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
         .route(PATH_STATUS, get(status))
         .route("/v1/rollup/transactions", post(rollup_submit))
         .route("/v1/rollup/status", get(rollup_status))
+        .route("/v1/rollup/blocks/{number}", get(rollup_block))
         .merge(ops::routes(endpoints))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::new(
@@ -308,6 +309,28 @@ async fn rollup_submit(State(c): State<Arc<Coordinator>>, body: Bytes) -> Respon
         Ok(Json(serde_json::json!({ "id": id })))
     };
     answer(submitted.await)
+}
+
+/// `GET /v1/rollup/blocks/{number}`: a published block's header, transactions, created notes
+/// and spent nullifiers, and whether it is proved.
+async fn rollup_block(State(c): State<Arc<Coordinator>>, Path(number): Path<String>) -> Response {
+    let block = async {
+        let node = rollup_node(&c)?;
+        let number: i64 = number.parse().map_err(|_| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{number:?} is not a block number"),
+            )
+        })?;
+        match node.block(number).await? {
+            Some(block) => Ok(Json(block)),
+            None => Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("block {number} is not published"),
+            )),
+        }
+    };
+    answer(block.await)
 }
 
 /// `GET /v1/rollup/status`: the published and proven tips and the transactions waiting.

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use sheaf_api::ErrorCode;
 use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
 use sheaf_coordinator::rollup::{
-    RollupConfig, RollupError, RollupNode, RollupStatus, MAX_TRANSACTION_BYTES,
+    BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, MAX_TRANSACTION_BYTES,
 };
 use sheaf_coordinator::{CoordinatorConfig, StaticRegistry};
 use sheaf_prover::ProverKey;
@@ -320,6 +320,26 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
     assert_eq!(node.pending().await, 2);
 
     node.build_and_publish(2_000).await.unwrap().unwrap();
+    // The published block: its transactions, the notes they made, the nullifier the second
+    // spent (it consumed the first's note, made in the same block).
+    let block: BlockView = net.get("/v1/rollup/blocks/1").await.json();
+    assert_eq!(block.header.number, 1);
+    assert_eq!(block.commitment, block.header.commitment());
+    assert_eq!(block.transactions, [txs[0].id(), txs[1].id()]);
+    assert_eq!(
+        block.created_notes,
+        [txs[0].body.output_notes[0], txs[1].body.output_notes[0]]
+    );
+    assert_eq!(block.spent_nullifiers, txs[1].body.nullifiers());
+    assert!(!block.proved);
+    assert_eq!(
+        net.get("/v1/rollup/blocks/2").await.code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        net.get("/v1/rollup/blocks/one").await.code(),
+        ErrorCode::BadRequest
+    );
     let status: RollupStatus = net.get("/v1/rollup/status").await.json();
     assert_eq!(
         status,
