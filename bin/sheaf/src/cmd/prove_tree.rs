@@ -181,14 +181,25 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
         key_id: key.id(),
         root_proof: root_path,
     };
+    write_summary(&args.out, &summary, args.json, print_summary)
+}
+
+/// Write `summary` to `out/summary.json`, then print it: one JSON object with `json`, else as
+/// `print` lays it out.
+pub fn write_summary<S: Serialize>(
+    out: &std::path::Path,
+    summary: &S,
+    json: bool,
+    print: fn(&S),
+) -> anyhow::Result<()> {
     std::fs::write(
-        args.out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
+        out.join("summary.json"),
+        serde_json::to_string_pretty(summary)?,
     )?;
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+    if json {
+        println!("{}", serde_json::to_string(summary)?);
     } else {
-        print_summary(&summary);
+        print(summary);
     }
     Ok(())
 }

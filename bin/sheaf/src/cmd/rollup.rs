@@ -15,6 +15,7 @@ use sheaf_rollup::limits::{DEFAULT_MAX_TXS_PER_BATCH, MAX_TXS_PER_BATCH};
 use sheaf_rollup::BlockHeader;
 
 use crate::circuit_args::CircuitArgs;
+use crate::cmd::prove_tree::write_summary;
 use crate::process_stats::{cpu_seconds, mib, peak_rss_bytes};
 use crate::progress::{spinner, LevelBars};
 
@@ -236,16 +237,7 @@ fn prove_block(args: &ProveBlockArgs) -> anyhow::Result<()> {
         block_statement,
         root_proof: root_path,
     };
-    std::fs::write(
-        args.out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?,
-    )?;
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    } else {
-        print_summary(&summary);
-    }
-    Ok(())
+    write_summary(&args.out, &summary, args.json, print_summary)
 }
 
 fn print_summary(s: &Summary) {

@@ -75,6 +75,17 @@ impl TestProver {
     }
 }
 
+/// The registry entry of a library prover with `key`: generous rate, two leases at once.
+pub fn registered_key(name: &str, key: &sheaf_prover::ProverKey) -> Prover {
+    Prover {
+        id: name.to_owned(),
+        public_key: key.signing.verifying_key().to_bytes(),
+        worker_pk: key.worker_pk().to_bytes(),
+        rate_limit: 1_000,
+        max_concurrent: 2,
+    }
+}
+
 /// A served coordinator.
 pub struct Net {
     /// The coordinator.

@@ -3,26 +3,19 @@
 use sheaf_circuits::{FinalKey, KindCatalog};
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_prover::ProverKey;
-use sheaf_store::{JobFilter, JobStatus, Prover};
+use sheaf_store::{JobFilter, JobStatus};
 
-use crate::harness::{prove_until, start};
+use crate::harness::{prove_until, registered_key, start};
 use sheaf_types::SequenceId;
-
-fn registered(name: &str, key: &ProverKey) -> Prover {
-    Prover {
-        id: name.to_owned(),
-        public_key: key.signing.verifying_key().to_bytes(),
-        worker_pk: key.worker_pk().to_bytes(),
-        rate_limit: 1_000,
-        max_concurrent: 2,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_provers_prove_a_sequence_of_five_leaves() {
     let keys = [ProverKey::generate(), ProverKey::generate()];
     let net = start(
-        vec![registered("alice", &keys[0]), registered("bob", &keys[1])],
+        vec![
+            registered_key("alice", &keys[0]),
+            registered_key("bob", &keys[1]),
+        ],
         CoordinatorConfig::default(),
     )
     .await;

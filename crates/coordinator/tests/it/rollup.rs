@@ -17,22 +17,33 @@ use sheaf_prover::ProverKey;
 use sheaf_rollup::demo::DemoRollup;
 use sheaf_rollup::kernel::BlockTree;
 use sheaf_rollup::MempoolConfig;
-use sheaf_store::{JobFilter, JobStatus, NewJob, NewSequence, Prover};
+use sheaf_store::{JobFilter, JobStatus, NewJob, NewSequence};
 use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
 
 use crate::harness::{
-    prove_until, sqlite_store, start_on, start_with_circuits, test_cache, Answer, LEAF_ROWS_LOG2,
+    prove_until, registered_key, sqlite_store, start_on, start_with_circuits, test_cache, Answer,
+    Net, LEAF_ROWS_LOG2,
 };
 
-fn registered(name: &str, key: &ProverKey) -> Prover {
-    Prover {
-        id: name.to_owned(),
-        public_key: key.signing.verifying_key().to_bytes(),
-        worker_pk: key.worker_pk().to_bytes(),
-        rate_limit: 1_000,
-        max_concurrent: 2,
-    }
+/// A coordinator serving the rollup's circuits on a fresh SQLite store, admitting two library
+/// provers: the coordinator (with its store), the store's directory, and the provers' keys.
+async fn rollup_net() -> (Net, tempfile::TempDir, [ProverKey; 2]) {
+    let circuits = rollup_circuits().await;
+    let keys = [ProverKey::generate(), ProverKey::generate()];
+    let (store, dir) = sqlite_store().await;
+    let registry = Arc::new(StaticRegistry(vec![
+        registered_key("alice", &keys[0]),
+        registered_key("bob", &keys[1]),
+    ]));
+    let net = start_with_circuits(
+        store.clone(),
+        registry,
+        CoordinatorConfig::default(),
+        circuits,
+    )
+    .await;
+    (net, dir, keys)
 }
 
 /// The rollup's circuit set, built (or loaded from the tests' cache) once per binary.
@@ -56,14 +67,7 @@ async fn rollup_circuits() -> Arc<CircuitSet> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_provers_prove_a_rollup_block() {
-    let circuits = rollup_circuits().await;
-    let keys = [ProverKey::generate(), ProverKey::generate()];
-    let (store, _dir) = sqlite_store().await;
-    let registry = Arc::new(StaticRegistry(vec![
-        registered("alice", &keys[0]),
-        registered("bob", &keys[1]),
-    ]));
-    let net = start_with_circuits(store, registry, CoordinatorConfig::default(), circuits).await;
+    let (net, _dir, keys) = rollup_net().await;
     let spec = net.coordinator.spec();
     assert_eq!(spec.kernels, ["merge", "block"]);
     assert!(spec.kinds.iter().any(|k| k.name == "tx"));
@@ -145,20 +149,8 @@ async fn two_provers_prove_a_rollup_block() {
 /// replays the published blocks to the same state and readmits what was pending.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays_them() {
-    let circuits = rollup_circuits().await;
-    let keys = [ProverKey::generate(), ProverKey::generate()];
-    let (store, _dir) = sqlite_store().await;
-    let registry = Arc::new(StaticRegistry(vec![
-        registered("alice", &keys[0]),
-        registered("bob", &keys[1]),
-    ]));
-    let net = start_with_circuits(
-        store.clone(),
-        registry,
-        CoordinatorConfig::default(),
-        circuits,
-    )
-    .await;
+    let (net, _dir, keys) = rollup_net().await;
+    let store = net.store.clone();
     let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
     let genesis = demo.state.clone();
     let config = RollupConfig {

@@ -22,7 +22,7 @@ use sheaf_circuits::{
     CircuitError, Digest, Header, NodeRule, RuleChild, RuleTargets, WhitelistPositions, F,
 };
 
-use super::gadgets::{bits, constant_digest, elements, hash_tagged, merkle_root, Builder};
+use super::gadgets::{constant_digest, elements, hash_tagged, merkle_root, Builder};
 use super::header::BlockHeaderTarget;
 use super::merge::MERGE_RULE;
 use super::transition::TransitionTarget;
@@ -175,7 +175,7 @@ impl NodeRule for BlockRule {
         let next = b.add_const(previous.number, F::ONE);
         b.connect(t.block, next);
         // Its chain root adds the previous block at slot `previous.number`.
-        let slot = bits(b, previous.number, CHAIN_TREE_DEPTH);
+        let slot = b.split_le(previous.number, CHAIN_TREE_DEPTH);
         let chain_path = b.add_virtual_hashes(CHAIN_TREE_DEPTH);
         let empty = constant_digest(b, EMPTY_LEAF);
         let before = merkle_root(b, empty, &slot, &chain_path);

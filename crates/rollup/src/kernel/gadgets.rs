@@ -101,11 +101,6 @@ pub fn canonical_bits(b: &mut Builder, x: Target) -> Vec<BoolTarget> {
     bits
 }
 
-/// Bits of a value known to be below `2^n`, least significant first (constrains the bound).
-pub fn bits(b: &mut Builder, x: Target, n: usize) -> Vec<BoolTarget> {
-    b.split_le(x, n)
-}
-
 /// Constrain `x ≤ y` for values below `2^32`: `y − x` is below `2^32` too.
 pub fn assert_le_u32(b: &mut Builder, x: Target, y: Target) {
     let diff = b.sub(y, x);
@@ -126,14 +121,4 @@ pub fn lt_u32(b: &mut Builder, x: Target, y: Target) -> BoolTarget {
 pub fn min_u32(b: &mut Builder, x: Target, y: Target) -> Target {
     let x_first = lt_u32(b, x, y);
     b.select(x_first, x, y)
-}
-
-/// A fresh hash target the prover sets.
-pub fn virtual_hash(b: &mut Builder) -> HashOutTarget {
-    b.add_virtual_hash()
-}
-
-/// Fresh hash targets the prover sets.
-pub fn virtual_hashes(b: &mut Builder, n: usize) -> Vec<HashOutTarget> {
-    b.add_virtual_hashes(n)
 }
