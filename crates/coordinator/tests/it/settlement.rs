@@ -250,16 +250,24 @@ async fn commit_then_stop(net: &Net, chain: &TestChain, key: &SigningKey) -> Win
 /// Wait until sequence `last` is finalized on chain and the sender knows the fate of every
 /// transaction it sent.
 async fn settled(net: &Net, chain: &TestChain, last: u64) {
-    wait_until("finalized and nothing in flight", || async {
-        chain
-            .client
-            .finalized(SequenceId(last))
-            .await
-            .unwrap()
-            .is_some()
-            && net.store.outbox_open().await.unwrap().is_empty()
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let finalized = chain.client.finalized(SequenceId(last)).await.unwrap();
+        let open = net.store.outbox_open().await.unwrap();
+        if finalized.is_some() && open.is_empty() {
+            return;
+        }
+        // What the store holds, should settling never end.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sequence {last} not settled: finalized {finalized:?}, open {:?}, all {:?}",
+            open.iter()
+                .map(|t| (t.sequence, t.kind, t.attempt, t.status))
+                .collect::<Vec<_>>(),
+            outbox(&net.store).await,
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The outbox's `(sequence, kind, attempt, status)` rows, in order of storing.
