@@ -226,7 +226,9 @@ pub struct RollupArgs {
     /// Admits the rollup's kernels into the circuit set, as `--rollup`. With `--sender-key`,
     /// each block is registered on the chain when published and settled once proven, in order:
     /// the chain must verify with the rollup set's final key (`sheaf export-key --rollup`).
-    #[arg(long, env = "SHEAF_ROLLUP_GENESIS")]
+    /// Not with `--sequences`: block `n` is proved by sequence `n`, so planned work sequences
+    /// would take the blocks' numbers (and, settled in order, hold them back).
+    #[arg(long, env = "SHEAF_ROLLUP_GENESIS", conflicts_with = "sequences")]
     pub rollup_genesis: Option<PathBuf>,
     /// Milliseconds between blocks (miden-node's default: 3 s).
     #[arg(long, env = "SHEAF_BLOCK_INTERVAL_MS", default_value_t = 3_000)]
