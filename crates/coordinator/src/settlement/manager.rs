@@ -1,5 +1,6 @@
-//! The proof manager: registers the store's sequences on chain in order, then fetches proved
-//! roots from the chain's next sequence to finalize into the first cache.
+//! The proof manager: registers the store's sequences on chain in order, records in the store
+//! which of them the chain finalized, then fetches proved roots from the chain's next sequence
+//! to finalize into the first cache.
 
 use sheaf_chain::node::SettlementStatus;
 use sheaf_chain::settlement::SequenceId;
@@ -10,11 +11,11 @@ use sheaf_types::clock::now_ms;
 
 use super::outbox::Outcome;
 use super::{ProofSender, Result, TARGET};
+use crate::metrics::{SEQUENCES_UNSETTLED, SETTLEMENT_LAG};
 
 /// Sequences a manager pass records as settled at most, so a store upgraded under a long
 /// settled history catches up over a few passes rather than holding one up.
 const RECORD_SETTLED_PER_PASS: u64 = 256;
-use crate::metrics::{SEQUENCES_UNSETTLED, SETTLEMENT_LAG};
 
 impl ProofSender {
     /// Register planned sequences in order, then queue proved roots from the chain's next
