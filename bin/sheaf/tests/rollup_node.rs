@@ -109,3 +109,26 @@ async fn a_coordinator_with_a_rollup_genesis_publishes_blocks_and_a_restart_carr
     })
     .await;
 }
+
+/// Block `n` is proved by sequence `n`: a rollup coordinator that would also plan work
+/// sequences is refused before it opens anything.
+#[test]
+fn a_rollup_genesis_with_planned_work_sequences_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sheaf()
+        .args([
+            "coordinator",
+            "--db",
+            &format!("sqlite://{}", dir.path().join("sheaf.db").display()),
+            "--rollup-genesis",
+            dir.path().join("genesis.json").to_str().unwrap(),
+            "--sequences",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    assert!(!dir.path().join("sheaf.db").exists());
+}

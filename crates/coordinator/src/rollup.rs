@@ -72,6 +72,11 @@ pub struct RollupStatus {
     pub published_tip: Option<i64>,
     /// The highest block such that it and every block before it are proved.
     pub proven_tip: Option<i64>,
+    /// The highest block such that it and every block before it are finalized on the base
+    /// chain, as the proof sender recorded in the store when it saw the chain finalize them
+    /// ([`Store::rollup_settled_tip`]); `None` while the first block is not, and always
+    /// without a sender (`--sender-key`). It trails the chain by at most a sender pass.
+    pub settled_tip: Option<i64>,
     /// Transactions waiting for a block.
     pub pending: usize,
 }
@@ -91,6 +96,8 @@ pub struct BlockView {
     pub spent_nullifiers: Vec<sheaf_rollup::Nullifier>,
     /// Whether its proving tree's root is proved.
     pub proved: bool,
+    /// Whether it is finalized on the base chain, as the proof sender recorded.
+    pub settled: bool,
 }
 
 /// The rollup node's knobs.
@@ -199,12 +206,13 @@ impl RollupNode {
         self.producer.lock().await.mempool().pending()
     }
 
-    /// Where the rollup stands: the published tip, the proven tip (every block up to it proved)
-    /// and the transactions waiting.
+    /// Where the rollup stands: the published tip, the proven tip (every block up to it proved),
+    /// the settled tip (every block up to it finalized on chain) and the transactions waiting.
     pub async fn status(&self) -> Result<RollupStatus, RollupError> {
         Ok(RollupStatus {
             published_tip: self.store.rollup_tip().await?.map(|b| b.number),
             proven_tip: self.store.rollup_proven_tip().await?,
+            settled_tip: self.store.rollup_settled_tip().await?,
             pending: self.pending().await,
         })
     }
@@ -229,6 +237,7 @@ impl RollupNode {
                 .flat_map(|tx| tx.body.nullifiers())
                 .collect(),
             proved: block.proved,
+            settled: block.settled,
         }))
     }
 

@@ -94,11 +94,6 @@ pub enum ServiceError {
     /// The rollup node could not open over the store.
     #[error("opening the rollup node")]
     Rollup(#[source] crate::rollup::RollupError),
-    /// Rollup blocks cannot be settled on a chain yet.
-    #[error(
-        "settling rollup blocks on a chain is not built yet: run the rollup without a sender key"
-    )]
-    RollupSettlement,
     /// The proof sender could not start on the chain.
     #[error("starting the proof sender on the chain at {url}")]
     Sender {
@@ -135,9 +130,6 @@ impl std::fmt::Debug for CoordinatorService {
 impl CoordinatorService {
     /// Assemble and start a coordinator from `options`.
     pub async fn start(options: ServiceOptions) -> Result<Self, ServiceError> {
-        if options.rollup.is_some() && options.settlement.is_some() {
-            return Err(ServiceError::RollupSettlement);
-        }
         let store = options.store.clone();
         // A port in use is found before any work on the store.
         let listener = bind(options.listen).await?;

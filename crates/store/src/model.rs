@@ -441,4 +441,7 @@ pub struct RollupBlock {
     pub published_ms: i64,
     /// Whether its sequence's root job is proved.
     pub proved: bool,
+    /// Whether its sequence is finalized on the base chain, as the proof sender last saw
+    /// ([`Store::mark_sequences_settled`](crate::Store::mark_sequences_settled)).
+    pub settled: bool,
 }

@@ -301,6 +301,29 @@ impl Store {
         self.outbox_moved(id, updated, OutboxStatus::Failed).await
     }
 
+    /// Records that the chain finalized sequences `from` up to (not including) `below`, at
+    /// `now_ms`: the sender calls it with the chain's first registered sequence and its next to
+    /// finalize (the chain finalizes in order, so everything between is final). Sequences marked
+    /// already keep their time; returns how many were marked now. What the rollup's settled tip
+    /// ([`Store::rollup_settled_tip`]) reads.
+    pub async fn mark_sequences_settled(
+        &self,
+        from: SequenceId,
+        below: SequenceId,
+        now_ms: i64,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE sequences SET settled_ms = $3 \
+             WHERE id >= $1 AND id < $2 AND settled_ms IS NULL",
+        )
+        .bind(from)
+        .bind(below)
+        .bind(now_ms)
+        .execute(self.writer())
+        .await?
+        .rows_affected())
+    }
+
     /// After an update that moved `updated` rows: nothing moved means an unknown id or a
     /// transition the row's state does not allow.
     async fn outbox_moved(&self, id: i64, updated: u64, to: OutboxStatus) -> Result<()> {

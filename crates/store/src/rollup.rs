@@ -15,7 +15,8 @@
 //!
 //! A block is published before it is proved, and never without its tree: a crash leaves either
 //! both or neither. Its sequence's root proof proves it; [`Store::rollup_proven_tip`] is the
-//! last block of the proved prefix. The store does not read headers or transactions: the
+//! last block of the proved prefix, [`Store::rollup_settled_tip`] the last of the prefix the
+//! proof sender saw finalized on chain. The store does not read headers or transactions: the
 //! producer encodes them (JSON), and on restart replays the published blocks' transactions in
 //! order ([`Store::rollup_block_transactions`]) to rebuild its state.
 
@@ -136,14 +137,26 @@ impl Store {
     /// while the first block is not proved. A proved block after an unproved one does not
     /// count.
     pub async fn rollup_proven_tip(&self) -> Result<Option<i64>> {
+        self.rollup_prefix_tip("proved_ms").await
+    }
+
+    /// The number of the highest block that is finalized on the base chain with every block
+    /// before it, as the proof sender recorded ([`Store::mark_sequences_settled`]); `None` while
+    /// the first block is not, and always when no sender settles.
+    pub async fn rollup_settled_tip(&self) -> Result<Option<i64>> {
+        self.rollup_prefix_tip("settled_ms").await
+    }
+
+    /// The last block of the prefix of blocks whose sequence has `column` (a time) set.
+    async fn rollup_prefix_tip(&self, column: &'static str) -> Result<Option<i64>> {
         // One statement, so blocks published between two reads cannot slip in.
-        Ok(sqlx::query_scalar(
-            "WITH first_unproved AS ( \
+        Ok(sqlx::query_scalar(&format!(
+            "WITH first_missing AS ( \
                SELECT MIN(b.number) AS number FROM rollup_blocks b \
-               JOIN sequences s ON s.id = b.sequence WHERE s.proved_ms IS NULL) \
-             SELECT MAX(b.number) FROM rollup_blocks b, first_unproved f \
-             WHERE f.number IS NULL OR b.number < f.number",
-        )
+               JOIN sequences s ON s.id = b.sequence WHERE s.{column} IS NULL) \
+             SELECT MAX(b.number) FROM rollup_blocks b, first_missing f \
+             WHERE f.number IS NULL OR b.number < f.number"
+        ))
         .fetch_one(self.reader())
         .await?)
     }

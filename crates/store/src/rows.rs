@@ -81,9 +81,11 @@ impl TryFrom<RewardRow> for Reward {
 /// Columns selected for a [`RollupBlockRow`], from `rollup_blocks b` joined with its
 /// `sequences s`.
 pub(crate) const ROLLUP_BLOCK_COLUMNS: &str =
-    "b.number, b.commitment, b.header, b.sequence, b.tx_count, b.published_ms, s.proved_ms";
+    "b.number, b.commitment, b.header, b.sequence, b.tx_count, b.published_ms, s.proved_ms, \
+     s.settled_ms";
 
-/// A row of `rollup_blocks` with its sequence's `proved_ms` (`Any` decodes no booleans).
+/// A row of `rollup_blocks` with its sequence's `proved_ms` and `settled_ms` (`Any` decodes no
+/// booleans).
 #[derive(sqlx::FromRow)]
 pub(crate) struct RollupBlockRow {
     number: i64,
@@ -93,6 +95,7 @@ pub(crate) struct RollupBlockRow {
     tx_count: i64,
     published_ms: i64,
     proved_ms: Option<i64>,
+    settled_ms: Option<i64>,
 }
 
 impl TryFrom<RollupBlockRow> for RollupBlock {
@@ -107,6 +110,7 @@ impl TryFrom<RollupBlockRow> for RollupBlock {
             tx_count: row.tx_count,
             published_ms: row.published_ms,
             proved: row.proved_ms.is_some(),
+            settled: row.settled_ms.is_some(),
         })
     }
 }

@@ -222,9 +222,13 @@ pub struct RollupArgs {
     /// Run a rollup node from this genesis file (JSON: a timestamp and the funded accounts):
     /// take signed transactions at `POST /v1/rollup/transactions`, publish a block of the
     /// waiting ones every `--block-interval-ms` before it is proven, and plan its proving tree
-    /// for the provers (`GET /v1/rollup/status` tells the published and proven tips). Admits the
-    /// rollup's kernels into the circuit set, as `--rollup`. Not with `--sender-key` yet.
-    #[arg(long, env = "SHEAF_ROLLUP_GENESIS", conflicts_with = "sender_key")]
+    /// for the provers (`GET /v1/rollup/status` tells the published, proven and settled tips).
+    /// Admits the rollup's kernels into the circuit set, as `--rollup`. With `--sender-key`,
+    /// each block is registered on the chain when published and settled once proven, in order:
+    /// the chain must verify with the rollup set's final key (`sheaf export-key --rollup`).
+    /// Not with `--sequences`: block `n` is proved by sequence `n`, so planned work sequences
+    /// would take the blocks' numbers (and, settled in order, hold them back).
+    #[arg(long, env = "SHEAF_ROLLUP_GENESIS", conflicts_with = "sequences")]
     pub rollup_genesis: Option<PathBuf>,
     /// Milliseconds between blocks (miden-node's default: 3 s).
     #[arg(long, env = "SHEAF_BLOCK_INTERVAL_MS", default_value_t = 3_000)]

@@ -333,7 +333,8 @@ async fn rollup_block(State(c): State<Arc<Coordinator>>, Path(number): Path<Stri
     answer(block.await)
 }
 
-/// `GET /v1/rollup/status`: the published and proven tips and the transactions waiting.
+/// `GET /v1/rollup/status`: the published, proven and settled tips and the transactions
+/// waiting.
 async fn rollup_status(State(c): State<Arc<Coordinator>>) -> Response {
     let status = async {
         let node = rollup_node(&c)?;

@@ -1,10 +1,10 @@
-//! The proof manager: registers the store's sequences on chain in order, then fetches proved
-//! roots from the chain's next sequence to finalize into the first cache.
+//! The proof manager: registers the store's sequences on chain in order, records in the store
+//! which of them the chain finalized, then fetches proved roots from the chain's next sequence
+//! to finalize into the first cache.
 
 use sheaf_chain::node::SettlementStatus;
 use sheaf_chain::settlement::SequenceId;
 use sheaf_chain::Call;
-use sheaf_circuits::Digest;
 use sheaf_store::{OutboxKind, StoreError};
 
 use sheaf_types::clock::now_ms;
@@ -13,6 +13,10 @@ use super::outbox::Outcome;
 use super::{ProofSender, Result, TARGET};
 use crate::metrics::{SEQUENCES_UNSETTLED, SETTLEMENT_LAG};
 
+/// Sequences a manager pass records as settled at most, so a store upgraded under a long
+/// settled history catches up over a few passes rather than holding one up.
+const RECORD_SETTLED_PER_PASS: u64 = 256;
+
 impl ProofSender {
     /// Register planned sequences in order, then queue proved roots from the chain's next
     /// sequence to finalize, in order.
@@ -20,6 +24,7 @@ impl ProofSender {
         let status = self.chain.settlement_status().await?;
         self.register(&status).await?;
         let status = self.chain.settlement_status().await?;
+        self.record_settled(&status).await?;
         self.report_lag(&status).await?;
         let mut next = {
             let next = *self.lock_next_fetch();
@@ -73,12 +78,43 @@ impl ProofSender {
             .ok_or(StoreError::UnknownSequence(id))?)
     }
 
-    /// The statement sequence `id` of the store proves.
-    async fn statement(&self, id: SequenceId) -> Result<Digest> {
-        let sequence = self.stored_sequence(id).await?;
-        Ok(self
-            .circuits
-            .sequence_statement(sequence.leaves as usize, id.get())?)
+    /// Mark in the store the sequences the chain finalized since the last look, up to
+    /// [`RECORD_SETTLED_PER_PASS`] a pass: the chain finalizes in order, so every registered
+    /// sequence below its next to finalize is final. Each is checked to be final with this
+    /// store's statement first; a chain that finalized another statement (a chain of another
+    /// store) marks nothing from there on.
+    async fn record_settled(&self, status: &SettlementStatus) -> Result<()> {
+        let from = (*self.lock_settled_below()).max(status.first_sequence);
+        let mut below = from;
+        while below < status.next_to_finalize && below.get() - from.get() < RECORD_SETTLED_PER_PASS
+        {
+            if self.store.get_sequence(below).await?.is_none() {
+                break;
+            }
+            let Some(finalized) = self.chain.finalized(below).await? else {
+                break;
+            };
+            let ours = self.statement(below).await?;
+            if finalized.statement != ours {
+                tracing::error!(target: TARGET, sequence = %below, chain = %finalized.statement, ours = %ours,
+                    "the chain finalized another statement for this sequence: not recording it settled");
+                break;
+            }
+            below = below.next();
+        }
+        if below > from {
+            let marked = self
+                .store
+                .mark_sequences_settled(from, below, now_ms())
+                .await?;
+            tracing::debug!(target: TARGET, from = %from, below = %below, marked, "recorded finalized sequences");
+            *self.lock_settled_below() = below;
+        }
+        Ok(())
+    }
+
+    pub(super) fn lock_settled_below(&self) -> std::sync::MutexGuard<'_, SequenceId> {
+        self.settled_below.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Register the store's sequences the chain does not have yet, in order, without gaps.
@@ -107,9 +143,7 @@ impl ProofSender {
                 }
                 _ => {}
             }
-            let statement = self
-                .circuits
-                .sequence_statement(sequence.leaves as usize, id.get())?;
+            let statement = self.statement(id).await?;
             let tx = self
                 .step(
                     id,

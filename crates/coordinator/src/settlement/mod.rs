@@ -34,7 +34,9 @@
 //! successor: the account has one nonce sequence and one signer.
 //!
 //! One file per stage: `role` holds the sender role and starts the stages,
-//! `manager` registers and fetches, `hash` commits, `monitor` watches the commitments, `reveal`
+//! `manager` registers, fetches and records in the store what the chain finalized (`statement`
+//! computes what a sequence's root proves from its stored tree, work or rollup block alike),
+//! `hash` commits, `monitor` watches the commitments, `reveal`
 //! reveals, and `outbox` signs, stores, sends and follows every transaction. When a window is in
 //! its hash or proof phase is never computed here: it is [`sheaf_chain::phase`], the rule the
 //! contract enforces, asked about the block a transaction would land in.
@@ -46,7 +48,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use sheaf_chain::settlement::{Address, SequenceId};
 use sheaf_chain::{ChainClient, ClientError};
-use sheaf_circuits::{CircuitError, CircuitSet};
+use sheaf_circuits::{CircuitError, CircuitSet, Digest};
 use sheaf_store::{RoleFence, Store, StoreError};
 use tokio::sync::Mutex;
 
@@ -62,6 +64,7 @@ mod monitor;
 mod outbox;
 mod reveal;
 mod role;
+mod statement;
 
 use cache::{Cache, Reveal, Watch};
 pub use role::SenderHandle;
@@ -78,7 +81,7 @@ pub enum SenderError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The sequence's statement could not be computed.
+    /// A job's expected header could not be computed (inputs its circuit set refuses).
     #[error(transparent)]
     Circuit(#[from] CircuitError),
     /// The sender key is not the chain's coordinator key, so it could register no sequence and
@@ -96,6 +99,14 @@ pub enum SenderError {
     /// This replica does not hold the sender role (another one sends for the key).
     #[error("this replica does not hold the sender role {0:?}")]
     Standby(String),
+    /// A sequence's stored job tree does not make one tree, so its statement is unknown.
+    #[error("the statement of sequence {sequence} cannot be computed: {reason}")]
+    Statement {
+        /// The sequence.
+        sequence: SequenceId,
+        /// Why.
+        reason: String,
+    },
     /// A stored transaction does not decode.
     #[error("outbox transaction {id} does not decode: {reason}")]
     CorruptOutbox {
@@ -154,6 +165,11 @@ pub struct ProofSender {
     chain_contact: ChainContact,
     /// The next sequence the manager fetches.
     next_fetch: std::sync::Mutex<SequenceId>,
+    /// The chain's next sequence to finalize as last recorded in the store (every sequence
+    /// below it is marked settled there).
+    settled_below: std::sync::Mutex<SequenceId>,
+    /// Statements computed from the store's trees, by sequence (a stored tree never changes).
+    statements: std::sync::Mutex<HashMap<SequenceId, Digest>>,
     final_proofs: Cache<()>,
     hashes: Cache<Watch>,
     reveals: Cache<Reveal>,
@@ -208,6 +224,8 @@ impl ProofSender {
             signer: Mutex::new(None),
             last_sent: std::sync::Mutex::new(HashMap::new()),
             next_fetch: std::sync::Mutex::new(status.next_to_finalize),
+            settled_below: std::sync::Mutex::new(SequenceId(0)),
+            statements: std::sync::Mutex::new(HashMap::new()),
             final_proofs: Cache::new(),
             hashes: Cache::new(),
             reveals: Cache::new(),

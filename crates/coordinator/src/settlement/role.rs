@@ -158,6 +158,7 @@ impl ProofSender {
         self.reveals.clear();
         self.last_sent_lock().clear();
         *self.lock_next_fetch() = SequenceId(0);
+        *self.lock_settled_below() = SequenceId(0);
         *self.fence_lock() = Some(fence);
         metrics::gauge!(SENDER_ROLE_HELD).set(1.0);
     }

@@ -346,8 +346,13 @@ pub fn test_cache() -> ArtifactCache {
 
 /// A library prover's configuration against `net`: one thread, the tests' circuit cache.
 pub fn prover_config(net: &Net, key: &sheaf_prover::ProverKey) -> sheaf_prover::ProverConfig {
+    prover_config_at(&net.url, key)
+}
+
+/// A library prover's configuration against the coordinator at `url`.
+pub fn prover_config_at(url: &str, key: &sheaf_prover::ProverKey) -> sheaf_prover::ProverConfig {
     sheaf_prover::ProverConfig {
-        coordinator: net.url.clone(),
+        coordinator: url.to_owned(),
         key: key.clone(),
         threads: 1,
         max_jobs: None,
@@ -367,6 +372,21 @@ pub async fn prove_until<F, Fut>(
     keys: &[sheaf_prover::ProverKey],
     kinds: sheaf_circuits::KindCatalog,
     what: &str,
+    done: F,
+) -> Vec<sheaf_prover::ProverReport>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    prove_until_at(&net.url, keys, kinds, what, done).await
+}
+
+/// [`prove_until`] against the coordinator at `url` (one started as a service, say).
+pub async fn prove_until_at<F, Fut>(
+    url: &str,
+    keys: &[sheaf_prover::ProverKey],
+    kinds: sheaf_circuits::KindCatalog,
+    what: &str,
     mut done: F,
 ) -> Vec<sheaf_prover::ProverReport>
 where
@@ -377,7 +397,7 @@ where
     let provers: Vec<_> = keys
         .iter()
         .map(|key| {
-            let mut config = prover_config(net, key);
+            let mut config = prover_config_at(url, key);
             config.kinds = kinds.clone();
             let mut stopped = stopped.clone();
             tokio::spawn(sheaf_prover::run(config, async move {

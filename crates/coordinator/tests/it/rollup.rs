@@ -3,16 +3,23 @@
 //! rollup's catalog when the hello names it, and the block's tree (tx leaves, tx leaf nodes,
 //! merges, the block node, the root) stored as one sequence. And the rollup node over the
 //! coordinator's store: blocks published before they are proven, proved by the network, and
-//! replayed by a restart.
+//! replayed by a restart. And a rollup coordinator with a sender: blocks registered on a real
+//! chain when published and finalized in order once proved.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
 
 use sheaf_api::ErrorCode;
 use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
 use sheaf_coordinator::rollup::{
     BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, MAX_TRANSACTION_BYTES,
 };
-use sheaf_coordinator::{CoordinatorConfig, StaticRegistry};
+use sheaf_coordinator::{
+    CoordinatorConfig, CoordinatorService, RollupOptions, SenderConfig, ServiceOptions,
+    SettlementOptions, StaticRegistry,
+};
 use sheaf_prover::ProverKey;
 use sheaf_rollup::demo::DemoRollup;
 use sheaf_rollup::kernel::BlockTree;
@@ -22,9 +29,10 @@ use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
 
 use crate::harness::{
-    prove_until, registered_key, sqlite_store, start_on, start_with_circuits, test_cache, Answer,
-    Net, LEAF_ROWS_LOG2,
+    prove_until, prove_until_at, registered_key, sqlite_store, start_on, start_with_circuits,
+    test_cache, Answer, Net, LEAF_ROWS_LOG2,
 };
+use crate::settlement::TestChain;
 
 /// A coordinator serving the rollup's circuits on a fresh SQLite store, admitting two library
 /// provers: the coordinator (with its store), the store's directory, and the provers' keys.
@@ -324,6 +332,7 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
     );
     assert_eq!(block.spent_nullifiers, txs[1].body.nullifiers());
     assert!(!block.proved);
+    assert!(!block.settled);
     assert_eq!(
         net.get("/v1/rollup/blocks/2").await.code(),
         ErrorCode::NotFound
@@ -338,8 +347,187 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
         RollupStatus {
             published_tip: Some(1),
             proven_tip: None,
+            settled_tip: None,
             pending: 0
         }
     );
     net.stop().await;
+}
+
+/// A coordinator started with a rollup genesis and a sender key, as `sheaf coordinator
+/// --rollup-genesis … --sender-key …` assembles it, on a real chain that verifies with the rollup
+/// set's final key: each block's statement is registered when the block is published, before
+/// any proof; once the provers prove both blocks, both are finalized on chain in order, and the
+/// status's settled tip and each block's `settled` follow what the sender saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollup_coordinator_with_a_sender_settles_its_blocks_on_chain_in_order() {
+    let circuits = rollup_circuits().await;
+    let sender_key = SigningKey::from_bytes(&[9; 32]);
+    let chain = TestChain::with_final_key(circuits.aggregation.final_key(), &sender_key).await;
+    chain.resume();
+    let keys = [ProverKey::generate(), ProverKey::generate()];
+    let (store, _dir) = sqlite_store().await;
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let genesis = demo.state.clone();
+    let service = CoordinatorService::start(ServiceOptions {
+        store: store.clone(),
+        circuits,
+        leaf_rows_log2: LEAF_ROWS_LOG2,
+        config: CoordinatorConfig::default(),
+        registry: Some(Arc::new(StaticRegistry(vec![
+            registered_key("alice", &keys[0]),
+            registered_key("bob", &keys[1]),
+        ]))),
+        sequences: 0,
+        leaves: 1,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        settlement: Some(SettlementOptions {
+            chain: chain.client.clone(),
+            key: sender_key,
+            config: SenderConfig {
+                poll_interval: Duration::from_millis(50),
+                resend_after: Duration::from_secs(1),
+                role_ttl: Duration::from_secs(1),
+            },
+        }),
+        rollup: Some(RollupOptions {
+            genesis: genesis.clone(),
+            // One transaction a block: two transactions make two blocks.
+            config: RollupConfig {
+                mempool: MempoolConfig {
+                    max_txs_per_batch: 1,
+                    max_batches_per_block: 1,
+                    ..MempoolConfig::default()
+                },
+                arity: 2,
+            },
+            block_interval: Duration::from_millis(200),
+        }),
+    })
+    .await
+    .expect("a rollup coordinator with a sender starts");
+    let url = service.url();
+    let http = reqwest::Client::new();
+    let status = || async {
+        let answer = http
+            .get(format!("{url}/v1/rollup/status"))
+            .send()
+            .await
+            .expect("status");
+        answer.json::<RollupStatus>().await.expect("status JSON")
+    };
+    let block = |number: i64| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let answer = http
+                .get(format!("{url}/v1/rollup/blocks/{number}"))
+                .send()
+                .await
+                .expect("block");
+            answer.json::<BlockView>().await.expect("block JSON")
+        }
+    };
+
+    // The second transaction spends the note the first makes: it waits for block 1.
+    for tx in demo.transfers(2).unwrap() {
+        let answer = http
+            .post(format!("{url}/v1/rollup/transactions"))
+            .body(serde_json::to_vec(&tx).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+
+    // Both blocks published and registered on chain, with the statements their roots must
+    // prove, before any proof.
+    wait_for("two blocks published and registered", || async {
+        chain
+            .client
+            .sequence(SequenceId(2))
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let published = status().await;
+    assert_eq!(published.published_tip, Some(2));
+    assert_eq!(published.settled_tip, None);
+    let headers = [block(1).await, block(2).await];
+    assert!(headers.iter().all(|b| !b.settled));
+    let mut previous = *genesis.tip();
+    let mut expected = Vec::new();
+    for (number, view) in (1u64..).zip(&headers) {
+        let statement =
+            Digest::hash_digests(&[sheaf_rollup::block_statement(&previous, &view.header)]);
+        let on_chain = chain
+            .client
+            .sequence(SequenceId(number))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(on_chain.statement, statement, "block {number}'s statement");
+        assert!(on_chain.finalized.is_none());
+        expected.push(statement);
+        previous = view.header;
+    }
+
+    // The network proves both blocks; the sender settles them.
+    let reports = prove_until_at(
+        &url,
+        &keys,
+        sheaf_rollup::kernel::catalog(),
+        "both blocks proved",
+        || async { store.rollup_proven_tip().await.unwrap() == Some(2) },
+    )
+    .await;
+    assert!(reports.iter().all(|r| r.submissions_rejected == 0));
+    wait_for("the settled tip at block 2", || async {
+        status().await.settled_tip == Some(2)
+    })
+    .await;
+
+    // Finalized on chain in order, each with its block's statement, by the coordinator's key.
+    let mut finalized_at = Vec::new();
+    for (number, statement) in (1u64..).zip(&expected) {
+        let finalized = chain
+            .client
+            .finalized(SequenceId(number))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&finalized.statement, statement);
+        assert_eq!(
+            finalized.sender.0,
+            SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes()
+        );
+        finalized_at.push(finalized.block);
+    }
+    assert!(finalized_at[0] <= finalized_at[1], "{finalized_at:?}");
+    assert!(block(1).await.settled && block(2).await.settled);
+    let settled = status().await;
+    assert_eq!(
+        (
+            settled.published_tip,
+            settled.proven_tip,
+            settled.settled_tip
+        ),
+        (Some(2), Some(2), Some(2))
+    );
+    service.stop().await.unwrap();
+}
+
+/// Wait (at most 10 minutes, polling every 100 ms) until `done`, failing with `what`.
+async fn wait_for<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} not in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

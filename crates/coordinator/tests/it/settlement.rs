@@ -12,6 +12,7 @@ use ed25519_dalek::SigningKey;
 use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
 use sheaf_chain::settlement::{Address, Amount, SequenceId, SettlementParams, Window, UNIT};
 use sheaf_chain::ChainClient;
+use sheaf_circuits::FinalKey;
 use sheaf_coordinator::{CoordinatorConfig, ProofSender, SenderConfig, SenderError, SenderHandle};
 use sheaf_prover::ProverKey;
 use sheaf_store::{OutboxKind, OutboxStatus, Prover, Store};
@@ -35,9 +36,9 @@ const ROLE_TTL: Duration = Duration::from_secs(1);
 
 /// A chain node with manual blocks on a loopback port, and a driver producing blocks while not
 /// paused.
-struct TestChain {
-    chain: Arc<Chain>,
-    client: ChainClient,
+pub(crate) struct TestChain {
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) client: ChainClient,
     paused: watch::Sender<bool>,
     /// Held by the driver while it produces a block.
     busy: Arc<tokio::sync::Mutex<()>>,
@@ -45,7 +46,14 @@ struct TestChain {
 }
 
 impl TestChain {
+    /// A chain verifying with `net`'s final key, `coordinator` staked.
     async fn start(net: &Net, coordinator: &SigningKey) -> TestChain {
+        let key = net.coordinator.circuits().aggregation.final_key();
+        TestChain::with_final_key(key, coordinator).await
+    }
+
+    /// A chain verifying roots with `key`, whose coordinator key `coordinator` has staked.
+    pub(crate) async fn with_final_key(key: FinalKey, coordinator: &SigningKey) -> TestChain {
         let address = coordinator.verifying_key().to_bytes();
         let genesis = Genesis {
             coordinator: Address(address),
@@ -68,7 +76,6 @@ impl TestChain {
             manual_blocks: true,
             ..ChainConfig::default()
         };
-        let key = net.coordinator.circuits().aggregation.final_key();
         let chain = Arc::new(Chain::open(config, Box::new(key)).expect("chain"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client =
@@ -117,7 +124,7 @@ impl TestChain {
     }
 
     /// Produce blocks from now on.
-    fn resume(&self) {
+    pub(crate) fn resume(&self) {
         self.paused.send_replace(false);
     }
 

@@ -51,6 +51,7 @@ fn stored(block: &PublishedBlock, proved: bool) -> RollupBlock {
         tx_count: block.transactions.len() as i64,
         published_ms: block.published_ms,
         proved,
+        settled: false,
     }
 }
 
@@ -573,6 +574,52 @@ async fn the_proven_tip_follows_the_proved_prefix_without_gaps() {
             status_of(&store, JobId::new(SequenceId(4), 0, 0)).await,
             JobStatus::Ready
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_settled_tip_follows_the_prefix_the_sender_recorded_finalized() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        let engine = db.engine;
+        for number in 1..=3 {
+            publish(&store, &block(number, number as u64, &[])).await;
+        }
+        assert_eq!(store.rollup_settled_tip().await.unwrap(), None);
+        // The chain's first registered sequence is 2: sequence 1 is never settled, so no block
+        // is part of a settled prefix.
+        let marked = store
+            .mark_sequences_settled(SequenceId(2), SequenceId(3), T0)
+            .await
+            .unwrap();
+        assert_eq!(marked, 1);
+        assert!(store.rollup_block(2).await.unwrap().unwrap().settled);
+        assert!(!store.rollup_block(1).await.unwrap().unwrap().settled);
+        assert_eq!(
+            store.rollup_settled_tip().await.unwrap(),
+            None,
+            "[{engine}] block 2 is settled, block 1 is not"
+        );
+
+        // Sequences 1 and 2 below the chain's next to finalize: the prefix reaches block 2,
+        // and marking again keeps the times recorded (only sequence 1 is new).
+        let marked = store
+            .mark_sequences_settled(SequenceId(1), SequenceId(3), T0 + 1)
+            .await
+            .unwrap();
+        assert_eq!(marked, 1, "[{engine}]");
+        assert_eq!(store.rollup_settled_tip().await.unwrap(), Some(2));
+        assert!(!store.rollup_block(3).await.unwrap().unwrap().settled);
+        // Settled is not proved: the two are recorded apart.
+        assert!(!store.rollup_block(1).await.unwrap().unwrap().proved);
+        assert_eq!(store.rollup_proven_tip().await.unwrap(), None);
+
+        store
+            .mark_sequences_settled(SequenceId(1), SequenceId(4), T0 + 2)
+            .await
+            .unwrap();
+        assert_eq!(store.rollup_settled_tip().await.unwrap(), Some(3));
     })
     .await;
 }
