@@ -195,6 +195,10 @@ fn two_wallets_funded_at_genesis_transfer_and_consume_over_the_nodes_api() {
     assert_eq!(status["pending"], 0);
     assert_eq!(status["published_tip"], serde_json::Value::Null);
 
+    // A copy of A's wallet, made before A spends: one wallet file per account.
+    let copy = path("a-copy.json");
+    std::fs::copy(&a, &copy).unwrap();
+
     // A sends 30 to B: published in block 1; A's balance is 70, B holds a note of 30.
     let args = send("2", "30");
     let sent = json(&ok(&args.iter().map(String::as_str).collect::<Vec<_>>()));
@@ -220,6 +224,24 @@ fn two_wallets_funded_at_genesis_transfer_and_consume_over_the_nodes_api() {
     assert_eq!(notes.as_array().unwrap().len(), 1, "{notes}");
     assert_eq!(units(&notes[0]["amount"]), 30 * TOKEN);
     assert_eq!(notes[0]["block"], 1);
+
+    // The copy signs from the account's old state: the node refuses it, and says why.
+    let stale = refused(&[
+        "wallet",
+        "send",
+        "--wallet",
+        &s(&copy),
+        "--coordinator",
+        &url,
+        "--to",
+        "2",
+        "--amount",
+        "1",
+    ]);
+    assert!(
+        stale.contains("the coordinator refused") && stale.contains("the account will be at"),
+        "{stale}"
+    );
 
     // B consumes it into its balance: block 2.
     let consumed = json(&ok(&[
