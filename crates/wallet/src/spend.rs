@@ -389,3 +389,42 @@ pub async fn wait_for_block(
         tokio::time::sleep(DEFAULT_POLL_INTERVAL).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sheaf_circuits::Digest;
+
+    fn note(amount: u128, serial: u64) -> OwnedNote {
+        OwnedNote {
+            note: Note {
+                recipient: AccountId(1),
+                amount: Amount(amount),
+                serial: Digest([serial, 0, 0, 0]),
+            },
+            block: 1,
+            index: serial as u32,
+        }
+    }
+
+    #[test]
+    fn a_transfer_the_balance_covers_consumes_no_note() {
+        let notes = [note(5, 0)];
+        assert_eq!(notes_to_cover(Amount(10), Amount(10), &notes), Some(vec![]));
+    }
+
+    #[test]
+    fn a_short_balance_takes_the_largest_notes_first() {
+        let notes = [note(1, 0), note(7, 1), note(3, 2)];
+        let chosen = notes_to_cover(Amount(2), Amount(10), &notes).unwrap();
+        assert_eq!(chosen, vec![notes[1], notes[2]]);
+    }
+
+    #[test]
+    fn more_than_the_balance_and_a_transactions_notes_is_refused() {
+        let notes: Vec<OwnedNote> = (0..20).map(|i| note(1, i)).collect();
+        // 16 notes of 1 and a balance of 0 hold 16, though the wallet owns 20.
+        assert_eq!(notes_to_cover(Amount(0), Amount(17), &notes), None);
+        assert!(notes_to_cover(Amount(0), Amount(16), &notes).is_some());
+    }
+}
