@@ -81,6 +81,34 @@ fn await_node(url: &str, process: &mut Process, dir: &Path) -> serde_json::Value
     }
 }
 
+/// A coordinator process running a rollup node from `genesis`, once it answers: its URL, the
+/// process and its first status.
+fn rollup_node(
+    dir: &Path,
+    genesis: &Path,
+    interval_ms: u64,
+) -> (String, Process, serde_json::Value) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut node = Process::spawn(
+        "coordinator",
+        sheaf().args([
+            "coordinator",
+            "--db",
+            &format!("sqlite://{}", dir.join("sheaf.db").display()),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--rollup-genesis",
+            genesis.to_str().unwrap(),
+            "--block-interval-ms",
+            &interval_ms.to_string(),
+        ]),
+        dir,
+    );
+    let status = await_node(&url, &mut node, dir);
+    (url, node, status)
+}
+
 #[test]
 fn two_wallets_funded_at_genesis_transfer_and_consume_over_the_nodes_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,24 +139,7 @@ fn two_wallets_funded_at_genesis_transfer_and_consume_over_the_nodes_api() {
     assert!(out.contains("account 1: 100 tokens"), "{out}");
     assert!(out.contains("account 2: 50 tokens"), "{out}");
 
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut node = Process::spawn(
-        "coordinator",
-        sheaf().args([
-            "coordinator",
-            "--db",
-            &format!("sqlite://{}", dir.path().join("sheaf.db").display()),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rollup-genesis",
-            &s(&genesis),
-            "--block-interval-ms",
-            "200",
-        ]),
-        dir.path(),
-    );
-    let status = await_node(&url, &mut node, dir.path());
+    let (url, _node, status) = rollup_node(dir.path(), &genesis, 200);
     assert_eq!(status["published_tip"], serde_json::Value::Null);
     assert_eq!(status["settled_tip"], serde_json::Value::Null);
     let text = ok(&["rollup", "status", "--coordinator", &url]);
@@ -337,4 +348,74 @@ fn rollup_status_says_when_the_coordinator_runs_no_rollup() {
         error.contains(&format!("the coordinator at {url} runs no rollup")),
         "{error}"
     );
+}
+
+#[test]
+fn a_wallet_signs_nothing_while_its_last_transaction_may_still_be_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = dir.path().join("w.json");
+    let wallet = wallet.to_str().unwrap();
+    ok(&["wallet", "new", "--wallet", wallet, "--keys", "4"]);
+    let genesis = dir.path().join("genesis.json");
+    let genesis_arg = genesis.to_str().unwrap();
+    let fund = format!("{wallet}=10");
+    // Funding one wallet twice is refused: it would find only the first account.
+    let twice = refused(&[
+        "rollup",
+        "genesis",
+        "--fund",
+        &fund,
+        "--fund",
+        &fund,
+        "--out",
+        genesis_arg,
+    ]);
+    assert!(twice.contains("funded twice"), "{twice}");
+    ok(&["rollup", "genesis", "--fund", &fund, "--out", genesis_arg]);
+    // No block for a minute: the transaction waits in the node's mempool.
+    let (url, _node, _) = rollup_node(dir.path(), &genesis, 60_000);
+    // To itself: a note to its own account is a transfer like any other.
+    let send = |amount: &str, timeout: &str| {
+        run(&[
+            "wallet",
+            "send",
+            "--wallet",
+            wallet,
+            "--coordinator",
+            &url,
+            "--to",
+            "1",
+            "--amount",
+            amount,
+            "--timeout-s",
+            timeout,
+        ])
+    };
+    let first = send("1", "0");
+    assert!(!first.status.success());
+    let error = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        error.contains("was not published within 0 s; it stays pending in the wallet"),
+        "{error}"
+    );
+    let second = send("2", "0");
+    assert!(!second.status.success());
+    let error = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        error.contains("is still waiting for a block") && error.contains("signs no other"),
+        "{error}"
+    );
+    let status = json(&ok(&["rollup", "status", "--coordinator", &url, "--json"]));
+    assert_eq!(status["pending"], 1, "only the first reached the node");
+    let balance = json(&ok(&[
+        "wallet",
+        "balance",
+        "--wallet",
+        wallet,
+        "--coordinator",
+        &url,
+        "--json",
+    ]));
+    assert!(!balance["pending"].is_null(), "{balance}");
+    assert_eq!(units(&balance["balance"]), 10 * TOKEN);
 }
