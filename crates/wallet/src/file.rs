@@ -74,6 +74,89 @@ pub enum WalletFileError {
     /// The key count is out of range.
     #[error(transparent)]
     Keys(#[from] SignatureError),
+    /// Another running command holds the wallet.
+    #[error(
+        "another sheaf command (process {pid}) is using the wallet {path}; one command at a time \
+         signs with an account's keys (if none is running, remove {path}.lock)"
+    )]
+    Busy {
+        /// The wallet.
+        path: PathBuf,
+        /// The process that holds it.
+        pid: u32,
+    },
+}
+
+/// A wallet held by this process: `PATH.lock` holds its process id, created exclusively and
+/// removed when the lock is dropped. Two commands on one wallet could otherwise both sign with
+/// the account's next one-time key. A lock whose process is gone (killed before it could remove
+/// it) is taken over; on systems without `/proc` it must be removed by hand.
+#[derive(Debug)]
+pub struct WalletLock {
+    path: PathBuf,
+}
+
+impl WalletLock {
+    /// Hold the wallet at `wallet`.
+    pub fn acquire(wallet: &Path) -> Result<WalletLock, WalletFileError> {
+        if !wallet.exists() {
+            return Err(WalletFileError::Missing {
+                path: wallet.to_path_buf(),
+            });
+        }
+        let mut lock = wallet.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        let write = |source| WalletFileError::Write {
+            path: lock.clone(),
+            source,
+        };
+        // Twice at most: the second time after taking over a dead process's lock.
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(mut file) => {
+                    use std::io::Write as _;
+                    file.write_all(std::process::id().to_string().as_bytes())
+                        .map_err(write)?;
+                    return Ok(WalletLock { path: lock });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&lock)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<u32>().ok());
+                    let alive = |pid: u32| {
+                        !Path::new("/proc/self").exists()
+                            || Path::new(&format!("/proc/{pid}")).exists()
+                    };
+                    match holder {
+                        Some(pid) if alive(pid) => {
+                            return Err(WalletFileError::Busy {
+                                path: wallet.to_path_buf(),
+                                pid,
+                            })
+                        }
+                        // Its process is gone (or it never wrote its id): take it over.
+                        _ => std::fs::remove_file(&lock).map_err(write)?,
+                    }
+                }
+                Err(e) => return Err(write(e)),
+            }
+        }
+        Err(WalletFileError::Busy {
+            path: wallet.to_path_buf(),
+            pid: 0,
+        })
+    }
+}
+
+impl Drop for WalletLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// A note the wallet's account owns, with where it was created.

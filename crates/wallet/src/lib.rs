@@ -30,7 +30,7 @@ pub mod spend;
 pub mod sync;
 
 pub use client::{ClientError, RollupClient, RollupStatusView};
-pub use file::{Cursor, OwnedNote, WalletFile, WalletFileError, DEFAULT_WALLET_KEYS};
+pub use file::{Cursor, OwnedNote, WalletFile, WalletFileError, WalletLock, DEFAULT_WALLET_KEYS};
 pub use spend::{
     wait_for_block, Sent, SpendError, WaitFor, DEFAULT_EXPIRATION_BLOCKS, DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,

@@ -12,8 +12,8 @@ use sheaf_circuits::Digest;
 use sheaf_rollup::{AccountId, NoteId};
 use sheaf_types::Amount;
 use sheaf_wallet::{
-    wait_for_block, RollupClient, Sent, SyncReport, WaitFor, WalletFile, DEFAULT_WAIT_TIMEOUT,
-    DEFAULT_WALLET_KEYS,
+    wait_for_block, RollupClient, Sent, SyncReport, WaitFor, WalletFile, WalletLock,
+    DEFAULT_WAIT_TIMEOUT, DEFAULT_WALLET_KEYS,
 };
 
 use super::member::parse_tokens;
@@ -156,6 +156,8 @@ pub fn run(args: WalletArgs) -> anyhow::Result<()> {
     }
     let client = args.node.client()?;
     let path = args.wallet.as_path();
+    // Held until the command ends: no other command signs with these keys meanwhile.
+    let _lock = WalletLock::acquire(path)?;
     let mut wallet = WalletFile::load(path)?;
     tokio::runtime::Runtime::new()?.block_on(async {
         match &args.command {

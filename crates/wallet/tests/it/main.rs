@@ -1,7 +1,7 @@
 //! The wallet file on disk: written whole and private, never overwritten by a new wallet,
-//! refused when it is not a wallet of this version.
+//! refused when it is not a wallet of this version, held by one command at a time.
 
-use sheaf_wallet::{WalletFile, WalletFileError};
+use sheaf_wallet::{WalletFile, WalletFileError, WalletLock};
 
 #[test]
 fn a_new_wallet_is_private_and_reads_back_as_written() {
@@ -73,4 +73,26 @@ fn a_key_count_outside_the_key_tree_is_refused() {
         WalletFile::generate((1 << 16) + 1),
         Err(WalletFileError::Keys(_))
     ));
+}
+
+#[test]
+fn one_command_at_a_time_holds_a_wallet_and_a_dead_holders_lock_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.json");
+    assert!(matches!(
+        WalletLock::acquire(&path),
+        Err(WalletFileError::Missing { .. })
+    ));
+    WalletFile::generate(1).unwrap().create(&path).unwrap();
+    let held = WalletLock::acquire(&path).unwrap();
+    match WalletLock::acquire(&path) {
+        Err(WalletFileError::Busy { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("a held wallet was not refused: {other:?}"),
+    }
+    drop(held);
+    let again = WalletLock::acquire(&path).unwrap();
+    drop(again);
+    // Left by a process that no longer runs (pids stay below 2^22 on Linux).
+    std::fs::write(dir.path().join("w.json.lock"), "999999999").unwrap();
+    WalletLock::acquire(&path).unwrap();
 }
