@@ -84,9 +84,12 @@ enum Command {
     /// Key files: show what one is, without its secrets.
     #[command(subcommand)]
     Key(cmd::keys::KeyCommand),
-    /// The rollup: prove a block of transactions with its kernels.
+    /// The rollup: a node's status, a genesis funding wallets, proving a block with its kernels.
     #[command(subcommand)]
     Rollup(cmd::rollup::RollupCommand),
+    /// A rollup account's wallet over a rollup node's API: new, address, balance, notes, send,
+    /// consume.
+    Wallet(cmd::wallet::WalletArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::ProveTree(args) => cmd::prove_tree::run(args),
         Command::Rollup(command) => cmd::rollup::run(command),
+        Command::Wallet(args) => cmd::wallet::run(args),
         Command::ExportKey(args) => cmd::keys::export_key(args),
         Command::Verify(args) => return cmd::keys::verify(args),
         Command::Devnet(args) => cmd::devnet::run(args),

@@ -18,7 +18,10 @@
 use std::sync::Arc;
 
 use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError};
-use sheaf_rollup::{BlockHeader, MempoolConfig, MempoolConfigError, MempoolError, RollupState};
+use sheaf_rollup::{
+    BlockHeader, Genesis, GenesisAccount, MempoolConfig, MempoolConfigError, MempoolError,
+    RollupState,
+};
 use sheaf_rollup::{Transaction, TxId};
 use sheaf_store::{
     NewJob, NewRollupTransaction, NewSequence, PublishedBlock, RollupBlock, Store, StoreError,
@@ -239,6 +242,23 @@ impl RollupNode {
             proved: block.proved,
             settled: block.settled,
         }))
+    }
+
+    /// The genesis the node started from, as a genesis document (`GET /v1/rollup/genesis`):
+    /// what a client replays the published blocks from, and where a wallet finds its account.
+    pub fn genesis(&self) -> Genesis {
+        Genesis {
+            timestamp: self.genesis.tip().timestamp,
+            accounts: self
+                .genesis
+                .accounts()
+                .map(|a| GenesisAccount {
+                    id: a.id,
+                    balance: a.balance,
+                    auth_commitment: a.auth_commitment,
+                })
+                .collect(),
+        }
     }
 
     async fn publish(&self, block: &BuiltBlock) -> Result<(), RollupError> {

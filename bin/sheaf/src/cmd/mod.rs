@@ -16,4 +16,6 @@ pub mod prove_tree;
 pub mod prover;
 pub mod provers;
 pub mod rollup;
+pub mod rollup_node;
 pub mod status;
+pub mod wallet;

@@ -1,4 +1,4 @@
-//! `sheaf rollup prove-block`: make a block of N transfers on a demo rollup and prove it with the
+//! `sheaf rollup prove-block` (`status` and `genesis` are in [`super::rollup_node`]): make a block of N transfers on a demo rollup and prove it with the
 //! tree a coordinator plans for it (tx kernels, merge and block kernels, a universal root).
 
 use std::collections::BTreeMap;
@@ -27,6 +27,12 @@ pub enum RollupCommand {
     /// final key of the rollup's circuit set (`sheaf export-key --rollup`), and report rows and
     /// prove time per kernel, the critical path and peak memory.
     ProveBlock(ProveBlockArgs),
+    /// A running rollup node's published, proven and settled tips and the transactions
+    /// waiting (`GET /v1/rollup/status`).
+    Status(super::rollup_node::StatusArgs),
+    /// Write a rollup genesis file (for `sheaf coordinator --rollup-genesis`) funding wallets'
+    /// accounts, numbered 1, 2, … in the order given.
+    Genesis(super::rollup_node::GenesisArgs),
 }
 
 /// Arguments of `rollup prove-block`.
@@ -98,6 +104,8 @@ struct Summary {
 /// Run `sheaf rollup …`.
 pub fn run(command: RollupCommand) -> anyhow::Result<()> {
     match command {
+        RollupCommand::Status(args) => super::rollup_node::status(args),
+        RollupCommand::Genesis(args) => super::rollup_node::genesis(args),
         RollupCommand::ProveBlock(args) => {
             if !(1..=MAX_TXS).contains(&args.txs) {
                 anyhow::bail!("--txs must be 1 to {MAX_TXS}, got {}", args.txs);

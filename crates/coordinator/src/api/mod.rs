@@ -60,6 +60,7 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
         .route("/v1/rollup/transactions", post(rollup_submit))
         .route("/v1/rollup/status", get(rollup_status))
         .route("/v1/rollup/blocks/{number}", get(rollup_block))
+        .route("/v1/rollup/genesis", get(rollup_genesis))
         .merge(ops::routes(endpoints))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::new(
@@ -331,6 +332,12 @@ async fn rollup_block(State(c): State<Arc<Coordinator>>, Path(number): Path<Stri
         }
     };
     answer(block.await)
+}
+
+/// `GET /v1/rollup/genesis`: the genesis document the node started from (its timestamp and
+/// funded accounts).
+async fn rollup_genesis(State(c): State<Arc<Coordinator>>) -> Response {
+    answer(rollup_node(&c).map(|node| Json(node.genesis())))
 }
 
 /// `GET /v1/rollup/status`: the published, proven and settled tips and the transactions
