@@ -42,7 +42,8 @@ pub const MAX_LOCAL_TRANSACTION_BYTES: usize =
     MAX_TRANSACTION_BYTES + sheaf_circuits::limits::MAX_PROOF_BYTES / 3 * 4 + 1024;
 
 /// A local transaction as `POST /v1/rollup/transactions/local` takes it: the transaction, the
-/// proof of its signed half that its client made (the tx kernel in [`TxMode::Local`], kind
+/// proof of its signed half that its client made (the tx kernel in
+/// [`TxMode::Local`](sheaf_rollup::kernel::TxMode::Local), kind
 /// [`TX_PAIR_KIND`]) and the worker key that proof carries.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LocalTransaction {
@@ -108,7 +109,13 @@ pub enum RollupError {
     Config(#[from] MempoolConfigError),
     /// The producer could not build the block.
     #[error(transparent)]
-    Build(#[from] BuildError),
+    Build(Box<BuildError>),
+}
+
+impl From<BuildError> for RollupError {
+    fn from(e: BuildError) -> Self {
+        RollupError::Build(Box::new(e))
+    }
 }
 
 /// What `GET /v1/rollup/status` answers.

@@ -135,7 +135,7 @@ impl BlockTree {
                         tx.id()
                     )));
                 }
-                let transition = Some(Transition::of_tx(witness, tx.body.expiration));
+                let transition = Transition::of_tx(witness, tx.body.expiration);
                 if !local.contains(&tx.id()) {
                     let inputs =
                         JobInputs::leaf(TX_KIND, json!({ "transaction": tx, "witness": witness }))
@@ -148,7 +148,7 @@ impl BlockTree {
                         },
                         inputs,
                         children: Vec::new(),
-                        transition,
+                        transition: Some(transition),
                         local: None,
                     };
                     leaves.push(Leaf::Network(push(&mut jobs, job)));
@@ -182,7 +182,7 @@ impl BlockTree {
                 leaves.push(Leaf::Local {
                     halves: pair,
                     tx: tx.id(),
-                    transition,
+                    transition: Box::new(transition),
                 });
             }
             batches.push(leaves);
@@ -318,7 +318,7 @@ enum Leaf {
     Local {
         halves: [usize; 2],
         tx: TxId,
-        transition: Option<Transition>,
+        transition: Box<Transition>,
     },
 }
 
@@ -342,9 +342,7 @@ fn first_level(
             } => {
                 level.extend(merge_level(jobs, push, &run, 1, arity, true)?);
                 run.clear();
-                let transition = transition.ok_or_else(|| {
-                    PlanError::Mismatch("a local transaction without its transition".into())
-                })?;
+                let transition = **transition;
                 let fields = PairFields {
                     tx: *tx,
                     transition,
