@@ -281,7 +281,6 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
     let prove_local = |tx: &Transaction| {
         let circuits = circuits.clone();
         let tx = tx.clone();
-        let client = client;
         async move {
             tokio::task::spawn_blocking(move || {
                 let inputs = LocalTransaction::inputs(&tx).unwrap();
