@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  submit(tx) ──▶ Mempool::add_transaction (over the current state)
-//!  build_block(t) ──▶ select_block ──▶ produce_block (on a copy) ──▶ BlockTree::plan
+//!  select_batches() ──▶ Mempool::select_batches (every batch interval)
+//!  build_block(t) ──▶ select_block (every block interval: the waiting batches) ──▶ produce_block (on a copy) ──▶ BlockTree::plan
 //!        │ refused: rollback (the block's transactions and their descendants dropped)
 //!        ▼
 //!  BuiltBlock { header, transactions, tree, reverted }   state := the block's state
@@ -13,8 +14,9 @@
 //! No I/O here: the service around it publishes each built block (header, transactions and
 //! tree in one store transaction) before the network proves it, and on restart replays the
 //! published blocks and resubmits the pending transactions. A block is built only when at
-//! least one transaction waits: the block kernel proves a block's transactions, and an empty
-//! block would have nothing to prove.
+//! least one batch waits: the block kernel proves a block's transactions, and an empty block
+//! would have nothing to prove. Selected batches are only in memory: after a restart their
+//! transactions are queued again, in arrival order.
 
 use crate::block::{produce_block, ProducedBlock};
 use crate::chain::BlockHeader;
@@ -122,9 +124,15 @@ impl BlockProducer {
         self.mempool.add_transaction(tx, &self.state)
     }
 
-    /// Build the next block at `timestamp` from the queue; `Ok(None)` when nothing waits.
+    /// Cut the queued transactions into batches (see [`Mempool::select_batches`]); how many.
+    pub fn select_batches(&mut self) -> usize {
+        self.mempool.select_batches()
+    }
+
+    /// Build the next block at `timestamp` from the selected batches; `Ok(None)` when no batch
+    /// waits.
     pub fn build_block(&mut self, timestamp: u64) -> Result<Option<BuiltBlock>, BuildError> {
-        if self.mempool.pending() == 0 {
+        if self.mempool.selected_batches() == 0 {
             return Ok(None);
         }
         let Some(proposed) = self.mempool.select_block() else {

@@ -14,7 +14,8 @@ use ed25519_dalek::SigningKey;
 use sheaf_api::ErrorCode;
 use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
 use sheaf_coordinator::rollup::{
-    BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, MAX_TRANSACTION_BYTES,
+    BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, DEFAULT_CONCURRENT_BLOCKS,
+    MAX_TRANSACTION_BYTES,
 };
 use sheaf_coordinator::{
     CoordinatorConfig, CoordinatorService, RollupOptions, SenderConfig, ServiceOptions,
@@ -168,6 +169,7 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
             ..MempoolConfig::default()
         },
         arity: 2,
+        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
     };
     let node = RollupNode::open(store.clone(), genesis.clone(), config.clone())
         .await
@@ -193,7 +195,9 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     assert_eq!(node.pending().await, 6);
 
     // Two blocks, published before any proof: 4 then 2 transactions.
+    node.select_batches().await;
     let first = node.build_and_publish(2_000).await.unwrap().unwrap();
+    node.select_batches().await;
     let second = node.build_and_publish(3_000).await.unwrap().unwrap();
     assert_eq!((first.number, second.number), (1, 2));
     assert!(node.build_and_publish(4_000).await.unwrap().is_none());
@@ -241,6 +245,7 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
         .unwrap();
     assert_eq!(reopened.state().await, state);
     assert_eq!(reopened.pending().await, 1);
+    reopened.select_batches().await;
     let third = reopened.build_and_publish(5_000).await.unwrap().unwrap();
     assert_eq!(third.number, 3);
     net.stop().await;
@@ -279,6 +284,7 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
             ..MempoolConfig::default()
         },
         arity: 2,
+        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
     };
     let node = RollupNode::open(store.clone(), demo.state.clone(), config)
         .await
@@ -318,6 +324,8 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
     assert_eq!(full.code(), ErrorCode::Overloaded);
     assert!(full.retry_after.is_some());
     assert_eq!(node.pending().await, 2);
+
+    node.select_batches().await;
 
     node.build_and_publish(2_000).await.unwrap().unwrap();
     // The published block: its transactions, the notes they made, the nullifier the second
@@ -401,8 +409,10 @@ async fn a_rollup_coordinator_with_a_sender_settles_its_blocks_on_chain_in_order
                     ..MempoolConfig::default()
                 },
                 arity: 2,
+                concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
             },
             block_interval: Duration::from_millis(200),
+            batch_interval: Duration::from_millis(100),
         }),
     })
     .await

@@ -31,7 +31,10 @@ fn blocks_built_from_the_mempool_replay_to_the_same_state() {
     let genesis = demo.state.clone();
     let mut published: Vec<(BlockHeader, Vec<Transaction>)> = Vec::new();
     let mut time = 2_000;
-    while let Some(block) = producer.build_block(time).unwrap() {
+    while let Some(block) = {
+        producer.select_batches();
+        producer.build_block(time).unwrap()
+    } {
         time += 1_000;
         assert_eq!(block.header.number as usize, published.len() + 1);
         let previous = published
@@ -79,6 +82,7 @@ fn a_block_the_rules_refuse_is_dropped_and_changes_nothing() {
     // Time does not move forward: the producer's rules refuse the block.
     let genesis_time = demo.state.tip().timestamp;
     let before = producer.state().clone();
+    producer.select_batches();
     let error = producer.build_block(genesis_time).unwrap_err();
     let BuildError::Refused { error, dropped } = error else {
         panic!("{error}")
