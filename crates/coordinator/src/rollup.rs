@@ -24,7 +24,7 @@
 
 use std::sync::Arc;
 
-use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError};
+use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError, Replayed};
 use sheaf_rollup::{
     BlockHeader, Genesis, GenesisAccount, MempoolConfig, MempoolConfigError, MempoolError,
     RollupState,
@@ -396,17 +396,38 @@ async fn rebuild(
             published.push(read_block(store, &block).await?);
         }
     }
-    let state =
-        BlockProducer::replay(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
-    let mut producer = BlockProducer::new(state, config.mempool, config.arity)?;
+    let replayed =
+        Replayed::blocks(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
+    let mut producer = BlockProducer::new(replayed.state.clone(), config.mempool, config.arity)?;
     let mut refused = Vec::new();
+    let mut waiting = Vec::new();
     for row in store.pending_rollup_transactions().await? {
-        let admitted = serde_json::from_slice::<Transaction>(&row.body)
-            .map_err(|e| e.to_string())
-            .and_then(|tx| producer.submit(tx).map_err(|e| e.to_string()));
-        if let Err(reason) = admitted {
-            refused.push((row.id, reason));
+        match serde_json::from_slice::<Transaction>(&row.body) {
+            Ok(mut tx) => {
+                // Its note's creator may have been published since it was admitted.
+                replayed.authenticate(&mut tx);
+                waiting.push((row.id, tx));
+            }
+            Err(e) => refused.push((row.id, e.to_string())),
         }
+    }
+    // The store orders transactions received in the same millisecond by id, not arrival: a
+    // child refused before its parent is admitted is tried again once the parent is.
+    loop {
+        let before = waiting.len();
+        let mut again = Vec::new();
+        let mut last_refusal = Vec::new();
+        for (id, tx) in waiting {
+            if let Err(e) = producer.submit(tx.clone()) {
+                last_refusal.push((id, e.to_string()));
+                again.push((id, tx));
+            }
+        }
+        if again.len() == before {
+            refused.extend(last_refusal);
+            break;
+        }
+        waiting = again;
     }
     for (id, reason) in refused {
         store.revert_rollup_transactions(&[id], &reason).await?;

@@ -19,12 +19,15 @@
 //! transactions are queued again, in arrival order.
 
 use crate::block::{produce_block, ProducedBlock};
-use crate::chain::BlockHeader;
+use std::collections::HashMap;
+
+use crate::chain::{BlockHeader, BlockNumber};
 use crate::error::BlockError;
 use crate::kernel::{BlockTree, PlanError};
 use crate::mempool::{CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError};
 use crate::state::RollupState;
-use crate::tx::{Transaction, TxId};
+use crate::notes::NoteId;
+use crate::tx::{NoteOrigin, Transaction, TxId};
 
 /// A block the producer built, ready to publish and prove.
 #[derive(Clone, Debug)]
@@ -185,16 +188,62 @@ impl BlockProducer {
         blocks: impl IntoIterator<Item = (BlockHeader, Vec<Transaction>)>,
         batch_size: usize,
     ) -> Result<RollupState, ReplayError> {
-        let mut state = genesis;
-        for (header, transactions) in blocks {
+        Ok(Replayed::blocks(genesis, blocks, batch_size)?.state)
+    }
+}
+
+/// Published blocks replayed: the state they lead to, and where each note they created is.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// The state after the last block.
+    pub state: RollupState,
+    created: HashMap<NoteId, (BlockNumber, u32)>,
+}
+
+impl Replayed {
+    /// Replay `blocks` from `genesis` (see [`BlockProducer::replay`]). A transaction is stored
+    /// as it was submitted: an input note it named unauthenticated, whose creator a block
+    /// before its own took, is named by its block and index again, as the mempool did when it
+    /// built the block (the origin is not signed, so the transaction is the same).
+    pub fn blocks(
+        genesis: RollupState,
+        blocks: impl IntoIterator<Item = (BlockHeader, Vec<Transaction>)>,
+        batch_size: usize,
+    ) -> Result<Replayed, ReplayError> {
+        let mut replayed = Replayed {
+            state: genesis,
+            created: HashMap::new(),
+        };
+        for (header, mut transactions) in blocks {
             let number = header.number;
-            let produced = produce_block(&state, &transactions, header.timestamp, batch_size)
-                .map_err(|error| ReplayError::Refused { number, error })?;
+            for tx in &mut transactions {
+                replayed.authenticate(tx);
+            }
+            let produced =
+                produce_block(&replayed.state, &transactions, header.timestamp, batch_size)
+                    .map_err(|error| ReplayError::Refused { number, error })?;
             if produced.header != header {
                 return Err(ReplayError::HeaderMismatch { number });
             }
-            state = produced.state;
+            for (note, update) in produced.witnesses.iter().flat_map(|w| &w.note_inserts) {
+                replayed
+                    .created
+                    .insert(*note, (number, update.key as u32));
+            }
+            replayed.state = produced.state;
         }
-        Ok(state)
+        Ok(replayed)
+    }
+
+    /// Name each unauthenticated input note of `tx` that a replayed block created by its
+    /// block and index.
+    pub fn authenticate(&self, tx: &mut Transaction) {
+        for input in &mut tx.body.input_notes {
+            if input.origin == NoteOrigin::Unauthenticated {
+                if let Some(&(block, index)) = self.created.get(&input.note.id()) {
+                    input.origin = NoteOrigin::Committed { block, index };
+                }
+            }
+        }
     }
 }

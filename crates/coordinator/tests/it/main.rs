@@ -11,4 +11,5 @@ mod postgres;
 mod registry;
 mod rejections;
 mod rollup;
+mod rollup_rejections;
 mod settlement;

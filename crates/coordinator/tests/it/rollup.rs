@@ -169,7 +169,8 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
             ..MempoolConfig::default()
         },
         arity: 2,
-        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
+        // Both blocks may wait for their proof, not a third.
+        concurrent_blocks: 2,
     };
     let node = RollupNode::open(store.clone(), genesis.clone(), config.clone())
         .await
@@ -209,6 +210,12 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     node.submit(&serde_json::to_vec(&txs[6]).unwrap())
         .await
         .unwrap();
+    // Two published blocks wait for their proof: the proving backlog is full, the third block
+    // waits with its transaction in the mempool.
+    node.select_batches().await;
+    assert!(node.build_and_publish(4_500).await.unwrap().is_none());
+    assert_eq!(node.pending().await, 1);
+    assert_eq!(store.rollup_tip().await.unwrap().unwrap().number, 2);
     let state = node.state().await;
     drop(node);
 
@@ -252,7 +259,7 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
 }
 
 /// `POST` raw bytes to the coordinator, unsigned.
-async fn post_raw(net: &crate::harness::Net, path: &str, body: Vec<u8>) -> Answer {
+pub(crate) async fn post_raw(net: &crate::harness::Net, path: &str, body: Vec<u8>) -> Answer {
     let response = net
         .http
         .post(format!("{}{path}", net.url))
