@@ -153,7 +153,10 @@ impl Rollup {
             match sent {
                 Ok(answer) if answer.status() != 503 => return answer.status().as_u16(),
                 _ => {
-                    assert!(start.elapsed() < DEADLINE, "the node never took a transaction");
+                    assert!(
+                        start.elapsed() < DEADLINE,
+                        "the node never took a transaction"
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -232,7 +235,11 @@ fn assert_replays(rollup: &Rollup, blocks: &[BlockView], txs: &[Transaction]) {
         }
         published.push((block.header, block_txs));
     }
-    assert_eq!(seen.len(), txs.len(), "an accepted transaction is in no block");
+    assert_eq!(
+        seen.len(),
+        txs.len(),
+        "an accepted transaction is in no block"
+    );
     let state = BlockProducer::replay(rollup.state.clone(), published, 2)
         .expect("the published blocks replay natively");
     for account in rollup.state.accounts() {
@@ -246,7 +253,12 @@ fn assert_replays(rollup: &Rollup, blocks: &[BlockView], txs: &[Transaction]) {
             .map_or(account.balance, |tx| tx.body.final_balance);
         let now = state.account(account.id).expect("account");
         assert_eq!(now.balance, expected, "balance of {}", account.id);
-        assert_eq!(now.nonce, account.nonce + own.len() as u64, "{}", account.id);
+        assert_eq!(
+            now.nonce,
+            account.nonce + own.len() as u64,
+            "{}",
+            account.id
+        );
     }
     assert!(state.account(AccountId(4)).is_none());
 }
@@ -280,7 +292,12 @@ async fn assert_proved_once(rollup: &Rollup, blocks: &[BlockView]) {
         assert!(jobs.iter().all(|j| j.status == JobStatus::Proved));
         let rewards = store.rewards(row.sequence).await.unwrap();
         let rewarded: HashSet<_> = rewards.iter().map(|r| r.job).collect();
-        assert_eq!(rewards.len(), jobs.len(), "a job of block {} proved twice", row.number);
+        assert_eq!(
+            rewards.len(),
+            jobs.len(),
+            "a job of block {} proved twice",
+            row.number
+        );
         assert_eq!(rewarded.len(), jobs.len());
         let sequence = store.get_sequence(row.sequence).await.unwrap().unwrap();
         let root = store.proof_of(sequence.root).await.unwrap().expect("root");
@@ -316,14 +333,22 @@ async fn a_coordinator_killed_while_blocks_are_built_loses_and_repeats_nothing()
     let mut snapshots = Vec::new();
     for (i, tx) in txs.iter().enumerate() {
         if i % 3 == 2 {
-            tokio::time::sleep(Duration::from_millis(rand::Rng::gen_range(&mut rng, 0..400))).await;
+            tokio::time::sleep(Duration::from_millis(rand::Rng::gen_range(
+                &mut rng,
+                0..400,
+            )))
+            .await;
             snapshots.push(rollup.blocks().await);
             node.kill();
             node = rollup.coordinator();
         }
         let status = rollup.submit(tx, &mut node).await;
         assert_eq!(status, 200, "transfer {i} refused after a restart");
-        tokio::time::sleep(Duration::from_millis(rand::Rng::gen_range(&mut rng, 0..150))).await;
+        tokio::time::sleep(Duration::from_millis(rand::Rng::gen_range(
+            &mut rng,
+            0..150,
+        )))
+        .await;
     }
     rollup
         .status_until(&mut [&mut node], "every transfer published", |s| {
@@ -391,9 +416,11 @@ async fn a_coordinator_killed_with_blocks_half_proven_finishes_them_once() {
         assert_eq!(rollup.submit(tx, &mut node).await, 200);
     }
     rollup
-        .status_until(&mut [&mut node, &mut prover], "the transfers published", |s| {
-            s["pending"] == 0
-        })
+        .status_until(
+            &mut [&mut node, &mut prover],
+            "the transfers published",
+            |s| s["pending"] == 0,
+        )
         .await;
     // Wait for a first proof, then kill both.
     let store_url = rollup.store_url();
@@ -422,7 +449,10 @@ async fn a_coordinator_killed_with_blocks_half_proven_finishes_them_once() {
     let store = Store::connect(&store_url).await.expect("store");
     let jobs = store.list_jobs(JobFilter::default()).await.unwrap();
     store.close().await;
-    let proved = jobs.iter().filter(|j| j.status == JobStatus::Proved).count();
+    let proved = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Proved)
+        .count();
     assert!(
         proved > 0 && proved < jobs.len(),
         "killed half-proven: {proved} of {} jobs proved",

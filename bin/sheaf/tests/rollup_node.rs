@@ -33,7 +33,12 @@ async fn status_until(
 }
 
 fn coordinator(dir: &std::path::Path, port: u16, genesis: &std::path::Path) -> Process {
-    rollup_coordinator(dir, port, genesis, &["--block-interval-ms", "200", "--batch-interval-ms", "100"])
+    rollup_coordinator(
+        dir,
+        port,
+        genesis,
+        &["--block-interval-ms", "200", "--batch-interval-ms", "100"],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -396,8 +396,7 @@ async fn rebuild(
             published.push(read_block(store, &block).await?);
         }
     }
-    let replayed =
-        Replayed::blocks(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
+    let replayed = Replayed::blocks(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
     let mut producer = BlockProducer::new(replayed.state.clone(), config.mempool, config.arity)?;
     let mut refused = Vec::new();
     let mut waiting = Vec::new();

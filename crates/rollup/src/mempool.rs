@@ -536,7 +536,7 @@ impl Mempool {
 
     /// Batches selected and waiting for a block.
     pub fn selected_batches(&self) -> usize {
-        self.waiting_batches().count()
+        self.waiting_batches().len()
     }
 
     /// Take the next block's transactions: those of the first `max_batches_per_block` selected
@@ -548,8 +548,9 @@ impl Mempool {
         }
         // Batches are a prefix of the arrival order, which holds the parents of each of its
         // transactions.
-        let count = self
+        let count: usize = self
             .waiting_batches()
+            .into_iter()
             .take(self.config.max_batches_per_block)
             .map(|(_, size)| size)
             .sum();
@@ -652,7 +653,7 @@ impl Mempool {
     }
 
     /// The waiting batches, in order: each one's number and size.
-    fn waiting_batches(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+    fn waiting_batches(&self) -> Vec<(u64, usize)> {
         let mut batches: Vec<(u64, usize)> = Vec::new();
         for batch in self.entries[self.in_flight()..]
             .iter()
@@ -663,7 +664,7 @@ impl Mempool {
                 _ => batches.push((batch, 1)),
             }
         }
-        batches.into_iter()
+        batches
     }
 
     /// Queued transactions, batched or not (not in the block in flight).

@@ -25,8 +25,8 @@ use crate::chain::{BlockHeader, BlockNumber};
 use crate::error::BlockError;
 use crate::kernel::{BlockTree, PlanError};
 use crate::mempool::{CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError};
-use crate::state::RollupState;
 use crate::notes::NoteId;
+use crate::state::RollupState;
 use crate::tx::{NoteOrigin, Transaction, TxId};
 
 /// A block the producer built, ready to publish and prove.
@@ -226,9 +226,7 @@ impl Replayed {
                 return Err(ReplayError::HeaderMismatch { number });
             }
             for (note, update) in produced.witnesses.iter().flat_map(|w| &w.note_inserts) {
-                replayed
-                    .created
-                    .insert(*note, (number, update.key as u32));
+                replayed.created.insert(*note, (number, update.key as u32));
             }
             replayed.state = produced.state;
         }

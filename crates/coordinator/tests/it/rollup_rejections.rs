@@ -64,7 +64,11 @@ impl Rollup {
     async fn refuse(&self, tx: &Transaction, why: &str) {
         let before = (
             self.node.pending().await,
-            self.store.pending_rollup_transactions().await.unwrap().len(),
+            self.store
+                .pending_rollup_transactions()
+                .await
+                .unwrap()
+                .len(),
             self.store.rollup_tip().await.unwrap().map(|b| b.number),
         );
         let answer = post_raw(&self.net, TRANSACTIONS, serde_json::to_vec(tx).unwrap()).await;
@@ -77,7 +81,11 @@ impl Rollup {
         );
         let after = (
             self.node.pending().await,
-            self.store.pending_rollup_transactions().await.unwrap().len(),
+            self.store
+                .pending_rollup_transactions()
+                .await
+                .unwrap()
+                .len(),
             self.store.rollup_tip().await.unwrap().map(|b| b.number),
         );
         assert_eq!(after, before, "a refusal changed the node");
@@ -186,15 +194,18 @@ async fn a_transaction_consuming_a_note_that_does_not_exist_is_refused() {
         .demo
         .sign(consuming(NoteOrigin::Committed { block, index: 0 }))
         .unwrap();
-    rollup.refuse(&committed, "is not note 0 of committed block 1").await;
+    rollup
+        .refuse(&committed, "is not note 0 of committed block 1")
+        .await;
     // Named as the output of a waiting transaction (none makes it). The same one-time key
     // cannot sign a second message: a fresh demo signs it.
     let mut fresh = DemoRollup::new(3, 16, 1_000).unwrap();
-    let unauthenticated = fresh
-        .sign(consuming(NoteOrigin::Unauthenticated))
-        .unwrap();
+    let unauthenticated = fresh.sign(consuming(NoteOrigin::Unauthenticated)).unwrap();
     rollup
-        .refuse(&unauthenticated, "is not an output of a transaction in the mempool")
+        .refuse(
+            &unauthenticated,
+            "is not an output of a transaction in the mempool",
+        )
         .await;
     rollup.net.stop().await;
 }

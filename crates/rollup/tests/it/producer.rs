@@ -95,3 +95,31 @@ fn a_block_the_rules_refuse_is_dropped_and_changes_nothing() {
         0
     );
 }
+
+#[test]
+fn blocks_replay_from_their_transactions_as_submitted_when_a_note_was_published_before_its_spend() {
+    // One transaction per block: transfer 1 consumes transfer 0's note, submitted as
+    // unauthenticated while transfer 0 waited, and is built into the block after it.
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let genesis = demo.state.clone();
+    let config = MempoolConfig {
+        max_txs_per_batch: 1,
+        max_batches_per_block: 1,
+        ..MempoolConfig::default()
+    };
+    let mut producer = BlockProducer::new(genesis.clone(), config, 2).unwrap();
+    let txs = demo.transfers(2).unwrap();
+    for tx in &txs {
+        producer.submit(tx.clone()).unwrap();
+    }
+    let mut published = Vec::new();
+    for (time, tx) in [(2_000, &txs[0]), (3_000, &txs[1])] {
+        producer.select_batches();
+        let block = producer.build_block(time).unwrap().unwrap();
+        assert_eq!(block.transactions[0].id(), tx.id());
+        // The store keeps the transaction as it was submitted.
+        published.push((block.header, vec![tx.clone()]));
+    }
+    let replayed = BlockProducer::replay(genesis, published, 1).unwrap();
+    assert_eq!(&replayed, producer.state());
+}
