@@ -12,4 +12,5 @@ mod registry;
 mod rejections;
 mod rollup;
 mod rollup_rejections;
+mod rollup_restart;
 mod settlement;
