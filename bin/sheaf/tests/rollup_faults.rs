@@ -5,7 +5,8 @@
 //! after), every transaction accepted is in exactly one block, a native replay of the published
 //! blocks gives every account the balance and nonce of its last transaction (no balance moves
 //! twice), and, where provers run, every job of every block is proved once and each block's root
-//! verifies with the rollup set's final key, for that block's statement.
+//! verifies with the rollup set's final key, for that block's statement. And the proving
+//! backlog (`--concurrent-blocks`) holds blocks back across a kill until the provers catch up.
 //!
 //! Tiny blocks (one batch of at most two transfers), one prover thread. Settlement on a chain
 //! after a restart is the sender's, tested in `settlement.rs` and the coordinator's tests.
@@ -88,9 +89,15 @@ impl Rollup {
     }
 
     fn coordinator(&self) -> Process {
+        self.coordinator_with(&[])
+    }
+
+    /// The coordinator with `extra` flags besides [`NODE_ARGS`].
+    fn coordinator_with(&self, extra: &[&str]) -> Process {
         let provers = self.path().join("provers.toml");
         let mut args = NODE_ARGS.to_vec();
         args.extend(["--provers", provers.to_str().unwrap()]);
+        args.extend(extra);
         rollup_coordinator(self.path(), self.port, &self.genesis, &args)
     }
 
@@ -503,6 +510,60 @@ async fn a_coordinator_killed_with_blocks_half_proven_finishes_them_once() {
         assert!(status["published_tip"].as_i64().unwrap() >= before.len() as i64);
         rollup.blocks().await
     };
+    assert_unchanged(&before, &after);
+    assert_replays(&rollup, &after, &txs);
+    assert_proved_once(&rollup, &after).await;
+}
+
+/// `--concurrent-blocks 1`: with block 1 unproven no second block is published, across a kill
+/// and a restart, and the transfers wait in the mempool; once a prover runs, the blocks follow
+/// one at a time, never more than one ahead of the proven tip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_proving_backlog_holds_blocks_back_across_a_restart() {
+    let mut rollup = Rollup::new();
+    let txs = rollup.demo.transfers(4).unwrap();
+    let backlog = ["--concurrent-blocks", "1"];
+    let mut node = rollup.coordinator_with(&backlog);
+    for tx in &txs {
+        rollup.submit_as_client(tx, &mut node).await;
+    }
+    let status = rollup
+        .status_until(&mut [&mut node], "block 1 published", |s| {
+            s["published_tip"] == 1
+        })
+        .await;
+    // Two batch and three block intervals later, still one block: the rest waits.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let held = rollup.status().await.expect("status");
+    assert_eq!(held["published_tip"], 1);
+    assert_eq!(held["pending"], status["pending"]);
+    assert!(held["pending"].as_u64().unwrap() >= 2);
+    let before = rollup.blocks().await;
+    node.kill();
+
+    let mut node = rollup.coordinator_with(&backlog);
+    let restarted = rollup
+        .status_until(&mut [&mut node], "the node", |_| true)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(restarted["published_tip"], 1, "{restarted}");
+    let mut prover = rollup.prover();
+    let start = Instant::now();
+    loop {
+        node.assert_running(rollup.path());
+        prover.assert_running(rollup.path());
+        let status = rollup.status().await.expect("status");
+        let published = status["published_tip"].as_i64().unwrap_or(0);
+        let proven = status["proven_tip"].as_i64().unwrap_or(0);
+        assert!(published - proven <= 1, "{status}");
+        if status["pending"] == 0 && published == proven {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "the backlog never cleared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = rollup.blocks().await;
+    assert!(after.len() >= 2);
     assert_unchanged(&before, &after);
     assert_replays(&rollup, &after, &txs);
     assert_proved_once(&rollup, &after).await;
