@@ -7,7 +7,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sheaf_api::{ErrorBody, ErrorCode};
-use sheaf_coordinator::rollup::BlockView;
+use sheaf_coordinator::rollup::{BlockView, LocalTransaction};
 use sheaf_rollup::{Genesis, Transaction, TxId};
 
 /// Longest wait for a TCP connection to the coordinator.
@@ -133,6 +133,21 @@ impl RollupClient {
     /// `GET /v1/rollup/blocks/{number}`: a published block.
     pub async fn block(&self, number: i64) -> Result<BlockView, ClientError> {
         self.get(&format!("/v1/rollup/blocks/{number}")).await
+    }
+
+    /// `POST /v1/rollup/transactions/local`: hand a local transaction (with the proof of its
+    /// signed half) to the node, which verifies the proof before its mempool sees it.
+    pub async fn submit_local(&self, local: &LocalTransaction) -> Result<TxId, ClientError> {
+        let url = self.endpoint("/v1/rollup/transactions/local")?;
+        let response = self
+            .http
+            .post(url.clone())
+            .json(local)
+            .send()
+            .await
+            .map_err(|source| self.unreachable(source))?;
+        let submitted: Submitted = self.read(url, response).await?;
+        Ok(submitted.id)
     }
 
     /// `POST /v1/rollup/transactions`: hand a signed transaction to the node's mempool.
