@@ -5,8 +5,9 @@
 //!  submit(tx) ─▶ mempool (over the current state) ─▶ store: pending transaction
 //!  select_batches() ─▶ the queued transactions cut into batches (every batch interval)
 //!  build_and_publish(t) ─▶ (no more than `concurrent_blocks` published blocks unproven)
-//!        ─▶ producer.build_block (the selected batches) ─▶ store.publish_rollup_block: the block, its
-//!        transactions and its proving tree (a sequence numbered like the block) in ONE write
+//!        ─▶ producer.build_block (the selected batches) ─▶ store.publish_rollup_block: the
+//!        block, its transactions and its proving tree (a sequence numbered like the block) in
+//!        ONE write
 //!        ─▶ provers lease the tree's jobs like any sequence's
 //!  open() ─▶ replay genesis + published blocks ─▶ resubmit the pending transactions
 //! ```
