@@ -138,25 +138,26 @@ impl RollupClient {
     /// `POST /v1/rollup/transactions/local`: hand a local transaction (with the proof of its
     /// signed half) to the node, which verifies the proof before its mempool sees it.
     pub async fn submit_local(&self, local: &LocalTransaction) -> Result<TxId, ClientError> {
-        let url = self.endpoint("/v1/rollup/transactions/local")?;
-        let response = self
-            .http
-            .post(url.clone())
-            .json(local)
-            .send()
+        self.post_transaction("/v1/rollup/transactions/local", local)
             .await
-            .map_err(|source| self.unreachable(source))?;
-        let submitted: Submitted = self.read(url, response).await?;
-        Ok(submitted.id)
     }
 
     /// `POST /v1/rollup/transactions`: hand a signed transaction to the node's mempool.
     pub async fn submit(&self, tx: &Transaction) -> Result<TxId, ClientError> {
-        let url = self.endpoint("/v1/rollup/transactions")?;
+        self.post_transaction("/v1/rollup/transactions", tx).await
+    }
+
+    /// POST `body` as JSON to `path`; the node answers the transaction's id.
+    async fn post_transaction<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<TxId, ClientError> {
+        let url = self.endpoint(path)?;
         let response = self
             .http
             .post(url.clone())
-            .json(tx)
+            .json(body)
             .send()
             .await
             .map_err(|source| self.unreachable(source))?;
