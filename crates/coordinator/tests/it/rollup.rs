@@ -288,7 +288,7 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
         .await
         .unwrap();
     net.coordinator.attach_rollup(node.clone());
-    let txs = demo.transfers(3).unwrap();
+    let txs = demo.transfers(4).unwrap();
     let circuits = net.coordinator.circuits_arc();
     let client = WorkerSecret::from_digest(Digest([7, 7, 7, 7]));
     let prove_local = |tx: &Transaction| {

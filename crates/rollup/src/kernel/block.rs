@@ -26,7 +26,7 @@ use super::gadgets::{constant_digest, elements, hash_tagged, merkle_root, Builde
 use super::header::BlockHeaderTarget;
 use super::merge::MERGE_RULE;
 use super::transition::TransitionTarget;
-use super::{kernel_error, position_in, TX_LEAF_NODE};
+use super::{assert_one_of, kernel_error, TRANSITION_NODES};
 use crate::chain::BlockHeader;
 use crate::hash::{felt, Domain};
 use crate::limits::{CHAIN_TREE_DEPTH, MAX_TIMESTAMP_BITS, NOTE_TREE_DEPTH};
@@ -37,7 +37,7 @@ use crate::transition::{block_statement, StateRoots, Transition};
 pub const BLOCK_RULE: &str = "block";
 
 /// Bump when the block rule's constraints change.
-const VERSION: &str = "block-1";
+const VERSION: &str = "block-2";
 
 /// A block job's witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,12 +153,8 @@ impl NodeRule for BlockRule {
         let digest = t.digest(b);
         b.connect_hashes(child.header.statement, digest);
         if let Some(position) = child.position {
-            let tx = b.constant(position_in(positions, TX_LEAF_NODE));
-            let merge = b.constant(position_in(positions, &format!("kernel:{MERGE_RULE}")));
-            let pt = b.sub(position, tx);
-            let pm = b.sub(position, merge);
-            let product = b.mul(pt, pm);
-            b.assert_zero(product);
+            // A tx leaf node, a pair node (a block of one local transaction) or a merge node.
+            assert_one_of(b, None, position, positions, &TRANSITION_NODES);
         }
 
         let previous = BlockHeaderTarget::add_virtual(b);
