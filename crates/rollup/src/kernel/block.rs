@@ -24,7 +24,6 @@ use sheaf_circuits::{
 
 use super::gadgets::{constant_digest, elements, hash_tagged, merkle_root, Builder};
 use super::header::BlockHeaderTarget;
-use super::merge::MERGE_RULE;
 use super::transition::TransitionTarget;
 use super::{assert_one_of, kernel_error, TRANSITION_NODES};
 use crate::chain::BlockHeader;

@@ -1005,6 +1005,9 @@ fn plan_degree(config: &CircuitConfig, slots: Slots) -> Result<usize, CircuitErr
 // ----------------------------------------------------------------------------------------------
 // The leaf.
 
+/// The tx kernel's built circuit.
+type KernelData = CircuitData<F, C, D>;
+
 /// The built tx kernel.
 pub struct TxKernel {
     /// Registered as the pair kind ([`TX_PAIR_KIND`]): the same circuit, whose leaf node joins a
@@ -1056,7 +1059,7 @@ impl TxKernel {
             Ok(data)
         };
         // The tx and pair kinds are one circuit: a process holds its prover data once.
-        static LOADED: Mutex<Vec<(String, Weak<CircuitData<F, C, D>>)>> = Mutex::new(Vec::new());
+        static LOADED: Mutex<Vec<(String, Weak<KernelData>)>> = Mutex::new(Vec::new());
         let mut loaded = LOADED
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
