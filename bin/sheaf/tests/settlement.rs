@@ -1,7 +1,9 @@
 //! Settlement of root proofs with real processes over loopback: a `sheaf chain` whose blocks
 //! the test produces by hand, a `sheaf coordinator` that settles its sequences with
 //! `--sender-key`, and a `sheaf prover` admitted from the chain's membership registry. The
-//! coordinator is killed with SIGKILL between its proof hash and its reveal.
+//! coordinator is killed with SIGKILL between its proof hash and its reveal; a rollup
+//! coordinator is killed with its first block's hash on chain and settles every block once, in
+//! order, after its restart.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -193,8 +195,10 @@ fn address(key: &ProverKey) -> Address {
     Address(key.signing.verifying_key().to_bytes())
 }
 
-#[test]
-fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_nothing_twice() {
+/// A chain (manual blocks) verifying with the final key of the work set, or of the rollup set
+/// when `rollup`, a prover registered as a member and a coordinator that staked: the harness,
+/// the chain's process and the coordinator's key.
+fn chain_with_member_and_stake(rollup: bool) -> (Harness, Process, ProverKey) {
     let dir = tempfile::tempdir().expect("tempdir");
     let prover_key = ProverKey::generate();
     let coordinator_key = ProverKey::generate();
@@ -204,12 +208,12 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     coordinator_key
         .write(&dir.path().join("coordinator.key"), false)
         .expect("coordinator key file");
-    let exported = sheaf()
-        .arg("export-key")
-        .arg("--out")
-        .arg(dir.path().join("final.key"))
-        .output()
-        .expect("export-key runs");
+    let mut export = sheaf();
+    export.arg("export-key").arg("--out").arg(dir.path().join("final.key"));
+    if rollup {
+        export.arg("--rollup");
+    }
+    let exported = export.output().expect("export-key runs");
     assert!(exported.status.success(), "{}", text(&exported));
     std::fs::write(
         dir.path().join("genesis.json"),
@@ -284,6 +288,12 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
             .expect("coordinator account");
     assert_eq!((before.nonce, before.stake), (1, Amount(STAKE)));
 
+    (h, chain, coordinator_key)
+}
+
+#[test]
+fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_nothing_twice() {
+    let (h, mut chain, coordinator_key) = chain_with_member_and_stake(false);
     let coordinator_port = free_port();
     let mut coordinator = h.coordinator("coordinator", coordinator_port);
     let mut prover = Process::spawn(
@@ -402,4 +412,155 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
     );
     assert_eq!(account.rewards, Amount(REWARD));
     assert_eq!(account.pending_reveals, 0);
+}
+
+/// A rollup coordinator with a sender, killed with SIGKILL once its first block's proof hash is
+/// on chain (and its prover with it): the restarted coordinator, on the same store, settles
+/// every block exactly once and strictly in order, and the node's settled tip follows.
+#[test]
+fn a_rollup_coordinator_killed_mid_settlement_settles_every_block_once_in_order() {
+    let (h, mut chain, coordinator_key) = chain_with_member_and_stake(true);
+    let mut demo = sheaf_rollup::demo::DemoRollup::new(3, 16, 1_000).expect("demo rollup");
+    let genesis = h.path().join("rollup.json");
+    std::fs::write(&genesis, serde_json::to_vec(demo.genesis()).unwrap()).unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let coordinator = |name: &str| {
+        Process::spawn(
+            name,
+            sheaf()
+                .arg("coordinator")
+                .args(["--db", &h.sqlite_url()])
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(["--chain", &h.chain_url])
+                .arg("--sender-key")
+                .arg(h.path().join("coordinator.key"))
+                .arg("--rollup-genesis")
+                .arg(&genesis)
+                // Blocks of one batch of at most two transfers.
+                .args(["--block-interval-ms", "300", "--batch-interval-ms", "100"])
+                .args(["--max-txs-per-batch", "2", "--max-batches-per-block", "1"])
+                .args(["--sender-poll-ms", "50", "--chain-poll-ms", "200"])
+                .args(["--sender-role-ttl-ms", "2000"]),
+            h.path(),
+        )
+    };
+    let prover = |name: &str| {
+        Process::spawn(
+            name,
+            sheaf()
+                .arg("prover")
+                .args(["--coordinator", &url])
+                .arg("--key")
+                .arg(h.path().join("prover.key"))
+                .args(["--threads", "1", "--lease-wait-ms", "1000"]),
+            h.path(),
+        )
+    };
+    let http = reqwest::Client::new();
+    let status = |h: &Harness| -> Option<serde_json::Value> {
+        h.rt.block_on(async {
+            let response = http
+                .get(format!("{url}/v1/rollup/status"))
+                .send()
+                .await
+                .ok()?;
+            response.json().await.ok()
+        })
+    };
+    let mut node = coordinator("coordinator");
+    h.drive_until("the rollup node", true, &mut [&mut chain, &mut node], |h| {
+        status(h).is_some()
+    });
+    // Three transfers, each consuming the note of the one before: blocks 1 (two) and 2 (one).
+    for tx in demo.transfers(3).expect("transfers") {
+        let answer = h.rt.block_on(
+            http.post(format!("{url}/v1/rollup/transactions"))
+                .json(&tx)
+                .send(),
+        );
+        let answer = answer.expect("the node answers");
+        assert!(answer.status().is_success(), "{answer:?}");
+    }
+    let mut proving = prover("prover");
+    let sender = address(&coordinator_key);
+    h.drive_until(
+        "block 1's proof hash on chain",
+        true,
+        &mut [&mut chain, &mut node, &mut proving],
+        |h| {
+            h.rt.block_on(h.chain.sequence(SEQUENCE))
+                .ok()
+                .flatten()
+                .and_then(|s| s.window)
+                .is_some_and(|w| w.commitment(&sender).is_some())
+        },
+    );
+    node.kill();
+    proving.kill();
+    let outbox = h.outbox().expect("outbox");
+    eprintln!("killed with the hash of block 1 on chain; outbox {outbox:?}");
+    assert!(
+        !outbox
+            .iter()
+            .any(|r| r.0 == 1 && r.1 == OutboxKind::Proof && r.3 == OutboxStatus::Included),
+        "block 1 was not yet revealed when the coordinator died: {outbox:?}"
+    );
+
+    let mut node = coordinator("coordinator-restarted");
+    let mut proving = prover("prover-restarted");
+    let two = SequenceId(2);
+    h.drive_until(
+        "blocks 1 and 2 finalized, the settled tip at 2",
+        true,
+        &mut [&mut chain, &mut node, &mut proving],
+        |h| {
+            status(h).is_some_and(|s| s["settled_tip"] == 2)
+                && h.outbox().is_some_and(|rows| {
+                    rows.iter()
+                        .all(|r| matches!(r.3, OutboxStatus::Included | OutboxStatus::Failed))
+                })
+        },
+    );
+    let status = status(&h).expect("status");
+    assert_eq!(status["published_tip"], 2, "{status}");
+    assert_eq!(status["proven_tip"], 2, "{status}");
+    node.kill();
+    proving.kill();
+
+    let first = h.rt.block_on(h.chain.finalized(SEQUENCE)).unwrap().unwrap();
+    let second = h.rt.block_on(h.chain.finalized(two)).unwrap().unwrap();
+    assert!(
+        first.block <= second.block,
+        "block 1 finalized in chain block {}, block 2 in {}",
+        first.block,
+        second.block
+    );
+    for sequence in [SEQUENCE, two] {
+        let window =
+            h.rt.block_on(h.chain.sequence(sequence))
+                .unwrap()
+                .unwrap()
+                .window
+                .expect("window");
+        assert_eq!(window.commitments.len(), 1, "{sequence}: {:?}", window.commitments);
+        assert!(window.commitments[0].1.revealed);
+    }
+    let outbox = h.outbox().expect("outbox");
+    for sequence in [1, 2] {
+        for kind in [OutboxKind::Register, OutboxKind::ProofHash, OutboxKind::Proof] {
+            let sent: Vec<_> = outbox
+                .iter()
+                .filter(|r| r.0 == sequence && r.1 == kind && r.3 == OutboxStatus::Included)
+                .collect();
+            assert_eq!(sent.len(), 1, "block {sequence}, {kind:?}: {outbox:?}");
+        }
+    }
+    let account = h.rt.block_on(h.chain.account(&sender)).unwrap();
+    assert_eq!(
+        account.nonce,
+        1 + 2 * 3,
+        "the stake, then per block one registration, one hash, one reveal: nothing sent twice"
+    );
+    assert_eq!(account.rewards, Amount(2 * REWARD));
 }
