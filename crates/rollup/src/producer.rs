@@ -16,13 +16,16 @@
 //! least one transaction waits: the block kernel proves a block's transactions, and an empty
 //! block would have nothing to prove.
 
+use std::collections::HashMap;
+
 use crate::block::{produce_block, ProducedBlock};
 use crate::chain::BlockHeader;
 use crate::error::BlockError;
 use crate::kernel::{BlockTree, PlanError};
 use crate::mempool::{CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError};
 use crate::state::RollupState;
-use crate::tx::{Transaction, TxId};
+use crate::notes::NoteId;
+use crate::tx::{NoteOrigin, Transaction, TxId};
 
 /// A block the producer built, ready to publish and prove.
 #[derive(Clone, Debug)]
@@ -172,18 +175,41 @@ impl BlockProducer {
 
     /// Rebuild the state after `blocks` (each published header with its transactions, in
     /// order) from `genesis`: every block is produced again and must give its header.
+    ///
+    /// The transactions may be as submitted: one that names unauthenticated a note an earlier
+    /// block created (its creator was still waiting when it arrived) is taken as the mempool
+    /// took it when that block was built, the note named by its place. The origin is not
+    /// signed, so this changes neither the transaction nor its id.
     pub fn replay(
         genesis: RollupState,
         blocks: impl IntoIterator<Item = (BlockHeader, Vec<Transaction>)>,
         batch_size: usize,
     ) -> Result<RollupState, ReplayError> {
         let mut state = genesis;
-        for (header, transactions) in blocks {
+        let mut created: HashMap<NoteId, NoteOrigin> = HashMap::new();
+        for (header, mut transactions) in blocks {
             let number = header.number;
+            for input in transactions
+                .iter_mut()
+                .flat_map(|tx| tx.body.input_notes.iter_mut())
+                .filter(|input| input.origin == NoteOrigin::Unauthenticated)
+            {
+                if let Some(origin) = created.get(&input.note.id()) {
+                    input.origin = *origin;
+                }
+            }
             let produced = produce_block(&state, &transactions, header.timestamp, batch_size)
                 .map_err(|error| ReplayError::Refused { number, error })?;
             if produced.header != header {
                 return Err(ReplayError::HeaderMismatch { number });
+            }
+            let inserts = produced.witnesses.iter().flat_map(|w| &w.note_inserts);
+            for (note, update) in inserts {
+                let origin = NoteOrigin::Committed {
+                    block: number,
+                    index: update.key as u32,
+                };
+                created.insert(*note, origin);
             }
             state = produced.state;
         }
