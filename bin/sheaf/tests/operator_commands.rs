@@ -777,7 +777,15 @@ fn a_devnet_root_proof_exports_and_verifies_and_its_chain_shows_it_settled() {
     let data = dir.path().join("devnet");
     let output = sheaf()
         .args(["devnet", "--workload", "work", "--provers", "1"])
-        .args(["--sequences", "1", "--leaves", "1", "--threads", "1", "--json"])
+        .args([
+            "--sequences",
+            "1",
+            "--leaves",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        ])
         .arg("--data-dir")
         .arg(&data)
         .output()

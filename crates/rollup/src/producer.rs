@@ -23,8 +23,8 @@ use crate::chain::BlockHeader;
 use crate::error::BlockError;
 use crate::kernel::{BlockTree, PlanError};
 use crate::mempool::{CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError};
-use crate::state::RollupState;
 use crate::notes::NoteId;
+use crate::state::RollupState;
 use crate::tx::{NoteOrigin, Transaction, TxId};
 
 /// A block the producer built, ready to publish and prove.

@@ -25,9 +25,9 @@ use sheaf_types::Amount;
 use crate::account::{Account, AccountId};
 use crate::chain::BlockNumber;
 use crate::demo::DemoError;
+use crate::error::SignatureError;
 use crate::genesis::{Genesis, GenesisAccount};
 use crate::notes::{Note, NoteId};
-use crate::error::SignatureError;
 use crate::signature::SigningKey;
 use crate::state::RollupState;
 use crate::tx::{InputNote, NoteOrigin, Transaction, TransactionBody};
@@ -54,9 +54,9 @@ pub struct ExpectedWallet {
 impl ExpectedWallet {
     /// The balance plus the unconsumed notes: what the wallet owns.
     pub fn total(&self) -> u128 {
-        self.notes
-            .iter()
-            .fold(self.balance.base_units(), |sum, n| sum + n.amount.base_units())
+        self.notes.iter().fold(self.balance.base_units(), |sum, n| {
+            sum + n.amount.base_units()
+        })
     }
 }
 
@@ -148,8 +148,8 @@ impl TransferWorkload {
             .get_mut(&sender)
             .expect("every sender is a workload account");
         let input = wallet.inbox.front().copied();
-        let available = wallet.account.balance.base_units()
-            + input.map_or(0, |n| n.note.amount.base_units());
+        let available =
+            wallet.account.balance.base_units() + input.map_or(0, |n| n.note.amount.base_units());
         let output = Note {
             recipient,
             amount: Amount(WORKLOAD_AMOUNT.min(available)),
@@ -185,7 +185,7 @@ impl TransferWorkload {
         }
         for wallet in self.wallets.values_mut() {
             for input in &mut wallet.inbox {
-                self.authenticate_input(input);
+                authenticate_input(&self.committed, input);
             }
         }
     }
@@ -195,22 +195,9 @@ impl TransferWorkload {
     pub fn authenticate(&self, tx: &mut Transaction) -> bool {
         let mut changed = false;
         for input in &mut tx.body.input_notes {
-            changed |= self.authenticate_input(input);
+            changed |= authenticate_input(&self.committed, input);
         }
         changed
-    }
-
-    fn authenticate_input(&self, input: &mut InputNote) -> bool {
-        if input.origin != NoteOrigin::Unauthenticated {
-            return false;
-        }
-        match self.committed.get(&input.note.id()) {
-            Some(&(block, index)) => {
-                input.origin = NoteOrigin::Committed { block, index };
-                true
-            }
-            None => false,
-        }
     }
 
     /// Every account's balance and unconsumed notes once every transfer handed out is in a
@@ -226,6 +213,23 @@ impl TransferWorkload {
                 (*id, wallet)
             })
             .collect()
+    }
+}
+
+/// Name `input` by its place when it is unauthenticated and its note is in `committed`.
+fn authenticate_input(
+    committed: &BTreeMap<NoteId, (BlockNumber, u32)>,
+    input: &mut InputNote,
+) -> bool {
+    if input.origin != NoteOrigin::Unauthenticated {
+        return false;
+    }
+    match committed.get(&input.note.id()) {
+        Some(&(block, index)) => {
+            input.origin = NoteOrigin::Committed { block, index };
+            true
+        }
+        None => false,
     }
 }
 
@@ -310,7 +314,13 @@ mod tests {
         let mut timestamp = 1_000;
         let (mut blocks, mut submitted) = (Vec::new(), BTreeMap::new());
         for round in [5, 4, 3] {
-            let built = run(&mut producer, &mut workload, round, &mut timestamp, &mut submitted);
+            let built = run(
+                &mut producer,
+                &mut workload,
+                round,
+                &mut timestamp,
+                &mut submitted,
+            );
             blocks.extend(built);
         }
         assert_eq!(workload.transfers(), 12);
@@ -326,7 +336,12 @@ mod tests {
         // earlier block created (the mempool named it by its place when that block was built).
         let as_submitted: Vec<_> = blocks
             .iter()
-            .map(|(header, txs)| (*header, txs.iter().map(|tx| submitted[&tx.id()].clone()).collect()))
+            .map(|(header, txs)| {
+                (
+                    *header,
+                    txs.iter().map(|tx| submitted[&tx.id()].clone()).collect(),
+                )
+            })
             .collect();
         let rewritten = as_submitted
             .iter()

@@ -32,8 +32,8 @@ use sheaf_store::{JobFilter, JobStatus, Store};
 use sheaf_types::clock::now_ms;
 use sheaf_wallet::client::{ClientError, RollupClient};
 
-use super::provers::ProverProcess;
 use super::progress::PLAIN_PROGRESS_INTERVAL;
+use super::provers::ProverProcess;
 use super::{Display, SETTLE_TIMEOUT};
 
 /// Blocks a rollup devnet publishes unless told otherwise.
@@ -127,10 +127,9 @@ impl DevnetRollupArgs {
     pub async fn workload(&self) -> anyhow::Result<TransferWorkload> {
         let (accounts, keys) = (self.accounts, self.keys_per_account());
         let genesis_ms = now_ms().max(0) as u64;
-        let workload = tokio::task::spawn_blocking(move || {
-            TransferWorkload::new(accounts, keys, genesis_ms)
-        })
-        .await??;
+        let workload =
+            tokio::task::spawn_blocking(move || TransferWorkload::new(accounts, keys, genesis_ms))
+                .await??;
         Ok(workload)
     }
 
@@ -524,8 +523,12 @@ async fn report(
     let created_in: BTreeMap<_, u64> = published
         .iter()
         .flat_map(|(header, txs)| {
-            txs.iter()
-                .flat_map(|tx| tx.body.output_notes.iter().map(|n| (n.id(), header.number as u64)))
+            txs.iter().flat_map(|tx| {
+                tx.body
+                    .output_notes
+                    .iter()
+                    .map(|n| (n.id(), header.number as u64))
+            })
         })
         .collect();
     let consuming: Vec<(u64, &Transaction)> = published

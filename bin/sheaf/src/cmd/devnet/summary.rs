@@ -34,7 +34,10 @@ fn print_rollup(r: &RollupReport) {
         percentiles(&r.latency_published)
     );
     println!("  latency to proven:    {}", percentiles(&r.latency_proven));
-    println!("  latency to settled:   {}", percentiles(&r.latency_settled));
+    println!(
+        "  latency to settled:   {}",
+        percentiles(&r.latency_settled)
+    );
     println!(
         "  proven-tip lag: {} (at most {} blocks behind)",
         percentiles(&r.proven_tip_lag),
