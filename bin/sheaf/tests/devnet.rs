@@ -209,3 +209,29 @@ fn devnet_proves_and_settles_rollup_blocks_whose_replay_matches_the_workload() {
     assert_eq!(rollup["balances_matching"], 3);
     assert_eq!(rollup["latency_settled"]["count"], transactions);
 }
+
+#[test]
+fn devnet_refuses_rollup_settings_it_cannot_run_before_starting_anything() {
+    let refusals = [
+        (&["--accounts", "1"][..], "--accounts must be at least 2"),
+        (&["--tps", "0"][..], "--tps must be above 0"),
+        (&["--tps", "NaN"][..], "--tps must be above 0"),
+        (&["--blocks", "0"][..], "--blocks must be at least 1"),
+        (&["--max-txs-per-batch", "65"][..], "--max-txs-per-batch"),
+        (&["--tps", "1000", "--blocks", "100"][..], "one-time keys"),
+    ];
+    for (args, reason) in refusals {
+        let dir = tempfile::tempdir().unwrap();
+        let output = sheaf()
+            .args(["devnet", "--provers", "1"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} ran");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        assert!(!dir.path().join("store").exists(), "{args:?} started");
+    }
+}

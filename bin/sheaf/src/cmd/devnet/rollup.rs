@@ -103,6 +103,7 @@ impl DevnetRollupArgs {
         if self.block_interval_ms == 0 {
             bail!("--block-interval-ms must be at least 1");
         }
+        self.mempool()?;
         let keys = self.keys_per_account();
         if keys > DEFAULT_KEY_COUNT {
             bail!(
@@ -133,18 +134,27 @@ impl DevnetRollupArgs {
         Ok(workload)
     }
 
-    /// The coordinator's rollup node options, from the workload's genesis.
-    pub fn options(&self, genesis: RollupState, arity: usize) -> anyhow::Result<RollupOptions> {
+    /// The mempool's knobs: miden-node's defaults but the batch size.
+    fn mempool(&self) -> anyhow::Result<MempoolConfig> {
         let defaults = MempoolConfig::default();
         let mempool = MempoolConfig::new(
             defaults.capacity,
             defaults.expiration_slack,
             self.max_txs_per_batch,
             defaults.max_batches_per_block,
-        )?;
+        )
+        .context("--max-txs-per-batch")?;
+        Ok(mempool)
+    }
+
+    /// The coordinator's rollup node options, from the workload's genesis.
+    pub fn options(&self, genesis: RollupState, arity: usize) -> anyhow::Result<RollupOptions> {
         Ok(RollupOptions {
             genesis,
-            config: RollupConfig { mempool, arity },
+            config: RollupConfig {
+                mempool: self.mempool()?,
+                arity,
+            },
             block_interval: Duration::from_millis(self.block_interval_ms),
         })
     }
