@@ -283,8 +283,28 @@ fn two_wallets_funded_at_genesis_transfer_and_consume_over_the_nodes_api() {
     assert!(nothing.status.success());
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("no notes to consume"));
 
+    // B sends 5 to A as a local transaction: B's wallet proves its signed half (with the
+    // circuit cache the node uses) and the node checks that proof on receipt: block 3.
+    let local = json(&ok(&[
+        "wallet",
+        "send",
+        "--local",
+        "--wallet",
+        &s(&b),
+        "--coordinator",
+        &url,
+        "--to",
+        "1",
+        "--amount",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(local["block"], 3, "{local}");
+    assert_eq!(units(&balance(&b, &url)["total"]), 75 * TOKEN);
+    assert_eq!(units(&balance(&a, &url)["notes"]), 5 * TOKEN);
+
     let status = json(&ok(&["rollup", "status", "--coordinator", &url, "--json"]));
-    assert_eq!(status["published_tip"], 2);
+    assert_eq!(status["published_tip"], 3);
     assert_eq!(status["pending"], 0);
 }
 

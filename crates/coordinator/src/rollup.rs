@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use sheaf_rollup::kernel::{TxJob, TX_PAIR_KIND};
 use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError};
 use sheaf_rollup::{
     BlockHeader, Genesis, GenesisAccount, MempoolConfig, MempoolConfigError, MempoolError,
@@ -24,7 +25,8 @@ use sheaf_rollup::{
 };
 use sheaf_rollup::{Transaction, TxId};
 use sheaf_store::{
-    NewJob, NewRollupTransaction, NewSequence, PublishedBlock, RollupBlock, Store, StoreError,
+    NewJob, NewRollupTransaction, NewSequence, ProvedLeaf, PublishedBlock, RollupBlock, Store,
+    StoreError,
 };
 use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
@@ -34,6 +36,43 @@ use tokio::sync::Mutex;
 /// its signature is about 12 KiB of JSON).
 pub const MAX_TRANSACTION_BYTES: usize = 64 * 1024;
 
+/// Largest encoded local transaction the node reads: a transaction and a proof of at most
+/// [`sheaf_circuits::limits::MAX_PROOF_BYTES`], base64 (within the API's 2 MiB body limit).
+pub const MAX_LOCAL_TRANSACTION_BYTES: usize =
+    MAX_TRANSACTION_BYTES + sheaf_circuits::limits::MAX_PROOF_BYTES / 3 * 4 + 1024;
+
+/// A local transaction as `POST /v1/rollup/transactions/local` takes it: the transaction, the
+/// proof of its signed half that its client made (the tx kernel in
+/// [`TxMode::Local`](sheaf_rollup::kernel::TxMode::Local), kind
+/// [`TX_PAIR_KIND`]) and the worker key that proof carries.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct LocalTransaction {
+    /// The signed transaction.
+    pub transaction: Transaction,
+    /// The worker key of the proof's header: who proved it.
+    pub prover: sheaf_circuits::Digest,
+    /// The proof, base64.
+    #[serde(with = "sheaf_types::base64_bytes")]
+    pub proof: Vec<u8>,
+}
+
+impl LocalTransaction {
+    /// The job circuit of a local transaction's signed half.
+    pub fn circuit() -> sheaf_circuits::JobCircuit {
+        sheaf_circuits::JobCircuit::Leaf {
+            kind: TX_PAIR_KIND.into(),
+        }
+    }
+
+    /// The inputs of its signed half's job: what its proof must state.
+    pub fn inputs(transaction: &Transaction) -> Result<sheaf_circuits::JobInputs, RollupError> {
+        let job = serde_json::to_value(TxJob::local(transaction.clone()))
+            .map_err(|e| RollupError::Malformed(e.to_string()))?;
+        sheaf_circuits::JobInputs::leaf(TX_PAIR_KIND, job)
+            .map_err(|e| RollupError::Malformed(e.to_string()))
+    }
+}
+
 /// Why the rollup node refuses or fails.
 #[derive(Debug, thiserror::Error)]
 pub enum RollupError {
@@ -41,8 +80,13 @@ pub enum RollupError {
     #[error("not a transaction: {0}")]
     Malformed(String),
     /// More bytes than a transaction can take.
-    #[error("a transaction is at most {MAX_TRANSACTION_BYTES} bytes, got {0}")]
-    TooLarge(usize),
+    #[error("a transaction is at most {max} bytes, got {got}")]
+    TooLarge {
+        /// The bytes sent.
+        got: usize,
+        /// The most it takes.
+        max: usize,
+    },
     /// The mempool refused it.
     #[error(transparent)]
     Refused(#[from] MempoolError),
@@ -65,7 +109,13 @@ pub enum RollupError {
     Config(#[from] MempoolConfigError),
     /// The producer could not build the block.
     #[error(transparent)]
-    Build(#[from] BuildError),
+    Build(Box<BuildError>),
+}
+
+impl From<BuildError> for RollupError {
+    fn from(e: BuildError) -> Self {
+        RollupError::Build(Box::new(e))
+    }
 }
 
 /// What `GET /v1/rollup/status` answers.
@@ -102,6 +152,9 @@ pub struct BlockView {
     /// Whether it is finalized on the base chain, as the proof sender recorded.
     pub settled: bool,
 }
+
+/// What `proved_by` records for a local transaction's signed half: its client proved it.
+pub const LOCAL_PROVER: &str = "client";
 
 /// The rollup node's knobs.
 #[derive(Clone, Debug)]
@@ -141,16 +194,48 @@ impl RollupNode {
     /// store, so a restart readmits it.
     pub async fn submit(&self, bytes: &[u8]) -> Result<TxId, RollupError> {
         if bytes.len() > MAX_TRANSACTION_BYTES {
-            return Err(RollupError::TooLarge(bytes.len()));
+            return Err(RollupError::TooLarge {
+                got: bytes.len(),
+                max: MAX_TRANSACTION_BYTES,
+            });
         }
         let tx: Transaction =
             serde_json::from_slice(bytes).map_err(|e| RollupError::Malformed(e.to_string()))?;
+        self.admit(tx, None).await
+    }
+
+    /// Read a local transaction (JSON bytes, [`LocalTransaction`]); its proof is for the caller
+    /// to verify before [`RollupNode::submit_local`].
+    pub fn read_local(bytes: &[u8]) -> Result<LocalTransaction, RollupError> {
+        if bytes.len() > MAX_LOCAL_TRANSACTION_BYTES {
+            return Err(RollupError::TooLarge {
+                got: bytes.len(),
+                max: MAX_LOCAL_TRANSACTION_BYTES,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| RollupError::Malformed(e.to_string()))
+    }
+
+    /// Admit a local transaction whose signed half's proof the caller verified: the mempool's
+    /// checks, then the store with its proof, which the block's tree takes as that leaf's.
+    pub async fn submit_local(&self, local: LocalTransaction) -> Result<TxId, RollupError> {
+        self.admit(local.transaction, Some(local.proof)).await
+    }
+
+    async fn admit(
+        &self,
+        tx: Transaction,
+        local_proof: Option<Vec<u8>>,
+    ) -> Result<TxId, RollupError> {
         let mut producer = self.producer.lock().await;
-        let id = producer.submit(tx.clone())?;
+        let id = match local_proof {
+            Some(_) => producer.submit_local(tx.clone())?,
+            None => producer.submit(tx.clone())?,
+        };
         let row = NewRollupTransaction {
             id: id.0.to_bytes(),
             body: encode(&tx),
-            local_proof: None,
+            local_proof,
             received_ms: now_ms(),
         };
         if let Err(e) = self.store.insert_rollup_transaction(&row).await {
@@ -275,6 +360,22 @@ impl RollupNode {
                 children: block.tree.jobs[i].children.iter().map(|&c| id(c)).collect(),
             })
             .collect();
+        let mut proved = Vec::new();
+        for (i, job) in block.tree.jobs.iter().enumerate() {
+            let Some(tx) = job.local else { continue };
+            let row = self.store.rollup_transaction(tx.0.to_bytes()).await?;
+            let proof =
+                row.and_then(|row| row.local_proof)
+                    .ok_or_else(|| RollupError::Corrupt {
+                        number: block.header.number as i64,
+                        reason: format!("local transaction {tx:?} has no stored proof"),
+                    })?;
+            proved.push(ProvedLeaf {
+                job: id(i),
+                proof,
+                proved_by: LOCAL_PROVER.into(),
+            });
+        }
         let published = PublishedBlock {
             number: block.header.number as i64,
             commitment: block.header.commitment().to_bytes(),
@@ -290,6 +391,7 @@ impl RollupNode {
                 created_ms: now_ms(),
             },
             jobs,
+            proved,
             published_ms: now_ms(),
         };
         self.store.publish_rollup_block(&published).await?;
@@ -362,7 +464,14 @@ async fn rebuild(
     for row in store.pending_rollup_transactions().await? {
         let admitted = serde_json::from_slice::<Transaction>(&row.body)
             .map_err(|e| e.to_string())
-            .and_then(|tx| producer.submit(tx).map_err(|e| e.to_string()));
+            .and_then(|tx| {
+                // A local transaction's proof was verified when it arrived.
+                match row.local_proof {
+                    Some(_) => producer.submit_local(tx),
+                    None => producer.submit(tx),
+                }
+                .map_err(|e| e.to_string())
+            });
         if let Err(reason) = admitted {
             refused.push((row.id, reason));
         }

@@ -38,6 +38,11 @@ pub enum Domain {
     Transition = 13,
     /// A block kernel's statement: the previous and the new block commitment.
     BlockStatement = 14,
+    /// A local transaction's signed half: what its client proves (`H(LocalTx ‖ tx id)`).
+    LocalTx = 15,
+    /// A transaction applied to the state without its signature: the network's half of a local
+    /// transaction (`H(AppliedTx ‖ transition digest ‖ tx id)`).
+    AppliedTx = 16,
 }
 
 impl Domain {

@@ -93,6 +93,8 @@ pub struct BlockProducer {
     state: RollupState,
     mempool: Mempool,
     arity: usize,
+    /// The queued transactions that are local (their clients prove their signed halves).
+    local: std::collections::HashSet<TxId>,
 }
 
 impl BlockProducer {
@@ -107,6 +109,7 @@ impl BlockProducer {
             state,
             mempool,
             arity,
+            local: Default::default(),
         })
     }
 
@@ -123,6 +126,14 @@ impl BlockProducer {
     /// Admit a transaction to the mempool.
     pub fn submit(&mut self, tx: Transaction) -> Result<TxId, MempoolError> {
         self.mempool.add_transaction(tx, &self.state)
+    }
+
+    /// Admit a local transaction: as [`BlockProducer::submit`], and its block's tree gets a pair
+    /// node for it, whose signed half its client proved (the caller verified that proof).
+    pub fn submit_local(&mut self, tx: Transaction) -> Result<TxId, MempoolError> {
+        let id = self.submit(tx)?;
+        self.local.insert(id);
+        Ok(id)
     }
 
     /// Build the next block at `timestamp` from the queue; `Ok(None)` when nothing waits.
@@ -147,10 +158,17 @@ impl BlockProducer {
             }
         };
         let chain_path = self.state.chain_path(previous.number);
+        let local: Vec<TxId> = proposed
+            .transactions
+            .iter()
+            .map(Transaction::id)
+            .filter(|id| self.local.contains(id))
+            .collect();
         let tree = match BlockTree::plan(
             &previous,
             chain_path,
             &proposed.transactions,
+            &local,
             &produced,
             proposed.batch_size,
             self.arity,
@@ -162,6 +180,9 @@ impl BlockProducer {
             }
         };
         let reverted = self.mempool.commit_block(&produced, &produced.state)?;
+        for id in local.iter().chain(&reverted) {
+            self.local.remove(id);
+        }
         let ProducedBlock { state, header, .. } = produced;
         self.state = state;
         Ok(Some(BuiltBlock {

@@ -199,3 +199,20 @@ pub fn block_statement(previous: &BlockHeader, header: &BlockHeader) -> Digest {
     fields.extend_from_slice(&header.commitment().to_fields());
     hash_tagged(Domain::BlockStatement, &fields)
 }
+
+/// The statement of a local transaction's signed half, as its client proves it:
+/// `H(LocalTx ‖ tx id)`. The id binds every field of the transaction (its accounts before and
+/// after, its notes, its expiration), so this says: the transaction with this id is signed by its
+/// account and conserves value.
+pub fn local_tx_statement(tx: TxId) -> Digest {
+    hash_tagged(Domain::LocalTx, &tx.0.to_fields())
+}
+
+/// The statement of a transaction applied to the state without its signature, the network's
+/// half of a local transaction: `H(AppliedTx ‖ transition digest ‖ tx id)`. Alone it is worth
+/// nothing; the pair rule joins it to the client's [`local_tx_statement`] of the same id.
+pub fn applied_tx_statement(transition: &Transition, tx: TxId) -> Digest {
+    let mut fields = transition.digest().to_fields().to_vec();
+    fields.extend_from_slice(&tx.0.to_fields());
+    hash_tagged(Domain::AppliedTx, &fields)
+}

@@ -103,9 +103,9 @@ pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
     ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewRollupTransaction,
-    NewSequence, Prover, ProverActivity, PublishedBlock, Reward, RewardEntry, RollupBlock,
-    RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount, StatusCount, StoredProofs,
-    SubmitOutcome,
+    NewSequence, ProvedLeaf, Prover, ProverActivity, PublishedBlock, Reward, RewardEntry,
+    RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount, StatusCount,
+    StoredProofs, SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use roles::{Role, RoleFence};

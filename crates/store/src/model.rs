@@ -420,8 +420,22 @@ pub struct PublishedBlock {
     pub sequence: NewSequence,
     /// The sequence's job tree, as `insert_sequence` takes it.
     pub jobs: Vec<NewJob>,
+    /// Leaves of the tree proved already (local transactions' signed halves, proved by their
+    /// clients): stored `proved` with their proofs as the block is published.
+    pub proved: Vec<ProvedLeaf>,
     /// When it is published (coordinator clock, milliseconds).
     pub published_ms: i64,
+}
+
+/// A leaf of a published block's tree that comes with its proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvedLeaf {
+    /// The leaf job.
+    pub job: JobId,
+    /// Its proof, verified by the caller.
+    pub proof: Vec<u8>,
+    /// Who proved it, as `proved_by` records it.
+    pub proved_by: String,
 }
 
 /// A published rollup block.

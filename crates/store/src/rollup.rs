@@ -21,13 +21,17 @@
 //! order ([`Store::rollup_block_transactions`]) to rebuild its state.
 
 use crate::error::{Result, StoreError};
-use crate::model::{NewRollupTransaction, PublishedBlock, RollupBlock, RollupTransaction};
+use crate::model::{
+    NewRollupTransaction, ProvedLeaf, PublishedBlock, RollupBlock, RollupTransaction,
+};
 use crate::plan::Plan;
 use crate::rows::{
     hex, RollupBlockRow, RollupTransactionRow, ROLLUP_BLOCK_COLUMNS, ROLLUP_TRANSACTION_COLUMNS,
 };
 use crate::store::{Engine, WriteTx};
+use crate::submit::proof_hash;
 use crate::Store;
+use sheaf_types::JobId;
 
 impl Store {
     /// Stores a transaction as it arrives, `pending`. An id stored already gives
@@ -244,6 +248,9 @@ async fn publish(
     }
     // The sequence first: the block's row references it.
     plan.store(tx).await?;
+    for leaf in &block.proved {
+        store_proved_leaf(tx, block, leaf).await?;
+    }
     sqlx::query(
         "INSERT INTO rollup_blocks \
          (number, commitment, header, sequence, tx_count, published_ms) \
@@ -273,6 +280,50 @@ async fn publish(
         if included == 0 {
             return Err(StoreError::RollupTransactionNotPending(*id));
         }
+    }
+    Ok(())
+}
+
+/// A leaf of the block's tree stored with its proof, `proved`; its parent `ready` when all its
+/// children are.
+async fn store_proved_leaf(
+    tx: &mut WriteTx,
+    block: &PublishedBlock,
+    leaf: &ProvedLeaf,
+) -> Result<()> {
+    let hash = proof_hash(&leaf.proof);
+    sqlx::query("INSERT INTO proofs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(&hash)
+        .bind(leaf.proof.as_slice())
+        .execute(tx.conn())
+        .await?;
+    let parent: Option<Option<JobId>> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'proved', proof_hash = $2, proved_by = $3, proved_ms = $4 \
+         WHERE id = $1 AND sequence = $5 AND status = 'ready' \
+         AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent = $1) \
+         RETURNING parent",
+    )
+    .bind(leaf.job)
+    .bind(&hash)
+    .bind(&leaf.proved_by)
+    .bind(block.published_ms)
+    .bind(block.sequence.id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(parent) = parent else {
+        return Err(StoreError::InvalidPlan(format!(
+            "{} is not a leaf of sequence {} to store proved",
+            leaf.job, block.sequence.id
+        )));
+    };
+    if let Some(parent) = parent {
+        sqlx::query(
+            "UPDATE jobs SET status = 'ready' WHERE id = $1 AND status = 'waiting' \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE parent = $1 AND status <> 'proved')",
+        )
+        .bind(parent)
+        .execute(tx.conn())
+        .await?;
     }
     Ok(())
 }

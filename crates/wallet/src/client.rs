@@ -7,7 +7,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sheaf_api::{ErrorBody, ErrorCode};
-use sheaf_coordinator::rollup::BlockView;
+use sheaf_coordinator::rollup::{BlockView, LocalTransaction};
 use sheaf_rollup::{Genesis, Transaction, TxId};
 
 /// Longest wait for a TCP connection to the coordinator.
@@ -135,13 +135,29 @@ impl RollupClient {
         self.get(&format!("/v1/rollup/blocks/{number}")).await
     }
 
+    /// `POST /v1/rollup/transactions/local`: hand a local transaction (with the proof of its
+    /// signed half) to the node, which verifies the proof before its mempool sees it.
+    pub async fn submit_local(&self, local: &LocalTransaction) -> Result<TxId, ClientError> {
+        self.post_transaction("/v1/rollup/transactions/local", local)
+            .await
+    }
+
     /// `POST /v1/rollup/transactions`: hand a signed transaction to the node's mempool.
     pub async fn submit(&self, tx: &Transaction) -> Result<TxId, ClientError> {
-        let url = self.endpoint("/v1/rollup/transactions")?;
+        self.post_transaction("/v1/rollup/transactions", tx).await
+    }
+
+    /// POST `body` as JSON to `path`; the node answers the transaction's id.
+    async fn post_transaction<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<TxId, ClientError> {
+        let url = self.endpoint(path)?;
         let response = self
             .http
             .post(url.clone())
-            .json(tx)
+            .json(body)
             .send()
             .await
             .map_err(|source| self.unreachable(source))?;

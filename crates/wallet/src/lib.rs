@@ -26,11 +26,13 @@
 
 pub mod client;
 pub mod file;
+pub mod local;
 pub mod spend;
 pub mod sync;
 
 pub use client::{ClientError, RollupClient, RollupStatusView};
 pub use file::{Cursor, OwnedNote, WalletFile, WalletFileError, WalletLock, DEFAULT_WALLET_KEYS};
+pub use local::{LocalProver, LocalStage};
 pub use spend::{
     wait_for_block, Sent, SpendError, WaitFor, DEFAULT_EXPIRATION_BLOCKS, DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,

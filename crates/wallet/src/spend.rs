@@ -19,6 +19,7 @@
 //! transactions expire soon ([`DEFAULT_EXPIRATION_BLOCKS`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sheaf_rollup::chain::BlockNumber;
@@ -30,6 +31,7 @@ use sheaf_types::Amount;
 
 use crate::client::{ClientError, RollupClient};
 use crate::file::{random_digest, OwnedNote, WalletFile, WalletFileError};
+use crate::local::LocalProver;
 use crate::sync::SyncError;
 
 /// Blocks after the tip until a transaction expires. The node refuses one expiring within its
@@ -70,6 +72,9 @@ pub enum SpendError {
     /// A transfer of nothing.
     #[error("the amount must be more than zero")]
     ZeroAmount,
+    /// The local proof of the transaction's signed half failed; nothing was sent.
+    #[error("proving the transaction locally failed: {0}")]
+    LocalProof(String),
     /// More than the account can spend.
     #[error("cannot send {requested}: the wallet holds {available} (balance and notes)")]
     InsufficientFunds {
@@ -185,7 +190,8 @@ impl WalletFile {
         Amount(self.account.map_or(0, |a| a.balance.base_units()) + notes)
     }
 
-    /// Send `amount` to account `to` in a note; the change stays in the balance.
+    /// Send `amount` to account `to` in a note; the change stays in the balance. With `local`,
+    /// the transaction is local: its signed half is proved here and sent with it.
     pub async fn transfer(
         &mut self,
         path: &Path,
@@ -193,8 +199,9 @@ impl WalletFile {
         to: AccountId,
         amount: Amount,
         timeout: Duration,
+        local: Option<Arc<LocalProver>>,
     ) -> Result<Sent, SpendError> {
-        self.spend(path, client, Spend::Transfer { to, amount }, timeout)
+        self.spend(path, client, Spend::Transfer { to, amount }, timeout, local)
             .await
     }
 
@@ -205,12 +212,13 @@ impl WalletFile {
         path: &Path,
         client: &RollupClient,
         timeout: Duration,
+        local: Option<Arc<LocalProver>>,
     ) -> Result<Option<Sent>, SpendError> {
         self.sync_and_save(path, client).await?;
         if self.notes.is_empty() {
             return Ok(None);
         }
-        self.spend(path, client, Spend::Consume, timeout)
+        self.spend(path, client, Spend::Consume, timeout, local)
             .await
             .map(Some)
     }
@@ -233,6 +241,7 @@ impl WalletFile {
         client: &RollupClient,
         spend: Spend,
         timeout: Duration,
+        local: Option<Arc<LocalProver>>,
     ) -> Result<Sent, SpendError> {
         let report = self.sync_and_save(path, client).await?;
         if let Some(tx) = &self.pending {
@@ -311,7 +320,27 @@ impl WalletFile {
         // Saved before it leaves: whatever happens next, the wallet knows key `nonce` signed it.
         self.pending = Some(tx.clone());
         self.save(path)?;
-        if let Err(e) = client.submit(&tx).await {
+        let submitted = match local {
+            Some(prover) => {
+                let signed = tx.clone();
+                let proved = tokio::task::spawn_blocking(move || prover.prove(&signed))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|proved| proved.map_err(|e| e.to_string()));
+                match proved {
+                    Ok(proved) => client.submit_local(&proved).await,
+                    Err(reason) => {
+                        // Never sent: its signature did not leave this machine, so the key
+                        // may sign again.
+                        self.pending = None;
+                        self.save(path)?;
+                        return Err(SpendError::LocalProof(reason));
+                    }
+                }
+            }
+            None => client.submit(&tx).await,
+        };
+        if let Err(e) = submitted {
             if matches!(e, ClientError::Refused { .. }) {
                 // Refused by the node: it will never be in a block, so it is not pending.
                 self.pending = None;

@@ -146,7 +146,15 @@ fn prove_block(args: &ProveBlockArgs) -> anyhow::Result<()> {
     let build_seconds = build_start.elapsed().as_secs_f64();
 
     let arity = circuits.aggregation.settings().arity;
-    let tree = BlockTree::plan(&previous, chain_path, &txs, &block, args.batch_size, arity)?;
+    let tree = BlockTree::plan(
+        &previous,
+        chain_path,
+        &txs,
+        &[],
+        &block,
+        args.batch_size,
+        arity,
+    )?;
     let worker = WorkerSecret::random();
     let levels = tree.jobs.iter().map(|j| j.level).max().unwrap_or(0) + 1;
     let per_level: Vec<usize> = (0..levels)

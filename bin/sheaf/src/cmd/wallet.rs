@@ -3,6 +3,7 @@
 //! (`sheaf_wallet`); every command but `new` first reads the blocks published since.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,8 +13,8 @@ use sheaf_circuits::Digest;
 use sheaf_rollup::{AccountId, NoteId};
 use sheaf_types::Amount;
 use sheaf_wallet::{
-    wait_for_block, RollupClient, Sent, SyncReport, WaitFor, WalletFile, WalletLock,
-    DEFAULT_WAIT_TIMEOUT, DEFAULT_WALLET_KEYS,
+    wait_for_block, LocalProver, LocalStage, RollupClient, Sent, SyncReport, WaitFor, WalletFile,
+    WalletLock, DEFAULT_WAIT_TIMEOUT, DEFAULT_WALLET_KEYS,
 };
 
 use super::member::parse_tokens;
@@ -118,6 +119,8 @@ pub struct SendArgs {
     #[arg(long, env = "SHEAF_WALLET_AMOUNT", value_parser = parse_tokens)]
     pub amount: Amount,
     #[command(flatten)]
+    pub local: LocalArgs,
+    #[command(flatten)]
     pub wait: WaitArgs,
 }
 
@@ -125,7 +128,61 @@ pub struct SendArgs {
 #[derive(Args, Debug)]
 pub struct ConsumeArgs {
     #[command(flatten)]
+    pub local: LocalArgs,
+    #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+/// Whether the wallet proves its transaction itself.
+#[derive(Args, Debug)]
+pub struct LocalArgs {
+    /// Send a local transaction: prove its signed half (signature and value rules, the tx
+    /// kernel) on this machine and send the proof with it; the network then proves only its
+    /// application to the state. Takes a few seconds and about 200 MiB; the circuit is cached.
+    #[arg(long, env = "SHEAF_WALLET_LOCAL")]
+    pub local: bool,
+    /// Directory of built circuits, reused across runs (the tx kernel for `--local`).
+    #[arg(long, env = "SHEAF_CACHE_DIR", default_value_os_t = crate::circuit_args::default_cache_dir())]
+    pub cache_dir: PathBuf,
+    /// Build the tx kernel fresh and do not touch the cache.
+    #[arg(long, env = "SHEAF_NO_CACHE")]
+    pub no_cache: bool,
+}
+
+impl LocalArgs {
+    /// The local prover, when `--local`: the tx kernel built or loaded, with a spinner on
+    /// stderr while it builds and while it proves (none with `--json`).
+    async fn prover(&self, seed: Digest, quiet: bool) -> anyhow::Result<Option<Arc<LocalProver>>> {
+        if !self.local {
+            return Ok(None);
+        }
+        let cache = (!self.no_cache).then(|| self.cache_dir.clone());
+        let building =
+            crate::progress::spinner("building the tx kernel (cached after the first run)", quiet);
+        let prover =
+            tokio::task::spawn_blocking(move || LocalProver::build(seed, cache.as_deref()))
+                .await
+                .context("building the tx kernel")??;
+        building.finish_and_clear();
+        let proving = crate::progress::spinner("", true);
+        let prover = prover.on_stage(move |stage| match stage {
+            LocalStage::Proving if !quiet => {
+                proving.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                proving.set_message("proving the transaction locally");
+            }
+            LocalStage::Proving => {}
+            LocalStage::Proved(took) => {
+                proving.finish_and_clear();
+                if !quiet {
+                    eprintln!(
+                        "proved the transaction locally in {:.1} s",
+                        took.as_secs_f64()
+                    );
+                }
+            }
+        });
+        Ok(Some(Arc::new(prover)))
+    }
 }
 
 /// `--wait`.
@@ -166,6 +223,7 @@ pub fn run(args: WalletArgs) -> anyhow::Result<()> {
             WalletCommand::Balance(json) => balance(path, &client, &mut wallet, json.json).await,
             WalletCommand::Notes(json) => notes(path, &client, &mut wallet, json.json).await,
             WalletCommand::Send(send) => {
+                let local = send.local.prover(wallet.seed, send.wait.json).await?;
                 let sent = wallet
                     .transfer(
                         path,
@@ -173,13 +231,15 @@ pub fn run(args: WalletArgs) -> anyhow::Result<()> {
                         AccountId(send.to),
                         send.amount,
                         Duration::from_secs(send.wait.timeout_s),
+                        local,
                     )
                     .await?;
                 report_sent(&client, &wallet, &sent, &send.wait).await
             }
             WalletCommand::Consume(consume) => {
                 let timeout = Duration::from_secs(consume.wait.timeout_s);
-                match wallet.consume(path, &client, timeout).await? {
+                let local = consume.local.prover(wallet.seed, consume.wait.json).await?;
+                match wallet.consume(path, &client, timeout, local).await? {
                     Some(sent) => report_sent(&client, &wallet, &sent, &consume.wait).await,
                     None => {
                         eprintln!("no notes to consume");

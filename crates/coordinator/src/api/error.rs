@@ -194,7 +194,9 @@ impl From<crate::rollup::RollupError> for ApiError {
             RollupError::Malformed(_) | RollupError::Refused(_) => {
                 ApiError::new(ErrorCode::BadRequest, e.to_string())
             }
-            RollupError::TooLarge(_) => ApiError::new(ErrorCode::PayloadTooLarge, e.to_string()),
+            RollupError::TooLarge { .. } => {
+                ApiError::new(ErrorCode::PayloadTooLarge, e.to_string())
+            }
             RollupError::Store(e) => internal(&InternalError::Store(e)),
             other => {
                 let reference = format!("{:08x}", rand::random::<u32>());

@@ -58,6 +58,7 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
         .route("/v1/jobs/{job}/proof", post(submit))
         .route(PATH_STATUS, get(status))
         .route("/v1/rollup/transactions", post(rollup_submit))
+        .route("/v1/rollup/transactions/local", post(rollup_submit_local))
         .route("/v1/rollup/status", get(rollup_status))
         .route("/v1/rollup/blocks/{number}", get(rollup_block))
         .route("/v1/rollup/genesis", get(rollup_genesis))
@@ -307,6 +308,31 @@ fn rollup_node(c: &Coordinator) -> Result<&Arc<crate::rollup::RollupNode>> {
 async fn rollup_submit(State(c): State<Arc<Coordinator>>, body: Bytes) -> Response {
     let submitted = async {
         let id = rollup_node(&c)?.submit(&body).await?;
+        Ok(Json(serde_json::json!({ "id": id })))
+    };
+    answer(submitted.await)
+}
+
+/// `POST /v1/rollup/transactions/local`: a local transaction ([`LocalTransaction`], JSON): the
+/// transaction with the proof of its signed half that its client made. The proof is checked as
+/// any proof (size, decoding, circuit, the header the transaction gives for the declared worker
+/// key, verification) before the mempool sees the transaction; no prover is asked for that half.
+///
+/// [`LocalTransaction`]: crate::rollup::LocalTransaction
+async fn rollup_submit_local(State(c): State<Arc<Coordinator>>, body: Bytes) -> Response {
+    use crate::rollup::{LocalTransaction, RollupNode};
+    let submitted = async {
+        let node = rollup_node(&c)?;
+        let local = RollupNode::read_local(&body)?;
+        let inputs = LocalTransaction::inputs(&local.transaction)?;
+        c.verify_client_leaf(
+            &LocalTransaction::circuit(),
+            &inputs,
+            local.proof.clone(),
+            local.prover,
+        )
+        .await?;
+        let id = node.submit_local(local).await?;
         Ok(Json(serde_json::json!({ "id": id })))
     };
     answer(submitted.await)

@@ -184,3 +184,26 @@ impl Coordinator {
         Header::from_public_inputs(&public_inputs).map_err(|e| InternalError::Circuits(e).into())
     }
 }
+
+impl Coordinator {
+    /// Verify a leaf proof made outside the network (a local transaction's signed half, proved
+    /// by its client) as any submitted proof: size, decoding, the circuit of `circuit`, the
+    /// header its `inputs` give for `worker_pk` (statement and worker key), verification.
+    pub(crate) async fn verify_client_leaf(
+        &self,
+        circuit: &JobCircuit,
+        inputs: &sheaf_circuits::JobInputs,
+        bytes: Vec<u8>,
+        worker_pk: Digest,
+    ) -> Result<Header, SubmitError> {
+        let header = self
+            .circuits
+            .expected_header(circuit, inputs, &[], worker_pk)
+            .map_err(SubmitError::Proof)?;
+        let expected = Expected {
+            header,
+            whitelist_root: self.circuits.whitelist_root(circuit),
+        };
+        self.verify(circuit, bytes, expected).await
+    }
+}

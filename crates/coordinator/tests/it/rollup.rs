@@ -86,7 +86,7 @@ async fn two_provers_prove_a_rollup_block() {
     let chain_path = demo.state.chain_path(previous.number);
     let txs = demo.transfers(3).unwrap();
     let block = demo.state.apply_block(&txs, 2_000, 2).unwrap();
-    let tree = BlockTree::plan(&previous, chain_path, &txs, &block, 2, 2).unwrap();
+    let tree = BlockTree::plan(&previous, chain_path, &txs, &[], &block, 2, 2).unwrap();
     let id = |job: usize| {
         let job = &tree.jobs[job];
         JobId::new(SequenceId(1), job.level as u32, job.index as u64)
@@ -180,7 +180,7 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     ));
     assert!(matches!(
         node.submit(&vec![b' '; MAX_TRANSACTION_BYTES + 1]).await,
-        Err(RollupError::TooLarge(_))
+        Err(RollupError::TooLarge { .. })
     ));
     let txs = demo.transfers(7).unwrap();
     for tx in &txs[..6] {
@@ -243,6 +243,204 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     assert_eq!(reopened.pending().await, 1);
     let third = reopened.build_and_publish(5_000).await.unwrap().unwrap();
     assert_eq!(third.number, 3);
+    net.stop().await;
+}
+
+/// Local transactions over the real API: the proof of the signed half that the client made is
+/// checked on receipt like any proof, and every refusal (another prover's key, a proof of
+/// another transaction, one that does not verify, bytes that are no proof) has its code and
+/// changes nothing. An accepted one's half is stored proved when its block is published, no
+/// prover leases it, and the block, mixing local and network transactions, proves to a root the
+/// final key verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_the_clients_halves()
+{
+    use sheaf_circuits::{encode_proof, WorkerSecret};
+    use sheaf_coordinator::rollup::{LocalTransaction, LOCAL_PROVER};
+    use sheaf_rollup::Transaction;
+
+    let (net, _dir, keys) = rollup_net().await;
+    let store = net.store.clone();
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let genesis = demo.state.clone();
+    let config = RollupConfig {
+        mempool: MempoolConfig {
+            max_txs_per_batch: 2,
+            max_batches_per_block: 2,
+            ..MempoolConfig::default()
+        },
+        arity: 2,
+    };
+    let node = RollupNode::open(store.clone(), genesis.clone(), config)
+        .await
+        .unwrap();
+    net.coordinator.attach_rollup(node.clone());
+    let txs = demo.transfers(3).unwrap();
+    let circuits = net.coordinator.circuits_arc();
+    let client = WorkerSecret::from_digest(Digest([7, 7, 7, 7]));
+    let prove_local = |tx: &Transaction| {
+        let circuits = circuits.clone();
+        let tx = tx.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let inputs = LocalTransaction::inputs(&tx).unwrap();
+                let proof = circuits
+                    .prove_job(&LocalTransaction::circuit(), &inputs, &[], &client)
+                    .unwrap();
+                (tx, proof)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let local = |tx: &Transaction, proof: &sheaf_circuits::Proof| LocalTransaction {
+        transaction: tx.clone(),
+        prover: client.worker_pk(),
+        proof: encode_proof(proof),
+    };
+    let path = "/v1/rollup/transactions/local";
+    let (tx0, proof0) = prove_local(&txs[0]).await;
+    let good = local(&tx0, &proof0);
+    let mut unsound = proof0.clone();
+    unsound.proof.openings.wires[0].0[0] +=
+        <sheaf_circuits::F as plonky2::field::types::Field>::ONE;
+    let refusals = [
+        (
+            "another prover's key",
+            LocalTransaction {
+                prover: WorkerSecret::from_digest(Digest([8, 8, 8, 8])).worker_pk(),
+                ..good.clone()
+            },
+            ErrorCode::WrongWorker,
+        ),
+        (
+            "a proof of another transaction",
+            LocalTransaction {
+                transaction: txs[1].clone(),
+                ..good.clone()
+            },
+            ErrorCode::HeaderMismatch,
+        ),
+        (
+            "a proof that does not verify",
+            local(&tx0, &unsound),
+            ErrorCode::InvalidProof,
+        ),
+        (
+            "bytes that are no proof",
+            LocalTransaction {
+                proof: b"not a proof".to_vec(),
+                ..good.clone()
+            },
+            ErrorCode::MalformedProof,
+        ),
+    ];
+    for (what, refused, code) in refusals {
+        let answer = post_raw(&net, path, serde_json::to_vec(&refused).unwrap()).await;
+        assert_eq!(
+            answer.code(),
+            code,
+            "{what}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(node.pending().await, 0, "{what} changed the mempool");
+        assert!(store
+            .pending_rollup_transactions()
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(
+        post_raw(&net, path, b"{}".to_vec()).await.code(),
+        ErrorCode::BadRequest
+    );
+
+    // Local, network, local: in one block of two batches.
+    let answer = post_raw(&net, path, serde_json::to_vec(&good).unwrap()).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let network = post_raw(
+        &net,
+        "/v1/rollup/transactions",
+        serde_json::to_vec(&txs[1]).unwrap(),
+    )
+    .await;
+    assert_eq!(network.status, 200);
+    let (tx2, proof2) = prove_local(&txs[2]).await;
+    let answer = post_raw(
+        &net,
+        path,
+        serde_json::to_vec(&local(&tx2, &proof2)).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let header = node.build_and_publish(2_000).await.unwrap().unwrap();
+    let jobs = store
+        .list_jobs(JobFilter {
+            sequence: Some(SequenceId(1)),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    let by_client: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.proved_by.as_deref() == Some(LOCAL_PROVER))
+        .collect();
+    assert_eq!(
+        by_client.len(),
+        2,
+        "the two clients' halves are stored proved"
+    );
+    assert!(by_client.iter().all(|j| j.status == JobStatus::Proved));
+
+    let reports = prove_until(
+        &net,
+        &keys,
+        sheaf_rollup::kernel::catalog(),
+        "the block",
+        || async { store.rollup_proven_tip().await.unwrap() == Some(1) },
+    )
+    .await;
+    assert!(reports.iter().all(|r| r.submissions_rejected == 0));
+    let jobs = store
+        .list_jobs(JobFilter {
+            sequence: Some(SequenceId(1)),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        jobs.iter()
+            .filter(|j| j.proved_by.as_deref() == Some(LOCAL_PROVER))
+            .all(|j| j.attempts == 0),
+        "no prover leased a client's half"
+    );
+    let sequence = store.get_sequence(SequenceId(1)).await.unwrap().unwrap();
+    let root = store.proof_of(sequence.root).await.unwrap().unwrap();
+    let verified = net
+        .coordinator
+        .circuits()
+        .aggregation
+        .final_key()
+        .verify_bytes(&root)
+        .unwrap();
+    assert_eq!(
+        verified.header.statement,
+        Digest::hash_digests(&[sheaf_rollup::block_statement(genesis.tip(), &header)])
+    );
+    assert_eq!(
+        verified.header.stats.leaf_jobs, 5,
+        "1 network leaf, 2 × 2 halves"
+    );
     net.stop().await;
 }
 

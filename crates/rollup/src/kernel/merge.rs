@@ -5,7 +5,8 @@
 //! [`Transition`], each one starts where the previous one ends, all are of one block (number
 //! and chain root), the expiration is their minimum and the transaction counts add up. It is
 //! the rule of the tx kind's leaf node (children: tx kernel proofs) and of the `kernel:merge`
-//! node (children: tx leaf nodes or merge nodes, told apart by their whitelist position), so a
+//! node (children: tx leaf nodes, pair nodes of local transactions or merge nodes, told apart by
+//! their whitelist position), so a
 //! subtree of them over a batch's transactions is the batch kernel.
 
 use plonky2::iop::witness::PartialWitness;
@@ -17,14 +18,14 @@ use sheaf_circuits::{
 
 use super::gadgets::{connect_hash_if, connect_if, min_u32, Builder};
 use super::transition::{StateRootsTarget, TransitionTarget};
-use super::{kernel_error, position_in, TX_LEAF_NODE};
+use super::{kernel_error, position_in, TX_LEAF_NODE, TX_PAIR_NODE};
 use crate::transition::Transition;
 
 /// The rule's name: `kernel:merge`, and the `kind` of its jobs' inputs.
 pub const MERGE_RULE: &str = "merge";
 
 /// Bump when the merge rule's constraints change (the artifact cache keys on it).
-const VERSION: &str = "merge-1";
+const VERSION: &str = "merge-2";
 
 /// A merge job's witness: the transition each real child proves, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +128,7 @@ impl NodeRule for MergeRule {
         let accepted = [
             position_in(positions, TX_LEAF_NODE),
             position_in(positions, &format!("kernel:{MERGE_RULE}")),
+            position_in(positions, TX_PAIR_NODE),
         ];
         let transitions: Vec<TransitionTarget> = children
             .iter()
@@ -135,12 +137,14 @@ impl NodeRule for MergeRule {
                 let digest = t.digest(b);
                 connect_hash_if(b, child.active, child.header.statement, digest);
                 if let Some(position) = child.position {
-                    // A real child is a tx leaf node or a merge node: (p − a)(p − b) = 0.
-                    let a = b.constant(accepted[0]);
-                    let c = b.constant(accepted[1]);
-                    let pa = b.sub(position, a);
-                    let pc = b.sub(position, c);
-                    let product = b.mul(pa, pc);
+                    // A real child is a tx leaf node, a merge node or a pair node:
+                    // (p − a)(p − b)(p − c) = 0.
+                    let mut product = b.one();
+                    for accepted in accepted {
+                        let constant = b.constant(accepted);
+                        let difference = b.sub(position, constant);
+                        product = b.mul(product, difference);
+                    }
                     let gated = b.mul(child.active.target, product);
                     b.assert_zero(gated);
                 }

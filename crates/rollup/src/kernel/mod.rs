@@ -4,6 +4,8 @@
 //! ```text
 //!  tx kernel (leaf "tx")      one transaction against the state it runs on: S_i ─▶ S_i+1
 //!     │ tx leaf node (generic) statement H(T)
+//!     │   or, for a local transaction, the same kernel twice (leaf "tx-pair"): the client's
+//!     │   signed half and the network's state half, joined by node:tx-pair (pair rule) ─▶ H(T)
 //!     ▼
 //!  merge node (binary)        T_left ⨝ T_right: left.after = right.before, same block,
 //!     │                        expiration = min, counts summed       (a batch is a subtree)
@@ -21,14 +23,16 @@ pub mod tx;
 
 pub mod block;
 pub mod merge;
+pub mod pair;
 pub mod tree;
 
 pub use block::{BlockFields, BlockRule, BLOCK_RULE};
 pub use header::BlockHeaderTarget;
 pub use merge::{MergeFields, MergeRule, MERGE_RULE};
+pub use pair::{PairFields, PairRule, PAIR_RULE};
 pub use transition::{StateRootsTarget, TransitionTarget};
 pub use tree::{BlockJob, BlockTree, PlanError};
-pub use tx::{TxJob, TxKernel, TX_KERNEL_KIND as TX_KIND};
+pub use tx::{TxJob, TxKernel, TxMode, TX_KERNEL_KIND as TX_KIND, TX_PAIR_KIND};
 
 use std::sync::Arc;
 
@@ -44,6 +48,7 @@ use sheaf_circuits::{
 pub fn catalog() -> KindCatalog {
     KindCatalog::standard()
         .with(TX_KIND, build_tx_kind)
+        .with(TX_PAIR_KIND, build_pair_kind)
         .with_rule(MERGE_RULE, || Arc::new(MergeRule))
         .with_rule(BLOCK_RULE, || Arc::new(BlockRule))
 }
@@ -58,6 +63,15 @@ fn build_tx_kind(
     )?))
 }
 
+fn build_pair_kind(
+    params: &KindParams,
+    cache: Option<&ArtifactCache>,
+) -> Result<Box<dyn LeafKind>, CircuitError> {
+    Ok(Box::new(
+        TxKernel::load_or_build(params.profile.leaf_config(), cache)?.into_pair_kind(),
+    ))
+}
+
 /// The rollup's circuit set: the work leaf and the tx kernel, the merge and block kernels, and
 /// the aggregation circuits over them (one final key for work trees and blocks alike).
 pub fn circuit_set(
@@ -70,13 +84,16 @@ pub fn circuit_set(
         leaf_rows_log2,
     };
     let catalog = catalog();
-    let kinds = catalog.build([WORK_LEAF_KIND, TX_KIND], &params, cache)?;
+    let kinds = catalog.build([WORK_LEAF_KIND, TX_KIND, TX_PAIR_KIND], &params, cache)?;
     let rules = catalog.build_rules([MERGE_RULE, BLOCK_RULE])?;
     CircuitSet::from_parts(settings, kinds, &rules, cache)
 }
 
 /// The whitelist name of the tx kind's leaf node (the first level of the batch kernel).
 pub const TX_LEAF_NODE: &str = "node:tx";
+
+/// The whitelist name of the pair kind's leaf node (a local transaction's two halves joined).
+pub const TX_PAIR_NODE: &str = "node:tx-pair";
 
 /// A position no whitelist has (its tree holds 16 keys): what a rule accepts for a circuit the
 /// set does not hold, so that it accepts nothing there.

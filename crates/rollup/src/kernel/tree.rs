@@ -2,8 +2,11 @@
 //! coordinator plans for a block and what `sheaf rollup prove-block` proves.
 //!
 //! ```text
-//!  level 0   leaf:tx        one per transaction (the tx kernel)
-//!  level 1   node:tx        up to `arity` transactions of one batch (merge rule)
+//!  level 0   leaf:tx        one per network transaction (the tx kernel)
+//!            leaf:tx-pair   two per local transaction: its client's signed half (proved
+//!                           already: [`BlockJob::local`]) and the network's state half
+//!  level 1   node:tx        up to `arity` consecutive network transactions of one batch (merge
+//!                           rule); node:tx-pair for each local transaction (pair rule)
 //!  level 2…  kernel:merge   pairs (up to `arity`) of the level below, within a batch, until one
 //!                           per batch; then across batches, until one for the block
 //!  top − 1   kernel:block   the block's transition bound to the previous header
@@ -22,12 +25,14 @@ use sheaf_circuits::{CircuitError, CircuitSet, JobCircuit, JobInputs, Proof, Wor
 
 use super::block::{BlockFields, BLOCK_RULE};
 use super::merge::{MergeFields, MERGE_RULE};
-use super::TX_KIND;
+use super::pair::{PairFields, PAIR_RULE};
+use super::tx::{TxJob, TxMode};
+use super::{TX_KIND, TX_PAIR_KIND};
 use crate::block::ProducedBlock;
 use crate::chain::BlockHeader;
 use crate::smt::MerklePath;
 use crate::transition::Transition;
-use crate::tx::Transaction;
+use crate::tx::{Transaction, TxId};
 
 /// One job of a block's tree.
 #[derive(Clone, Debug)]
@@ -44,6 +49,9 @@ pub struct BlockJob {
     pub children: Vec<usize>,
     /// The transition it proves (none for the block node and the root).
     pub transition: Option<Transition>,
+    /// The local transaction whose signed half this leaf is: its client proved it, so its proof
+    /// comes with the transaction and no prover is asked for it.
+    pub local: Option<TxId>,
 }
 
 /// A block's proving tree, children before parents.
@@ -74,11 +82,13 @@ pub enum PlanError {
 impl BlockTree {
     /// Plan the tree of `block` (produced from `transactions` after `previous`, whose chain path
     /// at `previous.number` is `chain_path`) for nodes of `arity` children and batches of
-    /// `batch_size` transactions.
+    /// `batch_size` transactions; the transactions listed in `local` are local (their clients
+    /// prove their signed halves).
     pub fn plan(
         previous: &BlockHeader,
         chain_path: MerklePath,
         transactions: &[Transaction],
+        local: &[TxId],
         block: &ProducedBlock,
         batch_size: usize,
         arity: usize,
@@ -111,7 +121,7 @@ impl BlockTree {
         };
 
         // Leaves, grouped by batch.
-        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let mut batches: Vec<Vec<Leaf>> = Vec::new();
         for (chunk_txs, chunk_witnesses) in transactions
             .chunks(batch_size)
             .zip(block.witnesses.chunks(batch_size))
@@ -125,28 +135,63 @@ impl BlockTree {
                         tx.id()
                     )));
                 }
-                let inputs =
-                    JobInputs::leaf(TX_KIND, json!({ "transaction": tx, "witness": witness }))
-                        .map_err(|e| PlanError::Mismatch(e.to_string()))?;
-                let job = BlockJob {
-                    level: 0,
-                    index: 0,
-                    circuit: JobCircuit::Leaf {
-                        kind: TX_KIND.into(),
+                let transition = Transition::of_tx(witness, tx.body.expiration);
+                if !local.contains(&tx.id()) {
+                    let inputs =
+                        JobInputs::leaf(TX_KIND, json!({ "transaction": tx, "witness": witness }))
+                            .map_err(|e| PlanError::Mismatch(e.to_string()))?;
+                    let job = BlockJob {
+                        level: 0,
+                        index: 0,
+                        circuit: JobCircuit::Leaf {
+                            kind: TX_KIND.into(),
+                        },
+                        inputs,
+                        children: Vec::new(),
+                        transition: Some(transition),
+                        local: None,
+                    };
+                    leaves.push(Leaf::Network(push(&mut jobs, job)));
+                    continue;
+                }
+                let halves = [
+                    TxJob::local(tx.clone()),
+                    TxJob {
+                        transaction: tx.clone(),
+                        witness: witness.clone(),
+                        mode: TxMode::Apply,
                     },
-                    inputs,
-                    children: Vec::new(),
-                    transition: Some(Transition::of_tx(witness, tx.body.expiration)),
-                };
-                leaves.push(push(&mut jobs, job));
+                ];
+                let mut pair = [0; 2];
+                for (slot, half) in pair.iter_mut().zip(halves) {
+                    let signed = half.mode == TxMode::Local;
+                    let job = BlockJob {
+                        level: 0,
+                        index: 0,
+                        circuit: JobCircuit::Leaf {
+                            kind: TX_PAIR_KIND.into(),
+                        },
+                        inputs: JobInputs::leaf(TX_PAIR_KIND, to_json(&half)?)
+                            .map_err(|e| PlanError::Mismatch(e.to_string()))?,
+                        children: Vec::new(),
+                        transition: None,
+                        local: signed.then(|| tx.id()),
+                    };
+                    *slot = push(&mut jobs, job);
+                }
+                leaves.push(Leaf::Local {
+                    halves: pair,
+                    tx: tx.id(),
+                    transition: Box::new(transition),
+                });
             }
             batches.push(leaves);
         }
 
-        // Within each batch: the tx leaf nodes, then merges down to one node.
+        // Within each batch: the tx leaf nodes and pair nodes, then merges down to one node.
         let mut tops = Vec::new();
         for leaves in batches {
-            let mut level = merge_level(&mut jobs, &mut push, &leaves, 1, arity, true)?;
+            let mut level = first_level(&mut jobs, &mut push, &leaves, arity)?;
             let mut depth = 2;
             while level.len() > 1 {
                 level = merge_level(&mut jobs, &mut push, &level, depth, arity, false)?;
@@ -184,6 +229,7 @@ impl BlockTree {
                 inputs,
                 children: vec![level[0]],
                 transition: None,
+                local: None,
             },
         );
         push(
@@ -195,6 +241,7 @@ impl BlockTree {
                 inputs: JobInputs::Aggregate,
                 children: vec![block_job],
                 transition: None,
+                local: None,
             },
         );
         if whole.header(previous, block.header.timestamp) != block.header {
@@ -263,6 +310,66 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, PlanErro
 
 type Push<'a> = dyn FnMut(&mut Vec<BlockJob>, BlockJob) -> usize + 'a;
 
+/// A transaction's leaves in a batch.
+enum Leaf {
+    /// A network transaction's tx leaf.
+    Network(usize),
+    /// A local transaction's two halves (signed, applied).
+    Local {
+        halves: [usize; 2],
+        tx: TxId,
+        transition: Box<Transition>,
+    },
+}
+
+/// A batch's first level, in transaction order: a tx leaf node over each run of up to `arity`
+/// consecutive network transactions, a pair node over each local transaction's halves.
+fn first_level(
+    jobs: &mut Vec<BlockJob>,
+    push: &mut Push<'_>,
+    leaves: &[Leaf],
+    arity: usize,
+) -> Result<Vec<usize>, PlanError> {
+    let mut level = Vec::new();
+    let mut run = Vec::new();
+    for leaf in leaves {
+        match leaf {
+            Leaf::Network(job) => run.push(*job),
+            Leaf::Local {
+                halves,
+                tx,
+                transition,
+            } => {
+                level.extend(merge_level(jobs, push, &run, 1, arity, true)?);
+                run.clear();
+                let transition = **transition;
+                let fields = PairFields {
+                    tx: *tx,
+                    transition,
+                };
+                let inputs = JobInputs::leaf(PAIR_RULE, to_json(&fields)?)
+                    .map_err(|e| PlanError::Mismatch(e.to_string()))?;
+                level.push(push(
+                    jobs,
+                    BlockJob {
+                        level: 1,
+                        index: 0,
+                        circuit: JobCircuit::LeafNode {
+                            kind: TX_PAIR_KIND.into(),
+                        },
+                        inputs,
+                        children: halves.to_vec(),
+                        transition: Some(transition),
+                        local: None,
+                    },
+                ));
+            }
+        }
+    }
+    level.extend(merge_level(jobs, push, &run, 1, arity, true)?);
+    Ok(level)
+}
+
 /// One level of merge jobs over `below`, `arity` at a time: tx leaf nodes over leaves when
 /// `over_leaves`, merge nodes otherwise.
 fn merge_level(
@@ -311,6 +418,7 @@ fn merge_level(
                     inputs,
                     children: group.to_vec(),
                     transition: Some(joined),
+                    local: None,
                 },
             ))
         })

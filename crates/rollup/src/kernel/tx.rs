@@ -22,6 +22,15 @@
 //!  statement = H(Transition ‖ before ‖ after ‖ chain root ‖ block ‖ expiration ‖ 1)
 //! ```
 //!
+//! **Two halves, for local transactions** ([`TxMode`]). Two witness bits choose what a proof
+//! checks: the signed half (signature, amounts, value, the notes' owner, the id: no state) and
+//! the state half (every tree path, the block, the expiration: no signature); at least one.
+//! Both give the statement above; the signed half alone `H(LocalTx ‖ id)` (a client proves it
+//! before it knows where its transaction lands), the state half alone
+//! `H(AppliedTx ‖ statement above ‖ id)` (the network proves it at the transaction's place).
+//! The id is a hash of every field both halves read, so the pair rule, joining two halves of one
+//! id, states what one network proof would. A half alone is no transition.
+//!
 //! Unused slots are all zeros and change nothing: every slot's constraints are gated by its used
 //! flag and every running root is selected. Two inputs with one nullifier fail by themselves:
 //! the second insertion does not find its slot empty.
@@ -68,12 +77,16 @@ use crate::signature::{
     WOTS_W,
 };
 use crate::smt::{verify_path, MerklePath, EMPTY_LEAF};
-use crate::transition::Transition;
+use crate::transition::{applied_tx_statement, local_tx_statement, Transition};
 use crate::tx::Transaction;
-use crate::witness::{InputNoteWitness, TxWitness};
+use crate::witness::{InputNoteWitness, TreeUpdate, TxWitness};
 
 /// The kind name of tx-kernel leaves.
 pub const TX_KERNEL_KIND: &str = "tx";
+
+/// The kind name of the tx kernel's leaves that are halves of local transactions (the same
+/// circuit; their leaf node has the pair rule).
+pub const TX_PAIR_KIND: &str = "tx-pair";
 
 /// What an unused input slot's header is set to (its checks are off).
 const EMPTY_HEADER: BlockHeader = BlockHeader {
@@ -88,7 +101,7 @@ const EMPTY_HEADER: BlockHeader = BlockHeader {
 };
 
 /// Bumped whenever the circuit changes: part of the cache fingerprint.
-const TX_KERNEL_VERSION: &str = "tx-kernel/1";
+const TX_KERNEL_VERSION: &str = "tx-kernel/2";
 
 /// The artifact cache's name for the kernel's circuit.
 const CACHE_KIND: &str = "tx-kernel";
@@ -103,19 +116,96 @@ const U32_BITS: usize = 32;
 /// Where the search for the kernel's size starts.
 const FIRST_DEGREE_GUESS: usize = 13;
 
+/// Which of the kernel's two halves a proof checks: the signature (with the rules of the
+/// transaction alone) and the application to the state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxMode {
+    /// Both: a network transaction, proved by the network. Statement: the transition's digest.
+    #[default]
+    Network,
+    /// The signed half only, state-independent: what a client proves for a local transaction
+    /// before it knows where the transaction lands. Statement: [`local_tx_statement`].
+    Local,
+    /// The application only, without the signature: the network's half of a local transaction.
+    /// Statement: [`applied_tx_statement`], worth nothing until the pair rule joins it to the
+    /// local half of the same transaction.
+    Apply,
+}
+
+impl TxMode {
+    /// Whether the signature is checked.
+    fn signs(self) -> bool {
+        self != TxMode::Apply
+    }
+
+    /// Whether the state update is checked.
+    fn applies(self) -> bool {
+        self != TxMode::Local
+    }
+}
+
 /// One tx-kernel job: the transaction and its witness from [`crate::produce_block`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TxJob {
     /// The signed transaction.
     pub transaction: Transaction,
-    /// Its witness at its place in the block.
+    /// Its witness at its place in the block (ignored in [`TxMode::Local`]).
     pub witness: TxWitness,
+    /// Which halves the proof checks.
+    #[serde(default)]
+    pub mode: TxMode,
 }
 
 impl TxJob {
-    /// The transition the job proves: [`Transition::of_tx`].
+    /// The local half of `transaction`, as its client proves it: no state, no witness.
+    pub fn local(transaction: Transaction) -> TxJob {
+        let account = transaction.body.account;
+        let empty = TreeUpdate {
+            key: 0,
+            path: MerklePath {
+                siblings: Vec::new(),
+            },
+            root_before: Digest::ZERO,
+            root_after: Digest::ZERO,
+        };
+        let witness = TxWitness {
+            tx: transaction.id(),
+            account_before: account,
+            account_after: transaction.body.final_account(),
+            account_update: empty,
+            input_notes: Vec::new(),
+            nullifier_inserts: Vec::new(),
+            note_inserts: Vec::new(),
+            note_root_before: Digest::ZERO,
+            note_root_after: Digest::ZERO,
+            note_count_before: 0,
+            nullifier_root_before: Digest::ZERO,
+            nullifier_root_after: Digest::ZERO,
+            tx_accumulator_before: Digest::ZERO,
+            block: 0,
+            chain_root: Digest::ZERO,
+        };
+        TxJob {
+            transaction,
+            witness,
+            mode: TxMode::Local,
+        }
+    }
+
+    /// The transition the job applies: [`Transition::of_tx`] (meaningless in
+    /// [`TxMode::Local`]).
     pub fn transition(&self) -> Transition {
         Transition::of_tx(&self.witness, self.transaction.body.expiration)
+    }
+
+    /// What a proof of the job states, by its mode.
+    pub fn statement(&self) -> Digest {
+        match self.mode {
+            TxMode::Network => self.transition().digest(),
+            TxMode::Local => local_tx_statement(self.transaction.id()),
+            TxMode::Apply => applied_tx_statement(&self.transition(), self.transaction.id()),
+        }
     }
 
     /// Every rule the kernel proves, natively, on the job's own values (a nonce or an amount
@@ -172,6 +262,22 @@ fn check_shape(job: &TxJob, slots: Slots) -> Result<(), String> {
             "{outputs} output notes, the kernel has {} output slots",
             slots.outputs
         ));
+    }
+    if signature.chains.len() != WOTS_CHAINS {
+        return Err(format!(
+            "the signature has {} chains, not {WOTS_CHAINS}",
+            signature.chains.len()
+        ));
+    }
+    if signature.key_path.siblings.len() != AUTH_TREE_DEPTH {
+        return Err(format!(
+            "the signature's key path has {} siblings, its tree is {AUTH_TREE_DEPTH} deep",
+            signature.key_path.siblings.len()
+        ));
+    }
+    if !job.mode.applies() {
+        // The local half reads no witness: it is set to zeros.
+        return Ok(());
     }
     if w.input_notes.len() != inputs || w.nullifier_inserts.len() != inputs {
         return Err(format!(
@@ -234,17 +340,7 @@ fn check_shape(job: &TxJob, slots: Slots) -> Result<(), String> {
             NOTE_TREE_DEPTH,
         )?;
     }
-    if signature.chains.len() != WOTS_CHAINS {
-        return Err(format!(
-            "the signature has {} chains, not {WOTS_CHAINS}",
-            signature.chains.len()
-        ));
-    }
-    depth(
-        "the signature's key path".into(),
-        &signature.key_path,
-        AUTH_TREE_DEPTH,
-    )
+    Ok(())
 }
 
 /// The kernel's rules, natively, one by one; the first broken one, named.
@@ -285,6 +381,30 @@ fn check_rules(job: &TxJob, slots: Slots) -> Result<(), String> {
             "value not conserved: {inputs} in (balance and notes), {outputs} out"
         ));
     }
+    let account = body.account;
+    let id = tx.id();
+    if job.mode.signs()
+        && !signature::verify(account.auth_commitment, account.nonce, id.0, &tx.signature)
+    {
+        return Err(format!(
+            "bad signature: it does not sign the transaction with one-time key {} of {}",
+            account.nonce, account.id
+        ));
+    }
+    if let Some((i, input)) = body
+        .input_notes
+        .iter()
+        .enumerate()
+        .find(|(_, input)| input.note.recipient != account.id)
+    {
+        return Err(format!(
+            "input {i} belongs to {}, not to {}",
+            input.note.recipient, account.id
+        ));
+    }
+    if !job.mode.applies() {
+        return Ok(());
+    }
     if w.block > body.expiration {
         return Err(format!(
             "expired: the transaction expires at block {}, this is block {}",
@@ -292,7 +412,6 @@ fn check_rules(job: &TxJob, slots: Slots) -> Result<(), String> {
         ));
     }
 
-    let account = body.account;
     let key = account.id.0 as u64;
     let path = &w.account_update.path;
     if !verify_path::<ACCOUNT_TREE_DEPTH>(w.account_root_before(), key, account.commitment(), path)
@@ -306,13 +425,6 @@ fn check_rules(job: &TxJob, slots: Slots) -> Result<(), String> {
     if path.compute_root(key, body.final_account().commitment()) != w.account_root_after() {
         return Err("the account root after is not the account path with the final account".into());
     }
-    let id = tx.id();
-    if !signature::verify(account.auth_commitment, account.nonce, id.0, &tx.signature) {
-        return Err(format!(
-            "bad signature: it does not sign the transaction with one-time key {} of {}",
-            account.nonce, account.id
-        ));
-    }
 
     let mut nullifier_root = w.nullifier_root_before;
     let inputs = body
@@ -322,12 +434,6 @@ fn check_rules(job: &TxJob, slots: Slots) -> Result<(), String> {
         .zip(&w.nullifier_inserts);
     for (i, ((input, found_at), (nullifier, update))) in inputs.enumerate() {
         let note = input.note;
-        if note.recipient != account.id {
-            return Err(format!(
-                "input {i} belongs to {}, not to {}",
-                note.recipient, account.id
-            ));
-        }
         let note_id = note.id();
         let found = match found_at {
             InputNoteWitness::Committed(proof) => proof.verify(w.chain_root, note_id),
@@ -453,6 +559,9 @@ struct OutputSlot {
 /// Every witness target of the kernel.
 #[derive(Clone, Debug)]
 struct KernelTargets {
+    /// The mode's halves: check the signature, check the state update.
+    sign: BoolTarget,
+    apply: BoolTarget,
     id: Target,
     balance: Target,
     nonce: Target,
@@ -472,6 +581,8 @@ struct KernelTargets {
 impl KernelTargets {
     fn add_virtual(b: &mut Builder, slots: Slots) -> Self {
         KernelTargets {
+            sign: b.add_virtual_bool_target_safe(),
+            apply: b.add_virtual_bool_target_safe(),
             id: b.add_virtual_target(),
             balance: b.add_virtual_target(),
             nonce: b.add_virtual_target(),
@@ -512,6 +623,8 @@ impl KernelTargets {
         let tx = &job.transaction;
         let body = &tx.body;
         let w = &job.witness;
+        set_bool(pw, self.sign, job.mode.signs())?;
+        set_bool(pw, self.apply, job.mode.applies())?;
         set(pw, self.id, felt(body.account.id.0 as u64))?;
         set(pw, self.balance, amount_felt(body.account.balance))?;
         set(pw, self.nonce, felt(body.account.nonce))?;
@@ -623,6 +736,14 @@ fn constrain(b: &mut Builder, t: &KernelTargets) -> HashOutTarget {
     let one = b.one();
     let empty = constant_digest(b, EMPTY_LEAF);
 
+    // 0. At least one half: (1 − sign)(1 − apply) = 0.
+    let neither = {
+        let no_sign = b.not(t.sign);
+        let no_apply = b.not(t.apply);
+        b.and(no_sign, no_apply)
+    };
+    b.assert_zero(neither.target);
+
     // 1. Used slots are a prefix, so the padded lists hash like `hash_padded_list`.
     for slots in [
         t.inputs.iter().map(|s| s.used).collect::<Vec<_>>(),
@@ -666,7 +787,7 @@ fn constrain(b: &mut Builder, t: &KernelTargets) -> HashOutTarget {
     let next_nonce = b.add(t.nonce, one);
     let last = account(b, t.final_balance, next_nonce);
     let account_root = merkle_root(b, initial, &id_bits, &t.account_path);
-    b.connect_hashes(account_root, t.before.account_root);
+    connect_hash_if(b, t.apply, account_root, t.before.account_root);
     let account_root_after = merkle_root(b, last, &id_bits, &t.account_path);
 
     // 4. Inputs: each used one is the account's, exists where it says, and its nullifier goes
@@ -678,6 +799,8 @@ fn constrain(b: &mut Builder, t: &KernelTargets) -> HashOutTarget {
         let used = slot.used;
         let id = slot.note.id(b);
         connect_if(b, used, slot.note.recipient, t.id);
+        // Where the note is and its nullifier's insertion: the state half.
+        let used = b.and(used, t.apply);
         let mut fields = slot.note.serial.elements.to_vec();
         fields.extend(id.elements);
         let nullifier = hash_tagged(b, Domain::Nullifier, &fields);
@@ -703,8 +826,8 @@ fn constrain(b: &mut Builder, t: &KernelTargets) -> HashOutTarget {
         let set = merkle_root(b, nullifier, &slot_bits, &slot.nullifier_path);
         nullifier_root = select_hash(b, used, set, nullifier_root);
 
-        nullifiers.push(masked(b, used, nullifier));
-        input_count = b.add(input_count, used.target);
+        nullifiers.push(masked(b, slot.used, nullifier));
+        input_count = b.add(input_count, slot.used.target);
     }
 
     // 5. Outputs: each used one goes into slot note_count + j of the block's note tree, which
@@ -722,7 +845,8 @@ fn constrain(b: &mut Builder, t: &KernelTargets) -> HashOutTarget {
         let index = b.mul(used.target, at);
         let index_bits = b.split_le(index, NOTE_TREE_DEPTH);
         let unset = merkle_root(b, empty, &index_bits, &slot.path);
-        connect_hash_if(b, used, unset, note_root);
+        let inserted = b.and(used, t.apply);
+        connect_hash_if(b, inserted, unset, note_root);
         let set = merkle_root(b, id, &index_bits, &slot.path);
         note_root = select_hash(b, used, set, note_root);
         ids.push(masked(b, used, id));
@@ -768,7 +892,16 @@ fn constrain(b: &mut Builder, t: &KernelTargets) -> HashOutTarget {
         expiration: t.expiration,
         tx_count: one,
     };
-    transition.digest(b)
+    // The statement by mode: the transition (both halves), H(LocalTx ‖ id) (the signed half),
+    // H(AppliedTx ‖ transition ‖ id) (the state half).
+    let network = transition.digest(b);
+    let local = hash_tagged(b, Domain::LocalTx, &tx_id.elements);
+    let mut fields = network.elements.to_vec();
+    fields.extend(tx_id.elements);
+    let applied = hash_tagged(b, Domain::AppliedTx, &fields);
+    let both = b.and(t.sign, t.apply);
+    let half = select_hash(b, t.apply, applied, local);
+    select_hash(b, both, network, half)
 }
 
 /// `used ? h : 0`, element-wise.
@@ -826,7 +959,7 @@ fn verify_signature(
     fields.extend(ends.iter().flat_map(|h| h.elements));
     let public_key = hash_tagged(b, Domain::WotsPublicKey, &fields);
     let root = merkle_root(b, public_key, nonce_bits, &t.key_path);
-    b.connect_hashes(root, t.auth_commitment);
+    connect_hash_if(b, t.sign, root, t.auth_commitment);
 }
 
 /// `[d = 1, d = 2, …, d = 15]` for the digit `d` whose four bits (least significant first) are
@@ -872,6 +1005,9 @@ fn plan_degree(config: &CircuitConfig, slots: Slots) -> Result<usize, CircuitErr
 
 /// The built tx kernel.
 pub struct TxKernel {
+    /// Registered as the pair kind ([`TX_PAIR_KIND`]): the same circuit, whose leaf node joins a
+    /// local transaction's two halves.
+    pair: bool,
     targets: KernelTargets,
     header: LeafHeaderBuilder,
     gates: usize,
@@ -926,11 +1062,18 @@ impl TxKernel {
         // The targets, as the circuit (built now or loaded) was defined with them.
         let (builder, targets, header) = define(&config, SLOTS, data.common.degree_bits());
         Ok(TxKernel {
+            pair: false,
             targets,
             header,
             gates: builder.num_gates(),
             data,
         })
+    }
+
+    /// The same kernel registered as the pair kind [`TX_PAIR_KIND`]: its leaves are the two
+    /// halves of local transactions, and its leaf node joins them ([`super::PairRule`]).
+    pub fn into_pair_kind(self) -> TxKernel {
+        TxKernel { pair: true, ..self }
     }
 
     /// Rows of the circuit, as a power of two.
@@ -980,7 +1123,11 @@ impl LeafCircuit for TxKernel {
     }
 
     fn kind(&self) -> &'static str {
-        TX_KERNEL_KIND
+        if self.pair {
+            TX_PAIR_KIND
+        } else {
+            TX_KERNEL_KIND
+        }
     }
 
     fn circuit(&self) -> &CircuitData<F, C, D> {
@@ -988,13 +1135,17 @@ impl LeafCircuit for TxKernel {
     }
 
     /// The tx kind's leaf node is the first level of the batch kernel: it merges its
-    /// transactions' transitions.
+    /// transactions' transitions. The pair kind's joins a local transaction's two halves.
     fn node_rule(&self) -> Option<std::sync::Arc<dyn sheaf_circuits::NodeRule>> {
-        Some(std::sync::Arc::new(super::merge::MergeRule))
+        if self.pair {
+            Some(std::sync::Arc::new(super::pair::PairRule))
+        } else {
+            Some(std::sync::Arc::new(super::merge::MergeRule))
+        }
     }
 
     fn statement(&self, input: &TxJob) -> Digest {
-        input.transition().digest()
+        input.statement()
     }
 
     fn prove(&self, input: &TxJob, worker: &WorkerSecret) -> Result<Proof, CircuitError> {

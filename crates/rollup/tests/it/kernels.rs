@@ -132,6 +132,7 @@ fn plan(before: &World, txs: &[Transaction], block: &ProducedBlock) -> BlockTree
         tip,
         before.state.chain_path(tip.number),
         txs,
+        &[],
         block,
         2,
         set().aggregation.settings().arity,

@@ -14,7 +14,8 @@ use sheaf_circuits::{
     WorkerSecret, F,
 };
 use sheaf_rollup::chain::NoteTree;
-use sheaf_rollup::kernel::{TxJob, TxKernel, TX_KIND};
+use sheaf_rollup::kernel::{TxJob, TxKernel, TxMode, TX_KIND};
+use sheaf_rollup::transition::{applied_tx_statement, local_tx_statement};
 use sheaf_rollup::{
     AccountId, InputNote, InputNoteWitness, Note, NoteOrigin, ProducedBlock, RollupState,
     Transaction, TransactionBody, TreeUpdate, TxWitness,
@@ -81,6 +82,7 @@ fn job(transaction: Transaction, witness: &TxWitness) -> TxJob {
     TxJob {
         transaction,
         witness: witness.clone(),
+        mode: TxMode::Network,
     }
 }
 
@@ -208,6 +210,7 @@ fn forge_job(state: &RollupState, transaction: Transaction) -> TxJob {
     TxJob {
         transaction,
         witness,
+        mode: TxMode::Network,
     }
 }
 
@@ -320,6 +323,61 @@ fn kernel_loaded_from_the_cache_proves_under_the_built_key() {
     built.circuit().verify(proof.clone()).unwrap();
     let header = Header::from_public_inputs(&proof.public_inputs).unwrap();
     assert_eq!(header, built.expected_header(job, &worker()));
+}
+
+/// A local transaction's two halves: the client's signed half needs no state and states
+/// `H(LocalTx ‖ id)`; the network's state half needs no signature and states
+/// `H(AppliedTx ‖ transition ‖ id)`. Neither is a transition: no merge node takes one alone.
+#[test]
+fn a_local_transactions_halves_prove_their_own_statements() {
+    let network = &scenario().jobs[1];
+    let id = network.transaction.id();
+    let signed = TxJob::local(network.transaction.clone());
+    let applied = TxJob {
+        mode: TxMode::Apply,
+        ..network.clone()
+    };
+    let kernel = kernel();
+    for (job, statement) in [
+        (&signed, local_tx_statement(id)),
+        (&applied, applied_tx_statement(&network.transition(), id)),
+    ] {
+        let proof = kernel.prove(job, &worker()).unwrap();
+        kernel.circuit().verify(proof.clone()).unwrap();
+        let header = Header::from_public_inputs(&proof.public_inputs).unwrap();
+        assert_eq!(header.statement, statement, "{:?}", job.mode);
+        assert_eq!(header, kernel.expected_header(job, &worker()));
+        assert_ne!(header.statement, network.transition().digest());
+    }
+}
+
+#[test]
+fn a_signed_half_with_a_tampered_signature_is_refused() {
+    let mut job = TxJob::local(scenario().jobs[1].transaction.clone());
+    job.transaction.signature.chains[5].0[0] ^= 1;
+    assert_refused(&job, "bad signature");
+}
+
+#[test]
+fn a_signed_half_creating_value_is_refused() {
+    let scenario = scenario();
+    let mut body = body_at(&scenario.state1, ALICE, &[], &[note(BOB, 10, 1)]);
+    body.output_notes[0].amount.0 += 1;
+    assert_refused(&TxJob::local(resign(body)), "value not conserved");
+}
+
+#[test]
+fn a_state_half_spending_a_spent_nullifier_is_refused() {
+    // As `nullifier_already_in_the_tree_is_refused`, the state half alone: it checks the
+    // nullifier tree whatever the signature.
+    let scenario = scenario();
+    let again = committed(&scenario.block1, scenario.note_to_bob);
+    let tx = resign(body_at(&scenario.state2, BOB, &[again], &[]));
+    let job = TxJob {
+        mode: TxMode::Apply,
+        ..forge_job(&scenario.state2, tx)
+    };
+    assert_refused(&job, "not shown empty under the nullifier root");
 }
 
 #[test]

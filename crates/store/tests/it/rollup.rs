@@ -2,8 +2,9 @@
 //! sequence that proves them in one transaction, reverts, the published and the proven tip.
 
 use sheaf_store::{
-    Job, JobFilter, JobId, JobStatus, NewRollupTransaction, NewSequence, PublishedBlock,
-    RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceId, Store, StoreError,
+    Job, JobFilter, JobId, JobStatus, NewRollupTransaction, NewSequence, ProvedLeaf,
+    PublishedBlock, RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceId, Store,
+    StoreError,
 };
 
 use crate::harness::{each_engine, each_v6_fixture, prove_next, status_of, tree, TestDb, T0};
@@ -37,6 +38,7 @@ fn block(number: i64, sequence: u64, transactions: &[u8]) -> PublishedBlock {
             created_ms: T0 + number,
         },
         jobs: tree(sequence, 2, 2),
+        proved: Vec::new(),
         published_ms: T0 + number,
     }
 }
@@ -392,6 +394,18 @@ async fn a_refused_publication_changes_nothing() {
                 SequenceExists(1),
             ),
             (
+                "a proof for a job that is not a leaf",
+                PublishedBlock {
+                    proved: vec![ProvedLeaf {
+                        job: JobId::new(SequenceId(2), 1, 0),
+                        proof: b"proof".to_vec(),
+                        proved_by: "client".into(),
+                    }],
+                    ..block(2, 2, &[2])
+                },
+                InvalidPlan,
+            ),
+            (
                 "jobs of another sequence",
                 PublishedBlock {
                     jobs: tree(3, 2, 2),
@@ -426,6 +440,61 @@ async fn a_refused_publication_changes_nothing() {
         assert_eq!(
             store.rollup_block_transactions(2).await.unwrap(),
             [included(2, T0 + 2, 2, 0)]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_leaf_published_with_its_proof_is_proved_and_its_parent_ready_once_all_are() {
+    each_engine(|db| async move {
+        let store = db.connect().await;
+        insert(&store, 1, T0).await;
+        let leaf = |idx| JobId::new(SequenceId(1), 0, idx);
+        let root = JobId::new(SequenceId(1), 1, 0);
+        let proved = |idx: u64| ProvedLeaf {
+            job: leaf(idx),
+            proof: format!("client proof {idx}").into_bytes(),
+            proved_by: "client:aa".into(),
+        };
+        // One of two leaves proved: it is, the root still waits for the other.
+        let one = PublishedBlock {
+            proved: vec![proved(0)],
+            ..block(1, 1, &[1])
+        };
+        publish(&store, &one).await;
+        let job = store.get_job(leaf(0)).await.unwrap().unwrap();
+        assert_eq!(job.status, JobStatus::Proved, "[{}]", db.engine);
+        assert_eq!(job.proved_by.as_deref(), Some("client:aa"));
+        assert_eq!(job.proved_ms, Some(one.published_ms));
+        assert_eq!(
+            store.proof_of(leaf(0)).await.unwrap(),
+            Some(b"client proof 0".to_vec())
+        );
+        assert_eq!(status_of(&store, leaf(1)).await, JobStatus::Ready);
+        assert_eq!(status_of(&store, root).await, JobStatus::Waiting);
+
+        // Both proved: the root is ready at once.
+        insert(&store, 2, T0).await;
+        let both = PublishedBlock {
+            proved: vec![
+                ProvedLeaf {
+                    job: JobId::new(SequenceId(2), 0, 0),
+                    ..proved(0)
+                },
+                ProvedLeaf {
+                    job: JobId::new(SequenceId(2), 0, 1),
+                    ..proved(1)
+                },
+            ],
+            ..block(2, 2, &[2])
+        };
+        publish(&store, &both).await;
+        assert_eq!(
+            status_of(&store, JobId::new(SequenceId(2), 1, 0)).await,
+            JobStatus::Ready,
+            "[{}]",
+            db.engine
         );
     })
     .await;

@@ -67,6 +67,7 @@ fn store_futures_are_send(store: Store, prover: Prover) {
             created_ms: 0,
         },
         jobs: vec![],
+        proved: Vec::new(),
         published_ms: 0,
     };
     assert_send(store.publish_rollup_block(&block));

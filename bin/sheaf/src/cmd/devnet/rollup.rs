@@ -166,8 +166,8 @@ impl DevnetRollupArgs {
 pub enum TxKind {
     /// With its witness and signature; the network proves its tx kernel.
     Network,
-    /// With its own tx-kernel proof, made by the client (none yet: the generator sends network
-    /// transactions only).
+    /// With the client's proof of its signed half (`POST /v1/rollup/transactions/local`; none
+    /// yet: the generator sends network transactions only).
     Local,
 }
 
