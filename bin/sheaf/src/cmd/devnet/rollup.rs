@@ -17,11 +17,14 @@
 //! block (polled every [`WATCH_INTERVAL`]; the sender records it one pass after the chain).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use sheaf_coordinator::rollup::LocalTransaction;
 use sheaf_coordinator::rollup::RollupConfig;
 use sheaf_coordinator::RollupOptions;
 use sheaf_rollup::producer::BlockProducer;
@@ -31,6 +34,7 @@ use sheaf_rollup::{BlockHeader, MempoolConfig, RollupState, Transaction, TxId};
 use sheaf_store::{JobFilter, JobStatus, Store};
 use sheaf_types::clock::now_ms;
 use sheaf_wallet::client::{ClientError, RollupClient};
+use sheaf_wallet::LocalProver;
 
 use super::progress::PLAIN_PROGRESS_INTERVAL;
 use super::provers::ProverProcess;
@@ -56,6 +60,8 @@ const SUBMIT_ATTEMPTS: usize = 20;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Keys per account beyond the transfers the run is expected to send.
 const SPARE_KEYS: u64 = 16;
+/// Seed of the devnet's local prover: its worker key, which its proofs carry.
+const LOCAL_PROVER_SEED: sheaf_circuits::Digest = sheaf_circuits::Digest([0x10ca1, 0xde7, 0, 0]);
 
 /// What `devnet` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -86,6 +92,11 @@ pub struct DevnetRollupArgs {
     /// Transactions per batch of a block (rollup workload; 1 to 64).
     #[arg(long, env = "SHEAF_MAX_TXS_PER_BATCH", default_value_t = DEFAULT_DEVNET_MAX_TXS_PER_BATCH)]
     pub max_txs_per_batch: usize,
+    /// Every Nth transfer is local (rollup workload): its signed half proved in the devnet's
+    /// process, as a wallet proves it, and sent with the proof; the network proves the rest.
+    /// 0: network transfers only. Proving holds the generator up (seconds a proof).
+    #[arg(long, env = "SHEAF_DEVNET_LOCAL_EVERY", default_value_t = 0)]
+    pub local_every: u64,
 }
 
 impl DevnetRollupArgs {
@@ -166,8 +177,8 @@ impl DevnetRollupArgs {
 pub enum TxKind {
     /// With its witness and signature; the network proves its tx kernel.
     Network,
-    /// With the client's proof of its signed half (`POST /v1/rollup/transactions/local`; none
-    /// yet: the generator sends network transactions only).
+    /// With the client's proof of its signed half (`POST /v1/rollup/transactions/local`):
+    /// every `--local-every`th transfer.
     Local,
 }
 
@@ -260,6 +271,7 @@ struct Generated {
 /// seen under the settled tip.
 struct Watch<'a> {
     client: RollupClient,
+    local: Option<(u64, Arc<LocalProver>)>,
     store: &'a Store,
     provers: &'a mut [ProverProcess],
     display: Display,
@@ -332,14 +344,27 @@ impl Watch<'_> {
 /// account against a native replay of the blocks.
 pub async fn run(
     url: &str,
+    cache: Option<PathBuf>,
     store: &Store,
     workload: &mut TransferWorkload,
     args: &DevnetRollupArgs,
     provers: &mut [ProverProcess],
     display: Display,
 ) -> anyhow::Result<RollupReport> {
+    // The tx kernel, loaded from the cache the coordinator just filled (or built).
+    let local = match args.local_every {
+        0 => None,
+        every => {
+            let prover = tokio::task::spawn_blocking(move || {
+                LocalProver::build(LOCAL_PROVER_SEED, cache.as_deref())
+            })
+            .await??;
+            Some((every, Arc::new(prover)))
+        }
+    };
     let mut watch = Watch {
         client: RollupClient::new(url)?,
+        local,
         store,
         provers,
         display,
@@ -413,22 +438,53 @@ pub async fn run(
     report(store, workload, args, &generated, &watch.settled_ms, blocks).await
 }
 
-/// Send the workload's next transfer; a transfer refused because the unauthenticated note it
-/// consumes was committed meanwhile is sent again with the note named by its place.
+/// Send the workload's next transfer (every `--local-every`th proved here first, as a
+/// wallet's local transaction); a transfer refused because the unauthenticated note it
+/// consumes was committed meanwhile is sent again with the note named by its place (the
+/// origin is neither signed nor proved).
 async fn submit(
     watch: &mut Watch<'_>,
     workload: &mut TransferWorkload,
     generated: &mut Generated,
     tip: u64,
 ) -> anyhow::Result<()> {
+    let local = watch
+        .local
+        .as_ref()
+        .filter(|(every, _)| (workload.transfers() + 1) % every == 0)
+        .map(|(_, prover)| prover.clone());
     let mut tx = workload.next(tip as u32)?;
     workload.authenticate(&mut tx);
+    let proved = match local {
+        Some(prover) => {
+            let signed = tx.clone();
+            let local = tokio::task::spawn_blocking(move || prover.prove(&signed)).await??;
+            Some(local)
+        }
+        None => None,
+    };
+    let kind = if proved.is_some() {
+        TxKind::Local
+    } else {
+        TxKind::Network
+    };
     let submitted_ms = now_ms();
     for attempt in 1..=SUBMIT_ATTEMPTS {
-        let refusal = match watch.client.submit(&tx).await {
+        let sent = match &proved {
+            Some(local) => {
+                let local = LocalTransaction {
+                    transaction: tx.clone(),
+                    prover: local.prover,
+                    proof: local.proof.clone(),
+                };
+                watch.client.submit_local(&local).await
+            }
+            None => watch.client.submit(&tx).await,
+        };
+        let refusal = match sent {
             Ok(id) => {
                 generated.submitted_ms.insert(id, submitted_ms);
-                generated.kinds.insert(id, TxKind::Network);
+                generated.kinds.insert(id, kind);
                 return Ok(());
             }
             Err(refusal @ ClientError::Refused { .. }) => refusal,
