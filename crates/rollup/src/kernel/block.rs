@@ -1,7 +1,8 @@
 //! The block rule: the top of the block kernel.
 //!
-//! A `kernel:block` node verifies one child, a tx leaf node or a merge node whose transition
-//! covers the whole block, and binds it to the previous header:
+//! A `kernel:block` node verifies one child, a tx leaf node, a pair node (a block of one local
+//! transaction) or a merge node whose transition covers the whole block, and binds it to the
+//! previous header:
 //! - the block starts from the previous header's account and nullifier roots, with an empty
 //!   note tree, no note and an empty transaction accumulator;
 //! - its number is the previous one's plus one;
@@ -26,7 +27,7 @@ use super::gadgets::{constant_digest, elements, hash_tagged, merkle_root, Builde
 use super::header::BlockHeaderTarget;
 use super::merge::MERGE_RULE;
 use super::transition::TransitionTarget;
-use super::{kernel_error, position_in, TX_LEAF_NODE};
+use super::{kernel_error, position_in, TX_LEAF_NODE, TX_PAIR_NODE};
 use crate::chain::BlockHeader;
 use crate::hash::{felt, Domain};
 use crate::limits::{CHAIN_TREE_DEPTH, MAX_TIMESTAMP_BITS, NOTE_TREE_DEPTH};
@@ -37,7 +38,7 @@ use crate::transition::{block_statement, StateRoots, Transition};
 pub const BLOCK_RULE: &str = "block";
 
 /// Bump when the block rule's constraints change.
-const VERSION: &str = "block-1";
+const VERSION: &str = "block-2";
 
 /// A block job's witness.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,11 +154,19 @@ impl NodeRule for BlockRule {
         let digest = t.digest(b);
         b.connect_hashes(child.header.statement, digest);
         if let Some(position) = child.position {
-            let tx = b.constant(position_in(positions, TX_LEAF_NODE));
-            let merge = b.constant(position_in(positions, &format!("kernel:{MERGE_RULE}")));
-            let pt = b.sub(position, tx);
-            let pm = b.sub(position, merge);
-            let product = b.mul(pt, pm);
+            // The child is a tx leaf node, a merge node or, for a block of one local
+            // transaction, its pair node: (p − a)(p − b)(p − c) = 0.
+            let accepted = [
+                position_in(positions, TX_LEAF_NODE),
+                position_in(positions, &format!("kernel:{MERGE_RULE}")),
+                position_in(positions, TX_PAIR_NODE),
+            ];
+            let mut product = b.one();
+            for accepted in accepted {
+                let constant = b.constant(accepted);
+                let difference = b.sub(position, constant);
+                product = b.mul(product, difference);
+            }
             b.assert_zero(product);
         }
 
