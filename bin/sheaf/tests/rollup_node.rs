@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, sheaf, Process};
+use common::{free_port, rollup_coordinator, sheaf, Process};
 use sheaf_rollup::demo::DemoRollup;
 
 /// `GET /v1/rollup/status` until `ready` holds of it (the process loads its circuits first).
@@ -33,20 +33,11 @@ async fn status_until(
 }
 
 fn coordinator(dir: &std::path::Path, port: u16, genesis: &std::path::Path) -> Process {
-    Process::spawn(
-        "coordinator",
-        sheaf().args([
-            "coordinator",
-            "--db",
-            &format!("sqlite://{}", dir.join("sheaf.db").display()),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rollup-genesis",
-            genesis.to_str().unwrap(),
-            "--block-interval-ms",
-            "200",
-        ]),
+    rollup_coordinator(
         dir,
+        port,
+        genesis,
+        &["--block-interval-ms", "200", "--batch-interval-ms", "100"],
     )
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{free_port, sheaf, Process};
+use common::{free_port, rollup_coordinator, sheaf, Process};
 
 /// A token in base units.
 const TOKEN: u128 = 1_000_000_000;
@@ -90,20 +90,17 @@ fn rollup_node(
 ) -> (String, Process, serde_json::Value) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut node = Process::spawn(
-        "coordinator",
-        sheaf().args([
-            "coordinator",
-            "--db",
-            &format!("sqlite://{}", dir.join("sheaf.db").display()),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--rollup-genesis",
-            genesis.to_str().unwrap(),
+    let mut node = rollup_coordinator(
+        dir,
+        port,
+        genesis,
+        &[
             "--block-interval-ms",
             &interval_ms.to_string(),
-        ]),
-        dir,
+            // Batches are cut twice per block.
+            "--batch-interval-ms",
+            &(interval_ms / 2).max(1).to_string(),
+        ],
     );
     let status = await_node(&url, &mut node, dir);
     (url, node, status)

@@ -3,8 +3,11 @@
 //!
 //! ```text
 //!  submit(tx) ─▶ mempool (over the current state) ─▶ store: pending transaction
-//!  build_and_publish(t) ─▶ producer.build_block ─▶ store.publish_rollup_block: the block, its
-//!        transactions and its proving tree (a sequence numbered like the block) in ONE write
+//!  select_batches() ─▶ the queued transactions cut into batches (every batch interval)
+//!  build_and_publish(t) ─▶ (no more than `concurrent_blocks` published blocks unproven)
+//!        ─▶ producer.build_block (the selected batches) ─▶ store.publish_rollup_block: the
+//!        block, its transactions and its proving tree (a sequence numbered like the block) in
+//!        ONE write
 //!        ─▶ provers lease the tree's jobs like any sequence's
 //!  open() ─▶ replay genesis + published blocks ─▶ resubmit the pending transactions
 //! ```
@@ -13,12 +16,17 @@
 //! the published blocks (checking every header) and readmits the pending transactions, so
 //! nothing published is lost or changed. A block whose publication fails is not in the store;
 //! the node then rebuilds itself from the store (as after a restart), so its state never runs
-//! ahead of what is published.
+//! ahead of what is published. Selected batches are only in memory: a restart queues their
+//! transactions again.
+//!
+//! The proving backlog is bounded: block `n` is not built while `n − proven tip >
+//! concurrent_blocks`, so at most `concurrent_blocks` published blocks prove at once;
+//! transactions meanwhile wait in the mempool, whose capacity then refuses more (503).
 
 use std::sync::Arc;
 
 use sheaf_rollup::kernel::{TxJob, TX_PAIR_KIND};
-use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError};
+use sheaf_rollup::producer::{BlockProducer, BuildError, BuiltBlock, ReplayError, Replayed};
 use sheaf_rollup::{
     BlockHeader, Genesis, GenesisAccount, MempoolConfig, MempoolConfigError, MempoolError,
     RollupState,
@@ -31,6 +39,19 @@ use sheaf_store::{
 use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
 use tokio::sync::Mutex;
+
+/// Default time between two batch selections: miden-node's `DEFAULT_BATCH_INTERVAL`. Shorter
+/// cuts more, smaller batches (a partial batch waits at most this long for company).
+pub const DEFAULT_BATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Default time between two blocks: miden-node's `DEFAULT_BLOCK_INTERVAL`. Shorter publishes
+/// sooner but plans more, smaller proving trees.
+pub const DEFAULT_BLOCK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Default number of published blocks that may wait for their proof at once: enough for a
+/// network of provers to work on several blocks' trees together, few enough that the proving
+/// backlog (and the proven tip's lag) stays bounded when the provers fall behind.
+pub const DEFAULT_CONCURRENT_BLOCKS: usize = 8;
 
 /// Largest encoded transaction the node reads (a transaction with 16 inputs and 16 outputs and
 /// its signature is about 12 KiB of JSON).
@@ -163,6 +184,9 @@ pub struct RollupConfig {
     pub mempool: MempoolConfig,
     /// Children per aggregation node of the proving trees.
     pub arity: usize,
+    /// Most published blocks not yet proved: block `n` waits while `n − proven tip` exceeds it
+    /// (at least 1).
+    pub concurrent_blocks: usize,
 }
 
 /// The rollup node: the producer and the store it publishes to.
@@ -246,13 +270,31 @@ impl RollupNode {
         Ok(id)
     }
 
+    /// Cut the queued transactions into batches (the batch interval's work); how many.
+    pub async fn select_batches(&self) -> usize {
+        self.producer.lock().await.select_batches()
+    }
+
     /// Build the next block at `timestamp` (or just after the previous block's, if that is
-    /// later) and publish it with its proving tree; `Ok(None)` when no transaction waits.
+    /// later) from the selected batches and publish it with its proving tree; `Ok(None)` when no
+    /// batch waits, or when `concurrent_blocks` published blocks already wait for their proof.
     pub async fn build_and_publish(
         &self,
         timestamp: u64,
     ) -> Result<Option<BlockHeader>, RollupError> {
+        // The proven tip only grows, so reading it before taking the producer is safe.
+        let proven = self.store.rollup_proven_tip().await?.unwrap_or(0);
         let mut producer = self.producer.lock().await;
+        let next = i64::from(producer.state().tip().number) + 1;
+        if next - proven > self.config.concurrent_blocks.max(1) as i64 {
+            tracing::debug!(
+                target: "sheaf::rollup",
+                next,
+                proven,
+                "proving backlog full; the block waits"
+            );
+            return Ok(None);
+        }
         // Block time never goes back, whatever the clock says after a restart.
         let timestamp = timestamp.max(producer.state().tip().timestamp + 1);
         let block = match producer.build_block(timestamp) {
@@ -457,24 +499,43 @@ async fn rebuild(
             published.push(read_block(store, &block).await?);
         }
     }
-    let state =
-        BlockProducer::replay(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
-    let mut producer = BlockProducer::new(state, config.mempool, config.arity)?;
+    let replayed = Replayed::blocks(genesis.clone(), published, config.mempool.max_txs_per_batch)?;
+    let mut producer = BlockProducer::new(replayed.state.clone(), config.mempool, config.arity)?;
     let mut refused = Vec::new();
+    let mut waiting = Vec::new();
     for row in store.pending_rollup_transactions().await? {
-        let admitted = serde_json::from_slice::<Transaction>(&row.body)
-            .map_err(|e| e.to_string())
-            .and_then(|tx| {
+        match serde_json::from_slice::<Transaction>(&row.body) {
+            Ok(mut tx) => {
+                // Its note's creator may have been published since it was admitted.
+                replayed.authenticate(&mut tx);
                 // A local transaction's proof was verified when it arrived.
-                match row.local_proof {
-                    Some(_) => producer.submit_local(tx),
-                    None => producer.submit(tx),
-                }
-                .map_err(|e| e.to_string())
-            });
-        if let Err(reason) = admitted {
-            refused.push((row.id, reason));
+                waiting.push((row.id, tx, row.local_proof.is_some()));
+            }
+            Err(e) => refused.push((row.id, e.to_string())),
         }
+    }
+    // The store orders transactions received in the same millisecond by id, not arrival: a
+    // child refused before its parent is admitted is tried again once the parent is.
+    loop {
+        let before = waiting.len();
+        let mut again = Vec::new();
+        let mut last_refusal = Vec::new();
+        for (id, tx, local) in waiting {
+            let admitted = if local {
+                producer.submit_local(tx.clone())
+            } else {
+                producer.submit(tx.clone())
+            };
+            if let Err(e) = admitted {
+                last_refusal.push((id, e.to_string()));
+                again.push((id, tx, local));
+            }
+        }
+        if again.len() == before {
+            refused.extend(last_refusal);
+            break;
+        }
+        waiting = again;
     }
     for (id, reason) in refused {
         store.revert_rollup_transactions(&[id], &reason).await?;

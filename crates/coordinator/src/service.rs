@@ -62,8 +62,10 @@ pub struct RollupOptions {
     pub genesis: sheaf_rollup::RollupState,
     /// The mempool and the proving trees.
     pub config: crate::rollup::RollupConfig,
-    /// How often a block is built from the waiting transactions (none when none wait).
+    /// How often a block is built from the selected batches (none when none wait).
     pub block_interval: std::time::Duration,
+    /// How often the queued transactions are cut into batches.
+    pub batch_interval: std::time::Duration,
 }
 
 /// How a coordinator settles its sequences on a chain.
@@ -180,6 +182,7 @@ impl CoordinatorService {
                 Some(tokio::spawn(produce_blocks(
                     coordinator.clone(),
                     node,
+                    rollup.batch_interval,
                     rollup.block_interval,
                 )))
             }
@@ -269,19 +272,30 @@ impl CoordinatorService {
     }
 }
 
-/// The block interval: build a block from the waiting transactions and publish it with its
-/// proving tree, then wake the provers. A failure is logged and the next tick tries again (the
-/// node rebuilt itself from the store).
+/// The batch interval cuts the queued transactions into batches; the block interval builds a
+/// block from the selected batches and publishes it with its proving tree, then wakes the
+/// provers. A failure is logged and the next tick tries again (the node rebuilt itself from the
+/// store).
 async fn produce_blocks(
     coordinator: Arc<Coordinator>,
     node: Arc<RollupNode>,
-    interval: std::time::Duration,
+    batch_interval: std::time::Duration,
+    block_interval: std::time::Duration,
 ) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
+    let mut batches = tokio::time::interval(batch_interval);
+    let mut blocks = tokio::time::interval(block_interval);
+    for tick in [&mut batches, &mut blocks] {
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = batches.tick() => {
+                node.select_batches().await;
+                continue;
+            }
+            _ = blocks.tick() => {}
+        }
         let now = u64::try_from(sheaf_types::clock::now_ms()).unwrap_or(0);
         match node.build_and_publish(now).await {
             Ok(Some(_)) => coordinator.jobs_added(),

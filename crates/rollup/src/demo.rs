@@ -47,6 +47,9 @@ pub enum DemoError {
     /// Fewer than two accounts.
     #[error("a demo needs at least two accounts, not {0}")]
     TooFewAccounts(usize),
+    /// Not an account of the demo.
+    #[error("{0} is not a demo account")]
+    UnknownAccount(AccountId),
 }
 
 impl DemoRollup {
@@ -84,6 +87,16 @@ impl DemoRollup {
     /// The genesis the demo started from (what a rollup node is started with).
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+
+    /// `body` signed with its account's demo key (its key number `nonce`): how a test makes a
+    /// transaction of its own, valid or not, from a demo account.
+    pub fn sign(&mut self, body: TransactionBody) -> Result<Transaction, DemoError> {
+        let key = self
+            .keys
+            .get_mut(&body.account.id)
+            .ok_or(DemoError::UnknownAccount(body.account.id))?;
+        Ok(body.sign(key)?)
     }
 
     /// `count` signed transfers, valid in this order as the next block.

@@ -3,17 +3,20 @@
 //! before it, so a block selected from the mempool is one [`crate::produce_block`] accepts.
 //!
 //! ```text
-//!  add_transaction ─▶ queued ──select_block──▶ in flight ──commit_block──▶ gone (committed)
-//!        │ refusal: a typed error,    ▲             │         └─▶ then expired queued txs and
-//!        │ nothing changes            │             │             their descendants: reverted
-//!        ▼                            │             └─rollback_block─▶ dropped, with descendants
+//!  add_transaction ─▶ queued ─select_batches─▶ batched ─select_block─▶ in flight ─commit_block─▶ gone
+//!        │ refusal: a typed error,                 (every batch          │    └─▶ then expired queued
+//!        │ nothing changes                          interval)            │        txs and descendants:
+//!        ▼                                                               │        reverted
+//!                                                   rollback_block ◀─────┘ dropped, with descendants
 //!  projected state: each touched account's latest state, the nullifiers spent and the notes
 //!  created by every uncommitted transaction (queued or in flight), over the committed state
 //! ```
 //!
-//! A transaction is **queued** from [`Mempool::add_transaction`] until [`Mempool::select_block`]
-//! takes it, then **in flight** until the block is committed or rolled back;
-//! [`Mempool::pending`] and [`Mempool::in_flight`] count the two, and both hold capacity. The
+//! A transaction is **queued** from [`Mempool::add_transaction`] until
+//! [`Mempool::select_batches`] puts it in a **batch** (every batch interval), then waits there
+//! until [`Mempool::select_block`] takes its batch, then is **in flight** until the block is
+//! committed or rolled back; [`Mempool::pending`] counts the first two, [`Mempool::in_flight`]
+//! the last, and all hold capacity. The
 //! transactions form a DAG: a transaction's **parents** are the earlier uncommitted transaction
 //! of its account (it starts from the state that one leaves, `x' → x''`) and the uncommitted
 //! transaction that created each unauthenticated note it consumes. A parent always arrives
@@ -52,15 +55,20 @@
 //!
 //! Differs:
 //! - **No batch graph.** Batches are not proven on their own before a block (the block's
-//!   proving tree proves them), so there is no `select_batch` / `commit_batch` /
-//!   `rollback_batch`: [`Mempool::select_block`] takes up to `max_batches_per_block ·
-//!   max_txs_per_batch` queued transactions in arrival order and hands them to the producer,
-//!   which cuts them into batches of `max_txs_per_batch`. Only the transaction count is budgeted:
-//!   the note and account budgets of a batch and the note tree of a block cannot overflow at
-//!   the protocol maxima.
+//!   proving tree proves them), so there is no `commit_batch` / `rollback_batch`:
+//!   [`Mempool::select_batches`] (each batch interval) cuts the queued transactions, in arrival
+//!   order, into batches of up to `max_txs_per_batch`, while fewer than
+//!   `max_batches_per_block` batches wait; [`Mempool::select_block`] (each block interval) takes
+//!   up to `max_batches_per_block` waiting batches. Batches are a prefix of the arrival order,
+//!   so a batch's parents are in earlier batches, in flight or committed. The producer cuts
+//!   the block's transactions again into batches of `max_txs_per_batch` for the block kernel,
+//!   so a block replays from its transaction list alone: the selected batches decide which
+//!   transactions a block takes, and when, not the kernel's batch boundaries. Only the
+//!   transaction count is budgeted: the note and account budgets of a batch and the note tree
+//!   of a block cannot overflow at the protocol maxima.
 //! - **`select_block` returns `None`** when a block is already in flight (miden-node panics). It
-//!   otherwise always proposes a block, possibly empty (as miden-node), so empty blocks keep
-//!   the tip, and expiry, moving.
+//!   otherwise always proposes a block, possibly empty (as miden-node); the producer builds
+//!   none when no batch waits, since the block kernel proves a block's transactions.
 //! - **Commit and rollback check their input** and return typed errors ([`CommitError`])
 //!   instead of panicking: the produced block must be the proposed one and the state the one it
 //!   leaves. They return the reverted transaction ids instead of broadcasting events.
@@ -304,6 +312,8 @@ struct Entry {
     tx: Transaction,
     /// The uncommitted transactions it depends on, all earlier in arrival order.
     parents: Vec<TxId>,
+    /// The batch it was selected in, if it was; batched entries are a prefix of the queued.
+    batch: Option<u64>,
 }
 
 /// The state the uncommitted transactions lead to, over the committed state (miden-node's
@@ -432,6 +442,8 @@ pub struct Mempool {
     entries: Vec<Entry>,
     /// How many transactions the block in flight holds, if one is.
     proposed: Option<usize>,
+    /// The number the next selected batch gets.
+    next_batch: u64,
     projection: Projection,
 }
 
@@ -445,6 +457,7 @@ impl Mempool {
             chain_root: state.chain_root(),
             entries: Vec::new(),
             proposed: None,
+            next_batch: 0,
             projection: Projection::default(),
         })
     }
@@ -492,21 +505,55 @@ impl Mempool {
         }
         let parents = self.projection.check(state, &tx)?;
         self.projection.insert(id, &tx);
-        self.entries.push(Entry { id, tx, parents });
+        self.entries.push(Entry {
+            id,
+            tx,
+            parents,
+            batch: None,
+        });
         Ok(id)
     }
 
-    /// Take the next block's transactions: the first `max_batches_per_block ·
-    /// max_txs_per_batch` queued ones in arrival order (possibly none), which stay in flight
-    /// until [`Self::commit_block`] or [`Self::rollback_block`]. `None` while a block is already
-    /// in flight.
+    /// Cut the queued transactions not yet in a batch, in arrival order, into batches of up to
+    /// `max_txs_per_batch`, while fewer than `max_batches_per_block` batches wait for a block
+    /// (the rest stay queued: a block takes no more). Returns how many batches it selected.
+    pub fn select_batches(&mut self) -> usize {
+        let mut waiting = self.selected_batches();
+        let mut selected = 0;
+        let mut next = self.in_flight() + self.batched();
+        while next < self.entries.len() && waiting < self.config.max_batches_per_block {
+            let end = (next + self.config.max_txs_per_batch).min(self.entries.len());
+            for entry in &mut self.entries[next..end] {
+                entry.batch = Some(self.next_batch);
+            }
+            self.next_batch += 1;
+            next = end;
+            waiting += 1;
+            selected += 1;
+        }
+        selected
+    }
+
+    /// Batches selected and waiting for a block.
+    pub fn selected_batches(&self) -> usize {
+        self.waiting_batches().len()
+    }
+
+    /// Take the next block's transactions: those of the first `max_batches_per_block` selected
+    /// batches (possibly none), which stay in flight until [`Self::commit_block`] or
+    /// [`Self::rollback_block`]. `None` while a block is already in flight.
     pub fn select_block(&mut self) -> Option<ProposedBlock> {
         if self.proposed.is_some() {
             return None;
         }
-        // With no block in flight every transaction is queued, and a prefix of the arrival
-        // order holds the parents of each of its transactions.
-        let count = self.entries.len().min(self.config.max_txs_per_block());
+        // Batches are a prefix of the arrival order, which holds the parents of each of its
+        // transactions.
+        let count: usize = self
+            .waiting_batches()
+            .into_iter()
+            .take(self.config.max_batches_per_block)
+            .map(|(_, size)| size)
+            .sum();
         self.proposed = Some(count);
         Some(ProposedBlock {
             transactions: self.entries[..count].iter().map(|e| e.tx.clone()).collect(),
@@ -597,7 +644,30 @@ impl Mempool {
         dropped_ids
     }
 
-    /// Queued transactions (not in the block in flight).
+    /// Transactions in a selected batch, waiting for a block.
+    pub fn batched(&self) -> usize {
+        self.entries[self.in_flight()..]
+            .iter()
+            .take_while(|e| e.batch.is_some())
+            .count()
+    }
+
+    /// The waiting batches, in order: each one's number and size.
+    fn waiting_batches(&self) -> Vec<(u64, usize)> {
+        let mut batches: Vec<(u64, usize)> = Vec::new();
+        for batch in self.entries[self.in_flight()..]
+            .iter()
+            .map_while(|e| e.batch)
+        {
+            match batches.last_mut() {
+                Some((last, size)) if *last == batch => *size += 1,
+                _ => batches.push((batch, 1)),
+            }
+        }
+        batches
+    }
+
+    /// Queued transactions, batched or not (not in the block in flight).
     pub fn pending(&self) -> usize {
         self.entries.len() - self.in_flight()
     }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  submit(tx) ──▶ Mempool::add_transaction (over the current state)
-//!  build_block(t) ──▶ select_block ──▶ produce_block (on a copy) ──▶ BlockTree::plan
+//!  select_batches() ──▶ Mempool::select_batches (every batch interval)
+//!  build_block(t) ──▶ select_block (every block interval: the waiting batches) ──▶ produce_block (on a copy) ──▶ BlockTree::plan
 //!        │ refused: rollback (the block's transactions and their descendants dropped)
 //!        ▼
 //!  BuiltBlock { header, transactions, tree, reverted }   state := the block's state
@@ -13,13 +14,14 @@
 //! No I/O here: the service around it publishes each built block (header, transactions and
 //! tree in one store transaction) before the network proves it, and on restart replays the
 //! published blocks and resubmits the pending transactions. A block is built only when at
-//! least one transaction waits: the block kernel proves a block's transactions, and an empty
-//! block would have nothing to prove.
-
-use std::collections::HashMap;
+//! least one batch waits: the block kernel proves a block's transactions, and an empty block
+//! would have nothing to prove. Selected batches are only in memory: after a restart their
+//! transactions are queued again, in arrival order.
 
 use crate::block::{produce_block, ProducedBlock};
-use crate::chain::BlockHeader;
+use std::collections::HashMap;
+
+use crate::chain::{BlockHeader, BlockNumber};
 use crate::error::BlockError;
 use crate::kernel::{BlockTree, PlanError};
 use crate::mempool::{CommitError, Mempool, MempoolConfig, MempoolConfigError, MempoolError};
@@ -136,9 +138,15 @@ impl BlockProducer {
         Ok(id)
     }
 
-    /// Build the next block at `timestamp` from the queue; `Ok(None)` when nothing waits.
+    /// Cut the queued transactions into batches (see [`Mempool::select_batches`]); how many.
+    pub fn select_batches(&mut self) -> usize {
+        self.mempool.select_batches()
+    }
+
+    /// Build the next block at `timestamp` from the selected batches; `Ok(None)` when no batch
+    /// waits.
     pub fn build_block(&mut self, timestamp: u64) -> Result<Option<BuiltBlock>, BuildError> {
-        if self.mempool.pending() == 0 {
+        if self.mempool.selected_batches() == 0 {
             return Ok(None);
         }
         let Some(proposed) = self.mempool.select_block() else {
@@ -196,44 +204,65 @@ impl BlockProducer {
 
     /// Rebuild the state after `blocks` (each published header with its transactions, in
     /// order) from `genesis`: every block is produced again and must give its header.
-    ///
-    /// The transactions may be as submitted: one that names unauthenticated a note an earlier
-    /// block created (its creator was still waiting when it arrived) is taken as the mempool
-    /// took it when that block was built, the note named by its place. The origin is not
-    /// signed, so this changes neither the transaction nor its id.
     pub fn replay(
         genesis: RollupState,
         blocks: impl IntoIterator<Item = (BlockHeader, Vec<Transaction>)>,
         batch_size: usize,
     ) -> Result<RollupState, ReplayError> {
-        let mut state = genesis;
-        let mut created: HashMap<NoteId, NoteOrigin> = HashMap::new();
+        Ok(Replayed::blocks(genesis, blocks, batch_size)?.state)
+    }
+}
+
+/// Published blocks replayed: the state they lead to, and where each note they created is.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// The state after the last block.
+    pub state: RollupState,
+    created: HashMap<NoteId, (BlockNumber, u32)>,
+}
+
+impl Replayed {
+    /// Replay `blocks` from `genesis` (see [`BlockProducer::replay`]). A transaction is stored
+    /// as it was submitted: an input note it named unauthenticated, whose creator a block
+    /// before its own took, is named by its block and index again, as the mempool did when it
+    /// built the block (the origin is not signed, so the transaction is the same).
+    pub fn blocks(
+        genesis: RollupState,
+        blocks: impl IntoIterator<Item = (BlockHeader, Vec<Transaction>)>,
+        batch_size: usize,
+    ) -> Result<Replayed, ReplayError> {
+        let mut replayed = Replayed {
+            state: genesis,
+            created: HashMap::new(),
+        };
         for (header, mut transactions) in blocks {
             let number = header.number;
-            for input in transactions
-                .iter_mut()
-                .flat_map(|tx| tx.body.input_notes.iter_mut())
-                .filter(|input| input.origin == NoteOrigin::Unauthenticated)
-            {
-                if let Some(origin) = created.get(&input.note.id()) {
-                    input.origin = *origin;
-                }
+            for tx in &mut transactions {
+                replayed.authenticate(tx);
             }
-            let produced = produce_block(&state, &transactions, header.timestamp, batch_size)
-                .map_err(|error| ReplayError::Refused { number, error })?;
+            let produced =
+                produce_block(&replayed.state, &transactions, header.timestamp, batch_size)
+                    .map_err(|error| ReplayError::Refused { number, error })?;
             if produced.header != header {
                 return Err(ReplayError::HeaderMismatch { number });
             }
-            let inserts = produced.witnesses.iter().flat_map(|w| &w.note_inserts);
-            for (note, update) in inserts {
-                let origin = NoteOrigin::Committed {
-                    block: number,
-                    index: update.key as u32,
-                };
-                created.insert(*note, origin);
+            for (note, update) in produced.witnesses.iter().flat_map(|w| &w.note_inserts) {
+                replayed.created.insert(*note, (number, update.key as u32));
             }
-            state = produced.state;
+            replayed.state = produced.state;
         }
-        Ok(state)
+        Ok(replayed)
+    }
+
+    /// Name each unauthenticated input note of `tx` that a replayed block created by its
+    /// block and index.
+    pub fn authenticate(&self, tx: &mut Transaction) {
+        for input in &mut tx.body.input_notes {
+            if input.origin == NoteOrigin::Unauthenticated {
+                if let Some(&(block, index)) = self.created.get(&input.note.id()) {
+                    input.origin = NoteOrigin::Committed { block, index };
+                }
+            }
+        }
     }
 }

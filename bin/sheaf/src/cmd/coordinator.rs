@@ -18,7 +18,9 @@ use sheaf_coordinator::config::{
     DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
     DEFAULT_VERIFY_WORKERS,
 };
-use sheaf_coordinator::rollup::RollupConfig;
+use sheaf_coordinator::rollup::{
+    RollupConfig, DEFAULT_BATCH_INTERVAL, DEFAULT_BLOCK_INTERVAL, DEFAULT_CONCURRENT_BLOCKS,
+};
 use sheaf_coordinator::RollupOptions;
 use sheaf_coordinator::{
     CoordinatorConfig, CoordinatorService, FileRegistry, Registry, SenderConfig, ServiceOptions,
@@ -220,8 +222,9 @@ pub struct CoordinatorArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RollupArgs {
     /// Run a rollup node from this genesis file (JSON: a timestamp and the funded accounts):
-    /// take signed transactions at `POST /v1/rollup/transactions`, publish a block of the
-    /// waiting ones every `--block-interval-ms` before it is proven, and plan its proving tree
+    /// take signed transactions at `POST /v1/rollup/transactions`, cut the waiting ones into
+    /// batches every `--batch-interval-ms`, publish a block of the batches every
+    /// `--block-interval-ms` before it is proven, and plan its proving tree
     /// for the provers (`GET /v1/rollup/status` tells the published, proven and settled tips).
     /// Admits the rollup's kernels into the circuit set, as `--rollup`. With `--sender-key`,
     /// each block is registered on the chain when published and settled once proven, in order:
@@ -230,9 +233,20 @@ pub struct RollupArgs {
     /// would take the blocks' numbers (and, settled in order, hold them back).
     #[arg(long, env = "SHEAF_ROLLUP_GENESIS", conflicts_with = "sequences")]
     pub rollup_genesis: Option<PathBuf>,
-    /// Milliseconds between blocks (miden-node's default: 3 s).
-    #[arg(long, env = "SHEAF_BLOCK_INTERVAL_MS", default_value_t = 3_000)]
+    /// Milliseconds between blocks (miden-node's default: 3 s). A block takes the batches
+    /// selected so far, up to `--max-batches-per-block`.
+    #[arg(long, env = "SHEAF_BLOCK_INTERVAL_MS", default_value_t = DEFAULT_BLOCK_INTERVAL.as_millis() as u64)]
     pub block_interval_ms: u64,
+    /// Milliseconds between batch selections (miden-node's default: 1 s): the waiting
+    /// transactions are cut into batches of up to `--max-txs-per-batch`, while fewer than
+    /// `--max-batches-per-block` batches wait for a block.
+    #[arg(long, env = "SHEAF_BATCH_INTERVAL_MS", default_value_t = DEFAULT_BATCH_INTERVAL.as_millis() as u64)]
+    pub batch_interval_ms: u64,
+    /// Published blocks that may wait for their proof at once: block n is not published while
+    /// n minus the proven tip exceeds it, so the provers' backlog stays bounded; transactions
+    /// wait in the mempool meanwhile (then 503 at its capacity). Blocks settle in order.
+    #[arg(long, env = "SHEAF_CONCURRENT_BLOCKS", default_value_t = DEFAULT_CONCURRENT_BLOCKS)]
+    pub concurrent_blocks: usize,
     /// Transactions per batch of a block (1 to 64).
     #[arg(long, env = "SHEAF_MAX_TXS_PER_BATCH", default_value_t = 8)]
     pub max_txs_per_batch: usize,
@@ -251,8 +265,11 @@ impl RollupArgs {
         let Some(path) = &self.rollup_genesis else {
             return Ok(None);
         };
-        if self.block_interval_ms == 0 {
-            anyhow::bail!("--block-interval-ms must be at least 1");
+        if self.block_interval_ms == 0 || self.batch_interval_ms == 0 {
+            anyhow::bail!("--block-interval-ms and --batch-interval-ms must be at least 1");
+        }
+        if self.concurrent_blocks == 0 {
+            anyhow::bail!("--concurrent-blocks must be at least 1");
         }
         let genesis = sheaf_rollup::Genesis::load(path)?.build()?;
         let mempool = MempoolConfig::new(
@@ -263,8 +280,13 @@ impl RollupArgs {
         )?;
         Ok(Some(RollupOptions {
             genesis,
-            config: RollupConfig { mempool, arity },
+            config: RollupConfig {
+                mempool,
+                arity,
+                concurrent_blocks: self.concurrent_blocks,
+            },
             block_interval: std::time::Duration::from_millis(self.block_interval_ms),
+            batch_interval: std::time::Duration::from_millis(self.batch_interval_ms),
         }))
     }
 }

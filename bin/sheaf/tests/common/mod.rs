@@ -39,6 +39,27 @@ pub fn postgres_server() -> (String, String) {
     (admin, server)
 }
 
+/// `sheaf coordinator` running a rollup node from `genesis` on the SQLite store `dir/sheaf.db`,
+/// listening on `port`, with `args` added (a block interval, a provers file, …); logs to
+/// `dir/coordinator.log`.
+pub fn rollup_coordinator(dir: &Path, port: u16, genesis: &Path, args: &[&str]) -> Process {
+    Process::spawn(
+        "coordinator",
+        sheaf()
+            .args([
+                "coordinator",
+                "--db",
+                &format!("sqlite://{}", dir.join("sheaf.db").display()),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--rollup-genesis",
+            ])
+            .arg(genesis)
+            .args(args),
+        dir,
+    )
+}
+
 /// A loopback port free at the time of asking.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

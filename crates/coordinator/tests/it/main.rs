@@ -11,4 +11,6 @@ mod postgres;
 mod registry;
 mod rejections;
 mod rollup;
+mod rollup_rejections;
+mod rollup_restart;
 mod settlement;

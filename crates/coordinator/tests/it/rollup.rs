@@ -14,7 +14,8 @@ use ed25519_dalek::SigningKey;
 use sheaf_api::ErrorCode;
 use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
 use sheaf_coordinator::rollup::{
-    BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, MAX_TRANSACTION_BYTES,
+    BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, DEFAULT_CONCURRENT_BLOCKS,
+    MAX_TRANSACTION_BYTES,
 };
 use sheaf_coordinator::{
     CoordinatorConfig, CoordinatorService, RollupOptions, SenderConfig, ServiceOptions,
@@ -168,6 +169,8 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
             ..MempoolConfig::default()
         },
         arity: 2,
+        // Both blocks may wait for their proof, not a third.
+        concurrent_blocks: 2,
     };
     let node = RollupNode::open(store.clone(), genesis.clone(), config.clone())
         .await
@@ -193,7 +196,9 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     assert_eq!(node.pending().await, 6);
 
     // Two blocks, published before any proof: 4 then 2 transactions.
+    node.select_batches().await;
     let first = node.build_and_publish(2_000).await.unwrap().unwrap();
+    node.select_batches().await;
     let second = node.build_and_publish(3_000).await.unwrap().unwrap();
     assert_eq!((first.number, second.number), (1, 2));
     assert!(node.build_and_publish(4_000).await.unwrap().is_none());
@@ -205,6 +210,12 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     node.submit(&serde_json::to_vec(&txs[6]).unwrap())
         .await
         .unwrap();
+    // Two published blocks wait for their proof: the proving backlog is full, the third block
+    // waits with its transaction in the mempool.
+    node.select_batches().await;
+    assert!(node.build_and_publish(4_500).await.unwrap().is_none());
+    assert_eq!(node.pending().await, 1);
+    assert_eq!(store.rollup_tip().await.unwrap().unwrap().number, 2);
     let state = node.state().await;
     drop(node);
 
@@ -241,6 +252,7 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
         .unwrap();
     assert_eq!(reopened.state().await, state);
     assert_eq!(reopened.pending().await, 1);
+    reopened.select_batches().await;
     let third = reopened.build_and_publish(5_000).await.unwrap().unwrap();
     assert_eq!(third.number, 3);
     net.stop().await;
@@ -270,12 +282,13 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
             ..MempoolConfig::default()
         },
         arity: 2,
+        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
     };
     let node = RollupNode::open(store.clone(), genesis.clone(), config)
         .await
         .unwrap();
     net.coordinator.attach_rollup(node.clone());
-    let txs = demo.transfers(3).unwrap();
+    let txs = demo.transfers(4).unwrap();
     let circuits = net.coordinator.circuits_arc();
     let client = WorkerSecret::from_digest(Digest([7, 7, 7, 7]));
     let prove_local = |tx: &Transaction| {
@@ -383,6 +396,7 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
+    node.select_batches().await;
     let header = node.build_and_publish(2_000).await.unwrap().unwrap();
     let jobs = store
         .list_jobs(JobFilter {
@@ -445,7 +459,7 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
 }
 
 /// `POST` raw bytes to the coordinator, unsigned.
-async fn post_raw(net: &crate::harness::Net, path: &str, body: Vec<u8>) -> Answer {
+pub(crate) async fn post_raw(net: &crate::harness::Net, path: &str, body: Vec<u8>) -> Answer {
     let response = net
         .http
         .post(format!("{}{path}", net.url))
@@ -477,6 +491,7 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
             ..MempoolConfig::default()
         },
         arity: 2,
+        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
     };
     let node = RollupNode::open(store.clone(), demo.state.clone(), config)
         .await
@@ -516,6 +531,8 @@ async fn the_rollup_api_takes_transactions_and_refuses_bad_ones_with_clear_codes
     assert_eq!(full.code(), ErrorCode::Overloaded);
     assert!(full.retry_after.is_some());
     assert_eq!(node.pending().await, 2);
+
+    node.select_batches().await;
 
     node.build_and_publish(2_000).await.unwrap().unwrap();
     // The published block: its transactions, the notes they made, the nullifier the second
@@ -599,8 +616,10 @@ async fn a_rollup_coordinator_with_a_sender_settles_its_blocks_on_chain_in_order
                     ..MempoolConfig::default()
                 },
                 arity: 2,
+                concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
             },
             block_interval: Duration::from_millis(200),
+            batch_interval: Duration::from_millis(100),
         }),
     })
     .await

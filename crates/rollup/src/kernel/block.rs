@@ -1,8 +1,7 @@
 //! The block rule: the top of the block kernel.
 //!
-//! A `kernel:block` node verifies one child, a tx leaf node, a pair node (a block of one local
-//! transaction) or a merge node whose transition covers the whole block, and binds it to the
-//! previous header:
+//! A `kernel:block` node verifies one child, a tx leaf node or a merge node whose transition
+//! covers the whole block, and binds it to the previous header:
 //! - the block starts from the previous header's account and nullifier roots, with an empty
 //!   note tree, no note and an empty transaction accumulator;
 //! - its number is the previous one's plus one;
@@ -25,9 +24,8 @@ use sheaf_circuits::{
 
 use super::gadgets::{constant_digest, elements, hash_tagged, merkle_root, Builder};
 use super::header::BlockHeaderTarget;
-use super::merge::MERGE_RULE;
 use super::transition::TransitionTarget;
-use super::{kernel_error, position_in, TX_LEAF_NODE, TX_PAIR_NODE};
+use super::{assert_one_of, kernel_error, TRANSITION_NODES};
 use crate::chain::BlockHeader;
 use crate::hash::{felt, Domain};
 use crate::limits::{CHAIN_TREE_DEPTH, MAX_TIMESTAMP_BITS, NOTE_TREE_DEPTH};
@@ -154,20 +152,8 @@ impl NodeRule for BlockRule {
         let digest = t.digest(b);
         b.connect_hashes(child.header.statement, digest);
         if let Some(position) = child.position {
-            // The child is a tx leaf node, a merge node or, for a block of one local
-            // transaction, its pair node: (p − a)(p − b)(p − c) = 0.
-            let accepted = [
-                position_in(positions, TX_LEAF_NODE),
-                position_in(positions, &format!("kernel:{MERGE_RULE}")),
-                position_in(positions, TX_PAIR_NODE),
-            ];
-            let mut product = b.one();
-            for accepted in accepted {
-                let constant = b.constant(accepted);
-                let difference = b.sub(position, constant);
-                product = b.mul(product, difference);
-            }
-            b.assert_zero(product);
+            // A tx leaf node, a pair node (a block of one local transaction) or a merge node.
+            assert_one_of(b, None, position, positions, &TRANSITION_NODES);
         }
 
         let previous = BlockHeaderTarget::add_virtual(b);

@@ -18,14 +18,14 @@ use sheaf_circuits::{
 
 use super::gadgets::{connect_hash_if, connect_if, min_u32, Builder};
 use super::transition::{StateRootsTarget, TransitionTarget};
-use super::{kernel_error, position_in, TX_LEAF_NODE, TX_PAIR_NODE};
+use super::{assert_one_of, kernel_error, TRANSITION_NODES};
 use crate::transition::Transition;
 
 /// The rule's name: `kernel:merge`, and the `kind` of its jobs' inputs.
 pub const MERGE_RULE: &str = "merge";
 
 /// Bump when the merge rule's constraints change (the artifact cache keys on it).
-const VERSION: &str = "merge-2";
+const VERSION: &str = "merge-3";
 
 /// A merge job's witness: the transition each real child proves, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,11 +125,6 @@ impl NodeRule for MergeRule {
         children: &[RuleChild],
         positions: &WhitelistPositions,
     ) -> Box<dyn RuleTargets> {
-        let accepted = [
-            position_in(positions, TX_LEAF_NODE),
-            position_in(positions, &format!("kernel:{MERGE_RULE}")),
-            position_in(positions, TX_PAIR_NODE),
-        ];
         let transitions: Vec<TransitionTarget> = children
             .iter()
             .map(|child| {
@@ -137,16 +132,14 @@ impl NodeRule for MergeRule {
                 let digest = t.digest(b);
                 connect_hash_if(b, child.active, child.header.statement, digest);
                 if let Some(position) = child.position {
-                    // A real child is a tx leaf node, a merge node or a pair node:
-                    // (p − a)(p − b)(p − c) = 0.
-                    let mut product = b.one();
-                    for accepted in accepted {
-                        let constant = b.constant(accepted);
-                        let difference = b.sub(position, constant);
-                        product = b.mul(product, difference);
-                    }
-                    let gated = b.mul(child.active.target, product);
-                    b.assert_zero(gated);
+                    // A real child is a tx leaf node, a pair node or a merge node.
+                    assert_one_of(
+                        b,
+                        Some(child.active),
+                        position,
+                        positions,
+                        &TRANSITION_NODES,
+                    );
                 }
                 t
             })

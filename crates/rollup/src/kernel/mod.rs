@@ -104,6 +104,30 @@ fn position_in(positions: &WhitelistPositions, name: &str) -> F {
     F::from_canonical_u64(positions.get(name).map_or(NO_POSITION, |p| p as u64))
 }
 
+/// Constrain a child's whitelist `position` to be that of one of the circuits `names`
+/// (`∏ (p − c_i) = 0`), when `active` (always when `None`).
+fn assert_one_of(
+    b: &mut gadgets::Builder,
+    active: Option<plonky2::iop::target::BoolTarget>,
+    position: plonky2::iop::target::Target,
+    positions: &WhitelistPositions,
+    names: &[&str],
+) {
+    let mut product = b.one();
+    for name in names {
+        let constant = b.constant(position_in(positions, name));
+        let difference = b.sub(position, constant);
+        product = b.mul(product, difference);
+    }
+    if let Some(active) = active {
+        product = b.mul(active.target, product);
+    }
+    b.assert_zero(product);
+}
+
+/// The circuits whose statements are transitions: what the merge and block rules read.
+const TRANSITION_NODES: [&str; 3] = [TX_LEAF_NODE, TX_PAIR_NODE, "kernel:merge"];
+
 /// A kernel job's witness refused natively.
 fn kernel_error(rule: &str, reason: String) -> CircuitError {
     CircuitError::BadInputs {

@@ -48,6 +48,8 @@
 //! circuit's own refusal can be seen. Nothing here panics on a malformed job: wrong path lengths,
 //! too many notes or witness lists of the wrong length are typed errors.
 
+use std::sync::{Arc, Mutex, Weak};
+
 use plonky2::field::types::Field;
 use plonky2::hash::hash_types::HashOutTarget;
 use plonky2::iop::target::{BoolTarget, Target};
@@ -1003,6 +1005,9 @@ fn plan_degree(config: &CircuitConfig, slots: Slots) -> Result<usize, CircuitErr
 // ----------------------------------------------------------------------------------------------
 // The leaf.
 
+/// The tx kernel's built circuit.
+type KernelData = CircuitData<F, C, D>;
+
 /// The built tx kernel.
 pub struct TxKernel {
     /// Registered as the pair kind ([`TX_PAIR_KIND`]): the same circuit, whose leaf node joins a
@@ -1011,7 +1016,7 @@ pub struct TxKernel {
     targets: KernelTargets,
     header: LeafHeaderBuilder,
     gates: usize,
-    data: CircuitData<F, C, D>,
+    data: Arc<CircuitData<F, C, D>>,
 }
 
 impl std::fmt::Debug for TxKernel {
@@ -1036,13 +1041,11 @@ impl TxKernel {
         config: CircuitConfig,
         cache: Option<&ArtifactCache>,
     ) -> Result<Self, CircuitError> {
-        let fp = Fingerprint::new(
-            TX_KERNEL_KIND,
-            &format!(
-                "{TX_KERNEL_VERSION} inputs={} outputs={} {config:?}",
-                SLOTS.inputs, SLOTS.outputs
-            ),
+        let description = format!(
+            "{TX_KERNEL_VERSION} inputs={} outputs={} {config:?}",
+            SLOTS.inputs, SLOTS.outputs
         );
+        let fp = Fingerprint::new(TX_KERNEL_KIND, &description);
         let build = || {
             let degree_bits = plan_degree(&config, SLOTS)?;
             let (builder, _, _) = define(&config, SLOTS, degree_bits);
@@ -1055,10 +1058,28 @@ impl TxKernel {
             }
             Ok(data)
         };
-        let data = match cache {
-            Some(cache) => cache.circuit(CACHE_KIND, &fp, build)?.0,
-            None => build()?,
+        // The tx and pair kinds are one circuit: a process holds its prover data once.
+        static LOADED: Mutex<Vec<(String, Weak<KernelData>)>> = Mutex::new(Vec::new());
+        let mut loaded = LOADED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loaded.retain(|(_, data)| data.strong_count() > 0);
+        let shared = loaded
+            .iter()
+            .find(|(key, _)| *key == description)
+            .and_then(|(_, data)| data.upgrade());
+        let data = match shared {
+            Some(data) => data,
+            None => {
+                let data = Arc::new(match cache {
+                    Some(cache) => cache.circuit(CACHE_KIND, &fp, build)?.0,
+                    None => build()?,
+                });
+                loaded.push((description, Arc::downgrade(&data)));
+                data
+            }
         };
+        drop(loaded);
         // The targets, as the circuit (built now or loaded) was defined with them.
         let (builder, targets, header) = define(&config, SLOTS, data.common.degree_bits());
         Ok(TxKernel {

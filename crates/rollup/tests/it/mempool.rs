@@ -89,6 +89,7 @@ fn produce(state: &RollupState, proposed: &ProposedBlock) -> ProducedBlock {
 
 /// Select, produce and commit the next block; the block and the reverted ids.
 fn next_block(pool: &mut Mempool, state: &mut RollupState) -> (ProducedBlock, Vec<TxId>) {
+    pool.select_batches();
     let proposed = pool.select_block().expect("no block in flight");
     assert_eq!(pool.in_flight(), proposed.transactions.len());
     let produced = produce(state, &proposed);
@@ -188,6 +189,7 @@ fn full_mempool_refuses_until_a_block_commits() {
         MempoolError::CapacityExceeded { capacity: 2 }
     );
     // In-flight transactions still hold capacity.
+    pool.select_batches();
     let proposed = pool.select_block().unwrap();
     assert_eq!((pool.pending(), pool.in_flight()), (0, 2));
     assert_eq!(
@@ -409,6 +411,7 @@ fn transaction_already_in_the_mempool_is_refused() {
         MempoolError::DuplicateTransaction(id)
     );
     // Still a duplicate while its block is in flight.
+    pool.select_batches();
     pool.select_block().unwrap();
     assert_eq!(
         refused(&mut pool, tx, &world.state),
@@ -496,6 +499,7 @@ fn note_created_and_consumed_while_pending_go_in_one_block() {
     let spend = world.tx(BOB, &[unauthenticated(note)], &[forward]);
     pool.add_transaction(send.clone(), &world.state).unwrap();
     pool.add_transaction(spend.clone(), &world.state).unwrap();
+    pool.select_batches();
     let proposed = pool.select_block().unwrap();
     assert_eq!(proposed.transactions, vec![send, spend]);
     let produced = produce(&world.state, &proposed);
@@ -526,6 +530,7 @@ fn blocks_take_the_queue_in_batches_and_the_next_select_gets_the_rest() {
     }
     assert_eq!((pool.pending(), pool.in_flight()), (9, 0));
 
+    pool.select_batches();
     let proposed = pool.select_block().unwrap();
     assert_eq!(proposed.transactions, txs[..4]);
     assert_eq!(proposed.batch_size, 2);
@@ -568,6 +573,7 @@ fn a_note_whose_creator_commits_first_is_then_consumed_through_the_chain() {
     // Block 1 holds only the creator; the consumer now names the note by block 1, index 0.
     next_block(&mut pool, &mut world.state);
     assert_eq!(pool.pending_ids(), vec![spend_id]);
+    pool.select_batches();
     let proposed = pool.select_block().unwrap();
     assert_eq!(proposed.transactions[0].id(), spend_id);
     assert_eq!(
@@ -644,6 +650,7 @@ fn rollback_drops_the_block_and_its_descendants() {
     for tx in [&send, &spend, &carol] {
         pool.add_transaction(tx.clone(), &world.state).unwrap();
     }
+    pool.select_batches();
     let proposed = pool.select_block().unwrap();
     assert_eq!(proposed.transactions, vec![send.clone()]);
     // Arrivals while the block is in flight chain onto it.
@@ -675,6 +682,7 @@ fn a_dropped_transactions_nullifiers_and_notes_are_free_again() {
     let forward = world.note(CAROL, 100);
     let spend = world.tx(BOB, &[input], &[forward]);
     pool.add_transaction(spend.clone(), &world.state).unwrap();
+    pool.select_batches();
     pool.select_block().unwrap();
     assert_eq!(pool.rollback_block(), vec![spend.id()]);
     assert!(pool.is_empty());
@@ -703,6 +711,7 @@ fn commit_of_anything_but_the_proposed_block_is_refused() {
     );
     let tx = world.tx(ALICE, &[], &[]);
     pool.add_transaction(tx, &world.state).unwrap();
+    pool.select_batches();
     let proposed = pool.select_block().unwrap();
     let before = pool.clone();
     // Another block (with none of its transactions).
@@ -723,4 +732,90 @@ fn commit_of_anything_but_the_proposed_block_is_refused() {
         pool.commit_block(&produced, &produced.state),
         Err(CommitError::NoProposedBlock)
     );
+}
+
+/// Two batches of two per block, over a three-account demo with `count` transfers.
+fn batched_pool(count: usize) -> (Mempool, RollupState, Vec<Transaction>) {
+    let mut demo = DemoRollup::new(3, 8, 1_000).unwrap();
+    let txs = demo.transfers(count).unwrap();
+    let config = MempoolConfig {
+        max_txs_per_batch: 2,
+        max_batches_per_block: 2,
+        ..MempoolConfig::default()
+    };
+    let pool = Mempool::new(config, &demo.state).unwrap();
+    (pool, demo.state, txs)
+}
+
+#[test]
+fn batches_hold_at_most_max_txs_and_stop_once_a_block_of_them_waits() {
+    let (mut pool, state, txs) = batched_pool(7);
+    assert_eq!(pool.select_batches(), 0, "nothing queued, no batch");
+    for tx in &txs[..3] {
+        pool.add_transaction(tx.clone(), &state).unwrap();
+    }
+    // Three queued: a full batch and a partial one, cut at the batch interval.
+    assert_eq!(pool.select_batches(), 2);
+    assert_eq!((pool.selected_batches(), pool.batched()), (2, 3));
+    for tx in &txs[3..] {
+        pool.add_transaction(tx.clone(), &state).unwrap();
+    }
+    // A block's worth of batches waits: later arrivals stay queued, unbatched.
+    assert_eq!(pool.select_batches(), 0);
+    assert_eq!((pool.pending(), pool.batched()), (7, 3));
+}
+
+#[test]
+fn a_block_takes_only_the_selected_batches_and_later_arrivals_wait_for_the_next_interval() {
+    let (mut pool, mut state, txs) = batched_pool(5);
+    for tx in &txs[..3] {
+        pool.add_transaction(tx.clone(), &state).unwrap();
+    }
+    pool.select_batches();
+    for tx in &txs[3..] {
+        pool.add_transaction(tx.clone(), &state).unwrap();
+    }
+    let proposed = pool.select_block().unwrap();
+    assert_eq!(proposed.transactions, txs[..3], "the two selected batches");
+    let produced = produce(&state, &proposed);
+    state = produced.state.clone();
+    assert_eq!(pool.commit_block(&produced, &state), Ok(vec![]));
+    assert_eq!((pool.pending(), pool.batched()), (2, 0));
+    assert_eq!(pool.selected_batches(), 0);
+    // No batch selected since: the next block is empty (the producer then builds none).
+    assert!(pool.select_block().unwrap().transactions.is_empty());
+    pool.rollback_block();
+    assert_eq!(pool.select_batches(), 1);
+    let proposed = pool.select_block().unwrap();
+    // The same transactions; the note the block made is now named by its place there.
+    assert_eq!(ids(&proposed.transactions), ids(&txs[3..]));
+}
+
+#[test]
+fn a_rolled_back_block_drops_its_batched_descendants_and_the_rest_is_batched_again() {
+    let mut world = world();
+    let mut pool = mempool(&world, blocks_of(1));
+    let first = world.tx(ALICE, &[], &[]);
+    // Starts from the state `first` leaves: its child.
+    let second = tx_from(&mut world, first.body.final_account(), &[], &[]);
+    let other = world.tx(BOB, &[], &[]);
+    for tx in [&first, &second, &other] {
+        pool.add_transaction(tx.clone(), &world.state).unwrap();
+    }
+    assert_eq!(
+        pool.select_batches(),
+        1,
+        "one block's worth of batches waits at most"
+    );
+    pool.select_block().unwrap();
+    assert_eq!(
+        pool.select_batches(),
+        1,
+        "the next batch, while the block is in flight"
+    );
+    assert_eq!(pool.batched(), 1);
+    assert_eq!(pool.rollback_block(), vec![first.id(), second.id()]);
+    assert_eq!((pool.selected_batches(), pool.pending()), (0, 1));
+    assert_eq!(pool.select_batches(), 1);
+    assert_eq!(pool.select_block().unwrap().transactions, vec![other]);
 }

@@ -31,7 +31,10 @@ fn blocks_built_from_the_mempool_replay_to_the_same_state() {
     let genesis = demo.state.clone();
     let mut published: Vec<(BlockHeader, Vec<Transaction>)> = Vec::new();
     let mut time = 2_000;
-    while let Some(block) = producer.build_block(time).unwrap() {
+    while let Some(block) = {
+        producer.select_batches();
+        producer.build_block(time).unwrap()
+    } {
         time += 1_000;
         assert_eq!(block.header.number as usize, published.len() + 1);
         let previous = published
@@ -79,6 +82,7 @@ fn a_block_the_rules_refuse_is_dropped_and_changes_nothing() {
     // Time does not move forward: the producer's rules refuse the block.
     let genesis_time = demo.state.tip().timestamp;
     let before = producer.state().clone();
+    producer.select_batches();
     let error = producer.build_block(genesis_time).unwrap_err();
     let BuildError::Refused { error, dropped } = error else {
         panic!("{error}")
@@ -90,4 +94,32 @@ fn a_block_the_rules_refuse_is_dropped_and_changes_nothing() {
         producer.mempool().pending() + producer.mempool().in_flight(),
         0
     );
+}
+
+#[test]
+fn blocks_replay_from_their_transactions_as_submitted_when_a_note_was_published_before_its_spend() {
+    // One transaction per block: transfer 1 consumes transfer 0's note, submitted as
+    // unauthenticated while transfer 0 waited, and is built into the block after it.
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let genesis = demo.state.clone();
+    let config = MempoolConfig {
+        max_txs_per_batch: 1,
+        max_batches_per_block: 1,
+        ..MempoolConfig::default()
+    };
+    let mut producer = BlockProducer::new(genesis.clone(), config, 2).unwrap();
+    let txs = demo.transfers(2).unwrap();
+    for tx in &txs {
+        producer.submit(tx.clone()).unwrap();
+    }
+    let mut published = Vec::new();
+    for (time, tx) in [(2_000, &txs[0]), (3_000, &txs[1])] {
+        producer.select_batches();
+        let block = producer.build_block(time).unwrap().unwrap();
+        assert_eq!(block.transactions[0].id(), tx.id());
+        // The store keeps the transaction as it was submitted.
+        published.push((block.header, vec![tx.clone()]));
+    }
+    let replayed = BlockProducer::replay(genesis, published, 1).unwrap();
+    assert_eq!(&replayed, producer.state());
 }

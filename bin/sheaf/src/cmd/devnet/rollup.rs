@@ -25,7 +25,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use sheaf_coordinator::rollup::LocalTransaction;
-use sheaf_coordinator::rollup::RollupConfig;
+use sheaf_coordinator::rollup::{RollupConfig, DEFAULT_BATCH_INTERVAL, DEFAULT_CONCURRENT_BLOCKS};
 use sheaf_coordinator::RollupOptions;
 use sheaf_rollup::producer::BlockProducer;
 use sheaf_rollup::signature::DEFAULT_KEY_COUNT;
@@ -158,15 +158,18 @@ impl DevnetRollupArgs {
         Ok(mempool)
     }
 
-    /// The coordinator's rollup node options, from the workload's genesis.
+    /// The coordinator's rollup node options, from the workload's genesis (the batch interval and
+    /// the proving backlog at the node's defaults).
     pub fn options(&self, genesis: RollupState, arity: usize) -> anyhow::Result<RollupOptions> {
         Ok(RollupOptions {
             genesis,
             config: RollupConfig {
                 mempool: self.mempool()?,
                 arity,
+                concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
             },
             block_interval: Duration::from_millis(self.block_interval_ms),
+            batch_interval: DEFAULT_BATCH_INTERVAL,
         })
     }
 }
