@@ -269,7 +269,8 @@ mod tests {
     use crate::mempool::MempoolConfig;
     use crate::producer::BlockProducer;
 
-    /// Submits `count` transfers, then builds blocks until none waits; returns the blocks.
+    /// Submits `count` transfers, then selects batches and builds blocks until none waits;
+    /// returns the blocks.
     fn run(
         producer: &mut BlockProducer,
         workload: &mut TransferWorkload,
@@ -285,9 +286,12 @@ mod tests {
             producer.submit(tx).unwrap();
         }
         let mut blocks = Vec::new();
-        while producer.mempool().pending() > 0 {
+        loop {
             *timestamp += 1_000;
-            let block = producer.build_block(*timestamp).unwrap().unwrap();
+            producer.select_batches();
+            let Some(block) = producer.build_block(*timestamp).unwrap() else {
+                break;
+            };
             let created: Vec<Note> = block
                 .transactions
                 .iter()
