@@ -52,8 +52,9 @@ enum Command {
     ExportKey(cmd::keys::ExportKeyArgs),
     /// Verify a root proof with a final key; exit 0 when valid.
     Verify(cmd::keys::VerifyArgs),
-    /// Run a whole proving network on this machine: a coordinator on an embedded SQLite data
-    /// directory and N prover processes over loopback; prove S sequences and verify their roots.
+    /// Run a whole proving network on this machine: a chain, a coordinator on an embedded
+    /// SQLite data directory and N prover processes over loopback; prove and settle the blocks
+    /// of a rollup fed with transfers (or, `--workload work`, S sequences) and verify the roots.
     Devnet(cmd::devnet::DevnetArgs),
     /// Serve the prover API: plan sequences, lease jobs, verify and store proofs.
     Coordinator(cmd::coordinator::CoordinatorArgs),

@@ -13,8 +13,8 @@ const REWARD_PER_SEQUENCE: u64 = sheaf_chain::settlement::DEFAULT_REWARD_PER_SEQ
 fn devnet_finalizes_its_sequences_on_chain_in_order_and_pays_the_sender() {
     let dir = tempfile::tempdir().unwrap();
     let output = sheaf()
-        .args(["devnet", "--json", "--provers", "1", "--sequences", "3"])
-        .args(["--leaves", "1", "--threads", "1"])
+        .args(["devnet", "--workload", "work", "--json", "--provers", "1"])
+        .args(["--sequences", "3", "--leaves", "1", "--threads", "1"])
         .arg("--data-dir")
         .arg(dir.path())
         .output()
@@ -124,6 +124,8 @@ fn devnet_stopped_by_sigterm_stops_its_provers_and_removes_its_temporary_directo
     let mut devnet = sheaf()
         .args([
             "devnet",
+            "--workload",
+            "work",
             "--provers",
             "2",
             "--sequences",
@@ -169,4 +171,69 @@ fn devnet_stopped_by_sigterm_stops_its_provers_and_removes_its_temporary_directo
     }
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// The default workload, with every second transfer local (its signed half proved by the
+/// devnet as a wallet does): transfers sent to the rollup node while it publishes blocks, every
+/// block proven by the network and settled on chain in order, and every account's balance and
+/// notes equal to a native replay of the settled blocks.
+#[test]
+fn devnet_proves_and_settles_rollup_blocks_whose_replay_matches_the_workload() {
+    let output = sheaf()
+        .args(["devnet", "--json", "--provers", "1", "--threads", "1"])
+        .args(["--blocks", "2", "--tps", "4", "--block-interval-ms", "1000"])
+        .args(["--accounts", "3", "--local-every", "2"])
+        .output()
+        .expect("sheaf devnet runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "devnet failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.trim()).expect("one JSON summary");
+    assert_eq!(summary["workload"], "rollup");
+    let rollup = &summary["rollup"];
+    let blocks = rollup["blocks_published"].as_u64().unwrap();
+    assert!(blocks >= 2, "{rollup}");
+    assert_eq!(rollup["blocks_proven"], blocks);
+    assert_eq!(rollup["blocks_settled"], blocks);
+    assert_eq!(summary["sequences"], blocks);
+    assert_eq!(summary["roots_verified"], blocks);
+    assert_eq!(summary["sequences_finalized"], blocks);
+    let transactions = rollup["transactions"].as_u64().unwrap();
+    assert!(transactions > 0, "{rollup}");
+    let local = rollup["local_transactions"].as_u64().unwrap();
+    assert!(local > 0, "{rollup}");
+    assert_eq!(rollup["network_transactions"], transactions - local);
+    assert!(rollup["notes_consumed"].as_u64().unwrap() > 0, "{rollup}");
+    assert_eq!(rollup["balances_match"], true, "{rollup}");
+    assert_eq!(rollup["balances_matching"], 3);
+    assert_eq!(rollup["latency_settled"]["count"], transactions);
+}
+
+#[test]
+fn devnet_refuses_rollup_settings_it_cannot_run_before_starting_anything() {
+    let refusals = [
+        (&["--accounts", "1"][..], "--accounts must be at least 2"),
+        (&["--tps", "0"][..], "--tps must be above 0"),
+        (&["--tps", "NaN"][..], "--tps must be above 0"),
+        (&["--blocks", "0"][..], "--blocks must be at least 1"),
+        (&["--max-txs-per-batch", "65"][..], "--max-txs-per-batch"),
+        (&["--tps", "1000", "--blocks", "100"][..], "one-time keys"),
+    ];
+    for (args, reason) in refusals {
+        let dir = tempfile::tempdir().unwrap();
+        let output = sheaf()
+            .args(["devnet", "--provers", "1"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} ran");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        assert!(!dir.path().join("store").exists(), "{args:?} started");
+    }
 }

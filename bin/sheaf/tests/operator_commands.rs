@@ -776,8 +776,16 @@ fn a_devnet_root_proof_exports_and_verifies_and_its_chain_shows_it_settled() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("devnet");
     let output = sheaf()
-        .args(["devnet", "--provers", "1", "--sequences", "1"])
-        .args(["--leaves", "1", "--threads", "1", "--json"])
+        .args(["devnet", "--workload", "work", "--provers", "1"])
+        .args([
+            "--sequences",
+            "1",
+            "--leaves",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+        ])
         .arg("--data-dir")
         .arg(&data)
         .output()

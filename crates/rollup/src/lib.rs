@@ -55,6 +55,7 @@ pub mod state;
 pub mod transition;
 pub mod tx;
 pub mod witness;
+pub mod workload;
 
 pub use account::{Account, AccountId};
 pub use batch::{check_batch, BatchSummary};

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use sheaf_store::{Job, JobId, JobStatus};
+use sheaf_types::SequenceId;
 
 /// The critical path: the chain of jobs (and of each prover's previous job) that ends at the
 /// last proof; what on it was not proving is the coordinator's overhead.
@@ -23,8 +24,11 @@ pub struct CriticalPath {
 /// The critical path through `jobs`: from the last proof stored, step back to whichever ended
 /// last among the job's children and the previous job of the same prover (what the job
 /// waited for), until nothing precedes. Gaps between a predecessor's proof and the next lease,
-/// and a job's lease time not spent proving, are overhead.
-pub fn critical_path(jobs: &[Job]) -> CriticalPath {
+/// and a job's lease time not spent proving, are overhead. A job cannot be leased before its
+/// sequence is planned (`released`, per sequence: a rollup block's publication), so a
+/// predecessor that ended earlier is not what it waited for: the path then starts at the
+/// planning (the first job of all starts at its lease, as a work run's first jobs do).
+pub fn critical_path(jobs: &[Job], released: &HashMap<SequenceId, i64>) -> CriticalPath {
     let proved: HashMap<JobId, &Job> = jobs
         .iter()
         .filter(|j| j.status == JobStatus::Proved && j.proved_ms.is_some() && j.leased_ms.is_some())
@@ -40,6 +44,10 @@ pub fn critical_path(jobs: &[Job]) -> CriticalPath {
         path.jobs += 1;
         proving_ms += current.prove_ms.unwrap_or(0);
         let leased = current.leased_ms.unwrap_or(0);
+        let ready = released
+            .get(&current.id.sequence)
+            .copied()
+            .filter(|r| *r <= leased);
         let children = current
             .children
             .iter()
@@ -53,9 +61,13 @@ pub fn critical_path(jobs: &[Job]) -> CriticalPath {
             .chain(previous_of_prover)
             .filter(|j| j.proved_ms.is_some_and(|p| p <= leased))
             .max_by_key(|j| (j.proved_ms, j.id));
-        match before {
-            Some(job) => current = job,
-            None => {
+        match (before, ready) {
+            (Some(job), Some(ready)) if job.proved_ms.is_some_and(|p| p < ready) => {
+                path.seconds = (end - ready) as f64 / 1000.0;
+                break;
+            }
+            (Some(job), _) => current = job,
+            (None, _) => {
                 path.seconds = (end - leased) as f64 / 1000.0;
                 break;
             }

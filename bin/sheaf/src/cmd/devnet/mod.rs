@@ -1,8 +1,11 @@
 //! `sheaf devnet`: a whole proving network on this machine, in one command.
 //!
 //! A base chain and a coordinator (on an embedded SQLite data directory) in this process, N
-//! prover processes talking to the coordinator over loopback HTTP, S sequences proved end to end
-//! and settled on the chain. The provers are registered as members of the chain's registry and
+//! prover processes talking to the coordinator over loopback HTTP. The default workload is the
+//! rollup (`rollup.rs`): funded accounts send transfers to the coordinator's rollup node, which
+//! publishes a block every interval; the provers prove each block's tree and the coordinator
+//! settles the blocks on the chain in order; the settled blocks are replayed natively and every
+//! account checked. `--workload work` proves S synthetic sequences end to end and settles them. The provers are registered as members of the chain's registry and
 //! admitted from it; the coordinator stakes, registers each sequence, and settles each root
 //! proof with the two-step commit-reveal. Progress while it runs; a summary with the
 //! coordinator's overhead on the critical path, each process's peak memory, the sequences
@@ -10,15 +13,17 @@
 //! root proof is also verified with the exported final key.
 //!
 //! One file per stage: this one orchestrates; `provers.rs` starts and stops the prover
-//! processes, `progress.rs` watches the run, `critical_path.rs` measures the coordinator's
+//! processes, `rollup.rs` drives the rollup workload, `progress.rs` watches a work run, `critical_path.rs` measures the coordinator's
 //! overhead, `summary.rs` prints the result. The coordinator itself is assembled by
 //! [`sheaf_coordinator::CoordinatorService`], as in `sheaf coordinator`.
 
 mod critical_path;
 mod progress;
 mod provers;
+mod rollup;
 mod summary;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,10 +36,12 @@ use sheaf_circuits::FinalKey;
 use sheaf_coordinator::{CoordinatorService, Registry, ServiceOptions};
 use sheaf_prover::ProverKey;
 use sheaf_store::{Job, JobFilter, JobStatus, Store};
+use sheaf_types::SequenceId;
 
 use self::critical_path::{critical_path, CriticalPath};
 use self::progress::{watch_progress, watch_settlement};
 use self::provers::{spawn_prover, stop_provers};
+pub use self::rollup::{DevnetRollupArgs, RollupReport, Workload};
 use self::summary::print_summary;
 use crate::cmd::coordinator::{load_circuits, CoordinatorSettings};
 use crate::cmd::devnet_chain::{ChainReport, DevnetChain, DevnetChainArgs};
@@ -87,13 +94,19 @@ impl Display {
 /// Arguments of `devnet`.
 #[derive(Args, Debug)]
 pub struct DevnetArgs {
+    /// What the network proves: `rollup` (transfers on a rollup, in blocks published, proven
+    /// and settled) or `work` (synthetic sequences of work leaves).
+    #[arg(long, env = "SHEAF_WORKLOAD", value_enum, default_value_t = Workload::Rollup)]
+    pub workload: Workload,
     /// How many prover processes to start (a count; `coordinator --provers-file` takes a file).
     #[arg(long, env = "SHEAF_DEVNET_PROVERS", default_value_t = DEFAULT_DEVNET_PROVERS)]
     pub provers: usize,
-    /// Sequences to prove.
+    #[command(flatten)]
+    pub rollup: DevnetRollupArgs,
+    /// Sequences to prove (work workload).
     #[arg(long, env = "SHEAF_SEQUENCES", default_value_t = DEFAULT_DEVNET_SEQUENCES)]
     pub sequences: usize,
-    /// Work leaves per sequence.
+    /// Work leaves per sequence (work workload).
     #[arg(long, env = "SHEAF_LEAVES", default_value_t = DEFAULT_DEVNET_LEAVES)]
     pub leaves: usize,
     /// Proving threads per prover (0: the machine's cores shared evenly).
@@ -124,9 +137,11 @@ pub struct ProcessMemory {
 /// What `devnet` reports.
 #[derive(Debug, Serialize)]
 pub struct DevnetSummary {
+    /// What was proved.
+    pub workload: Workload,
     /// Prover processes.
     pub provers: usize,
-    /// Sequences planned.
+    /// Sequences planned (with the rollup workload, one per block).
     pub sequences: usize,
     /// Sequences whose root proof is stored.
     pub sequences_proved: usize,
@@ -156,12 +171,21 @@ pub struct DevnetSummary {
     pub final_key_id: String,
     /// The data directory (when kept).
     pub data_dir: Option<PathBuf>,
+    /// The rollup workload's blocks, transactions, latencies and balance check.
+    pub rollup: Option<RollupReport>,
 }
 
 /// Run `devnet`.
 pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
-    if args.provers == 0 || args.sequences == 0 || args.leaves == 0 {
-        bail!("--provers, --sequences and --leaves must each be at least 1");
+    if args.provers == 0 {
+        bail!("--provers must be at least 1");
+    }
+    match args.workload {
+        Workload::Work if args.sequences == 0 || args.leaves == 0 => {
+            bail!("--sequences and --leaves must each be at least 1");
+        }
+        Workload::Work => {}
+        Workload::Rollup => args.rollup.check()?,
     }
     let temp;
     let data_dir = match &args.data_dir {
@@ -215,6 +239,21 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
             summary.sequences
         );
     }
+    if let Some(rollup) = &summary.rollup {
+        if !rollup.balances_match {
+            bail!(
+                "the replayed blocks differ from the workload: {}",
+                rollup.mismatches.join("; ")
+            );
+        }
+        if rollup.blocks_settled != rollup.blocks_published {
+            bail!(
+                "{} of {} blocks settled",
+                rollup.blocks_settled,
+                rollup.blocks_published
+            );
+        }
+    }
     Ok(())
 }
 
@@ -263,8 +302,19 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     sender_key.write(&data_dir.join("coordinator.key"), false)?;
     let sender = Address(sender_key.signing.verifying_key().to_bytes());
 
+    // The rollup's circuit set admits its kernels; its final key is another key than the
+    // work-only set's, and the chain verifies with it.
+    let mut circuit_args = args.settings.circuits.clone();
+    let workload = match args.workload {
+        Workload::Rollup => {
+            circuit_args.rollup = true;
+            display.stage("making the rollup's accounts");
+            Some(args.rollup.workload().await?)
+        }
+        Workload::Work => None,
+    };
     display.stage("loading or building circuits");
-    let circuits = load_circuits(&args.settings.circuits, args.json).await?;
+    let circuits = load_circuits(&circuit_args, args.json).await?;
     display.stage("starting the chain and the coordinator");
     let key_path = data_dir.join("final.key");
     let final_key = circuits.aggregation.final_key();
@@ -287,13 +337,24 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     chain.admit(&keys, &sender_key.signing).await?;
     let registry: Arc<dyn Registry> = args.settings.settlement.registry(&chain.url).await?;
 
+    let rollup = match &workload {
+        Some(workload) => Some(
+            args.rollup
+                .options(workload.genesis().build()?, circuit_args.arity)?,
+        ),
+        None => None,
+    };
     let mut service = CoordinatorService::start(ServiceOptions {
         store: store.clone(),
         circuits,
         leaf_rows_log2: args.settings.circuits.leaf_rows_log2,
         config: args.settings.service.config()?,
         registry: Some(registry),
-        sequences: args.sequences as u64,
+        sequences: if workload.is_some() {
+            0
+        } else {
+            args.sequences as u64
+        },
         leaves: args.leaves,
         listen: ([127, 0, 0, 1], 0).into(),
         metrics_listen: None,
@@ -302,7 +363,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
                 .settlement
                 .settlement(&chain.url, sender_key.signing.clone())?,
         ),
-        rollup: None,
+        rollup,
     })
     .await?;
     let url = service.url();
@@ -326,19 +387,41 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
             &data_dir.join(format!("{name}.key")),
             &url,
             threads,
-            &args.settings.circuits,
+            &circuit_args,
             data_dir,
         )?);
     }
     let setup_seconds = setup.elapsed().as_secs_f64();
-    display.stage(&format!(
-        "{} provers started; proving {} sequences of {} leaves",
-        args.provers, args.sequences, args.leaves
-    ));
-
-    let total_jobs = store.list_jobs(JobFilter::default()).await?.len();
-    watch_progress(service.coordinator(), &mut provers, total_jobs, display).await?;
-    watch_settlement(&chain, args.sequences as u64, display).await?;
+    let (sequences, rollup_report) = match workload {
+        Some(mut workload) => {
+            display.stage(&format!(
+                "{} provers started; {} accounts send {} transactions a second until {} blocks are published",
+                args.provers, args.rollup.accounts, args.rollup.tps, args.rollup.blocks
+            ));
+            let cache = (!circuit_args.no_cache).then(|| circuit_args.cache_dir.clone());
+            let report = rollup::run(
+                &url,
+                cache,
+                &store,
+                &mut workload,
+                &args.rollup,
+                &mut provers,
+                display,
+            )
+            .await?;
+            (report.blocks_published, Some(report))
+        }
+        None => {
+            display.stage(&format!(
+                "{} provers started; proving {} sequences of {} leaves",
+                args.provers, args.sequences, args.leaves
+            ));
+            let total_jobs = store.list_jobs(JobFilter::default()).await?.len();
+            watch_progress(service.coordinator(), &mut provers, total_jobs, display).await?;
+            (args.sequences as u64, None)
+        }
+    };
+    watch_settlement(&chain, sequences, display).await?;
     // From the last root proof stored to the moment the chain was seen to finalize it (the
     // progress poll adds up to one interval).
     let finalized_ms = sheaf_types::clock::now_ms();
@@ -351,9 +434,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         .unwrap_or(finalized_ms);
     let settle_seconds = (finalized_ms - last_root_ms).max(0) as f64 / 1000.0;
     service.stop_settling().await;
-    let chain_report = chain
-        .report(&store, args.sequences as u64, &sender, &keys)
-        .await?;
+    let chain_report = chain.report(&store, sequences, &sender, &keys).await?;
     chain.stop().await;
 
     // Peak memory is read before the provers exit.
@@ -372,8 +453,8 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
 
     let key = FinalKey::read(&key_path)?;
     let mut roots_verified = 0;
-    let sequences = store.list_sequences().await?;
-    for sequence in &sequences {
+    let sequences_stored = store.list_sequences().await?;
+    for sequence in &sequences_stored {
         let bytes = store
             .proof_of(sequence.root)
             .await?
@@ -390,7 +471,11 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         .collect();
     let first_lease = proved.iter().filter_map(|j| j.leased_ms).min().unwrap_or(0);
     let last_proof = proved.iter().filter_map(|j| j.proved_ms).max().unwrap_or(0);
-    let critical_path = critical_path(&jobs);
+    let released: HashMap<SequenceId, i64> = sequences_stored
+        .iter()
+        .map(|s| (s.id, s.created_ms))
+        .collect();
+    let critical_path = critical_path(&jobs, &released);
     let coordinator_overhead_fraction = if critical_path.seconds > 0.0 {
         critical_path.overhead_seconds / critical_path.seconds
     } else {
@@ -398,8 +483,12 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     };
     Ok(DevnetSummary {
         provers: args.provers,
-        sequences: sequences.len(),
-        sequences_proved: sequences.iter().filter(|s| s.proved_ms.is_some()).count(),
+        workload: args.workload,
+        sequences: sequences_stored.len(),
+        sequences_proved: sequences_stored
+            .iter()
+            .filter(|s| s.proved_ms.is_some())
+            .count(),
         roots_verified,
         jobs: proved.len(),
         setup_seconds,
@@ -413,5 +502,6 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         chain: chain_report,
         final_key_id: final_key.id().to_string(),
         data_dir: None,
+        rollup: rollup_report,
     })
 }

@@ -2,7 +2,8 @@
 
 use crate::process_stats::mib;
 
-use super::DevnetSummary;
+use super::rollup::Percentiles;
+use super::{DevnetSummary, RollupReport};
 
 /// Base units as tokens, to three decimals.
 fn tokens(amount: sheaf_chain::settlement::Amount) -> String {
@@ -10,7 +11,55 @@ fn tokens(amount: sheaf_chain::settlement::Amount) -> String {
     format!("{}.{:03}", amount / unit, amount % unit * 1000 / unit)
 }
 
+fn percentiles(p: &Percentiles) -> String {
+    format!("p50 {:.2} s, p99 {:.2} s, max {:.2} s", p.p50, p.p99, p.max)
+}
+
+fn print_rollup(r: &RollupReport) {
+    println!(
+        "rollup: {} blocks published, {} proven, {} settled; {} transactions ({} network, {} local) over {} accounts, {} consuming a note ({} in its creator's block)",
+        r.blocks_published,
+        r.blocks_proven,
+        r.blocks_settled,
+        r.transactions,
+        r.network_transactions,
+        r.local_transactions,
+        r.accounts,
+        r.notes_consumed,
+        r.notes_consumed_in_block
+    );
+    println!("  proven throughput: {:.2} transactions/s", r.proven_tps);
+    println!(
+        "  latency to published: {}",
+        percentiles(&r.latency_published)
+    );
+    println!("  latency to proven:    {}", percentiles(&r.latency_proven));
+    println!(
+        "  latency to settled:   {}",
+        percentiles(&r.latency_settled)
+    );
+    println!(
+        "  proven-tip lag: {} (at most {} blocks behind)",
+        percentiles(&r.proven_tip_lag),
+        r.proven_tip_lag_blocks
+    );
+    if r.balances_match {
+        println!(
+            "  balances: all {} accounts equal a native replay of the settled blocks",
+            r.balances_matching
+        );
+    } else {
+        println!("  balances: {} DIFFER:", r.mismatches.len());
+        for m in &r.mismatches {
+            println!("    {m}");
+        }
+    }
+}
+
 pub fn print_summary(s: &DevnetSummary) {
+    if let Some(rollup) = &s.rollup {
+        print_rollup(rollup);
+    }
     println!(
         "devnet: {} of {} sequences proved by {} provers, {} jobs; {} root proofs verified with the final key {}",
         s.sequences_proved, s.sequences, s.provers, s.jobs, s.roots_verified, s.final_key_id
