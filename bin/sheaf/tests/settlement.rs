@@ -209,7 +209,10 @@ fn chain_with_member_and_stake(rollup: bool) -> (Harness, Process, ProverKey) {
         .write(&dir.path().join("coordinator.key"), false)
         .expect("coordinator key file");
     let mut export = sheaf();
-    export.arg("export-key").arg("--out").arg(dir.path().join("final.key"));
+    export
+        .arg("export-key")
+        .arg("--out")
+        .arg(dir.path().join("final.key"));
     if rollup {
         export.arg("--rollup");
     }
@@ -543,12 +546,21 @@ fn a_rollup_coordinator_killed_mid_settlement_settles_every_block_once_in_order(
                 .unwrap()
                 .window
                 .expect("window");
-        assert_eq!(window.commitments.len(), 1, "{sequence}: {:?}", window.commitments);
+        assert_eq!(
+            window.commitments.len(),
+            1,
+            "{sequence}: {:?}",
+            window.commitments
+        );
         assert!(window.commitments[0].1.revealed);
     }
     let outbox = h.outbox().expect("outbox");
     for sequence in [1, 2] {
-        for kind in [OutboxKind::Register, OutboxKind::ProofHash, OutboxKind::Proof] {
+        for kind in [
+            OutboxKind::Register,
+            OutboxKind::ProofHash,
+            OutboxKind::Proof,
+        ] {
             let sent: Vec<_> = outbox
                 .iter()
                 .filter(|r| r.0 == sequence && r.1 == kind && r.3 == OutboxStatus::Included)

@@ -1058,7 +1058,9 @@ impl TxKernel {
             }
             Ok(data)
         };
-        // The tx and pair kinds are one circuit: a process holds its prover data once.
+        // The tx and pair kinds are one circuit: a process holds its prover data once (per
+        // cache, so a kernel asked of another cache is stored there).
+        let key = format!("{description} cache={:?}", cache.map(ArtifactCache::dir));
         static LOADED: Mutex<Vec<(String, Weak<KernelData>)>> = Mutex::new(Vec::new());
         let mut loaded = LOADED
             .lock()
@@ -1066,7 +1068,7 @@ impl TxKernel {
         loaded.retain(|(_, data)| data.strong_count() > 0);
         let shared = loaded
             .iter()
-            .find(|(key, _)| *key == description)
+            .find(|(loaded_key, _)| *loaded_key == key)
             .and_then(|(_, data)| data.upgrade());
         let data = match shared {
             Some(data) => data,
@@ -1075,7 +1077,7 @@ impl TxKernel {
                     Some(cache) => cache.circuit(CACHE_KIND, &fp, build)?.0,
                     None => build()?,
                 });
-                loaded.push((description, Arc::downgrade(&data)));
+                loaded.push((key, Arc::downgrade(&data)));
                 data
             }
         };

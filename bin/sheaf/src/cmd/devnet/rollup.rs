@@ -60,6 +60,9 @@ const SUBMIT_ATTEMPTS: usize = 20;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(120);
 /// Keys per account beyond the transfers the run is expected to send.
 const SPARE_KEYS: u64 = 16;
+/// Every this many transfers one is local, unless told otherwise: the default workload mixes
+/// network and local transactions.
+pub const DEFAULT_DEVNET_LOCAL_EVERY: u64 = 4;
 /// Seed of the devnet's local prover: its worker key, which its proofs carry.
 const LOCAL_PROVER_SEED: sheaf_circuits::Digest = sheaf_circuits::Digest([0x10ca1, 0xde7, 0, 0]);
 
@@ -95,7 +98,7 @@ pub struct DevnetRollupArgs {
     /// Every Nth transfer is local (rollup workload): its signed half proved in the devnet's
     /// process, as a wallet proves it, and sent with the proof; the network proves the rest.
     /// 0: network transfers only. Proving holds the generator up (seconds a proof).
-    #[arg(long, env = "SHEAF_DEVNET_LOCAL_EVERY", default_value_t = 0)]
+    #[arg(long, env = "SHEAF_DEVNET_LOCAL_EVERY", default_value_t = DEFAULT_DEVNET_LOCAL_EVERY)]
     pub local_every: u64,
 }
 
