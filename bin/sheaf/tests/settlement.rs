@@ -118,6 +118,16 @@ impl Harness {
         }
     }
 
+    /// Whether `sender`'s proof hash for `sequence` is on chain.
+    fn hash_on_chain(&self, sequence: SequenceId, sender: &Address) -> bool {
+        self.rt
+            .block_on(self.chain.sequence(sequence))
+            .ok()
+            .flatten()
+            .and_then(|s| s.window)
+            .is_some_and(|w| w.commitment(sender).is_some())
+    }
+
     fn sqlite_url(&self) -> String {
         format!(
             "sqlite://{}",
@@ -320,13 +330,7 @@ fn coordinator_killed_between_hash_and_reveal_reveals_in_the_window_and_sends_no
         "the coordinator's proof hash on chain",
         true,
         &mut [&mut chain, &mut coordinator, &mut prover],
-        |h| {
-            h.rt.block_on(h.chain.sequence(SEQUENCE))
-                .ok()
-                .flatten()
-                .and_then(|s| s.window)
-                .is_some_and(|w| w.commitment(&sender).is_some())
-        },
+        |h| h.hash_on_chain(SEQUENCE, &sender),
     );
     coordinator.kill();
     prover.kill();
@@ -491,13 +495,7 @@ fn a_rollup_coordinator_killed_mid_settlement_settles_every_block_once_in_order(
         "block 1's proof hash on chain",
         true,
         &mut [&mut chain, &mut node, &mut proving],
-        |h| {
-            h.rt.block_on(h.chain.sequence(SEQUENCE))
-                .ok()
-                .flatten()
-                .and_then(|s| s.window)
-                .is_some_and(|w| w.commitment(&sender).is_some())
-        },
+        |h| h.hash_on_chain(SEQUENCE, &sender),
     );
     node.kill();
     proving.kill();

@@ -153,6 +153,20 @@ async fn two_provers_prove_a_rollup_block() {
     net.stop().await;
 }
 
+/// Blocks of up to two batches of two transactions, binary trees, at most `concurrent_blocks`
+/// blocks awaiting their proof.
+fn blocks_of_two_batches_of_two(concurrent_blocks: usize) -> RollupConfig {
+    RollupConfig {
+        mempool: MempoolConfig {
+            max_txs_per_batch: 2,
+            max_batches_per_block: 2,
+            ..MempoolConfig::default()
+        },
+        arity: 2,
+        concurrent_blocks,
+    }
+}
+
 /// A rollup node over the coordinator's store: transactions submitted, blocks published with
 /// their trees before any proof, the network proves them, and a reopened node (a restart)
 /// replays the published blocks to the same state and readmits what was pending.
@@ -162,16 +176,8 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     let store = net.store.clone();
     let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
     let genesis = demo.state.clone();
-    let config = RollupConfig {
-        mempool: MempoolConfig {
-            max_txs_per_batch: 2,
-            max_batches_per_block: 2,
-            ..MempoolConfig::default()
-        },
-        arity: 2,
-        // Both blocks may wait for their proof, not a third.
-        concurrent_blocks: 2,
-    };
+    // Both blocks may wait for their proof, not a third.
+    let config = blocks_of_two_batches_of_two(2);
     let node = RollupNode::open(store.clone(), genesis.clone(), config.clone())
         .await
         .unwrap();
@@ -275,15 +281,7 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
     let store = net.store.clone();
     let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
     let genesis = demo.state.clone();
-    let config = RollupConfig {
-        mempool: MempoolConfig {
-            max_txs_per_batch: 2,
-            max_batches_per_block: 2,
-            ..MempoolConfig::default()
-        },
-        arity: 2,
-        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
-    };
+    let config = blocks_of_two_batches_of_two(DEFAULT_CONCURRENT_BLOCKS);
     let node = RollupNode::open(store.clone(), genesis.clone(), config)
         .await
         .unwrap();
