@@ -338,12 +338,17 @@ impl RollupNode {
 
     /// Where the rollup stands: the published tip, the proven tip (every block up to it proved),
     /// the settled tip (every block up to it finalized on chain) and the transactions waiting.
+    ///
+    /// One consistent view: the producer is held while the tips are read, so a block published
+    /// meanwhile is either counted in the published tip or its transactions in `pending`, never
+    /// neither (seen by a test that waited for nothing pending and the tips equal).
     pub async fn status(&self) -> Result<RollupStatus, RollupError> {
+        let producer = self.producer.lock().await;
         Ok(RollupStatus {
+            pending: producer.mempool().pending(),
             published_tip: self.store.rollup_tip().await?.map(|b| b.number),
             proven_tip: self.store.rollup_proven_tip().await?,
             settled_tip: self.store.rollup_settled_tip().await?,
-            pending: self.pending().await,
         })
     }
 

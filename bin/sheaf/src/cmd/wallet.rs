@@ -138,7 +138,7 @@ pub struct ConsumeArgs {
 pub struct LocalArgs {
     /// Send a local transaction: prove its signed half (signature and value rules, the tx
     /// kernel) on this machine and send the proof with it; the network then proves only its
-    /// application to the state. Takes a few seconds and about 200 MiB; the circuit is cached.
+    /// application to the state. Takes seconds and about 330 MiB; the circuit is cached.
     #[arg(long, env = "SHEAF_WALLET_LOCAL")]
     pub local: bool,
     /// Directory of built circuits, reused across runs (the tx kernel for `--local`).
