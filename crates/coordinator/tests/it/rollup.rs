@@ -235,21 +235,8 @@ async fn a_rollup_node_publishes_blocks_the_network_proves_and_a_restart_replays
     )
     .await;
     assert!(reports.iter().all(|r| r.submissions_rejected == 0));
-    let key = net.coordinator.circuits().aggregation.final_key();
     for (previous, header) in [(*genesis.tip(), first), (first, second)] {
-        let block = store
-            .rollup_block(header.number as i64)
-            .await
-            .unwrap()
-            .unwrap();
-        let sequence = store.get_sequence(block.sequence).await.unwrap().unwrap();
-        let root = store.proof_of(sequence.root).await.unwrap().unwrap();
-        let verified = key.verify_bytes(&root).unwrap();
-        let statement = sheaf_rollup::block_statement(&previous, &header);
-        assert_eq!(
-            verified.header.statement,
-            Digest::hash_digests(&[statement])
-        );
+        verified_block_root(&net, &previous, &header).await;
     }
 
     // A restart: the same state, the waiting transaction readmitted.
@@ -436,8 +423,71 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
             .all(|j| j.attempts == 0),
         "no prover leased a client's half"
     );
-    let sequence = store.get_sequence(SequenceId(1)).await.unwrap().unwrap();
-    let root = store.proof_of(sequence.root).await.unwrap().unwrap();
+    let verified = verified_block_root(&net, genesis.tip(), &header).await;
+    assert_eq!(
+        verified.header.stats.leaf_jobs, 5,
+        "1 network leaf, 2 × 2 halves"
+    );
+
+    // A block of one local transaction: its pair node is the block node's only child. It
+    // consumes the note the last transaction of block 1 made (note 2 of block 1), by now
+    // committed (the origin is not signed).
+    let mut last = txs[3].clone();
+    last.body.input_notes[0].origin = sheaf_rollup::NoteOrigin::Committed { block: 1, index: 2 };
+    let (tx3, proof3) = prove_local(&last).await;
+    let answer = post_raw(
+        &net,
+        path,
+        serde_json::to_vec(&local(&tx3, &proof3)).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    node.select_batches().await;
+    let second = node.build_and_publish(3_000).await.unwrap().unwrap();
+    let reports = prove_until(
+        &net,
+        &keys,
+        sheaf_rollup::kernel::catalog(),
+        "the block of one local transaction",
+        || async { store.rollup_proven_tip().await.unwrap() == Some(2) },
+    )
+    .await;
+    assert!(reports.iter().all(|r| r.submissions_rejected == 0));
+    let verified = verified_block_root(&net, &header, &second).await;
+    assert_eq!(verified.header.stats.leaf_jobs, 2, "the two halves");
+    net.stop().await;
+}
+
+/// The root of block `header`'s sequence, verified with the set's final key, after checking
+/// that it states the block built on `previous`.
+async fn verified_block_root(
+    net: &Net,
+    previous: &sheaf_rollup::BlockHeader,
+    header: &sheaf_rollup::BlockHeader,
+) -> sheaf_circuits::VerifiedRoot {
+    let block = net
+        .store
+        .rollup_block(header.number as i64)
+        .await
+        .unwrap()
+        .expect("published");
+    let sequence = net
+        .store
+        .get_sequence(block.sequence)
+        .await
+        .unwrap()
+        .unwrap();
+    let root = net
+        .store
+        .proof_of(sequence.root)
+        .await
+        .unwrap()
+        .expect("root proved");
     let verified = net
         .coordinator
         .circuits()
@@ -445,15 +495,12 @@ async fn local_transactions_are_checked_on_receipt_and_their_blocks_prove_with_t
         .final_key()
         .verify_bytes(&root)
         .unwrap();
+    let statement = sheaf_rollup::block_statement(previous, header);
     assert_eq!(
         verified.header.statement,
-        Digest::hash_digests(&[sheaf_rollup::block_statement(genesis.tip(), &header)])
+        Digest::hash_digests(&[statement])
     );
-    assert_eq!(
-        verified.header.stats.leaf_jobs, 5,
-        "1 network leaf, 2 × 2 halves"
-    );
-    net.stop().await;
+    verified
 }
 
 /// `POST` raw bytes to the coordinator, unsigned.
