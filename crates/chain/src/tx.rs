@@ -12,6 +12,8 @@ use sheaf_circuits::Digest;
 
 use sheaf_types::{Address, Amount, SequenceId};
 
+pub use crate::settlement::{ClaimEntry, PlannedJob};
+
 /// Prefix of every signed message, so a transaction signature is never valid for anything else.
 pub const TX_DOMAIN: &[u8] = b"sheaf-chain/tx/v1\0";
 
@@ -36,12 +38,16 @@ pub enum Call {
         /// Amount withdrawn.
         amount: Amount,
     },
-    /// Register the next sequence (the coordinator's key only).
+    /// Register the next sequence (the coordinator's key only) with its tree plan.
     RegisterSequence {
         /// The sequence number.
         sequence: SequenceId,
         /// The statement hash its root proof must carry.
         statement: Digest,
+        /// Every job of its tree: its position and its circuit's work units, what the chain
+        /// owes whoever proved it (empty: the sequence pays no prover rewards).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        jobs: Vec<PlannedJob>,
     },
     /// Commit to a root proof: `hash = H(H(proof) ‖ sender)`.
     SubmitProofHash {
@@ -60,7 +66,18 @@ pub enum Call {
         proof: Vec<u8>,
     },
     /// Move the sender's settlement rewards to its balance.
-    ClaimRewards,
+    WithdrawRewards,
+    /// Pay provers for jobs of finalized sequences: one proof aggregating a claim per listed
+    /// entry (a claim tree of `arity`), all or nothing.
+    ClaimRewards {
+        /// Children per node of the claim tree.
+        arity: u32,
+        /// The claims, in the order of the tree's leaves.
+        claims: Vec<ClaimEntry>,
+        /// The claim tree's root proof (base64 in JSON).
+        #[serde(with = "sheaf_types::base64_bytes")]
+        proof: Vec<u8>,
+    },
     /// Apply the penalties due to `sender` for hashes never revealed (anyone may call it).
     Settle {
         /// The account to settle.

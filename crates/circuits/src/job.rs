@@ -11,6 +11,7 @@ pub use sheaf_types::{JobCircuit, JobInputs, UnknownCircuit};
 
 use crate::aggregation::{AggregationCircuits, AggregationSettings};
 use crate::cache::ArtifactCache;
+use crate::claim::CLAIM_KIND;
 use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
 use crate::header::{Header, JobStats};
@@ -49,8 +50,9 @@ impl CircuitSet {
         let params = KindParams {
             profile: settings.profile,
             leaf_rows_log2,
+            arity: settings.arity,
         };
-        let kinds = KindCatalog::standard().build([WORK_LEAF_KIND], &params, cache)?;
+        let kinds = KindCatalog::standard().build([WORK_LEAF_KIND, CLAIM_KIND], &params, cache)?;
         Self::from_kinds(settings, kinds, cache)
     }
 

@@ -25,6 +25,7 @@ use plonky2::plonk::circuit_data::CircuitData;
 use sheaf_types::JobInputs;
 
 use crate::cache::ArtifactCache;
+use crate::claim::{ClaimLeaf, CLAIM_KIND};
 use crate::config::Profile;
 use crate::digest::{Digest, WorkerSecret};
 use crate::error::{CircuitError, Result};
@@ -205,6 +206,8 @@ pub struct KindParams {
     pub profile: Profile,
     /// Rows of a work leaf, as a power of two.
     pub leaf_rows_log2: usize,
+    /// Children per aggregation node (what a claim's path climbs).
+    pub arity: usize,
 }
 
 /// Builds one kind, loading its circuit from the cache when it is there.
@@ -244,6 +247,7 @@ impl KindCatalog {
             rules: BTreeMap::new(),
         }
         .with(WORK_LEAF_KIND, build_work_leaf)
+        .with(CLAIM_KIND, build_claim_leaf)
     }
 
     /// This catalog with the kernel rule `name` made by `builder`.
@@ -322,5 +326,13 @@ fn build_work_leaf(
     cache: Option<&ArtifactCache>,
 ) -> Result<Box<dyn LeafKind>> {
     let leaf = WorkLeaf::load_or_build(params.profile.leaf_config(), params.leaf_rows_log2, cache)?;
+    Ok(Box::new(leaf))
+}
+
+fn build_claim_leaf(
+    params: &KindParams,
+    cache: Option<&ArtifactCache>,
+) -> Result<Box<dyn LeafKind>> {
+    let leaf = ClaimLeaf::load_or_build(params.profile.leaf_config(), params.arity, cache)?;
     Ok(Box::new(leaf))
 }

@@ -121,6 +121,12 @@ impl LeafHeaderBuilder {
         }
     }
 
+    /// The secret's targets, for a circuit that proves more about the secret (a claim's
+    /// nullifier).
+    pub fn secret(&self) -> [Target; 4] {
+        self.secret
+    }
+
     /// Register the header with `statement`; the weight is derived from the final circuit size,
     /// so it is given here as the planned row count's log.
     pub fn finish(

@@ -30,6 +30,7 @@
 
 pub mod aggregation;
 pub mod cache;
+pub mod claim;
 pub mod codec;
 pub mod config;
 pub mod digest;

@@ -245,7 +245,7 @@ pub(crate) fn node_body(
 }
 
 /// `Σ flags[j] · candidates[j]` for a one-hot `flags`.
-fn one_hot_select(
+pub(crate) fn one_hot_select(
     b: &mut CircuitBuilder<F, D>,
     flags: &[BoolTarget],
     candidates: &[HashOutTarget],

@@ -188,6 +188,7 @@ impl State {
             Call::RegisterSequence {
                 sequence,
                 statement,
+                jobs: _,
             } => {
                 let e = self
                     .settlement
@@ -206,7 +207,10 @@ impl State {
                     .submit_proof(&from, *sequence, proof, block)?;
                 events.extend(settlement(e));
             }
-            Call::ClaimRewards => {
+            Call::ClaimRewards { .. } => {
+                return Err(CallError::Unsupported("claim_rewards"));
+            }
+            Call::WithdrawRewards => {
                 let (amount, e) = self.settlement.claim_rewards(&from);
                 events.extend(settlement(e));
                 self.credit(from, amount, &mut events);

@@ -148,6 +148,9 @@ pub enum CallError {
         /// The amount needed.
         needed: Amount,
     },
+    /// The call is not implemented by this node.
+    #[error("{0} is not supported by this node")]
+    Unsupported(&'static str),
 }
 
 /// A genesis balance.

@@ -37,6 +37,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+pub use sheaf_circuits::claim::Position;
 use sheaf_circuits::{Digest, FinalKey, Header, JobStats};
 use thiserror::Error;
 
@@ -120,6 +121,29 @@ pub fn proof_hash(proof: &[u8], sender: &Address) -> [u8; 32] {
     outer.update(inner);
     outer.update(sender.as_bytes());
     outer.finalize().into()
+}
+
+/// One job of a registered sequence's tree: where it is and what proving it is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedJob {
+    /// Its position in the tree, read from the root.
+    pub position: Position,
+    /// Its circuit's work units.
+    pub units: u64,
+}
+
+/// One claim of a [`crate::tx::Call::ClaimRewards`] batch: what its claim proof states, less
+/// the root commitment, which the chain takes from its record of the sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimEntry {
+    /// The finalized sequence.
+    pub sequence: SequenceId,
+    /// The claimed job's position.
+    pub position: Position,
+    /// The claim's nullifier, spent when paid.
+    pub nullifier: Digest,
+    /// The account paid.
+    pub exit: Address,
 }
 
 /// Verifies a root proof and returns its header.

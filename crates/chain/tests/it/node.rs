@@ -156,6 +156,7 @@ pub fn register_sequence_zero(statement: Digest) -> Call {
     Call::RegisterSequence {
         sequence: SequenceId(0),
         statement,
+        jobs: Vec::new(),
     }
 }
 
@@ -371,7 +372,9 @@ fn a_sequence_settles_through_transactions() {
         (finalized.sender, finalized.block),
         (addr(&alice()), f + T1)
     );
-    chain.submit(sign(&alice(), 3, Call::ClaimRewards)).unwrap();
+    chain
+        .submit(sign(&alice(), 3, Call::WithdrawRewards))
+        .unwrap();
     chain.produce_block().unwrap();
     assert_eq!(
         chain.account(&addr(&alice())).balance,

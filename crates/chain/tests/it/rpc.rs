@@ -98,7 +98,7 @@ async fn post_raw(url: &str, body: &'static str) -> serde_json::Value {
 #[tokio::test]
 async fn send_transaction_rejects_a_bad_signature() {
     let n = manual_node().await;
-    let mut tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::ClaimRewards);
+    let mut tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::WithdrawRewards);
     tx.signature[0] ^= 1;
     let e = rpc_error(n.client.send_transaction(&tx).await);
     assert_eq!(e.code, codes::BAD_SIGNATURE);
@@ -107,7 +107,7 @@ async fn send_transaction_rejects_a_bad_signature() {
 #[tokio::test]
 async fn send_transaction_rejects_a_replayed_nonce() {
     let n = manual_node().await;
-    let tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::ClaimRewards);
+    let tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::WithdrawRewards);
     n.client.send_transaction(&tx).await.unwrap();
     n.client.produce_block().await.unwrap();
     let e = rpc_error(n.client.send_transaction(&tx).await);
@@ -311,7 +311,11 @@ async fn membership_list_serves_every_membership_with_its_head() {
 #[tokio::test]
 async fn the_ticker_produces_blocks_on_its_own() {
     let n = ticking_node(20).await;
-    let hash = n.client.send(&alice(), Call::ClaimRewards).await.unwrap();
+    let hash = n
+        .client
+        .send(&alice(), Call::WithdrawRewards)
+        .await
+        .unwrap();
     let receipt = n
         .client
         .wait_for_receipt(&hash, Duration::from_secs(10))

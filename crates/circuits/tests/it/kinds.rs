@@ -314,27 +314,28 @@ fn a_kinds_expected_header_refuses_another_statement_and_other_inputs() {
 #[test]
 fn an_unregistered_kind_is_refused_everywhere() {
     let set = mixed();
-    let inputs = JobInputs::leaf("claim", serde_json::json!({})).unwrap();
+    let inputs = JobInputs::leaf("ballot", serde_json::json!({})).unwrap();
     let pk = worker(1).worker_pk();
-    for circuit in [leaf("claim"), node("claim")] {
+    for circuit in [leaf("ballot"), node("ballot")] {
         assert!(
-            matches!(set.verifier_data(&circuit), Err(CircuitError::UnknownKind(k)) if k == "claim"),
+            matches!(set.verifier_data(&circuit), Err(CircuitError::UnknownKind(k)) if k == "ballot"),
             "{circuit}"
         );
     }
     assert!(matches!(
-        set.expected_header(&leaf("claim"), &inputs, &[], pk),
-        Err(CircuitError::UnknownKind(k)) if k == "claim"
+        set.expected_header(&leaf("ballot"), &inputs, &[], pk),
+        Err(CircuitError::UnknownKind(k)) if k == "ballot"
     ));
     let params = KindParams {
         profile: Profile::Standard,
         leaf_rows_log2: LEAF_ROWS_LOG2,
+        arity: 2,
     };
     let err = KindCatalog::standard()
-        .build(["work", "claim"], &params, None)
+        .build(["work", "ballot"], &params, None)
         .unwrap_err();
     assert!(
-        matches!(&err, CircuitError::UnknownKind(k) if k == "claim"),
+        matches!(&err, CircuitError::UnknownKind(k) if k == "ballot"),
         "{err:?}"
     );
 }

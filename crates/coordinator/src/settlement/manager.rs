@@ -151,6 +151,7 @@ impl ProofSender {
                     Call::RegisterSequence {
                         sequence: id,
                         statement,
+                        jobs: Vec::new(),
                     },
                 )
                 .await?;

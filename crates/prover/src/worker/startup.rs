@@ -104,6 +104,7 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
             let params = KindParams {
                 profile: settings.profile,
                 leaf_rows_log2,
+                arity: settings.arity,
             };
             let kinds = catalog.build(names.iter().map(String::as_str), &params, cache.as_ref())?;
             let rules = catalog.build_rules(kernels.iter().map(String::as_str))?;

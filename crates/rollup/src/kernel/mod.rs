@@ -37,6 +37,7 @@ pub use tx::{TxJob, TxKernel, TxMode, TX_KERNEL_KIND as TX_KIND, TX_PAIR_KIND};
 use std::sync::Arc;
 
 use plonky2::field::types::Field;
+use sheaf_circuits::claim::CLAIM_KIND;
 use sheaf_circuits::work::WORK_LEAF_KIND;
 use sheaf_circuits::{
     AggregationSettings, ArtifactCache, CircuitError, CircuitSet, KindCatalog, KindParams,
@@ -82,9 +83,14 @@ pub fn circuit_set(
     let params = KindParams {
         profile: settings.profile,
         leaf_rows_log2,
+        arity: settings.arity,
     };
     let catalog = catalog();
-    let kinds = catalog.build([WORK_LEAF_KIND, TX_KIND, TX_PAIR_KIND], &params, cache)?;
+    let kinds = catalog.build(
+        [WORK_LEAF_KIND, TX_KIND, TX_PAIR_KIND, CLAIM_KIND],
+        &params,
+        cache,
+    )?;
     let rules = catalog.build_rules([MERGE_RULE, BLOCK_RULE])?;
     CircuitSet::from_parts(settings, kinds, &rules, cache)
 }
