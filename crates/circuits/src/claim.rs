@@ -687,3 +687,52 @@ impl LeafCircuit for ClaimLeaf {
         self.prove_unchecked(input, worker)
     }
 }
+
+/// The commitment path of job `(level, index)` of a tree of `plan` in which job
+/// `(level, index)` was proved by the worker key `worker(level, index)` (leaves at level 0):
+/// what a coordinator serves from its stored proofs, computed from the plan alone.
+pub fn plan_path(
+    plan: &TreePlan,
+    level: usize,
+    index: usize,
+    worker: impl Fn(usize, usize) -> Digest,
+) -> Result<CommitmentPath> {
+    if level > plan.root_level() || index >= plan.level_sizes()[level] {
+        return Err(CircuitError::InvalidArgument(format!(
+            "no job ({level}, {index}) in a tree of {} levels",
+            plan.depth()
+        )));
+    }
+    // Every job's commitment, level by level.
+    let mut commitments: Vec<Vec<Digest>> =
+        vec![(0..plan.leaves()).map(|i| worker(0, i)).collect()];
+    for l in 1..plan.depth() {
+        let below = &commitments[l - 1];
+        let row = (0..plan.level_sizes()[l])
+            .map(|i| Digest::two_to_one(inner(&below[plan.children(l, i)]), worker(l, i)))
+            .collect();
+        commitments.push(row);
+    }
+    let children = if level == 0 {
+        Vec::new()
+    } else {
+        commitments[level - 1][plan.children(level, index)].to_vec()
+    };
+    let mut steps = Vec::new();
+    let (mut l, mut i) = (level, index);
+    while l < plan.root_level() {
+        let parent = i / plan.arity();
+        let range = plan.children(l + 1, parent);
+        steps.push(PathStep {
+            siblings: commitments[l][range.clone()].to_vec(),
+            slot: i - range.start,
+            worker_pk: worker(l + 1, parent),
+        });
+        (l, i) = (l + 1, parent);
+    }
+    Ok(CommitmentPath {
+        worker_pk: worker(level, index),
+        children,
+        steps,
+    })
+}

@@ -2,6 +2,7 @@
 //! binary (see `fixture`), with small leaves so the suite stays fast.
 
 mod cache;
+mod claims;
 mod decode;
 mod fixture;
 mod golden;
