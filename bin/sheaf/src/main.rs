@@ -65,6 +65,9 @@ enum Command {
     Keygen(cmd::keygen::KeygenArgs),
     /// Run the base chain: the settlement contract and the membership registry over JSON-RPC.
     Chain(cmd::chain::ChainArgs),
+    /// Redeem the rewards of the jobs a key proved in finalized sequences: prove a claim per
+    /// job on this machine, aggregate them in batches, one chain transaction per batch.
+    // Claim(cmd::claim::ClaimArgs),
     /// A prover's membership on the chain: register, extend, erase, withdraw, show.
     Member(cmd::member::MemberArgs),
     /// A sender's settlement stake on the chain: deposit, withdraw (amounts in tokens).
@@ -130,12 +133,15 @@ fn main() -> ExitCode {
         Command::Key(command) => cmd::keys::run_key(command),
         Command::Chain(args) => cmd::chain::run(args),
         Command::Member(args) => cmd::member::run_member(args),
+        // Command::Claim(args) => cmd::claim::run(args),
         Command::Stake(args) => cmd::member::run_stake(args),
         Command::Transfer(args) => cmd::member::run_transfer(args),
         Command::Genesis(args) => cmd::genesis::run(args),
         Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
         Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),
+        Command::Bench(cmd::bench::BenchCommand::Claims(args)) => cmd::bench_claims::run(args),
+        Command::Bench(cmd::bench::BenchCommand::ClaimsSide(args)) => cmd::bench_claims::side(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,9 @@ pub type Result<T, E = CircuitError> = std::result::Result<T, E>;
 /// Everything that can go wrong when building, proving, decoding or verifying.
 #[derive(Debug, thiserror::Error)]
 pub enum CircuitError {
+    /// The caller asked the work to stop before it finished.
+    #[error("stopped before finishing")]
+    Cancelled,
     /// Proof bytes were empty, cut short or otherwise unreadable.
     #[error("malformed proof bytes: {0}")]
     Malformed(String),

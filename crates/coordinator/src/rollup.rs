@@ -33,8 +33,8 @@ use sheaf_rollup::{
 };
 use sheaf_rollup::{Transaction, TxId};
 use sheaf_store::{
-    NewJob, NewRollupTransaction, NewSequence, ProvedLeaf, PublishedBlock, RollupBlock, Store,
-    StoreError,
+    NewJob, NewRollupTransaction, NewSequence, ProvedLeaf, PublishedBlock, RewardEntry,
+    RollupBlock, Store, StoreError,
 };
 use sheaf_types::clock::now_ms;
 use sheaf_types::{JobId, SequenceId};
@@ -240,18 +240,29 @@ impl RollupNode {
         serde_json::from_slice(bytes).map_err(|e| RollupError::Malformed(e.to_string()))
     }
 
-    /// Admit a local transaction whose signed half's proof the caller verified: the mempool's
-    /// checks, then the store with its proof, which the block's tree takes as that leaf's.
-    pub async fn submit_local(&self, local: LocalTransaction) -> Result<TxId, RollupError> {
-        self.admit(local.transaction, Some(local.proof)).await
+    /// Admit a local transaction whose signed half's proof the caller verified (a proof of
+    /// `work_units`): the mempool's checks, then the store with its proof, which the block's
+    /// tree takes as that leaf's, and its reward entry for the client's worker key.
+    pub async fn submit_local(
+        &self,
+        local: LocalTransaction,
+        work_units: u64,
+    ) -> Result<TxId, RollupError> {
+        let reward = RewardEntry {
+            worker_pk: local.prover.to_bytes(),
+            work_units: work_units as i64,
+        };
+        self.admit(local.transaction, Some((local.proof, reward)))
+            .await
     }
 
     async fn admit(
         &self,
         tx: Transaction,
-        local_proof: Option<Vec<u8>>,
+        local: Option<(Vec<u8>, RewardEntry)>,
     ) -> Result<TxId, RollupError> {
         let mut producer = self.producer.lock().await;
+        let (local_proof, local_reward) = local.unzip();
         let id = match local_proof {
             Some(_) => producer.submit_local(tx.clone())?,
             None => producer.submit(tx.clone())?,
@@ -260,6 +271,7 @@ impl RollupNode {
             id: id.0.to_bytes(),
             body: encode(&tx),
             local_proof,
+            local_reward,
             received_ms: now_ms(),
         };
         if let Err(e) = self.store.insert_rollup_transaction(&row).await {
@@ -411,16 +423,17 @@ impl RollupNode {
         for (i, job) in block.tree.jobs.iter().enumerate() {
             let Some(tx) = job.local else { continue };
             let row = self.store.rollup_transaction(tx.0.to_bytes()).await?;
-            let proof =
-                row.and_then(|row| row.local_proof)
-                    .ok_or_else(|| RollupError::Corrupt {
-                        number: block.header.number as i64,
-                        reason: format!("local transaction {tx:?} has no stored proof"),
-                    })?;
+            let (proof, reward) = row
+                .and_then(|row| Some((row.local_proof?, row.local_reward)))
+                .ok_or_else(|| RollupError::Corrupt {
+                    number: block.header.number as i64,
+                    reason: format!("local transaction {tx:?} has no stored proof"),
+                })?;
             proved.push(ProvedLeaf {
                 job: id(i),
                 proof,
                 proved_by: LOCAL_PROVER.into(),
+                reward,
             });
         }
         let published = PublishedBlock {

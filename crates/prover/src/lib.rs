@@ -51,7 +51,10 @@ pub mod worker;
 pub use backoff::Backoff;
 pub use client::{Client, ClientError};
 pub use key::{KeyFileError, ProverKey};
-pub use worker::{run, ProverConfig, ProverError, ProverReport, DEFAULT_LEASE_WAIT_MS};
+pub use worker::{
+    build_circuits, check_circuits, run, ProverConfig, ProverError, ProverReport,
+    DEFAULT_LEASE_WAIT_MS,
+};
 
 /// Result alias of the prover.
 pub type Result<T, E = ProverError> = std::result::Result<T, E>;

@@ -377,6 +377,9 @@ pub struct NewRollupTransaction {
     pub body: Vec<u8>,
     /// The client's own proof of the transaction (tx kernel), for a local transaction.
     pub local_proof: Option<Vec<u8>>,
+    /// The reward entry of that proof's leaf (the client's worker key, the leaf's work units),
+    /// recorded when its block is published.
+    pub local_reward: Option<RewardEntry>,
     /// When it arrived (coordinator clock, milliseconds): pending transactions come in this
     /// order.
     pub received_ms: i64,
@@ -391,6 +394,8 @@ pub struct RollupTransaction {
     pub body: Vec<u8>,
     /// The client's own proof, if it came with one.
     pub local_proof: Option<Vec<u8>>,
+    /// Its leaf's reward entry, if it came with one.
+    pub local_reward: Option<RewardEntry>,
     /// When it arrived (milliseconds).
     pub received_ms: i64,
     /// Where it stands.
@@ -436,6 +441,8 @@ pub struct ProvedLeaf {
     pub proof: Vec<u8>,
     /// Who proved it, as `proved_by` records it.
     pub proved_by: String,
+    /// Its reward entry, recorded with it (none for a proof stored without one).
+    pub reward: Option<RewardEntry>,
 }
 
 /// A published rollup block.

@@ -38,12 +38,15 @@ impl Store {
     /// [`StoreError::RollupTransactionExists`] and changes nothing.
     pub async fn insert_rollup_transaction(&self, new: &NewRollupTransaction) -> Result<()> {
         let inserted = sqlx::query(
-            "INSERT INTO rollup_transactions (id, body, local_proof, received_ms, status) \
-             VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT DO NOTHING",
+            "INSERT INTO rollup_transactions \
+             (id, body, local_proof, local_worker_pk, local_work_units, received_ms, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending') ON CONFLICT DO NOTHING",
         )
         .bind(new.id.as_slice())
         .bind(new.body.as_slice())
         .bind(new.local_proof.as_deref())
+        .bind(new.local_reward.as_ref().map(|r| r.worker_pk.to_vec()))
+        .bind(new.local_reward.as_ref().map(|r| r.work_units))
         .bind(new.received_ms)
         .execute(self.writer())
         .await?
@@ -316,6 +319,20 @@ async fn store_proved_leaf(
             leaf.job, block.sequence.id
         )));
     };
+    if let Some(reward) = &leaf.reward {
+        sqlx::query(
+            "INSERT INTO rewards (job, sequence, prover, worker_pk, work_units, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(leaf.job)
+        .bind(block.sequence.id)
+        .bind(&leaf.proved_by)
+        .bind(reward.worker_pk.as_slice())
+        .bind(reward.work_units)
+        .bind(block.published_ms)
+        .execute(tx.conn())
+        .await?;
+    }
     if let Some(parent) = parent {
         sqlx::query(
             "UPDATE jobs SET status = 'ready' WHERE id = $1 AND status = 'waiting' \

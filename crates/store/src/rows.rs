@@ -9,7 +9,9 @@ use sqlx::error::BoxDynError;
 use sqlx::{Any, Decode, Type};
 
 use crate::error::{Result, StoreError};
-use crate::model::{JobStatus, Prover, Reward, RollupBlock, RollupTransaction, RollupTxStatus};
+use crate::model::{
+    JobStatus, Prover, Reward, RewardEntry, RollupBlock, RollupTransaction, RollupTxStatus,
+};
 use crate::outbox::{OutboxKind, OutboxStatus};
 use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
@@ -117,7 +119,8 @@ impl TryFrom<RollupBlockRow> for RollupBlock {
 
 /// Columns selected for a [`RollupTransactionRow`].
 pub(crate) const ROLLUP_TRANSACTION_COLUMNS: &str =
-    "id, body, local_proof, received_ms, status, block, position, reason";
+    "id, body, local_proof, local_worker_pk, local_work_units, received_ms, status, block, position, \
+     reason";
 
 /// A row of `rollup_transactions`; the id is checked to be 32 bytes.
 #[derive(sqlx::FromRow)]
@@ -125,6 +128,8 @@ pub(crate) struct RollupTransactionRow {
     id: Vec<u8>,
     body: Vec<u8>,
     local_proof: Option<Vec<u8>>,
+    local_worker_pk: Option<Vec<u8>>,
+    local_work_units: Option<i64>,
     received_ms: i64,
     status: RollupTxStatus,
     block: Option<i64>,
@@ -140,6 +145,13 @@ impl TryFrom<RollupTransactionRow> for RollupTransaction {
             id: key32(row.id, "rollup transaction id")?,
             body: row.body,
             local_proof: row.local_proof,
+            local_reward: match (row.local_worker_pk, row.local_work_units) {
+                (Some(pk), Some(work_units)) => Some(RewardEntry {
+                    worker_pk: key32(pk, "local worker key")?,
+                    work_units,
+                }),
+                _ => None,
+            },
             received_ms: row.received_ms,
             status: row.status,
             block: row.block,

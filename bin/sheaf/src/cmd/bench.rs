@@ -35,9 +35,16 @@ pub enum BenchCommand {
     /// Lease→submit cycles per second of a store, with no proving (blobs of a real proof's
     /// size), at 1 and 8 concurrent clients.
     Store(crate::cmd::bench_store::BenchStoreArgs),
+    /// Prove and aggregate a prover's reward claims in one process, as a phone would: Sheaf's
+    /// tree under the network's final key against the seed's flat circuit over the same claims,
+    /// each side in its own process.
+    Claims(crate::cmd::bench_claims::ClaimsArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),
+    /// One side of `bench claims` (run by it in a child process).
+    #[command(hide = true)]
+    ClaimsSide(crate::cmd::bench_claims::ClaimsSideArgs),
 }
 
 /// Parameters both the parent and each side need.
@@ -118,11 +125,11 @@ impl Side {
         Side::SheafWarm,
     ];
 
-    fn is_baseline(self) -> bool {
+    pub(crate) fn is_baseline(self) -> bool {
         matches!(self, Side::BaselineCold | Side::BaselineWarm)
     }
 
-    fn is_warm(self) -> bool {
+    pub(crate) fn is_warm(self) -> bool {
         matches!(self, Side::BaselineWarm | Side::SheafWarm)
     }
 }
@@ -212,17 +219,17 @@ pub fn aggregate(args: AggregateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tempfile_dir() -> anyhow::Result<TempDir> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<TempDir> {
     let path = std::env::temp_dir().join(format!("sheaf-bench-{}", std::process::id()));
     std::fs::create_dir_all(&path)?;
     Ok(TempDir(path))
 }
 
 /// A directory removed when dropped.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -376,7 +383,7 @@ fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
 }
 
 /// Each figure's median over repeated runs of one side.
-fn median_report(mut runs: Vec<SideReport>) -> SideReport {
+pub(crate) fn median_report(mut runs: Vec<SideReport>) -> SideReport {
     fn median(values: impl Iterator<Item = f64>) -> f64 {
         let mut v: Vec<f64> = values.collect();
         v.sort_by(f64::total_cmp);
@@ -399,7 +406,7 @@ fn median_report(mut runs: Vec<SideReport>) -> SideReport {
 const VERIFY_RUNS: usize = 5;
 
 /// Median milliseconds of [`VERIFY_RUNS`] runs of `verify` (the first pays one-time costs).
-fn median_ms(verify: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+pub(crate) fn median_ms(verify: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     let mut times = Vec::with_capacity(VERIFY_RUNS);
     for _ in 0..VERIFY_RUNS {
         let start = Instant::now();
@@ -410,7 +417,7 @@ fn median_ms(verify: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<f64> {
     Ok(times[VERIFY_RUNS / 2])
 }
 
-fn measured(
+pub(crate) fn measured(
     side: Side,
     start: Instant,
     cpu_start: f64,

@@ -1,8 +1,10 @@
 //! The `sheaf` subcommands.
 
 pub mod bench;
+pub mod bench_claims;
 pub mod bench_store;
 pub mod chain;
+// pub mod claim; (after the claims endpoint lands)
 pub mod coordinator;
 pub mod devnet;
 pub mod devnet_chain;

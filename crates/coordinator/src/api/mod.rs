@@ -325,14 +325,15 @@ async fn rollup_submit_local(State(c): State<Arc<Coordinator>>, body: Bytes) -> 
         let node = rollup_node(&c)?;
         let local = RollupNode::read_local(&body)?;
         let inputs = LocalTransaction::inputs(&local.transaction)?;
-        c.verify_client_leaf(
-            &LocalTransaction::circuit(),
-            &inputs,
-            local.proof.clone(),
-            local.prover,
-        )
-        .await?;
-        let id = node.submit_local(local).await?;
+        let header = c
+            .verify_client_leaf(
+                &LocalTransaction::circuit(),
+                &inputs,
+                local.proof.clone(),
+                local.prover,
+            )
+            .await?;
+        let id = node.submit_local(local, header.stats.work_units).await?;
         Ok(Json(serde_json::json!({ "id": id })))
     };
     answer(submitted.await)

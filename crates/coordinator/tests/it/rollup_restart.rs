@@ -66,6 +66,7 @@ async fn a_restart_readmits_a_child_stored_in_the_same_millisecond_before_its_pa
             id: tx.id().0.to_bytes(),
             body: serde_json::to_vec(tx).unwrap(),
             local_proof: None,
+            local_reward: None,
             received_ms: 1_000,
         };
         store.insert_rollup_transaction(&row).await.unwrap();

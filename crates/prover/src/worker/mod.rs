@@ -20,7 +20,8 @@ mod job;
 mod startup;
 
 use job::Worker;
-use startup::{check_circuits, load_circuits, say_hello};
+pub use startup::{build_circuits, check_circuits};
+use startup::{load_circuits, say_hello};
 
 /// Default long-poll wait of a lease request: long enough that an idle prover asks rarely,
 /// short enough that a lost connection is noticed soon. The coordinator caps it with its

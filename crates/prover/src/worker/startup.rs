@@ -56,14 +56,53 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
     shutdown: &mut Shutdown<'_, F>,
     report: &mut ProverReport,
 ) -> Result<Option<CircuitSet>, ProverError> {
+    info!(
+        target: TARGET,
+        profile = %spec.profile,
+        arity = spec.arity,
+        final_zk = spec.final_zk,
+        leaf_rows_log2 = spec.leaf_rows_log2,
+        kinds = ?spec.kinds.iter().map(|k| &k.name).collect::<Vec<_>>(),
+        kernels = ?spec.kernels,
+        cache = ?cache.as_ref().map(|c| c.dir().display().to_string()),
+        "loading circuits"
+    );
+    let started = Instant::now();
+    let (spec_owned, catalog) = (spec.clone(), catalog.clone());
+    let building = tokio::task::spawn_blocking(move || {
+        pool.install(|| build_circuits(&spec_owned, &catalog, cache.as_ref()))
+    });
+    let circuits = tokio::select! {
+        built = building => built.map_err(|e| ProverError::Panicked(e.to_string()))??,
+        () = shutdown.wait() => return Ok(None),
+    };
+    report.circuits_seconds = started.elapsed().as_secs_f64();
+    report.circuits_from_cache = circuits.aggregation.from_cache();
+    info!(
+        target: TARGET,
+        seconds = report.circuits_seconds,
+        from_cache = report.circuits_from_cache,
+        final_key = %circuits.aggregation.final_key().id(),
+        "circuits ready"
+    );
+    Ok(Some(circuits))
+}
+
+/// Load or build the circuits `spec` names (its kinds and kernel rules, from `catalog`), on the
+/// current thread (or rayon pool). A kind or rule the catalog cannot build is refused before
+/// anything is built; the caller checks the result with [`check_circuits`].
+pub fn build_circuits(
+    spec: &CircuitSpec,
+    catalog: &KindCatalog,
+    cache: Option<&ArtifactCache>,
+) -> Result<CircuitSet, ProverError> {
     let settings = AggregationSettings {
         profile: spec.profile.parse().map_err(ProverError::UnknownProfile)?,
         arity: spec.arity,
         final_zk: spec.final_zk,
     };
-    let leaf_rows_log2 = spec.leaf_rows_log2;
     // A coordinator older than kinds names none: it runs the work leaf only (its final key,
-    // checked below, still has to match).
+    // checked after, still has to match).
     let names: Vec<String> = if spec.kinds.is_empty() {
         vec![WORK_LEAF_KIND.to_owned()]
     } else {
@@ -85,53 +124,23 @@ pub(super) async fn load_circuits<F: Future<Output = ()>>(
                 .collect(),
         });
     }
-    let kernels = spec.kernels.clone();
-    let catalog = catalog.clone();
-    info!(
-        target: TARGET,
-        profile = %settings.profile,
-        arity = settings.arity,
-        final_zk = settings.final_zk,
-        leaf_rows_log2,
-        kinds = ?names,
-        kernels = ?spec.kernels,
-        cache = ?cache.as_ref().map(|c| c.dir().display().to_string()),
-        "loading circuits"
-    );
-    let started = Instant::now();
-    let building = tokio::task::spawn_blocking(move || {
-        pool.install(|| {
-            let params = KindParams {
-                profile: settings.profile,
-                leaf_rows_log2,
-                arity: settings.arity,
-            };
-            let kinds = catalog.build(names.iter().map(String::as_str), &params, cache.as_ref())?;
-            let rules = catalog.build_rules(kernels.iter().map(String::as_str))?;
-            CircuitSet::from_parts(settings, kinds, &rules, cache.as_ref())
-        })
-    });
-    let circuits = tokio::select! {
-        built = building => built
-            .map_err(|e| ProverError::Panicked(e.to_string()))?
-            .map_err(ProverError::Circuits)?,
-        () = shutdown.wait() => return Ok(None),
+    let params = KindParams {
+        profile: settings.profile,
+        leaf_rows_log2: spec.leaf_rows_log2,
+        arity: settings.arity,
     };
-    report.circuits_seconds = started.elapsed().as_secs_f64();
-    report.circuits_from_cache = circuits.aggregation.from_cache();
-    info!(
-        target: TARGET,
-        seconds = report.circuits_seconds,
-        from_cache = report.circuits_from_cache,
-        final_key = %circuits.aggregation.final_key().id(),
-        "circuits ready"
-    );
-    Ok(Some(circuits))
+    let kinds = catalog
+        .build(names.iter().map(String::as_str), &params, cache)
+        .map_err(ProverError::Circuits)?;
+    let rules = catalog
+        .build_rules(spec.kernels.iter().map(String::as_str))
+        .map_err(ProverError::Circuits)?;
+    CircuitSet::from_parts(settings, kinds, &rules, cache).map_err(ProverError::Circuits)
 }
 
 /// The prover must prove what the coordinator verifies: same kinds with the same keys, same
 /// final key, same whitelist.
-pub(super) fn check_circuits(circuits: &CircuitSet, spec: &CircuitSpec) -> Result<(), ProverError> {
+pub fn check_circuits(circuits: &CircuitSet, spec: &CircuitSpec) -> Result<(), ProverError> {
     for kind in &spec.kinds {
         let local_key = match circuits.kind(&kind.name) {
             Ok(local) => local.key_digest().to_string(),

@@ -3,8 +3,8 @@
 
 use sheaf_store::{
     Job, JobFilter, JobId, JobStatus, NewRollupTransaction, NewSequence, ProvedLeaf,
-    PublishedBlock, RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceId, Store,
-    StoreError,
+    PublishedBlock, RewardEntry, RollupBlock, RollupTransaction, RollupTxStatus, Sequence,
+    SequenceId, Store, StoreError,
 };
 
 use crate::harness::{each_engine, each_v6_fixture, prove_next, status_of, tree, TestDb, T0};
@@ -20,6 +20,10 @@ fn transaction(n: u8, received_ms: i64) -> NewRollupTransaction {
         id: txid(n),
         body: format!(r#"{{"tx":{n}}}"#).into_bytes(),
         local_proof: (n % 2 == 0).then(|| format!("kernel proof of {n}").into_bytes()),
+        local_reward: (n % 2 == 0).then_some(RewardEntry {
+            worker_pk: [n; 32],
+            work_units: 32,
+        }),
         received_ms,
     }
 }
@@ -64,6 +68,7 @@ fn row(n: u8, received_ms: i64, status: RollupTxStatus) -> RollupTransaction {
         id: new.id,
         body: new.body,
         local_proof: new.local_proof,
+        local_reward: new.local_reward,
         received_ms,
         status,
         block: None,
@@ -160,6 +165,7 @@ async fn a_transaction_inserted_twice_is_refused_and_changes_nothing() {
         let again = NewRollupTransaction {
             body: b"another body".to_vec(),
             local_proof: None,
+            local_reward: None,
             received_ms: T0 - 5,
             ..transaction(2, T0)
         };
@@ -400,6 +406,7 @@ async fn a_refused_publication_changes_nothing() {
                         job: JobId::new(SequenceId(2), 1, 0),
                         proof: b"proof".to_vec(),
                         proved_by: "client".into(),
+                        reward: None,
                     }],
                     ..block(2, 2, &[2])
                 },
@@ -456,6 +463,10 @@ async fn a_leaf_published_with_its_proof_is_proved_and_its_parent_ready_once_all
             job: leaf(idx),
             proof: format!("client proof {idx}").into_bytes(),
             proved_by: "client:aa".into(),
+            reward: Some(RewardEntry {
+                worker_pk: [0xaa; 32],
+                work_units: 32,
+            }),
         };
         // One of two leaves proved: it is, the root still waits for the other.
         let one = PublishedBlock {
@@ -473,6 +484,18 @@ async fn a_leaf_published_with_its_proof_is_proved_and_its_parent_ready_once_all
         );
         assert_eq!(status_of(&store, leaf(1)).await, JobStatus::Ready);
         assert_eq!(status_of(&store, root).await, JobStatus::Waiting);
+        // Its reward entry is the client's, so the client can claim it.
+        let rewards = store.rewards(SequenceId(1)).await.unwrap();
+        assert_eq!(rewards.len(), 1, "[{}]", db.engine);
+        assert_eq!(
+            (
+                rewards[0].job,
+                rewards[0].prover.as_str(),
+                rewards[0].worker_pk,
+                rewards[0].work_units
+            ),
+            (leaf(0), "client:aa", [0xaa; 32], 32)
+        );
 
         // Both proved: the root is ready at once.
         insert(&store, 2, T0).await;

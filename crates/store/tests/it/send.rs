@@ -51,6 +51,7 @@ fn store_futures_are_send(store: Store, prover: Prover) {
         id: [0; 32],
         body: vec![],
         local_proof: None,
+        local_reward: None,
         received_ms: 0,
     };
     assert_send(store.insert_rollup_transaction(&transaction));
