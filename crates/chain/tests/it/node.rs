@@ -104,6 +104,7 @@ pub fn genesis() -> Genesis {
             min_stake: Amount(MIN_STAKE),
             wrong_hash_penalty: Amount(100),
             no_reveal_penalty: Amount(10),
+            prover_reward_per_unit: Amount(7),
         },
         membership: MembershipParams {
             price_per_message: Amount(3),

@@ -47,9 +47,14 @@ fn real_root_proof_settles_a_sequence_end_to_end() {
     assert_eq!(meta.key_id, key.id().to_string(), "the final key changed");
 
     let mut c = SettlementContract::new(SettlementParams::default(), COORDINATOR, key).unwrap();
-    c.register_sequence(&COORDINATOR, SequenceId(0), meta.header.statement)
-        .unwrap();
-    c.register_sequence(&COORDINATOR, SequenceId(1), statement(1))
+    c.register_sequence(
+        &COORDINATOR,
+        SequenceId(0),
+        meta.header.statement,
+        Vec::new(),
+    )
+    .unwrap();
+    c.register_sequence(&COORDINATOR, SequenceId(1), statement(1), Vec::new())
         .unwrap();
     for sender in [ALICE, BOB] {
         c.deposit_stake(&sender, Amount(DEFAULT_MIN_STAKE));
