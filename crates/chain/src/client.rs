@@ -16,8 +16,8 @@ use sheaf_circuits::Digest;
 
 use crate::membership::MerkleProof;
 use crate::node::{
-    AccountView, Block, Head, MembershipList, MembershipView, Receipt, SequenceView,
-    SettlementStatus, DEFAULT_MAX_BODY_BYTES,
+    AccountView, Block, Head, MembershipList, MembershipView, ProverRewardsView, Receipt,
+    SequenceView, SettlementStatus, DEFAULT_MAX_BODY_BYTES,
 };
 use crate::rpc::{ChainApiClient, MembershipApiClient, RpcError, SettlementApiClient};
 use crate::settlement::{Address, FinalizedSequence, SequenceId};
@@ -206,6 +206,22 @@ impl ChainClient {
     pub async fn finalized(&self, sequence: SequenceId) -> Result<Option<FinalizedSequence>> {
         self.ask(SettlementApiClient::finalized(&self.rpc, sequence))
             .await
+    }
+
+    /// `settlement_proverRewards`: what a sequence owes its provers, has paid and still owes.
+    pub async fn prover_rewards(&self, sequence: SequenceId) -> Result<Option<ProverRewardsView>> {
+        self.ask(SettlementApiClient::prover_rewards(&self.rpc, sequence))
+            .await
+    }
+
+    /// `settlement_nullifiersSpent`: whether each nullifier is spent, in order (at most
+    /// [`MAX_NULLIFIERS_PER_QUERY`](crate::rpc::MAX_NULLIFIERS_PER_QUERY) per call).
+    pub async fn nullifiers_spent(&self, nullifiers: &[Digest]) -> Result<Vec<bool>> {
+        self.ask(SettlementApiClient::nullifiers_spent(
+            &self.rpc,
+            nullifiers.to_vec(),
+        ))
+        .await
     }
 
     /// `membership_get`.

@@ -1,6 +1,7 @@
 //! Sheaf's base chain for devnets and tests: a deterministic node whose contracts are native
-//! Rust state machines — the Lumoz two-step verification contract ([`settlement`]) and the RLNv2
-//! membership registry ([`membership`]) — served over HTTP JSON-RPC ([`rpc`]).
+//! Rust state machines — the Lumoz two-step verification contract with its provers' reward
+//! claims ([`settlement`]) and the RLNv2 membership registry ([`membership`]) — served over HTTP
+//! JSON-RPC ([`rpc`]).
 //!
 //! ```text
 //!  ChainClient ── signed tx (ed25519, chain id, nonce) ──▶ rpc: POST / (JSON-RPC 2.0)

@@ -310,10 +310,8 @@ impl ClaimInput {
     /// Its public statement, with the root its path climbs to (unchecked: see
     /// [`CommitmentPath::root`]).
     pub fn statement(&self, arity: usize) -> ClaimStatement {
-        let root = self.path.root(arity).unwrap_or_else(|_| {
-            // A malformed path has no root; its statement can match nothing a proof carries.
-            Digest::ZERO
-        });
+        // A malformed path has no root; its statement can match nothing a proof carries.
+        let root = self.path.root(arity).unwrap_or(Digest::ZERO);
         ClaimStatement {
             root,
             sequence: self.sequence,

@@ -64,8 +64,10 @@ pub fn run(args: GenesisArgs) -> anyhow::Result<()> {
     }
     let membership = &genesis.membership;
     println!(
-        "minimum stake {}; membership deposit {} per message of rate limit ({} at {})",
+        "minimum stake {}; provers paid {} per work unit claimed; membership deposit {} per \
+         message of rate limit ({} at {})",
         genesis.settlement.min_stake,
+        genesis.settlement.prover_reward_per_unit,
         membership.price_per_message,
         membership.deposit_for(membership.max_membership_rate_limit),
         membership.max_membership_rate_limit

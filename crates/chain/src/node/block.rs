@@ -188,11 +188,14 @@ impl State {
             Call::RegisterSequence {
                 sequence,
                 statement,
-                jobs: _,
+                jobs,
             } => {
-                let e = self
-                    .settlement
-                    .register_sequence(&from, *sequence, *statement)?;
+                let e = self.settlement.register_sequence(
+                    &from,
+                    *sequence,
+                    *statement,
+                    jobs.clone(),
+                )?;
                 events.extend(settlement(e));
             }
             Call::SubmitProofHash { sequence, hash } => {
@@ -207,11 +210,19 @@ impl State {
                     .submit_proof(&from, *sequence, proof, block)?;
                 events.extend(settlement(e));
             }
-            Call::ClaimRewards { .. } => {
-                return Err(CallError::Unsupported("claim_rewards"));
+            Call::ClaimRewards {
+                arity,
+                claims,
+                proof,
+            } => {
+                let (credits, e) = self.settlement.claim_rewards(*arity, claims, proof)?;
+                events.extend(settlement(e));
+                for credit in credits {
+                    self.credit(credit.account, credit.amount, &mut events);
+                }
             }
             Call::WithdrawRewards => {
-                let (amount, e) = self.settlement.claim_rewards(&from);
+                let (amount, e) = self.settlement.withdraw_rewards(&from);
                 events.extend(settlement(e));
                 self.credit(from, amount, &mut events);
             }

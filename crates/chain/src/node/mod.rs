@@ -38,8 +38,8 @@ mod view;
 
 pub use block::AccountState;
 pub use view::{
-    AccountView, Block, Event, Head, Member, MembershipList, MembershipView, Receipt, SequenceView,
-    SettlementStatus,
+    AccountView, Block, Event, Head, Member, MembershipList, MembershipView, ProverRewardsView,
+    Receipt, SequenceView, SettlementStatus,
 };
 
 /// Chain id of a node started without a genesis file. Signatures bind it, so a devnet's
@@ -148,9 +148,6 @@ pub enum CallError {
         /// The amount needed.
         needed: Amount,
     },
-    /// The call is not implemented by this node.
-    #[error("{0} is not supported by this node")]
-    Unsupported(&'static str),
 }
 
 /// A genesis balance.

@@ -9,8 +9,8 @@ use crate::membership::{
     rate_commitment, MembershipError, MembershipEvent, MembershipInfo, MembershipState, MerkleProof,
 };
 use crate::settlement::{
-    phase, Address, Amount, FinalizedSequence, SequenceId, SettlementEvent, SettlementParams,
-    SettlementState, Window, WindowPhase,
+    phase, Address, Amount, FinalizedSequence, PlanCheck, ProverRewards, SequenceId,
+    SettlementEvent, SettlementParams, SettlementState, Window, WindowPhase,
 };
 use crate::tx::TxHash;
 
@@ -191,6 +191,37 @@ pub struct SequenceView {
     pub finalized: Option<FinalizedSequence>,
     /// [`phase`] of the window at `height + 1`; `None` before a hash opened one.
     pub phase: Option<WindowPhase>,
+    /// Jobs of its registered tree plan.
+    #[serde(default)]
+    pub planned_jobs: u64,
+    /// What it owes its provers and has paid, once finalized.
+    #[serde(default)]
+    pub prover_rewards: Option<ProverRewards>,
+    /// Blocks produced when the view was taken.
+    pub height: u64,
+}
+
+/// What a registered sequence owes its provers, as the RPC shows it: what a claimant asks
+/// before it proves a claim batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProverRewardsView {
+    /// The sequence.
+    pub sequence: SequenceId,
+    /// Whether its root proof finalized it (nothing is owed before).
+    pub finalized: bool,
+    /// How its plan compared with the root's stats; `None` before finalization, and for a
+    /// sequence finalized before prover rewards existed.
+    pub plan: Option<PlanCheck>,
+    /// Whether claims on it can be paid: finalized with a consistent plan.
+    pub plan_consistent: bool,
+    /// Jobs of its plan.
+    pub jobs: u64,
+    /// What it owes in all (zero until finalized with a consistent plan).
+    pub owed: Amount,
+    /// Paid to claims so far.
+    pub paid: Amount,
+    /// `owed − paid`: still to be claimed.
+    pub remaining: Amount,
     /// Blocks produced when the view was taken.
     pub height: u64,
 }
@@ -247,8 +278,38 @@ impl Chain {
             statement: seq.statement,
             window: seq.window,
             finalized: seq.finalized,
+            planned_jobs: seq.jobs.len() as u64,
+            prover_rewards: seq.prover_rewards,
             height: s.height,
         })
+    }
+
+    /// What a registered sequence owes its provers, has paid and still owes.
+    pub fn prover_rewards(&self, sequence: SequenceId) -> Option<ProverRewardsView> {
+        let s = self.lock();
+        let seq = s.settlement.state().sequence(sequence)?;
+        let rewards = seq.prover_rewards.unwrap_or(ProverRewards {
+            plan: PlanCheck::Empty,
+            owed: Amount::ZERO,
+            paid: Amount::ZERO,
+        });
+        let plan = seq.prover_rewards.map(|r| r.plan);
+        Some(ProverRewardsView {
+            sequence,
+            finalized: seq.finalized.is_some(),
+            plan,
+            plan_consistent: plan == Some(PlanCheck::Consistent),
+            jobs: seq.jobs.len() as u64,
+            owed: rewards.owed,
+            paid: rewards.paid,
+            remaining: rewards.remaining(),
+            height: s.height,
+        })
+    }
+
+    /// Whether each of `nullifiers` has been spent by a paid claim, at the head.
+    pub fn nullifiers_spent(&self, nullifiers: &[Digest]) -> Vec<bool> {
+        self.lock().settlement.nullifiers_spent(nullifiers)
     }
 
     /// Where settlement stands at the head.

@@ -15,6 +15,8 @@
 //! | `settlement_getSequence` | `[sequence]` | [`SequenceView`] (with its window's phase) or `null` |
 //! | `settlement_status` | | [`SettlementStatus`] |
 //! | `settlement_finalized` | `[sequence]` | [`FinalizedSequence`] or `null` |
+//! | `settlement_proverRewards` | `[sequence]` | [`ProverRewardsView`] or `null` |
+//! | `settlement_nullifiersSpent` | `[[nullifier, …]]` (at most [`MAX_NULLIFIERS_PER_QUERY`]) | `[bool, …]` in order |
 //! | `membership_get` | `[id_commitment]` | [`MembershipView`] or `null` |
 //! | `membership_root` | | root digest |
 //! | `membership_proof` | `[index]` | [`MerkleProof`] |
@@ -31,8 +33,8 @@ use sheaf_circuits::Digest;
 
 use crate::membership::MerkleProof;
 use crate::node::{
-    AccountView, Block, ChainError, Head, MembershipList, MembershipView, Receipt, SequenceView,
-    SettlementStatus,
+    AccountView, Block, ChainError, Head, MembershipList, MembershipView, ProverRewardsView,
+    Receipt, SequenceView, SettlementStatus,
 };
 use crate::settlement::{Address, FinalizedSequence, SequenceId};
 use crate::tx::{SignedTx, TxHash};
@@ -41,6 +43,11 @@ pub mod health;
 pub mod server;
 
 pub use server::{rpc_module, serve};
+
+/// Most nullifiers one `settlement_nullifiersSpent` asks about: 1024 are about 70 KB of
+/// request, an answer in microseconds, and more claims than a prover sends in a while
+/// ([`MAX_CLAIMS_PER_BATCH`](crate::settlement::MAX_CLAIMS_PER_BATCH) per transaction).
+pub const MAX_NULLIFIERS_PER_QUERY: usize = 1024;
 
 /// JSON-RPC error codes: the standard ones, then the node's (−32000 and below).
 pub mod codes {
@@ -164,6 +171,15 @@ pub trait SettlementApi {
     /// The record of a finalized sequence.
     #[method(name = "finalized")]
     fn finalized(&self, sequence: SequenceId) -> RpcResult<Option<FinalizedSequence>>;
+
+    /// What a registered sequence owes its provers, has paid and still owes.
+    #[method(name = "proverRewards")]
+    fn prover_rewards(&self, sequence: SequenceId) -> RpcResult<Option<ProverRewardsView>>;
+
+    /// Whether each nullifier has been spent by a paid claim, in order (at most
+    /// [`MAX_NULLIFIERS_PER_QUERY`]).
+    #[method(name = "nullifiersSpent")]
+    fn nullifiers_spent(&self, nullifiers: Vec<Digest>) -> RpcResult<Vec<bool>>;
 }
 
 /// `membership_*`: the RLNv2 membership registry.

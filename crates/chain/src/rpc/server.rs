@@ -10,11 +10,14 @@ use sheaf_circuits::Digest;
 use tokio::net::TcpListener;
 
 use super::health::HealthLayer;
-use super::{codes, ChainApiServer, MembershipApiServer, RpcError, RpcResult, SettlementApiServer};
+use super::{
+    codes, ChainApiServer, MembershipApiServer, RpcError, RpcResult, SettlementApiServer,
+    MAX_NULLIFIERS_PER_QUERY,
+};
 use crate::membership::MerkleProof;
 use crate::node::{
-    AccountView, Block, Chain, Head, MembershipList, MembershipView, Receipt, SequenceView,
-    SettlementStatus,
+    AccountView, Block, Chain, Head, MembershipList, MembershipView, ProverRewardsView, Receipt,
+    SequenceView, SettlementStatus,
 };
 use crate::settlement::{Address, FinalizedSequence, SequenceId};
 use crate::tx::{SignedTx, TxHash};
@@ -75,6 +78,23 @@ impl SettlementApiServer for Api {
 
     fn finalized(&self, sequence: SequenceId) -> RpcResult<Option<FinalizedSequence>> {
         Ok(self.0.finalized(sequence))
+    }
+
+    fn prover_rewards(&self, sequence: SequenceId) -> RpcResult<Option<ProverRewardsView>> {
+        Ok(self.0.prover_rewards(sequence))
+    }
+
+    fn nullifiers_spent(&self, nullifiers: Vec<Digest>) -> RpcResult<Vec<bool>> {
+        if nullifiers.len() > MAX_NULLIFIERS_PER_QUERY {
+            return Err(RpcError::new(
+                codes::INVALID_PARAMS,
+                format!(
+                    "{} nullifiers asked; at most {MAX_NULLIFIERS_PER_QUERY} per call",
+                    nullifiers.len()
+                ),
+            ));
+        }
+        Ok(self.0.nullifiers_spent(&nullifiers))
     }
 }
 

@@ -3,18 +3,19 @@
 
 use sheaf_circuits::Digest;
 
+use super::claims::{checked_plan, owed_at_finalization};
 use super::phase::{phase, WindowPhase};
 use super::{
     proof_hash, Account, Address, Amount, Commitment, FinalizedSequence, PenaltyReason,
-    PendingReveal, Result, RootVerifier, Sequence, SequenceId, SettlementError, SettlementEvent,
-    SettlementParams, SettlementState, Window,
+    PendingReveal, PlannedJob, Result, RootVerifier, Sequence, SequenceId, SettlementError,
+    SettlementEvent, SettlementParams, SettlementState, Window,
 };
 
 /// The contract: its state and the verifier of root proofs.
 #[derive(Debug)]
 pub struct SettlementContract<V> {
-    state: SettlementState,
-    verifier: V,
+    pub(super) state: SettlementState,
+    pub(super) verifier: V,
 }
 
 impl<V: RootVerifier> SettlementContract<V> {
@@ -35,6 +36,7 @@ impl<V: RootVerifier> SettlementContract<V> {
             accounts: Vec::new(),
             slashed: Amount::ZERO,
             last_block: 0,
+            spent_nullifiers: Default::default(),
         };
         Ok(SettlementContract { state, verifier })
     }
@@ -66,32 +68,41 @@ impl<V: RootVerifier> SettlementContract<V> {
         self.state.account(sender)
     }
 
-    /// Register the next sequence with the statement hash its root proof must carry.
+    /// Register the next sequence with the statement hash its root proof must carry and its
+    /// tree plan, what it will owe whoever proves each job (empty: no prover rewards).
     pub fn register_sequence(
         &mut self,
         caller: &Address,
         sequence: SequenceId,
         statement: Digest,
+        jobs: Vec<PlannedJob>,
     ) -> Result<Vec<SettlementEvent>> {
         if *caller != self.state.coordinator {
             return Err(SettlementError::NotCoordinator);
         }
-        if self.state.sequences.is_empty() {
-            // The first registration fixes the numbering.
-            self.state.first_sequence = sequence;
-            self.state.next_to_finalize = sequence;
-        }
-        let expected = self.state.next_sequence();
+        // The first registration fixes the numbering.
+        let expected = if self.state.sequences.is_empty() {
+            sequence
+        } else {
+            self.state.next_sequence()
+        };
         if sequence != expected {
             return Err(SettlementError::SequenceOutOfOrder {
                 expected,
                 got: sequence,
             });
         }
+        let jobs = checked_plan(jobs)?;
+        if self.state.sequences.is_empty() {
+            self.state.first_sequence = sequence;
+            self.state.next_to_finalize = sequence;
+        }
         self.state.sequences.push(Sequence {
             statement,
             window: None,
             finalized: None,
+            jobs,
+            prover_rewards: None,
         });
         Ok(emit(vec![SettlementEvent::SequenceRegistered {
             sequence,
@@ -145,12 +156,12 @@ impl<V: RootVerifier> SettlementContract<V> {
         Ok(emit(events))
     }
 
-    /// Pay out `sender`'s rewards; returns the amount.
-    pub fn claim_rewards(&mut self, sender: &Address) -> (Amount, Vec<SettlementEvent>) {
+    /// Pay out `sender`'s settlement rewards; returns the amount.
+    pub fn withdraw_rewards(&mut self, sender: &Address) -> (Amount, Vec<SettlementEvent>) {
         let mut account = self.state.account(sender);
         let amount = std::mem::take(&mut account.rewards);
         self.state.set_account(*sender, account);
-        let events = emit(vec![SettlementEvent::RewardsClaimed {
+        let events = emit(vec![SettlementEvent::RewardsWithdrawn {
             sender: *sender,
             amount,
         }]);
@@ -353,6 +364,14 @@ impl<V: RootVerifier> SettlementContract<V> {
                         stats: header.stats,
                         sender: *sender,
                     });
+                    let (owed, event) = owed_at_finalization(
+                        sequence,
+                        &seq.jobs,
+                        &header.stats,
+                        params.prover_reward_per_unit,
+                    );
+                    seq.prover_rewards = Some(owed);
+                    events.extend(event);
                 }
                 let amount = pro_rata(params.reward_per_sequence, commitment.stake, total_stake);
                 account.rewards = account.rewards.saturating_add(amount);
@@ -450,7 +469,7 @@ fn pro_rata(reward: Amount, stake: Amount, total: Amount) -> Amount {
     }
 }
 
-fn emit(events: Vec<SettlementEvent>) -> Vec<SettlementEvent> {
+pub(super) fn emit(events: Vec<SettlementEvent>) -> Vec<SettlementEvent> {
     for event in &events {
         tracing::debug!(target: "sheaf_chain::settlement", ?event, "settlement event");
     }

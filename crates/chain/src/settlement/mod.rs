@@ -3,7 +3,7 @@
 //! paid.
 //!
 //! ```text
-//!  register_sequence(s, statement)            by the coordinator's key, s = 0, 1, 2, …
+//!  register_sequence(s, statement, jobs)      by the coordinator's key, s = 0, 1, 2, …
 //!
 //!  block:   f                 f+T1−1 │ f+T1              f+T1+T2−1 │ f+T1+T2
 //!           ├── hash phase ──────────┤├── proof phase ─────────────┤├── closed ──▶
@@ -25,6 +25,11 @@
 //!   or after the one that finalized) is paid `reward_per_sequence · stake / total`, where
 //!   `stake` is its stake when it committed and `total` sums the stakes of all the window's
 //!   committers (REFERENCE §1.5, `SlotAdapter.distributeRewards`).
+//! - **Prover rewards** ([`claims`]): a registration carries the sequence's tree plan (every
+//!   job's [`Position`] and work units). At finalization the sequence owes
+//!   `Σ units · prover_reward_per_unit` if the plan agrees with the root's stats (total units,
+//!   number of jobs), nothing otherwise; provers are paid by claim batches, one proof of a claim
+//!   tree each, whose nullifiers are spent once (REFERENCE §5).
 //! - **Penalties**, taken from stake: a revealed proof that does not match its hash, or that
 //!   fails verification or names another statement, costs [`SettlementParams::wrong_hash_penalty`]
 //!   at the reveal; a hash never revealed costs [`SettlementParams::no_reveal_penalty`], applied
@@ -35,15 +40,22 @@
 //! block height from its caller. Its state ([`SettlementState`]) is serde-serializable so the
 //! chain node can persist it.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 pub use sheaf_circuits::claim::Position;
 use sheaf_circuits::{Digest, FinalKey, Header, JobStats};
 use thiserror::Error;
 
+mod claims;
 mod contract;
 mod phase;
 
+pub use claims::{
+    Credit, PlanCheck, PlanMismatch, ProverRewards, MAX_CLAIMS_PER_BATCH, MAX_CLAIM_ARITY,
+    MAX_PLANNED_JOBS, MIN_CLAIM_ARITY,
+};
 pub use contract::SettlementContract;
 pub use phase::{phase, WindowPhase};
 /// A sender's address is its ed25519 public key; a sequence's number is fixed by the first
@@ -76,6 +88,12 @@ pub const DEFAULT_WRONG_HASH_PENALTY: Amount = Amount::tokens(10_000);
 /// Penalty for a hash never revealed (REFERENCE §1.1 `noProofPunishAmount`).
 pub const DEFAULT_NO_REVEAL_PENALTY: Amount = Amount::tokens(1_000);
 
+/// What a prover is paid per work unit of a job it proved: 1/1000 token. A work unit is 256
+/// rows, so a 2^8-row leaf earns 0.001 token and a 2^13-row binary node 0.032; a devnet's tree
+/// of 8 such leaves pays its provers 0.232 tokens, about a tenth of its sender's reward
+/// ([`DEFAULT_REWARD_PER_SEQUENCE`]), and the pay grows with the work proved.
+pub const DEFAULT_PROVER_REWARD_PER_UNIT: Amount = Amount(sheaf_types::BASE_UNITS_PER_TOKEN / 1000);
+
 /// The contract's parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettlementParams {
@@ -91,6 +109,14 @@ pub struct SettlementParams {
     pub wrong_hash_penalty: Amount,
     /// Penalty for a hash never revealed.
     pub no_reveal_penalty: Amount,
+    /// Paid per work unit of a planned job to whoever proved it, by claim.
+    #[serde(default = "default_prover_reward_per_unit")]
+    pub prover_reward_per_unit: Amount,
+}
+
+/// Genesis and state files written before prover rewards existed take the default.
+fn default_prover_reward_per_unit() -> Amount {
+    DEFAULT_PROVER_REWARD_PER_UNIT
 }
 
 impl Default for SettlementParams {
@@ -102,6 +128,7 @@ impl Default for SettlementParams {
             min_stake: DEFAULT_MIN_STAKE,
             wrong_hash_penalty: DEFAULT_WRONG_HASH_PENALTY,
             no_reveal_penalty: DEFAULT_NO_REVEAL_PENALTY,
+            prover_reward_per_unit: DEFAULT_PROVER_REWARD_PER_UNIT,
         }
     }
 }
@@ -263,6 +290,86 @@ pub enum SettlementError {
         /// The stake.
         stake: Amount,
     },
+    /// A plan of more jobs than any tree has.
+    #[error("a plan of {jobs} jobs; at most {max}")]
+    PlanTooLarge {
+        /// Jobs planned.
+        jobs: usize,
+        /// [`MAX_PLANNED_JOBS`].
+        max: usize,
+    },
+    /// Two jobs of a plan at one position.
+    #[error("the plan lists position {0} twice")]
+    DuplicatePlannedPosition(Position),
+    /// A planned job worth no work units.
+    #[error("the planned job at position {0} has no work units")]
+    ZeroUnitJob(Position),
+    /// A planned job deeper than a claim can reach.
+    #[error("the planned job at position {position} is deeper than {max} levels")]
+    PlannedPositionTooDeep {
+        /// The position.
+        position: Position,
+        /// [`sheaf_circuits::claim::MAX_CLAIM_DEPTH`].
+        max: usize,
+    },
+    /// A claim batch with no claims.
+    #[error("a claim batch needs at least one claim")]
+    EmptyClaimBatch,
+    /// A claim batch with more claims than one transaction may pay.
+    #[error("a claim batch of {claims} claims; at most {max}")]
+    TooManyClaims {
+        /// Claims in the batch.
+        claims: usize,
+        /// [`MAX_CLAIMS_PER_BATCH`].
+        max: usize,
+    },
+    /// A claim tree's arity outside [`MIN_CLAIM_ARITY`]`..=`[`MAX_CLAIM_ARITY`].
+    #[error("claim tree arity {0}; it must be {MIN_CLAIM_ARITY} to {MAX_CLAIM_ARITY}")]
+    InvalidClaimArity(u32),
+    /// A claim on a sequence not finalized yet.
+    #[error("sequence {0} is not finalized")]
+    SequenceNotFinalized(SequenceId),
+    /// A claim on a sequence whose plan is empty, or did not match its root proof, or that
+    /// was finalized before prover rewards: it owes nothing.
+    #[error("sequence {0} owes no prover rewards: its plan is empty or does not match its root")]
+    PlanNotConsistent(SequenceId),
+    /// A claim on a position its sequence's plan does not list.
+    #[error("sequence {sequence} planned no job at position {position}")]
+    UnplannedPosition {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The position claimed.
+        position: Position,
+    },
+    /// A nullifier already spent by an earlier claim.
+    #[error("nullifier {0} is already spent")]
+    NullifierSpent(Digest),
+    /// One nullifier twice in a batch.
+    #[error("nullifier {0} appears twice in the batch")]
+    DuplicateNullifier(Digest),
+    /// Paying the batch would pay a sequence's provers more than it owes.
+    #[error("sequence {sequence} owes {owed} and has paid {paid}: {amount} more exceeds it")]
+    ClaimExceedsOwed {
+        /// The sequence.
+        sequence: SequenceId,
+        /// What it owes in all.
+        owed: Amount,
+        /// What it has paid so far.
+        paid: Amount,
+        /// What the batch would pay it.
+        amount: Amount,
+    },
+    /// The batch's proof does not verify with the final key.
+    #[error("the claim proof does not verify: {0}")]
+    InvalidClaimProof(String),
+    /// The batch's proof proves another statement than the listed claims'.
+    #[error("the claim proof proves statement {got}, the claims' is {expected}")]
+    ClaimStatementMismatch {
+        /// The statement recomputed from the claims and the chain's roots.
+        expected: Digest,
+        /// The proof's.
+        got: Digest,
+    },
 }
 
 /// Result of the contract's calls.
@@ -365,8 +472,40 @@ pub enum SettlementEvent {
         /// Stake taken (the penalty, or the whole stake if smaller).
         amount: Amount,
     },
+    /// A finalized sequence's plan agrees with its root: it owes its provers `amount`.
+    ProverRewardsOwed {
+        /// The sequence.
+        sequence: SequenceId,
+        /// Jobs planned.
+        jobs: u64,
+        /// Their work units.
+        work_units: u64,
+        /// `work_units · prover_reward_per_unit`.
+        amount: Amount,
+    },
+    /// A finalized sequence's plan disagrees with its root: it owes its provers nothing.
+    ProverPlanInconsistent {
+        /// The sequence.
+        sequence: SequenceId,
+        /// How the plan disagrees.
+        mismatch: PlanMismatch,
+    },
+    /// A prover's claim was paid.
+    ClaimPaid {
+        /// The sequence.
+        sequence: SequenceId,
+        /// The job's position.
+        position: Position,
+        /// The account credited.
+        exit: Address,
+        /// `units · prover_reward_per_unit`.
+        amount: Amount,
+        /// The nullifier spent.
+        nullifier: Digest,
+    },
     /// A sender withdrew its rewards.
-    RewardsClaimed {
+    #[serde(alias = "RewardsClaimed")]
+    RewardsWithdrawn {
         /// The sender.
         sender: Address,
         /// Amount paid out.
@@ -436,8 +575,32 @@ impl std::fmt::Display for SettlementEvent {
                 f,
                 "sequence {sequence}: {sender} penalized {amount} ({reason})"
             ),
-            SettlementEvent::RewardsClaimed { sender, amount } => {
-                write!(f, "{sender} claimed {amount} of rewards")
+            SettlementEvent::ProverRewardsOwed {
+                sequence,
+                jobs,
+                work_units,
+                amount,
+            } => write!(
+                f,
+                "sequence {sequence} owes its provers {amount} ({jobs} jobs, {work_units} work units)"
+            ),
+            SettlementEvent::ProverPlanInconsistent { sequence, mismatch } => write!(
+                f,
+                "sequence {sequence} owes its provers nothing: {mismatch}"
+            ),
+            SettlementEvent::ClaimPaid {
+                sequence,
+                position,
+                exit,
+                amount,
+                nullifier,
+            } => write!(
+                f,
+                "sequence {sequence}: claim of {position} paid {amount} to {exit} (nullifier \
+                 {nullifier})"
+            ),
+            SettlementEvent::RewardsWithdrawn { sender, amount } => {
+                write!(f, "{sender} withdrew {amount} of rewards")
             }
         }
     }
@@ -514,6 +677,22 @@ pub struct Sequence {
     pub window: Option<Window>,
     /// Set by the first valid proof.
     pub finalized: Option<FinalizedSequence>,
+    /// Its tree plan, sorted by position (empty: it pays no prover rewards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<PlannedJob>,
+    /// What it owes its provers and has paid, set at finalization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prover_rewards: Option<ProverRewards>,
+}
+
+impl Sequence {
+    /// The planned job at `position`.
+    pub fn planned(&self, position: Position) -> Option<&PlannedJob> {
+        self.jobs
+            .binary_search_by_key(&position, |job| job.position)
+            .ok()
+            .map(|i| &self.jobs[i])
+    }
 }
 
 /// A hash not yet revealed, awaiting lazy settlement.
@@ -530,7 +709,7 @@ pub struct PendingReveal {
 pub struct Account {
     /// Stake deposited, less penalties.
     pub stake: Amount,
-    /// Rewards earned and not yet claimed.
+    /// Rewards earned and not yet withdrawn.
     pub rewards: Amount,
     /// Hashes not yet revealed nor penalized.
     pub pending: Vec<PendingReveal>,
@@ -556,6 +735,9 @@ pub struct SettlementState {
     pub slashed: Amount,
     /// The highest block seen.
     pub last_block: u64,
+    /// Nullifiers of paid claims, chain-wide.
+    #[serde(default)]
+    pub spent_nullifiers: BTreeSet<Digest>,
 }
 
 impl SettlementState {

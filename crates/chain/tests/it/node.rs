@@ -104,6 +104,7 @@ pub fn genesis() -> Genesis {
             min_stake: Amount(MIN_STAKE),
             wrong_hash_penalty: Amount(100),
             no_reveal_penalty: Amount(10),
+            prover_reward_per_unit: Amount(7),
         },
         membership: MembershipParams {
             price_per_message: Amount(3),
@@ -536,6 +537,48 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
     let block = reopened.produce_block().unwrap();
     assert_eq!(block.number, height + 1);
     assert_eq!(block.timestamp_ms, GENESIS_MS + (height + 1) * BLOCK_MS);
+}
+
+#[test]
+fn a_state_file_written_before_prover_rewards_still_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let withdrawal = {
+        let chain = Chain::open(config(Some(dir.path())), stub()).unwrap();
+        let hash = chain
+            .submit(sign(&alice(), 0, Call::WithdrawRewards))
+            .unwrap();
+        chain.produce_block().unwrap();
+        chain.receipt(&hash).unwrap()
+    };
+    // The file as an older node wrote it: no prover reward rate, no spent nullifiers, and the
+    // withdrawal's event under its former name.
+    // (Edited as text: a JSON value cannot hold the balances above u64::MAX.)
+    let path = dir.path().join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = text
+        .replace("RewardsWithdrawn", "RewardsClaimed")
+        .replace(",\"prover_reward_per_unit\":7", "")
+        .replace(",\"spent_nullifiers\":[]", "");
+    assert!(
+        old.contains("RewardsClaimed")
+            && !old.contains("prover_reward_per_unit")
+            && !old.contains("spent_nullifiers"),
+        "the file is as an older node wrote it"
+    );
+    std::fs::write(&path, old).unwrap();
+
+    let reopened = Chain::open(config(Some(dir.path())), stub()).unwrap();
+    assert_eq!(
+        reopened.receipt(&withdrawal.tx_hash),
+        Some(withdrawal),
+        "the old event name reads as RewardsWithdrawn"
+    );
+    let state = reopened.settlement_state();
+    assert_eq!(
+        state.params.prover_reward_per_unit,
+        sheaf_chain::settlement::DEFAULT_PROVER_REWARD_PER_UNIT
+    );
+    assert!(state.spent_nullifiers.is_empty());
 }
 
 #[test]

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sheaf_chain::node::{Chain, ChainConfig, Genesis};
-use sheaf_chain::rpc::codes;
+use sheaf_chain::rpc::{codes, MAX_NULLIFIERS_PER_QUERY};
+use sheaf_chain::settlement::{ClaimEntry, PlannedJob, Position};
 use sheaf_chain::tx::{Call, SignedTx, TxHash};
-use sheaf_chain::{Amount, SequenceId, WindowPhase};
+use sheaf_chain::{Address, Amount, SequenceId, WindowPhase};
 use sheaf_chain::{ChainClient, ClientError, RpcError};
+use sheaf_circuits::claim::{batch_statement, ClaimStatement};
 use sheaf_circuits::Digest;
 use tokio::sync::oneshot;
 
@@ -264,6 +266,107 @@ async fn a_sequence_settles_over_rpc() {
         (account.stake, account.rewards),
         (Amount(MIN_STAKE), Amount(600))
     );
+}
+
+#[tokio::test]
+async fn claims_are_paid_to_their_exits_and_served_over_rpc() {
+    let n = manual_node().await;
+    let c = &n.client;
+    // The stub's root: 2 leaf jobs, 1 aggregation job, 10 work units; the rate is 7.
+    let jobs = [((0, 0), 6), ((1, 0), 2), ((1, 1), 2)]
+        .map(|((depth, index), units)| PlannedJob {
+            position: Position { depth, index },
+            units,
+        })
+        .to_vec();
+    let register = Call::RegisterSequence {
+        sequence: SequenceId(0),
+        statement: statement(0),
+        jobs,
+    };
+    c.send(&coordinator(), register).await.unwrap();
+    c.send(&alice(), stake_minimum()).await.unwrap();
+    let proof = root_proof(0);
+    c.send(&alice(), commit_zero(&proof, &alice()))
+        .await
+        .unwrap();
+    let f = c.produce_block().await.unwrap().number;
+    let owed = c.prover_rewards(SequenceId(0)).await.unwrap().unwrap();
+    assert!(!owed.finalized && !owed.plan_consistent);
+    assert_eq!((owed.jobs, owed.owed), (3, Amount::ZERO));
+    reveal_when_the_proof_phase_opens(c, f, proof).await;
+    c.produce_block().await.unwrap();
+    let owed = c.prover_rewards(SequenceId(0)).await.unwrap().unwrap();
+    assert!(owed.finalized && owed.plan_consistent);
+    assert_eq!(
+        (owed.owed, owed.paid, owed.remaining),
+        (Amount(70), Amount::ZERO, Amount(70))
+    );
+
+    let exit = Address([0xEE; 32]);
+    let claims: Vec<ClaimEntry> = [((0, 0), 1), ((1, 1), 2)]
+        .map(|((depth, index), n)| ClaimEntry {
+            sequence: SequenceId(0),
+            position: Position { depth, index },
+            nullifier: Digest([n, 0, 0, 0]),
+            exit,
+        })
+        .to_vec();
+    let nullifiers: Vec<Digest> = claims.iter().map(|e| e.nullifier).collect();
+    assert_eq!(
+        c.nullifiers_spent(&nullifiers).await.unwrap(),
+        [false, false]
+    );
+    let root = c
+        .finalized(SequenceId(0))
+        .await
+        .unwrap()
+        .unwrap()
+        .commitment;
+    let statements: Vec<ClaimStatement> = claims
+        .iter()
+        .map(|e| ClaimStatement {
+            root,
+            sequence: e.sequence,
+            position: e.position,
+            nullifier: e.nullifier,
+            exit: e.exit,
+        })
+        .collect();
+    let mut claim_proof = b"root".to_vec();
+    claim_proof.extend_from_slice(&batch_statement(&statements, 2).unwrap().to_bytes());
+    // Anyone may send a batch: the exits are paid, not the sender.
+    let tx = c
+        .send(
+            &bob(),
+            Call::ClaimRewards {
+                arity: 2,
+                claims: claims.clone(),
+                proof: claim_proof,
+            },
+        )
+        .await
+        .unwrap();
+    c.produce_block().await.unwrap();
+    let receipt = c.receipt(&tx).await.unwrap().unwrap();
+    assert!(receipt.is_ok(), "{:?}", receipt.error);
+    assert_eq!(
+        c.account(&exit).await.unwrap().balance,
+        Amount(6 * 7 + 2 * 7)
+    );
+    let owed = c.prover_rewards(SequenceId(0)).await.unwrap().unwrap();
+    assert_eq!((owed.paid, owed.remaining), (Amount(56), Amount(14)));
+    let unspent = Digest([3, 0, 0, 0]);
+    assert_eq!(
+        c.nullifiers_spent(&[nullifiers[1], unspent, nullifiers[0]])
+            .await
+            .unwrap(),
+        [true, false, true]
+    );
+    assert_eq!(c.prover_rewards(SequenceId(1)).await.unwrap(), None);
+    let too_many = vec![unspent; MAX_NULLIFIERS_PER_QUERY + 1];
+    let e = rpc_error(c.nullifiers_spent(&too_many).await);
+    assert_eq!(e.code, codes::INVALID_PARAMS);
 }
 
 #[tokio::test]

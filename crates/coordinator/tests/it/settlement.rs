@@ -68,6 +68,7 @@ impl TestChain {
                 min_stake: MIN_STAKE,
                 no_reveal_penalty: NO_REVEAL_PENALTY,
                 wrong_hash_penalty: NO_REVEAL_PENALTY,
+                ..SettlementParams::default()
             },
             ..Genesis::default()
         };

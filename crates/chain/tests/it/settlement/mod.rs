@@ -2,6 +2,7 @@
 //! front-running and penalties. Most use a stand-in verifier; one runs a real root proof through
 //! the real final key. This module holds what they share.
 
+mod claims;
 mod penalties;
 mod phases;
 mod registration;
@@ -76,7 +77,7 @@ fn contract(sequences: u64) -> SettlementContract<StubVerifier> {
     let mut c =
         SettlementContract::new(SettlementParams::default(), COORDINATOR, StubVerifier).unwrap();
     for s in 0..sequences {
-        c.register_sequence(&COORDINATOR, SequenceId(s), statement(s))
+        c.register_sequence(&COORDINATOR, SequenceId(s), statement(s), Vec::new())
             .unwrap();
     }
     for sender in [ALICE, BOB, CAROL] {

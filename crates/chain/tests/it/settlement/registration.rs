@@ -25,7 +25,7 @@ fn new_rejects_an_empty_phase() {
 fn register_sequence_rejects_other_callers() {
     let mut c = contract(0);
     assert_eq!(
-        c.register_sequence(&ALICE, SequenceId(0), statement(0)),
+        c.register_sequence(&ALICE, SequenceId(0), statement(0), Vec::new()),
         Err(SettlementError::NotCoordinator)
     );
 }
@@ -34,7 +34,7 @@ fn register_sequence_rejects_other_callers() {
 fn register_sequence_rejects_sequences_out_of_order() {
     let mut c = contract(1);
     assert_eq!(
-        c.register_sequence(&COORDINATOR, SequenceId(2), statement(2)),
+        c.register_sequence(&COORDINATOR, SequenceId(2), statement(2), Vec::new()),
         Err(SettlementError::SequenceOutOfOrder {
             expected: SequenceId(1),
             got: SequenceId(2)
@@ -45,19 +45,19 @@ fn register_sequence_rejects_sequences_out_of_order() {
 #[test]
 fn first_registration_fixes_the_numbering() {
     let mut c = contract(0);
-    c.register_sequence(&COORDINATOR, SequenceId(5), statement(5))
+    c.register_sequence(&COORDINATOR, SequenceId(5), statement(5), Vec::new())
         .unwrap();
     assert_eq!(c.state().first_sequence, SequenceId(5));
     assert_eq!(c.state().next_to_finalize, SequenceId(5));
     assert_eq!(c.state().next_sequence(), SequenceId(6));
     assert_eq!(
-        c.register_sequence(&COORDINATOR, SequenceId(7), statement(7)),
+        c.register_sequence(&COORDINATOR, SequenceId(7), statement(7), Vec::new()),
         Err(SettlementError::SequenceOutOfOrder {
             expected: SequenceId(6),
             got: SequenceId(7)
         })
     );
-    c.register_sequence(&COORDINATOR, SequenceId(6), statement(6))
+    c.register_sequence(&COORDINATOR, SequenceId(6), statement(6), Vec::new())
         .unwrap();
     // Numbers below the first are unknown; 5 and 6 settle as usual.
     assert_eq!(

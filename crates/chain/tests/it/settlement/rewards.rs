@@ -40,11 +40,11 @@ fn rewards_follow_the_reference_example() {
 }
 
 #[test]
-fn claimed_rewards_are_paid_out_once() {
+fn withdrawn_rewards_are_paid_out_once() {
     let mut c = committed();
     c.reveal(&ALICE, 0, &proof(0, 1), F + T1).unwrap();
-    assert_eq!(c.claim_rewards(&ALICE).0 .0, DEFAULT_REWARD_PER_SEQUENCE);
-    assert_eq!(c.claim_rewards(&ALICE).0, Amount::ZERO);
+    assert_eq!(c.withdraw_rewards(&ALICE).0 .0, DEFAULT_REWARD_PER_SEQUENCE);
+    assert_eq!(c.withdraw_rewards(&ALICE).0, Amount::ZERO);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet, FinalKey, Profile};
+use sheaf_circuits::{
+    AggregationCircuits, AggregationSettings, FinalKey, LeafCircuit as _, Profile, WorkLeaf,
+};
 
 use super::*;
 
@@ -19,7 +21,10 @@ pub(crate) struct GoldenMeta {
     pub(crate) header: Header,
 }
 
-/// The final key of the circuits the golden root proof was made with, built once per binary.
+/// The final key of the circuits the golden root proof was made with (the circuits crate's
+/// fixture: work leaves of 2^6 rows alone, arity 2, standard profile), built once per binary.
+/// Not a network's [`sheaf_circuits::CircuitSet`]: a set admits claim leaves too, so its
+/// whitelist, and its key, differ.
 pub(crate) fn final_key() -> &'static FinalKey {
     static KEY: OnceLock<FinalKey> = OnceLock::new();
     KEY.get_or_init(|| {
@@ -28,11 +33,9 @@ pub(crate) fn final_key() -> &'static FinalKey {
             arity: 2,
             final_zk: false,
         };
-        let cache =
-            ArtifactCache::new(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"));
-        CircuitSet::load_or_build(settings, 6, Some(&cache))
+        let leaf = WorkLeaf::build(Profile::Standard.leaf_config(), 6).unwrap();
+        AggregationCircuits::build(settings, &[leaf.verifier()])
             .unwrap()
-            .aggregation
             .final_key()
     })
 }
@@ -47,9 +50,14 @@ fn real_root_proof_settles_a_sequence_end_to_end() {
     assert_eq!(meta.key_id, key.id().to_string(), "the final key changed");
 
     let mut c = SettlementContract::new(SettlementParams::default(), COORDINATOR, key).unwrap();
-    c.register_sequence(&COORDINATOR, SequenceId(0), meta.header.statement)
-        .unwrap();
-    c.register_sequence(&COORDINATOR, SequenceId(1), statement(1))
+    c.register_sequence(
+        &COORDINATOR,
+        SequenceId(0),
+        meta.header.statement,
+        Vec::new(),
+    )
+    .unwrap();
+    c.register_sequence(&COORDINATOR, SequenceId(1), statement(1), Vec::new())
         .unwrap();
     for sender in [ALICE, BOB] {
         c.deposit_stake(&sender, Amount(DEFAULT_MIN_STAKE));
