@@ -5,6 +5,7 @@
 mod claims;
 mod penalties;
 mod phases;
+mod real_claims;
 mod registration;
 mod rewards;
 mod verification;
