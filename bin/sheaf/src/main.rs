@@ -67,7 +67,7 @@ enum Command {
     Chain(cmd::chain::ChainArgs),
     /// Redeem the rewards of the jobs a key proved in finalized sequences: prove a claim per
     /// job on this machine, aggregate them in batches, one chain transaction per batch.
-    // Claim(cmd::claim::ClaimArgs),
+    Claim(cmd::claim::ClaimArgs),
     /// A prover's membership on the chain: register, extend, erase, withdraw, show.
     Member(cmd::member::MemberArgs),
     /// A sender's settlement stake on the chain: deposit, withdraw (amounts in tokens).
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
         Command::Key(command) => cmd::keys::run_key(command),
         Command::Chain(args) => cmd::chain::run(args),
         Command::Member(args) => cmd::member::run_member(args),
-        // Command::Claim(args) => cmd::claim::run(args),
+        Command::Claim(args) => cmd::claim::run(args),
         Command::Stake(args) => cmd::member::run_stake(args),
         Command::Transfer(args) => cmd::member::run_transfer(args),
         Command::Genesis(args) => cmd::genesis::run(args),

@@ -324,6 +324,16 @@ impl Store {
         .rows_affected())
     }
 
+    /// How many sequences the proof sender has marked settled.
+    pub async fn settled_sequence_count(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM sequences WHERE settled_ms IS NOT NULL",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok(count as u64)
+    }
+
     /// After an update that moved `updated` rows: nothing moved means an unknown id or a
     /// transition the row's state does not allow.
     async fn outbox_moved(&self, id: i64, updated: u64, to: OutboxStatus) -> Result<()> {

@@ -91,8 +91,8 @@ impl LocalProver {
 }
 
 /// The wallet's worker secret: derived from its seed, so it is the same on every run and no one
-/// without the seed has it.
-fn worker_secret(seed: Digest) -> WorkerSecret {
+/// without the seed has it. It proves the wallet's local halves, and claims their rewards.
+pub fn worker_secret(seed: Digest) -> WorkerSecret {
     // Tagged "worker": no key of the one-time signature scheme hashes this way.
     let tag = Digest([0x776f_726b_6572, 0, 0, 0]);
     WorkerSecret::from_digest(Digest::hash_digests(&[tag, seed]))

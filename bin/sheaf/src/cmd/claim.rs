@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sheaf_chain::client::{ChainClient, DEFAULT_CHAIN_TIMEOUT};
 use sheaf_chain::node::Event;
 use sheaf_chain::tx::{Call, ClaimEntry};
@@ -32,7 +32,7 @@ use sheaf_circuits::claim::{ClaimInput, CLAIM_KIND};
 use sheaf_circuits::{
     encode_proof, ArtifactCache, CircuitError, CircuitSet, Digest, JobInputs, TreePlan,
 };
-use sheaf_coordinator::claims::{ClaimableJob, ClaimsClient};
+use sheaf_coordinator::claims::{ClaimableJob, ClaimsClient, MAX_CLAIMS_LIMIT};
 use sheaf_prover::{build_circuits, check_circuits, Client, ProverKey};
 
 use crate::circuit_args::default_cache_dir;
@@ -78,7 +78,7 @@ pub struct ClaimArgs {
 }
 
 /// What a run did.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct ClaimReport {
     /// The claimant's worker key.
     pub worker_pk: String,
@@ -103,7 +103,7 @@ pub struct ClaimReport {
 }
 
 /// One batch: one proof, one transaction.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BatchReport {
     /// Claims in it.
     pub claims: usize,
@@ -216,11 +216,29 @@ async fn claim(
     // 2. The key's proved jobs in finalized sequences.
     let step = spinner("fetching proved jobs", args.json);
     let claims_client = ClaimsClient::new(&args.coordinator)?;
-    let jobs = claims_client
-        .all_claimable(worker_pk)
-        .await
-        .with_context(|| format!("listing claimable jobs at {}", args.coordinator))?;
+    let mut jobs: Vec<ClaimableJob> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = claims_client
+            .claimable(worker_pk, after, Some(MAX_CLAIMS_LIMIT))
+            .await
+            .with_context(|| format!("listing claimable jobs at {}", args.coordinator))?;
+        jobs.extend(page.jobs);
+        step.set_message(format!("fetching proved jobs: {}", jobs.len()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
     step.finish_and_clear();
+    // The paths are public data from the coordinator: each must climb to its root.
+    for job in &jobs {
+        ensure!(
+            job.path.root(arity).ok() == Some(job.root) && job.path.worker_pk == worker_pk,
+            "the coordinator served a path for {} that does not climb to its root",
+            job.job
+        );
+    }
     report.jobs = jobs.len();
 
     // 3. Nullifiers; drop what the chain paid already.
@@ -234,7 +252,7 @@ async fn claim(
         })
         .collect();
     let mut open = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(sheaf_chain::settlement::MAX_NULLIFIER_QUERY) {
+    for chunk in inputs.chunks(sheaf_chain::rpc::MAX_NULLIFIERS_PER_QUERY) {
         let nullifiers: Vec<Digest> = chunk.iter().map(|(i, _)| i.nullifier).collect();
         let spent = chain
             .nullifiers_spent(&nullifiers)

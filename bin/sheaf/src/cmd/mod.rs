@@ -4,7 +4,7 @@ pub mod bench;
 pub mod bench_claims;
 pub mod bench_store;
 pub mod chain;
-// pub mod claim; (after the claims endpoint lands)
+pub mod claim;
 pub mod coordinator;
 pub mod devnet;
 pub mod devnet_chain;

@@ -17,6 +17,7 @@
 //! overhead, `summary.rs` prints the result. The coordinator itself is assembled by
 //! [`sheaf_coordinator::CoordinatorService`], as in `sheaf coordinator`.
 
+mod claims;
 mod critical_path;
 mod progress;
 mod provers;
@@ -38,6 +39,7 @@ use sheaf_prover::ProverKey;
 use sheaf_store::{Job, JobFilter, JobStatus, Store};
 use sheaf_types::SequenceId;
 
+use self::claims::ClaimsReport;
 use self::critical_path::{critical_path, CriticalPath};
 use self::progress::{watch_progress, watch_settlement};
 use self::provers::{spawn_prover, stop_provers};
@@ -173,6 +175,8 @@ pub struct DevnetSummary {
     pub data_dir: Option<PathBuf>,
     /// The rollup workload's blocks, transactions, latencies and balance check.
     pub rollup: Option<RollupReport>,
+    /// Every claimant's claim run and what the chain owes and paid.
+    pub claims: ClaimsReport,
 }
 
 /// Run `devnet`.
@@ -238,6 +242,10 @@ pub fn run(args: DevnetArgs) -> anyhow::Result<()> {
             summary.sequences_finalized,
             summary.sequences
         );
+    }
+    let problems = summary.claims.problems();
+    if !problems.is_empty() {
+        bail!("rewards: {}", problems.join("; "));
     }
     if let Some(rollup) = &summary.rollup {
         if !rollup.balances_match {
@@ -433,6 +441,46 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         .max()
         .unwrap_or(finalized_ms);
     let settle_seconds = (finalized_ms - last_root_ms).max(0) as f64 / 1000.0;
+
+    // Every prover, and the local client, claims what it is owed, as on its own machine.
+    display.stage("every prover claims its rewards (sheaf claim)");
+    let mut claimants: Vec<claims::Claimant> = keys
+        .iter()
+        .map(|(name, key)| claims::Claimant {
+            name: name.clone(),
+            key: data_dir.join(format!("{name}.key")),
+            worker_pk: key.worker_pk().to_bytes(),
+            exit: Address(key.signing.verifying_key().to_bytes()),
+        })
+        .collect();
+    if args.workload == Workload::Rollup && args.rollup.local_every > 0 {
+        let mut client = ProverKey::generate();
+        client.worker = sheaf_wallet::local::worker_secret(rollup::LOCAL_PROVER_SEED);
+        let path = data_dir.join("client.key");
+        client.write(&path, false)?;
+        claimants.push(claims::Claimant {
+            name: "client".into(),
+            key: path,
+            worker_pk: client.worker_pk().to_bytes(),
+            exit: Address(client.signing.verifying_key().to_bytes()),
+        });
+    }
+    let sequence_ids: Vec<SequenceId> = store
+        .list_sequences()
+        .await?
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let claims_report = claims::claim_all(
+        &chain.url,
+        &url,
+        &store,
+        &sequence_ids,
+        &claimants,
+        &circuit_args.cache_dir,
+        cores,
+    )
+    .await?;
     service.stop_settling().await;
     let chain_report = chain.report(&store, sequences, &sender, &keys).await?;
     chain.stop().await;
@@ -503,5 +551,6 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         final_key_id: final_key.id().to_string(),
         data_dir: None,
         rollup: rollup_report,
+        claims: claims_report,
     })
 }

@@ -114,6 +114,25 @@ pub fn print_summary(s: &DevnetSummary) {
             p.prover, p.jobs, p.work_units
         );
     }
+    let c = &s.claims;
+    println!(
+        "prover rewards: chain owed {}, paid {}, still owes {}",
+        c.owed, c.paid, c.remaining
+    );
+    for r in &c.claimants {
+        println!(
+            "  {:<10} {:>4} jobs {:>6} units  owed {}  claimed {} ({} claims, {} batches, claim peak RSS {:.0} MiB, {:.1} s)",
+            r.name,
+            r.jobs,
+            r.work_units,
+            r.owed,
+            r.claimed,
+            r.claims,
+            r.claim_batches,
+            mib(r.claim_peak_rss_bytes),
+            r.claim_seconds
+        );
+    }
     println!("members:");
     for m in &s.chain.members {
         println!(
