@@ -150,6 +150,10 @@ async fn two_provers_prove_a_rollup_block() {
         Digest::hash_digests(&[statement])
     );
     assert_eq!(verified.header.stats.leaf_jobs, 3);
+    // The plan the sender registers covers the block's tree: its units are the root's.
+    let plan =
+        crate::claims::plan_of(&net.store, &net.coordinator.circuits_arc(), SequenceId(1)).await;
+    crate::claims::assert_plan_matches_root(&plan, &verified.header.stats);
     net.stop().await;
 }
 
