@@ -21,6 +21,7 @@
 //! The client-proved halves of local transactions have no reward entry (no prover of the
 //! network made them), so they are not listed.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -213,15 +214,15 @@ impl Coordinator {
         reads: &'r mut Reads,
         id: JobId,
     ) -> Result<&'r Job, InternalError> {
-        if !reads.jobs.contains_key(&id) {
-            let job = self
-                .store()
-                .get_job(id)
-                .await?
-                .ok_or(InternalError::Store(StoreError::UnknownJob(id)))?;
-            reads.jobs.insert(id, job);
-        }
-        Ok(&reads.jobs[&id])
+        Ok(match reads.jobs.entry(id) {
+            Entry::Occupied(job) => job.into_mut(),
+            Entry::Vacant(slot) => slot.insert(
+                self.store()
+                    .get_job(id)
+                    .await?
+                    .ok_or(InternalError::Store(StoreError::UnknownJob(id)))?,
+            ),
+        })
     }
 
     /// The commitments of `parent`'s children, in order, from their stored proofs (each
