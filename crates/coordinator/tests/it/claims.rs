@@ -121,29 +121,43 @@ async fn settled_net() -> (Net, tempfile::TempDir, [ProverKey; 2]) {
 async fn claimable_jobs_are_a_keys_settled_jobs_whose_paths_climb_to_the_root_at_the_planned_positions(
 ) {
     let (net, _dir, keys) = settled_net().await;
-    let circuits = net.coordinator.circuits_arc();
-    let arity = circuits.aggregation.settings().arity;
-    let plan: HashMap<JobId, PlannedJob> = plan_of(&net.store, &circuits, SequenceId(1))
-        .await
-        .into_iter()
-        .collect();
     let root_proof = net
         .store
         .proof_of(net.sequence_one().await.root)
         .await
         .unwrap()
         .unwrap();
-    let root = circuits
+    let root = net
+        .coordinator
+        .circuits()
         .aggregation
         .final_key()
         .verify_bytes(&root_proof)
         .unwrap()
         .header;
+    // Sequence 2 is proved too, but not settled: only sequence 1's jobs are listed.
+    assert_claims_climb_to_root(&net, &keys, &root).await;
+    net.stop().await;
+}
+
+/// Every job of sequence 1 (settled, and the only one settled) is listed, paged one a page,
+/// for the key that proved it, in tree order, with a path that climbs to `root`'s commitment at
+/// the position the sender registers and the planned units.
+pub(crate) async fn assert_claims_climb_to_root(
+    net: &Net,
+    keys: &[ProverKey],
+    root: &sheaf_circuits::Header,
+) {
+    let circuits = net.coordinator.circuits_arc();
+    let arity = circuits.aggregation.settings().arity;
+    let plan: HashMap<JobId, PlannedJob> = plan_of(&net.store, &circuits, SequenceId(1))
+        .await
+        .into_iter()
+        .collect();
     let rewards = net.rewards_of_sequence_one().await;
     let client = ClaimsClient::new(&net.url).unwrap();
-
     let mut claimed = 0;
-    for key in &keys {
+    for key in keys {
         let worker_pk = key.worker_pk();
         // Pages of one, each after the last: every page's cursor leads to the next.
         let mut jobs = Vec::new();
@@ -157,7 +171,6 @@ async fn claimable_jobs_are_a_keys_settled_jobs_whose_paths_climb_to_the_root_at
                 None => break,
             }
         }
-        // Only sequence 1 is settled: its jobs this key proved, in tree order.
         let expected: Vec<JobId> = rewards
             .iter()
             .filter(|r| r.worker_pk == worker_pk.to_bytes())
@@ -181,7 +194,6 @@ async fn claimable_jobs_are_a_keys_settled_jobs_whose_paths_climb_to_the_root_at
         claimed += jobs.len();
     }
     assert_eq!(claimed, plan.len(), "every job is some key's");
-    net.stop().await;
 }
 
 /// `GET path` refused with `bad_request`.
