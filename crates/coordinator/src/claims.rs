@@ -288,7 +288,7 @@ impl Coordinator {
                 .collect()
         })
         .await
-        .map_err(InternalError::VerifierTask)?
+        .map_err(InternalError::DecodeTask)?
     }
 }
 

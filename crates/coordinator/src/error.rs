@@ -46,6 +46,9 @@ pub enum InternalError {
     /// The verification task panicked or was cancelled.
     #[error("verifier task failed")]
     VerifierTask(#[source] tokio::task::JoinError),
+    /// Decoding stored proofs' headers on the blocking pool panicked or was cancelled.
+    #[error("header decoding task failed")]
+    DecodeTask(#[source] tokio::task::JoinError),
 }
 
 impl InternalError {
