@@ -2,7 +2,7 @@
 //!
 //! The service ([`crate::Coordinator`]) knows nothing of HTTP: it returns one error enum per
 //! operation ([`AdmissionError`], [`HelloError`], [`LeaseError`], [`HeartbeatError`],
-//! [`SubmitError`]), whose variants are the refusals a prover may act on, plus
+//! [`SubmitError`], [`ClaimsError`]), whose variants are the refusals a prover may act on, plus
 //! [`InternalError`] for failures of the coordinator itself. The API maps them to its codes in
 //! one place ([`crate::api::error`]), where an internal error is logged in full and answered
 //! with an opaque reference only.
@@ -46,6 +46,9 @@ pub enum InternalError {
     /// The verification task panicked or was cancelled.
     #[error("verifier task failed")]
     VerifierTask(#[source] tokio::task::JoinError),
+    /// Decoding stored proofs' headers on the blocking pool panicked or was cancelled.
+    #[error("header decoding task failed")]
+    DecodeTask(#[source] tokio::task::JoinError),
 }
 
 impl InternalError {
@@ -177,6 +180,29 @@ pub enum SubmitError {
     /// The coordinator failed.
     #[error(transparent)]
     Internal(#[from] InternalError),
+}
+
+/// Why a request for a prover's claimable jobs was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimsError {
+    /// The worker key is not a digest (64 hex digits of four canonical field elements).
+    #[error("{0:?} is not a worker key (64 hex digits)")]
+    BadWorkerKey(String),
+    /// The `after` cursor is not a job id.
+    #[error("cursor after={0:?} is not a job id (s{{sequence}}-l{{level}}-i{{index}})")]
+    BadCursor(String),
+    /// The `limit` is not a number from 1 to [`crate::claims::MAX_CLAIMS_LIMIT`].
+    #[error("limit={0:?} is not a number from 1 to {max}", max = crate::claims::MAX_CLAIMS_LIMIT)]
+    BadLimit(String),
+    /// The coordinator failed.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for ClaimsError {
+    fn from(e: StoreError) -> Self {
+        ClaimsError::Internal(InternalError::Store(e))
+    }
 }
 
 /// The store's refusals about a job as [`JobRefusal`]s; any other store failure is internal.

@@ -21,7 +21,9 @@
 //! Where things happen: a sequence's job tree is planned in [`job_tree`]; a job is leased in
 //! `coordinator/lease.rs` and its proof checked on receipt in `coordinator/submit.rs`; who may
 //! prove is decided in [`admission`]; the HTTP surface is [`api`]; proved roots are settled on
-//! chain by [`settlement`], one file per stage; [`service`] assembles all of it into a running
+//! chain by [`settlement`], one file per stage (the sender registers each sequence's tree plan,
+//! the positions and units claims are paid by); a prover's claimable jobs are served by
+//! [`claims`]; [`service`] assembles all of it into a running
 //! coordinator. Operators watch it through `/healthz`, `/readyz` ([`health`]) and `/metrics`
 //! ([`metrics`]), on the API's port or a port of their own.
 //!
@@ -36,6 +38,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod claims;
 pub mod config;
 pub mod coordinator;
 pub mod error;
@@ -56,10 +59,13 @@ pub use api::{ApiError, Result};
 pub use config::CoordinatorConfig;
 pub use coordinator::{Coordinator, StartError};
 pub use error::{
-    AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
+    AdmissionError, ClaimsError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError,
+    SubmitError,
 };
 pub use server::{serve, serve_with_metrics, shutdown_signal};
 pub use service::{
     CoordinatorService, RollupOptions, ServiceError, ServiceOptions, SettlementOptions,
 };
-pub use settlement::{ProofSender, SenderConfig, SenderError, SenderHandle};
+pub use settlement::{
+    tree_plan, ProofSender, SenderConfig, SenderError, SenderHandle, SequencePlan,
+};

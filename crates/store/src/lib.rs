@@ -83,6 +83,7 @@
 
 pub mod bench;
 mod checkpoint;
+mod claims;
 mod error;
 mod lease;
 mod migrate;

@@ -13,7 +13,8 @@ use sheaf_circuits::{CircuitError, HeaderField};
 
 use crate::admission::Refusal;
 use crate::error::{
-    AdmissionError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError, SubmitError,
+    AdmissionError, ClaimsError, HeartbeatError, HelloError, InternalError, JobRefusal, LeaseError,
+    SubmitError,
 };
 
 /// Result alias of the API's handlers.
@@ -206,6 +207,17 @@ impl From<crate::rollup::RollupError> for ApiError {
                     format!("internal error (reference {reference})"),
                 )
             }
+        }
+    }
+}
+
+impl From<ClaimsError> for ApiError {
+    fn from(e: ClaimsError) -> Self {
+        match e {
+            ClaimsError::BadWorkerKey(_) | ClaimsError::BadCursor(_) | ClaimsError::BadLimit(_) => {
+                ApiError::new(ErrorCode::BadRequest, e.to_string())
+            }
+            ClaimsError::Internal(e) => internal(&e),
         }
     }
 }

@@ -9,6 +9,9 @@
 //! Handlers call the service ([`Coordinator`]) and answer its typed errors through [`error`],
 //! the one place they become the API's codes.
 //!
+//! Unsigned and read-only, `GET /v1/claims/{worker_pk}` serves a prover's claimable jobs
+//! ([`crate::claims`]).
+//!
 //! Beside the prover API, unsigned, the operator endpoints of [`ops`]: `/healthz`, `/readyz`
 //! and `/metrics`, served on the API's port or (metrics too) on a port of their own.
 
@@ -35,6 +38,7 @@ use sheaf_types::{InvalidJobId, JobId};
 use tower_http::trace::TraceLayer;
 
 pub use self::error::{ApiError, Result};
+use crate::claims::ClaimsQuery;
 use crate::coordinator::Coordinator;
 use crate::metrics::{REQUESTS_REJECTED, SUBMISSIONS_REJECTED};
 
@@ -62,6 +66,7 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
         .route("/v1/rollup/status", get(rollup_status))
         .route("/v1/rollup/blocks/{number}", get(rollup_block))
         .route("/v1/rollup/genesis", get(rollup_genesis))
+        .route(PATH_CLAIMS, get(claims))
         .merge(ops::routes(endpoints))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::new(
@@ -291,6 +296,23 @@ async fn count_rejected_submission(c: &Coordinator, prover: &str, code: ErrorCod
 
 async fn status(State(c): State<Arc<Coordinator>>) -> Response {
     answer(c.status().await.map(Json).map_err(ApiError::from))
+}
+
+/// Where a prover's claimable jobs are served: `GET`, unsigned, read-only.
+pub const PATH_CLAIMS: &str = "/v1/claims/{worker_pk}";
+
+/// `GET /v1/claims/{worker_pk}?after={job id}&limit={n}`: a page of the jobs `worker_pk` proved
+/// in sequences finalized on chain, each with what its claim proves ([`crate::claims`]).
+async fn claims(
+    State(c): State<Arc<Coordinator>>,
+    Path(worker_pk): Path<String>,
+    uri: Uri,
+) -> Response {
+    let page = async {
+        let query = ClaimsQuery::parse(&worker_pk, uri.query())?;
+        Ok(Json(c.claimable(query).await?))
+    };
+    answer(page.await)
 }
 
 /// The rollup node, or `not_found` on a coordinator without one.

@@ -7,6 +7,8 @@
 mod lease;
 mod submit;
 
+pub(crate) use submit::stored_header;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 

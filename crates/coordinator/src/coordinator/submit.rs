@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use sheaf_api::SubmitResponse;
 use sheaf_circuits::{
-    decode_proof, verify_job_proof, CircuitError, Digest, Expected, Header, JobCircuit,
+    decode_proof, verify_job_proof, CircuitError, CircuitSet, Digest, Expected, Header, JobCircuit,
 };
 use sheaf_store::{Job, JobStatus, Prover, RewardEntry};
 use sheaf_types::clock::now_ms;
@@ -128,18 +128,12 @@ impl Coordinator {
         let mut children = Vec::new();
         for (child, bytes) in self.store.child_proofs(job.id).await? {
             let child_circuit = self.stored_job(child).await?.circuit;
-            let common = self
-                .circuits
-                .common(&child_circuit)
-                .map_err(InternalError::Circuits)?;
-            let unusable = |e: CircuitError| InternalError::StoredJob {
-                job: child,
-                what: "proof",
-                reason: e.to_string(),
-            };
-            let proof = decode_proof(&bytes, common, sheaf_circuits::limits::MAX_PROOF_BYTES)
-                .map_err(unusable)?;
-            children.push(Header::from_public_inputs(&proof.public_inputs).map_err(unusable)?);
+            children.push(stored_header(
+                &self.circuits,
+                child,
+                &child_circuit,
+                &bytes,
+            )?);
         }
         let header = self
             .circuits
@@ -183,6 +177,25 @@ impl Coordinator {
         // The verifier accepted a header of the expected length: it parses.
         Header::from_public_inputs(&public_inputs).map_err(|e| InternalError::Circuits(e).into())
     }
+}
+
+/// The header of `job`'s stored proof, made with `circuit`: what a parent aggregates and a
+/// claim's path is made of. A stored proof that does not decode is an internal failure.
+pub(crate) fn stored_header(
+    circuits: &CircuitSet,
+    job: JobId,
+    circuit: &JobCircuit,
+    bytes: &[u8],
+) -> Result<Header, InternalError> {
+    let common = circuits.common(circuit).map_err(InternalError::Circuits)?;
+    let unusable = |e: CircuitError| InternalError::StoredJob {
+        job,
+        what: "proof",
+        reason: e.to_string(),
+    };
+    let proof =
+        decode_proof(bytes, common, sheaf_circuits::limits::MAX_PROOF_BYTES).map_err(unusable)?;
+    Header::from_public_inputs(&proof.public_inputs).map_err(unusable)
 }
 
 impl Coordinator {

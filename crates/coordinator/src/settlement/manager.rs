@@ -143,15 +143,15 @@ impl ProofSender {
                 }
                 _ => {}
             }
-            let statement = self.statement(id).await?;
+            let plan = self.plan(id).await?;
             let tx = self
                 .step(
                     id,
                     OutboxKind::Register,
                     Call::RegisterSequence {
                         sequence: id,
-                        statement,
-                        jobs: Vec::new(),
+                        statement: plan.statement,
+                        jobs: plan.jobs.into_iter().map(|(_, job)| job).collect(),
                     },
                 )
                 .await?;

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use sheaf_chain::settlement::{Address, SequenceId};
 use sheaf_chain::{ChainClient, ClientError};
-use sheaf_circuits::{CircuitError, CircuitSet, Digest};
+use sheaf_circuits::{CircuitError, CircuitSet};
 use sheaf_store::{RoleFence, Store, StoreError};
 use tokio::sync::Mutex;
 
@@ -68,6 +68,7 @@ mod statement;
 
 use cache::{Cache, Reveal, Watch};
 pub use role::SenderHandle;
+pub use statement::{tree_plan, SequencePlan};
 
 /// Log target of the sender.
 const TARGET: &str = "sheaf::sender";
@@ -168,8 +169,8 @@ pub struct ProofSender {
     /// The chain's next sequence to finalize as last recorded in the store (every sequence
     /// below it is marked settled there).
     settled_below: std::sync::Mutex<SequenceId>,
-    /// Statements computed from the store's trees, by sequence (a stored tree never changes).
-    statements: std::sync::Mutex<HashMap<SequenceId, Digest>>,
+    /// Plans computed from the store's trees, by sequence (a stored tree never changes).
+    plans: std::sync::Mutex<HashMap<SequenceId, SequencePlan>>,
     final_proofs: Cache<()>,
     hashes: Cache<Watch>,
     reveals: Cache<Reveal>,
@@ -225,7 +226,7 @@ impl ProofSender {
             last_sent: std::sync::Mutex::new(HashMap::new()),
             next_fetch: std::sync::Mutex::new(status.next_to_finalize),
             settled_below: std::sync::Mutex::new(SequenceId(0)),
-            statements: std::sync::Mutex::new(HashMap::new()),
+            plans: std::sync::Mutex::new(HashMap::new()),
             final_proofs: Cache::new(),
             hashes: Cache::new(),
             reveals: Cache::new(),

@@ -2,6 +2,7 @@
 //! set), real HTTP over loopback, real proofs of small circuits built once per test binary.
 
 mod chain_registry;
+mod claims;
 mod harness;
 mod internal;
 mod leases;

@@ -166,14 +166,21 @@ async fn incompatible_api_version_is_refused_at_hello() {
         ok.circuits.final_key_id,
         net.coordinator.spec().final_key_id
     );
-    let work = net.coordinator.circuits().kind("work").unwrap();
+    // The standard set's kinds, by name: claims are a kind of every network's set.
+    let kind = |name: &str| sheaf_api::KindSpec {
+        name: name.into(),
+        key: net
+            .coordinator
+            .circuits()
+            .kind(name)
+            .unwrap()
+            .key_digest()
+            .to_string(),
+    };
     assert_eq!(
         ok.circuits.kinds,
-        [sheaf_api::KindSpec {
-            name: "work".into(),
-            key: work.key_digest().to_string(),
-        }],
-        "the hello names the set's one kind and its key"
+        [kind("claim"), kind("work")],
+        "the hello names the set's kinds and their keys"
     );
     let answer = net.post(&alice, PATH_HELLO, hello(API_VERSION + 1)).await;
     assert_eq!(answer.code(), ErrorCode::IncompatibleVersion);

@@ -150,6 +150,17 @@ async fn two_provers_prove_a_rollup_block() {
         Digest::hash_digests(&[statement])
     );
     assert_eq!(verified.header.stats.leaf_jobs, 3);
+    // The plan the sender registers covers the block's tree: its units are the root's.
+    let plan =
+        crate::claims::plan_of(&net.store, &net.coordinator.circuits_arc(), SequenceId(1)).await;
+    crate::claims::assert_plan_matches_root(&plan, &verified.header.stats);
+    // Once settled, each job of the block's irregular tree is claimable by the key that
+    // proved it, with a path that climbs to the root at its planned position.
+    net.store
+        .mark_sequences_settled(SequenceId(1), SequenceId(2), now_ms())
+        .await
+        .unwrap();
+    crate::claims::assert_claims_climb_to_root(&net, &keys, &verified.header).await;
     net.stop().await;
 }
 

@@ -3,6 +3,7 @@
 
 mod admission;
 mod bench;
+mod claims;
 mod concurrency;
 mod early_exit;
 mod fixtures;
