@@ -343,6 +343,15 @@ impl ClaimsClient {
         Ok(ClaimsClient { base, http })
     }
 
+    /// `GET /v1/circuits`: the circuits the network's proofs, claims included, are made with.
+    pub async fn circuits(&self) -> Result<sheaf_api::CircuitSpec, ClaimsClientError> {
+        let url = self
+            .base
+            .join(crate::api::PATH_CIRCUITS)
+            .map_err(|_| ClaimsClientError::BadUrl(self.base.to_string()))?;
+        self.get_json(url).await
+    }
+
     /// `GET /v1/claims/{worker_pk}?after=…&limit=…`: one page of `worker_pk`'s claimable jobs,
     /// after the job `after` (from the first when `None`), at most `limit` (the coordinator's
     /// [`DEFAULT_CLAIMS_LIMIT`] when `None`).
@@ -365,6 +374,13 @@ impl ClaimsClient {
                 query.append_pair("limit", &limit.to_string());
             }
         }
+        self.get_json(url).await
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: reqwest::Url,
+    ) -> Result<T, ClaimsClientError> {
         let response = self
             .http
             .get(url)

@@ -2,8 +2,8 @@
 //! REFERENCE §5.1), on its own machine, in bounded memory.
 //!
 //! ```text
-//!  1 circuits   hello to the coordinator (signed with the key); load or build its circuit set
-//!               (cache) and check its final key: claims verify with the network's one key
+//!  1 circuits   GET /v1/circuits from the coordinator; load or build that circuit set (cache)
+//!               and check its final key: claims verify with the network's one key
 //!  2 jobs       GET /v1/claims/{worker_pk}: the key's proved jobs in finalized sequences, each
 //!               with its commitment path (public data)
 //!  3 nullifiers H(secret, sequence, position) per job; those the chain has spent are dropped
@@ -33,7 +33,7 @@ use sheaf_circuits::{
     encode_proof, ArtifactCache, CircuitError, CircuitSet, Digest, JobInputs, TreePlan,
 };
 use sheaf_coordinator::claims::{ClaimableJob, ClaimsClient, MAX_CLAIMS_LIMIT};
-use sheaf_prover::{build_circuits, check_circuits, Client, ProverKey};
+use sheaf_prover::{build_circuits, check_circuits, ProverKey};
 
 use crate::circuit_args::default_cache_dir;
 use crate::cmd::member::{parse_address, DEFAULT_CHAIN_URL};
@@ -42,7 +42,7 @@ use crate::process_stats::{mib, peak_rss_bytes};
 use crate::progress::spinner;
 
 /// Claims per batch by default: the seed's app batches 16.
-pub const DEFAULT_CLAIM_BATCH: usize = 16;
+pub const DEFAULT_CLAIM_BATCH: u64 = 16;
 
 /// Arguments of `claim`.
 #[derive(Args, Debug)]
@@ -54,7 +54,7 @@ pub struct ClaimArgs {
     #[arg(long, env = "SHEAF_COORDINATOR")]
     pub coordinator: String,
     /// The prover's key file (from `sheaf keygen`): its worker secret proves the claims; its
-    /// request key signs the hello and the chain transactions.
+    /// request key signs the chain transactions (it needs no balance).
     #[arg(long, env = "SHEAF_KEY")]
     pub key: PathBuf,
     /// The account paid: 64 hex characters, or a key file whose account it is.
@@ -193,12 +193,13 @@ async fn claim(
 
     // 1. The network's circuits, as its coordinator names them.
     let step = spinner("preparing circuits (cached after the first run)", args.json);
-    let client = Client::new(&args.coordinator, key.clone())?;
-    let hello = client
-        .hello()
-        .await
-        .with_context(|| format!("hello to the coordinator at {}", args.coordinator))?;
-    let spec = hello.circuits;
+    let claims_client = ClaimsClient::new(&args.coordinator)?;
+    let spec = claims_client.circuits().await.with_context(|| {
+        format!(
+            "asking the coordinator at {} for its circuits",
+            args.coordinator
+        )
+    })?;
     let cache = ArtifactCache::new(&args.cache_dir);
     let set = {
         let pool = pool.clone();
@@ -215,7 +216,6 @@ async fn claim(
 
     // 2. The key's proved jobs in finalized sequences.
     let step = spinner("fetching proved jobs", args.json);
-    let claims_client = ClaimsClient::new(&args.coordinator)?;
     let mut jobs: Vec<ClaimableJob> = Vec::new();
     let mut after = None;
     loop {
@@ -247,7 +247,8 @@ async fn claim(
     let inputs: Vec<(ClaimInput, u64)> = jobs
         .iter()
         .map(|job: &ClaimableJob| {
-            let input = ClaimInput::new(&key.worker, job.sequence, job.path.clone(), args.to, arity);
+            let input =
+                ClaimInput::new(&key.worker, job.sequence, job.path.clone(), args.to, arity);
             (input, job.units)
         })
         .collect();
@@ -326,11 +327,18 @@ async fn claim(
             .wait_for_receipt(&hash, Duration::from_secs(args.wait_s))
             .await
             .with_context(|| {
-                format!("waiting for batch {}'s transaction {hash}; a rerun sees whether it was paid", n + 1)
+                format!(
+                    "waiting for batch {}'s transaction {hash}; a rerun sees whether it was paid",
+                    n + 1
+                )
             })?;
         step.finish_and_clear();
         if let Some(error) = receipt.error {
-            bail!("batch {} refused in block {}: {error}", n + 1, receipt.block);
+            bail!(
+                "batch {} refused in block {}: {error}",
+                n + 1,
+                receipt.block
+            );
         }
         let amount = receipt
             .events

@@ -10,7 +10,9 @@
 //! the one place they become the API's codes.
 //!
 //! Unsigned and read-only, `GET /v1/claims/{worker_pk}` serves a prover's claimable jobs
-//! ([`crate::claims`]).
+//! ([`crate::claims`]) and `GET /v1/circuits` the circuits their claims are proved with (what
+//! the hello answers, for a claimant that is no registered prover: a client whose local proofs
+//! earned rewards).
 //!
 //! Beside the prover API, unsigned, the operator endpoints of [`ops`]: `/healthz`, `/readyz`
 //! and `/metrics`, served on the API's port or (metrics too) on a port of their own.
@@ -67,6 +69,7 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
         .route("/v1/rollup/blocks/{number}", get(rollup_block))
         .route("/v1/rollup/genesis", get(rollup_genesis))
         .route(PATH_CLAIMS, get(claims))
+        .route(PATH_CIRCUITS, get(circuits))
         .merge(ops::routes(endpoints))
         .fallback(|method: Method, uri: Uri| async move {
             ApiError::new(
@@ -313,6 +316,14 @@ async fn claims(
         Ok(Json(c.claimable(query).await?))
     };
     answer(page.await)
+}
+
+/// Where the network's circuit spec is served: `GET`, unsigned, read-only.
+pub const PATH_CIRCUITS: &str = "/v1/circuits";
+
+/// `GET /v1/circuits`: the circuit spec every proof of this network is made with.
+async fn circuits(State(c): State<Arc<Coordinator>>) -> Response {
+    Json(c.spec().clone()).into_response()
 }
 
 /// The rollup node, or `not_found` on a coordinator without one.

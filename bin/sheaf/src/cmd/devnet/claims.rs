@@ -87,7 +87,10 @@ impl ClaimsReport {
         }
         for c in &self.claimants {
             if c.claimed != c.owed {
-                problems.push(format!("{} is owed {} and was paid {}", c.name, c.owed, c.claimed));
+                problems.push(format!(
+                    "{} is owed {} and was paid {}",
+                    c.name, c.owed, c.claimed
+                ));
             }
         }
         problems
@@ -210,7 +213,6 @@ fn claim_command(
         .env_remove("SHEAF_KEY");
     command
 }
-
 
 /// Wait until the coordinator's store has seen every sequence settled on chain (its proof
 /// sender marks them as it sees them finalized): its claims endpoint serves only those.

@@ -465,12 +465,8 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
             exit: Address(client.signing.verifying_key().to_bytes()),
         });
     }
-    let sequence_ids: Vec<SequenceId> = store
-        .list_sequences()
-        .await?
-        .iter()
-        .map(|s| s.id)
-        .collect();
+    let sequence_ids: Vec<SequenceId> =
+        store.list_sequences().await?.iter().map(|s| s.id).collect();
     let claims_report = claims::claim_all(
         &chain.url,
         &url,

@@ -64,7 +64,8 @@ const SPARE_KEYS: u64 = 16;
 /// network and local transactions.
 pub const DEFAULT_DEVNET_LOCAL_EVERY: u64 = 4;
 /// Seed of the devnet's local prover: its worker key, which its proofs carry.
-pub(super) const LOCAL_PROVER_SEED: sheaf_circuits::Digest = sheaf_circuits::Digest([0x10ca1, 0xde7, 0, 0]);
+pub(super) const LOCAL_PROVER_SEED: sheaf_circuits::Digest =
+    sheaf_circuits::Digest([0x10ca1, 0xde7, 0, 0]);
 
 /// What `devnet` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
