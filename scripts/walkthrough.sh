@@ -111,6 +111,9 @@ sheaf status --db $DB --chain $CHAIN | tee status.txt
 sheaf provers list --db $DB --chain $CHAIN | tee provers.txt
 sheaf proof export --db $DB --sequence 1 --out root-1.proof
 sheaf verify --key final.key --proof root-1.proof
+sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key --to alice.key
+# Once more, as JSON: everything alice proved is paid already, so a rerun claims nothing.
+sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key --to alice.key --json | tee claim-again.json
 curl -s http://$COORDINATOR_1/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 curl -s http://$COORDINATOR_2/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 curl -sf http://$COORDINATOR_2/readyz
@@ -126,4 +129,10 @@ grep -q "finalized in block" status.txt || fail "sheaf status does not show sequ
 [[ $(grep -c "active" provers.txt) -ge 2 ]] || fail "sheaf provers list does not show both provers as active members"
 not_proved=$(sheaf jobs list --db $DB --json | grep -o '"status":"[a-z]*"' | grep -vc '"proved"' || true)
 [[ $not_proved -eq 0 ]] || fail "$not_proved jobs are not proved"
+grep -q '"claimed":0,' claim-again.json || fail "a second sheaf claim claimed again"
+grep -Eq '"already_claimed":[1-9]' claim-again.json || fail "sheaf claim paid alice for none of her jobs"
+owed=$(curl -sf -X POST -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"settlement_proverRewards","params":[1]}' "$CHAIN" |
+    grep -o '"remaining":[0-9]*' || true)
+step "sequence 1's prover rewards: $owed"
 step "OK: $SEQUENCES sequences of $LEAVES leaves proved (provers alice and bob, members of the chain) through two coordinator replicas and finalized on chain; one replica sent (sheaf_sender_role_held $roles)"

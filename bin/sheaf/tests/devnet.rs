@@ -66,6 +66,32 @@ fn devnet_finalizes_its_sequences_on_chain_in_order_and_pays_the_sender() {
         .sum();
     assert_eq!(work[0]["work_units"].as_u64().unwrap(), units);
     assert_eq!(work[0]["jobs"], summary["jobs"]);
+    // The prover claimed every job it proved, and the chain owes nothing more.
+    let claimants = assert_rewards_claimed(&summary);
+    assert_eq!(claimants.len(), 1);
+    assert_eq!(claimants[0]["name"], "prover-1");
+    assert_eq!(claimants[0]["work_units"].as_u64().unwrap(), units);
+    assert_eq!(claimants[0]["claims"], summary["jobs"]);
+}
+
+/// Asserts the devnet closed the loop: the chain owed its provers something, paid exactly that,
+/// owes nothing, and paid every claimant what it is owed (nothing twice). Returns the claimants.
+fn assert_rewards_claimed(summary: &serde_json::Value) -> Vec<serde_json::Value> {
+    let claims = &summary["claims"];
+    let owed = claims["owed"].as_u64().unwrap();
+    assert!(owed > 0, "{claims}");
+    assert_eq!(claims["paid"].as_u64().unwrap(), owed, "{claims}");
+    assert_eq!(claims["remaining"], 0, "{claims}");
+    let claimants = claims["claimants"].as_array().unwrap().clone();
+    let mut claimed = 0;
+    for c in &claimants {
+        assert_eq!(c["claimed"], c["owed"], "{c}");
+        assert!(c["claim_batches"].as_u64().unwrap() >= 1, "{c}");
+        assert!(c["claim_peak_rss_bytes"].as_u64().unwrap() > 0, "{c}");
+        claimed += c["claimed"].as_u64().unwrap();
+    }
+    assert_eq!(claimed, owed, "{claims}");
+    claimants
 }
 
 #[test]
@@ -210,6 +236,14 @@ fn devnet_proves_and_settles_rollup_blocks_whose_replay_matches_the_workload() {
     assert_eq!(rollup["balances_match"], true, "{rollup}");
     assert_eq!(rollup["balances_matching"], 3);
     assert_eq!(rollup["latency_settled"]["count"], transactions);
+    // The prover and the local client (its halves of the local transactions) claimed theirs.
+    let claimants = assert_rewards_claimed(&summary);
+    let names: Vec<&str> = claimants
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prover-1", "client"]);
+    assert_eq!(claimants[1]["jobs"], local);
 }
 
 #[test]
