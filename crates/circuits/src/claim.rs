@@ -553,6 +553,11 @@ impl ClaimLeaf {
         self.arity
     }
 
+    /// Rows of the circuit, as a power of two.
+    pub fn rows_log2(&self) -> usize {
+        self.data.common.degree_bits()
+    }
+
     /// Prove `input` without checking it natively first: what a claimant who does not hold the
     /// job's secret would have to do. Fails in the prover when the claim is false.
     pub fn prove_unchecked(&self, input: &ClaimInput, worker: &WorkerSecret) -> Result<Proof> {

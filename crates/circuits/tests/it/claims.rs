@@ -77,6 +77,13 @@ fn claim_of(level: usize, index: usize, by: &WorkerSecret, to: Address) -> Claim
 }
 
 #[test]
+fn a_claim_is_a_small_leaf() {
+    // 24 levels of path at arity 2 fit in 2^10 rows: a claim costs a phone little next to the
+    // 2^13-row nodes that aggregate it.
+    assert!(claims().leaf.rows_log2() <= 10, "{:?}", claims().leaf);
+}
+
+#[test]
 fn a_jobs_position_is_its_level_and_index_read_from_the_root() {
     let plan = tree();
     for level in 0..plan.depth() {
