@@ -25,7 +25,7 @@
 //!   or after the one that finalized) is paid `reward_per_sequence · stake / total`, where
 //!   `stake` is its stake when it committed and `total` sums the stakes of all the window's
 //!   committers (REFERENCE §1.5, `SlotAdapter.distributeRewards`).
-//! - **Prover rewards** ([`claims`]): a registration carries the sequence's tree plan (every
+//! - **Prover rewards** (`claims.rs`): a registration carries the sequence's tree plan (every
 //!   job's [`Position`] and work units). At finalization the sequence owes
 //!   `Σ units · prover_reward_per_unit` if the plan agrees with the root's stats (total units,
 //!   number of jobs), nothing otherwise; provers are paid by claim batches, one proof of a claim
