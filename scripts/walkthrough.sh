@@ -114,6 +114,17 @@ sheaf verify --key final.key --proof root-1.proof
 sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key --to alice.key
 # Once more, as JSON: everything alice proved is paid already, so a rerun claims nothing.
 sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key --to alice.key --json | tee claim-again.json
+# Bob's claim stopped by Ctrl-C a second in, then run again: a batch is one transaction,
+# so nothing is half sent, and the rerun claims exactly what the first run did not.
+sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_2 --key bob.key --to bob.key --json > claim-bob-1.json 2> claim-bob-1.log &
+bob_claim=$!
+sleep 1
+kill -INT $bob_claim
+bob_code=0
+wait $bob_claim || bob_code=$?
+[[ $bob_code -eq 130 || $bob_code -eq 0 ]] || fail "sheaf claim stopped by SIGINT exited $bob_code"
+step "bob's first claim stopped by SIGINT (exit $bob_code)"
+sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_2 --key bob.key --to bob.key --json | tee claim-bob-2.json
 curl -s http://$COORDINATOR_1/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 curl -s http://$COORDINATOR_2/metrics | grep -E '^sheaf_(sender_role_held|settlement)'
 curl -sf http://$COORDINATOR_2/readyz
@@ -129,10 +140,17 @@ grep -q "finalized in block" status.txt || fail "sheaf status does not show sequ
 [[ $(grep -c "active" provers.txt) -ge 2 ]] || fail "sheaf provers list does not show both provers as active members"
 not_proved=$(sheaf jobs list --db $DB --json | grep -o '"status":"[a-z]*"' | grep -vc '"proved"' || true)
 [[ $not_proved -eq 0 ]] || fail "$not_proved jobs are not proved"
-grep -q '"claimed":0,' claim-again.json || fail "a second sheaf claim claimed again"
-grep -Eq '"already_claimed":[1-9]' claim-again.json || fail "sheaf claim paid alice for none of her jobs"
-owed=$(curl -sf -X POST -H 'content-type: application/json' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"settlement_proverRewards","params":[1]}' "$CHAIN" |
-    grep -o '"remaining":[0-9]*' || true)
-step "sequence 1's prover rewards: $owed"
-step "OK: $SEQUENCES sequences of $LEAVES leaves proved (provers alice and bob, members of the chain) through two coordinator replicas and finalized on chain; one replica sent (sheaf_sender_role_held $roles)"
+field() { grep -o "\"$1\":[0-9]*" "$2" | head -1 | cut -d: -f2; }
+[[ $(field claimed claim-again.json) -eq 0 ]] || fail "a second sheaf claim claimed again"
+[[ $(field already_claimed claim-again.json) -eq $(field jobs claim-again.json) ]] ||
+    fail "sheaf claim left some of alice's jobs unpaid: $(cat claim-again.json)"
+(( $(field claimed claim-bob-2.json) + $(field already_claimed claim-bob-2.json) == $(field jobs claim-bob-2.json) )) ||
+    fail "bob's rerun did not account for every job of his: $(cat claim-bob-2.json)"
+# Alice and Bob proved every job: the chain owes nothing more for any sequence.
+for sequence in $(seq 1 "$SEQUENCES"); do
+    rewards=$(curl -sf -X POST -H 'content-type: application/json' \
+        -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"settlement_proverRewards\",\"params\":[$sequence]}" "$CHAIN")
+    grep -q '"remaining":0[,}]' <<<"$rewards" || fail "sequence $sequence still owes its provers: $rewards"
+    grep -Eq '"owed":[1-9]' <<<"$rewards" || fail "sequence $sequence owed its provers nothing: $rewards"
+done
+step "OK: $SEQUENCES sequences of $LEAVES leaves proved (provers alice and bob, members of the chain) through two coordinator replicas and finalized on chain; one replica sent (sheaf_sender_role_held $roles); alice and bob claimed every job's reward, bob's across a SIGINT"
