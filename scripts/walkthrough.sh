@@ -53,6 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'echo "walkthrough: command failed (exit $?): $BASH_COMMAND" >&2' ERR
 step() { echo "walkthrough: $*"; }
 fail() { echo "walkthrough: $*" >&2; exit 1; }
 
@@ -119,7 +120,7 @@ sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key -
 sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_2 --key bob.key --to bob.key --json > claim-bob-1.json 2> claim-bob-1.log &
 bob_claim=$!
 sleep 1
-kill -INT $bob_claim
+kill -INT $bob_claim 2>/dev/null || true   # it may be done already
 bob_code=0
 wait $bob_claim || bob_code=$?
 [[ $bob_code -eq 130 || $bob_code -eq 0 ]] || fail "sheaf claim stopped by SIGINT exited $bob_code"
