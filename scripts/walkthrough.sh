@@ -41,7 +41,8 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
     local status=$?
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # A background `sheaf …` is the function above in a subshell: stop the process in it too.
+    for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     psql -q "$POSTGRES/postgres" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
     if [[ $status -ne 0 ]]; then
@@ -117,7 +118,8 @@ sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key -
 sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_1 --key alice.key --to alice.key --json | tee claim-again.json
 # Bob's claim stopped by Ctrl-C a second in, then run again: a batch is one transaction,
 # so nothing is half sent, and the rerun claims exactly what the first run did not.
-sheaf claim --chain $CHAIN --coordinator http://$COORDINATOR_2 --key bob.key --to bob.key --json > claim-bob-1.json 2> claim-bob-1.log &
+# (the binary itself, not the `sheaf` function, so that $! is the process the signal goes to)
+"$SHEAF_BIN" claim --chain $CHAIN --coordinator http://$COORDINATOR_2 --key bob.key --to bob.key --json > claim-bob-1.json 2> claim-bob-1.log &
 bob_claim=$!
 sleep 1
 kill -INT $bob_claim 2>/dev/null || true   # it may be done already
