@@ -261,7 +261,7 @@ fn run_side(args: &ClaimsSideArgs) -> anyhow::Result<SideReport> {
         &set.aggregation,
         &leaf_key,
         &plan,
-        claimant.secret.clone(),
+        claimant.secret,
         &mut leaf_proof,
         true,
     )?;

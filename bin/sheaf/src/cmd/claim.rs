@@ -292,7 +292,7 @@ async fn claim(
         let proof = {
             let (set, pool, stop) = (set.clone(), pool.clone(), stop.clone());
             let inputs: Vec<ClaimInput> = batch.iter().map(|(i, _)| i.clone()).collect();
-            let worker = key.worker.clone();
+            let worker = key.worker;
             let quiet = args.json;
             tokio::task::spawn_blocking(move || {
                 pool.install(|| prove_batch(&set, &inputs, &worker, &stop, quiet))
@@ -394,7 +394,7 @@ fn prove_batch(
         &set.aggregation,
         &kind.leaf_verifier(),
         &plan,
-        worker.clone(),
+        *worker,
         &mut leaf_proof,
         quiet,
     )

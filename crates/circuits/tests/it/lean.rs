@@ -56,7 +56,7 @@ fn prove_claims(set: &CircuitSet, alice: &WorkerSecret) -> sheaf_circuits::Proof
         &set.aggregation,
         CLAIM_KIND,
         &leaf_key.verifier_only,
-        alice.clone(),
+        *alice,
     );
     let plan = TreePlan::new(inputs.len(), ARITY).unwrap();
     prover

@@ -132,12 +132,11 @@ pub fn load_lean_circuits(
     .map_err(ProverError::Circuits)
 }
 
-/// The settings, kind names and kernel rules `spec` names; refuses a kind or rule `catalog`
-/// cannot build.
-fn spec_parts(
-    spec: &CircuitSpec,
-    catalog: &KindCatalog,
-) -> Result<(AggregationSettings, Vec<String>, Vec<Arc<dyn NodeRule>>), ProverError> {
+/// What a circuit spec names: the settings, the leaf kinds' names and the kernel rules.
+type SpecParts = (AggregationSettings, Vec<String>, Vec<Arc<dyn NodeRule>>);
+
+/// The parts of `spec`; refuses a kind or rule `catalog` cannot build.
+fn spec_parts(spec: &CircuitSpec, catalog: &KindCatalog) -> Result<SpecParts, ProverError> {
     let settings = AggregationSettings {
         profile: spec.profile.parse().map_err(ProverError::UnknownProfile)?,
         arity: spec.arity,

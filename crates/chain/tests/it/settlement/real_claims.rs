@@ -142,12 +142,7 @@ fn prove(claims: &[ClaimInput], by: &WorkerSecret) -> Vec<u8> {
     let set = &network().set;
     let kind = set.kind(CLAIM_KIND).unwrap();
     let leaf_key = kind.leaf_verifier();
-    let tree = TreeProver::new(
-        &set.aggregation,
-        CLAIM_KIND,
-        &leaf_key.verifier_only,
-        by.clone(),
-    );
+    let tree = TreeProver::new(&set.aggregation, CLAIM_KIND, &leaf_key.verifier_only, *by);
     let plan = TreePlan::new(claims.len(), ARITY).unwrap();
     let root: Proof = tree
         .prove(
