@@ -17,6 +17,7 @@ use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, VerifierCir
 
 use crate::cache::{circuit_from_bytes, circuit_to_bytes, ArtifactCache, Fingerprint};
 use crate::config::Profile;
+use crate::digest::Digest;
 use crate::error::{CircuitError, Result};
 use crate::header::NODE_PUBLIC_INPUTS;
 use crate::key::FinalKey;
@@ -302,6 +303,7 @@ impl AggregationCircuits {
         if let Some(bytes) = circuit_to_bytes(&self.universal.data) {
             cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
         }
+        store_key(cache, UNIVERSAL_ARTIFACT, &fps[0], &self.universal);
         if let Some(bytes) = self
             .final_wrap
             .as_ref()
@@ -321,6 +323,9 @@ impl AggregationCircuits {
             {
                 cache.store(&leaf_artifact(&leaf.kind), fp, &bytes);
             }
+            if let Some(node) = self.leaf_nodes.get(&leaf.kind) {
+                store_key(cache, &leaf_artifact(&leaf.kind), fp, node);
+            }
         }
         for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
             if let Some(bytes) = self
@@ -330,7 +335,115 @@ impl AggregationCircuits {
             {
                 cache.store(&kernel_artifact(rule.name()), fp, &bytes);
             }
+            if let Some(node) = self.kernel_nodes.get(rule.name()) {
+                store_key(cache, &kernel_artifact(rule.name()), fp, node);
+            }
         }
+    }
+
+    /// Load the circuits a claimant proves with from `cache`, holding the rest only as keys:
+    /// the universal node and the leaf nodes of the `keep` kinds in full (with their prover
+    /// data), every other node as its key digest in the whitelist. A node's digest comes from
+    /// its key side artifact; when that is missing the node is loaded alone, its digest taken
+    /// (and stored) and the node dropped before the next. When the universal node or a kept node
+    /// is not cached, the whole set is built (or loaded) once, stored, and thinned.
+    ///
+    /// The whitelist and the final key are the full set's: proofs made with the lean set verify
+    /// under the network's one final key. Kernel nodes cannot prove from a lean set.
+    pub fn load_lean(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        rules: &[Arc<dyn NodeRule>],
+        cache: &ArtifactCache,
+        keep: &[&str],
+    ) -> Result<Self> {
+        check(&settings, leaves, rules)?;
+        if let Some(lean) = Self::try_load_lean(settings, leaves, rules, cache, keep) {
+            return Ok(lean);
+        }
+        tracing::info!(target: "sheaf::circuits", "no cached aggregation circuits to load lean: loading or building the full set once");
+        let full = Self::load_or_build_with_rules(settings, leaves, rules, Some(cache))?;
+        Ok(full.into_lean(keep))
+    }
+
+    fn try_load_lean(
+        settings: AggregationSettings,
+        leaves: &[LeafVerifier],
+        rules: &[Arc<dyn NodeRule>],
+        cache: &ArtifactCache,
+        keep: &[&str],
+    ) -> Option<Self> {
+        let config = settings.node_config();
+        let fps = fingerprints(&settings, leaves, rules);
+        let data = cache
+            .load(UNIVERSAL_ARTIFACT, &fps[0])
+            .and_then(|b| circuit_from_bytes(&b))?;
+        let shape = data.common.clone();
+        let weight = work_units_for_rows(shape.degree_bits());
+        let universal = node_body(
+            config.clone(),
+            settings.arity,
+            Children::Universal(&shape),
+            weight,
+            None,
+        )
+        .into_circuit(settings.arity, None, weight, data);
+        let positions = whitelist_positions(leaves, rules);
+        let mut leaf_nodes = BTreeMap::new();
+        let mut leaf_keys = BTreeMap::new();
+        for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
+            let artifact = leaf_artifact(&leaf.kind);
+            if keep.contains(&leaf.kind.as_str()) {
+                let data = cache
+                    .load(&artifact, fp)
+                    .and_then(|b| circuit_from_bytes(&b))
+                    .filter(|data| data.common == shape)?;
+                let node = leaf_body(&config, settings.arity, leaf, weight, &positions)
+                    .into_circuit(settings.arity, Some(leaf.clone()), weight, data);
+                leaf_keys.insert(leaf.kind.clone(), key_digest(&node.data.verifier_only));
+                leaf_nodes.insert(leaf.kind.clone(), node);
+            } else {
+                leaf_keys.insert(leaf.kind.clone(), cached_key(cache, &artifact, fp, &shape)?);
+            }
+        }
+        let mut kernel_keys = BTreeMap::new();
+        for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
+            let key = cached_key(cache, &kernel_artifact(rule.name()), fp, &shape)?;
+            kernel_keys.insert(rule.name().to_owned(), key);
+        }
+        let final_wrap = match settings.wraps_final() {
+            true => {
+                let data = cache
+                    .load(WRAP_ARTIFACT, &wrap_fingerprint(&settings, leaves, rules))
+                    .and_then(|b| circuit_from_bytes(&b))?;
+                Some(FinalWrap::from_data(config, &universal.data, data))
+            }
+            false => None,
+        };
+        // In the order of `whitelist_positions`: universal, leaf nodes, kernel nodes (by name).
+        let mut keys = vec![key_digest(&universal.data.verifier_only)];
+        keys.extend(leaf_keys.into_values().chain(kernel_keys.into_values()));
+        let whitelist = Whitelist::new(keys).ok()?;
+        Some(AggregationCircuits {
+            settings,
+            leaf_nodes,
+            leaf_verifiers: leaves.to_vec(),
+            kernel_nodes: BTreeMap::new(),
+            rules: rules.to_vec(),
+            universal,
+            final_wrap,
+            whitelist,
+            from_cache: true,
+        })
+    }
+
+    /// This set without the nodes a claimant of the `keep` kinds does not prove with (see
+    /// [`Self::load_lean`]); the whitelist stays the full set's.
+    fn into_lean(mut self, keep: &[&str]) -> Self {
+        self.leaf_nodes
+            .retain(|kind, _| keep.contains(&kind.as_str()));
+        self.kernel_nodes.clear();
+        self
     }
 
     fn assemble(
@@ -451,6 +564,45 @@ impl AggregationCircuits {
 
 const UNIVERSAL_ARTIFACT: &str = "universal-node";
 const WRAP_ARTIFACT: &str = "final-wrap";
+
+/// The side artifact of a node's key digest, stored next to the node under the same fingerprint.
+fn key_artifact(artifact: &str) -> String {
+    format!("{artifact}-key")
+}
+
+fn store_key(cache: &ArtifactCache, artifact: &str, fp: &Fingerprint, node: &NodeCircuit) {
+    store_key_digest(cache, artifact, fp, key_digest(&node.data.verifier_only));
+}
+
+fn store_key_digest(cache: &ArtifactCache, artifact: &str, fp: &Fingerprint, key: Digest) {
+    let bytes: Vec<u8> = key.0.iter().flat_map(|limb| limb.to_le_bytes()).collect();
+    cache.store(&key_artifact(artifact), fp, &bytes);
+}
+
+/// The key digest of the cached node `artifact`: from its side artifact, else from the node
+/// itself, loaded alone and dropped (storing the side artifact for the next time).
+fn cached_key(
+    cache: &ArtifactCache,
+    artifact: &str,
+    fp: &Fingerprint,
+    shape: &CommonCircuitData<F, D>,
+) -> Option<Digest> {
+    if let Some(bytes) = cache.load(&key_artifact(artifact), fp) {
+        if let Ok(limbs) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Some(Digest(std::array::from_fn(|i| {
+                u64::from_le_bytes(limbs[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+            })));
+        }
+    }
+    let data = cache
+        .load(artifact, fp)
+        .and_then(|b| circuit_from_bytes(&b))
+        .filter(|data| &data.common == shape)?;
+    let key = key_digest(&data.verifier_only);
+    drop(data);
+    store_key_digest(cache, artifact, fp, key);
+    Some(key)
+}
 
 fn leaf_artifact(kind: &str) -> String {
     format!("leaf-node-{kind}")

@@ -2,6 +2,7 @@
 //! `sheaf-types`, so the store, the API and every prover name it alike), and the set of circuits a coordinator and its provers
 //! share ([`CircuitSet`]): what a job's proof must carry, its verifier key, and proving it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use plonky2::plonk::circuit_data::{
@@ -26,6 +27,9 @@ use crate::{Proof, C, D, F};
 /// over all of them (a leaf node per kind, one universal node, one final key).
 pub struct CircuitSet {
     kinds: KindRegistry,
+    /// Every kind's leaf key digest, by name: of the registered kinds, and in a lean set (see
+    /// [`CircuitSet::load_lean`]) of the kinds held only as verifiers too.
+    kind_keys: BTreeMap<String, Digest>,
     /// The aggregation circuits.
     pub aggregation: AggregationCircuits,
 }
@@ -85,7 +89,67 @@ impl CircuitSet {
             rules,
             cache,
         )?;
-        Ok(CircuitSet { kinds, aggregation })
+        let kind_keys = kinds
+            .iter()
+            .map(|kind| (kind.name().to_owned(), kind.key_digest()))
+            .collect();
+        Ok(CircuitSet {
+            kinds,
+            kind_keys,
+            aggregation,
+        })
+    }
+
+    /// The set of `settings` over the kinds `names` (from `catalog`) and the kernel `rules`,
+    /// loaded for a claimant that proves only with the `keep` kinds: those kinds, their leaf
+    /// nodes and the universal node are held in full, every other kind and node only as keys
+    /// (see [`KindCatalog::build_lean`] and [`AggregationCircuits::load_lean`]). Its whitelist
+    /// root and final key are the full set's; it proves jobs of the kept circuits only.
+    pub fn load_lean<'n>(
+        settings: AggregationSettings,
+        catalog: &KindCatalog,
+        names: impl IntoIterator<Item = &'n str>,
+        leaf_rows_log2: usize,
+        rules: &[Arc<dyn NodeRule>],
+        cache: &ArtifactCache,
+        keep: &[&str],
+    ) -> Result<Self> {
+        let params = KindParams {
+            profile: settings.profile,
+            leaf_rows_log2,
+            arity: settings.arity,
+        };
+        let (kinds, verifiers) = catalog.build_lean(names, &params, Some(cache), keep)?;
+        if let Some(rule) = rules
+            .iter()
+            .find(|r| verifiers.iter().any(|v| v.kind == r.name()))
+        {
+            return Err(CircuitError::InvalidArgument(format!(
+                "kernel rule {:?} has the name of a leaf kind",
+                rule.name()
+            )));
+        }
+        let kind_keys = verifiers
+            .iter()
+            .map(|v| {
+                (
+                    v.kind.clone(),
+                    crate::whitelist::key_digest(&v.verifier_only),
+                )
+            })
+            .collect();
+        let aggregation = AggregationCircuits::load_lean(settings, &verifiers, rules, cache, keep)?;
+        Ok(CircuitSet {
+            kinds,
+            kind_keys,
+            aggregation,
+        })
+    }
+
+    /// The leaf key digest of the kind `name`, whether the set holds the kind in full or (lean)
+    /// only as its verifier: what a coordinator's circuit spec names for the kind.
+    pub fn kind_key(&self, name: &str) -> Option<Digest> {
+        self.kind_keys.get(name).copied()
     }
 
     /// The rule of the kernel node `name`.

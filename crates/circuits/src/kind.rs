@@ -321,6 +321,42 @@ impl KindCatalog {
     }
 }
 
+impl KindCatalog {
+    /// Build the kinds `names` one at a time, keeping only the `keep` kinds whole: of every
+    /// other kind only its verifying side is kept, the kind itself (its prover data) is dropped
+    /// before the next is built. The verifiers are of every kind, by name, as
+    /// [`KindRegistry::verifiers`] lists them for the whole registry.
+    pub fn build_lean<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+        params: &KindParams,
+        cache: Option<&ArtifactCache>,
+        keep: &[&str],
+    ) -> Result<(KindRegistry, Vec<LeafVerifier>)> {
+        let mut names: Vec<&str> = names.into_iter().collect();
+        if let Some(name) = names.iter().find(|name| !self.knows(name)) {
+            return Err(CircuitError::UnknownKind((*name).to_owned()));
+        }
+        names.sort_unstable();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(CircuitError::InvalidArgument(format!(
+                "leaf kind {:?} registered twice",
+                twice[0]
+            )));
+        }
+        let mut registry = KindRegistry::new();
+        let mut verifiers = Vec::with_capacity(names.len());
+        for name in names {
+            let kind = self.builders[name](params, cache)?;
+            verifiers.push(kind.leaf_verifier());
+            if keep.contains(&name) {
+                registry.register(kind)?;
+            }
+        }
+        Ok((registry, verifiers))
+    }
+}
+
 fn build_work_leaf(
     params: &KindParams,
     cache: Option<&ArtifactCache>,

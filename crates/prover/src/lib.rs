@@ -52,8 +52,8 @@ pub use backoff::Backoff;
 pub use client::{Client, ClientError};
 pub use key::{KeyFileError, ProverKey};
 pub use worker::{
-    build_circuits, check_circuits, run, ProverConfig, ProverError, ProverReport,
-    DEFAULT_LEASE_WAIT_MS,
+    build_circuits, check_circuits, load_lean_circuits, run, ProverConfig, ProverError,
+    ProverReport, DEFAULT_LEASE_WAIT_MS,
 };
 
 /// Result alias of the prover.

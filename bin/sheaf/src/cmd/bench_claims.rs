@@ -18,9 +18,10 @@ use serde::Serialize;
 use sheaf_circuits::claim::{batch_statement, plan_path, ClaimInput, ClaimLeaf, CLAIM_KIND};
 use sheaf_circuits::config::seed_aggregator_config;
 use sheaf_circuits::flat::{flat_aggregator, store_flat_aggregator};
+use sheaf_circuits::work::WORK_LEAF_KIND;
 use sheaf_circuits::{
-    encode_proof, AggregationSettings, ArtifactCache, Child, CircuitSet, Digest, LeafCircuit,
-    Profile, Proof, TreePlan, WorkerSecret, DEFAULT_ARITY,
+    encode_proof, AggregationSettings, ArtifactCache, Child, CircuitSet, Digest, KindCatalog,
+    LeafCircuit, Profile, Proof, TreePlan, WorkerSecret, DEFAULT_ARITY,
 };
 use sheaf_types::{Address, SequenceId};
 
@@ -232,7 +233,19 @@ fn run_side(args: &ClaimsSideArgs) -> anyhow::Result<SideReport> {
         arity: p.arity,
         final_zk: false,
     };
-    let set = CircuitSet::load_or_build(settings, DEFAULT_LEAF_ROWS_LOG2, Some(&cache))?;
+    // Cold: the network's whole set, built and stored once. Warm: the claimant's lean set.
+    let set = match args.side.is_warm() {
+        true => CircuitSet::load_lean(
+            settings,
+            &KindCatalog::standard(),
+            [WORK_LEAF_KIND, CLAIM_KIND],
+            DEFAULT_LEAF_ROWS_LOG2,
+            &[],
+            &cache,
+            &[CLAIM_KIND],
+        )?,
+        false => CircuitSet::load_or_build(settings, DEFAULT_LEAF_ROWS_LOG2, Some(&cache))?,
+    };
     let circuit_seconds = start.elapsed().as_secs_f64();
     let kind = set.kind(CLAIM_KIND)?;
     let leaf_key = kind.leaf_verifier();

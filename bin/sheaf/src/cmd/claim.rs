@@ -33,7 +33,7 @@ use sheaf_circuits::{
     encode_proof, ArtifactCache, CircuitError, CircuitSet, Digest, JobInputs, TreePlan,
 };
 use sheaf_coordinator::claims::{ClaimableJob, ClaimsClient, MAX_CLAIMS_LIMIT};
-use sheaf_prover::{build_circuits, check_circuits, ProverKey};
+use sheaf_prover::{check_circuits, load_lean_circuits, ProverKey};
 
 use crate::circuit_args::default_cache_dir;
 use crate::cmd::member::{parse_address, DEFAULT_CHAIN_URL};
@@ -205,7 +205,10 @@ async fn claim(
         let pool = pool.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<CircuitSet> {
             let catalog = sheaf_rollup::kernel::catalog();
-            let set = pool.install(|| build_circuits(&spec, &catalog, Some(&cache)))?;
+            // Only the claim leaf, its leaf node and the universal node are held in full: a
+            // claimant runs in a phone's memory.
+            let set =
+                pool.install(|| load_lean_circuits(&spec, &catalog, &cache, &[CLAIM_KIND]))?;
             check_circuits(&set, &spec)?;
             Ok(set)
         })

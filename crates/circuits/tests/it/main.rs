@@ -7,6 +7,7 @@ mod decode;
 mod fixture;
 mod golden;
 mod kinds;
+mod lean;
 mod plan;
 mod rejections;
 mod roots;

@@ -20,7 +20,7 @@ mod job;
 mod startup;
 
 use job::Worker;
-pub use startup::{build_circuits, check_circuits};
+pub use startup::{build_circuits, check_circuits, load_lean_circuits};
 use startup::{load_circuits, say_hello};
 
 /// Default long-poll wait of a lease request: long enough that an idle prover asks rarely,

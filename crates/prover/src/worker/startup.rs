@@ -8,7 +8,9 @@ use std::time::Instant;
 use rayon::ThreadPool;
 use sheaf_api::CircuitSpec;
 use sheaf_circuits::work::WORK_LEAF_KIND;
-use sheaf_circuits::{AggregationSettings, ArtifactCache, CircuitSet, KindCatalog, KindParams};
+use sheaf_circuits::{
+    AggregationSettings, ArtifactCache, CircuitSet, KindCatalog, KindParams, NodeRule,
+};
 use tracing::{info, warn};
 
 use crate::backoff::Backoff;
@@ -96,6 +98,45 @@ pub fn build_circuits(
     catalog: &KindCatalog,
     cache: Option<&ArtifactCache>,
 ) -> Result<CircuitSet, ProverError> {
+    let (settings, names, rules) = spec_parts(spec, catalog)?;
+    let params = KindParams {
+        profile: settings.profile,
+        leaf_rows_log2: spec.leaf_rows_log2,
+        arity: settings.arity,
+    };
+    let kinds = catalog
+        .build(names.iter().map(String::as_str), &params, cache)
+        .map_err(ProverError::Circuits)?;
+    CircuitSet::from_parts(settings, kinds, &rules, cache).map_err(ProverError::Circuits)
+}
+
+/// As [`build_circuits`], for a claimant that proves only with the `keep` kinds: the set
+/// [`CircuitSet::load_lean`] loads, every other kind and node held only as keys, with the same
+/// whitelist and final key (checked by [`check_circuits`] too).
+pub fn load_lean_circuits(
+    spec: &CircuitSpec,
+    catalog: &KindCatalog,
+    cache: &ArtifactCache,
+    keep: &[&str],
+) -> Result<CircuitSet, ProverError> {
+    let (settings, names, rules) = spec_parts(spec, catalog)?;
+    CircuitSet::load_lean(
+        settings,
+        catalog,
+        names.iter().map(String::as_str),
+        spec.leaf_rows_log2,
+        &rules,
+        cache,
+        keep,
+    )
+    .map_err(ProverError::Circuits)
+}
+
+/// What a circuit spec names: the settings, the leaf kinds' names and the kernel rules.
+type SpecParts = (AggregationSettings, Vec<String>, Vec<Arc<dyn NodeRule>>);
+
+/// The parts of `spec`; refuses a kind or rule `catalog` cannot build.
+fn spec_parts(spec: &CircuitSpec, catalog: &KindCatalog) -> Result<SpecParts, ProverError> {
     let settings = AggregationSettings {
         profile: spec.profile.parse().map_err(ProverError::UnknownProfile)?,
         arity: spec.arity,
@@ -124,27 +165,19 @@ pub fn build_circuits(
                 .collect(),
         });
     }
-    let params = KindParams {
-        profile: settings.profile,
-        leaf_rows_log2: spec.leaf_rows_log2,
-        arity: settings.arity,
-    };
-    let kinds = catalog
-        .build(names.iter().map(String::as_str), &params, cache)
-        .map_err(ProverError::Circuits)?;
     let rules = catalog
         .build_rules(spec.kernels.iter().map(String::as_str))
         .map_err(ProverError::Circuits)?;
-    CircuitSet::from_parts(settings, kinds, &rules, cache).map_err(ProverError::Circuits)
+    Ok((settings, names, rules))
 }
 
 /// The prover must prove what the coordinator verifies: same kinds with the same keys, same
 /// final key, same whitelist.
 pub fn check_circuits(circuits: &CircuitSet, spec: &CircuitSpec) -> Result<(), ProverError> {
     for kind in &spec.kinds {
-        let local_key = match circuits.kind(&kind.name) {
-            Ok(local) => local.key_digest().to_string(),
-            Err(_) => String::from("none"),
+        let local_key = match circuits.kind_key(&kind.name) {
+            Some(key) => key.to_string(),
+            None => String::from("none"),
         };
         if local_key != kind.key {
             return Err(ProverError::KindMismatch {

@@ -1,0 +1,115 @@
+//! A claimant's lean set: only the claim leaf, its leaf node and the universal node in full,
+//! every other circuit as a key, and still the network's whitelist and final key.
+
+use std::fs;
+
+use sheaf_circuits::claim::{plan_path, ClaimInput, CLAIM_KIND};
+use sheaf_circuits::work::WORK_LEAF_KIND;
+use sheaf_circuits::{
+    AggregationSettings, ArtifactCache, CircuitSet, Digest, JobInputs, KindCatalog, Profile,
+    TreePlan, TreeProver, WorkerSecret,
+};
+use sheaf_types::{Address, SequenceId};
+
+use crate::fixture::{worker, LEAF_ROWS_LOG2};
+
+const ARITY: usize = 2;
+const SETTINGS: AggregationSettings = AggregationSettings {
+    profile: Profile::Standard,
+    arity: ARITY,
+    final_zk: false,
+};
+
+fn lean(cache: &ArtifactCache) -> CircuitSet {
+    CircuitSet::load_lean(
+        SETTINGS,
+        &KindCatalog::standard(),
+        [WORK_LEAF_KIND, CLAIM_KIND],
+        LEAF_ROWS_LOG2,
+        &[],
+        cache,
+        &[CLAIM_KIND],
+    )
+    .unwrap()
+}
+
+/// `alice`'s claims to the first two leaves of a tree of four.
+fn claims(alice: &WorkerSecret) -> Vec<ClaimInput> {
+    let plan = TreePlan::new(4, ARITY).unwrap();
+    let pk = |level: usize, index: usize| match (level, index) {
+        (0, 0 | 1) => alice.worker_pk(),
+        (l, i) => worker(100 + (l * 10 + i) as u64).worker_pk(),
+    };
+    (0..2)
+        .map(|i| {
+            let path = plan_path(&plan, 0, i, pk).unwrap();
+            ClaimInput::new(alice, SequenceId(3), path, Address([9; 32]), ARITY)
+        })
+        .collect()
+}
+
+fn prove_claims(set: &CircuitSet, alice: &WorkerSecret) -> sheaf_circuits::Proof {
+    let kind = set.kind(CLAIM_KIND).unwrap();
+    let leaf_key = kind.leaf_verifier();
+    let inputs = claims(alice);
+    let prover = TreeProver::new(
+        &set.aggregation,
+        CLAIM_KIND,
+        &leaf_key.verifier_only,
+        *alice,
+    );
+    let plan = TreePlan::new(inputs.len(), ARITY).unwrap();
+    prover
+        .prove(
+            &plan,
+            &mut |i| {
+                let fields = serde_json::to_value(&inputs[i]).unwrap();
+                kind.prove_job(&JobInputs::leaf(CLAIM_KIND, fields).unwrap(), alice)
+            },
+            &mut |_| {},
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_lean_claimant_set_has_the_full_sets_keys_and_its_claims_verify_under_the_final_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::new(dir.path());
+    let full = CircuitSet::load_or_build(SETTINGS, LEAF_ROWS_LOG2, Some(&cache)).unwrap();
+    let full_key = full.aggregation.final_key();
+
+    let from_side_artifacts = lean(&cache);
+    // Without the key side artifacts every other node is loaded alone for its key.
+    let key_artifacts: Vec<_> = fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("-key-"))
+        .collect();
+    assert!(!key_artifacts.is_empty(), "the full set stores its keys");
+    for path in key_artifacts {
+        fs::remove_file(path).unwrap();
+    }
+    let from_nodes = lean(&cache);
+
+    for set in [&from_side_artifacts, &from_nodes] {
+        let key = set.aggregation.final_key();
+        assert_eq!(key.id(), full_key.id());
+        assert_eq!(key.whitelist_root(), full_key.whitelist_root());
+        assert!(
+            set.kind(WORK_LEAF_KIND).is_err(),
+            "the work leaf is not held"
+        );
+        assert!(set.aggregation.leaf_node(WORK_LEAF_KIND).is_err());
+        for name in [WORK_LEAF_KIND, CLAIM_KIND] {
+            assert_eq!(set.kind_key(name), full.kind_key(name));
+        }
+    }
+    assert!(full.kind_key(WORK_LEAF_KIND).is_some());
+
+    let alice = worker(0);
+    let lean_root = prove_claims(&from_side_artifacts, &alice);
+    let full_root = prove_claims(&full, &alice);
+    assert_eq!(lean_root.public_inputs, full_root.public_inputs);
+    let verified = full_key.verify(&lean_root).unwrap();
+    assert_ne!(verified.header.statement, Digest::default());
+}
