@@ -388,6 +388,12 @@ struct StepTargets {
 
 /// A built claim circuit for trees of one arity.
 pub struct ClaimLeaf {
+    targets: ClaimTargets,
+    data: CircuitData<F, C, D>,
+}
+
+/// The claim circuit's witness targets, for trees of one arity.
+struct ClaimTargets {
     arity: usize,
     header: LeafHeaderBuilder,
     is_node: BoolTarget,
@@ -395,13 +401,12 @@ pub struct ClaimLeaf {
     steps: Vec<StepTargets>,
     sequence: Target,
     exit: [Target; 8],
-    data: CircuitData<F, C, D>,
 }
 
 impl std::fmt::Debug for ClaimLeaf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClaimLeaf")
-            .field("arity", &self.arity)
+            .field("arity", &self.targets.arity)
             .field("rows_log2", &self.data.common.degree_bits())
             .finish()
     }
@@ -423,7 +428,7 @@ impl ClaimLeaf {
         // the size it came to if that differs.
         let mut rows_log2 = 10;
         for _ in 0..3 {
-            let (builder, mut leaf) = Self::body(config.clone(), arity, rows_log2);
+            let (builder, targets) = Self::body(config.clone(), arity, rows_log2);
             let fp = Fingerprint::new(
                 CLAIM_KIND,
                 &format!("arity={arity} rows=2^{rows_log2} depth={MAX_CLAIM_DEPTH} {config:?}"),
@@ -438,8 +443,7 @@ impl ClaimLeaf {
             };
             let built = data.common.degree_bits();
             if built == rows_log2 {
-                leaf.data = Some(data);
-                return Ok(leaf.finish());
+                return Ok(ClaimLeaf { targets, data });
             }
             rows_log2 = built;
         }
@@ -452,7 +456,7 @@ impl ClaimLeaf {
         config: CircuitConfig,
         arity: usize,
         rows_log2: usize,
-    ) -> (CircuitBuilder<F, D>, Partial) {
+    ) -> (CircuitBuilder<F, D>, ClaimTargets) {
         let mut builder = CircuitBuilder::<F, D>::new(config);
         let b = &mut builder;
         let header = LeafHeaderBuilder::new(b);
@@ -535,7 +539,7 @@ impl ClaimLeaf {
         header.finish(b, statement, rows_log2);
         (
             builder,
-            Partial {
+            ClaimTargets {
                 arity,
                 header,
                 is_node,
@@ -543,14 +547,13 @@ impl ClaimLeaf {
                 steps,
                 sequence,
                 exit,
-                data: None,
             },
         )
     }
 
     /// Arity of the trees this circuit climbs.
     pub fn arity(&self) -> usize {
-        self.arity
+        self.targets.arity
     }
 
     /// Rows of the circuit, as a power of two.
@@ -563,17 +566,17 @@ impl ClaimLeaf {
     pub fn prove_unchecked(&self, input: &ClaimInput, worker: &WorkerSecret) -> Result<Proof> {
         let err = |e: anyhow::Error| CircuitError::Prove(e.to_string());
         let mut pw = PartialWitness::new();
-        self.header.set(&mut pw, worker)?;
+        self.targets.header.set(&mut pw, worker)?;
         let path = &input.path;
-        pw.set_bool_target(self.is_node, !path.children.is_empty())
+        pw.set_bool_target(self.targets.is_node, !path.children.is_empty())
             .map_err(err)?;
         let own: &[Digest] = if path.children.is_empty() {
             &[Digest::ZERO]
         } else {
             &path.children
         };
-        self.own.set(&mut pw, own)?;
-        for (i, step) in self.steps.iter().enumerate() {
+        self.targets.own.set(&mut pw, own)?;
+        for (i, step) in self.targets.steps.iter().enumerate() {
             match path.steps.get(i) {
                 Some(s) => {
                     pw.set_bool_target(step.active, true).map_err(err)?;
@@ -595,39 +598,15 @@ impl ClaimLeaf {
                 }
             }
         }
-        pw.set_target(self.sequence, F::from_noncanonical_u64(input.sequence.0))
-            .map_err(err)?;
-        for (target, value) in self.exit.iter().zip(exit_fields(&input.exit)) {
+        pw.set_target(
+            self.targets.sequence,
+            F::from_noncanonical_u64(input.sequence.0),
+        )
+        .map_err(err)?;
+        for (target, value) in self.targets.exit.iter().zip(exit_fields(&input.exit)) {
             pw.set_target(*target, value).map_err(err)?;
         }
         self.data.prove(pw).map_err(err)
-    }
-}
-
-/// A claim circuit between its body and its build.
-struct Partial {
-    arity: usize,
-    header: LeafHeaderBuilder,
-    is_node: BoolTarget,
-    own: Fold,
-    steps: Vec<StepTargets>,
-    sequence: Target,
-    exit: [Target; 8],
-    data: Option<CircuitData<F, C, D>>,
-}
-
-impl Partial {
-    fn finish(self) -> ClaimLeaf {
-        ClaimLeaf {
-            arity: self.arity,
-            header: self.header,
-            is_node: self.is_node,
-            own: self.own,
-            steps: self.steps,
-            sequence: self.sequence,
-            exit: self.exit,
-            data: self.data.expect("set before finish"),
-        }
     }
 }
 
@@ -660,7 +639,7 @@ impl LeafCircuit for ClaimLeaf {
     }
 
     fn statement(&self, input: &ClaimInput) -> Digest {
-        input.statement(self.arity).digest()
+        input.statement(self.targets.arity).digest()
     }
 
     /// Prove the claim of `input` as `worker`: refused natively, before any proving, when the
@@ -672,7 +651,7 @@ impl LeafCircuit for ClaimLeaf {
         };
         input
             .path
-            .root(self.arity)
+            .root(self.targets.arity)
             .map_err(|e| bad(e.to_string()))?;
         if input.path.worker_pk != worker.worker_pk() {
             return Err(bad(format!(
@@ -681,7 +660,7 @@ impl LeafCircuit for ClaimLeaf {
                 worker.worker_pk()
             )));
         }
-        let position = input.path.position(self.arity);
+        let position = input.path.position(self.targets.arity);
         if input.nullifier != nullifier(worker, input.sequence, position) {
             return Err(bad(
                 "the nullifier is not this worker's for this position".into()
