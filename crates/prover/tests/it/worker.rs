@@ -357,7 +357,7 @@ async fn circuit_set_with_an_unknown_kind_is_refused() {
     })
     .await;
     assert!(
-        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "preimage" && known == &["work"]),
+        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "preimage" && known == &["claim", "work"]),
         "{err:?}"
     );
     assert!(err.to_string().contains("cannot build"), "{err}");
@@ -366,7 +366,14 @@ async fn circuit_set_with_an_unknown_kind_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kind_with_another_key_is_refused() {
     let err = stops_with(|fake| {
-        fake.hello.lock().unwrap().circuits.kinds[0].key = "00".repeat(32);
+        let mut hello = fake.hello.lock().unwrap();
+        let work = hello
+            .circuits
+            .kinds
+            .iter_mut()
+            .find(|k| k.name == "work")
+            .unwrap();
+        work.key = "00".repeat(32);
     })
     .await;
     assert!(
@@ -377,16 +384,17 @@ async fn kind_with_another_key_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hello_naming_no_kinds_means_the_work_leaf() {
-    // A coordinator older than kinds sends no `kinds`: the prover builds the work leaf, checks
-    // the final key, and proves.
-    let (key, fake, base) = setup().await;
-    fake.hello.lock().unwrap().circuits.kinds.clear();
-    fake.push_job(leaf_job(0, 1));
-    let report = run_until(config(&base, &key, Some(1)), never())
-        .await
-        .unwrap();
-    assert_eq!(*fake.accepted.lock().unwrap(), ["s1-l0-i0"]);
-    assert_eq!(report.jobs_proved, 1);
+    // A coordinator older than kinds sends no `kinds`: the prover builds the work leaf alone and
+    // checks the final key. This fake's set admits claims too, so its whitelist differs from the
+    // work-only set's and the prover refuses it rather than prove under another key.
+    let err = stops_with(|fake| {
+        fake.hello.lock().unwrap().circuits.kinds.clear();
+    })
+    .await;
+    assert!(
+        matches!(&err, ProverError::CircuitMismatch { coordinator_whitelist, local_whitelist, .. } if coordinator_whitelist != local_whitelist),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,7 +411,7 @@ async fn circuit_set_with_an_unknown_kernel_is_refused() {
     })
     .await;
     assert!(
-        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "kernel:merge" && known == &["work"]),
+        matches!(&err, ProverError::UnknownKind { kind, known } if kind == "kernel:merge" && known == &["claim", "work"]),
         "{err:?}"
     );
 }
