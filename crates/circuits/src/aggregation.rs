@@ -238,19 +238,9 @@ impl AggregationCircuits {
         check(&settings, leaves, rules).ok()?;
         let config = settings.node_config();
         let fps = fingerprints(&settings, leaves, rules);
-        let data = cache
-            .load(UNIVERSAL_ARTIFACT, &fps[0])
-            .and_then(|b| circuit_from_bytes(&b))?;
-        let shape = data.common.clone();
-        let weight = work_units_for_rows(shape.degree_bits());
-        let universal = node_body(
-            config.clone(),
-            settings.arity,
-            Children::Universal(&shape),
-            weight,
-            None,
-        )
-        .into_circuit(settings.arity, None, weight, data);
+        let universal = load_universal(&settings, cache, &fps[0])?;
+        let shape = universal.data.common.clone();
+        let weight = universal.weight();
         let positions = whitelist_positions(leaves, rules);
         let mut leaf_nodes = BTreeMap::new();
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
@@ -375,19 +365,9 @@ impl AggregationCircuits {
     ) -> Option<Self> {
         let config = settings.node_config();
         let fps = fingerprints(&settings, leaves, rules);
-        let data = cache
-            .load(UNIVERSAL_ARTIFACT, &fps[0])
-            .and_then(|b| circuit_from_bytes(&b))?;
-        let shape = data.common.clone();
-        let weight = work_units_for_rows(shape.degree_bits());
-        let universal = node_body(
-            config.clone(),
-            settings.arity,
-            Children::Universal(&shape),
-            weight,
-            None,
-        )
-        .into_circuit(settings.arity, None, weight, data);
+        let universal = load_universal(&settings, cache, &fps[0])?;
+        let shape = universal.data.common.clone();
+        let weight = universal.weight();
         let positions = whitelist_positions(leaves, rules);
         let mut leaf_nodes = BTreeMap::new();
         let mut leaf_keys = BTreeMap::new();
@@ -560,6 +540,29 @@ impl AggregationCircuits {
             self.whitelist.root(),
         )
     }
+}
+
+/// The universal node of `settings` from `cache` (artifact fingerprint `fp`), if there.
+fn load_universal(
+    settings: &AggregationSettings,
+    cache: &ArtifactCache,
+    fp: &Fingerprint,
+) -> Option<NodeCircuit> {
+    let data = cache
+        .load(UNIVERSAL_ARTIFACT, fp)
+        .and_then(|b| circuit_from_bytes(&b))?;
+    let shape = data.common.clone();
+    let weight = work_units_for_rows(shape.degree_bits());
+    Some(
+        node_body(
+            settings.node_config(),
+            settings.arity,
+            Children::Universal(&shape),
+            weight,
+            None,
+        )
+        .into_circuit(settings.arity, None, weight, data),
+    )
 }
 
 const UNIVERSAL_ARTIFACT: &str = "universal-node";
