@@ -141,6 +141,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),
         Command::Bench(cmd::bench::BenchCommand::Claims(args)) => cmd::bench_claims::run(args),
+        Command::Bench(cmd::bench::BenchCommand::Abuse(args)) => cmd::bench_abuse::run(args),
         Command::Bench(cmd::bench::BenchCommand::ClaimsSide(args)) => cmd::bench_claims::side(args),
     };
     match result {

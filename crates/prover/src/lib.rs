@@ -53,7 +53,7 @@ pub use client::{Client, ClientError};
 pub use key::{KeyFileError, ProverKey};
 pub use worker::{
     build_circuits, check_circuits, load_lean_circuits, run, ProverConfig, ProverError,
-    ProverReport, DEFAULT_LEASE_WAIT_MS,
+    ProverReport, Quantiles, DEFAULT_LEASE_WAIT_MS, OVERHEAD_SAMPLES,
 };
 
 /// Result alias of the prover.

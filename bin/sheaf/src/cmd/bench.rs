@@ -39,6 +39,10 @@ pub enum BenchCommand {
     /// tree under the network's final key against the seed's flat circuit over the same claims,
     /// each side in its own process.
     Claims(crate::cmd::bench_claims::ClaimsArgs),
+    /// An honest prover's time outside proving per job, alone and under floods by hostile
+    /// clients (invalid proofs, heartbeats, slow connections), an honest chain user's
+    /// transfers alone and under junk transactions, and each server's peak memory.
+    Abuse(crate::cmd::bench_abuse::AbuseArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

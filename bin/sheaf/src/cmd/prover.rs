@@ -92,8 +92,12 @@ fn summary(r: &ProverReport) -> String {
     } else {
         "circuits not loaded".to_owned()
     };
+    let outside = r
+        .outside_proving_ms
+        .map(|q| format!("; outside proving per job p50 {} ms, p99 {} ms", q.p50, q.p99))
+        .unwrap_or_default();
     format!(
-        "{} jobs proved, {} abandoned, {} rejected; {:.1} s proving in {:.1} s; {circuits}",
+        "{} jobs proved, {} abandoned, {} rejected; {:.1} s proving in {:.1} s; {circuits}{outside}",
         r.jobs_proved, r.jobs_abandoned, r.submissions_rejected, r.prove_seconds, r.wall_seconds,
     )
 }

@@ -1,5 +1,6 @@
 //! The prover's loop: hello, load the circuits, then lease, prove and submit until told to stop.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,6 +74,57 @@ pub struct ProverReport {
     pub circuits_seconds: f64,
     /// Whether the aggregation circuits came from the artifact cache.
     pub circuits_from_cache: bool,
+    /// Time outside proving per accepted job: from the lease request to the proof's
+    /// acceptance, less the proving (lease round trip, heartbeats' share, submission and its
+    /// retries). Over the last [`OVERHEAD_SAMPLES`] jobs; `None` before the first.
+    pub outside_proving_ms: Option<Quantiles>,
+    /// The samples behind `outside_proving_ms`, newest last.
+    #[serde(skip)]
+    overhead_samples: VecDeque<u64>,
+}
+
+/// Jobs whose time outside proving the report keeps: a long-running prover holds a bounded
+/// window, not every job it ever proved.
+pub const OVERHEAD_SAMPLES: usize = 4096;
+
+/// The median, the 99th percentile and the largest of some samples, in ms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Quantiles {
+    /// Samples counted.
+    pub samples: usize,
+    /// The median.
+    pub p50: u64,
+    /// The 99th percentile (nearest rank).
+    pub p99: u64,
+    /// The largest.
+    pub max: u64,
+}
+
+impl Quantiles {
+    /// The quantiles of `samples`; `None` if there are none.
+    pub fn of(samples: impl IntoIterator<Item = u64>) -> Option<Quantiles> {
+        let mut sorted: Vec<u64> = samples.into_iter().collect();
+        sorted.sort_unstable();
+        let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let max = *sorted.last()?;
+        Some(Quantiles {
+            samples: sorted.len(),
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max,
+        })
+    }
+}
+
+impl ProverReport {
+    /// Count one accepted job's time outside proving.
+    fn record_overhead(&mut self, outside: Duration) {
+        if self.overhead_samples.len() == OVERHEAD_SAMPLES {
+            self.overhead_samples.pop_front();
+        }
+        self.overhead_samples.push_back(millis(outside));
+        self.outside_proving_ms = Quantiles::of(self.overhead_samples.iter().copied());
+    }
 }
 
 /// Why a prover stopped with an error.
@@ -223,7 +275,12 @@ pub async fn run(
         match leased {
             Ok(Some(assignment)) => {
                 backoff.reset();
+                let (proved, proving) = (report.jobs_proved, report.prove_seconds);
                 worker.run_job(assignment, &mut report).await;
+                if report.jobs_proved > proved {
+                    let proving = Duration::from_secs_f64(report.prove_seconds - proving);
+                    report.record_overhead(asked.elapsed().saturating_sub(proving));
+                }
             }
             Ok(None) if asked.elapsed() < Duration::from_millis(wait_ms / 2) => {
                 // An empty answer long before the wait was up: do not poll in a tight loop.
@@ -296,4 +353,31 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_take_the_nearest_rank() {
+        assert_eq!(Quantiles::of([]), None);
+        let q = Quantiles::of((1..=200).rev()).unwrap();
+        assert_eq!((q.samples, q.p50, q.p99, q.max), (200, 100, 198, 200));
+        let one = Quantiles::of([7]).unwrap();
+        assert_eq!((one.p50, one.p99, one.max), (7, 7, 7));
+    }
+
+    #[test]
+    fn the_overhead_window_is_bounded() {
+        let mut report = ProverReport::default();
+        for ms in 0..(OVERHEAD_SAMPLES as u64 + 10) {
+            report.record_overhead(Duration::from_millis(ms));
+        }
+        let q = report.outside_proving_ms.unwrap();
+        assert_eq!(q.samples, OVERHEAD_SAMPLES);
+        // The oldest ten fell out of the window.
+        assert_eq!(report.overhead_samples.front(), Some(&10));
+        assert_eq!(q.max, OVERHEAD_SAMPLES as u64 + 9);
+    }
 }
