@@ -26,7 +26,11 @@ fn main() -> std::io::Result<()> {
                 copied += 1;
             }
         }
-        println!("{}: {} seeds, {copied} regressions", target.name, seeds.len());
+        println!(
+            "{}: {} seeds, {copied} regressions",
+            target.name,
+            seeds.len()
+        );
     }
     Ok(())
 }

@@ -59,7 +59,10 @@ pub fn request_seeds() -> Vec<Vec<u8>> {
             br#"{"api_version":1,"software":"sheaf 0.1.0"}"#,
         ),
         ("/v1/lease", br#"{"wait_ms":1000}"#),
-        ("/v1/jobs/s1-l0-i3/proof?token=2&prove_ms=10", &[0, 1, 2, 255]),
+        (
+            "/v1/jobs/s1-l0-i3/proof?token=2&prove_ms=10",
+            &[0, 1, 2, 255],
+        ),
     ];
     requests
         .iter()
@@ -98,7 +101,11 @@ pub fn signed_request(data: &[u8]) {
     if verified.is_ok() {
         // The signature covers the method case-insensitively and nothing else loosely.
         assert!(signed
-            .verify(&request.method.to_ascii_lowercase(), request.path, request.body)
+            .verify(
+                &request.method.to_ascii_lowercase(),
+                request.path,
+                request.body
+            )
             .is_ok());
     }
 }
@@ -121,7 +128,12 @@ pub fn skew_input(timestamp_ms: i64, now_ms: i64) -> Vec<u8> {
 pub fn skew_seeds() -> Vec<Vec<u8>> {
     [0, 1, MAX_CLOCK_SKEW_MS, MAX_CLOCK_SKEW_MS + 1]
         .iter()
-        .flat_map(|d| [skew_input(NOW_MS + d, NOW_MS), skew_input(NOW_MS - d, NOW_MS)])
+        .flat_map(|d| {
+            [
+                skew_input(NOW_MS + d, NOW_MS),
+                skew_input(NOW_MS - d, NOW_MS),
+            ]
+        })
         .collect()
 }
 

@@ -4,7 +4,9 @@
 use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::SigningKey;
-use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis, Verifier, DEFAULT_MAX_BODY_BYTES};
+use sheaf_chain::node::{
+    Allocation, Chain, ChainConfig, Genesis, Verifier, DEFAULT_MAX_BODY_BYTES,
+};
 use sheaf_chain::settlement::{RootVerifier, SettlementParams};
 use sheaf_chain::tx::{Call, SignedTx};
 use sheaf_chain::{rpc_module, Address, Amount, SequenceId};
@@ -140,7 +142,14 @@ pub fn rpc_seeds() -> Vec<Vec<u8>> {
             amount: Amount(5),
         },
     );
-    let stake = SignedTx::sign(&alice(), CHAIN_ID, 1, Call::DepositStake { amount: Amount(1_000) });
+    let stake = SignedTx::sign(
+        &alice(),
+        CHAIN_ID,
+        1,
+        Call::DepositStake {
+            amount: Amount(1_000),
+        },
+    );
     let register = SignedTx::sign(
         &coordinator(),
         CHAIN_ID,

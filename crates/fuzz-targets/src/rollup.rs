@@ -27,7 +27,9 @@ const MAX_BLOCKS: usize = 4;
 
 fn demo() -> &'static DemoRollup {
     static DEMO: OnceLock<DemoRollup> = OnceLock::new();
-    DEMO.get_or_init(|| DemoRollup::new(ACCOUNTS, KEYS, GENESIS_MS).expect("the demo rollup starts"))
+    DEMO.get_or_init(|| {
+        DemoRollup::new(ACCOUNTS, KEYS, GENESIS_MS).expect("the demo rollup starts")
+    })
 }
 
 /// A producer over the demo's genesis state, with an empty mempool.
@@ -44,8 +46,13 @@ fn transfers() -> Vec<Transaction> {
 /// The block after genesis that `transfers` make, with its witnesses.
 fn block() -> (BlockHeader, Vec<Transaction>, Vec<sheaf_rollup::TxWitness>) {
     let txs = transfers();
-    let produced = produce_block(&demo().state, &txs, GENESIS_MS + 1, DEFAULT_MAX_TXS_PER_BATCH)
-        .expect("the demo transfers make a block");
+    let produced = produce_block(
+        &demo().state,
+        &txs,
+        GENESIS_MS + 1,
+        DEFAULT_MAX_TXS_PER_BATCH,
+    )
+    .expect("the demo transfers make a block");
     (produced.header, txs, produced.witnesses)
 }
 

@@ -38,7 +38,9 @@ fn regressions(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
-    let mut files: Vec<PathBuf> = entries.map(|e| e.expect("a readable entry").path()).collect();
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("a readable entry").path())
+        .collect();
     files.sort();
     files
         .into_iter()
@@ -73,10 +75,16 @@ fn every_target_is_tested_and_has_a_cargo_fuzz_binary() {
     let tested = include_str!("main.rs");
     let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/fuzz_targets");
     for Target { name, .. } in TARGETS {
-        assert!(tested.contains(&format!("run(\"{name}\")")), "{name} has a test");
+        assert!(
+            tested.contains(&format!("run(\"{name}\")")),
+            "{name} has a test"
+        );
         let binary = std::fs::read_to_string(fuzz.join(format!("{name}.rs")))
             .unwrap_or_else(|e| panic!("fuzz/fuzz_targets/{name}.rs: {e}"));
-        assert!(binary.contains(&format!("sheaf_fuzz::{name}(")), "{name}'s binary runs it");
+        assert!(
+            binary.contains(&format!("sheaf_fuzz::{name}(")),
+            "{name}'s binary runs it"
+        );
     }
     let regressions = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions");
     for entry in std::fs::read_dir(regressions).expect("regressions/") {

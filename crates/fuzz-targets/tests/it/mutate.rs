@@ -34,9 +34,7 @@ const TOKENS: &[&str] = &[
 impl Mutator {
     /// A generator started at `seed`.
     pub fn new(seed: u64) -> Self {
-        Mutator {
-            state: seed | 1,
-        }
+        Mutator { state: seed | 1 }
     }
 
     fn step(&mut self) -> u64 {
