@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(init: sheaf_fuzz::let_caught_panics_unwind(), |data: &[u8]| sheaf_fuzz::claims_query(data));
+libfuzzer_sys::fuzz_target!(init: sheaf_fuzz::init("claims_query"), |data: &[u8]| sheaf_fuzz::claims_query(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(init: sheaf_fuzz::let_caught_panics_unwind(), |data: &[u8]| sheaf_fuzz::rollup_block(data));
+libfuzzer_sys::fuzz_target!(init: sheaf_fuzz::init("rollup_block"), |data: &[u8]| sheaf_fuzz::rollup_block(data));

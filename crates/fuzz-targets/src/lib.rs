@@ -123,10 +123,17 @@ pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().copied().find(|t| t.name == name)
 }
 
+/// A fuzz process's start, from its target's `init` (untimed by libFuzzer): build the fixtures
+/// of target `name` (a circuit and its proof, a signed rollup), so that its first input does
+/// not pay for them, and let caught panics unwind again.
+///
 /// Under libFuzzer every panic aborts, even one the code under test catches on purpose (the
-/// proof decoder runs plonky2's reader behind `catch_unwind`): let caught panics unwind again,
-/// silently. A panic nothing catches still reaches libFuzzer's own `catch_unwind` and is a
-/// crash. Call once, from the fuzz target's `init`.
-pub fn let_caught_panics_unwind() {
+/// proof decoder runs plonky2's reader behind `catch_unwind`): the hook set here lets it
+/// unwind, silently. A panic nothing catches still reaches libFuzzer's own `catch_unwind` and
+/// is a crash; `cargo test -p sheaf-fuzz` replays its input with the message.
+pub fn init(name: &str) {
+    if let Some(target) = target(name) {
+        (target.seeds)();
+    }
     std::panic::set_hook(Box::new(|_| {}));
 }
