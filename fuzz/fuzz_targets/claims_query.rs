@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(init: sheaf_fuzz::init("claims_query"), |data: &[u8]| sheaf_fuzz::claims_query(data));

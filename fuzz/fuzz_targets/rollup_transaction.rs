@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(init: sheaf_fuzz::init("rollup_transaction"), |data: &[u8]| sheaf_fuzz::rollup_transaction(data));
