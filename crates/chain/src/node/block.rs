@@ -2,7 +2,7 @@
 //! accounts and the two contracts, one receipt each; the ticker that produces blocks.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -92,7 +92,8 @@ impl Chain {
     /// panics fails alone (the state is rolled back to before it); a failed write rolls the
     /// whole block back, keeps its transactions pending and returns the error.
     pub fn produce_block(&self) -> Result<Block> {
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let s = &mut *guard;
         let number = s.height + 1;
         let timestamp_ms = s.timestamp_ms(number);
         let now = timestamp_ms / 1000;
@@ -114,7 +115,12 @@ impl Chain {
                 );
                 let (base, since) = match after_panic.take() {
                     Some((checkpoint, since)) => (checkpoint, since),
-                    None => (start.clone().expect("a block with transactions has a start"), 0),
+                    None => (
+                        start
+                            .clone()
+                            .expect("a block with transactions has a start"),
+                        0,
+                    ),
                 };
                 s.restore(base);
                 for earlier in &entries[since..index] {
@@ -140,24 +146,26 @@ impl Chain {
             });
         }
         s.height = number;
+        let receipts_before = s.receipts.len();
         s.receipts.extend(receipts.iter().cloned());
         let excess = s.receipts.len().saturating_sub(self.config.receipts_kept);
         let dropped: Vec<Receipt> = s.receipts.drain(..excess).collect();
-        let snapshot = self.snapshot(&s);
+        let snapshot = self.snapshot(s);
         if let Err(e) = self.write(snapshot) {
             // Nothing of the block was seen (the lock is held): undo it whole.
             s.height = number - 1;
-            s.receipts.truncate(s.receipts.len() - receipts.len());
-            for receipt in dropped.into_iter().rev() {
-                s.receipts.push_front(receipt);
-            }
+            // Dropped then kept are the old receipts followed by the block's.
+            let mut all: VecDeque<Receipt> = dropped.into();
+            all.append(&mut s.receipts);
+            all.truncate(receipts_before);
+            s.receipts = all;
             if let Some(start) = start {
                 s.restore(start);
             }
             s.mempool.restore(entries);
             return Err(e);
         }
-        drop(s);
+        drop(guard);
         tracing::debug!(
             target: "sheaf_chain::node",
             block = number, txs = receipts.len(), "block produced"

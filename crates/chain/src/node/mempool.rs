@@ -83,11 +83,26 @@ impl Mempool {
             txs: mine.txs + 1,
             bytes: mine.bytes + entry.bytes,
         };
+        if over(self.entries.len(), self.bytes, &entry, limits).is_some() {
+            self.make_room(&entry, after, limits)?;
+        }
+        self.bytes += entry.bytes;
+        let p = self.senders.entry(from).or_default();
+        p.txs += 1;
+        p.bytes += entry.bytes;
+        self.entries.push_back(entry);
+        Ok(())
+    }
+
+    /// Drop the newest transactions of the largest holders until `entry` fits, if each holds
+    /// more than its sender would (`after`); otherwise refuse and drop nothing.
+    fn make_room(&mut self, entry: &Entry, after: Pending, limits: &Limits) -> Result<()> {
+        let from = entry.tx.from;
         // Plan the evictions on a copy of the counts, so a refusal changes nothing.
         let mut evict = HashMap::<Address, usize>::new();
         let mut plan = self.senders.clone();
         let (mut txs, mut bytes) = (self.entries.len(), self.bytes);
-        while let Some(bound) = over(txs, bytes, &entry, limits) {
+        while let Some(bound) = over(txs, bytes, entry, limits) {
             let Some(victim) = heaviest(&plan, &from, bound, after) else {
                 return Err(ChainError::MempoolFull {
                     txs: self.entries.len(),
@@ -112,11 +127,6 @@ impl Mempool {
                 self.drop_newest(&victim);
             }
         }
-        self.bytes += entry.bytes;
-        let p = self.senders.entry(from).or_default();
-        p.txs += 1;
-        p.bytes += entry.bytes;
-        self.entries.push_back(entry);
         Ok(())
     }
 
@@ -130,7 +140,10 @@ impl Mempool {
     /// Put back `entries` taken by [`Mempool::take`] (a block that could not be written), in
     /// order, into the pool left empty since.
     pub fn restore(&mut self, entries: Vec<Entry>) {
-        debug_assert!(self.entries.is_empty(), "the pool was locked since it was taken");
+        debug_assert!(
+            self.entries.is_empty(),
+            "the pool was locked since it was taken"
+        );
         for entry in entries {
             self.bytes += entry.bytes;
             let p = self.senders.entry(entry.tx.from).or_default();

@@ -134,7 +134,10 @@ impl MembershipApiServer for Api {
 /// lengths: the digests are compared, not the tokens).
 fn tokens_match(expected: &str, given: &str) -> bool {
     let (a, b) = (Sha256::digest(expected), Sha256::digest(given));
-    a.iter().zip(b.iter()).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+        == 0
 }
 
 /// Every method of the node, ready to serve (or to call in-process, without a socket).

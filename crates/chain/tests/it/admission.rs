@@ -8,9 +8,7 @@ use sheaf_chain::node::{Allocation, Chain, ChainConfig, ChainError, Genesis};
 use sheaf_chain::tx::{Call, SignedTx};
 use sheaf_chain::{Address, Amount, SequenceId};
 
-use crate::node::{
-    addr, alice, bob, config, sign, transfer, StubVerifier, BALANCE,
-};
+use crate::node::{addr, alice, bob, config, sign, transfer, StubVerifier, BALANCE};
 
 fn open(config: ChainConfig) -> Chain {
     Chain::open(config, Box::new(StubVerifier)).unwrap()
@@ -18,18 +16,18 @@ fn open(config: ChainConfig) -> Chain {
 
 /// Junk senders, each funded at genesis with the minimum a sender must hold.
 fn junk(n: u8) -> Vec<SigningKey> {
-    (0..n).map(|i| SigningKey::from_bytes(&[0x40 + i; 32])).collect()
+    (0..n)
+        .map(|i| SigningKey::from_bytes(&[0x40 + i; 32]))
+        .collect()
 }
 
 /// The test genesis with `keys` funded with one base unit each (the default minimum).
 fn genesis_with(keys: &[SigningKey]) -> Genesis {
     let mut genesis = crate::node::genesis();
-    genesis
-        .allocations
-        .extend(keys.iter().map(|k| Allocation {
-            address: addr(k),
-            balance: Amount(1),
-        }));
+    genesis.allocations.extend(keys.iter().map(|k| Allocation {
+        address: addr(k),
+        balance: Amount(1),
+    }));
     genesis
 }
 
@@ -146,9 +144,7 @@ fn a_failed_call_pays_the_fee_and_changes_nothing_else() {
         },
         ..config(None)
     });
-    chain
-        .submit(sign(&alice(), 0, transfer(BALANCE)))
-        .unwrap();
+    chain.submit(sign(&alice(), 0, transfer(BALANCE))).unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert!(receipt.error.is_some(), "the fee left too little to move");
     let alice_account = chain.account(&addr(&alice()));
@@ -178,7 +174,14 @@ fn submit_rejects_a_sender_over_its_pending_count() {
     }
     let refused = chain.submit(sign(&alice(), 2, transfer(1)));
     assert!(
-        matches!(refused, Err(ChainError::SenderLimit { txs: 2, max_txs: 2, .. })),
+        matches!(
+            refused,
+            Err(ChainError::SenderLimit {
+                txs: 2,
+                max_txs: 2,
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert_eq!(chain.head().pending, 2);
@@ -198,7 +201,14 @@ fn submit_rejects_a_sender_over_its_pending_bytes() {
     };
     let refused = chain.submit(sign(&alice(), 0, big));
     assert!(
-        matches!(refused, Err(ChainError::SenderLimit { txs: 0, max_bytes: 4096, .. })),
+        matches!(
+            refused,
+            Err(ChainError::SenderLimit {
+                txs: 0,
+                max_bytes: 4096,
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert_eq!(chain.head().pending, 0);
@@ -281,4 +291,28 @@ fn the_pool_is_bounded_in_bytes_and_shared_by_senders() {
     chain.submit(sign(&alice(), 0, reveal(13))).unwrap();
     assert_eq!(chain.head().pending, 4);
     assert_eq!(next_nonces(&chain).iter().sum::<u64>(), 3);
+}
+
+/// A transfer of nothing creates no account: even where the minimum sender balance is zero,
+/// its recipient still cannot send (only accounts may).
+#[test]
+fn a_transfer_of_nothing_creates_no_account() {
+    let chain = open(ChainConfig {
+        genesis: Genesis {
+            min_sender_balance: Amount::ZERO,
+            ..crate::node::genesis()
+        },
+        ..config(None)
+    });
+    let carol = SigningKey::from_bytes(&[3; 32]);
+    let nothing = Call::Transfer {
+        to: addr(&carol),
+        amount: Amount::ZERO,
+    };
+    chain.submit(sign(&alice(), 0, nothing)).unwrap();
+    assert!(chain.produce_block().unwrap().receipts[0].is_ok());
+    assert!(matches!(
+        chain.submit(sign(&carol, 0, transfer(0))),
+        Err(ChainError::UnfundedSender { .. })
+    ));
 }

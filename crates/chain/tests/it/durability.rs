@@ -29,6 +29,13 @@ impl RootVerifier for PanickingVerifier {
     }
 }
 
+fn to_alice(amount: u128) -> Call {
+    Call::Transfer {
+        to: addr(&alice()),
+        amount: Amount(amount),
+    }
+}
+
 #[test]
 fn a_call_that_panics_fails_alone_and_leaves_no_state() {
     let chain = Chain::open(config(None), Box::new(PanickingVerifier)).unwrap();
@@ -44,26 +51,29 @@ fn a_call_that_panics_fails_alone_and_leaves_no_state() {
     }
     let before = chain.settlement_state();
     // A transfer before and after the panicking reveal, in the same block.
-    chain.submit(sign(&bob(), 0, transfer(1))).unwrap();
-    chain.submit(sign(&alice(), 2, reveal_zero(poison))).unwrap();
-    chain.submit(sign(&bob(), 1, transfer(2))).unwrap();
+    chain.submit(sign(&bob(), 0, to_alice(1))).unwrap();
+    chain
+        .submit(sign(&alice(), 2, reveal_zero(poison)))
+        .unwrap();
+    chain.submit(sign(&bob(), 1, to_alice(2))).unwrap();
     let block = chain.produce_block().unwrap();
     assert_eq!(block.number, f + T1);
     let errors: Vec<Option<&str>> = block.receipts.iter().map(|r| r.error.as_deref()).collect();
     assert_eq!(
         errors,
-        vec![
-            None,
-            Some("the call failed internally: verifier bug"),
-            None
-        ]
+        vec![None, Some("the call failed internally: verifier bug"), None]
     );
     // The reveal used its nonce and changed nothing else: not finalized, no penalty.
     assert_eq!(chain.settlement_state(), before);
     let alice_account = chain.account(&addr(&alice()));
     assert_eq!(
-        (alice_account.nonce, alice_account.stake, alice_account.pending_reveals),
-        (3, Amount(MIN_STAKE), 1)
+        (
+            alice_account.nonce,
+            alice_account.balance,
+            alice_account.stake,
+            alice_account.pending_reveals
+        ),
+        (3, Amount(BALANCE - MIN_STAKE + 3), Amount(MIN_STAKE), 1)
     );
     assert_eq!(chain.account(&addr(&bob())).balance, Amount(BALANCE - 3));
     // The chain carries on.
@@ -85,7 +95,10 @@ fn a_block_is_not_seen_until_its_state_is_written() {
     let blocker = dir.path().join(STATE_FILE).with_extension("json.tmp");
     std::fs::create_dir(&blocker).unwrap();
     let failed = chain.produce_block();
-    assert!(matches!(failed, Err(ChainError::StateIo { .. })), "{failed:?}");
+    assert!(
+        matches!(failed, Err(ChainError::StateIo { .. })),
+        "{failed:?}"
+    );
     assert_eq!(chain.receipt(&hash), None);
     assert_eq!((chain.height(), chain.head().pending), (0, 1));
     assert_eq!(chain.account(&addr(&alice())).balance, Amount(BALANCE));
@@ -124,7 +137,9 @@ fn block_write_cost() {
     let dir = tempfile::tempdir().unwrap();
     let in_memory = measure(config(None));
     let on_disk = measure(config(Some(dir.path())));
-    let state = std::fs::metadata(dir.path().join(STATE_FILE)).unwrap().len();
+    let state = std::fs::metadata(dir.path().join(STATE_FILE))
+        .unwrap()
+        .len();
     println!(
         "per block (1 transfer): in memory {in_memory:?}, written and fsynced {on_disk:?} \
          (state file {state} bytes, {BLOCKS} receipts)"

@@ -112,6 +112,7 @@ pub fn genesis() -> Genesis {
             price_per_message: Amount(3),
             ..MembershipParams::default()
         },
+        ..Genesis::default()
     }
 }
 
@@ -329,9 +330,7 @@ fn a_failed_call_uses_its_nonce_and_changes_nothing_else() {
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert_eq!(
         receipt.error.as_deref(),
-        Some(
-            "balance 0.000000001 tokens (1 units) does not cover 0.000000002 tokens (2 units)"
-        )
+        Some("balance 0.000000001 tokens (1 units) does not cover 0.000000002 tokens (2 units)")
     );
     assert!(receipt.events.is_empty());
     let account = chain.account(&addr(&carol));

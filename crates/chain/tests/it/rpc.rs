@@ -15,10 +15,9 @@ use sheaf_circuits::Digest;
 use tokio::sync::oneshot;
 
 use crate::node::{
-    ADMIN_TOKEN,
     addr, alice, bob, commit_zero, config, coordinator, register_membership,
     register_sequence_zero, reveal_zero, root_proof, stake_minimum, statement, StubVerifier,
-    BALANCE, CHAIN_ID, MIN_STAKE, T1,
+    ADMIN_TOKEN, BALANCE, CHAIN_ID, MIN_STAKE, T1,
 };
 
 /// A node served on an ephemeral loopback port until the sender is dropped.
