@@ -835,7 +835,8 @@ fn a_devnet_root_proof_exports_and_verifies_and_its_chain_shows_it_settled() {
     let mut chain = Process::spawn(
         "chain",
         sheaf()
-            .args(["chain", "--manual-blocks", "--listen"])
+            .args(["chain", "--manual-blocks", "--admin-token", "operator-test"])
+            .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--key")
             .arg(&final_key)

@@ -33,6 +33,8 @@ const BALANCE: u128 = 1_000 * UNIT.0;
 const SEQUENCE: SequenceId = SequenceId(1);
 /// A block every this long while the test drives the chain.
 const BLOCK_EVERY: Duration = Duration::from_millis(200);
+/// The chain's admin token (`chain_produceBlock` needs it).
+const ADMIN_TOKEN: &str = "settlement-test";
 /// Longest any step may take (proving the 1-leaf sequence is the slowest, tens of seconds).
 const DEADLINE: Duration = Duration::from_secs(240);
 
@@ -66,7 +68,7 @@ impl Harness {
     }
 
     fn produce_block(&self) -> u64 {
-        match self.rt.block_on(self.chain.produce_block()) {
+        match self.rt.block_on(self.chain.produce_block(ADMIN_TOKEN)) {
             Ok(block) => block.number,
             Err(e) => self.fail(&format!("chain_produceBlock: {e}")),
         }
@@ -266,6 +268,7 @@ fn chain_with_member_and_stake(rollup: bool) -> (Harness, Process, ProverKey) {
         sheaf()
             .arg("chain")
             .arg("--manual-blocks")
+            .args(["--admin-token", ADMIN_TOKEN])
             .arg("--key")
             .arg(h.path().join("final.key"))
             .arg("--genesis")

@@ -186,9 +186,13 @@ impl ChainClient {
             .await
     }
 
-    /// `chain_produceBlock` (nodes with manual blocks only).
-    pub async fn produce_block(&self) -> Result<Block> {
-        self.ask(ChainApiClient::produce_block(&self.rpc)).await
+    /// `chain_produceBlock` with the node's admin token (nodes with manual blocks only).
+    pub async fn produce_block(&self, admin_token: &str) -> Result<Block> {
+        self.ask(ChainApiClient::produce_block(
+            &self.rpc,
+            Some(admin_token.to_owned()),
+        ))
+        .await
     }
 
     /// `settlement_getSequence`: the sequence with its window's phase at the head's next block.

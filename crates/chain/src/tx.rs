@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use sheaf_circuits::Digest;
@@ -146,13 +146,15 @@ impl SignedTx {
         }
     }
 
-    /// Whether the signature is `from`'s over this transaction on chain `chain_id`.
+    /// Whether the signature is `from`'s over this transaction on chain `chain_id`. Strict
+    /// verification: a small-order (weak) key, for which anyone can forge signatures, and a
+    /// non-canonical signature are refused.
     pub fn verify(&self, chain_id: u64) -> bool {
         let Ok(key) = VerifyingKey::from_bytes(self.from.as_bytes()) else {
             return false;
         };
         let message = signing_bytes(chain_id, &self.from, self.nonce, &self.call);
-        key.verify(&message, &Signature::from_bytes(&self.signature))
+        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
             .is_ok()
     }
 

@@ -10,7 +10,8 @@ use anyhow::Context;
 use clap::Args;
 use sheaf_chain::node::{
     Chain, ChainConfig, Genesis, DEFAULT_BLOCK_INTERVAL, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_MEMPOOL_TXS, DEFAULT_RECEIPTS_KEPT, STATE_FILE,
+    DEFAULT_MAX_MEMPOOL_BYTES, DEFAULT_MAX_MEMPOOL_TXS, DEFAULT_MAX_PENDING_BYTES_PER_SENDER,
+    DEFAULT_MAX_PENDING_TXS_PER_SENDER, DEFAULT_RECEIPTS_KEPT, STATE_FILE,
 };
 use sheaf_chain::Address;
 use sheaf_circuits::FinalKey;
@@ -47,7 +48,8 @@ pub struct ChainArgs {
     /// refuses to start.
     #[arg(long, env = "SHEAF_GENESIS")]
     pub genesis: Option<PathBuf>,
-    /// Produce blocks only on `chain_produceBlock` (enabled by this flag), never on a timer.
+    /// Produce blocks only on `chain_produceBlock` (enabled by this flag, with
+    /// --admin-token), never on a timer.
     #[arg(long, env = "SHEAF_MANUAL_BLOCKS")]
     pub manual_blocks: bool,
     /// Most transactions waiting for a block before submissions are refused.
@@ -59,6 +61,21 @@ pub struct ChainArgs {
     /// Largest JSON-RPC request body in bytes (413 beyond).
     #[arg(long, env = "SHEAF_CHAIN_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    // Operator access and mempool bounds against floods (issue 15).
+    /// The token `chain_produceBlock` must carry (required with --manual-blocks; compared in
+    /// constant time). Anyone without it is refused, and no block is produced.
+    #[arg(long, env = "SHEAF_CHAIN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Most bytes (JSON-encoded transactions) waiting for a block.
+    #[arg(long, env = "SHEAF_CHAIN_MAX_MEMPOOL_BYTES", default_value_t = DEFAULT_MAX_MEMPOOL_BYTES)]
+    pub max_mempool_bytes: usize,
+    /// Most transactions one sender may have waiting for a block.
+    #[arg(long, env = "SHEAF_CHAIN_MAX_PENDING_TXS_PER_SENDER", default_value_t = DEFAULT_MAX_PENDING_TXS_PER_SENDER)]
+    pub max_pending_txs_per_sender: usize,
+    /// Most bytes one sender may have waiting for a block.
+    #[arg(long, env = "SHEAF_CHAIN_MAX_PENDING_BYTES_PER_SENDER", default_value_t = DEFAULT_MAX_PENDING_BYTES_PER_SENDER)]
+    pub max_pending_bytes_per_sender: usize,
 }
 
 impl ChainArgs {
@@ -69,6 +86,15 @@ impl ChainArgs {
         }
         if self.max_mempool_txs == 0 {
             anyhow::bail!("--max-mempool-txs must be at least 1");
+        }
+        if self.manual_blocks && self.admin_token.as_deref().unwrap_or("").is_empty() {
+            anyhow::bail!(
+                "--manual-blocks needs --admin-token (SHEAF_CHAIN_ADMIN_TOKEN): the token \
+                 chain_produceBlock must carry"
+            );
+        }
+        if self.max_pending_txs_per_sender == 0 || self.max_pending_bytes_per_sender == 0 {
+            anyhow::bail!("the per-sender mempool bounds must be positive");
         }
         let mut genesis = match &self.genesis {
             Some(path) => {
@@ -101,7 +127,11 @@ impl ChainArgs {
             check_genesis: self.genesis.is_some(),
             data_dir: Some(self.data.clone()),
             manual_blocks: self.manual_blocks,
+            admin_token: self.admin_token.clone(),
             max_mempool_txs: self.max_mempool_txs,
+            max_mempool_bytes: self.max_mempool_bytes,
+            max_pending_txs_per_sender: self.max_pending_txs_per_sender,
+            max_pending_bytes_per_sender: self.max_pending_bytes_per_sender,
             receipts_kept: self.receipts_kept,
             max_body_bytes: self.max_body_bytes,
         })

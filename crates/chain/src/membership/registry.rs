@@ -18,7 +18,7 @@ pub struct MembershipRegistry {
     params: MembershipParams,
     memberships: BTreeMap<Digest, MembershipInfo>,
     /// Owed deposits, as pairs so that the state serializes to JSON.
-    #[serde(with = "pairs")]
+    #[serde(with = "crate::pairs")]
     deposits_to_withdraw: BTreeMap<Address, Amount>,
     current_total_rate_limit: u64,
     next_free_index: u32,
@@ -374,28 +374,5 @@ impl MembershipRegistry {
             });
         }
         events
-    }
-}
-
-/// Serializes a map with non-string keys as a sequence of pairs.
-mod pairs {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &BTreeMap<K, V>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter())
-    }
-
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }

@@ -1,14 +1,20 @@
 //! The state transition: a transaction admitted to the mempool, then applied in its block to the
 //! accounts and the two contracts, one receipt each; the ticker that produces blocks.
 
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::mempool::{Entry, Limits};
 use super::view::{Block, Event, Receipt};
-use super::{CallError, Chain, ChainError, Result, State};
-use crate::membership::MembershipEvent;
-use crate::settlement::{Address, Amount, SettlementEvent};
+use super::{
+    CallError, Chain, ChainError, Result, State, DEFAULT_MIN_SENDER_BALANCE, DEFAULT_TX_FEE,
+};
+use crate::membership::{MembershipEvent, MembershipRegistry};
+use crate::settlement::{Address, Amount, SettlementEvent, SettlementState};
 use crate::tx::{Call, SignedTx, TxHash};
 
 /// An account's balance and nonce.
@@ -20,13 +26,37 @@ pub struct AccountState {
     pub nonce: u64,
 }
 
+/// The state a block changes, copied at its start (and after a panicking call) to roll back to.
+#[derive(Clone)]
+struct Checkpoint {
+    accounts: BTreeMap<Address, AccountState>,
+    settlement: SettlementState,
+    membership: MembershipRegistry,
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
 impl Chain {
-    /// Check `tx`'s signature and nonce and queue it for the next block; returns its hash.
+    /// Check `tx`'s signature, nonce and sender and queue it for the next block within the
+    /// mempool's bounds; returns its hash.
     pub fn submit(&self, tx: SignedTx) -> Result<TxHash> {
-        let mut s = self.lock();
-        if !tx.verify(s.chain_id) {
+        let chain_id = self.chain_id();
+        // Off the lock: a reveal's message is a megabyte to hash.
+        if !tx.verify(chain_id) {
             return Err(ChainError::BadSignature);
         }
+        let bytes = serde_json::to_vec(&tx)
+            .expect("a transaction serializes to JSON")
+            .len();
+        let hash = tx.hash(chain_id);
+        let mut s = self.lock();
         let expected = s.next_nonce(&tx.from);
         if tx.nonce < expected {
             return Err(ChainError::NonceTooLow {
@@ -40,31 +70,73 @@ impl Chain {
                 got: tx.nonce,
             });
         }
-        if s.mempool.len() >= self.config.max_mempool_txs {
-            return Err(ChainError::MempoolFull(s.mempool.len()));
-        }
-        let hash = tx.hash(s.chain_id);
-        tracing::debug!(target: "sheaf_chain::node", %hash, nonce = tx.nonce, "transaction queued");
-        s.mempool.push_back((hash, tx));
+        s.check_sender(&tx.from)?;
+        let nonce = tx.nonce;
+        s.mempool
+            .admit(Entry { hash, tx, bytes }, &self.mempool_limits())?;
+        tracing::debug!(target: "sheaf_chain::node", %hash, nonce, "transaction queued");
         Ok(hash)
     }
 
-    /// Produce the next block: apply every pending transaction in order, then write the state.
-    /// On a write failure the block stands in memory and the error is returned.
+    fn mempool_limits(&self) -> Limits {
+        Limits {
+            max_txs: self.config.max_mempool_txs,
+            max_bytes: self.config.max_mempool_bytes,
+            max_txs_per_sender: self.config.max_pending_txs_per_sender,
+            max_bytes_per_sender: self.config.max_pending_bytes_per_sender,
+        }
+    }
+
+    /// Produce the next block: apply every pending transaction in order, then write the state,
+    /// all under the state lock, so the block is seen only once it is durable. A call that
+    /// panics fails alone (the state is rolled back to before it); a failed write rolls the
+    /// whole block back, keeps its transactions pending and returns the error.
     pub fn produce_block(&self) -> Result<Block> {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut s = self.lock();
+        let mut guard = self.lock();
+        let s = &mut *guard;
         let number = s.height + 1;
         let timestamp_ms = s.timestamp_ms(number);
-        let txs = std::mem::take(&mut s.mempool);
-        let mut receipts = Vec::with_capacity(txs.len());
-        for (index, (tx_hash, tx)) in txs.into_iter().enumerate() {
-            let (events, error) = match s.apply(&tx, number, timestamp_ms / 1000) {
+        let now = timestamp_ms / 1000;
+        let entries = s.mempool.take();
+        let start = (!entries.is_empty()).then(|| s.checkpoint());
+        // Where to roll back to when a call panics: the state after the last panicking call
+        // (and the index of the next transaction), or the block's start.
+        let mut after_panic: Option<(Checkpoint, usize)> = None;
+        let mut receipts = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.iter().enumerate() {
+            let tx = &entry.tx;
+            let applied = catch_unwind(AssertUnwindSafe(|| s.include(tx, number, now)));
+            let result = applied.unwrap_or_else(|panic| {
+                let why = panic_message(panic.as_ref());
+                tracing::error!(
+                    target: "sheaf_chain::node",
+                    hash = %entry.hash, block = number, panic = %why,
+                    "a call panicked: rolled back"
+                );
+                let (base, since) = match after_panic.take() {
+                    Some((checkpoint, since)) => (checkpoint, since),
+                    None => (
+                        start
+                            .clone()
+                            .expect("a block with transactions has a start"),
+                        0,
+                    ),
+                };
+                s.restore(base);
+                for earlier in &entries[since..index] {
+                    // Deterministic: these applied without panicking a moment ago.
+                    let _ = s.include(&earlier.tx, number, now);
+                }
+                s.pay_inclusion(tx);
+                after_panic = Some((s.checkpoint(), index + 1));
+                Err(CallError::Panicked(why))
+            });
+            let (events, error) = match result {
                 Ok(events) => (events, None),
                 Err(e) => (Vec::new(), Some(e.to_string())),
             };
             receipts.push(Receipt {
-                tx_hash,
+                tx_hash: entry.hash,
                 from: tx.from,
                 nonce: tx.nonce,
                 block: number,
@@ -74,16 +146,30 @@ impl Chain {
             });
         }
         s.height = number;
+        let receipts_before = s.receipts.len();
         s.receipts.extend(receipts.iter().cloned());
         let excess = s.receipts.len().saturating_sub(self.config.receipts_kept);
-        s.receipts.drain(..excess);
+        let dropped: Vec<Receipt> = s.receipts.drain(..excess).collect();
+        let snapshot = self.snapshot(s);
+        if let Err(e) = self.write(snapshot) {
+            // Nothing of the block was seen (the lock is held): undo it whole.
+            s.height = number - 1;
+            // Dropped then kept are the old receipts followed by the block's.
+            let mut all: VecDeque<Receipt> = dropped.into();
+            all.append(&mut s.receipts);
+            all.truncate(receipts_before);
+            s.receipts = all;
+            if let Some(start) = start {
+                s.restore(start);
+            }
+            s.mempool.restore(entries);
+            return Err(e);
+        }
+        drop(guard);
         tracing::debug!(
             target: "sheaf_chain::node",
             block = number, txs = receipts.len(), "block produced"
         );
-        let snapshot = self.snapshot(&s);
-        drop(s);
-        self.write(snapshot)?;
         self.note_block_produced();
         Ok(Block {
             number,
@@ -122,12 +208,62 @@ impl State {
 
     pub(super) fn next_nonce(&self, address: &Address) -> u64 {
         let included = self.accounts.get(address).map_or(0, |a| a.nonce);
-        let pending = self
-            .mempool
-            .iter()
-            .filter(|(_, t)| t.from == *address)
-            .count();
-        included + pending as u64
+        included + self.mempool.pending_of(address) as u64
+    }
+
+    /// The fee of a transaction (the genesis', or the default for a state file without one).
+    fn tx_fee(&self) -> Amount {
+        self.genesis.as_ref().map_or(DEFAULT_TX_FEE, |g| g.tx_fee)
+    }
+
+    /// Refuse a sender that is not an account holding the minimum sender balance (and the fee);
+    /// the coordinator, whose key alone registers sequences, may send with none.
+    fn check_sender(&self, sender: &Address) -> Result<()> {
+        if *sender == self.settlement.state().coordinator {
+            return Ok(());
+        }
+        let min = self
+            .genesis
+            .as_ref()
+            .map_or(DEFAULT_MIN_SENDER_BALANCE, |g| g.min_sender_balance);
+        let needed = min.max(self.tx_fee());
+        match self.accounts.get(sender) {
+            Some(account) if account.balance >= needed => Ok(()),
+            account => Err(ChainError::UnfundedSender {
+                balance: account.map_or(Amount::ZERO, |a| a.balance),
+                needed,
+            }),
+        }
+    }
+
+    /// What a block may roll back to.
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            accounts: self.accounts.clone(),
+            settlement: self.settlement.state().clone(),
+            membership: self.membership.clone(),
+        }
+    }
+
+    fn restore(&mut self, checkpoint: Checkpoint) {
+        self.accounts = checkpoint.accounts;
+        self.settlement.restore(checkpoint.settlement);
+        self.membership = checkpoint.membership;
+    }
+
+    /// Include `tx` in block `block` at `now` (seconds): its nonce is used and its fee paid
+    /// whatever the call does, then the call is applied.
+    fn include(&mut self, tx: &SignedTx, block: u64, now: u64) -> Result<Vec<Event>, CallError> {
+        self.pay_inclusion(tx);
+        self.apply(tx, block, now)
+    }
+
+    /// Use `tx`'s nonce and charge its fee (up to the balance; the fee is burnt).
+    fn pay_inclusion(&mut self, tx: &SignedTx) {
+        let fee = self.tx_fee();
+        let account = self.accounts.entry(tx.from).or_default();
+        account.nonce += 1;
+        account.balance -= fee.min(account.balance);
     }
 
     fn balance(&self, address: &Address) -> Amount {
@@ -156,9 +292,9 @@ impl State {
         events.push(Event::Credited { account, amount });
     }
 
-    /// Apply `tx` in block `block` at `now` (seconds): the nonce is used whatever the call does.
+    /// Apply `tx`'s call in block `block` at `now` (seconds): all of it, or, on an error,
+    /// nothing.
     fn apply(&mut self, tx: &SignedTx, block: u64, now: u64) -> Result<Vec<Event>, CallError> {
-        self.accounts.entry(tx.from).or_default().nonce += 1;
         let from = tx.from;
         let mut events = Vec::new();
         let settlement = |e: Vec<SettlementEvent>| e.into_iter().map(Event::Settlement);
@@ -166,9 +302,12 @@ impl State {
         match &tx.call {
             Call::Transfer { to, amount } => {
                 self.check_balance(&from, *amount)?;
-                self.accounts.entry(from).or_default().balance -= *amount;
-                let to_acc = self.accounts.entry(*to).or_default();
-                to_acc.balance = to_acc.balance.saturating_add(*amount);
+                // A transfer of nothing creates no account.
+                if *amount > Amount::ZERO {
+                    self.accounts.entry(from).or_default().balance -= *amount;
+                    let to_acc = self.accounts.entry(*to).or_default();
+                    to_acc.balance = to_acc.balance.saturating_add(*amount);
+                }
                 events.push(Event::Transferred {
                     from,
                     to: *to,

@@ -1,12 +1,15 @@
 //! The chain node: accounts, the two contracts, a mempool, block production and persistence.
 //!
 //! ```text
-//!  submit(tx) ── signature, nonce (account's + pending) ──▶ mempool (FIFO)
+//!  submit(tx) ── strict signature, nonce (account's + pending), funded sender,
+//!                 per-sender and total bounds ──▶ mempool (FIFO)
 //!                                                             │ produce_block(): by the ticker
 //!                                                             │ every block interval, or by hand
 //!                                                             ▼
 //!  block n, timestamp = genesis_time + n · block_interval: txs applied in order, one receipt
-//!  each (events, or why the call was refused) ──▶ chain.json written (temp file + rename)
+//!  each (events, or why the call was refused) ──▶ chain.json written (temp file, fsync,
+//!  rename, fsync of the directory) ──▶ only then the block, its receipts and its state are
+//!  visible
 //! ```
 //!
 //! Determinism: a block's height drives the settlement contract and its timestamp (seconds)
@@ -15,9 +18,18 @@
 //! downtime the chain's clock lags the wall clock by the time it was down.
 //!
 //! Failure semantics: a refused submission leaves the mempool unchanged. A transaction whose
-//! call fails is still included: its nonce is used and its receipt carries the error; a failed
-//! call changes no balance and no contract state. The mempool is not persisted: a node stopped
-//! between submission and block loses the pending transactions, which their senders resend.
+//! call fails is still included: its nonce is used, the genesis' transaction fee is charged and
+//! its receipt carries the error; a failed call changes no other balance, creates no account
+//! and changes no contract state. A call that panics (a bug, e.g. in a proof verifier) is a
+//! failed call like any other: the block's state is rolled back to before it. The state lock is
+//! held from the first transaction applied until the state file is durably written, so nothing
+//! of a block is seen before it is on disk; a failed write rolls the whole block back and keeps
+//! its transactions pending. The mempool is not persisted: a node stopped between submission
+//! and block loses the pending transactions, which their senders resend.
+//!
+//! Inclusion costs something: only an account holding at least the genesis'
+//! [`Genesis::min_sender_balance`] (and the fee) may send (the coordinator excepted: its key
+//! alone registers sequences), so fresh keys cannot flood the pool or grow the state.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -30,9 +42,11 @@ use crate::membership::{MembershipError, MembershipParams, MembershipRegistry};
 use crate::settlement::{
     Address, Amount, RootVerifier, SettlementContract, SettlementError, SettlementParams,
 };
-use crate::tx::{SignedTx, TxHash};
+
+use mempool::Mempool;
 
 mod block;
+mod mempool;
 mod persist;
 mod view;
 
@@ -53,6 +67,27 @@ pub const DEFAULT_BLOCK_INTERVAL: Duration = Duration::from_secs(1);
 /// Most transactions waiting for a block; beyond, submissions are refused until a block drains
 /// the mempool. Bounds the memory a flood of valid transactions can take.
 pub const DEFAULT_MAX_MEMPOOL_TXS: usize = 10_000;
+
+/// Most bytes (JSON encodings) waiting for a block: 64 MiB is ~45 revealed root proofs of the
+/// largest size, far more than a block carries in practice, and bounds the pool's memory.
+pub const DEFAULT_MAX_MEMPOOL_BYTES: usize = 64 * 1024 * 1024;
+
+/// Most transactions one sender may have waiting. A coordinator registers and settles a few
+/// sequences per block; 64 leaves it room while 157 funded accounts would be needed to fill
+/// the pool's count.
+pub const DEFAULT_MAX_PENDING_TXS_PER_SENDER: usize = 64;
+
+/// Most bytes one sender may have waiting: 4 MiB is two largest root-proof reveals.
+pub const DEFAULT_MAX_PENDING_BYTES_PER_SENDER: usize = 4 * 1024 * 1024;
+
+/// The balance a sender must hold for its transaction to be admitted, by default: one base
+/// unit, i.e. the sender is an account someone funded. Fresh keys cannot send, so a flood of
+/// them neither fills the mempool nor grows the state.
+pub const DEFAULT_MIN_SENDER_BALANCE: Amount = Amount(1);
+
+/// The fee charged to the sender of every included transaction, failed calls included, by
+/// default: none, so balances read as the amounts moved. A genesis sets one to price junk.
+pub const DEFAULT_TX_FEE: Amount = Amount::ZERO;
 
 /// Receipts kept (the most recent). Clients read a receipt soon after its block; older ones are
 /// dropped so the state file stays small.
@@ -94,9 +129,39 @@ pub enum ChainError {
         /// The transaction's.
         got: u64,
     },
-    /// The mempool holds its maximum; retry after the next block.
-    #[error("mempool full ({0} transactions)")]
-    MempoolFull(usize),
+    /// The mempool holds its maximum (in transactions or bytes) and no sender holds more of it
+    /// than this one would; retry after the next block.
+    #[error("mempool full ({txs} transactions, {bytes} bytes)")]
+    MempoolFull {
+        /// Transactions pending.
+        txs: usize,
+        /// Bytes pending.
+        bytes: usize,
+    },
+    /// The sender has as many transactions (or bytes) pending as one sender may; retry after
+    /// the next block.
+    #[error(
+        "the sender has {txs} transactions ({bytes} bytes) pending; one sender may have \
+         {max_txs} ({max_bytes} bytes)"
+    )]
+    SenderLimit {
+        /// The sender's pending transactions.
+        txs: usize,
+        /// Their bytes.
+        bytes: usize,
+        /// Most transactions per sender.
+        max_txs: usize,
+        /// Most bytes per sender (a transaction larger than this alone is refused too).
+        max_bytes: usize,
+    },
+    /// The sender is not an account holding the balance a sender must hold.
+    #[error("the sender's balance {balance} is below the {needed} a sender must hold")]
+    UnfundedSender {
+        /// The sender's balance.
+        balance: Amount,
+        /// What it must hold: the minimum sender balance, or the fee if larger.
+        needed: Amount,
+    },
     /// The configuration cannot start a chain.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -148,6 +213,9 @@ pub enum CallError {
         /// The amount needed.
         needed: Amount,
     },
+    /// The call panicked (a bug, e.g. in a proof verifier): its effects are rolled back.
+    #[error("the call failed internally: {0}")]
+    Panicked(String),
 }
 
 /// A genesis balance.
@@ -180,6 +248,12 @@ pub struct Genesis {
     pub settlement: SettlementParams,
     /// The membership registry's parameters.
     pub membership: MembershipParams,
+    /// Charged to the sender of every included transaction, failed calls included (up to its
+    /// balance: the coordinator may hold none).
+    pub tx_fee: Amount,
+    /// The balance a sender must hold for its transaction to be admitted (the coordinator
+    /// excepted).
+    pub min_sender_balance: Amount,
 }
 
 impl Genesis {
@@ -207,6 +281,12 @@ impl Genesis {
         if self.membership != persisted.membership {
             fields.push("membership");
         }
+        if self.tx_fee != persisted.tx_fee {
+            fields.push("tx_fee");
+        }
+        if self.min_sender_balance != persisted.min_sender_balance {
+            fields.push("min_sender_balance");
+        }
         fields
     }
 }
@@ -221,6 +301,8 @@ impl Default for Genesis {
             allocations: Vec::new(),
             settlement: SettlementParams::default(),
             membership: MembershipParams::default(),
+            tx_fee: DEFAULT_TX_FEE,
+            min_sender_balance: DEFAULT_MIN_SENDER_BALANCE,
         }
     }
 }
@@ -239,8 +321,17 @@ pub struct ChainConfig {
     pub data_dir: Option<PathBuf>,
     /// Blocks only by hand (`chain_produceBlock` enabled, no ticker).
     pub manual_blocks: bool,
+    /// The token `chain_produceBlock` must carry; without one the RPC method is refused even
+    /// with manual blocks (in-process callers use [`Chain::produce_block`]).
+    pub admin_token: Option<String>,
     /// Most pending transactions.
     pub max_mempool_txs: usize,
+    /// Most pending bytes.
+    pub max_mempool_bytes: usize,
+    /// Most pending transactions of one sender.
+    pub max_pending_txs_per_sender: usize,
+    /// Most pending bytes of one sender.
+    pub max_pending_bytes_per_sender: usize,
     /// Receipts kept.
     pub receipts_kept: usize,
     /// Largest JSON-RPC request body.
@@ -254,7 +345,11 @@ impl Default for ChainConfig {
             check_genesis: false,
             data_dir: None,
             manual_blocks: false,
+            admin_token: None,
             max_mempool_txs: DEFAULT_MAX_MEMPOOL_TXS,
+            max_mempool_bytes: DEFAULT_MAX_MEMPOOL_BYTES,
+            max_pending_txs_per_sender: DEFAULT_MAX_PENDING_TXS_PER_SENDER,
+            max_pending_bytes_per_sender: DEFAULT_MAX_PENDING_BYTES_PER_SENDER,
             receipts_kept: DEFAULT_RECEIPTS_KEPT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
@@ -264,10 +359,9 @@ impl Default for ChainConfig {
 /// A running chain; share it as `Arc<Chain>` between the RPC server and the block ticker.
 pub struct Chain {
     config: ChainConfig,
+    /// Held by a block from its first transaction to the end of its state file's write, so
+    /// nothing of a block is seen before it is durable.
     state: Mutex<State>,
-    /// Held from a block's snapshot to the end of its write, so that state files are written in
-    /// block order while readers only wait for the snapshot, not for the disk.
-    writer: Mutex<()>,
     /// When the node opened or last produced and persisted a block, for readiness.
     produced_at: Mutex<Instant>,
 }
@@ -283,7 +377,7 @@ struct State {
     settlement: SettlementContract<Verifier>,
     membership: MembershipRegistry,
     receipts: VecDeque<Receipt>,
-    mempool: VecDeque<(TxHash, SignedTx)>,
+    mempool: Mempool,
 }
 
 impl Chain {
@@ -307,7 +401,6 @@ impl Chain {
         let chain = Chain {
             config,
             state: Mutex::new(state),
-            writer: Mutex::new(()),
             produced_at: Mutex::new(Instant::now()),
         };
         let snapshot = chain.snapshot(&chain.lock());
@@ -351,8 +444,8 @@ impl Chain {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Only a bug panics under the lock (while applying a block, leaving it half-applied in
-        // memory); a devnet node carries on rather than refusing every request after it.
+        // A call that panics is caught and rolled back under the lock; only a bug elsewhere
+        // could poison it, and a devnet node carries on rather than refusing every request.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

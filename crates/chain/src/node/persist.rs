@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::block::AccountState;
+use super::mempool::Mempool;
 use super::view::Receipt;
 use super::{Chain, ChainError, Genesis, Result, State, Verifier, STATE_FILE};
 use crate::membership::MembershipRegistry;
@@ -111,7 +112,7 @@ pub(super) fn genesis_state(genesis: &Genesis, verifier: Verifier) -> Result<Sta
         settlement,
         membership,
         receipts: VecDeque::new(),
-        mempool: VecDeque::new(),
+        mempool: Mempool::default(),
     })
 }
 
@@ -154,7 +155,7 @@ pub(super) fn load(path: &Path, verifier: Verifier) -> Result<State> {
         settlement: SettlementContract::from_state(snap.settlement, verifier),
         membership: snap.membership,
         receipts: snap.receipts,
-        mempool: VecDeque::new(),
+        mempool: Mempool::default(),
     })
 }
 

@@ -11,7 +11,7 @@
 //! | `chain_sendTransaction` | `[SignedTx]` | tx hash (hex) |
 //! | `chain_getReceipt` | `[hash]` | [`Receipt`] or `null` while pending or unknown |
 //! | `chain_getAccount` | `[address]` | [`AccountView`] |
-//! | `chain_produceBlock` | | [`Block`] (only with manual blocks) |
+//! | `chain_produceBlock` | `[admin_token]` | [`Block`] (only with manual blocks and the node's admin token) |
 //! | `settlement_getSequence` | `[sequence]` | [`SequenceView`] (with its window's phase) or `null` |
 //! | `settlement_status` | | [`SettlementStatus`] |
 //! | `settlement_finalized` | `[sequence]` | [`FinalizedSequence`] or `null` |
@@ -69,6 +69,13 @@ pub mod codes {
     pub const NONCE_TOO_HIGH: i32 = -32002;
     /// The mempool is full; retry after the next block.
     pub const MEMPOOL_FULL: i32 = -32003;
+    /// The sender has as many transactions (or bytes) pending as one sender may; retry after
+    /// the next block.
+    pub const SENDER_LIMIT: i32 = -32010;
+    /// The sender is not an account holding the minimum sender balance.
+    pub const UNFUNDED_SENDER: i32 = -32011;
+    /// An operator method called without the node's admin token, or with another.
+    pub const UNAUTHORIZED: i32 = -32012;
 }
 
 /// A JSON-RPC error object, as a client receives it.
@@ -109,7 +116,9 @@ impl From<ChainError> for RpcError {
             ChainError::BadSignature => codes::BAD_SIGNATURE,
             ChainError::NonceTooLow { .. } => codes::NONCE_TOO_LOW,
             ChainError::NonceTooHigh { .. } => codes::NONCE_TOO_HIGH,
-            ChainError::MempoolFull(_) => codes::MEMPOOL_FULL,
+            ChainError::MempoolFull { .. } => codes::MEMPOOL_FULL,
+            ChainError::SenderLimit { .. } => codes::SENDER_LIMIT,
+            ChainError::UnfundedSender { .. } => codes::UNFUNDED_SENDER,
             ChainError::InvalidConfig(_)
             | ChainError::StateIo { .. }
             | ChainError::CorruptState { .. }
@@ -152,9 +161,10 @@ pub trait ChainApi {
     #[method(name = "getAccount")]
     fn get_account(&self, address: Address) -> RpcResult<AccountView>;
 
-    /// Produce the next block now (nodes with manual blocks only).
+    /// Produce the next block now (nodes with manual blocks only), given the node's admin
+    /// token.
     #[method(name = "produceBlock")]
-    async fn produce_block(&self) -> RpcResult<Block>;
+    async fn produce_block(&self, admin_token: Option<String>) -> RpcResult<Block>;
 }
 
 /// `settlement_*`: the two-step verification contract.

@@ -33,7 +33,7 @@ impl<V: RootVerifier> SettlementContract<V> {
             first_sequence: SequenceId(0),
             sequences: Vec::new(),
             next_to_finalize: SequenceId(0),
-            accounts: Vec::new(),
+            accounts: Default::default(),
             slashed: Amount::ZERO,
             last_block: 0,
             spent_nullifiers: Default::default(),
@@ -49,6 +49,11 @@ impl<V: RootVerifier> SettlementContract<V> {
     /// Its state, to persist or inspect.
     pub fn state(&self) -> &SettlementState {
         &self.state
+    }
+
+    /// Put back a state taken with [`SettlementContract::state`] (a rolled-back block).
+    pub(crate) fn restore(&mut self, state: SettlementState) {
+        self.state = state;
     }
 
     /// Its parameters.

@@ -40,7 +40,7 @@
 //! block height from its caller. Its state ([`SettlementState`]) is serde-serializable so the
 //! chain node can persist it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -729,8 +729,10 @@ pub struct SettlementState {
     pub sequences: Vec<Sequence>,
     /// The next sequence to finalize (all before it are finalized).
     pub next_to_finalize: SequenceId,
-    /// Accounts by sender (as pairs, so the state serializes to JSON).
-    pub accounts: Vec<(Address, Account)>,
+    /// Accounts by sender (as pairs, so the state serializes to JSON); an empty account is not
+    /// kept, so calls on unknown senders leave no trace.
+    #[serde(with = "crate::pairs")]
+    pub accounts: BTreeMap<Address, Account>,
     /// Stake taken by penalties, in total.
     pub slashed: Amount,
     /// The highest block seen.
@@ -758,17 +760,14 @@ impl SettlementState {
     }
 
     pub(crate) fn account(&self, sender: &Address) -> Account {
-        self.accounts
-            .iter()
-            .find(|(a, _)| a == sender)
-            .map(|(_, acc)| acc.clone())
-            .unwrap_or_default()
+        self.accounts.get(sender).cloned().unwrap_or_default()
     }
 
     pub(crate) fn set_account(&mut self, sender: Address, account: Account) {
-        match self.accounts.iter_mut().find(|(a, _)| *a == sender) {
-            Some((_, acc)) => *acc = account,
-            None => self.accounts.push((sender, account)),
+        if account == Account::default() {
+            self.accounts.remove(&sender);
+        } else {
+            self.accounts.insert(sender, account);
         }
     }
 }

@@ -7,7 +7,7 @@ use sheaf_chain::node::{Chain, ChainConfig, Genesis};
 use sheaf_chain::ChainClient;
 use tokio::sync::oneshot;
 
-use crate::node::{config, StubVerifier};
+use crate::node::{config, StubVerifier, ADMIN_TOKEN};
 
 /// Serves `chain` on a loopback port; the node stops when the sender is dropped.
 async fn serve(chain: Chain) -> (String, oneshot::Sender<()>) {
@@ -38,7 +38,7 @@ async fn health_readiness_and_metrics_answer_beside_json_rpc() {
     assert!(body.contains(r#""status":"ready""#), "{body}");
 
     let client = ChainClient::new(url.clone()).unwrap();
-    client.produce_block().await.unwrap();
+    client.produce_block(ADMIN_TOKEN).await.unwrap();
     let (status, metrics) = get(&format!("{url}/metrics")).await;
     assert_eq!(status, 200);
     for name in [

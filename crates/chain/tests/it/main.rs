@@ -1,5 +1,7 @@
 //! The chain's tests.
 
+mod admission;
+mod durability;
 mod health;
 mod membership;
 mod node;

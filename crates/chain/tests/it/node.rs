@@ -24,6 +24,8 @@ pub const BALANCE: u128 = 1 << 100;
 pub const T1: u64 = 2;
 /// T2.
 pub const T2: u64 = 3;
+/// The admin token of the test chains (`chain_produceBlock` needs it).
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// Minimum stake of the test chains.
 pub const MIN_STAKE: u128 = 1_000;
 
@@ -110,6 +112,7 @@ pub fn genesis() -> Genesis {
             price_per_message: Amount(3),
             ..MembershipParams::default()
         },
+        ..Genesis::default()
     }
 }
 
@@ -119,6 +122,7 @@ pub fn config(data_dir: Option<&std::path::Path>) -> ChainConfig {
         genesis: genesis(),
         data_dir: data_dir.map(|d| d.to_owned()),
         manual_blocks: true,
+        admin_token: Some(ADMIN_TOKEN.into()),
         ..ChainConfig::default()
     }
 }
@@ -131,13 +135,14 @@ fn chain() -> Chain {
     Chain::open(config(None), stub()).unwrap()
 }
 
-fn sign(key: &SigningKey, nonce: u64, call: Call) -> SignedTx {
+/// `call` as `key`'s `nonce`-th transaction on the test chain.
+pub fn sign(key: &SigningKey, nonce: u64, call: Call) -> SignedTx {
     SignedTx::sign(key, CHAIN_ID, nonce, call)
 }
 
 /// Submits the coordinator's registration of sequence 0 and ALICE's minimum stake, each its
 /// sender's first transaction.
-fn submit_sequence_zero_and_stake(chain: &Chain) {
+pub fn submit_sequence_zero_and_stake(chain: &Chain) {
     let register = register_sequence_zero(statement(0));
     chain.submit(sign(&coordinator(), 0, register)).unwrap();
     chain.submit(sign(&alice(), 0, stake_minimum())).unwrap();
@@ -184,7 +189,8 @@ pub fn reveal_zero(proof: Vec<u8>) -> Call {
     }
 }
 
-fn transfer(amount: u128) -> Call {
+/// A transfer of `amount` to Bob.
+pub fn transfer(amount: u128) -> Call {
     Call::Transfer {
         to: addr(&bob()),
         amount: Amount(amount),
@@ -258,7 +264,7 @@ fn submit_rejects_when_the_mempool_is_full() {
     chain.submit(sign(&alice(), 0, transfer(1))).unwrap();
     assert!(matches!(
         chain.submit(sign(&bob(), 0, transfer(1))),
-        Err(ChainError::MempoolFull(1))
+        Err(ChainError::MempoolFull { txs: 1, .. })
     ));
 }
 
@@ -304,19 +310,34 @@ fn block_timestamps_follow_the_genesis_alone() {
 
 #[test]
 fn a_failed_call_uses_its_nonce_and_changes_nothing_else() {
-    let chain = chain();
     let carol = SigningKey::from_bytes(&[3; 32]);
+    let mut genesis = genesis();
+    genesis.allocations.push(Allocation {
+        address: addr(&carol),
+        balance: Amount(1),
+    });
+    let chain = Chain::open(
+        ChainConfig {
+            genesis,
+            ..config(None)
+        },
+        stub(),
+    )
+    .unwrap();
     chain
-        .submit(sign(&carol, 0, Call::DepositStake { amount: Amount(1) }))
+        .submit(sign(&carol, 0, Call::DepositStake { amount: Amount(2) }))
         .unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert_eq!(
         receipt.error.as_deref(),
-        Some("balance 0 tokens (0 units) does not cover 0.000000001 tokens (1 units)")
+        Some("balance 0.000000001 tokens (1 units) does not cover 0.000000002 tokens (2 units)")
     );
     assert!(receipt.events.is_empty());
     let account = chain.account(&addr(&carol));
-    assert_eq!((account.nonce, account.stake), (1, Amount::ZERO));
+    assert_eq!(
+        (account.nonce, account.balance, account.stake),
+        (1, Amount(1), Amount::ZERO)
+    );
 }
 
 #[test]

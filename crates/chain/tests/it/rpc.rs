@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use crate::node::{
     addr, alice, bob, commit_zero, config, coordinator, register_membership,
     register_sequence_zero, reveal_zero, root_proof, stake_minimum, statement, StubVerifier,
-    BALANCE, CHAIN_ID, MIN_STAKE, T1,
+    ADMIN_TOKEN, BALANCE, CHAIN_ID, MIN_STAKE, T1,
 };
 
 /// A node served on an ephemeral loopback port until the sender is dropped.
@@ -63,7 +63,7 @@ async fn ticking_node(block_ms: u64) -> Node {
 /// checks that the next block opens the proof phase, and sends ALICE's reveal of `proof` for it.
 async fn reveal_when_the_proof_phase_opens(c: &ChainClient, f: u64, proof: Vec<u8>) -> TxHash {
     while c.height().await.unwrap() < f + T1 - 1 {
-        c.produce_block().await.unwrap();
+        c.produce_block(ADMIN_TOKEN).await.unwrap();
     }
     let view = c.sequence(SequenceId(0)).await.unwrap().unwrap();
     assert_eq!(
@@ -111,7 +111,7 @@ async fn send_transaction_rejects_a_replayed_nonce() {
     let n = manual_node().await;
     let tx = SignedTx::sign(&alice(), CHAIN_ID, 0, Call::WithdrawRewards);
     n.client.send_transaction(&tx).await.unwrap();
-    n.client.produce_block().await.unwrap();
+    n.client.produce_block(ADMIN_TOKEN).await.unwrap();
     let e = rpc_error(n.client.send_transaction(&tx).await);
     assert_eq!(e.code, codes::NONCE_TOO_LOW);
 }
@@ -168,8 +168,35 @@ async fn membership_proof_rejects_an_index_outside_the_tree() {
 #[tokio::test]
 async fn produce_block_is_refused_without_manual_blocks() {
     let n = ticking_node(3_600_000).await;
-    let e = rpc_error(n.client.produce_block().await);
+    let e = rpc_error(n.client.produce_block(ADMIN_TOKEN).await);
     assert_eq!(e.code, codes::METHOD_NOT_FOUND);
+}
+
+#[tokio::test]
+async fn produce_block_is_refused_without_the_admin_token() {
+    let n = manual_node().await;
+    let e = rpc_error(n.client.produce_block("not-the-token").await);
+    assert_eq!(e.code, codes::UNAUTHORIZED);
+    let answer = post_raw(
+        &n.url,
+        r#"{"jsonrpc":"2.0","id":1,"method":"chain_produceBlock","params":[]}"#,
+    )
+    .await;
+    assert_eq!(answer["error"]["code"], codes::UNAUTHORIZED, "{answer}");
+    assert_eq!(n.client.height().await.unwrap(), 0, "no block was produced");
+    assert_eq!(n.client.produce_block(ADMIN_TOKEN).await.unwrap().number, 1);
+}
+
+#[tokio::test]
+async fn produce_block_is_refused_on_a_node_without_an_admin_token() {
+    let n = node(ChainConfig {
+        admin_token: None,
+        ..config(None)
+    })
+    .await;
+    let e = rpc_error(n.client.produce_block("").await);
+    assert_eq!(e.code, codes::UNAUTHORIZED);
+    assert_eq!(n.client.height().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -208,7 +235,7 @@ async fn a_sequence_settles_over_rpc() {
         .await
         .unwrap();
     assert_eq!(c.receipt(&commit).await.unwrap(), None, "pending");
-    let f = c.produce_block().await.unwrap().number;
+    let f = c.produce_block(ADMIN_TOKEN).await.unwrap().number;
     for tx in [register, deposit, commit] {
         let receipt = c.receipt(&tx).await.unwrap().unwrap();
         assert!(receipt.is_ok(), "{:?}", receipt.error);
@@ -236,12 +263,12 @@ async fn a_sequence_settles_over_rpc() {
 
     // A reveal in the hash phase is refused in its receipt.
     let early = c.send(&alice(), reveal_zero(proof.clone())).await.unwrap();
-    c.produce_block().await.unwrap();
+    c.produce_block(ADMIN_TOKEN).await.unwrap();
     let receipt = c.receipt(&early).await.unwrap().unwrap();
     assert!(receipt.error.unwrap().contains("opens at block"));
 
     let reveal = reveal_when_the_proof_phase_opens(c, f, proof).await;
-    c.produce_block().await.unwrap();
+    c.produce_block(ADMIN_TOKEN).await.unwrap();
     let receipt = c
         .wait_for_receipt(&reveal, Duration::from_secs(5))
         .await
@@ -290,12 +317,12 @@ async fn claims_are_paid_to_their_exits_and_served_over_rpc() {
     c.send(&alice(), commit_zero(&proof, &alice()))
         .await
         .unwrap();
-    let f = c.produce_block().await.unwrap().number;
+    let f = c.produce_block(ADMIN_TOKEN).await.unwrap().number;
     let owed = c.prover_rewards(SequenceId(0)).await.unwrap().unwrap();
     assert!(!owed.finalized && !owed.plan_consistent);
     assert_eq!((owed.jobs, owed.owed), (3, Amount::ZERO));
     reveal_when_the_proof_phase_opens(c, f, proof).await;
-    c.produce_block().await.unwrap();
+    c.produce_block(ADMIN_TOKEN).await.unwrap();
     let owed = c.prover_rewards(SequenceId(0)).await.unwrap().unwrap();
     assert!(owed.finalized && owed.plan_consistent);
     assert_eq!(
@@ -347,7 +374,7 @@ async fn claims_are_paid_to_their_exits_and_served_over_rpc() {
         )
         .await
         .unwrap();
-    c.produce_block().await.unwrap();
+    c.produce_block(ADMIN_TOKEN).await.unwrap();
     let receipt = c.receipt(&tx).await.unwrap().unwrap();
     assert!(receipt.is_ok(), "{:?}", receipt.error);
     assert_eq!(
@@ -376,7 +403,7 @@ async fn memberships_are_served_with_root_and_path() {
     let id = Digest([11, 0, 0, 0]);
     c.send(&bob(), register_membership(id, 50)).await.unwrap();
     assert_eq!(c.membership(&id).await.unwrap(), None);
-    c.produce_block().await.unwrap();
+    c.produce_block(ADMIN_TOKEN).await.unwrap();
     let view = c.membership(&id).await.unwrap().unwrap();
     assert_eq!((view.info.holder, view.info.index), (addr(&bob()), 0));
     let root = c.membership_root().await.unwrap();
@@ -395,7 +422,7 @@ async fn membership_list_serves_every_membership_with_its_head() {
     for (key, id) in [(alice(), a), (bob(), b)] {
         c.send(&key, register_membership(id, 50)).await.unwrap();
     }
-    c.produce_block().await.unwrap();
+    c.produce_block(ADMIN_TOKEN).await.unwrap();
     let list = c.memberships().await.unwrap();
     let head = c.head().await.unwrap();
     assert_eq!(
@@ -458,9 +485,9 @@ async fn a_real_root_proof_settles_over_rpc_with_a_key_file() {
     c.send(&alice(), commit_zero(&proof, &alice()))
         .await
         .unwrap();
-    let f = c.produce_block().await.unwrap().number;
+    let f = c.produce_block(ADMIN_TOKEN).await.unwrap().number;
     let reveal = reveal_when_the_proof_phase_opens(&c, f, proof).await;
-    let block = c.produce_block().await.unwrap();
+    let block = c.produce_block(ADMIN_TOKEN).await.unwrap();
     assert_eq!(block.receipts[0].tx_hash, reveal);
     assert!(block.receipts[0].is_ok(), "{:?}", block.receipts[0].error);
     let finalized = c.finalized(SequenceId(0)).await.unwrap().unwrap();

@@ -20,6 +20,9 @@ use sheaf_store::{JobId, JobStatus};
 use tokio::sync::oneshot;
 
 use crate::harness::{sqlite_store, start_with_registry, Answer, Net, TestProver};
+
+/// The test chain's admin token (`chain_produceBlock` needs it).
+const ADMIN_TOKEN: &str = "registry-test";
 use sheaf_types::SequenceId;
 
 /// Genesis time of the test chain, ms.
@@ -78,6 +81,7 @@ impl TestChain {
         let config = ChainConfig {
             genesis,
             manual_blocks: true,
+            admin_token: Some(ADMIN_TOKEN.into()),
             ..ChainConfig::default()
         };
         let chain = Arc::new(Chain::open(config, Box::new(NoRootProofs)).expect("chain"));
@@ -104,7 +108,7 @@ impl TestChain {
 
     /// Produce the next block (one membership phase later).
     async fn block(&self) {
-        self.client.produce_block().await.expect("block");
+        self.client.produce_block(ADMIN_TOKEN).await.expect("block");
     }
 
     /// Send `call` signed by `prover`, produce its block, and check it succeeded.
