@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::view::{Block, Event, Receipt};
 use super::{CallError, Chain, ChainError, Result, State};
-use crate::membership::MembershipEvent;
+use crate::membership::{check_possession, MembershipEvent};
 use crate::settlement::{Address, Amount, SettlementEvent};
 use crate::tx::{Call, SignedTx, TxHash};
 
@@ -234,9 +234,11 @@ impl State {
                 id_commitment,
                 rate_limit,
                 erase_list,
+                possession,
             } => {
                 let deposit = self.membership.params().deposit_for(*rate_limit);
                 self.check_balance(&from, deposit)?;
+                check_possession(possession, *id_commitment, &from, self.chain_id)?;
                 let e =
                     self.membership
                         .register(from, *id_commitment, *rate_limit, erase_list, now)?;
