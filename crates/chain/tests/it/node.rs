@@ -532,11 +532,7 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
         let chain = Chain::open(config(Some(dir.path())), stub()).unwrap();
         submit_sequence_zero_and_stake(&chain);
         chain
-            .submit(sign(
-                &alice(),
-                1,
-                register_membership(&alice(), 5, 100),
-            ))
+            .submit(sign(&alice(), 1, register_membership(&alice(), 5, 100)))
             .unwrap();
         let hash = chain.submit(sign(&bob(), 0, transfer(1))).unwrap();
         chain.produce_block().unwrap();

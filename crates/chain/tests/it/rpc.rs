@@ -395,7 +395,9 @@ async fn membership_list_serves_every_membership_with_its_head() {
     assert!(empty.members.is_empty());
     let (a, b) = (member_id(11), member_id(12));
     for (key, n) in [(alice(), 11), (bob(), 12)] {
-        c.send(&key, register_membership(&key, n, 50)).await.unwrap();
+        c.send(&key, register_membership(&key, n, 50))
+            .await
+            .unwrap();
     }
     c.produce_block().await.unwrap();
     let list = c.memberships().await.unwrap();

@@ -147,7 +147,10 @@ fn register_refuses_junk_possession_bytes() {
 fn check_possession_accepts_only_its_worker_holder_and_chain() {
     let id = member_id(VICTIM);
     let proof = possession(VICTIM, &alice(), CHAIN_ID);
-    assert_eq!(check_possession(&proof, id, &addr(&alice()), CHAIN_ID), Ok(()));
+    assert_eq!(
+        check_possession(&proof, id, &addr(&alice()), CHAIN_ID),
+        Ok(())
+    );
     for (case, id, holder, chain_id) in [
         ("another worker", member_id(SQUATTER), alice(), CHAIN_ID),
         ("another holder", id, bob(), CHAIN_ID),
