@@ -91,6 +91,10 @@ pub enum Call {
         rate_limit: u32,
         /// Memberships to erase first, whose rate this one may reuse.
         erase_list: Vec<Digest>,
+        /// Proof that the sender knows the secret behind `id_commitment`, made for the sender's
+        /// address on this chain ([`sheaf_circuits::possession`]; base64 in JSON).
+        #[serde(with = "sheaf_types::base64_bytes")]
+        possession: Vec<u8>,
     },
     /// Extend memberships in their grace period.
     Extend {

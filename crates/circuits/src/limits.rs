@@ -10,3 +10,6 @@ pub const MAX_ARTIFACT_BYTES: u64 = 2 << 30;
 
 /// Largest verifier-key file accepted.
 pub const MAX_KEY_BYTES: u64 = 16 << 20;
+
+/// Largest possession proof accepted for decoding (a possession proof is ~60 KiB).
+pub const MAX_POSSESSION_PROOF_BYTES: usize = 256 << 10;

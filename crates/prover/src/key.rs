@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
-use sheaf_circuits::{Digest, WorkerSecret};
+use sheaf_circuits::{CircuitError, Digest, PossessionCircuit, WorkerSecret};
+use sheaf_types::Address;
 use thiserror::Error;
 
 /// The format tag of key files this version reads and writes.
@@ -130,6 +131,18 @@ impl ProverKey {
     /// `H(worker secret)`, the identity every proof of this prover carries.
     pub fn worker_pk(&self) -> Digest {
         self.worker.worker_pk()
+    }
+
+    /// The chain account this key signs for: its ed25519 verifying key.
+    pub fn address(&self) -> Address {
+        Address(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Proof that this prover knows its worker secret, for its own account on chain
+    /// `chain_id`: what registering its membership carries. CPU-bound (building the circuit on
+    /// first use, then a fraction of a second).
+    pub fn possession_proof(&self, chain_id: u64) -> Result<Vec<u8>, CircuitError> {
+        PossessionCircuit::shared().prove(&self.worker, &self.address(), chain_id)
     }
 
     /// The entry to paste into the coordinator's provers file, with the suggested limits.

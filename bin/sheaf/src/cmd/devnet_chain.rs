@@ -184,18 +184,23 @@ impl DevnetChain {
     }
 
     /// Register each prover as a member (id commitment = its worker_pk, holder = its request
-    /// key) and stake `sender`'s minimum; waits until all are in blocks.
+    /// key, with its proof of possession of the worker secret) and stake `sender`'s minimum; waits until all are in blocks.
     pub async fn admit(
         &self,
         provers: &[(String, ProverKey)],
         sender: &SigningKey,
     ) -> anyhow::Result<()> {
         let mut pending = Vec::new();
+        let chain_id = self.client.chain_id().await?;
         for (name, key) in provers {
+            let prover = key.clone();
+            let possession =
+                tokio::task::spawn_blocking(move || prover.possession_proof(chain_id)).await??;
             let call = Call::Register {
                 id_commitment: key.worker_pk(),
                 rate_limit: DEVNET_MEMBER_RATE,
                 erase_list: Vec::new(),
+                possession,
             };
             pending.push((
                 format!("registering {name}"),

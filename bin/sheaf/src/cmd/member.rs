@@ -3,6 +3,8 @@
 //! units to a token); what the chain reports is printed in tokens with the base units beside.
 //! Its membership's `id_commitment` is its `worker_pk` (RLN's identity commitment is
 //! the hash of a secret, and so is Sheaf's worker key); the holder is its ed25519 request key.
+//! Registering proves knowledge of the worker secret for that holder on that chain, so nobody
+//! else can register a prover's public `worker_pk`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -173,6 +175,19 @@ async fn transact(target: &ChainTarget, key: &ProverKey, call: Call) -> anyhow::
     Ok(())
 }
 
+/// The proof that `key` knows its worker secret, for its account on the target chain.
+async fn possession_proof(target: &ChainTarget, key: &ProverKey) -> anyhow::Result<Vec<u8>> {
+    let client = ChainClient::with_timeout(target.chain.clone(), DEFAULT_CHAIN_TIMEOUT)?;
+    let chain_id = client
+        .chain_id()
+        .await
+        .with_context(|| format!("asking the chain at {} for its id", target.chain))?;
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || key.possession_proof(chain_id))
+        .await?
+        .context("proving possession of the worker secret")
+}
+
 /// Run `member`.
 pub fn run_member(args: MemberArgs) -> anyhow::Result<()> {
     let key = key(&args.target)?;
@@ -184,6 +199,7 @@ pub fn run_member(args: MemberArgs) -> anyhow::Result<()> {
                 id_commitment: id,
                 rate_limit,
                 erase_list: erase,
+                possession: possession_proof(&args.target, &key).await?,
             },
             MemberCommand::Extend => Call::Extend { ids: vec![id] },
             MemberCommand::Erase { cleanup } => Call::Erase {

@@ -34,6 +34,10 @@
 //! asks for clean-up, which zeroes it. The set is full when `next_free_index` reaches
 //! `2^depth`, even if erased indices could be reused (the contract's check).
 //!
+//! Possession: the chain admits a registration only with a proof that its sender knows the
+//! secret behind the id commitment ([`check_possession`], checked before the registry is called;
+//! the registry itself keeps the contract's rules alone).
+//!
 //! Deposits: a registration owes [`MembershipParams::deposit_for`] (linear in the rate limit);
 //! the chain moves the funds, the registry records them and credits the holder on erase.
 
@@ -42,9 +46,11 @@ use serde::{Deserialize, Serialize};
 use sheaf_circuits::{Digest, F};
 
 mod merkle;
+mod possession;
 mod registry;
 
 pub use merkle::{MerkleProof, MerkleTree};
+pub use possession::check_possession;
 pub use registry::MembershipRegistry;
 /// A holder's address is its ed25519 public key.
 pub use sheaf_types::Address;
@@ -175,6 +181,11 @@ pub enum MembershipError {
     /// (`NonHolderCannotEraseGracePeriodMembership`).
     #[error("non-holder cannot erase grace period membership {0}")]
     NonHolderCannotEraseGracePeriodMembership(Digest),
+    /// The registration's proof of possession of the id commitment's secret is missing,
+    /// malformed, or made for another id commitment, holder or chain (Sheaf's addition: it
+    /// stops anyone from registering a prover's public `worker_pk` first).
+    #[error("bad proof of possession of the id commitment's secret: {0}")]
+    BadPossessionProof(String),
     /// The rate limit is outside `[min, max]` (`InvalidMembershipRateLimit`).
     #[error("invalid membership rate limit {0}")]
     InvalidMembershipRateLimit(u32),

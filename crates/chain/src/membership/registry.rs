@@ -51,7 +51,8 @@ impl MembershipRegistry {
     /// Register `id_commitment` at `rate_limit` for `holder`, after lazily erasing the
     /// memberships of `erase_list` (whose rate this registration may reuse). Returns the erase
     /// events, then `MembershipRegistered`. The holder owes
-    /// [`MembershipParams::deposit_for`]`(rate_limit)`.
+    /// [`MembershipParams::deposit_for`]`(rate_limit)`. The contract's rules alone: the chain
+    /// admits a registration only after [`super::check_possession`].
     pub fn register(
         &mut self,
         holder: Address,

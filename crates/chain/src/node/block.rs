@@ -13,7 +13,7 @@ use super::view::{Block, Event, Receipt};
 use super::{
     CallError, Chain, ChainError, Result, State, DEFAULT_MIN_SENDER_BALANCE, DEFAULT_TX_FEE,
 };
-use crate::membership::{MembershipEvent, MembershipRegistry};
+use crate::membership::{check_possession, MembershipEvent, MembershipRegistry};
 use crate::settlement::{Address, Amount, SettlementEvent, SettlementState};
 use crate::tx::{Call, SignedTx, TxHash};
 
@@ -373,9 +373,11 @@ impl State {
                 id_commitment,
                 rate_limit,
                 erase_list,
+                possession,
             } => {
                 let deposit = self.membership.params().deposit_for(*rate_limit);
                 self.check_balance(&from, deposit)?;
+                check_possession(possession, *id_commitment, &from, self.chain_id)?;
                 let e =
                     self.membership
                         .register(from, *id_commitment, *rate_limit, erase_list, now)?;

@@ -1,6 +1,9 @@
 //! Node tests: submission checks (one per rejection), block production in order, deterministic
 //! timestamps, and restart from the data directory.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use ed25519_dalek::SigningKey;
 use sheaf_chain::membership::{rate_commitment, MembershipParams, MembershipState};
 use sheaf_chain::node::{
@@ -9,7 +12,7 @@ use sheaf_chain::node::{
 use sheaf_chain::settlement::{proof_hash, RootVerifier, SettlementParams};
 use sheaf_chain::tx::{Call, SignedTx};
 use sheaf_chain::{Address, Amount, SequenceId};
-use sheaf_circuits::{Digest, Header, JobStats};
+use sheaf_circuits::{Digest, Header, JobStats, PossessionCircuit, WorkerSecret};
 
 /// Chain id of the test chains.
 pub const CHAIN_ID: u64 = 7;
@@ -127,15 +130,17 @@ pub fn config(data_dir: Option<&std::path::Path>) -> ChainConfig {
     }
 }
 
-fn stub() -> Verifier {
+/// The stub root-proof verifier, boxed.
+pub fn stub() -> Verifier {
     Box::new(StubVerifier)
 }
 
-fn chain() -> Chain {
+/// A test chain in memory with manual blocks.
+pub fn chain() -> Chain {
     Chain::open(config(None), stub()).unwrap()
 }
 
-/// `call` as `key`'s `nonce`-th transaction on the test chain.
+/// `call` as `key`'s `nonce`-th transaction on the test chains.
 pub fn sign(key: &SigningKey, nonce: u64, call: Call) -> SignedTx {
     SignedTx::sign(key, CHAIN_ID, nonce, call)
 }
@@ -148,12 +153,39 @@ pub fn submit_sequence_zero_and_stake(chain: &Chain) {
     chain.submit(sign(&alice(), 0, stake_minimum())).unwrap();
 }
 
-/// A membership of `id` at `rate_limit` that erases nothing.
-pub fn register_membership(id: Digest, rate_limit: u32) -> Call {
+/// The worker secret of test member `n`.
+pub fn worker(n: u64) -> WorkerSecret {
+    WorkerSecret::from_digest(Digest([n, 0x5eaf, 0, 0]))
+}
+
+/// The id commitment of test member `n`: its worker_pk.
+pub fn member_id(n: u64) -> Digest {
+    worker(n).worker_pk()
+}
+
+/// The proof that `holder` knows member `n`'s secret, for `holder`'s account on chain
+/// `chain_id`; each one is proved once per test binary.
+pub fn possession(n: u64, holder: &SigningKey, chain_id: u64) -> Vec<u8> {
+    static PROOFS: OnceLock<Mutex<HashMap<(u64, Address, u64), Vec<u8>>>> = OnceLock::new();
+    let key = (n, addr(holder), chain_id);
+    let mut proofs = PROOFS.get_or_init(Default::default).lock().unwrap();
+    proofs
+        .entry(key)
+        .or_insert_with(|| {
+            PossessionCircuit::shared()
+                .prove(&worker(n), &key.1, chain_id)
+                .unwrap()
+        })
+        .clone()
+}
+
+/// `holder`'s registration of member `n` at `rate_limit` on the test chains, erasing nothing.
+pub fn register_membership(holder: &SigningKey, n: u64, rate_limit: u32) -> Call {
     Call::Register {
-        id_commitment: id,
+        id_commitment: member_id(n),
         rate_limit,
         erase_list: vec![],
+        possession: possession(n, holder, CHAIN_ID),
     }
 }
 
@@ -407,9 +439,9 @@ fn a_sequence_settles_through_transactions() {
 #[test]
 fn membership_registration_pays_its_deposit_and_extends_the_tree() {
     let chain = chain();
-    let id = Digest([5, 0, 0, 0]);
+    let id = member_id(5);
     chain
-        .submit(sign(&alice(), 0, register_membership(id, 100)))
+        .submit(sign(&alice(), 0, register_membership(&alice(), 5, 100)))
         .unwrap();
     let receipt = chain.produce_block().unwrap().receipts.remove(0);
     assert!(receipt.events.contains(&Event::Debited {
@@ -455,13 +487,14 @@ fn memberships_are_listed_by_index_with_their_state_at_the_head() {
     assert_eq!((empty.height, empty.timestamp_ms), (0, GENESIS_MS));
     assert!(empty.members.is_empty());
 
-    let (a, b) = (Digest([5, 0, 0, 0]), Digest([6, 0, 0, 0]));
-    let register = |id| register_membership(id, 100);
+    let (a, b) = (member_id(5), member_id(6));
     // Blocks are 2 s apart and memberships active for 4 s, then in grace for 4 s: alice's
     // (block 1) is in grace from block 3 and expired from block 5; bob's (block 2) a block later.
-    chain.submit(sign(&alice(), 0, register(a))).unwrap();
+    let register = register_membership(&alice(), 5, 100);
+    chain.submit(sign(&alice(), 0, register)).unwrap();
     chain.produce_block().unwrap();
-    chain.submit(sign(&bob(), 0, register(b))).unwrap();
+    let register = register_membership(&bob(), 6, 100);
+    chain.submit(sign(&bob(), 0, register)).unwrap();
     chain.produce_block().unwrap();
     let states = |list: &sheaf_chain::node::MembershipList| {
         list.members
@@ -519,11 +552,7 @@ fn restart_resumes_at_the_same_height_with_the_same_state() {
         let chain = Chain::open(config(Some(dir.path())), stub()).unwrap();
         submit_sequence_zero_and_stake(&chain);
         chain
-            .submit(sign(
-                &alice(),
-                1,
-                register_membership(Digest([5, 0, 0, 0]), 100),
-            ))
+            .submit(sign(&alice(), 1, register_membership(&alice(), 5, 100)))
             .unwrap();
         let hash = chain.submit(sign(&bob(), 0, transfer(1))).unwrap();
         chain.produce_block().unwrap();
@@ -659,8 +688,8 @@ fn open_refuses_a_corrupt_state_file() {
 #[test]
 fn an_erased_membership_returns_its_deposit_on_withdraw() {
     let chain = short_membership_chain();
-    let id = Digest([5, 0, 0, 0]);
-    let register = register_membership(id, 100);
+    let id = member_id(5);
+    let register = register_membership(&alice(), 5, 100);
     chain.submit(sign(&alice(), 0, register)).unwrap();
     chain.produce_block().unwrap();
     // Active for 4 s from block 1: blocks are 2 s apart, so block 3 is in grace.

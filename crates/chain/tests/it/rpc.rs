@@ -15,7 +15,7 @@ use sheaf_circuits::Digest;
 use tokio::sync::oneshot;
 
 use crate::node::{
-    addr, alice, bob, commit_zero, config, coordinator, register_membership,
+    addr, alice, bob, commit_zero, config, coordinator, member_id, register_membership,
     register_sequence_zero, reveal_zero, root_proof, stake_minimum, statement, StubVerifier,
     ADMIN_TOKEN, BALANCE, CHAIN_ID, MIN_STAKE, T1,
 };
@@ -400,8 +400,10 @@ async fn claims_are_paid_to_their_exits_and_served_over_rpc() {
 async fn memberships_are_served_with_root_and_path() {
     let n = manual_node().await;
     let c = &n.client;
-    let id = Digest([11, 0, 0, 0]);
-    c.send(&bob(), register_membership(id, 50)).await.unwrap();
+    let id = member_id(11);
+    c.send(&bob(), register_membership(&bob(), 11, 50))
+        .await
+        .unwrap();
     assert_eq!(c.membership(&id).await.unwrap(), None);
     c.produce_block(ADMIN_TOKEN).await.unwrap();
     let view = c.membership(&id).await.unwrap().unwrap();
@@ -418,9 +420,11 @@ async fn membership_list_serves_every_membership_with_its_head() {
     let empty = c.memberships().await.unwrap();
     assert_eq!(empty.height, 0);
     assert!(empty.members.is_empty());
-    let (a, b) = (Digest([11, 0, 0, 0]), Digest([12, 0, 0, 0]));
-    for (key, id) in [(alice(), a), (bob(), b)] {
-        c.send(&key, register_membership(id, 50)).await.unwrap();
+    let (a, b) = (member_id(11), member_id(12));
+    for (key, n) in [(alice(), 11), (bob(), 12)] {
+        c.send(&key, register_membership(&key, n, 50))
+            .await
+            .unwrap();
     }
     c.produce_block(ADMIN_TOKEN).await.unwrap();
     let list = c.memberships().await.unwrap();

@@ -12,7 +12,7 @@ use sheaf_chain::node::{Allocation, Chain, ChainConfig, Genesis};
 use sheaf_chain::settlement::RootVerifier;
 use sheaf_chain::tx::Call;
 use sheaf_chain::ChainClient;
-use sheaf_circuits::{Digest, Header};
+use sheaf_circuits::{Header, PossessionCircuit, WorkerSecret};
 use sheaf_coordinator::{
     ChainRegistry, ChainRegistryConfig, CoordinatorConfig, Registry, RegistryError,
 };
@@ -126,8 +126,18 @@ impl TestChain {
             id_commitment: prover.worker.worker_pk(),
             rate_limit,
             erase_list: vec![],
+            possession: self.possession(prover, &prover.worker).await,
         };
         self.transact(prover, call).await;
+    }
+
+    /// The proof that `holder` knows `worker`'s secret, for `holder`'s account on this chain.
+    async fn possession(&self, holder: &TestProver, worker: &WorkerSecret) -> Vec<u8> {
+        let chain_id = self.client.chain_id().await.expect("chain id");
+        let address = sheaf_chain::Address(holder.signing.verifying_key().to_bytes());
+        PossessionCircuit::shared()
+            .prove(worker, &address, chain_id)
+            .expect("possession proof")
     }
 
     /// The state of `prover`'s membership at the head.
@@ -450,11 +460,13 @@ async fn a_holder_with_two_memberships_is_admitted_once_with_the_later_one() {
     let alice = TestProver::new("alice");
     let s = Setup::by_hand(&[&alice]).await;
     s.chain.register(&alice, 5).await;
-    let second = Digest([7, 7, 7, 7]);
+    let second_worker = WorkerSecret::random();
+    let second = second_worker.worker_pk();
     let register = Call::Register {
         id_commitment: second,
         rate_limit: 9,
         erase_list: vec![],
+        possession: s.chain.possession(&alice, &second_worker).await,
     };
     s.chain.transact(&alice, register).await;
     s.follow().await;

@@ -1,9 +1,10 @@
 //! Membership registry tests: REFERENCE §3.3 transitions at their exact boundaries, each revert
-//! reason of §3.4, index reuse, rate accounting and the Merkle tree. This module holds what they
-//! share.
+//! reason of §3.4, index reuse, rate accounting and the Merkle tree; and the chain's proof of
+//! possession that a registration carries. This module holds what they share.
 
 mod erase;
 mod extend;
+mod possession;
 mod register;
 mod states;
 mod tree;
