@@ -250,7 +250,13 @@ mod tests {
         assert!(check_skew(now + MAX_CLOCK_SKEW_MS + 1, now).is_err());
         // `(ts - now).abs()` overflowed here: a debug build panicked, a release build wrapped
         // into a small distance and let some through.
-        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, now.wrapping_sub(1 << 63), 0] {
+        for ts in [
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MAX,
+            now.wrapping_sub(1 << 63),
+            0,
+        ] {
             for now in [now, 0, i64::MIN, i64::MAX] {
                 if ts.abs_diff(now) > MAX_CLOCK_SKEW_MS as u64 {
                     let refused = check_skew(ts, now).unwrap_err();

@@ -88,8 +88,7 @@ impl ChainArgs {
         if self.max_mempool_txs == 0 {
             anyhow::bail!("--max-mempool-txs must be at least 1");
         }
-        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0
-        {
+        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
             anyhow::bail!(
                 "--max-connections, --header-timeout-ms and --body-timeout-ms must be positive"
             );

@@ -98,8 +98,7 @@ impl ServiceArgs {
         if self.verify_workers == 0 || self.max_attempts < 1 {
             anyhow::bail!("--verify-workers and --max-attempts must be at least 1");
         }
-        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0
-        {
+        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
             anyhow::bail!(
                 "--max-connections, --header-timeout-ms and --body-timeout-ms must be positive"
             );

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use jsonrpsee::server::{stop_channel, Methods, RpcModule, Server, ServerConfig};
-use sheaf_net::{BodyBudget, BODY_BUDGET_WAIT};
 use sheaf_circuits::Digest;
+use sheaf_net::{BodyBudget, BODY_BUDGET_WAIT};
 use tokio::net::TcpListener;
 
 use super::health::{refusal_shape, Guard, HealthLayer};

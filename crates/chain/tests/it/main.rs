@@ -1,6 +1,7 @@
 //! The chain's tests.
 
 mod health;
+mod hostile;
 mod membership;
 mod node;
 mod rpc;

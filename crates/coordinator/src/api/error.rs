@@ -9,8 +9,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sheaf_api::{AuthError, ErrorBody, ErrorCode, ErrorDetail, StaleTimestamp, HEADER_SERVER_TIME};
-use sheaf_net::{BodyError, Refusal, Shape};
 use sheaf_circuits::{CircuitError, HeaderField};
+use sheaf_net::{BodyError, Refusal, Shape};
 
 use crate::admission::Refusal;
 use crate::error::{
