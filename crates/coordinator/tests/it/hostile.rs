@@ -403,15 +403,13 @@ async fn over_large_headers_answer_431_in_the_error_shape() {
 #[tokio::test]
 async fn over_large_unsigned_body_answers_413_in_the_error_shape() {
     let net = start(vec![], CoordinatorConfig::default()).await;
-    let response = net
-        .http
-        .post(format!("{}/v1/rollup/transactions", net.url))
-        .body(vec![b' '; 3 * 1024 * 1024])
-        .send()
+    let mut upload = connect(&net).await;
+    upload
+        .write_all(b"POST /v1/rollup/transactions HTTP/1.1\r\nhost: test\r\ncontent-length: 3145728\r\n\r\n")
         .await
         .unwrap();
-    let answer = Answer::read(response).await;
-    assert_eq!(answer.code(), ErrorCode::PayloadTooLarge);
+    let (status, body) = read_answer(&mut upload).await.expect("an answer");
+    assert_eq!(code_of(status, &body), ErrorCode::PayloadTooLarge);
     net.stop().await;
 }
 
