@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sheaf_api::{AuthError, ErrorBody, ErrorCode, ErrorDetail, StaleTimestamp, HEADER_SERVER_TIME};
 use sheaf_circuits::{CircuitError, HeaderField};
-use sheaf_net::{BodyError, Refusal, Shape};
+use sheaf_net::{BodyError, Refusal as ServeRefusal, Shape};
 
 use crate::admission::Refusal;
 use crate::error::{
@@ -112,11 +112,11 @@ impl From<BodyError> for ApiError {
 /// The serving loop's own refusals (connection cap, URI and header size) in the one error
 /// shape.
 pub fn refusal_shape() -> Shape {
-    std::sync::Arc::new(|refusal: Refusal| {
+    std::sync::Arc::new(|refusal: ServeRefusal| {
         let code = match refusal {
-            Refusal::Overloaded => ErrorCode::Overloaded,
-            Refusal::UriTooLong => ErrorCode::UriTooLong,
-            Refusal::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            ServeRefusal::Overloaded => ErrorCode::Overloaded,
+            ServeRefusal::UriTooLong => ErrorCode::UriTooLong,
+            ServeRefusal::HeadersTooLarge => ErrorCode::HeadersTooLarge,
         };
         let body = ErrorBody {
             error: ErrorDetail {
