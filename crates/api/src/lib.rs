@@ -18,6 +18,8 @@
 pub mod auth;
 pub mod wire;
 
-pub use auth::{AuthError, SignedHeaders, MAX_CLOCK_SKEW_MS};
+pub use auth::{
+    check_skew, AuthError, SignedHeaders, StaleTimestamp, HEADER_SERVER_TIME, MAX_CLOCK_SKEW_MS,
+};
 pub use sheaf_types::{InvalidJobId, JobCircuit, JobId, JobInputs, SequenceId, UnknownCircuit};
 pub use wire::*;

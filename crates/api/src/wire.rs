@@ -236,6 +236,12 @@ pub enum ErrorCode {
     AlreadyProved,
     /// The body is larger than the limit.
     PayloadTooLarge,
+    /// The body did not arrive within the server's body timeout.
+    RequestTimeout,
+    /// The request target (path and query) is longer than the server takes.
+    UriTooLong,
+    /// The request headers are larger than the server takes.
+    HeadersTooLarge,
     /// The proof bytes do not decode (truncated, trailing bytes, non-canonical, garbage).
     MalformedProof,
     /// The proof is not of the job's circuit.
@@ -260,7 +266,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, so metrics can count each refusal reason from zero.
-    pub const ALL: [ErrorCode; 25] = {
+    pub const ALL: [ErrorCode; 28] = {
         use ErrorCode::*;
         [
             BadRequest,
@@ -278,6 +284,9 @@ impl ErrorCode {
             StaleLease,
             AlreadyProved,
             PayloadTooLarge,
+            RequestTimeout,
+            UriTooLong,
+            HeadersTooLarge,
             MalformedProof,
             WrongCircuit,
             HeaderMismatch,
@@ -301,7 +310,10 @@ impl ErrorCode {
             UnknownJob | NotFound => 404,
             MethodNotAllowed => 405,
             StaleLease | AlreadyProved => 409,
+            RequestTimeout => 408,
             PayloadTooLarge => 413,
+            UriTooLong => 414,
+            HeadersTooLarge => 431,
             MalformedProof | WrongCircuit | HeaderMismatch | WrongWorker | InvalidProof => 422,
             RateLimited | TooManyLeases => 429,
             Internal => 500,
@@ -316,6 +328,7 @@ impl ErrorCode {
             ErrorCode::RateLimited
                 | ErrorCode::TooManyLeases
                 | ErrorCode::Overloaded
+                | ErrorCode::RequestTimeout
                 | ErrorCode::Unavailable
                 | ErrorCode::Internal
         )
@@ -340,6 +353,9 @@ impl ErrorCode {
             StaleLease => "stale_lease",
             AlreadyProved => "already_proved",
             PayloadTooLarge => "payload_too_large",
+            RequestTimeout => "request_timeout",
+            UriTooLong => "uri_too_long",
+            HeadersTooLarge => "headers_too_large",
             MalformedProof => "malformed_proof",
             WrongCircuit => "wrong_circuit",
             HeaderMismatch => "header_mismatch",

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use sheaf_net::{ServeLimits, DEFAULT_BODY_BUDGET_BYTES};
+
 /// A lease lives this long without a heartbeat. Long enough to ride out a slow request or a
 /// short network hiccup, short enough that a dead prover's job moves on within a minute.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
@@ -72,6 +74,10 @@ pub struct CoordinatorConfig {
     pub max_body_bytes: usize,
     /// Registry refresh period.
     pub registry_refresh: Duration,
+    /// The HTTP servers' connection cap and header and body timeouts.
+    pub serve: ServeLimits,
+    /// Bytes of request bodies held at once across connections (at least `max_body_bytes`).
+    pub body_budget_bytes: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -87,6 +93,8 @@ impl Default for CoordinatorConfig {
             verify_queue: DEFAULT_VERIFY_QUEUE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
+            serve: ServeLimits::default(),
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
         }
     }
 }

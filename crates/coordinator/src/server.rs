@@ -1,12 +1,17 @@
 //! Running the coordinator: the HTTP server (and the metrics port, if separate), the sweeper,
 //! and a graceful shutdown.
+//!
+//! Both ports are served by [`sheaf_net::serve`] within the configured [`ServeLimits`]: a
+//! connection cap, header and body read timeouts, refusals of its own in the API's error shape.
+//!
+//! [`ServeLimits`]: sheaf_net::ServeLimits
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::{app, ops, prover_app};
+use crate::api::{app, error, ops, prover_app};
 use crate::coordinator::Coordinator;
 
 /// Serve the prover API (with `/metrics`, `/healthz`, `/readyz`) on `listener` and sweep
@@ -30,18 +35,32 @@ pub async fn serve_with_metrics(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(coordinator.clone()));
     let local = listener.local_addr()?;
-    tracing::info!(target: "sheaf::coordinator", address = %local, "serving the prover API");
+    let limits = coordinator.config().serve.clone();
+    tracing::info!(
+        target: "sheaf::coordinator",
+        address = %local,
+        max_connections = limits.max_connections,
+        header_timeout_ms = limits.header_timeout.as_millis() as u64,
+        body_timeout_ms = limits.body_timeout.as_millis() as u64,
+        "serving the prover API"
+    );
     let (stopping, stopped) = tokio::sync::watch::channel(false);
     let metrics_server = match metrics {
         Some(metrics) => {
             let address = metrics.local_addr()?;
             tracing::info!(target: "sheaf::coordinator", %address, "serving /metrics, /healthz, /readyz");
             let mut stopped = stopped.clone();
-            let server = axum::serve(metrics, ops::app(coordinator.clone()))
-                .with_graceful_shutdown(async move {
+            let router = ops::app(coordinator.clone());
+            let server = sheaf_net::serve(
+                metrics,
+                limits.clone(),
+                error::refusal_shape(),
+                move || router.clone(),
+                async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
-                });
-            Some(tokio::spawn(async move { server.await }))
+                },
+            );
+            Some(tokio::spawn(server))
         }
         None => None,
     };
@@ -51,13 +70,18 @@ pub async fn serve_with_metrics(
         app(coordinator.clone())
     };
     let on_shutdown = coordinator.clone();
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
+    let result = sheaf_net::serve(
+        listener,
+        limits,
+        error::refusal_shape(),
+        move || router.clone(),
+        async move {
             shutdown.await;
             tracing::info!(target: "sheaf::coordinator", "shutting down");
             on_shutdown.begin_shutdown();
-        })
-        .await;
+        },
+    )
+    .await;
     stopping.send_replace(true);
     drop(stopped);
     if let Some(server) = metrics_server {
@@ -71,7 +95,6 @@ pub async fn serve_with_metrics(
     sweeper.abort();
     result
 }
-
 /// The sweeper: every `sweep_interval`, take back expired leases (a failure is logged and
 /// retried on the next tick: the store may be restarting). The first sweep comes one interval
 /// after the start: `Coordinator::new` has just loaded the registry, and a sweep racing the

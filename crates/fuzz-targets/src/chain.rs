@@ -224,6 +224,7 @@ pub fn tx_seeds() -> Vec<Vec<u8>> {
             id_commitment: Digest([1, 2, 3, 4]),
             rate_limit: 10,
             erase_list: vec![Digest([5, 6, 7, 8])],
+            possession: b"not a proof".to_vec(),
         },
         Call::Erase {
             ids: vec![Digest::ZERO],

@@ -1,7 +1,13 @@
 //! The prover's side of the API: one method per endpoint, every `POST` signed, every answer
 //! parsed into the API's types or a typed [`ClientError`]. Nothing here panics on what the
 //! coordinator sends, and no answer is read past [`MAX_RESPONSE_BYTES`].
+//!
+//! Requests are signed by the coordinator's time as the client knows it: its own clock plus an
+//! offset, 0 at first. A `stale_timestamp` refusal tells the coordinator's clock
+//! ([`HEADER_SERVER_TIME`]); the client keeps the difference as its offset and sends the request
+//! once more, signed anew, so a prover whose clock is off by minutes still works.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +18,7 @@ use serde::Serialize;
 use sheaf_api::{
     heartbeat_path, submit_path, ErrorBody, ErrorCode, HeartbeatRequest, HeartbeatResponse,
     HelloRequest, HelloResponse, JobAssignment, JobId, LeaseRequest, SignedHeaders, StatusResponse,
-    SubmitResponse, API_VERSION, PATH_HELLO, PATH_LEASE, PATH_STATUS,
+    SubmitResponse, API_VERSION, HEADER_SERVER_TIME, PATH_HELLO, PATH_LEASE, PATH_STATUS,
 };
 use sheaf_types::clock::now_ms;
 use thiserror::Error;
@@ -100,12 +106,44 @@ impl ClientError {
     }
 }
 
-/// A signed client of one coordinator. Cheap to clone; clones share connections.
+/// A wall clock in ms since the Unix epoch: the machine's by default, injectable for tests.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The clock `now` reads.
+    pub fn new(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new(now_ms)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({} ms)", self.now_ms())
+    }
+}
+
+/// A signed client of one coordinator. Cheap to clone; clones share connections and the clock
+/// offset.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
     base: Url,
     key: Arc<ProverKey>,
+    clock: Clock,
+    /// The coordinator's clock minus ours, as learnt from its last `stale_timestamp` refusal.
+    offset_ms: Arc<AtomicI64>,
 }
 
 impl Client {
@@ -134,7 +172,20 @@ impl Client {
             http,
             base,
             key: Arc::new(key),
+            clock: Clock::default(),
+            offset_ms: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// The same client reading `clock` instead of the machine's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The coordinator's clock minus this client's, as last learnt (0 until a refusal told it).
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
     }
 
     /// The key requests are signed with.
@@ -239,7 +290,8 @@ impl Client {
         self.post(path, bytes, "application/json", timeout).await
     }
 
-    /// Send a signed `POST`. The signature covers the path and query exactly as sent.
+    /// Send a signed `POST`. The signature covers the path and query exactly as sent. Refused
+    /// as stale with the coordinator's clock, it learns the offset and is sent once more.
     async fn post(
         &self,
         path: &str,
@@ -252,23 +304,54 @@ impl Client {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_owned(),
         };
-        let signed = SignedHeaders::sign(
-            &self.key.signing,
-            Method::POST.as_str(),
-            &path_and_query,
-            &body,
-            now_ms(),
-        );
-        let mut request = self
-            .http
-            .post(url)
-            .timeout(timeout)
-            .header(CONTENT_TYPE, content_type)
-            .body(body);
-        for (name, value) in signed.to_pairs() {
-            request = request.header(name, value);
+        let mut retried = false;
+        loop {
+            let offset = self.clock_offset_ms();
+            let signed = SignedHeaders::sign(
+                &self.key.signing,
+                Method::POST.as_str(),
+                &path_and_query,
+                &body,
+                self.clock.now_ms().saturating_add(offset),
+            );
+            let mut request = self
+                .http
+                .post(url.clone())
+                .timeout(timeout)
+                .header(CONTENT_TYPE, content_type)
+                .body(body.clone());
+            for (name, value) in signed.to_pairs() {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.map_err(ClientError::Transport)?;
+            match self.learn_offset(&response) {
+                Some(learnt) if !retried && learnt != offset => {
+                    tracing::warn!(
+                        target: "sheaf::prover",
+                        offset_ms = learnt,
+                        "this machine's clock is off the coordinator's; signing by the coordinator's time"
+                    );
+                    self.offset_ms.store(learnt, Ordering::Relaxed);
+                    retried = true;
+                }
+                _ => return Ok(response),
+            }
         }
-        request.send().await.map_err(ClientError::Transport)
+    }
+
+    /// The offset a `stale_timestamp` refusal's [`HEADER_SERVER_TIME`] tells, if it is one.
+    fn learn_offset(&self, response: &reqwest::Response) -> Option<i64> {
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return None;
+        }
+        let server_ms: i64 = response
+            .headers()
+            .get(HEADER_SERVER_TIME)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()?;
+        Some(server_ms.saturating_sub(self.clock.now_ms()))
     }
 }
 

@@ -15,6 +15,10 @@ use sheaf_chain::node::{
 };
 use sheaf_chain::Address;
 use sheaf_circuits::FinalKey;
+use sheaf_net::{
+    ServeLimits, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+};
 
 /// Where the chain node listens unless told otherwise.
 pub const DEFAULT_CHAIN_LISTEN: &str = "127.0.0.1:8545";
@@ -76,6 +80,20 @@ pub struct ChainArgs {
     /// Most bytes one sender may have waiting for a block.
     #[arg(long, env = "SHEAF_CHAIN_MAX_PENDING_BYTES_PER_SENDER", default_value_t = DEFAULT_MAX_PENDING_BYTES_PER_SENDER)]
     pub max_pending_bytes_per_sender: usize,
+    /// Connections served at once; above, a new connection is answered 503 and closed. Keep
+    /// it below the descriptor limit (`ulimit -n`).
+    #[arg(long, env = "SHEAF_CHAIN_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Longest wait for a request header, in ms; also the longest idle keep-alive.
+    #[arg(long, env = "SHEAF_CHAIN_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body after its header, in ms (408 beyond).
+    #[arg(long, env = "SHEAF_CHAIN_BODY_TIMEOUT_MS", default_value_t = DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
+    pub body_timeout_ms: u64,
+    /// Bytes of request bodies held at once across connections (503 when full for a second);
+    /// at least --max-body-bytes.
+    #[arg(long, env = "SHEAF_CHAIN_BODY_BUDGET_BYTES", default_value_t = DEFAULT_BODY_BUDGET_BYTES)]
+    pub body_budget_bytes: usize,
 }
 
 impl ChainArgs {
@@ -95,6 +113,18 @@ impl ChainArgs {
         }
         if self.max_pending_txs_per_sender == 0 || self.max_pending_bytes_per_sender == 0 {
             anyhow::bail!("the per-sender mempool bounds must be positive");
+        }
+        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            anyhow::bail!(
+                "--max-connections, --header-timeout-ms and --body-timeout-ms must be positive"
+            );
+        }
+        if self.body_budget_bytes < self.max_body_bytes {
+            anyhow::bail!(
+                "--body-budget-bytes ({}) must hold one body of --max-body-bytes ({})",
+                self.body_budget_bytes,
+                self.max_body_bytes
+            );
         }
         let mut genesis = match &self.genesis {
             Some(path) => {
@@ -134,6 +164,12 @@ impl ChainArgs {
             max_pending_bytes_per_sender: self.max_pending_bytes_per_sender,
             receipts_kept: self.receipts_kept,
             max_body_bytes: self.max_body_bytes,
+            serve: ServeLimits {
+                max_connections: self.max_connections,
+                header_timeout: Duration::from_millis(self.header_timeout_ms),
+                body_timeout: Duration::from_millis(self.body_timeout_ms),
+            },
+            body_budget_bytes: self.body_budget_bytes,
         })
     }
 }

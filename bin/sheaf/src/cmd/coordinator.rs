@@ -26,6 +26,10 @@ use sheaf_coordinator::{
     CoordinatorConfig, CoordinatorService, FileRegistry, Registry, SenderConfig, ServiceOptions,
     SettlementOptions,
 };
+use sheaf_net::{
+    ServeLimits, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+};
 use sheaf_prover::ProverKey;
 use sheaf_rollup::MempoolConfig;
 use sheaf_store::Store;
@@ -62,6 +66,20 @@ pub struct ServiceArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "SHEAF_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// Connections served at once (the metrics port has as many again); above, a new
+    /// connection is answered 503 and closed. Keep it below the descriptor limit (`ulimit -n`).
+    #[arg(long, env = "SHEAF_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Longest wait for a request header, in ms; also the longest idle keep-alive.
+    #[arg(long, env = "SHEAF_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
+    pub header_timeout_ms: u64,
+    /// Longest wait for a whole request body after its header, in ms (408 beyond).
+    #[arg(long, env = "SHEAF_BODY_TIMEOUT_MS", default_value_t = DEFAULT_BODY_TIMEOUT.as_millis() as u64)]
+    pub body_timeout_ms: u64,
+    /// Bytes of request bodies held at once across connections (503 overloaded when full for
+    /// a second); at least --max-body-bytes.
+    #[arg(long, env = "SHEAF_BODY_BUDGET_BYTES", default_value_t = DEFAULT_BODY_BUDGET_BYTES)]
+    pub body_budget_bytes: usize,
 }
 
 impl ServiceArgs {
@@ -80,6 +98,18 @@ impl ServiceArgs {
         if self.verify_workers == 0 || self.max_attempts < 1 {
             anyhow::bail!("--verify-workers and --max-attempts must be at least 1");
         }
+        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            anyhow::bail!(
+                "--max-connections, --header-timeout-ms and --body-timeout-ms must be positive"
+            );
+        }
+        if self.body_budget_bytes < self.max_body_bytes {
+            anyhow::bail!(
+                "--body-budget-bytes ({}) must hold one body of --max-body-bytes ({})",
+                self.body_budget_bytes,
+                self.max_body_bytes
+            );
+        }
         Ok(CoordinatorConfig {
             lease_ttl: Duration::from_millis(self.lease_ttl_ms),
             heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
@@ -88,6 +118,12 @@ impl ServiceArgs {
             verify_workers: self.verify_workers,
             verify_queue: self.verify_queue,
             max_body_bytes: self.max_body_bytes,
+            serve: ServeLimits {
+                max_connections: self.max_connections,
+                header_timeout: Duration::from_millis(self.header_timeout_ms),
+                body_timeout: Duration::from_millis(self.body_timeout_ms),
+            },
+            body_budget_bytes: self.body_budget_bytes,
             ..CoordinatorConfig::default()
         })
     }

@@ -336,6 +336,10 @@ pub struct ChainConfig {
     pub receipts_kept: usize,
     /// Largest JSON-RPC request body.
     pub max_body_bytes: usize,
+    /// The JSON-RPC server's connection cap and header and body timeouts.
+    pub serve: sheaf_net::ServeLimits,
+    /// Bytes of request bodies held at once across connections (at least `max_body_bytes`).
+    pub body_budget_bytes: usize,
 }
 
 impl Default for ChainConfig {
@@ -352,6 +356,8 @@ impl Default for ChainConfig {
             max_pending_bytes_per_sender: DEFAULT_MAX_PENDING_BYTES_PER_SENDER,
             receipts_kept: DEFAULT_RECEIPTS_KEPT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            serve: sheaf_net::ServeLimits::default(),
+            body_budget_bytes: sheaf_net::DEFAULT_BODY_BUDGET_BYTES,
         }
     }
 }

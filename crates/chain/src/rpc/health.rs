@@ -2,6 +2,11 @@
 //! layer in front of the RPC service (jsonrpsee's HTTP middleware), so probes and scrapes need
 //! no JSON-RPC call.
 //!
+//! In front of both, the [`Guard`]: a method other than `POST` (but for those `GET`s) is
+//! refused 405 before any body is read, and a body is read (within its limit, the server's body
+//! budget and body timeout) before the RPC service sees it, so every refusal of a request is a
+//! JSON-RPC error object with its HTTP status (see [`crate::rpc`]).
+//!
 //! Liveness is "the process answers HTTP". Readiness is "the state is loaded (the server starts
 //! only after [`Chain::open`]) and the block producer is alive": with automatic blocks, a block
 //! was produced and persisted within [`READY_MAX_BLOCK_INTERVALS`] block intervals; with manual
@@ -13,11 +18,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use http::{header, Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
 use jsonrpsee::core::BoxError;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use sheaf_net::{BodyBudget, BodyError, Refusal, Shape};
 use tower::{Layer, Service};
 
+use super::codes;
 use crate::node::Chain;
 
 /// `GET`: liveness.
@@ -173,4 +183,164 @@ fn response(status: StatusCode, content_type: &'static str, body: String) -> Htt
 /// The longest time without a block that is still ready (with automatic blocks).
 pub fn readiness_limit(chain: &Chain) -> Duration {
     chain.block_interval() * READY_MAX_BLOCK_INTERVALS
+}
+
+/// Refuses what is not a JSON-RPC `POST` and reads the body for the RPC service, answering
+/// every refusal as a JSON-RPC error object with its HTTP status.
+#[derive(Clone)]
+pub struct Guard {
+    budget: BodyBudget,
+    limit: usize,
+}
+
+impl Guard {
+    /// Bodies up to `limit` bytes, read within `budget`.
+    pub fn new(budget: BodyBudget, limit: usize) -> Self {
+        Guard { budget, limit }
+    }
+}
+
+impl<S> Layer<S> for Guard {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService {
+            guard: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`Guard`] wraps the node's HTTP service in.
+#[derive(Clone)]
+pub struct GuardService<S> {
+    guard: Guard,
+    inner: S,
+}
+
+impl<S, B> Service<HttpRequest<B>> for GuardService<S>
+where
+    S: Service<HttpRequest<Full<Bytes>>, Response = HttpResponse, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        // The ready clone serves this request; the fresh one waits for the next poll_ready.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let method = request.method().clone();
+        if method == Method::GET && is_operator_path(request.uri().path()) {
+            let request = request.map(|_| Full::new(Bytes::new()));
+            return Box::pin(async move { inner.call(request).await });
+        }
+        if method != Method::POST {
+            let mut refused = rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::INVALID_REQUEST,
+                &format!("HTTP {method} is not served; JSON-RPC takes POST"),
+            );
+            refused
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return Box::pin(async move { Ok(refused) });
+        }
+        let Guard { budget, limit } = self.guard.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let declared = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let body = match budget.read(body, declared, limit).await {
+                Ok(body) => body,
+                Err(e) => return Ok(body_refusal(&e)),
+            };
+            let request = HttpRequest::from_parts(parts, Full::new(body.bytes().clone()));
+            let response = inner.call(request).await?;
+            // The body's room in the budget is held until the call is answered.
+            drop(body);
+            Ok(as_rpc_error(response).await)
+        })
+    }
+}
+
+fn is_operator_path(path: &str) -> bool {
+    matches!(path, PATH_HEALTHZ | PATH_READYZ | PATH_METRICS)
+}
+
+/// A body that could not be read, as a JSON-RPC error with its HTTP status.
+fn body_refusal(e: &BodyError) -> HttpResponse {
+    let (status, code) = match e {
+        BodyError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, codes::REQUEST_TOO_LARGE),
+        BodyError::TimedOut(_) => (StatusCode::REQUEST_TIMEOUT, codes::REQUEST_TIMEOUT),
+        BodyError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, codes::OVERLOADED),
+        BodyError::Read(_) => (StatusCode::BAD_REQUEST, codes::PARSE_ERROR),
+    };
+    rpc_error(status, code, &e.to_string())
+}
+
+/// Most bytes of jsonrpsee's plain-text refusal quoted in the JSON-RPC error that replaces it.
+const PLAIN_REFUSAL_BYTES: usize = 1024;
+
+/// jsonrpsee answers a few refusals (a body that is not JSON: 415) in plain text: rewritten as
+/// a JSON-RPC error, the status kept.
+async fn as_rpc_error(response: HttpResponse) -> HttpResponse {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = Limited::new(response.into_body(), PLAIN_REFUSAL_BYTES)
+        .collect()
+        .await
+        .map(|body| String::from_utf8_lossy(&body.to_bytes()).trim().to_owned())
+        .unwrap_or_default();
+    let code = if status.is_server_error() {
+        codes::INTERNAL_ERROR
+    } else {
+        codes::INVALID_REQUEST
+    };
+    rpc_error(status, code, &text)
+}
+
+/// A JSON-RPC error object (id `null`) answered with `status`.
+pub fn rpc_error(status: StatusCode, code: i32, message: &str) -> HttpResponse {
+    json(status, error_object(code, message))
+}
+
+fn error_object(code: i32, message: &str) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "error": { "code": code, "message": message },
+        "id": null,
+    })
+    .to_string()
+}
+
+/// The serving loop's own refusals (connection cap, target and header size) as JSON-RPC
+/// errors.
+pub fn refusal_shape() -> Shape {
+    std::sync::Arc::new(|refusal: Refusal| {
+        let code = match refusal {
+            Refusal::Overloaded => codes::OVERLOADED,
+            Refusal::UriTooLong | Refusal::HeadersTooLarge => codes::INVALID_REQUEST,
+        };
+        error_object(code, &refusal.message())
+    })
 }

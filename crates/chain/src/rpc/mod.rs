@@ -22,9 +22,15 @@
 //! | `membership_proof` | `[index]` | [`MerkleProof`] |
 //! | `membership_list` | | [`MembershipList`]: every membership, at the head |
 //!
-//! Every failure is a JSON-RPC error object with one of [`codes`]; HTTP answers 200 for all of
-//! them (413 only for a body above the limit). Nothing a client sends reaches a panic:
-//! parameters are parsed into types, and index ranges are checked before the tree is touched.
+//! Every failure is a JSON-RPC error object with one of [`codes`]. A call's failure answers
+//! HTTP 200; a refusal of the request itself keeps its HTTP status, with the error object
+//! (id `null`) as its body: 405 for a method other than `POST` ([`codes::INVALID_REQUEST`]),
+//! 408 for a body not received within the body timeout ([`codes::REQUEST_TIMEOUT`]), 413 for a
+//! body above the limit ([`codes::REQUEST_TOO_LARGE`]), 414 and 431 for an over-long target or
+//! headers ([`codes::INVALID_REQUEST`]), 415 for a body that is not JSON, and 503 when the
+//! connection cap or the body budget is full ([`codes::OVERLOADED`]; see [`health::Guard`]).
+//! Nothing a client sends reaches a panic: parameters are parsed into types, and index ranges
+//! are checked before the tree is touched.
 
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
@@ -76,6 +82,12 @@ pub mod codes {
     pub const UNFUNDED_SENDER: i32 = -32011;
     /// An operator method called without the node's admin token, or with another.
     pub const UNAUTHORIZED: i32 = -32012;
+    /// The request body is larger than the node's limit (jsonrpsee's own code for it).
+    pub const REQUEST_TOO_LARGE: i32 = -32007;
+    /// The node is at its connection cap or its budget of bodies in flight; retry shortly.
+    pub const OVERLOADED: i32 = -32013;
+    /// The request body did not arrive within the body timeout.
+    pub const REQUEST_TIMEOUT: i32 = -32014;
 }
 
 /// A JSON-RPC error object, as a client receives it.

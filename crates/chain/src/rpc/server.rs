@@ -5,12 +5,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use jsonrpsee::server::{RpcModule, Server, ServerConfig};
+use jsonrpsee::server::{stop_channel, Methods, RpcModule, Server, ServerConfig};
 use sha2::{Digest as _, Sha256};
 use sheaf_circuits::Digest;
+use sheaf_net::{BodyBudget, BODY_BUDGET_WAIT};
 use tokio::net::TcpListener;
 
-use super::health::HealthLayer;
+use super::health::{refusal_shape, Guard, HealthLayer};
 use super::{
     codes, ChainApiServer, MembershipApiServer, RpcError, RpcResult, SettlementApiServer,
     MAX_NULLIFIERS_PER_QUERY,
@@ -157,36 +158,56 @@ pub fn rpc_module(chain: Arc<Chain>) -> RpcModule<()> {
 }
 
 /// Serve the JSON-RPC API on `listener` (HTTP only, bodies up to the configured limit, 413
-/// above it), with `GET /healthz`, `/readyz` and `/metrics`, and, unless blocks are manual, produce a block every block interval, until
-/// `shutdown` resolves; then finish in-flight requests and return.
+/// above it), with `GET /healthz`, `/readyz` and `/metrics`, and, unless blocks are manual,
+/// produce a block every block interval, until `shutdown` resolves; then finish in-flight
+/// requests and return. Served by [`sheaf_net::serve`] within the configured limits (connection
+/// cap, header and body timeouts, body budget), every refusal a JSON-RPC error
+/// ([`super::health::Guard`]).
 pub async fn serve(
     chain: Arc<Chain>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limit = u32::try_from(chain.config().max_body_bytes).unwrap_or(u32::MAX);
+    let config = chain.config();
+    let limit = u32::try_from(config.max_body_bytes).unwrap_or(u32::MAX);
+    let limits = config.serve.clone();
+    let budget = BodyBudget::new(
+        config.body_budget_bytes.max(config.max_body_bytes),
+        BODY_BUDGET_WAIT,
+    );
     let address = listener.local_addr()?;
-    let config = ServerConfig::builder()
+    let server_config = ServerConfig::builder()
         .http_only()
         .max_request_body_size(limit)
+        // The serving loop caps connections; jsonrpsee's own cap would only answer 429.
+        .max_connections(u32::try_from(limits.max_connections).unwrap_or(u32::MAX))
         .build();
-    let server = Server::builder()
-        .set_config(config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(HealthLayer::new(chain.clone())))
-        .build_from_tcp(listener.into_std()?)?;
+    let services = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(Guard::new(budget, config.max_body_bytes))
+                .layer(HealthLayer::new(chain.clone())),
+        )
+        .to_service_builder();
+    let methods: Methods = rpc_module(chain.clone()).into();
+    let (stop_handle, _server_handle) = stop_channel();
     let ticker =
         (!chain.config().manual_blocks).then(|| tokio::spawn(chain.clone().produce_blocks()));
     tracing::info!(
         target: "sheaf_chain::rpc",
         %address, manual_blocks = ticker.is_none(), "serving JSON-RPC"
     );
-    let handle = server.start(rpc_module(chain));
-    shutdown.await;
-    // Stops accepting, then waits for the requests in flight.
-    let _ = handle.stop();
-    handle.stopped().await;
+    let served = sheaf_net::serve(
+        listener,
+        limits,
+        refusal_shape(),
+        move || services.clone().build(methods.clone(), stop_handle.clone()),
+        shutdown,
+    )
+    .await;
     if let Some(ticker) = ticker {
         ticker.abort();
     }
-    Ok(())
+    served
 }

@@ -3,6 +3,7 @@
 mod admission;
 mod durability;
 mod health;
+mod hostile;
 mod membership;
 mod node;
 mod rpc;

@@ -8,8 +8,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sheaf_api::{AuthError, ErrorBody, ErrorCode, ErrorDetail};
+use sheaf_api::{AuthError, ErrorBody, ErrorCode, ErrorDetail, StaleTimestamp, HEADER_SERVER_TIME};
 use sheaf_circuits::{CircuitError, HeaderField};
+use sheaf_net::{BodyError, Refusal as ServeRefusal, Shape};
 
 use crate::admission::Refusal;
 use crate::error::{
@@ -33,6 +34,8 @@ pub struct ApiError {
     pub message: String,
     /// For 429 and 503: when to retry, in seconds.
     pub retry_after_s: Option<u64>,
+    /// For `stale_timestamp`: the coordinator's clock, so the prover can correct its own.
+    pub server_time_ms: Option<i64>,
 }
 
 impl ApiError {
@@ -42,6 +45,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_s: None,
+            server_time_ms: None,
         }
     }
 
@@ -73,8 +77,103 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+        if let Some(now_ms) = self.server_time_ms {
+            if let Ok(value) = HeaderValue::from_str(&now_ms.to_string()) {
+                response.headers_mut().insert(HEADER_SERVER_TIME, value);
+            }
+        }
         response
     }
+}
+
+impl From<StaleTimestamp> for ApiError {
+    fn from(e: StaleTimestamp) -> Self {
+        let mut error = ApiError::new(ErrorCode::StaleTimestamp, e.to_string());
+        error.server_time_ms = Some(e.now_ms);
+        error
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let code = match e {
+            BodyError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            BodyError::TimedOut(_) => ErrorCode::RequestTimeout,
+            BodyError::Overloaded => {
+                return ApiError::new(ErrorCode::Overloaded, e.to_string())
+                    .retry_after(RETRY_AFTER_BUSY_S)
+            }
+            BodyError::Read(_) => ErrorCode::BadRequest,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The serving loop's own refusals (connection cap, URI and header size) in the one error
+/// shape.
+pub fn refusal_shape() -> Shape {
+    std::sync::Arc::new(|refusal: ServeRefusal| {
+        let code = match refusal {
+            ServeRefusal::Overloaded => ErrorCode::Overloaded,
+            ServeRefusal::UriTooLong => ErrorCode::UriTooLong,
+            ServeRefusal::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: refusal.message(),
+            },
+        };
+        serde_json::to_string(&body).expect("an error body serializes")
+    })
+}
+
+/// Most bytes of a framework's plain-text refusal quoted in the JSON answer that replaces it.
+const PLAIN_REFUSAL_BYTES: usize = 1024;
+
+/// Middleware: a failure answered by the framework rather than a handler (a path that does not
+/// decode, a body that does not parse, an empty 405) is rewritten into the one error shape,
+/// its status kept and its text (if any) as the message. Answers already in JSON pass as they
+/// are.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status.as_u16() {
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        408 => ErrorCode::RequestTimeout,
+        413 => ErrorCode::PayloadTooLarge,
+        414 => ErrorCode::UriTooLong,
+        429 => ErrorCode::RateLimited,
+        431 => ErrorCode::HeadersTooLarge,
+        503 => ErrorCode::Unavailable,
+        400..=499 => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, PLAIN_REFUSAL_BYTES)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    let mut answer = ApiError::new(code, message).into_response();
+    *answer.status_mut() = status;
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// An internal failure as the prover sees it: logged in full under a fresh reference, answered

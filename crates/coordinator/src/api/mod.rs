@@ -1,10 +1,17 @@
 //! The prover API over HTTP: routes, request authentication, and the one error shape.
 //!
-//! Every `POST` goes through [`Signed`]: the body is read up to the size limit (413 beyond),
-//! the signature headers are parsed and checked over method, path, body hash, timestamp and
-//! nonce, the timestamp must be within [`sheaf_api::MAX_CLOCK_SKEW_MS`] of the coordinator's
-//! clock, the key must be a registered prover, and the nonce must be new. Only then does the
-//! handler run.
+//! Every `POST` goes through [`Signed`]. Before any of the body is read, the signature headers
+//! are parsed, the timestamp must be within [`sheaf_api::MAX_CLOCK_SKEW_MS`] of the
+//! coordinator's clock ([`sheaf_api::check_skew`]; the refusal tells the coordinator's clock)
+//! and the key must be a registered prover: a stranger's upload is refused unread. Then the
+//! body is read up to the size limit (413 beyond) within the server's body budget
+//! ([`BodyBudget`]: 503 `overloaded` when bodies in flight fill it) and body timeout (408), the
+//! signature is checked over method, path, body hash, timestamp and nonce, and the nonce must
+//! be new. Only then does the handler run. Unsigned bodies (rollup transactions) are read
+//! within the same budget ([`Unsigned`]).
+//!
+//! A failure the framework answers itself (a path that does not decode, an empty 405) is
+//! rewritten into the one error shape by [`error::json_errors`].
 //!
 //! Handlers call the service ([`Coordinator`]) and answer its typed errors through [`error`],
 //! the one place they become the API's codes.
@@ -23,17 +30,17 @@ pub mod ops;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Extension, FromRequest, Path, Request, State};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use sheaf_api::{
-    ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders, MAX_CLOCK_SKEW_MS,
+    check_skew, ErrorCode, HeartbeatRequest, HeartbeatResponse, LeaseRequest, SignedHeaders,
     PATH_HELLO, PATH_LEASE, PATH_STATUS,
 };
+use sheaf_net::{BodyBudget, BudgetedBytes, BODY_BUDGET_WAIT};
 use sheaf_store::Prover;
 use sheaf_types::clock::now_ms;
 use sheaf_types::{InvalidJobId, JobId};
@@ -47,13 +54,23 @@ use crate::metrics::{REQUESTS_REJECTED, SUBMISSIONS_REJECTED};
 /// The coordinator's HTTP app: the prover API with `/healthz`, `/readyz` and `/metrics`.
 /// Tests drive it over a loopback socket; `serve` runs it.
 pub fn app(coordinator: Arc<Coordinator>) -> Router {
-    router(ops::Endpoints::All).with_state(coordinator)
+    with_budget(router(ops::Endpoints::All), &coordinator).with_state(coordinator)
 }
 
 /// The prover API with `/healthz` and `/readyz` but without `/metrics`, for a coordinator that
 /// serves its metrics on a port of their own ([`ops::app`]).
 pub fn prover_app(coordinator: Arc<Coordinator>) -> Router {
-    router(ops::Endpoints::Health).with_state(coordinator)
+    with_budget(router(ops::Endpoints::Health), &coordinator).with_state(coordinator)
+}
+
+/// The router with one [`BodyBudget`] of the configured size for all its requests.
+fn with_budget(
+    router: Router<Arc<Coordinator>>,
+    coordinator: &Coordinator,
+) -> Router<Arc<Coordinator>> {
+    let config = coordinator.config();
+    let total = config.body_budget_bytes.max(config.max_body_bytes);
+    router.layer(Extension(BodyBudget::new(total, BODY_BUDGET_WAIT)))
 }
 
 fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
@@ -83,6 +100,7 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
                 format!("{} does not take {method}", uri.path()),
             )
         })
+        .layer(axum::middleware::map_response(error::json_errors))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -90,8 +108,8 @@ fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
 pub struct Signed {
     /// The prover.
     pub prover: Prover,
-    /// The raw body.
-    pub body: Bytes,
+    /// The raw body, holding its room in the body budget.
+    pub body: BudgetedBytes,
     /// The query string, if any.
     pub query: Option<String>,
 }
@@ -117,44 +135,19 @@ impl FromRequest<Arc<Coordinator>> for Signed {
 }
 
 async fn authenticate(request: Request, coordinator: &Coordinator) -> Result<Signed> {
-    let limit = coordinator.config().max_body_bytes;
     let (parts, body) = request.into_parts();
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("request body is larger than {limit} bytes"),
-        )
-    };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    // Everything that needs no body first: a stranger's upload is refused unread.
     let signed = SignedHeaders::parse(|name| parts.headers.get(name)?.to_str().ok())?;
+    let now = now_ms();
+    check_skew(signed.timestamp_ms, now)?;
+    let prover = coordinator.prover_by_key(signed.key.as_bytes()).await?;
+    let body = read_body(&parts, body, coordinator).await?;
     let path = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
     signed.verify(parts.method.as_str(), path, &body)?;
-    let now = now_ms();
-    if (signed.timestamp_ms - now).abs() > MAX_CLOCK_SKEW_MS {
-        return Err(ApiError::new(
-            ErrorCode::StaleTimestamp,
-            format!(
-                "request time {} ms is {} ms from the coordinator's clock (at most {MAX_CLOCK_SKEW_MS})",
-                signed.timestamp_ms,
-                signed.timestamp_ms - now
-            ),
-        ));
-    }
-    let prover = coordinator.prover_by_key(signed.key.as_bytes()).await?;
     coordinator
         .check_nonce(signed.key.as_bytes(), &signed.nonce, now)
         .await?;
@@ -163,6 +156,43 @@ async fn authenticate(request: Request, coordinator: &Coordinator) -> Result<Sig
         body,
         query: parts.uri.query().map(str::to_owned),
     })
+}
+
+/// Read a request's body up to the size limit, within the server's body budget.
+async fn read_body(
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+    coordinator: &Coordinator,
+) -> Result<BudgetedBytes> {
+    let limit = coordinator.config().max_body_bytes;
+    let budget = parts
+        .extensions
+        .get::<BodyBudget>()
+        .cloned()
+        // Only a router built without `app` lacks one: give it a budget of one body.
+        .unwrap_or_else(|| BodyBudget::new(limit, BODY_BUDGET_WAIT));
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    Ok(budget.read(body, declared, limit).await?)
+}
+
+/// An unsigned request's body, read within the size limit and the body budget.
+pub struct Unsigned(pub BudgetedBytes);
+
+impl FromRequest<Arc<Coordinator>> for Unsigned {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<Coordinator>) -> Result<Self> {
+        let (parts, body) = request.into_parts();
+        let read = read_body(&parts, body, state).await;
+        if let Err(e) = &read {
+            count_refusal(e);
+        }
+        read.map(Unsigned)
+    }
 }
 
 /// Counts a refused request by its reason and logs it.
@@ -338,7 +368,7 @@ fn rollup_node(c: &Coordinator) -> Result<&Arc<crate::rollup::RollupNode>> {
 
 /// `POST /v1/rollup/transactions`: a signed rollup transaction (JSON), unauthenticated at the
 /// HTTP level (its account's one-time signature authorizes it). Answers its id.
-async fn rollup_submit(State(c): State<Arc<Coordinator>>, body: Bytes) -> Response {
+async fn rollup_submit(State(c): State<Arc<Coordinator>>, Unsigned(body): Unsigned) -> Response {
     let submitted = async {
         let id = rollup_node(&c)?.submit(&body).await?;
         Ok(Json(serde_json::json!({ "id": id })))
@@ -352,7 +382,10 @@ async fn rollup_submit(State(c): State<Arc<Coordinator>>, body: Bytes) -> Respon
 /// key, verification) before the mempool sees the transaction; no prover is asked for that half.
 ///
 /// [`LocalTransaction`]: crate::rollup::LocalTransaction
-async fn rollup_submit_local(State(c): State<Arc<Coordinator>>, body: Bytes) -> Response {
+async fn rollup_submit_local(
+    State(c): State<Arc<Coordinator>>,
+    Unsigned(body): Unsigned,
+) -> Response {
     use crate::rollup::{LocalTransaction, RollupNode};
     let submitted = async {
         let node = rollup_node(&c)?;

@@ -4,6 +4,7 @@
 mod chain_registry;
 mod claims;
 mod harness;
+mod hostile;
 mod internal;
 mod leases;
 mod metrics;

@@ -1,0 +1,34 @@
+//! Sheaf's hardened HTTP serving loop, one for every server of the workspace (the coordinator's
+//! prover API and metrics port, the chain's JSON-RPC port), so a hostile client meets the same
+//! defences everywhere.
+//!
+//! ```text
+//!  accept ──▶ connection cap ──▶ hyper HTTP/1.1 ──▶ URI / header size ──▶ service
+//!     │        (over it: 503,      (header read        (414 / 431 in the    │ body read through
+//!     │         closed at once)     timeout, also       server's shape)     │ a deadline and the
+//!     │                             the idle timeout)                       ▼ shared byte budget
+//!  EMFILE: back off, never spin                                      handler (or JSON-RPC)
+//! ```
+//!
+//! Failure semantics: a client that stalls in its header is cut at [`ServeLimits::header_timeout`]
+//! (hyper starts that timer whenever a connection waits for a request, so an idle keep-alive
+//! connection is closed after the same time); a body not fully received
+//! [`ServeLimits::body_timeout`] after its header fails to read with [`BodyTimedOut`]; a
+//! connection above [`ServeLimits::max_connections`] is answered 503 and closed at once; a body
+//! that cannot get room in the [`BodyBudget`] within its wait is refused (503 `overloaded`). An
+//! accept error (descriptors exhausted) is logged and retried after [`ACCEPT_ERROR_BACKOFF`].
+//! On shutdown the loop stops accepting, asks every connection to close after its request in
+//! flight, and returns when all have.
+
+pub mod body;
+pub mod limits;
+pub mod refusal;
+mod serve;
+
+pub use body::{BodyBudget, BodyError, BodyTimedOut, BudgetedBytes, TimedBody};
+pub use limits::*;
+pub use refusal::{Refusal, Shape};
+pub use serve::serve;
+
+/// The error type of bodies and services (hyper's and tower's boxed error).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
