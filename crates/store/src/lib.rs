@@ -67,10 +67,9 @@
 //! - **Durability.** On PostgreSQL a stored proof, an operator action or a registry change is
 //!   durable when its call returns; a lease commits without waiting for the WAL flush, so a
 //!   database crash may forget the last leases granted, as if they had expired. SQLite runs
-//!   in WAL mode with `synchronous = NORMAL`, checkpointing in the background: a commit
-//!   survives a crash of the process, but an OS crash or power loss may drop the last commits
-//!   (never corrupting the file). A dropped lease is leased again, a dropped proof is proved
-//!   again.
+//!   in WAL mode with `synchronous = FULL`, checkpointing in the background: every commit
+//!   that returned survives a crash of the process and of the OS (one fsync per write
+//!   transaction), so the ledger (proofs, rewards, outbox, roles) is never rolled back.
 //! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
 //!   with `sqlx::migrate!` and applied at connect, each in its own transaction, under sqlx's
 //!   advisory lock on PostgreSQL; a database migrated by the store's former runner is adopted

@@ -267,18 +267,16 @@ fn with_create_mode(url: &str) -> String {
 
 /// The connection settings of every SQLite connection, as pragmas run at connect.
 ///
-/// NORMAL sync in WAL mode: a commit is durable against a crash of the process (the WAL is
-/// written before the commit returns) and the database is never corrupted, but the last
-/// commits before an OS crash or power loss may be lost, since the WAL is fsynced at
-/// checkpoints rather than at every commit. FULL costs an fsync per write transaction in the
-/// writer's path, two per lease→submit cycle: the store bench ran 171 cycles/s against 566 with
-/// NORMAL, on a disk with 1.7 ms fsyncs. A lost commit is a lease or a proof the coordinator
-/// forgets: the job is leased and proved again (at-least-once execution), and a prover may have
-/// been told its proof was accepted while another is rewarded for the job. Deployments that
-/// cannot accept that window run PostgreSQL.
+/// FULL sync in WAL mode: the WAL is fsynced at every commit, so a commit that returned survives
+/// an OS crash or a power loss, not only a crash of the process. The store is the ledger: a
+/// root proof and the outbox rows of a step whose hash went on chain, the sender's role and the
+/// rewards. With NORMAL (fsync at checkpoints only) an OS crash could forget them after the
+/// chain recorded the hash, and the sender would sign the step again. The cost is one fsync
+/// per write transaction in the writer's path; `sheaf bench store` measures it (README).
+/// Readers run the same pragmas, where `synchronous` has no effect.
 fn sqlite_pragmas() -> String {
     format!(
-        "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+        "PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
          PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};",
         SQLITE_BUSY_TIMEOUT.as_millis()
     )
@@ -320,7 +318,7 @@ fn sqlite_write_pool() -> AnyPoolOptions {
 /// The same settings for the connections that are SQLite's own (WAL switch, checkpointer).
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str(url)?
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
         .pragma(
@@ -370,6 +368,30 @@ fn is_busy(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every commit to a SQLite store is durable against an OS crash: the write connection, the
+    /// one that commits the ledger, runs with `synchronous = FULL` (2), not NORMAL (1).
+    #[tokio::test]
+    async fn the_sqlite_writer_syncs_every_commit() {
+        const FULL: i64 = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        tx.finish(Ok(())).await.unwrap();
+        assert_eq!(synchronous, FULL, "the ledger's writer is not synchronous = FULL");
+        let mut single = store.writer().acquire().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *single)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, FULL, "single-statement writes are not synchronous = FULL");
+        drop(single);
+        store.close().await;
+    }
 
     /// A write connection handed back to the pool inside a transaction (as a cancelled `BEGIN`
     /// once left it) is closed, not reused: the next write commits and readers see it.
