@@ -8,9 +8,17 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// Provers heartbeat this often: a fifth of the TTL, so four heartbeats may be lost before the
 /// lease expires.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(6);
-/// Leases a job may take before it is `dead`: a job that kills three provers is more likely
-/// broken than unlucky, and an operator should look at it.
+/// Distinct provers that may let a job's lease expire before it is `dead`: a job that kills
+/// three provers is more likely broken than unlucky, and an operator should look at it. One
+/// prover abandoning the same job again does not count again (it is suspended instead).
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
+/// First suspension of a prover that let a lease expire; each further abandonment in a row
+/// (until a proof of it is accepted) doubles it. Long enough that walking away from a job costs
+/// the walker, not the job; short enough that an honest prover restarted after a crash is back
+/// within seconds once its old lease expired.
+pub const DEFAULT_ABANDON_BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest suspension of a prover that keeps letting leases expire.
+pub const DEFAULT_ABANDON_BACKOFF_MAX: Duration = Duration::from_secs(600);
 /// Expired leases are taken back this often. The delay adds to a dead prover's TTL.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 /// Longest a lease request waits for a job before answering 204. Long-polling lets an idle
@@ -56,8 +64,12 @@ pub struct CoordinatorConfig {
     pub lease_ttl: Duration,
     /// Heartbeat interval told to provers.
     pub heartbeat_interval: Duration,
-    /// Attempts before a job is dead.
+    /// Distinct abandoning provers before a job is dead.
     pub max_attempts: i64,
+    /// First suspension of a prover that let a lease expire, doubled per abandonment in a row.
+    pub abandon_backoff_base: Duration,
+    /// Longest such suspension.
+    pub abandon_backoff_max: Duration,
     /// Sweeper period.
     pub sweep_interval: Duration,
     /// Longest long-poll.
@@ -80,6 +92,8 @@ impl Default for CoordinatorConfig {
             lease_ttl: DEFAULT_LEASE_TTL,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            abandon_backoff_base: DEFAULT_ABANDON_BACKOFF_BASE,
+            abandon_backoff_max: DEFAULT_ABANDON_BACKOFF_MAX,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             max_lease_wait: DEFAULT_MAX_LEASE_WAIT,
             epoch: DEFAULT_EPOCH,

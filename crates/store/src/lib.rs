@@ -14,14 +14,14 @@
 //!    ▼                                     ▼
 //!  ready ◀──── last child proved ────── waiting
 //!    │  ▲      (same transaction)
-//!    │  └──── lease expired, attempts left ─────┐
+//!    │  └──── lease expired (holder noted) ─────┐
 //!    │ lease_next_job                            │ requeue_expired
 //!    │ (attempts += 1, new fencing token)        │
 //!    ▼                                           │
 //!  leased ───────────────────────────────────────┤
 //!    │                                           │
-//!    │ submit_proof                              └──▶ dead (attempts used up)
-//!    │ (current lease only)
+//!    │ submit_proof                              └──▶ dead (max_attempts distinct
+//!    │ (current lease only)                            provers abandoned it)
 //!    ▼
 //!  proved: blob, reward entry, parent released — one transaction
 //!
@@ -102,7 +102,7 @@ pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewRollupTransaction,
+    AbandonBackoff, ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewRollupTransaction,
     NewSequence, ProvedLeaf, Prover, ProverActivity, PublishedBlock, Reward, RewardEntry,
     RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount, StatusCount,
     StoredProofs, SubmitOutcome,

@@ -61,6 +61,16 @@ impl Coordinator {
                 LeaseOutcome::TooManyLeases { active, limit } => {
                     return Err(LeaseError::TooManyLeases { active, limit });
                 }
+                LeaseOutcome::Suspended {
+                    abandoned,
+                    until_ms,
+                } => {
+                    let retry_after_s = ((until_ms - now_ms()).max(0) as u64).div_ceil(1000);
+                    return Err(LeaseError::Suspended {
+                        abandoned,
+                        retry_after_s,
+                    });
+                }
                 LeaseOutcome::NoWork => {}
             }
             let now = Instant::now();

@@ -407,9 +407,13 @@ impl Coordinator {
     /// changes.
     pub async fn sweep(&self) -> Result<(), StartError> {
         let now = now_ms();
+        let backoff = sheaf_store::AbandonBackoff {
+            base_ms: millis(self.config.abandon_backoff_base),
+            max_ms: millis(self.config.abandon_backoff_max),
+        };
         let expired = self
             .store
-            .requeue_expired(now, self.config.max_attempts)
+            .requeue_expired_with_backoff(now, self.config.max_attempts, backoff)
             .await?;
         let taken_back = expired.requeued.len() + expired.dead.len();
         if taken_back > 0 {

@@ -1,6 +1,7 @@
 //! The coordinator's tests: real SQLite files (and PostgreSQL when `SHEAF_TEST_POSTGRES_URL` is
 //! set), real HTTP over loopback, real proofs of small circuits built once per test binary.
 
+mod abandon;
 mod chain_registry;
 mod claims;
 mod harness;
