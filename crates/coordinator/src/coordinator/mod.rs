@@ -8,6 +8,7 @@ mod lease;
 mod submit;
 
 pub(crate) use submit::stored_header;
+pub use submit::ProofCheck;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -50,6 +51,8 @@ pub struct Coordinator {
     store: Store,
     circuits: Arc<CircuitSet>,
     verifiers: HashMap<JobCircuit, Arc<VerifierCircuitData<F, C, D>>>,
+    /// Checks a submitted proof with one of `verifiers`.
+    proof_check: ProofCheck,
     spec: CircuitSpec,
     config: CoordinatorConfig,
     registry: Option<Arc<dyn Registry>>,
@@ -153,6 +156,7 @@ impl Coordinator {
         Ok(Coordinator {
             store,
             verifiers,
+            proof_check: sheaf_circuits::verify_job_proof,
             spec,
             verify_admission: Arc::new(Semaphore::new(config.verify_workers + config.verify_queue)),
             verify_workers: Arc::new(Semaphore::new(config.verify_workers.max(1))),
@@ -167,6 +171,13 @@ impl Coordinator {
             chain: std::sync::OnceLock::new(),
             rollup: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Checks submitted proofs with `check` instead of [`sheaf_circuits::verify_job_proof`]:
+    /// for tests of what the coordinator does when verification misbehaves (a panic).
+    #[doc(hidden)]
+    pub fn set_proof_check(&mut self, check: ProofCheck) {
+        self.proof_check = check;
     }
 
     /// The store.

@@ -16,3 +16,4 @@ mod rollup;
 mod rollup_rejections;
 mod rollup_restart;
 mod settlement;
+mod verify_panic;
