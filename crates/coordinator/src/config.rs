@@ -1,5 +1,6 @@
 //! The coordinator's knobs, each with a named default and the trade-off it sets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A lease lives this long without a heartbeat. Long enough to ride out a slow request or a
@@ -57,6 +58,44 @@ pub const DEFAULT_SENDER_ROLE_TTL: Duration = Duration::from_secs(10);
 /// effect within a poll and a sweep, and one small JSON-RPC call a second costs the node little.
 pub const DEFAULT_CHAIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// This replica's own clock (milliseconds since the Unix epoch): the process clock, or a skewed
+/// one a test injects. On PostgreSQL, lease expiry, nonce windows and the sender role are timed
+/// by the database's clock instead, which all replicas share ([`sheaf_store::Store::shared_clock_ms`]);
+/// this one times them on SQLite, where one process is the only clock.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The process clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(sheaf_types::clock::now_ms))
+    }
+
+    /// The process clock off by `offset_ms` (ahead when positive), as a replica's clock may be.
+    pub fn skewed(offset_ms: i64) -> Self {
+        Clock(Arc::new(move || {
+            sheaf_types::clock::now_ms().saturating_add(offset_ms)
+        }))
+    }
+
+    /// The time now.
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({} ms)", self.now_ms())
+    }
+}
+
 /// Everything the coordinator service is tuned by.
 #[derive(Clone, Debug)]
 pub struct CoordinatorConfig {
@@ -84,6 +123,8 @@ pub struct CoordinatorConfig {
     pub max_body_bytes: usize,
     /// Registry refresh period.
     pub registry_refresh: Duration,
+    /// This replica's clock.
+    pub clock: Clock,
 }
 
 impl Default for CoordinatorConfig {
@@ -101,6 +142,7 @@ impl Default for CoordinatorConfig {
             verify_queue: DEFAULT_VERIFY_QUEUE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
+            clock: Clock::system(),
         }
     }
 }

@@ -3,8 +3,9 @@
 //! replicas on one database), behind one [`Store`].
 //!
 //! A coordinator killed at any moment restarts on the same store and carries on: every state
-//! change is one database transaction, and all times are parameters taken from the coordinator's
-//! clock, never from a prover or the database.
+//! change is one database transaction, and all times are parameters taken from the coordinator,
+//! never from a prover: on PostgreSQL from the database's clock, which every replica shares
+//! ([`Store::shared_clock_ms`]), on SQLite from the one process's clock.
 //!
 //! # Flow of a job
 //!

@@ -245,6 +245,26 @@ impl Store {
         Ok(WriteTx { engine, tx })
     }
 
+    /// The clock every replica of this store shares, in milliseconds since the Unix epoch: the
+    /// PostgreSQL server's (`clock_timestamp()`), or `None` on SQLite, whose one process has
+    /// only its own clock.
+    ///
+    /// Lease expiry, nonce windows and role leases compare times written by one replica with
+    /// times read by another; taken from here, a replica whose own clock runs ahead cannot
+    /// expire another's live lease early.
+    pub async fn shared_clock_ms(&self) -> Result<Option<i64>> {
+        match self.db.engine {
+            Engine::Sqlite => Ok(None),
+            Engine::Postgres => Ok(Some(
+                sqlx::query_scalar(
+                    "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
+                )
+                .fetch_one(self.reader())
+                .await?,
+            )),
+        }
+    }
+
     /// The pool for reads.
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.db.read

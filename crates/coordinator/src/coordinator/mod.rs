@@ -173,6 +173,15 @@ impl Coordinator {
         })
     }
 
+    /// The time that lease expiry, nonce windows and roles are measured by: the database's
+    /// clock when replicas share one (PostgreSQL), else this replica's.
+    pub(crate) async fn store_clock_ms(&self) -> Result<i64, StoreError> {
+        Ok(match self.store.shared_clock_ms().await? {
+            Some(now) => now,
+            None => self.config.clock.now_ms(),
+        })
+    }
+
     /// Checks submitted proofs with `check` instead of [`sheaf_circuits::verify_job_proof`]:
     /// for tests of what the coordinator does when verification misbehaves (a panic).
     #[doc(hidden)]
@@ -329,7 +338,10 @@ impl Coordinator {
         nonce: &[u8; 16],
         now: i64,
     ) -> Result<(), AdmissionError> {
-        let expires = now + 2 * sheaf_api::MAX_CLOCK_SKEW_MS;
+        // Remembered by the store's clock, as the sweeper forgets by it; `now` (this replica's
+        // clock, which the request's timestamp was checked against) where there is no other.
+        let now = self.store.shared_clock_ms().await?.unwrap_or(now);
+        let expires = now.saturating_add(2 * sheaf_api::MAX_CLOCK_SKEW_MS);
         if self
             .store
             .remember_nonce(&hex::encode(key), &hex::encode(nonce), expires)
@@ -417,7 +429,7 @@ impl Coordinator {
     /// One pass of the sweeper: take back expired leases, forget old nonces, pick up registry
     /// changes.
     pub async fn sweep(&self) -> Result<(), StartError> {
-        let now = now_ms();
+        let now = self.store_clock_ms().await?;
         let backoff = sheaf_store::AbandonBackoff {
             base_ms: millis(self.config.abandon_backoff_base),
             max_ms: millis(self.config.abandon_backoff_max),

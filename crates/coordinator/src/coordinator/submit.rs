@@ -55,7 +55,7 @@ impl Coordinator {
             }
             return Err(JobRefusal::AlreadyProved(job).into());
         }
-        let now = now_ms();
+        let now = self.store_clock_ms().await.map_err(InternalError::Store)?;
         let lease_current = current.status == JobStatus::Leased
             && current.lease_token == token
             && current.lease_holder.as_deref() == Some(prover.id.as_str())
@@ -93,7 +93,7 @@ impl Coordinator {
                     worker_pk: prover.worker_pk,
                     work_units: work_units as i64,
                 },
-                now_ms(),
+                self.store_clock_ms().await.map_err(InternalError::Store)?,
                 prove_ms,
             )
             .await?;

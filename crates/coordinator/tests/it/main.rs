@@ -4,6 +4,7 @@
 mod abandon;
 mod chain_registry;
 mod claims;
+mod clock_skew;
 mod harness;
 mod internal;
 mod leases;
