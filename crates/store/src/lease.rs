@@ -7,7 +7,7 @@ use sheaf_types::JobId;
 use crate::error::{Result, StoreError};
 use crate::model::{AbandonBackoff, ExpiredLeases, JobStatus, Lease, LeaseOutcome};
 use crate::rows::{sorted, ClaimRow};
-use crate::store::{Engine, WriteTx};
+use crate::store::WriteTx;
 use crate::Store;
 
 /// Lease expiry `now_ms + ttl_ms`, refusing a non-positive TTL or an overflow.
@@ -30,23 +30,18 @@ fn expiry(now_ms: i64, ttl_ms: i64) -> Result<i64> {
 /// unblocks the root soonest), then the lowest index. One statement picks and updates the row;
 /// on PostgreSQL the pick skips rows that concurrent claimers hold.
 ///
-/// On PostgreSQL the transaction commits without waiting for its WAL flush
-/// (`synchronous_commit = off`), saving one of the two fsyncs of a lease→submit cycle. A
-/// database crash can forget leases granted in the last few hundred milliseconds, which is
-/// the same as those leases expiring at once: the jobs are `ready` again, and a forgotten
-/// lease's submission is refused as stale unless the same prover leased the job again. A
-/// submission commits synchronously, and its flush makes every earlier commit durable too.
+/// The transaction is a lazy one ([`Store::begin_lazy_write`]): it commits without waiting
+/// for its flush, saving one of the two fsyncs of a lease→submit cycle. A database or OS
+/// crash can forget leases granted in the last moments, which is the same as those leases
+/// expiring at once: the jobs are `ready` again, and a forgotten lease's submission is refused
+/// as stale unless the same prover leased the job again. A submission commits durably, and its
+/// flush makes every earlier commit durable too.
 async fn claim_next_job(
     tx: &mut WriteTx,
     prover: &str,
     now_ms: i64,
     expires_ms: i64,
 ) -> Result<Option<Lease>> {
-    if tx.engine == Engine::Postgres {
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(tx.conn())
-            .await?;
-    }
     let claim = format!(
         "UPDATE jobs SET status = 'leased', attempts = attempts + 1, \
          lease_token = lease_token + 1, lease_holder = $1, lease_expires_ms = $2, \
@@ -176,7 +171,7 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<Option<Lease>> {
         let expires_ms = expiry(now_ms, ttl_ms)?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_lazy_write().await?;
         let lease = claim_next_job(&mut tx, prover, now_ms, expires_ms).await;
         let lease = tx.finish(lease).await?;
         if let Some(lease) = &lease {
@@ -224,7 +219,7 @@ impl Store {
             epoch,
             epoch_ends_ms,
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_lazy_write().await?;
         let outcome = admit_and_claim(&mut tx, &admission).await;
         let outcome = tx.finish(outcome).await?;
         match &outcome {

@@ -105,6 +105,15 @@ impl Engine {
     }
 }
 
+/// Whether a write transaction's commit waits until it is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    /// It survives an OS crash once committed: the ledger.
+    Durable,
+    /// It may be lost in an OS crash until the next durable commit: a lease.
+    Lazy,
+}
+
 /// One write transaction. SQLite opens it with `BEGIN IMMEDIATE`, taking the write lock up
 /// front so two writers never deadlock upgrading read locks.
 ///
@@ -229,12 +238,38 @@ impl Store {
     /// task's output and rolls back. [`sqlite_write_pool`] also checks every released write
     /// connection.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        self.begin_write_with(Durability::Durable).await
+    }
+
+    /// Starts a write transaction, as [`Store::begin_write`], whose commit does not wait for
+    /// the disk: for a lease, which is no part of the ledger. Forgetting one in a crash is the
+    /// same as its expiring at once; the next durable commit (a submission, whose flush covers
+    /// every earlier write) makes it durable anyway. This saves one of the two flushes of a
+    /// lease→submit cycle. SQLite commits it with `synchronous = NORMAL` (set before its
+    /// `BEGIN`, since SQLite refuses the change inside a transaction, and reset to FULL when the
+    /// connection returns to the pool, see [`sqlite_write_pool`]); PostgreSQL with
+    /// `synchronous_commit = off`.
+    pub(crate) async fn begin_lazy_write(&self) -> Result<WriteTx> {
+        let mut tx = self.begin_write_with(Durability::Lazy).await?;
+        if tx.engine == Engine::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(tx.conn())
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    async fn begin_write_with(&self, durability: Durability) -> Result<WriteTx> {
         let engine = self.db.engine;
         let pool = self.db.write.clone();
         let begin = tokio::spawn(async move {
-            match engine {
-                Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-                Engine::Postgres => pool.begin().await,
+            match (engine, durability) {
+                (Engine::Sqlite, Durability::Durable) => pool.begin_with("BEGIN IMMEDIATE").await,
+                (Engine::Sqlite, Durability::Lazy) => {
+                    pool.begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                        .await
+                }
+                (Engine::Postgres, _) => pool.begin().await,
             }
         });
         let tx = begin.await.map_err(|e| {
@@ -319,11 +354,14 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
 /// transaction is closed (which rolls the transaction back) rather than reused. Its next user
 /// would otherwise write into that transaction, and nothing it wrote would ever commit; see
 /// [`Store::begin_write`] for how one was left open. The check is a `BEGIN`, which SQLite
-/// refuses inside a transaction, and its `ROLLBACK`: two statements that take no lock.
+/// refuses inside a transaction, and its `ROLLBACK`: two statements that take no lock. Before
+/// them `synchronous` goes back to FULL after a lazy write ([`Store::begin_lazy_write`]),
+/// whichever way that write ended.
 fn sqlite_write_pool() -> AnyPoolOptions {
     sqlite_pool(1).after_release(|conn, _| {
         Box::pin(async move {
-            match conn.execute(sqlx::raw_sql("BEGIN; ROLLBACK")).await {
+            let reset = "PRAGMA synchronous = FULL; BEGIN; ROLLBACK";
+            match conn.execute(sqlx::raw_sql(reset)).await {
                 Ok(_) => Ok(true),
                 Err(error) => {
                     tracing::warn!(target: "sheaf::store", %error,
@@ -410,6 +448,21 @@ mod tests {
             .unwrap();
         assert_eq!(synchronous, FULL, "single-statement writes are not synchronous = FULL");
         drop(single);
+        // A lease commits lazily, and the writer is back to FULL after it.
+        let mut lazy = store.begin_lazy_write().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(lazy.conn())
+            .await
+            .unwrap();
+        lazy.finish(Ok(())).await.unwrap();
+        assert_eq!(synchronous, 1, "a lease's transaction is NORMAL");
+        let mut tx = store.begin_write().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        tx.finish(Ok(())).await.unwrap();
+        assert_eq!(synchronous, FULL, "a write after a lease is not synchronous = FULL");
         store.close().await;
     }
 
