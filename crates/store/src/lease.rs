@@ -365,10 +365,11 @@ async fn take_back_expired(
             .await?;
             abandoners.insert(holder);
         }
-        let distinct: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lease_abandons WHERE job = $1")
-            .bind(job)
-            .fetch_one(tx.conn())
-            .await?;
+        let distinct: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM lease_abandons WHERE job = $1")
+                .bind(job)
+                .fetch_one(tx.conn())
+                .await?;
         let to = if distinct >= max_attempts {
             taken_back.dead.push(job);
             JobStatus::Dead

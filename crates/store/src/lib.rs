@@ -103,10 +103,10 @@ pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    AbandonBackoff, ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewRollupTransaction,
-    NewSequence, ProvedLeaf, Prover, ProverActivity, PublishedBlock, Reward, RewardEntry,
-    RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount, StatusCount,
-    StoredProofs, SubmitOutcome,
+    AbandonBackoff, ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob,
+    NewRollupTransaction, NewSequence, ProvedLeaf, Prover, ProverActivity, PublishedBlock, Reward,
+    RewardEntry, RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount,
+    StatusCount, StoredProofs, SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use roles::{Role, RoleFence};

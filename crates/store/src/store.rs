@@ -440,13 +440,19 @@ mod tests {
             .await
             .unwrap();
         tx.finish(Ok(())).await.unwrap();
-        assert_eq!(synchronous, FULL, "the ledger's writer is not synchronous = FULL");
+        assert_eq!(
+            synchronous, FULL,
+            "the ledger's writer is not synchronous = FULL"
+        );
         let mut single = store.writer().acquire().await.unwrap();
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
             .fetch_one(&mut *single)
             .await
             .unwrap();
-        assert_eq!(synchronous, FULL, "single-statement writes are not synchronous = FULL");
+        assert_eq!(
+            synchronous, FULL,
+            "single-statement writes are not synchronous = FULL"
+        );
         drop(single);
         // A lease commits lazily, and the writer is back to FULL after it.
         let mut lazy = store.begin_lazy_write().await.unwrap();
@@ -462,7 +468,10 @@ mod tests {
             .await
             .unwrap();
         tx.finish(Ok(())).await.unwrap();
-        assert_eq!(synchronous, FULL, "a write after a lease is not synchronous = FULL");
+        assert_eq!(
+            synchronous, FULL,
+            "a write after a lease is not synchronous = FULL"
+        );
         store.close().await;
     }
 

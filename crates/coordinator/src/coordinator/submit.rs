@@ -4,8 +4,8 @@
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use sheaf_api::SubmitResponse;
 use plonky2::plonk::circuit_data::VerifierCircuitData;
+use sheaf_api::SubmitResponse;
 use sheaf_circuits::{
     decode_proof, CircuitError, CircuitSet, Digest, Expected, Header, JobCircuit, Proof, C, D, F,
 };
@@ -261,7 +261,10 @@ mod tests {
             "{refused:?}"
         );
         let formatted = isolated::<()>(|| panic!("{} out of {}", 7, 3));
-        assert!(matches!(formatted, Err(CircuitError::VerificationFailed(_))));
+        assert!(matches!(
+            formatted,
+            Err(CircuitError::VerificationFailed(_))
+        ));
         assert_eq!(isolated(|| Ok(7)).unwrap(), 7);
     }
 }

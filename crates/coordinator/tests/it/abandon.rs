@@ -68,7 +68,10 @@ async fn an_abandoning_prover_is_refused_for_its_backoff_then_admitted() {
             break answer.json::<JobAssignment>();
         }
         assert_eq!(answer.code(), ErrorCode::RateLimited);
-        assert!(tokio::time::Instant::now() < deadline, "never admitted again");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never admitted again"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(again.job.sequence, SequenceId(1));

@@ -43,7 +43,11 @@ async fn a_replica_whose_clock_runs_ahead_does_not_requeue_a_live_lease() {
     ahead.coordinator.sweep().await.unwrap();
     let stored = honest.stored_job(&job.job).await;
     assert_eq!(
-        (stored.status, stored.lease_token, stored.lease_holder.as_deref()),
+        (
+            stored.status,
+            stored.lease_token,
+            stored.lease_holder.as_deref()
+        ),
         (JobStatus::Leased, job.token, Some("alice"))
     );
     // It extends the lease from the shared clock too, not by three TTLs more.

@@ -32,7 +32,13 @@ fn panics_first(
     verify_job_proof(bytes, verifier, expected)
 }
 
-async fn post(http: &reqwest::Client, url: &str, prover: &TestProver, path: &str, body: Vec<u8>) -> Answer {
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    prover: &TestProver,
+    path: &str,
+    body: Vec<u8>,
+) -> Answer {
     let headers = SignedHeaders::sign(&prover.signing, "POST", path, &body, now_ms());
     let mut request = http.post(format!("{url}{path}")).body(body);
     for (name, value) in headers.to_pairs() {

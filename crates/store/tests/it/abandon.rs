@@ -69,7 +69,12 @@ async fn a_job_abandoned_by_max_attempts_distinct_provers_is_dead() {
             let lease = lease_at(&store, walker, now).await;
             now = lease.expires_ms;
             let expired = store.requeue_expired(now, MAX_ATTEMPTS).await.unwrap();
-            assert_eq!(expired.requeued, vec![job], "[{}] after {walker}", db.engine);
+            assert_eq!(
+                expired.requeued,
+                vec![job],
+                "[{}] after {walker}",
+                db.engine
+            );
         }
         let lease = lease_at(&store, "c", now).await;
         now = lease.expires_ms;
@@ -95,8 +100,8 @@ async fn an_abandoning_prover_is_suspended_for_a_growing_backoff_then_admitted()
         let mut now = T0;
         let mut suspended_until = Vec::new();
         for abandoned in 1..=4 {
-            let lease = leased(lease(&store, "walker", now).await);
-            now = lease.expires_ms;
+            let walked = leased(lease(&store, "walker", now).await);
+            now = walked.expires_ms;
             store
                 .requeue_expired_with_backoff(now, MAX_ATTEMPTS, BACKOFF)
                 .await
