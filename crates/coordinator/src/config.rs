@@ -1,5 +1,6 @@
 //! The coordinator's knobs, each with a named default and the trade-off it sets.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sheaf_net::{ServeLimits, DEFAULT_BODY_BUDGET_BYTES};
@@ -10,9 +11,17 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 /// Provers heartbeat this often: a fifth of the TTL, so four heartbeats may be lost before the
 /// lease expires.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(6);
-/// Leases a job may take before it is `dead`: a job that kills three provers is more likely
-/// broken than unlucky, and an operator should look at it.
+/// Distinct provers that may let a job's lease expire before it is `dead`: a job that kills
+/// three provers is more likely broken than unlucky, and an operator should look at it. One
+/// prover abandoning the same job again does not count again (it is suspended instead).
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 3;
+/// First suspension of a prover that let a lease expire; each further abandonment in a row
+/// (until a proof of it is accepted) doubles it. Long enough that walking away from a job costs
+/// the walker, not the job; short enough that an honest prover restarted after a crash is back
+/// within seconds once its old lease expired.
+pub const DEFAULT_ABANDON_BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest suspension of a prover that keeps letting leases expire.
+pub const DEFAULT_ABANDON_BACKOFF_MAX: Duration = Duration::from_secs(600);
 /// Expired leases are taken back this often. The delay adds to a dead prover's TTL.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 /// Longest a lease request waits for a job before answering 204. Long-polling lets an idle
@@ -51,6 +60,44 @@ pub const DEFAULT_SENDER_ROLE_TTL: Duration = Duration::from_secs(10);
 /// effect within a poll and a sweep, and one small JSON-RPC call a second costs the node little.
 pub const DEFAULT_CHAIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// This replica's own clock (milliseconds since the Unix epoch): the process clock, or a skewed
+/// one a test injects. On PostgreSQL, lease expiry, nonce windows and the sender role are timed
+/// by the database's clock instead, which all replicas share ([`sheaf_store::Store::shared_clock_ms`]);
+/// this one times them on SQLite, where one process is the only clock.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The process clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(sheaf_types::clock::now_ms))
+    }
+
+    /// The process clock off by `offset_ms` (ahead when positive), as a replica's clock may be.
+    pub fn skewed(offset_ms: i64) -> Self {
+        Clock(Arc::new(move || {
+            sheaf_types::clock::now_ms().saturating_add(offset_ms)
+        }))
+    }
+
+    /// The time now.
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({} ms)", self.now_ms())
+    }
+}
+
 /// Everything the coordinator service is tuned by.
 #[derive(Clone, Debug)]
 pub struct CoordinatorConfig {
@@ -58,8 +105,12 @@ pub struct CoordinatorConfig {
     pub lease_ttl: Duration,
     /// Heartbeat interval told to provers.
     pub heartbeat_interval: Duration,
-    /// Attempts before a job is dead.
+    /// Distinct abandoning provers before a job is dead.
     pub max_attempts: i64,
+    /// First suspension of a prover that let a lease expire, doubled per abandonment in a row.
+    pub abandon_backoff_base: Duration,
+    /// Longest such suspension.
+    pub abandon_backoff_max: Duration,
     /// Sweeper period.
     pub sweep_interval: Duration,
     /// Longest long-poll.
@@ -78,6 +129,8 @@ pub struct CoordinatorConfig {
     pub serve: ServeLimits,
     /// Bytes of request bodies held at once across connections (at least `max_body_bytes`).
     pub body_budget_bytes: usize,
+    /// This replica's clock.
+    pub clock: Clock,
 }
 
 impl Default for CoordinatorConfig {
@@ -86,6 +139,8 @@ impl Default for CoordinatorConfig {
             lease_ttl: DEFAULT_LEASE_TTL,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            abandon_backoff_base: DEFAULT_ABANDON_BACKOFF_BASE,
+            abandon_backoff_max: DEFAULT_ABANDON_BACKOFF_MAX,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             max_lease_wait: DEFAULT_MAX_LEASE_WAIT,
             epoch: DEFAULT_EPOCH,
@@ -95,6 +150,7 @@ impl Default for CoordinatorConfig {
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
             serve: ServeLimits::default(),
             body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            clock: Clock::system(),
         }
     }
 }

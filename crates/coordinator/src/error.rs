@@ -126,6 +126,14 @@ pub enum LeaseError {
         /// Leases allowed at once.
         limit: i64,
     },
+    /// The prover let leases expire and is suspended for its back-off.
+    #[error("suspended for {retry_after_s} s after {abandoned} abandoned leases in a row")]
+    Suspended {
+        /// Sweeps that took a lease back from it since its last accepted proof.
+        abandoned: i64,
+        /// Seconds until it may lease again.
+        retry_after_s: u64,
+    },
     /// The coordinator failed.
     #[error(transparent)]
     Internal(#[from] InternalError),

@@ -1,11 +1,13 @@
 //! Leases: handing jobs to provers, keeping them alive, taking them back.
 
+use std::collections::BTreeSet;
+
 use sheaf_types::JobId;
 
 use crate::error::{Result, StoreError};
-use crate::model::{ExpiredLeases, JobStatus, Lease, LeaseOutcome};
+use crate::model::{AbandonBackoff, ExpiredLeases, JobStatus, Lease, LeaseOutcome};
 use crate::rows::{sorted, ClaimRow};
-use crate::store::{Engine, WriteTx};
+use crate::store::WriteTx;
 use crate::Store;
 
 /// Lease expiry `now_ms + ttl_ms`, refusing a non-positive TTL or an overflow.
@@ -28,23 +30,18 @@ fn expiry(now_ms: i64, ttl_ms: i64) -> Result<i64> {
 /// unblocks the root soonest), then the lowest index. One statement picks and updates the row;
 /// on PostgreSQL the pick skips rows that concurrent claimers hold.
 ///
-/// On PostgreSQL the transaction commits without waiting for its WAL flush
-/// (`synchronous_commit = off`), saving one of the two fsyncs of a lease→submit cycle. A
-/// database crash can forget leases granted in the last few hundred milliseconds, which is
-/// the same as those leases expiring at once: the jobs are `ready` again, and a forgotten
-/// lease's submission is refused as stale unless the same prover leased the job again. A
-/// submission commits synchronously, and its flush makes every earlier commit durable too.
+/// The transaction is a lazy one ([`Store::begin_lazy_write`]): it commits without waiting
+/// for its flush, saving one of the two fsyncs of a lease→submit cycle. A database or OS
+/// crash can forget leases granted in the last moments, which is the same as those leases
+/// expiring at once: the jobs are `ready` again, and a forgotten lease's submission is refused
+/// as stale unless the same prover leased the job again. A submission commits durably, and its
+/// flush makes every earlier commit durable too.
 async fn claim_next_job(
     tx: &mut WriteTx,
     prover: &str,
     now_ms: i64,
     expires_ms: i64,
 ) -> Result<Option<Lease>> {
-    if tx.engine == Engine::Postgres {
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(tx.conn())
-            .await?;
-    }
     let claim = format!(
         "UPDATE jobs SET status = 'leased', attempts = attempts + 1, \
          lease_token = lease_token + 1, lease_holder = $1, lease_expires_ms = $2, \
@@ -95,6 +92,19 @@ async fn admit_and_claim(tx: &mut WriteTx, a: &Admission<'_>) -> Result<LeaseOut
         .await?;
     let (rate_limit, max_concurrent) =
         limits.ok_or_else(|| StoreError::UnknownProver(a.prover.to_owned()))?;
+
+    let backoff: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT abandoned_in_row, suspended_until_ms FROM prover_backoff WHERE prover = $1",
+    )
+    .bind(a.prover)
+    .fetch_optional(tx.conn())
+    .await?;
+    if let Some((abandoned, until_ms)) = backoff.filter(|(_, until_ms)| a.now_ms < *until_ms) {
+        return Ok(LeaseOutcome::Suspended {
+            abandoned,
+            until_ms,
+        });
+    }
 
     let active: i64 = sqlx::query_scalar(COUNT_ACTIVE_LEASES)
         .bind(a.prover)
@@ -161,7 +171,7 @@ impl Store {
         ttl_ms: i64,
     ) -> Result<Option<Lease>> {
         let expires_ms = expiry(now_ms, ttl_ms)?;
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_lazy_write().await?;
         let lease = claim_next_job(&mut tx, prover, now_ms, expires_ms).await;
         let lease = tx.finish(lease).await?;
         if let Some(lease) = &lease {
@@ -174,7 +184,9 @@ impl Store {
     /// if its limits admit one more lease; all in one transaction, so concurrent requests (and
     /// coordinator replicas) cannot both pass a limit with one slot left.
     ///
-    /// In order: a prover that is not registered is [`StoreError::UnknownProver`]; one holding
+    /// In order: a prover that is not registered is [`StoreError::UnknownProver`]; one serving
+    /// the back-off of its abandoned leases gets [`LeaseOutcome::Suspended`] (see
+    /// [`Store::requeue_expired_with_backoff`]); one holding
     /// `max_concurrent` unexpired leases gets [`LeaseOutcome::TooManyLeases`]; one granted
     /// `rate_limit` leases in the current epoch (`now_ms / epoch_ms`) gets
     /// [`LeaseOutcome::RateLimited`]; then a ready job is leased and counted in the epoch, or
@@ -207,7 +219,7 @@ impl Store {
             epoch,
             epoch_ends_ms,
         };
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_lazy_write().await?;
         let outcome = admit_and_claim(&mut tx, &admission).await;
         let outcome = tx.finish(outcome).await?;
         match &outcome {
@@ -268,22 +280,46 @@ impl Store {
         Ok(expires_ms)
     }
 
-    /// Takes back every lease expired at `now_ms` (expiry ≤ now): the job goes back to
-    /// `ready`, or to `dead` once it has used `max_attempts` attempts.
+    /// Takes back every lease expired at `now_ms` (expiry ≤ now), as
+    /// [`Store::requeue_expired_with_backoff`] does, without suspending anyone.
     pub async fn requeue_expired(&self, now_ms: i64, max_attempts: i64) -> Result<ExpiredLeases> {
+        self.requeue_expired_with_backoff(now_ms, max_attempts, AbandonBackoff::NONE)
+            .await
+    }
+
+    /// Takes back every lease expired at `now_ms` (expiry ≤ now). Its holder is recorded as an
+    /// abandoner of the job, once per (job, prover); the job goes back to `ready`, or to `dead`
+    /// once `max_attempts` distinct provers abandoned it. So one prover leasing a job and
+    /// walking away, however often, cannot kill it, while a job that crashes every prover
+    /// still dies.
+    ///
+    /// The abandoning prover pays instead: each sweep that takes a lease back from it counts
+    /// one more abandonment in a row (an accepted proof resets the count), and it may not lease
+    /// again for `backoff.suspension_ms(count)` from `now_ms` ([`LeaseOutcome::Suspended`]).
+    pub async fn requeue_expired_with_backoff(
+        &self,
+        now_ms: i64,
+        max_attempts: i64,
+        backoff: AbandonBackoff,
+    ) -> Result<ExpiredLeases> {
         if max_attempts < 1 {
             return Err(StoreError::InvalidArgument(format!(
                 "max_attempts must be at least 1, got {max_attempts}"
             )));
         }
+        if backoff.base_ms < 0 || backoff.max_ms < 0 {
+            return Err(StoreError::InvalidArgument(format!(
+                "abandon back-off must not be negative, got {backoff:?}"
+            )));
+        }
         let mut tx = self.begin_write().await?;
-        let expired = take_back_expired(&mut tx, now_ms, max_attempts).await;
+        let expired = take_back_expired(&mut tx, now_ms, max_attempts, backoff).await;
         let expired = tx.finish(expired).await?;
         for job in &expired.requeued {
             tracing::info!(target: "sheaf::store", %job, "lease expired, job requeued");
         }
         for job in &expired.dead {
-            tracing::warn!(target: "sheaf::store", %job, max_attempts, "attempts exhausted, job dead");
+            tracing::warn!(target: "sheaf::store", %job, max_attempts, "abandoned by max_attempts distinct provers, job dead");
         }
         Ok(expired)
     }
@@ -298,33 +334,81 @@ impl Store {
     }
 }
 
-/// The body of [`Store::requeue_expired`], inside its write transaction.
+/// The body of [`Store::requeue_expired_with_backoff`], inside its write transaction.
 async fn take_back_expired(
     tx: &mut WriteTx,
     now_ms: i64,
     max_attempts: i64,
+    backoff: AbandonBackoff,
 ) -> Result<ExpiredLeases> {
-    let dead: Vec<JobId> = sqlx::query_scalar(
-        "UPDATE jobs SET status = 'dead', lease_holder = NULL, lease_expires_ms = NULL \
-         WHERE status = 'leased' AND lease_expires_ms <= $1 AND attempts >= $2 \
-         RETURNING id",
-    )
-    .bind(now_ms)
-    .bind(max_attempts)
-    .fetch_all(tx.conn())
-    .await?;
-    let requeued: Vec<JobId> = sqlx::query_scalar(
-        "UPDATE jobs SET status = 'ready', lease_holder = NULL, lease_expires_ms = NULL \
-         WHERE status = 'leased' AND lease_expires_ms <= $1 \
-         RETURNING id",
-    )
-    .bind(now_ms)
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(ExpiredLeases {
-        requeued: sorted(requeued),
-        dead: sorted(dead),
-    })
+    let select = format!(
+        "SELECT id, lease_holder FROM jobs WHERE status = 'leased' AND lease_expires_ms <= $1 \
+         ORDER BY id{}",
+        tx.engine.for_update()
+    );
+    let expired: Vec<(JobId, Option<String>)> = sqlx::query_as(&select)
+        .bind(now_ms)
+        .fetch_all(tx.conn())
+        .await?;
+    let mut taken_back = ExpiredLeases::default();
+    let mut abandoners = BTreeSet::new();
+    for (job, holder) in expired {
+        if let Some(holder) = holder {
+            sqlx::query(
+                "INSERT INTO lease_abandons (job, prover, abandoned_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (job, prover) DO UPDATE SET abandoned_ms = excluded.abandoned_ms",
+            )
+            .bind(job)
+            .bind(&holder)
+            .bind(now_ms)
+            .execute(tx.conn())
+            .await?;
+            abandoners.insert(holder);
+        }
+        let distinct: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM lease_abandons WHERE job = $1")
+                .bind(job)
+                .fetch_one(tx.conn())
+                .await?;
+        let to = if distinct >= max_attempts {
+            taken_back.dead.push(job);
+            JobStatus::Dead
+        } else {
+            taken_back.requeued.push(job);
+            JobStatus::Ready
+        };
+        sqlx::query(
+            "UPDATE jobs SET status = $2, lease_holder = NULL, lease_expires_ms = NULL \
+             WHERE id = $1",
+        )
+        .bind(job)
+        .bind(to)
+        .execute(tx.conn())
+        .await?;
+    }
+    for prover in abandoners {
+        let in_row: i64 = sqlx::query_scalar(
+            "INSERT INTO prover_backoff (prover, abandoned_in_row, suspended_until_ms) \
+             VALUES ($1, 1, 0) ON CONFLICT (prover) DO UPDATE \
+             SET abandoned_in_row = prover_backoff.abandoned_in_row + 1 \
+             RETURNING abandoned_in_row",
+        )
+        .bind(&prover)
+        .fetch_one(tx.conn())
+        .await?;
+        let until_ms = now_ms.saturating_add(backoff.suspension_ms(in_row));
+        sqlx::query("UPDATE prover_backoff SET suspended_until_ms = $2 WHERE prover = $1")
+            .bind(&prover)
+            .bind(until_ms)
+            .execute(tx.conn())
+            .await?;
+        if until_ms > now_ms {
+            tracing::warn!(target: "sheaf::store", %prover, abandoned_in_row = in_row, until_ms, "prover let leases expire, suspended");
+        }
+    }
+    taken_back.requeued = sorted(taken_back.requeued);
+    taken_back.dead = sorted(taken_back.dead);
+    Ok(taken_back)
 }
 
 fn log_lease(lease: &Lease) {

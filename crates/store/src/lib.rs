@@ -3,8 +3,9 @@
 //! replicas on one database), behind one [`Store`].
 //!
 //! A coordinator killed at any moment restarts on the same store and carries on: every state
-//! change is one database transaction, and all times are parameters taken from the coordinator's
-//! clock, never from a prover or the database.
+//! change is one database transaction, and all times are parameters taken from the coordinator,
+//! never from a prover: on PostgreSQL from the database's clock, which every replica shares
+//! ([`Store::shared_clock_ms`]), on SQLite from the one process's clock.
 //!
 //! # Flow of a job
 //!
@@ -14,14 +15,14 @@
 //!    ▼                                     ▼
 //!  ready ◀──── last child proved ────── waiting
 //!    │  ▲      (same transaction)
-//!    │  └──── lease expired, attempts left ─────┐
+//!    │  └──── lease expired (holder noted) ─────┐
 //!    │ lease_next_job                            │ requeue_expired
 //!    │ (attempts += 1, new fencing token)        │
 //!    ▼                                           │
 //!  leased ───────────────────────────────────────┤
 //!    │                                           │
-//!    │ submit_proof                              └──▶ dead (attempts used up)
-//!    │ (current lease only)
+//!    │ submit_proof                              └──▶ dead (max_attempts distinct
+//!    │ (current lease only)                            provers abandoned it)
 //!    ▼
 //!  proved: blob, reward entry, parent released — one transaction
 //!
@@ -67,10 +68,9 @@
 //! - **Durability.** On PostgreSQL a stored proof, an operator action or a registry change is
 //!   durable when its call returns; a lease commits without waiting for the WAL flush, so a
 //!   database crash may forget the last leases granted, as if they had expired. SQLite runs
-//!   in WAL mode with `synchronous = NORMAL`, checkpointing in the background: a commit
-//!   survives a crash of the process, but an OS crash or power loss may drop the last commits
-//!   (never corrupting the file). A dropped lease is leased again, a dropped proof is proved
-//!   again.
+//!   in WAL mode with `synchronous = FULL`, checkpointing in the background: every commit
+//!   that returned survives a crash of the process and of the OS (one fsync per write
+//!   transaction), so the ledger (proofs, rewards, outbox, roles) is never rolled back.
 //! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
 //!   with `sqlx::migrate!` and applied at connect, each in its own transaction, under sqlx's
 //!   advisory lock on PostgreSQL; a database migrated by the store's former runner is adopted
@@ -103,10 +103,10 @@ pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{
-    ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob, NewRollupTransaction,
-    NewSequence, ProvedLeaf, Prover, ProverActivity, PublishedBlock, Reward, RewardEntry,
-    RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount, StatusCount,
-    StoredProofs, SubmitOutcome,
+    AbandonBackoff, ExpiredLeases, Job, JobFilter, JobStatus, Lease, LeaseOutcome, NewJob,
+    NewRollupTransaction, NewSequence, ProvedLeaf, Prover, ProverActivity, PublishedBlock, Reward,
+    RewardEntry, RollupBlock, RollupTransaction, RollupTxStatus, Sequence, SequenceStatusCount,
+    StatusCount, StoredProofs, SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
 pub use roles::{Role, RoleFence};

@@ -190,6 +190,46 @@ pub enum LeaseOutcome {
         /// The leases it may hold at once.
         limit: i64,
     },
+    /// The prover let leases expire and serves its back-off ([`AbandonBackoff`]).
+    Suspended {
+        /// Expiry sweeps that took a lease back from it since its last accepted proof.
+        abandoned: i64,
+        /// When it may lease again (milliseconds).
+        until_ms: i64,
+    },
+}
+
+/// What letting a lease expire costs the prover that held it: after `n` sweeps in a row that
+/// took a lease back from it (an accepted proof resets `n`), it may not lease for
+/// `min(base_ms · 2^(n−1), max_ms)`. The job does not pay: it dies only once `max_attempts`
+/// distinct provers abandoned it ([`Store::requeue_expired_with_backoff`](crate::Store)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbandonBackoff {
+    /// The first suspension (milliseconds); 0 suspends nobody.
+    pub base_ms: i64,
+    /// The longest suspension (milliseconds).
+    pub max_ms: i64,
+}
+
+impl AbandonBackoff {
+    /// No suspension at all.
+    pub const NONE: AbandonBackoff = AbandonBackoff {
+        base_ms: 0,
+        max_ms: 0,
+    };
+
+    /// The suspension after `in_row` abandoned leases in a row: `min(base · 2^(in_row−1), max)`,
+    /// 0 for none.
+    pub fn suspension_ms(&self, in_row: i64) -> i64 {
+        if in_row < 1 || self.base_ms <= 0 {
+            return 0;
+        }
+        let doublings = (in_row - 1).min(62) as u32;
+        self.base_ms
+            .saturating_mul(1_i64 << doublings)
+            .min(self.max_ms)
+            .max(0)
+    }
 }
 
 /// The reward entry recorded with a proof.

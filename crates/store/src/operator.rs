@@ -318,6 +318,11 @@ async fn requeue(tx: &mut WriteTx, job: JobId) -> Result<JobStatus> {
     .bind(to)
     .execute(tx.conn())
     .await?;
+    // A fresh budget: the provers that abandoned it count no more.
+    sqlx::query("DELETE FROM lease_abandons WHERE job = $1")
+        .bind(job)
+        .execute(tx.conn())
+        .await?;
     Ok(to)
 }
 

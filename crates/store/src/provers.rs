@@ -107,6 +107,10 @@ async fn replace_registry(tx: &mut WriteTx, provers: &[Prover]) -> Result<Vec<St
                     .bind(&id)
                     .execute(tx.conn())
                     .await?;
+                sqlx::query("DELETE FROM prover_backoff WHERE prover = $1")
+                    .bind(&id)
+                    .execute(tx.conn())
+                    .await?;
                 removed.push(id);
             }
             Some(prover) if prover.public_key.as_slice() != public_key => {

@@ -105,6 +105,15 @@ impl Engine {
     }
 }
 
+/// Whether a write transaction's commit waits until it is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    /// It survives an OS crash once committed: the ledger.
+    Durable,
+    /// It may be lost in an OS crash until the next durable commit: a lease.
+    Lazy,
+}
+
 /// One write transaction. SQLite opens it with `BEGIN IMMEDIATE`, taking the write lock up
 /// front so two writers never deadlock upgrading read locks.
 ///
@@ -229,12 +238,38 @@ impl Store {
     /// task's output and rolls back. [`sqlite_write_pool`] also checks every released write
     /// connection.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        self.begin_write_with(Durability::Durable).await
+    }
+
+    /// Starts a write transaction, as [`Store::begin_write`], whose commit does not wait for
+    /// the disk: for a lease, which is no part of the ledger. Forgetting one in a crash is the
+    /// same as its expiring at once; the next durable commit (a submission, whose flush covers
+    /// every earlier write) makes it durable anyway. This saves one of the two flushes of a
+    /// lease→submit cycle. SQLite commits it with `synchronous = NORMAL` (set before its
+    /// `BEGIN`, since SQLite refuses the change inside a transaction, and reset to FULL when the
+    /// connection returns to the pool, see [`sqlite_write_pool`]); PostgreSQL with
+    /// `synchronous_commit = off`.
+    pub(crate) async fn begin_lazy_write(&self) -> Result<WriteTx> {
+        let mut tx = self.begin_write_with(Durability::Lazy).await?;
+        if tx.engine == Engine::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(tx.conn())
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    async fn begin_write_with(&self, durability: Durability) -> Result<WriteTx> {
         let engine = self.db.engine;
         let pool = self.db.write.clone();
         let begin = tokio::spawn(async move {
-            match engine {
-                Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-                Engine::Postgres => pool.begin().await,
+            match (engine, durability) {
+                (Engine::Sqlite, Durability::Durable) => pool.begin_with("BEGIN IMMEDIATE").await,
+                (Engine::Sqlite, Durability::Lazy) => {
+                    pool.begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                        .await
+                }
+                (Engine::Postgres, _) => pool.begin().await,
             }
         });
         let tx = begin.await.map_err(|e| {
@@ -243,6 +278,26 @@ impl Store {
             )))
         })??;
         Ok(WriteTx { engine, tx })
+    }
+
+    /// The clock every replica of this store shares, in milliseconds since the Unix epoch: the
+    /// PostgreSQL server's (`clock_timestamp()`), or `None` on SQLite, whose one process has
+    /// only its own clock.
+    ///
+    /// Lease expiry, nonce windows and role leases compare times written by one replica with
+    /// times read by another; taken from here, a replica whose own clock runs ahead cannot
+    /// expire another's live lease early.
+    pub async fn shared_clock_ms(&self) -> Result<Option<i64>> {
+        match self.db.engine {
+            Engine::Sqlite => Ok(None),
+            Engine::Postgres => Ok(Some(
+                sqlx::query_scalar(
+                    "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
+                )
+                .fetch_one(self.reader())
+                .await?,
+            )),
+        }
     }
 
     /// The pool for reads.
@@ -267,18 +322,16 @@ fn with_create_mode(url: &str) -> String {
 
 /// The connection settings of every SQLite connection, as pragmas run at connect.
 ///
-/// NORMAL sync in WAL mode: a commit is durable against a crash of the process (the WAL is
-/// written before the commit returns) and the database is never corrupted, but the last
-/// commits before an OS crash or power loss may be lost, since the WAL is fsynced at
-/// checkpoints rather than at every commit. FULL costs an fsync per write transaction in the
-/// writer's path, two per lease→submit cycle: the store bench ran 171 cycles/s against 566 with
-/// NORMAL, on a disk with 1.7 ms fsyncs. A lost commit is a lease or a proof the coordinator
-/// forgets: the job is leased and proved again (at-least-once execution), and a prover may have
-/// been told its proof was accepted while another is rewarded for the job. Deployments that
-/// cannot accept that window run PostgreSQL.
+/// FULL sync in WAL mode: the WAL is fsynced at every commit, so a commit that returned survives
+/// an OS crash or a power loss, not only a crash of the process. The store is the ledger: a
+/// root proof and the outbox rows of a step whose hash went on chain, the sender's role and the
+/// rewards. With NORMAL (fsync at checkpoints only) an OS crash could forget them after the
+/// chain recorded the hash, and the sender would sign the step again. The cost is one fsync
+/// per write transaction in the writer's path; `sheaf bench store` measures it (README).
+/// Readers run the same pragmas, where `synchronous` has no effect.
 fn sqlite_pragmas() -> String {
     format!(
-        "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+        "PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
          PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};",
         SQLITE_BUSY_TIMEOUT.as_millis()
     )
@@ -301,11 +354,14 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
 /// transaction is closed (which rolls the transaction back) rather than reused. Its next user
 /// would otherwise write into that transaction, and nothing it wrote would ever commit; see
 /// [`Store::begin_write`] for how one was left open. The check is a `BEGIN`, which SQLite
-/// refuses inside a transaction, and its `ROLLBACK`: two statements that take no lock.
+/// refuses inside a transaction, and its `ROLLBACK`: two statements that take no lock. Before
+/// them `synchronous` goes back to FULL after a lazy write ([`Store::begin_lazy_write`]),
+/// whichever way that write ended.
 fn sqlite_write_pool() -> AnyPoolOptions {
     sqlite_pool(1).after_release(|conn, _| {
         Box::pin(async move {
-            match conn.execute(sqlx::raw_sql("BEGIN; ROLLBACK")).await {
+            let reset = "PRAGMA synchronous = FULL; BEGIN; ROLLBACK";
+            match conn.execute(sqlx::raw_sql(reset)).await {
                 Ok(_) => Ok(true),
                 Err(error) => {
                     tracing::warn!(target: "sheaf::store", %error,
@@ -320,7 +376,7 @@ fn sqlite_write_pool() -> AnyPoolOptions {
 /// The same settings for the connections that are SQLite's own (WAL switch, checkpointer).
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str(url)?
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
         .pragma(
@@ -370,6 +426,54 @@ fn is_busy(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every commit to a SQLite store is durable against an OS crash: the write connection, the
+    /// one that commits the ledger, runs with `synchronous = FULL` (2), not NORMAL (1).
+    #[tokio::test]
+    async fn the_sqlite_writer_syncs_every_commit() {
+        const FULL: i64 = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        tx.finish(Ok(())).await.unwrap();
+        assert_eq!(
+            synchronous, FULL,
+            "the ledger's writer is not synchronous = FULL"
+        );
+        let mut single = store.writer().acquire().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *single)
+            .await
+            .unwrap();
+        assert_eq!(
+            synchronous, FULL,
+            "single-statement writes are not synchronous = FULL"
+        );
+        drop(single);
+        // A lease commits lazily, and the writer is back to FULL after it.
+        let mut lazy = store.begin_lazy_write().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(lazy.conn())
+            .await
+            .unwrap();
+        lazy.finish(Ok(())).await.unwrap();
+        assert_eq!(synchronous, 1, "a lease's transaction is NORMAL");
+        let mut tx = store.begin_write().await.unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        tx.finish(Ok(())).await.unwrap();
+        assert_eq!(
+            synchronous, FULL,
+            "a write after a lease is not synchronous = FULL"
+        );
+        store.close().await;
+    }
 
     /// A write connection handed back to the pool inside a transaction (as a cancelled `BEGIN`
     /// once left it) is closed, not reused: the next write commits and readers see it.

@@ -126,6 +126,12 @@ async fn store_proof(tx: &mut WriteTx, s: &Submission<'_>) -> Result<SubmitOutco
             },
         });
     };
+    // An accepted proof ends the prover's run of abandoned leases: its next abandonment
+    // starts the back-off from the base again.
+    sqlx::query("UPDATE prover_backoff SET abandoned_in_row = 0 WHERE prover = $1")
+        .bind(s.prover)
+        .execute(tx.conn())
+        .await?;
     sqlx::query(
         "INSERT INTO rewards (job, sequence, prover, worker_pk, work_units, created_ms) \
          VALUES ($1, $2, $3, $4, $5, $6)",

@@ -13,7 +13,7 @@ use sheaf_coordinator::admission::{
     parse_provers, ChainRegistry, ChainRegistryConfig, RegistryError,
 };
 use sheaf_coordinator::config::{
-    DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
+    DEFAULT_ABANDON_BACKOFF_BASE, DEFAULT_ABANDON_BACKOFF_MAX, DEFAULT_CHAIN_POLL_INTERVAL, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL,
     DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
     DEFAULT_VERIFY_WORKERS,
@@ -51,7 +51,7 @@ pub struct ServiceArgs {
     /// How often provers heartbeat, in ms.
     #[arg(long, env = "SHEAF_HEARTBEAT_MS", default_value_t = DEFAULT_HEARTBEAT_INTERVAL.as_millis() as u64)]
     pub heartbeat_ms: u64,
-    /// Leases a job may take before it is dead.
+    /// Distinct provers that may let a job's lease expire before it is dead.
     #[arg(long, env = "SHEAF_MAX_ATTEMPTS", default_value_t = DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: i64,
     /// Length of a rate-limit epoch, in ms.
@@ -80,6 +80,15 @@ pub struct ServiceArgs {
     /// a second); at least --max-body-bytes.
     #[arg(long, env = "SHEAF_BODY_BUDGET_BYTES", default_value_t = DEFAULT_BODY_BUDGET_BYTES)]
     pub body_budget_bytes: usize,
+
+    // What letting a lease expire costs the prover (issue 15, defect 4).
+    /// First suspension of a prover that let a lease expire, in ms; doubled for each further
+    /// abandoned lease in a row (an accepted proof resets it). 0 suspends nobody.
+    #[arg(long, env = "SHEAF_ABANDON_BACKOFF_MS", default_value_t = DEFAULT_ABANDON_BACKOFF_BASE.as_millis() as u64)]
+    pub abandon_backoff_ms: u64,
+    /// Longest suspension of a prover that keeps letting leases expire, in ms.
+    #[arg(long, env = "SHEAF_ABANDON_BACKOFF_MAX_MS", default_value_t = DEFAULT_ABANDON_BACKOFF_MAX.as_millis() as u64)]
+    pub abandon_backoff_max_ms: u64,
 }
 
 impl ServiceArgs {
@@ -124,6 +133,8 @@ impl ServiceArgs {
                 body_timeout: Duration::from_millis(self.body_timeout_ms),
             },
             body_budget_bytes: self.body_budget_bytes,
+            abandon_backoff_base: Duration::from_millis(self.abandon_backoff_ms),
+            abandon_backoff_max: Duration::from_millis(self.abandon_backoff_max_ms),
             ..CoordinatorConfig::default()
         })
     }

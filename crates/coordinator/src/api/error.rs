@@ -252,7 +252,8 @@ impl From<HelloError> for ApiError {
 impl From<LeaseError> for ApiError {
     fn from(e: LeaseError) -> Self {
         match e {
-            LeaseError::RateLimited { retry_after_s, .. } => {
+            LeaseError::RateLimited { retry_after_s, .. }
+            | LeaseError::Suspended { retry_after_s, .. } => {
                 ApiError::new(ErrorCode::RateLimited, e.to_string()).retry_after(retry_after_s)
             }
             LeaseError::TooManyLeases { .. } => {

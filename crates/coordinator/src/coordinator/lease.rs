@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sheaf_api::{ChildProof, JobAssignment};
 use sheaf_store::{Lease, LeaseOutcome, Prover};
-use sheaf_types::clock::{millis, now_ms};
+use sheaf_types::clock::millis;
 use sheaf_types::JobId;
 
 use super::Coordinator;
@@ -29,13 +29,15 @@ impl Coordinator {
             notified.as_mut().enable();
             // Nothing ready: wait without taking the store's write lock (idle provers would
             // otherwise queue writes on SQLite every recheck).
+            let mut now = 0;
             let outcome = if !self.store.has_ready_job().await? {
                 LeaseOutcome::NoWork
             } else {
+                now = self.store_clock_ms().await?;
                 self.store
                     .lease_admitted(
                         &prover.id,
-                        now_ms(),
+                        now,
                         millis(self.config.lease_ttl),
                         millis(self.config.epoch),
                     )
@@ -51,7 +53,7 @@ impl Coordinator {
                     limit,
                     epoch_ends_ms,
                 } => {
-                    let retry_after_s = ((epoch_ends_ms - now_ms()).max(0) as u64).div_ceil(1000);
+                    let retry_after_s = ((epoch_ends_ms - now).max(0) as u64).div_ceil(1000);
                     return Err(LeaseError::RateLimited {
                         used,
                         limit,
@@ -60,6 +62,16 @@ impl Coordinator {
                 }
                 LeaseOutcome::TooManyLeases { active, limit } => {
                     return Err(LeaseError::TooManyLeases { active, limit });
+                }
+                LeaseOutcome::Suspended {
+                    abandoned,
+                    until_ms,
+                } => {
+                    let retry_after_s = ((until_ms - now).max(0) as u64).div_ceil(1000);
+                    return Err(LeaseError::Suspended {
+                        abandoned,
+                        retry_after_s,
+                    });
                 }
                 LeaseOutcome::NoWork => {}
             }
@@ -112,9 +124,10 @@ impl Coordinator {
         if current.lease_holder.as_deref() != Some(prover.id.as_str()) {
             return Err(JobRefusal::StaleLease { job, token }.into());
         }
+        let now = self.store_clock_ms().await?;
         Ok(self
             .store
-            .heartbeat(job, token, now_ms(), millis(self.config.lease_ttl))
+            .heartbeat(job, token, now, millis(self.config.lease_ttl))
             .await?)
     }
 }

@@ -8,6 +8,7 @@ mod lease;
 mod submit;
 
 pub(crate) use submit::stored_header;
+pub use submit::ProofCheck;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -50,6 +51,8 @@ pub struct Coordinator {
     store: Store,
     circuits: Arc<CircuitSet>,
     verifiers: HashMap<JobCircuit, Arc<VerifierCircuitData<F, C, D>>>,
+    /// Checks a submitted proof with one of `verifiers`.
+    proof_check: ProofCheck,
     spec: CircuitSpec,
     config: CoordinatorConfig,
     registry: Option<Arc<dyn Registry>>,
@@ -153,6 +156,7 @@ impl Coordinator {
         Ok(Coordinator {
             store,
             verifiers,
+            proof_check: sheaf_circuits::verify_job_proof,
             spec,
             verify_admission: Arc::new(Semaphore::new(config.verify_workers + config.verify_queue)),
             verify_workers: Arc::new(Semaphore::new(config.verify_workers.max(1))),
@@ -167,6 +171,22 @@ impl Coordinator {
             chain: std::sync::OnceLock::new(),
             rollup: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The time that lease expiry, nonce windows and roles are measured by: the database's
+    /// clock when replicas share one (PostgreSQL), else this replica's.
+    pub(crate) async fn store_clock_ms(&self) -> Result<i64, StoreError> {
+        Ok(match self.store.shared_clock_ms().await? {
+            Some(now) => now,
+            None => self.config.clock.now_ms(),
+        })
+    }
+
+    /// Checks submitted proofs with `check` instead of [`sheaf_circuits::verify_job_proof`]:
+    /// for tests of what the coordinator does when verification misbehaves (a panic).
+    #[doc(hidden)]
+    pub fn set_proof_check(&mut self, check: ProofCheck) {
+        self.proof_check = check;
     }
 
     /// The store.
@@ -318,7 +338,10 @@ impl Coordinator {
         nonce: &[u8; 16],
         now: i64,
     ) -> Result<(), AdmissionError> {
-        let expires = now + 2 * sheaf_api::MAX_CLOCK_SKEW_MS;
+        // Remembered by the store's clock, as the sweeper forgets by it; `now` (this replica's
+        // clock, which the request's timestamp was checked against) where there is no other.
+        let now = self.store.shared_clock_ms().await?.unwrap_or(now);
+        let expires = now.saturating_add(2 * sheaf_api::MAX_CLOCK_SKEW_MS);
         if self
             .store
             .remember_nonce(&hex::encode(key), &hex::encode(nonce), expires)
@@ -406,10 +429,14 @@ impl Coordinator {
     /// One pass of the sweeper: take back expired leases, forget old nonces, pick up registry
     /// changes.
     pub async fn sweep(&self) -> Result<(), StartError> {
-        let now = now_ms();
+        let now = self.store_clock_ms().await?;
+        let backoff = sheaf_store::AbandonBackoff {
+            base_ms: millis(self.config.abandon_backoff_base),
+            max_ms: millis(self.config.abandon_backoff_max),
+        };
         let expired = self
             .store
-            .requeue_expired(now, self.config.max_attempts)
+            .requeue_expired_with_backoff(now, self.config.max_attempts, backoff)
             .await?;
         let taken_back = expired.requeued.len() + expired.dead.len();
         if taken_back > 0 {

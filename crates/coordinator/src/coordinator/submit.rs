@@ -4,9 +4,10 @@
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use plonky2::plonk::circuit_data::VerifierCircuitData;
 use sheaf_api::SubmitResponse;
 use sheaf_circuits::{
-    decode_proof, verify_job_proof, CircuitError, CircuitSet, Digest, Expected, Header, JobCircuit,
+    decode_proof, CircuitError, CircuitSet, Digest, Expected, Header, JobCircuit, Proof, C, D, F,
 };
 use sheaf_store::{Job, JobStatus, Prover, RewardEntry};
 use sheaf_types::clock::now_ms;
@@ -54,7 +55,7 @@ impl Coordinator {
             }
             return Err(JobRefusal::AlreadyProved(job).into());
         }
-        let now = now_ms();
+        let now = self.store_clock_ms().await.map_err(InternalError::Store)?;
         let lease_current = current.status == JobStatus::Leased
             && current.lease_token == token
             && current.lease_holder.as_deref() == Some(prover.id.as_str())
@@ -92,7 +93,7 @@ impl Coordinator {
                     worker_pk: prover.worker_pk,
                     work_units: work_units as i64,
                 },
-                now_ms(),
+                self.store_clock_ms().await.map_err(InternalError::Store)?,
                 prove_ms,
             )
             .await?;
@@ -167,8 +168,9 @@ impl Coordinator {
             .await
             .map_err(|_| SubmitError::ShuttingDown)?;
         let start = Instant::now();
+        let check = self.proof_check;
         let verified = tokio::task::spawn_blocking(move || {
-            verify_job_proof(&bytes, &verifier, &expected).map(|proof| proof.public_inputs)
+            isolated(|| check(&bytes, &verifier, &expected)).map(|proof| proof.public_inputs)
         })
         .await
         .map_err(InternalError::VerifierTask)?;
@@ -177,6 +179,32 @@ impl Coordinator {
         // The verifier accepted a header of the expected length: it parses.
         Header::from_public_inputs(&public_inputs).map_err(|e| InternalError::Circuits(e).into())
     }
+}
+
+/// How the coordinator checks a submitted proof against its circuit and expected header:
+/// [`sheaf_circuits::verify_job_proof`], unless a test installed a stand-in
+/// ([`Coordinator::set_proof_check`]).
+pub type ProofCheck =
+    fn(&[u8], &VerifierCircuitData<F, C, D>, &Expected) -> Result<Proof, CircuitError>;
+
+/// Runs a proof check, turning a panic into a refusal of the proof. Verification runs
+/// plonky2 on bytes a remote party chose; a panic there (a bug the bytes reach) must cost the
+/// sender its proof, not the coordinator a 500 or a worker thread. The panic is logged in
+/// full; the prover is told only that its proof was refused.
+pub(crate) fn isolated<T>(
+    check: impl FnOnce() -> Result<T, CircuitError>,
+) -> Result<T, CircuitError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        tracing::error!(target: "sheaf::coordinator", panic = %message, "proof verification panicked: proof refused");
+        Err(CircuitError::VerificationFailed(
+            "the verifier failed on this proof".to_owned(),
+        ))
+    })
 }
 
 /// The header of `job`'s stored proof, made with `circuit`: what a parent aggregates and a
@@ -218,5 +246,25 @@ impl Coordinator {
             whitelist_root: self.circuits.whitelist_root(circuit),
         };
         self.verify(circuit, bytes, expected).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_check_is_a_refused_proof() {
+        let refused = isolated::<()>(|| panic!("index out of bounds"));
+        assert!(
+            matches!(&refused, Err(CircuitError::VerificationFailed(m)) if !m.contains("index")),
+            "{refused:?}"
+        );
+        let formatted = isolated::<()>(|| panic!("{} out of {}", 7, 3));
+        assert!(matches!(
+            formatted,
+            Err(CircuitError::VerificationFailed(_))
+        ));
+        assert_eq!(isolated(|| Ok(7)).unwrap(), 7);
     }
 }

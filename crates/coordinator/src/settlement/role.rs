@@ -144,9 +144,12 @@ impl ProofSender {
     async fn renew(&self, ttl: Duration) -> Result<Option<RoleFence>> {
         self.chain.height().await?;
         self.chain_contact.answered();
+        // The database's clock where replicas share one: a standby whose clock runs ahead
+        // must not see the holder's lease run out early.
+        let now = self.store.shared_clock_ms().await?.unwrap_or_else(now_ms);
         Ok(self
             .store
-            .role_acquire(&self.role, &self.holder, now_ms(), millis(ttl))
+            .role_acquire(&self.role, &self.holder, now, millis(ttl))
             .await?)
     }
 

@@ -144,11 +144,18 @@ async fn job_is_dead_after_its_attempts_and_leases_no_more() {
         max_attempts: 2,
         ..short_leases(200)
     };
-    let (alice, net, first) = alice_leasing(config, 1).await;
-    let second: sheaf_api::JobAssignment = net.try_lease(&alice, 5_000).await.json();
+    let [alice, bob, carol] = ["alice", "bob", "carol"].map(TestProver::new);
+    let net = start(
+        vec![alice.registered(), bob.registered(), carol.registered()],
+        config,
+    )
+    .await;
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
+    let first = net.lease(&alice).await;
+    // Two distinct provers let the lease expire: attempts used up.
+    let second: sheaf_api::JobAssignment = net.try_lease(&bob, 5_000).await.json();
     assert_eq!((first.attempt, second.attempt), (1, 2));
-    // The second lease expires too: attempts used up.
-    let none = net.try_lease(&alice, 1_000).await;
+    let none = net.try_lease(&carol, 1_000).await;
     assert_eq!(none.status, 204);
     let job = net.stored_job(&first.job).await;
     assert_eq!(job.status, JobStatus::Dead);

@@ -32,17 +32,23 @@ async fn sqlx_history(db: &TestDb) -> Vec<i64> {
 #[tokio::test]
 async fn a_v6_database_of_the_former_runner_is_adopted_once() {
     each_v6_fixture(|db| async move {
-        assert_eq!(SCHEMA_VERSION, 11);
+        assert_eq!(SCHEMA_VERSION, 12);
         let store = db.connect().await;
-        // Versions 1 to 6 adopted from the former runner, 7 to 11 applied by sqlx.
-        assert_eq!(store.schema_version().await.unwrap(), 11, "[{}]", db.engine);
-        assert_eq!(sqlx_history(&db).await, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        // Versions 1 to 6 adopted from the former runner, 7 to 12 applied by sqlx.
+        assert_eq!(store.schema_version().await.unwrap(), 12, "[{}]", db.engine);
+        assert_eq!(
+            sqlx_history(&db).await,
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        );
         store.close().await;
         // A second open finds the history complete, with this build's checksums (sqlx would
         // refuse a mismatch), and applies nothing.
         let store = db.connect().await;
-        assert_eq!(store.schema_version().await.unwrap(), 11);
-        assert_eq!(sqlx_history(&db).await, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            sqlx_history(&db).await,
+            (1..=SCHEMA_VERSION).collect::<Vec<_>>()
+        );
         // The former runner's table is left as it was, so a build of before still opens.
         assert_eq!(
             db.fetch_i64s("SELECT version FROM schema_migrations ORDER BY version")

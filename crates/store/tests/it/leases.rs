@@ -186,8 +186,9 @@ async fn requeue_expired_requeues_then_kills_after_max_attempts() {
         plan(&store, 1, 2, 2).await;
         let doomed = JobId::new(SequenceId(1), 0, 0);
         let mut now = T0;
+        // Each lease abandoned by another prover: distinct abandoners are what kill a job.
         for attempt in 1..=MAX_ATTEMPTS {
-            let lease = lease_at(&store, "p", now).await;
+            let lease = lease_at(&store, &format!("p{attempt}"), now).await;
             assert_eq!((lease.job, lease.attempt), (doomed, attempt));
             // Not yet expired one millisecond before: nothing moves.
             let early = store

@@ -1,6 +1,7 @@
 //! Integration tests of the store, each run on SQLite and, when `SHEAF_TEST_POSTGRES_URL` is
 //! set (at build time, see build.rs), on PostgreSQL.
 
+mod abandon;
 mod admission;
 mod bench;
 mod claims;

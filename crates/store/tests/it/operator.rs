@@ -168,8 +168,8 @@ async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
         plan(&store, 1, 1, 2).await;
         let job = JobId::new(SequenceId(1), 0, 0);
         let mut now = T0;
-        for _ in 0..MAX_ATTEMPTS {
-            let lease = lease_at(&store, "p", now).await;
+        for attempt in 0..MAX_ATTEMPTS {
+            let lease = lease_at(&store, &format!("p{attempt}"), now).await;
             now = lease.expires_ms;
             store.requeue_expired(now, MAX_ATTEMPTS).await.unwrap();
         }
@@ -178,9 +178,15 @@ async fn requeue_job_revives_a_dead_job_with_fresh_attempts() {
         assert_eq!(store.requeue_job(job).await.unwrap(), JobStatus::Ready);
         let revived = store.get_job(job).await.unwrap().unwrap();
         assert_eq!((revived.status, revived.attempts), (JobStatus::Ready, 0));
-        let lease = lease_at(&store, "p", now).await;
+        let lease = lease_at(&store, "p0", now).await;
         // A fresh budget, but never a reused token.
         assert_eq!((lease.attempt, lease.token), (1, MAX_ATTEMPTS + 1));
+        // Its former abandoners count no more: one more abandonment leaves it ready.
+        let expired = store
+            .requeue_expired(lease.expires_ms, MAX_ATTEMPTS)
+            .await
+            .unwrap();
+        assert_eq!(expired.requeued, vec![job]);
     })
     .await;
 }
