@@ -39,6 +39,10 @@ pub enum BenchCommand {
     /// tree under the network's final key against the seed's flat circuit over the same claims,
     /// each side in its own process.
     Claims(crate::cmd::bench_claims::ClaimsArgs),
+    /// The network as separate processes (chain, coordinator, provers) under a seeded schedule
+    /// of SIGKILLs, crashes at failpoints, PostgreSQL restarts and partitions; fails unless no
+    /// job is lost, no reward doubled, every root verifies and every sequence settles.
+    Chaos(crate::cmd::bench_chaos::ChaosArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

@@ -1,6 +1,7 @@
 //! The `sheaf` subcommands.
 
 pub mod bench;
+pub mod bench_chaos;
 pub mod bench_claims;
 pub mod bench_store;
 pub mod chain;
