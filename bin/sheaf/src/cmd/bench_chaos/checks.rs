@@ -69,7 +69,10 @@ impl Checks {
         expect(self.dead_jobs == 0, format!("{} dead jobs", self.dead_jobs));
         expect(
             self.outbox_mismatches == 0,
-            format!("{} outbox rows differ from the chain", self.outbox_mismatches),
+            format!(
+                "{} outbox rows differ from the chain",
+                self.outbox_mismatches
+            ),
         );
         expect(
             self.roots_verified == self.sequences,
@@ -212,10 +215,9 @@ async fn check_outbox(
     checks.outbox_rows = rows.len();
     let mut with_receipt = 0u64;
     for row in &rows {
-        let hash = row
-            .tx_hash
-            .parse()
-            .map_err(|e| anyhow::anyhow!("outbox row {} has hash {:?}: {e}", row.id, row.tx_hash))?;
+        let hash = row.tx_hash.parse().map_err(|e| {
+            anyhow::anyhow!("outbox row {} has hash {:?}: {e}", row.id, row.tx_hash)
+        })?;
         let receipt = chain.receipt(&hash).await?;
         if receipt.is_some() {
             with_receipt += 1;

@@ -43,7 +43,7 @@ use sheaf_chain::settlement::{Address, Amount, SettlementParams};
 use sheaf_chain::{Call, ChainClient};
 use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
-use sheaf_store::{OutboxStatus, Store};
+use sheaf_store::{JobFilter, JobStatus, OutboxStatus, Store};
 
 use self::checks::{Checks, Expected};
 use self::postgres::PrivatePostgres;
@@ -358,8 +358,7 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<()> {
     let temp;
     let dir = match &args.work_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             dir.clone()
         }
         None => {
@@ -419,10 +418,8 @@ impl Network {
             if let Some((ended, status)) = process.ended() {
                 match ended {
                     Ended::AtFailpoint(name) => {
-                        if let Some(c) = injected
-                            .failpoints
-                            .iter_mut()
-                            .find(|c| c.failpoint == name)
+                        if let Some(c) =
+                            injected.failpoints.iter_mut().find(|c| c.failpoint == name)
                         {
                             c.crashed += 1;
                         }
@@ -434,7 +431,7 @@ impl Network {
                 }
             }
             if !process.running() && process.may_restart() {
-                process.start(None)?;
+                process.start(process.armed())?;
             }
         }
         Ok(())
@@ -620,12 +617,15 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
     let fault_seconds = faults_started.elapsed().as_secs_f64();
 
     // Healed and disarmed: everything gets time to prove and settle.
-    eprintln!("chaos: faults stopped after {fault_seconds:.0} s; waiting for every sequence to settle");
+    eprintln!(
+        "chaos: faults stopped after {fault_seconds:.0} s; waiting for every sequence to settle"
+    );
     for link in [Link::ProversCoordinator, Link::CoordinatorChain] {
         net.link(link).set(Mode::Pass);
     }
     for process in net.processes() {
         if process.armed().is_some() {
+            process.kill();
             process.start(None)?;
         }
     }
@@ -634,8 +634,13 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
     let mut last_progress = Instant::now();
     loop {
         net.supervise(&mut injected)?;
-        if settled(&client, &db, sequences).await {
-            break;
+        match settled(&client, &db, sequences).await {
+            Settlement::Done => break,
+            Settlement::Stuck(dead) => {
+                eprintln!("chaos: {dead} jobs are dead and wait for an operator: nothing more will settle");
+                break;
+            }
+            Settlement::Going => {}
         }
         if Instant::now() > deadline {
             eprintln!(
@@ -825,11 +830,7 @@ fn wait(args: &ChaosArgs) -> Duration {
 }
 
 fn count_armed(injected: &mut Injected, name: &str) {
-    if let Some(c) = injected
-        .failpoints
-        .iter_mut()
-        .find(|c| c.failpoint == name)
-    {
+    if let Some(c) = injected.failpoints.iter_mut().find(|c| c.failpoint == name) {
         c.armed += 1;
     }
 }
@@ -842,20 +843,41 @@ async fn finalized(client: &ChainClient) -> u64 {
         .map_or(0, |s| s.next_to_finalize.get().saturating_sub(1))
 }
 
-/// Whether every sequence is finalized on chain and nothing is in flight in the outbox.
-async fn settled(client: &ChainClient, db: &str, sequences: u64) -> bool {
-    if finalized(client).await < sequences {
-        return false;
-    }
+/// Where settling stands once the faults stopped.
+enum Settlement {
+    /// Every sequence finalized on chain, nothing in flight in the outbox.
+    Done,
+    /// Jobs are dead: they wait for an operator, so their sequences never settle.
+    Stuck(usize),
+    /// Still proving or settling.
+    Going,
+}
+
+async fn settled(client: &ChainClient, db: &str, sequences: u64) -> Settlement {
     let Ok(store) = Store::connect(db).await else {
-        return false;
+        return Settlement::Going;
     };
+    let dead = store
+        .list_jobs(JobFilter {
+            status: Some(JobStatus::Dead),
+            ..JobFilter::default()
+        })
+        .await
+        .map_or(0, |jobs| jobs.len());
     let rows = store.outbox_all().await;
     store.close().await;
-    rows.is_ok_and(|rows| {
+    if dead > 0 {
+        return Settlement::Stuck(dead);
+    }
+    let quiet = rows.is_ok_and(|rows| {
         rows.iter()
             .all(|r| matches!(r.status, OutboxStatus::Included | OutboxStatus::Failed))
-    })
+    });
+    if quiet && finalized(client).await >= sequences {
+        Settlement::Done
+    } else {
+        Settlement::Going
+    }
 }
 
 /// Register each prover as a member and stake the coordinator's minimum; wait for the blocks.
@@ -1006,7 +1028,10 @@ fn print_report(report: &ChaosReport) {
     }
     let c = &report.checks;
     let row = |what: &str, value: String, ok: bool| {
-        println!("  {what:<24}{value:>10}  {}", if ok { "ok" } else { "FAIL" });
+        println!(
+            "  {what:<24}{value:>10}  {}",
+            if ok { "ok" } else { "FAIL" }
+        );
     };
     println!("checks:");
     row("jobs lost", c.jobs_lost.to_string(), c.jobs_lost == 0);

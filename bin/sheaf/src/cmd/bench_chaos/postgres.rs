@@ -58,19 +58,38 @@ impl PrivatePostgres {
         );
         let log = server.dir.join("server.log").display().to_string();
         server.pg(&[
-            "pg_ctl", "-D", &server.data(), "-o", &options, "-l", &log, "-w", "start",
+            "pg_ctl",
+            "-D",
+            &server.data(),
+            "-o",
+            &options,
+            "-l",
+            &log,
+            "-w",
+            "start",
         ])?;
         Ok(server)
     }
 
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://{POSTGRES_USER}@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://{POSTGRES_USER}@127.0.0.1:{}/postgres",
+            self.port
+        )
     }
 
     /// Stop at once, as a crash would, and start again on the same data.
     pub fn restart_immediate(&self) -> anyhow::Result<()> {
-        self.pg(&["pg_ctl", "-D", &self.data(), "-m", "immediate", "-w", "restart"])
+        self.pg(&[
+            "pg_ctl",
+            "-D",
+            &self.data(),
+            "-m",
+            "immediate",
+            "-w",
+            "restart",
+        ])
     }
 
     fn data(&self) -> String {
@@ -90,7 +109,15 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let _ = self.pg(&["pg_ctl", "-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+        let _ = self.pg(&[
+            "pg_ctl",
+            "-D",
+            &self.data(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]);
     }
 }
 

@@ -23,7 +23,8 @@ const SIGABRT: i32 = 6;
 pub enum Ended {
     /// It aborted at the failpoint it was armed with.
     AtFailpoint(&'static str),
-    /// On its own, for another reason (a peer down at start, an error).
+    /// On its own, for another reason (a peer down at start, an error); an armed process
+    /// stays armed for its next start.
     Exited,
 }
 
@@ -111,9 +112,11 @@ impl Process {
     pub fn ended(&mut self) -> Option<(Ended, ExitStatus)> {
         let status = self.child.as_mut()?.try_wait().ok()??;
         self.child = None;
-        let armed = self.armed.take();
-        let ended = match (armed, status.signal()) {
-            (Some(name), Some(SIGABRT)) => Ended::AtFailpoint(name),
+        let ended = match (self.armed, status.signal()) {
+            (Some(name), Some(SIGABRT)) => {
+                self.armed = None;
+                Ended::AtFailpoint(name)
+            }
             _ => Ended::Exited,
         };
         Some((ended, status))
@@ -124,14 +127,9 @@ impl Process {
         self.child.is_some()
     }
 
-    /// The failpoint it is armed with.
+    /// The failpoint it is armed with, kept across starts until it crashes there.
     pub fn armed(&self) -> Option<&'static str> {
         self.armed
-    }
-
-    /// How long it has run since its last start.
-    pub fn uptime(&self) -> Duration {
-        self.started.map_or(Duration::ZERO, |s| s.elapsed())
     }
 
     /// Whether it may be started again now (see [`RESTART_BACKOFF`]).
