@@ -61,7 +61,7 @@ fn network_under_kills_crashes_and_partitions_loses_nothing_and_settles_everythi
         "--lease-ttl-ms",
         "2000",
         "--failpoint-wait-ms",
-        "8000",
+        "5000",
         "--settle-timeout-s",
         "240",
     ]);

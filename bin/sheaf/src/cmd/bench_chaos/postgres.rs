@@ -56,7 +56,7 @@ impl PrivatePostgres {
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             server.dir.display()
         );
-        let log = server.dir.join("server.log").display().to_string();
+        let log = server.log();
         server.pg(&[
             "pg_ctl",
             "-D",
@@ -85,6 +85,8 @@ impl PrivatePostgres {
             "pg_ctl",
             "-D",
             &self.data(),
+            "-l",
+            &self.log(),
             "-m",
             "immediate",
             "-w",
@@ -96,14 +98,36 @@ impl PrivatePostgres {
         self.dir.join("data").display().to_string()
     }
 
-    /// Run one of the server's programs as the `postgres` user.
+    /// The server's log: named again at each restart, or the server writes to pg_ctl's output.
+    fn log(&self) -> String {
+        self.dir.join("server.log").display().to_string()
+    }
+
+    /// Run one of the server's programs as the `postgres` user, its output appended to
+    /// `pg_ctl.log`: not a pipe, which a server it starts would inherit and hold open.
     fn pg(&self, args: &[&str]) -> anyhow::Result<()> {
         let (program, rest) = args.split_first().expect("a program");
-        run(Command::new("runuser")
+        let log_path = self.dir.join("pg_ctl.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        let status = Command::new("runuser")
             .current_dir(&self.dir)
             .args(["-u", POSTGRES_USER, "--"])
             .arg(self.bin.join(program))
-            .args(rest))
+            .args(rest)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .status()
+            .with_context(|| format!("running {program}"))?;
+        if !status.success() {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            bail!("{program} {} failed ({status}): {text}", rest.join(" "));
+        }
+        Ok(())
     }
 }
 
