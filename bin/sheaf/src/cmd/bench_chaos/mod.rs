@@ -783,13 +783,11 @@ async fn run_schedule(
                     }
                 }
                 Fault::CrashCoordinator(name) => {
-                    net.coordinator.start(Some(name))?;
-                    count_armed(injected, name);
+                    arm(&mut net.coordinator, name, injected)?;
                     waiting = Some((None, name, now + wait(args), planned));
                 }
                 Fault::CrashProver(i, name) => {
-                    net.provers[i].start(Some(name))?;
-                    count_armed(injected, name);
+                    arm(&mut net.provers[i], name, injected)?;
                     waiting = Some((Some(i), name, now + wait(args), planned));
                 }
                 Fault::Partition { link, long, reset } => {
@@ -827,6 +825,16 @@ async fn run_schedule(
 
 fn wait(args: &ChaosArgs) -> Duration {
     Duration::from_millis(args.failpoint_wait_ms)
+}
+
+/// Start `process` armed at `name`, unless it still is (a retry of a crash whose process is
+/// slow to get there: it keeps its time).
+fn arm(process: &mut Process, name: &'static str, injected: &mut Injected) -> anyhow::Result<()> {
+    if process.armed() != Some(name) {
+        process.start(Some(name))?;
+        count_armed(injected, name);
+    }
+    Ok(())
 }
 
 fn count_armed(injected: &mut Injected, name: &str) {
