@@ -100,6 +100,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cmd::bench_chaos::failpoints::arm_from_env();
     let cli = Cli::parse();
     // Services log what they do; one-shot commands only warnings (their output is the report).
     let default_filter = match cli.command {
@@ -142,6 +143,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),
         Command::Bench(cmd::bench::BenchCommand::Claims(args)) => cmd::bench_claims::run(args),
         Command::Bench(cmd::bench::BenchCommand::Abuse(args)) => cmd::bench_abuse::run(args),
+        Command::Bench(cmd::bench::BenchCommand::Chaos(args)) => cmd::bench_chaos::run(args),
         Command::Bench(cmd::bench::BenchCommand::ClaimsSide(args)) => cmd::bench_claims::side(args),
     };
     match result {

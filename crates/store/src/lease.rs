@@ -221,7 +221,9 @@ impl Store {
         };
         let mut tx = self.begin_lazy_write().await?;
         let outcome = admit_and_claim(&mut tx, &admission).await;
+        fail::fail_point!("store::lease::before_commit");
         let outcome = tx.finish(outcome).await?;
+        fail::fail_point!("store::lease::after_commit");
         match &outcome {
             LeaseOutcome::Leased(lease) => log_lease(lease),
             LeaseOutcome::NoWork => {}
@@ -314,7 +316,9 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let expired = take_back_expired(&mut tx, now_ms, max_attempts, backoff).await;
+        fail::fail_point!("store::requeue::before_commit");
         let expired = tx.finish(expired).await?;
+        fail::fail_point!("store::requeue::after_commit");
         for job in &expired.requeued {
             tracing::info!(target: "sheaf::store", %job, "lease expired, job requeued");
         }

@@ -193,7 +193,9 @@ impl Store {
     ) -> Result<OutboxTx> {
         let mut tx = self.begin_write().await?;
         let added = add(&mut tx, new, now_ms, fence).await;
+        fail::fail_point!("store::outbox::before_commit");
         let (added, existing) = tx.finish(added).await?;
+        fail::fail_point!("store::outbox::after_commit");
         if let Some(added) = added {
             return Ok(added);
         }

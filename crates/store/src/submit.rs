@@ -59,7 +59,9 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         let outcome = store_proof(&mut tx, &submission).await;
+        fail::fail_point!("store::submit::before_commit");
         let outcome = tx.finish(outcome).await?;
+        fail::fail_point!("store::submit::after_commit");
         tracing::debug!(
             target: "sheaf::store",
             %job,

@@ -43,6 +43,10 @@ pub enum BenchCommand {
     /// clients (invalid proofs, heartbeats, slow connections), an honest chain user's
     /// transfers alone and under junk transactions, and each server's peak memory.
     Abuse(crate::cmd::bench_abuse::AbuseArgs),
+    /// The network as separate processes (chain, coordinator, provers) under a seeded schedule
+    /// of SIGKILLs, crashes at failpoints, PostgreSQL restarts and partitions; fails unless no
+    /// job is lost, no reward doubled, every root verifies and every sequence settles.
+    Chaos(crate::cmd::bench_chaos::ChaosArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

@@ -90,8 +90,10 @@ impl ProofSender {
     /// Send a stored transaction; the node refusing it is logged (the outcome decides).
     async fn send(&self, stored: &OutboxTx, signed: &SignedTx) -> Result<()> {
         self.last_sent_lock().insert(stored.id, Instant::now());
+        fail::fail_point!(&format!("sender::before_send::{}", stored.kind));
         match self.chain.send_transaction(signed).await {
             Ok(_) => {
+                fail::fail_point!(&format!("sender::after_send::{}", stored.kind));
                 self.store.outbox_mark_sent(stored.id, now_ms()).await?;
             }
             Err(ClientError::Rpc(e)) => {

@@ -56,6 +56,7 @@ impl Worker {
             children = assignment.children.len(),
             "leased job"
         );
+        fail::fail_point!("prover::after_lease");
         let (lease, deadline) = watch::channel(Instant::now() + self.lease_ttl);
         let mut heartbeat = tokio::spawn(keep_lease(
             self.client.clone(),
@@ -121,6 +122,7 @@ impl Worker {
         report.prove_seconds += proved.prove_time.as_secs_f64();
         let prove_ms = millis(proved.prove_time);
         info!(target: TARGET, job = %job, token, prove_ms, bytes = proved.bytes.len(), "proved job");
+        fail::fail_point!("prover::before_submit");
         self.submit(job, token, prove_ms, &proved.bytes, heartbeat, deadline)
             .await
     }
