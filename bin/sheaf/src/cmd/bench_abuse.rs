@@ -34,8 +34,8 @@ use sheaf_chain::node::{Allocation, Genesis};
 use sheaf_chain::settlement::{Address, Amount};
 use sheaf_chain::tx::SignedTx;
 use sheaf_chain::{Call, ChainClient};
-use sheaf_prover::{Client, ProverKey, ProverReport, Quantiles};
-use sheaf_types::JobId;
+use sheaf_prover::{Client, ProverKey, Quantiles};
+use sheaf_types::{JobId, SequenceId};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
@@ -146,7 +146,13 @@ pub fn run(args: AbuseArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let mut runs = Vec::new();
     let coordinator_floods: Vec<Option<Flood>> = std::iter::once(None)
-        .chain(floods.iter().copied().filter(|f| *f != Flood::JunkChain).map(Some))
+        .chain(
+            floods
+                .iter()
+                .copied()
+                .filter(|f| *f != Flood::JunkChain)
+                .map(Some),
+        )
         .collect();
     let keys = Keys::write(&dir, args.clients)?;
     for (i, flood) in coordinator_floods.into_iter().enumerate() {
@@ -213,7 +219,14 @@ fn print_table(runs: &[AbuseRun]) -> std::io::Result<()> {
             "peak MiB",
             "hostile sent/refused",
         ],
-        [Align::Left, Align::Left, Align::Right, Align::Right, Align::Right, Align::Right],
+        [
+            Align::Left,
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+        ],
         &rows,
     )
 }
@@ -359,11 +372,8 @@ fn coordinator_run(
         let _guard = runtime.enter();
         start_coordinator_flood(flood, args, &url, keys, &tally, &mut flooders)?;
     }
-    let report = honest_prover(args, dir, index, &url, &keys.honest)?;
+    let honest_ms = honest_prover(args, dir, index, &url, &keys.honest)?;
     runtime.block_on(async { flooders.shutdown().await });
-    let honest_ms = report
-        .outside_proving_ms
-        .context("the honest prover proved no job")?;
     Ok(AbuseRun {
         server: "coordinator",
         flood,
@@ -393,14 +403,15 @@ fn circuit_flags(circuits: &CircuitArgs) -> Vec<String> {
     flags
 }
 
-/// Run the honest prover to `--jobs` accepted proofs and read its report.
+/// Run the honest prover to `--jobs` accepted proofs and read its time outside proving per
+/// job from its report.
 fn honest_prover(
     args: &AbuseArgs,
     dir: &Path,
     index: usize,
     url: &str,
     key: &Path,
-) -> anyhow::Result<ProverReport> {
+) -> anyhow::Result<Quantiles> {
     let log = dir.join(format!("prover-{index}.log"));
     let mut command = vec![
         "prover".to_owned(),
@@ -433,10 +444,6 @@ fn honest_prover(
     serde_json::from_str::<serde_json::Value>(line)
         .ok()
         .and_then(|v| quantiles_of(&v))
-        .map(|q| ProverReport {
-            outside_proving_ms: Some(q),
-            ..ProverReport::default()
-        })
         .with_context(|| format!("the honest prover's report: {line}"))
 }
 
@@ -507,7 +514,7 @@ async fn invalid_proofs(client: Client, tally: Arc<Tally>) {
 /// Heartbeat jobs not held, as fast as answered.
 async fn heartbeats(client: Client, tally: Arc<Tally>) {
     loop {
-        let job = JobId::new(0, 0, rand::thread_rng().gen_range(0..1024));
+        let job = JobId::new(SequenceId(0), 0, rand::thread_rng().gen_range(0..1024));
         let answered = client.heartbeat(job, 1).await;
         tally.count(answered.is_err());
     }
@@ -592,13 +599,22 @@ fn chain_run(
         let mut flooders = JoinSet::new();
         if flood.is_some() {
             for i in 0..args.junk_senders {
-                flooders.spawn(junk_chain(chain.clone(), chain_id, i % 2 == 0, tally.clone()));
+                flooders.spawn(junk_chain(
+                    chain.clone(),
+                    chain_id,
+                    i % 2 == 0,
+                    tally.clone(),
+                ));
             }
             // Let the flood fill what it can before the honest user comes.
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         let mut samples = Vec::new();
-        let to = Address(SigningKey::generate(&mut rand::rngs::OsRng).verifying_key().to_bytes());
+        let to = Address(
+            SigningKey::generate(&mut rand::rngs::OsRng)
+                .verifying_key()
+                .to_bytes(),
+        );
         for _ in 0..args.transfers {
             let started = Instant::now();
             let call = Call::Transfer {
@@ -634,7 +650,7 @@ async fn junk_chain(chain: ChainClient, chain_id: u64, large: bool, tally: Arc<T
         let call = if large {
             rand::thread_rng().fill_bytes(&mut proof);
             Call::SubmitProof {
-                sequence: 0,
+                sequence: SequenceId(0),
                 proof: proof.clone(),
             }
         } else {

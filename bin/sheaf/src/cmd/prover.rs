@@ -94,7 +94,12 @@ fn summary(r: &ProverReport) -> String {
     };
     let outside = r
         .outside_proving_ms
-        .map(|q| format!("; outside proving per job p50 {} ms, p99 {} ms", q.p50, q.p99))
+        .map(|q| {
+            format!(
+                "; outside proving per job p50 {} ms, p99 {} ms",
+                q.p50, q.p99
+            )
+        })
         .unwrap_or_default();
     format!(
         "{} jobs proved, {} abandoned, {} rejected; {:.1} s proving in {:.1} s; {circuits}{outside}",

@@ -105,7 +105,8 @@ impl Quantiles {
     pub fn of(samples: impl IntoIterator<Item = u64>) -> Option<Quantiles> {
         let mut sorted: Vec<u64> = samples.into_iter().collect();
         sorted.sort_unstable();
-        let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let rank =
+            |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
         let max = *sorted.last()?;
         Some(Quantiles {
             samples: sorted.len(),

@@ -897,11 +897,16 @@ async fn admit(
 ) -> anyhow::Result<()> {
     wait_for_chain(client, chain).await?;
     let mut pending = Vec::new();
+    let chain_id = client.chain_id().await?;
     for (path, key) in provers {
+        let prover = key.clone();
+        let possession =
+            tokio::task::spawn_blocking(move || prover.possession_proof(chain_id)).await??;
         let call = Call::Register {
             id_commitment: key.worker_pk(),
             rate_limit: MEMBER_RATE,
             erase_list: Vec::new(),
+            possession,
         };
         pending.push((
             format!("registering {}", path.display()),
