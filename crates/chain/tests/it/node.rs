@@ -166,7 +166,9 @@ pub fn member_id(n: u64) -> Digest {
 /// The proof that `holder` knows member `n`'s secret, for `holder`'s account on chain
 /// `chain_id`; each one is proved once per test binary.
 pub fn possession(n: u64, holder: &SigningKey, chain_id: u64) -> Vec<u8> {
-    static PROOFS: OnceLock<Mutex<HashMap<(u64, Address, u64), Vec<u8>>>> = OnceLock::new();
+    /// Proofs by (member, holder, chain id).
+    type Proofs = HashMap<(u64, Address, u64), Vec<u8>>;
+    static PROOFS: OnceLock<Mutex<Proofs>> = OnceLock::new();
     let key = (n, addr(holder), chain_id);
     let mut proofs = PROOFS.get_or_init(Default::default).lock().unwrap();
     proofs
