@@ -282,6 +282,21 @@ impl Store {
         Ok(expires_ms)
     }
 
+    /// Moves the expiry of every lease that ends before `until_ms` to `until_ms`, leaving
+    /// tokens and holders as they are; returns how many. A coordinator calls it when it starts,
+    /// so that leases its downtime let run out can still be renewed by their provers.
+    pub async fn extend_leases(&self, until_ms: i64) -> Result<u64> {
+        let extended = sqlx::query(
+            "UPDATE jobs SET lease_expires_ms = $1 \
+             WHERE status = 'leased' AND lease_expires_ms < $1",
+        )
+        .bind(until_ms)
+        .execute(self.writer())
+        .await?
+        .rows_affected();
+        Ok(extended)
+    }
+
     /// Takes back every lease expired at `now_ms` (expiry ≤ now), as
     /// [`Store::requeue_expired_with_backoff`] does, without suspending anyone.
     pub async fn requeue_expired(&self, now_ms: i64, max_attempts: i64) -> Result<ExpiredLeases> {

@@ -153,7 +153,7 @@ impl Coordinator {
             final_key_id: circuits.aggregation.final_key().id().to_string(),
             whitelist_root: circuits.aggregation.whitelist().root().to_string(),
         };
-        Ok(Coordinator {
+        let coordinator = Coordinator {
             store,
             verifiers,
             proof_check: sheaf_circuits::verify_job_proof,
@@ -170,7 +170,29 @@ impl Coordinator {
             seen: Mutex::new(HashMap::new()),
             chain: std::sync::OnceLock::new(),
             rollup: std::sync::OnceLock::new(),
-        })
+        };
+        coordinator.grant_restart_grace().await?;
+        Ok(coordinator)
+    }
+
+    /// Give every lease held across this start one lease TTL from now to be renewed. While no
+    /// coordinator answered, no prover could heartbeat: a lease that ran out meanwhile was not
+    /// abandoned, and taking it back would charge its prover (a back-off) and the job (one of
+    /// its attempts) for the coordinator's downtime. A prover that is really gone loses the
+    /// lease one TTL later, as it would have.
+    async fn grant_restart_grace(&self) -> Result<(), StartError> {
+        let now = self.store_clock_ms().await?;
+        let until = now.saturating_add(millis(self.config.lease_ttl));
+        let extended = self.store.extend_leases(until).await?;
+        if extended > 0 {
+            tracing::info!(
+                target: "sheaf::coordinator",
+                leases = extended,
+                ttl_ms = millis(self.config.lease_ttl),
+                "leases held across the start may be renewed for one more TTL"
+            );
+        }
+        Ok(())
     }
 
     /// The time that lease expiry, nonce windows and roles are measured by: the database's

@@ -8,7 +8,7 @@ use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::JobStatus;
 use sheaf_types::SequenceId;
 
-use crate::harness::{start, Net, TestProver};
+use crate::harness::{sqlite_store, start, start_on, Net, TestProver};
 
 /// Leases of 200 ms swept every 50 ms, suspensions of `backoff`.
 fn config(backoff: Duration) -> CoordinatorConfig {
@@ -107,5 +107,41 @@ async fn one_prover_abandoning_a_job_again_and_again_does_not_kill_it() {
     assert_eq!(net.stored_job(&last.job).await.status, JobStatus::Ready);
     let bobs = net.lease(&bob).await;
     assert_eq!((bobs.job, bobs.attempt), (last.job, max_attempts + 3));
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_lease_held_across_a_coordinator_restart_can_be_renewed() {
+    let alice = TestProver::new("alice");
+    let (store, _dir) = sqlite_store().await;
+    let net = start_on(
+        store.clone(),
+        vec![alice.registered()],
+        config(Duration::from_secs(60)),
+    )
+    .await;
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    net.stop().await;
+    // The coordinator is down for longer than the lease: alice cannot heartbeat meanwhile.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let net = start_on(
+        store,
+        vec![alice.registered()],
+        config(Duration::from_secs(60)),
+    )
+    .await;
+    let path = sheaf_api::heartbeat_path(job.job);
+    let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
+    let beat = net.post(&alice, &path, body).await;
+    assert!(
+        beat.status.is_success(),
+        "heartbeat refused: {:?}",
+        beat.code()
+    );
+    let stored = net.stored_job(&job.job).await;
+    assert_eq!(stored.status, JobStatus::Leased);
+    assert_eq!(stored.lease_token, job.token);
     net.stop().await;
 }
