@@ -12,9 +12,13 @@
 //!   stall, reopened as the coordinator closes them.
 //!
 //! The chain runs the same way: a `sheaf chain`, honest transfers timed from sending to their
-//! receipt, alone and under `junk-chain`: `--junk-senders` tasks sending transactions from
-//! fresh keys, half of them ~700 KB reveals. (Provers never talk to the chain, so the chain's
-//! flood is measured by an honest chain user instead.)
+//! receipt, alone and under `junk-chain`: `--junk-senders` tasks sending ~700 KB reveals that
+//! fail when applied, half from funded accounts (admitted up to the mempool's bounds, filling
+//! blocks), half from fresh keys (with small transfers between). Provers never talk to the
+//! chain, so the chain's flood is measured by an honest chain user instead.
+//!
+//! The floods run in this process, on the same machine as the servers and the honest party:
+//! their own CPU (signing, hashing) is part of what the honest party competes with.
 //!
 //! Printed per run: the honest party's p50/p99, its ratio to the run alone, and the peak
 //! resident memory of the server flooded (VmHWM, a fresh process per run).
@@ -536,6 +540,8 @@ async fn slow_connection(address: String, tally: Arc<Tally>) {
         let mut buf = [0u8; 256];
         let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
         tally.count(true);
+        // A pause, so that the flood does not become a reconnect loop burning the cores.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -563,11 +569,22 @@ fn chain_run(
         }
     }
     let honest = SigningKey::generate(&mut rand::rngs::OsRng);
-    let genesis = Genesis {
-        allocations: vec![Allocation {
-            address: Address(honest.verifying_key().to_bytes()),
+    // Half the flooders are funded accounts (their junk is admitted and fills blocks), half
+    // fresh keys (refused at the door).
+    let funded: Vec<SigningKey> = (0..args.junk_senders / 2)
+        .map(|_| SigningKey::generate(&mut rand::rngs::OsRng))
+        .collect();
+    let allocations = std::iter::once(&honest)
+        .chain(&funded)
+        .map(|key| Allocation {
+            address: Address(key.verifying_key().to_bytes()),
             balance: Amount::tokens(1_000),
-        }],
+        })
+        .collect();
+    let coordinator = SigningKey::generate(&mut rand::rngs::OsRng);
+    let genesis = Genesis {
+        allocations,
+        coordinator: Address(coordinator.verifying_key().to_bytes()),
         ..Genesis::default()
     };
     let genesis_path = dir.join(format!("genesis-{index}.json"));
@@ -599,12 +616,8 @@ fn chain_run(
         let mut flooders = JoinSet::new();
         if flood.is_some() {
             for i in 0..args.junk_senders {
-                flooders.spawn(junk_chain(
-                    chain.clone(),
-                    chain_id,
-                    i % 2 == 0,
-                    tally.clone(),
-                ));
+                let sender = funded.get(i / 2).filter(|_| i % 2 == 0).cloned();
+                flooders.spawn(junk_chain(chain.clone(), chain_id, sender, tally.clone()));
             }
             // Let the flood fill what it can before the honest user comes.
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -642,25 +655,43 @@ fn chain_run(
     })
 }
 
-/// Send transactions from fresh keys: large reveals or small transfers.
-async fn junk_chain(chain: ChainClient, chain_id: u64, large: bool, tally: Arc<Tally>) {
-    let mut proof = vec![0u8; if large { JUNK_REVEAL_BYTES } else { 0 }];
+/// Send large reveals that fail when applied: from `funded`, an account of the genesis, at
+/// its next nonces; without one, each from a fresh key (alternately a reveal and a transfer).
+async fn junk_chain(
+    chain: ChainClient,
+    chain_id: u64,
+    funded: Option<SigningKey>,
+    tally: Arc<Tally>,
+) {
+    let mut proof = vec![0u8; JUNK_REVEAL_BYTES];
+    let mut large = true;
     loop {
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        let call = if large {
-            rand::thread_rng().fill_bytes(&mut proof);
-            Call::SubmitProof {
-                sequence: SequenceId(0),
-                proof: proof.clone(),
-            }
-        } else {
-            Call::Transfer {
-                to: Address(key.verifying_key().to_bytes()),
-                amount: Amount(1),
+        rand::thread_rng().fill_bytes(&mut proof);
+        let reveal = Call::SubmitProof {
+            sequence: SequenceId(0),
+            proof: proof.clone(),
+        };
+        let sent = match &funded {
+            Some(key) => chain.send(key, reveal).await.map(drop),
+            None => {
+                let key = SigningKey::generate(&mut rand::rngs::OsRng);
+                let call = if large {
+                    reveal
+                } else {
+                    Call::Transfer {
+                        to: Address(key.verifying_key().to_bytes()),
+                        amount: Amount(1),
+                    }
+                };
+                large = !large;
+                let tx = SignedTx::sign(&key, chain_id, 0, call);
+                chain.send_transaction(&tx).await.map(drop)
             }
         };
-        let tx = SignedTx::sign(&key, chain_id, 0, call);
-        let sent = chain.send_transaction(&tx).await;
         tally.count(sent.is_err());
+        if sent.is_err() && funded.is_some() {
+            // A funded sender at its caps waits for the next block, as a client would.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
