@@ -99,7 +99,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Up to [`MAX_REQUESTS`] JSON-RPC requests, one per line, to the RPC module of a fresh chain
+/// Up to `MAX_REQUESTS` (8) JSON-RPC requests, one per line, to the RPC module of a fresh chain
 /// (as the server hands it a body within its limit): nothing panics, and every request that
 /// parses is answered with one JSON-RPC response, a result or an error.
 pub fn chain_rpc(data: &[u8]) {
