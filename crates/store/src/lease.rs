@@ -282,6 +282,18 @@ impl Store {
         Ok(expires_ms)
     }
 
+    /// The provers that let a lease on `job` expire, once each, in name order: what
+    /// `max_attempts` counts.
+    pub async fn abandoners(&self, job: JobId) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT prover FROM lease_abandons WHERE job = $1 ORDER BY prover")
+            .bind(job)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, "prover")?))
+            .collect()
+    }
+
     /// Moves the expiry of every lease that ends before `until_ms` to `until_ms`, leaving
     /// tokens and holders as they are; returns how many. A coordinator calls it when it starts,
     /// so that leases its downtime let run out can still be renewed by their provers.

@@ -119,9 +119,11 @@ impl ProofSender {
 
     /// Register the store's sequences the chain does not have yet, in order, without gaps.
     async fn register(&self, status: &SettlementStatus) -> Result<()> {
-        // Record the fate of registrations in flight (also those the chain already applied).
+        // Record the fate of registrations in flight (also those the chain already applied),
+        // and of any transaction of a sequence the chain has finalized: no task watches those
+        // any more, yet one sent just before a restart may have been included since.
         for tx in self.store.outbox_open().await? {
-            if tx.kind == OutboxKind::Register {
+            if tx.kind == OutboxKind::Register || tx.sequence < status.next_to_finalize {
                 self.outcome(&tx).await?;
             }
         }

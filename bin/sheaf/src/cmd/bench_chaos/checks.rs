@@ -21,9 +21,13 @@ pub struct Checks {
     /// Reward entries beyond one per job, plus settlement rewards the chain paid beyond what
     /// it owed (in rewards per sequence).
     pub rewards_duplicated: usize,
-    /// Jobs leased more often than the attempt cap.
+    /// Jobs more distinct provers abandoned than the attempt cap allows (the cap counts
+    /// abandoning provers, once each: a job that reached it is dead).
     pub attempts_over_cap: usize,
-    /// The most attempts any job took.
+    /// The most distinct provers that abandoned any one job.
+    pub max_abandoners: usize,
+    /// The most leases any job took (leases that expired, were killed or partitioned away,
+    /// and the one that proved it).
     pub max_attempts: i64,
     /// The attempt cap the coordinator ran with.
     pub attempt_cap: i64,
@@ -167,8 +171,14 @@ async fn check_jobs(store: &Store, checks: &mut Checks) -> anyhow::Result<()> {
     }
     for job in &jobs {
         checks.max_attempts = checks.max_attempts.max(job.attempts);
-        if job.attempts > checks.attempt_cap {
+        let abandoners = store.abandoners(job.id).await?.len();
+        checks.max_abandoners = checks.max_abandoners.max(abandoners);
+        if i64::try_from(abandoners).unwrap_or(i64::MAX) > checks.attempt_cap {
             checks.attempts_over_cap += 1;
+            checks.details.push(format!(
+                "job {} was abandoned by {abandoners} provers, over the cap of {}",
+                job.id, checks.attempt_cap
+            ));
         }
         if job.status == JobStatus::Dead {
             checks.dead_jobs += 1;

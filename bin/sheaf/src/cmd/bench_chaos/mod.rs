@@ -1055,7 +1055,10 @@ fn print_report(report: &ChaosReport) {
     );
     row(
         "attempts ≤ cap",
-        format!("{} ≤ {}", c.max_attempts, c.attempt_cap),
+        format!(
+            "{} ≤ {} (abandoning provers; most leases of a job: {})",
+            c.max_abandoners, c.attempt_cap, c.max_attempts
+        ),
         c.attempts_over_cap == 0,
     );
     row("dead jobs", c.dead_jobs.to_string(), c.dead_jobs == 0);
