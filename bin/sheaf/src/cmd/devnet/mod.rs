@@ -334,6 +334,16 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         .map(|(_, key)| Address(key.signing.verifying_key().to_bytes()))
         .collect();
     accounts.push(sender);
+    // The local client, whose proofs of its own halves earn it rewards: it claims them with a
+    // key of its own, and the chain takes transactions from funded accounts only.
+    let client = (args.workload == Workload::Rollup && args.rollup.local_every > 0).then(|| {
+        let mut client = ProverKey::generate();
+        client.worker = sheaf_wallet::local::worker_secret(rollup::LOCAL_PROVER_SEED);
+        client
+    });
+    if let Some(client) = &client {
+        accounts.push(Address(client.signing.verifying_key().to_bytes()));
+    }
     let chain = DevnetChain::start(
         &data_dir.join("chain"),
         &args.chain,
@@ -453,9 +463,7 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
             exit: Address(key.signing.verifying_key().to_bytes()),
         })
         .collect();
-    if args.workload == Workload::Rollup && args.rollup.local_every > 0 {
-        let mut client = ProverKey::generate();
-        client.worker = sheaf_wallet::local::worker_secret(rollup::LOCAL_PROVER_SEED);
+    if let Some(client) = client {
         let path = data_dir.join("client.key");
         client.write(&path, false)?;
         claimants.push(claims::Claimant {
