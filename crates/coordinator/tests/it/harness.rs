@@ -231,29 +231,49 @@ impl Answer {
 impl Net {
     /// Send `body` to `path` with the given signature headers.
     pub async fn send(&self, path: &str, body: Vec<u8>, headers: &SignedHeaders) -> Answer {
+        self.try_send(path, body, headers).await.expect("request")
+    }
+
+    /// As [`Net::send`], but a request that got no HTTP answer (a connection the server
+    /// refused at its cap may answer 503 and close before the request is written) is an error.
+    pub async fn try_send(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &SignedHeaders,
+    ) -> Result<Answer, reqwest::Error> {
         let mut request = self.http.post(format!("{}{path}", self.url)).body(body);
         for (name, value) in headers.to_pairs() {
             request = request.header(name, value);
         }
-        let response = request.send().await.expect("request");
-        Answer::read(response).await
+        Ok(Answer::read(request.send().await?).await)
     }
 
     /// `GET path`, unsigned.
     pub async fn get(&self, path: &str) -> Answer {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("request");
-        Answer::read(response).await
+        self.try_get(path).await.expect("request")
+    }
+
+    /// As [`Net::get`], but a request that got no HTTP answer is an error.
+    pub async fn try_get(&self, path: &str) -> Result<Answer, reqwest::Error> {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await?;
+        Ok(Answer::read(response).await)
     }
 
     /// `POST path` signed by `prover` now.
     pub async fn post(&self, prover: &TestProver, path: &str, body: Vec<u8>) -> Answer {
+        self.try_post(prover, path, body).await.expect("request")
+    }
+
+    /// As [`Net::post`], but a request that got no HTTP answer is an error.
+    pub async fn try_post(
+        &self,
+        prover: &TestProver,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, reqwest::Error> {
         let headers = SignedHeaders::sign(&prover.signing, "POST", path, &body, now_ms());
-        self.send(path, body, &headers).await
+        self.try_send(path, body, &headers).await
     }
 
     /// Lease a job without waiting; panics when none is leased.

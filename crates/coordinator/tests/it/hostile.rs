@@ -150,11 +150,14 @@ async fn stalled_clients_over_the_cap_do_not_starve_an_honest_hello() {
     // to retry, then gets through once they are cut, though none of them gave up.
     let mut refused = 0;
     let answer = loop {
-        let answer = net.post(&alice, PATH_HELLO, hello_body()).await;
-        if answer.status != 503 {
-            break answer;
+        // Refused at the cap: a 503, or, when the server's 503 came before the request was
+        // written, a connection closed without an answer to it.
+        if let Ok(answer) = net.try_post(&alice, PATH_HELLO, hello_body()).await {
+            if answer.status != 503 {
+                break answer;
+            }
+            assert_eq!(answer.code(), ErrorCode::Overloaded);
         }
-        assert_eq!(answer.code(), ErrorCode::Overloaded);
         refused += 1;
         assert!(refused < 200, "the honest hello never got through");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -186,11 +189,13 @@ async fn connections_over_the_cap_are_refused_until_one_frees() {
     drop(held.pop());
     let mut tries = 0;
     loop {
-        let answer = net.get("/healthz").await;
-        if answer.status == 200 {
-            break;
+        // Refused at the cap: a 503, or a connection closed before the request was written.
+        if let Ok(answer) = net.try_get("/healthz").await {
+            if answer.status == 200 {
+                break;
+            }
+            assert_eq!(answer.code(), ErrorCode::Overloaded);
         }
-        assert_eq!(answer.code(), ErrorCode::Overloaded);
         tries += 1;
         assert!(tries < 200, "a freed slot was never reused");
         tokio::time::sleep(Duration::from_millis(20)).await;
