@@ -4,6 +4,7 @@ mod circuit_args;
 mod cmd;
 mod process_stats;
 mod progress;
+mod serve_limits;
 mod table;
 
 use std::io::IsTerminal as _;

@@ -16,7 +16,7 @@ use sheaf_chain::node::{
 use sheaf_chain::Address;
 use sheaf_circuits::FinalKey;
 use sheaf_net::{
-    ServeLimits, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
 };
 
@@ -114,18 +114,13 @@ impl ChainArgs {
         if self.max_pending_txs_per_sender == 0 || self.max_pending_bytes_per_sender == 0 {
             anyhow::bail!("the per-sender mempool bounds must be positive");
         }
-        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
-            anyhow::bail!(
-                "--max-connections, --header-timeout-ms and --body-timeout-ms must be positive"
-            );
-        }
-        if self.body_budget_bytes < self.max_body_bytes {
-            anyhow::bail!(
-                "--body-budget-bytes ({}) must hold one body of --max-body-bytes ({})",
-                self.body_budget_bytes,
-                self.max_body_bytes
-            );
-        }
+        let serve = crate::serve_limits::serve_limits(
+            self.max_connections,
+            self.header_timeout_ms,
+            self.body_timeout_ms,
+            self.body_budget_bytes,
+            self.max_body_bytes,
+        )?;
         let mut genesis = match &self.genesis {
             Some(path) => {
                 let bytes =
@@ -164,11 +159,7 @@ impl ChainArgs {
             max_pending_bytes_per_sender: self.max_pending_bytes_per_sender,
             receipts_kept: self.receipts_kept,
             max_body_bytes: self.max_body_bytes,
-            serve: ServeLimits {
-                max_connections: self.max_connections,
-                header_timeout: Duration::from_millis(self.header_timeout_ms),
-                body_timeout: Duration::from_millis(self.body_timeout_ms),
-            },
+            serve,
             body_budget_bytes: self.body_budget_bytes,
         })
     }

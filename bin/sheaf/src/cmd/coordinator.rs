@@ -27,7 +27,7 @@ use sheaf_coordinator::{
     SettlementOptions,
 };
 use sheaf_net::{
-    ServeLimits, DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS,
 };
 use sheaf_prover::ProverKey;
@@ -107,18 +107,13 @@ impl ServiceArgs {
         if self.verify_workers == 0 || self.max_attempts < 1 {
             anyhow::bail!("--verify-workers and --max-attempts must be at least 1");
         }
-        if self.max_connections == 0 || self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
-            anyhow::bail!(
-                "--max-connections, --header-timeout-ms and --body-timeout-ms must be positive"
-            );
-        }
-        if self.body_budget_bytes < self.max_body_bytes {
-            anyhow::bail!(
-                "--body-budget-bytes ({}) must hold one body of --max-body-bytes ({})",
-                self.body_budget_bytes,
-                self.max_body_bytes
-            );
-        }
+        let serve = crate::serve_limits::serve_limits(
+            self.max_connections,
+            self.header_timeout_ms,
+            self.body_timeout_ms,
+            self.body_budget_bytes,
+            self.max_body_bytes,
+        )?;
         Ok(CoordinatorConfig {
             lease_ttl: Duration::from_millis(self.lease_ttl_ms),
             heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
@@ -127,11 +122,7 @@ impl ServiceArgs {
             verify_workers: self.verify_workers,
             verify_queue: self.verify_queue,
             max_body_bytes: self.max_body_bytes,
-            serve: ServeLimits {
-                max_connections: self.max_connections,
-                header_timeout: Duration::from_millis(self.header_timeout_ms),
-                body_timeout: Duration::from_millis(self.body_timeout_ms),
-            },
+            serve,
             body_budget_bytes: self.body_budget_bytes,
             abandon_backoff_base: Duration::from_millis(self.abandon_backoff_ms),
             abandon_backoff_max: Duration::from_millis(self.abandon_backoff_max_ms),
