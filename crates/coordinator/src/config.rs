@@ -30,6 +30,11 @@ pub const DEFAULT_MAX_LEASE_WAIT: Duration = Duration::from_secs(20);
 /// How often a waiting lease request re-checks the store even without a local wake-up, which
 /// covers jobs readied by another coordinator replica on the same database.
 pub const LEASE_RECHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Signed requests a second one prover may send, checked after its signature and before the
+/// store records the nonce: an honest prover sends a few (long-polled leases, a heartbeat per
+/// lease every few seconds, submissions), a flooding member is held to this and costs the
+/// store nothing beyond it. A burst of twice as many is allowed after a quiet spell.
+pub const DEFAULT_PROVER_REQUEST_RATE: u32 = 20;
 /// Length of a rate-limit epoch: a prover's `rate_limit` leases per epoch.
 pub const DEFAULT_EPOCH: Duration = Duration::from_secs(60);
 /// Proofs verified at once. Verification is ~10 ms of CPU for a node proof; two at a time keep
@@ -117,6 +122,8 @@ pub struct CoordinatorConfig {
     pub max_lease_wait: Duration,
     /// Rate-limit epoch.
     pub epoch: Duration,
+    /// Signed requests a second per prover (burst twice as many); 0: no limit.
+    pub prover_request_rate: u32,
     /// Concurrent verifications.
     pub verify_workers: usize,
     /// Submissions waiting for a verifier.
@@ -144,6 +151,7 @@ impl Default for CoordinatorConfig {
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             max_lease_wait: DEFAULT_MAX_LEASE_WAIT,
             epoch: DEFAULT_EPOCH,
+            prover_request_rate: DEFAULT_PROVER_REQUEST_RATE,
             verify_workers: DEFAULT_VERIFY_WORKERS,
             verify_queue: DEFAULT_VERIFY_QUEUE,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,

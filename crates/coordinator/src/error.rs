@@ -87,6 +87,16 @@ pub enum AdmissionError {
     /// The request's nonce was used before, within the clock-skew window.
     #[error("this request's nonce was already used")]
     ReplayedNonce,
+    /// The prover sends requests faster than its request rate allows.
+    #[error("more than {rate} requests a second from this prover (burst {burst}): retry in {retry_after_ms} ms")]
+    RequestRate {
+        /// Requests a second allowed.
+        rate: u32,
+        /// Requests allowed at once after a quiet spell.
+        burst: u32,
+        /// When the next request would be allowed, in ms.
+        retry_after_ms: u64,
+    },
     /// The coordinator failed.
     #[error(transparent)]
     Internal(#[from] InternalError),

@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  accept ──▶ connection cap ──▶ hyper HTTP/1.1 ──▶ URI / header size ──▶ service
-//!     │        (over it: 503,      (header read        (414 / 431 in the    │ body read through
-//!     │         closed at once)     timeout, also       server's shape)     │ a deadline and the
-//!     │                             the idle timeout)                       ▼ shared byte budget
+//!     │        (at it: the one      (header read        (414 / 431 in the    │ body read through
+//!     │         idle longest gives  timeout, also       server's shape)     │ a deadline and the
+//!     │         way; none: 503)     the idle timeout)                       ▼ shared byte budget
 //!  EMFILE: back off, never spin                                      handler (or JSON-RPC)
 //! ```
 //!
@@ -14,7 +14,10 @@
 //! (hyper starts that timer whenever a connection waits for a request, so an idle keep-alive
 //! connection is closed after the same time); a body not fully received
 //! [`ServeLimits::body_timeout`] after its header fails to read with [`BodyTimedOut`]; a
-//! connection above [`ServeLimits::max_connections`] is answered 503 and closed at once; a body
+//! connection above [`ServeLimits::max_connections`] takes the slot of the connection idle
+//! longest (waiting for its first header or between keep-alive requests), which is closed, so
+//! a flood of stalled sockets evicts itself while a client that sends its request at once is
+//! served; when every connection is in a request it is answered 503 and closed at once; a body
 //! that cannot get room in the [`BodyBudget`] within its wait is refused (503 `overloaded`). An
 //! accept error (descriptors exhausted) is logged and retried after [`ACCEPT_ERROR_BACKOFF`].
 //! On shutdown the loop stops accepting, asks every connection to close after its request in

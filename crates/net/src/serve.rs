@@ -1,10 +1,11 @@
 //! The accept loop and the serving of one connection.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -15,7 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tower::Service;
 
 use crate::refusal::{raw, respond};
@@ -25,6 +26,80 @@ use crate::{
 };
 
 const TARGET: &str = "sheaf::net";
+
+/// Longest a connection admitted by evicting an idle one waits for the evicted one's slot.
+const EVICTION_WAIT: Duration = Duration::from_millis(500);
+
+/// The connections not in a request (waiting for their first header, or idle between
+/// keep-alive requests), by when they became so: at the cap, a new connection takes the slot
+/// of the one idle longest. A slow-header flood then evicts itself, and an honest client, whose
+/// header follows its connect at once, is served however many stalled sockets there are.
+#[derive(Default)]
+struct Idle {
+    next_id: std::sync::atomic::AtomicU64,
+    waiting: Mutex<BTreeMap<(Instant, u64), Arc<Notify>>>,
+}
+
+impl Idle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(Instant, u64), Arc<Notify>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tell the connection idle longest to close; whether there was one.
+    fn evict_oldest(&self) -> bool {
+        match self.lock().pop_first() {
+            Some((_, evict)) => {
+                evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// One connection's place in [`Idle`].
+struct IdleEntry {
+    idle: Arc<Idle>,
+    id: u64,
+    evict: Arc<Notify>,
+    /// Its key while it is idle.
+    key: Mutex<Option<(Instant, u64)>>,
+}
+
+impl IdleEntry {
+    fn new(idle: &Arc<Idle>) -> Arc<Self> {
+        let entry = Arc::new(IdleEntry {
+            idle: idle.clone(),
+            id: idle
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            evict: Arc::new(Notify::new()),
+            key: Mutex::new(None),
+        });
+        entry.set_idle(true);
+        entry
+    }
+
+    /// Mark the connection idle (evictable) or in a request.
+    fn set_idle(&self, idle: bool) {
+        let mut key = self.key.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.idle.lock();
+        if let Some(old) = key.take() {
+            waiting.remove(&old);
+        }
+        if idle {
+            let new = (Instant::now(), self.id);
+            waiting.insert(new, self.evict.clone());
+            *key = Some(new);
+        }
+    }
+}
+
+impl Drop for IdleEntry {
+    fn drop(&mut self) {
+        self.set_idle(false);
+    }
+}
 
 /// Serve HTTP/1.1 on `listener` with a service from `make_service` per connection, within
 /// `limits`, until `shutdown` resolves; then stop accepting, let every connection finish its
@@ -47,6 +122,7 @@ where
     let slots = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let connections = Arc::new(Semaphore::new(slots));
     let lingering = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
+    let idle = Arc::new(Idle::default());
     let (stopping, stop) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -66,8 +142,41 @@ where
                 }
             }
         };
-        match connections.clone().try_acquire_owned() {
-            Ok(slot) => {
+        let slot = match connections.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            // At the cap: the connection idle longest gives way, unless every one is in a
+            // request (bounded like the refusals: a burst beyond that is refused).
+            Err(_) => match lingering.clone().try_acquire_owned() {
+                Ok(waiting) if idle.evict_oldest() => {
+                    tracing::debug!(target: TARGET, max_connections = slots, "at the cap: the connection idle longest gives way");
+                    let service = make_service();
+                    let (connections, limits, shape, stop, idle, lingering) = (
+                        connections.clone(),
+                        limits.clone(),
+                        shape.clone(),
+                        stop.clone(),
+                        idle.clone(),
+                        lingering.clone(),
+                    );
+                    tokio::spawn(async move {
+                        let slot =
+                            tokio::time::timeout(EVICTION_WAIT, connections.acquire_owned()).await;
+                        drop(waiting);
+                        match slot {
+                            Ok(Ok(slot)) => {
+                                serve_connection(stream, service, limits, shape, stop, slot, idle)
+                                    .await
+                            }
+                            _ => refuse(stream, &shape, &lingering),
+                        }
+                    });
+                    continue;
+                }
+                _ => None,
+            },
+        };
+        match slot {
+            Some(slot) => {
                 let service = make_service();
                 tokio::spawn(serve_connection(
                     stream,
@@ -76,9 +185,10 @@ where
                     shape.clone(),
                     stop.clone(),
                     slot,
+                    idle.clone(),
                 ));
             }
-            Err(_) => {
+            None => {
                 tracing::debug!(target: TARGET, max_connections = slots, "connection refused over the cap");
                 refuse(stream, &shape, &lingering);
             }
@@ -145,6 +255,7 @@ async fn serve_connection<S, B>(
     shape: Shape,
     mut stop: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
+    idle: Arc<Idle>,
 ) where
     S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -152,10 +263,13 @@ async fn serve_connection<S, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let entry = IdleEntry::new(&idle);
+    let evicted = entry.evict.clone();
     let handler = Handler {
         service,
         shape,
         body_timeout: limits.body_timeout,
+        entry,
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -168,6 +282,10 @@ async fn serve_connection<S, B>(
     };
     let result = tokio::select! {
         result = connection.as_mut() => result,
+        () = evicted.notified() => {
+            tracing::debug!(target: TARGET, "idle connection closed to make room at the cap");
+            Ok(())
+        }
         () = stopping => {
             connection.as_mut().graceful_shutdown();
             connection.as_mut().await
@@ -177,6 +295,22 @@ async fn serve_connection<S, B>(
         tracing::debug!(target: TARGET, error = %e, "connection ended with an error");
     }
     drop(slot);
+}
+
+/// A connection in a request, idle again when dropped.
+struct InRequest(Arc<IdleEntry>);
+
+impl InRequest {
+    fn new(entry: Arc<IdleEntry>) -> Self {
+        entry.set_idle(false);
+        InRequest(entry)
+    }
+}
+
+impl Drop for InRequest {
+    fn drop(&mut self) {
+        self.0.set_idle(true);
+    }
 }
 
 /// A body's error, boxed.
@@ -193,6 +327,8 @@ struct Handler<S> {
     service: S,
     shape: Shape,
     body_timeout: Duration,
+    /// The connection's place among the idle ones: out of it while a request is served.
+    entry: Arc<IdleEntry>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for Handler<S>
@@ -215,7 +351,11 @@ where
         }
         let request = request.map(|body| TimedBody::new(body, self.body_timeout));
         let mut service = self.service.clone();
+        // In a request until its response is ready (its body is then sent at once), then
+        // idle again until the next header.
+        let busy = InRequest::new(self.entry.clone());
         Box::pin(async move {
+            let _busy = busy;
             std::future::poll_fn(|cx| service.poll_ready(cx))
                 .await
                 .map_err(boxed)?;

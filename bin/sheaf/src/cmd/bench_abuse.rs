@@ -428,8 +428,14 @@ fn honest_prover(
         "--max-jobs".to_owned(),
         args.jobs.to_string(),
         "--json".to_owned(),
+        // The prover learns the circuits' settings from the coordinator; only the cache is
+        // its own.
+        "--cache-dir".to_owned(),
+        args.circuits.cache_dir.display().to_string(),
     ];
-    command.extend(circuit_flags(&args.circuits));
+    if args.circuits.no_cache {
+        command.push("--no-cache".to_owned());
+    }
     let output = Command::new(std::env::current_exe()?)
         .args(&command)
         .stdin(Stdio::null())

@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sheaf_chain::node::{
-    Chain, ChainConfig, Genesis, DEFAULT_BLOCK_INTERVAL, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_MEMPOOL_BYTES, DEFAULT_MAX_MEMPOOL_TXS, DEFAULT_MAX_PENDING_BYTES_PER_SENDER,
-    DEFAULT_MAX_PENDING_TXS_PER_SENDER, DEFAULT_RECEIPTS_KEPT, STATE_FILE,
+    Chain, ChainConfig, Genesis, DEFAULT_BLOCK_INTERVAL, DEFAULT_MAX_BLOCK_BYTES,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_MEMPOOL_BYTES, DEFAULT_MAX_MEMPOOL_TXS,
+    DEFAULT_MAX_PENDING_BYTES_PER_SENDER, DEFAULT_MAX_PENDING_TXS_PER_SENDER,
+    DEFAULT_RECEIPTS_KEPT, STATE_FILE,
 };
 use sheaf_chain::Address;
 use sheaf_circuits::FinalKey;
@@ -74,6 +75,10 @@ pub struct ChainArgs {
     /// Most bytes (JSON-encoded transactions) waiting for a block.
     #[arg(long, env = "SHEAF_CHAIN_MAX_MEMPOOL_BYTES", default_value_t = DEFAULT_MAX_MEMPOOL_BYTES)]
     pub max_mempool_bytes: usize,
+    /// Most bytes (JSON-encoded transactions) one block takes; senders take turns, one
+    /// transaction each, so a flood fills a block only after every other sender got a place.
+    #[arg(long, env = "SHEAF_CHAIN_MAX_BLOCK_BYTES", default_value_t = DEFAULT_MAX_BLOCK_BYTES)]
+    pub max_block_bytes: usize,
     /// Most transactions one sender may have waiting for a block.
     #[arg(long, env = "SHEAF_CHAIN_MAX_PENDING_TXS_PER_SENDER", default_value_t = DEFAULT_MAX_PENDING_TXS_PER_SENDER)]
     pub max_pending_txs_per_sender: usize,
@@ -155,6 +160,7 @@ impl ChainArgs {
             admin_token: self.admin_token.clone(),
             max_mempool_txs: self.max_mempool_txs,
             max_mempool_bytes: self.max_mempool_bytes,
+            max_block_bytes: self.max_block_bytes,
             max_pending_txs_per_sender: self.max_pending_txs_per_sender,
             max_pending_bytes_per_sender: self.max_pending_bytes_per_sender,
             receipts_kept: self.receipts_kept,

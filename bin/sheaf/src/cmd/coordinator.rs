@@ -15,8 +15,9 @@ use sheaf_coordinator::admission::{
 use sheaf_coordinator::config::{
     DEFAULT_ABANDON_BACKOFF_BASE, DEFAULT_ABANDON_BACKOFF_MAX, DEFAULT_CHAIN_POLL_INTERVAL,
     DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_SENDER_RESEND_AFTER,
-    DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_PROVER_REQUEST_RATE, DEFAULT_SENDER_POLL_INTERVAL,
+    DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
+    DEFAULT_VERIFY_WORKERS,
 };
 use sheaf_coordinator::rollup::{
     RollupConfig, DEFAULT_BATCH_INTERVAL, DEFAULT_BLOCK_INTERVAL, DEFAULT_CONCURRENT_BLOCKS,
@@ -81,6 +82,12 @@ pub struct ServiceArgs {
     #[arg(long, env = "SHEAF_BODY_BUDGET_BYTES", default_value_t = DEFAULT_BODY_BUDGET_BYTES)]
     pub body_budget_bytes: usize,
 
+    /// Signed requests a second one prover may send (bursts of twice as many), checked after
+    /// its signature and before anything is written; beyond, 429 rate_limited with
+    /// Retry-After. 0: no limit.
+    #[arg(long, env = "SHEAF_PROVER_REQUEST_RATE", default_value_t = DEFAULT_PROVER_REQUEST_RATE)]
+    pub prover_request_rate: u32,
+
     // What letting a lease expire costs the prover (issue 15, defect 4).
     /// First suspension of a prover that let a lease expire, in ms; doubled for each further
     /// abandoned lease in a row (an accepted proof resets it). 0 suspends nobody.
@@ -119,6 +126,7 @@ impl ServiceArgs {
             heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
             max_attempts: self.max_attempts,
             epoch: Duration::from_millis(self.epoch_ms),
+            prover_request_rate: self.prover_request_rate,
             verify_workers: self.verify_workers,
             verify_queue: self.verify_queue,
             max_body_bytes: self.max_body_bytes,

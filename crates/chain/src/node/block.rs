@@ -87,7 +87,8 @@ impl Chain {
         }
     }
 
-    /// Produce the next block: apply every pending transaction in order, then write the state,
+    /// Produce the next block: apply up to `max_block_bytes` of the pending transactions, the
+    /// senders taking turns, in order (the rest stays pending), then write the state,
     /// all under the state lock, so the block is seen only once it is durable. A call that
     /// panics fails alone (the state is rolled back to before it); a failed write rolls the
     /// whole block back, keeps its transactions pending and returns the error.
@@ -97,7 +98,7 @@ impl Chain {
         let number = s.height + 1;
         let timestamp_ms = s.timestamp_ms(number);
         let now = timestamp_ms / 1000;
-        let entries = s.mempool.take();
+        let entries = s.mempool.take_block(self.config.max_block_bytes);
         let start = (!entries.is_empty()).then(|| s.checkpoint());
         // Where to roll back to when a call panics: the state after the last panicking call
         // (and the index of the next transaction), or the block's start.

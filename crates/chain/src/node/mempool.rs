@@ -137,19 +137,74 @@ impl Mempool {
         self.entries.drain(..).collect()
     }
 
-    /// Put back `entries` taken by [`Mempool::take`] (a block that could not be written), in
-    /// order, into the pool left empty since.
+    /// The next block's transactions, at most `max_bytes` of them (at least one, whatever its
+    /// size): senders take turns, one transaction each per round, in the order of their oldest
+    /// pending one, so a flood from some senders fills the block only after every other sender
+    /// got a place. A sender whose next transaction does not fit waits for the next block with
+    /// all its others (its nonces stay in order). The block keeps arrival order; the rest stays
+    /// pending, in order.
+    pub fn take_block(&mut self, max_bytes: usize) -> Vec<Entry> {
+        if self.bytes <= max_bytes {
+            return self.take();
+        }
+        let mut queues: Vec<VecDeque<usize>> = Vec::new();
+        let mut queue_of = HashMap::<Address, usize>::new();
+        for (i, entry) in self.entries.iter().enumerate() {
+            let q = *queue_of.entry(entry.tx.from).or_insert_with(|| {
+                queues.push(VecDeque::new());
+                queues.len() - 1
+            });
+            queues[q].push_back(i);
+        }
+        let mut chosen = vec![false; self.entries.len()];
+        let mut used = 0usize;
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for queue in &mut queues {
+                let Some(&i) = queue.front() else { continue };
+                let size = self.entries[i].bytes;
+                if used > 0 && used + size > max_bytes {
+                    queue.clear();
+                    continue;
+                }
+                queue.pop_front();
+                chosen[i] = true;
+                used += size;
+                progress = true;
+            }
+        }
+        let (mut block, mut rest) = (Vec::new(), VecDeque::new());
+        for (entry, chosen) in self.entries.drain(..).zip(chosen) {
+            if chosen {
+                block.push(entry);
+            } else {
+                rest.push_back(entry);
+            }
+        }
+        self.entries = rest;
+        self.recount();
+        block
+    }
+
+    /// Put back `entries` taken by [`Mempool::take_block`] (a block that could not be
+    /// written), in order, before what stayed pending.
     pub fn restore(&mut self, entries: Vec<Entry>) {
-        debug_assert!(
-            self.entries.is_empty(),
-            "the pool was locked since it was taken"
-        );
-        for entry in entries {
+        for entry in entries.into_iter().rev() {
+            self.entries.push_front(entry);
+        }
+        self.recount();
+    }
+
+    /// What each sender and the whole pool hold, counted again from the entries.
+    fn recount(&mut self) {
+        self.senders.clear();
+        self.bytes = 0;
+        for entry in &self.entries {
             self.bytes += entry.bytes;
             let p = self.senders.entry(entry.tx.from).or_default();
             p.txs += 1;
             p.bytes += entry.bytes;
-            self.entries.push_back(entry);
         }
     }
 

@@ -71,6 +71,10 @@ pub const DEFAULT_MAX_MEMPOOL_TXS: usize = 10_000;
 /// Most bytes (JSON encodings) waiting for a block: 64 MiB is ~45 revealed root proofs of the
 /// largest size, far more than a block carries in practice, and bounds the pool's memory.
 pub const DEFAULT_MAX_MEMPOOL_BYTES: usize = 64 * 1024 * 1024;
+/// Most bytes of transactions (their JSON) one block takes, senders taking turns
+/// ([`Chain::produce_block`]): a reveal of the largest root proof (~400 KB) fits many times,
+/// and a block full of junk still applies and is written within its interval.
+pub const DEFAULT_MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
 
 /// Most transactions one sender may have waiting. A coordinator registers and settles a few
 /// sequences per block; 64 leaves it room while 157 funded accounts would be needed to fill
@@ -328,6 +332,8 @@ pub struct ChainConfig {
     pub max_mempool_txs: usize,
     /// Most pending bytes.
     pub max_mempool_bytes: usize,
+    /// Most bytes of transactions in one block.
+    pub max_block_bytes: usize,
     /// Most pending transactions of one sender.
     pub max_pending_txs_per_sender: usize,
     /// Most pending bytes of one sender.
@@ -352,6 +358,7 @@ impl Default for ChainConfig {
             admin_token: None,
             max_mempool_txs: DEFAULT_MAX_MEMPOOL_TXS,
             max_mempool_bytes: DEFAULT_MAX_MEMPOOL_BYTES,
+            max_block_bytes: DEFAULT_MAX_BLOCK_BYTES,
             max_pending_txs_per_sender: DEFAULT_MAX_PENDING_TXS_PER_SENDER,
             max_pending_bytes_per_sender: DEFAULT_MAX_PENDING_BYTES_PER_SENDER,
             receipts_kept: DEFAULT_RECEIPTS_KEPT,

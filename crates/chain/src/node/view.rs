@@ -110,11 +110,12 @@ pub struct AccountView {
     pub nonce: u64,
     /// The nonce to sign the next transaction with (pending ones counted).
     pub next_nonce: u64,
-    /// Settlement stake.
+    /// Settlement stake, less the penalties due by the next block for hashes never revealed
+    /// (the contract takes them at the sender's next settlement call).
     pub stake: Amount,
     /// Settlement rewards not yet claimed.
     pub rewards: Amount,
-    /// Hashes committed and not yet revealed nor penalized.
+    /// Hashes committed, not yet revealed, whose deadline has not passed.
     pub pending_reveals: usize,
     /// Deposits of erased memberships, to withdraw.
     pub membership_deposits: Amount,
@@ -251,7 +252,8 @@ impl Chain {
     pub fn account(&self, address: &Address) -> AccountView {
         let s = self.lock();
         let acc = s.accounts.get(address).cloned().unwrap_or_default();
-        let settlement = s.settlement.account(address);
+        // As the next block's calls find it: penalties due are taken first.
+        let settlement = s.settlement.account_at(address, s.height + 1);
         AccountView {
             address: *address,
             balance: acc.balance,

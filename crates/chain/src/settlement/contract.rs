@@ -73,6 +73,15 @@ impl<V: RootVerifier> SettlementContract<V> {
         self.state.account(sender)
     }
 
+    /// A sender's account as a call in `block` finds it: the penalties due by then for hashes
+    /// never revealed taken, as the call's first step takes them. The stake a sender may commit
+    /// with: one whose due penalties take it below the minimum has its next hash refused.
+    pub fn account_at(&self, sender: &Address, block: u64) -> Account {
+        let mut account = self.state.account(sender);
+        self.liquidate(sender, &mut account, block, &mut Vec::new());
+        account
+    }
+
     /// Register the next sequence with the statement hash its root proof must carry and its
     /// tree plan, what it will owe whoever proves each job (empty: no prover rewards).
     pub fn register_sequence(

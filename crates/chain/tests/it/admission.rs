@@ -293,6 +293,61 @@ fn the_pool_is_bounded_in_bytes_and_shared_by_senders() {
     assert_eq!(next_nonces(&chain).iter().sum::<u64>(), 3);
 }
 
+/// A block takes at most `max_block_bytes`, the senders taking turns: two flooders' large
+/// reveals queued first do not keep a later honest transfer out of the next block; what did
+/// not fit stays pending in nonce order and goes into the blocks after.
+#[test]
+fn a_full_block_takes_every_sender_in_turn() {
+    let flooders = junk(2);
+    let chain = open(ChainConfig {
+        genesis: genesis_with(&flooders),
+        max_block_bytes: 40 * 1024,
+        ..config(None)
+    });
+    let reveal = |n: u8| Call::SubmitProof {
+        sequence: SequenceId(0),
+        proof: vec![n; 10 * 1024],
+    };
+    // About 13.9 KB each in JSON: two fit a block beside the transfer, not three.
+    for key in &flooders {
+        for nonce in 0..3 {
+            chain.submit(sign(key, nonce, reveal(nonce as u8))).unwrap();
+        }
+    }
+    let honest = chain.submit(sign(&bob(), 0, transfer(1))).unwrap();
+    let block = chain.produce_block().unwrap();
+    let senders: Vec<(Address, u64)> = block.receipts.iter().map(|r| (r.from, r.nonce)).collect();
+    assert!(
+        block.receipts.iter().any(|r| r.tx_hash == honest),
+        "the honest transfer is in the first block: {senders:?}"
+    );
+    assert_eq!(
+        senders,
+        vec![
+            (addr(&flooders[0]), 0),
+            (addr(&flooders[1]), 0),
+            (addr(&bob()), 0)
+        ],
+        "one reveal of each flooder, then the transfer, in arrival order"
+    );
+    assert_eq!(chain.head().pending, 4);
+    // The rest follows, each sender's nonces in order.
+    let mut seen: Vec<(Address, u64)> = Vec::new();
+    while chain.head().pending > 0 {
+        let block = chain.produce_block().unwrap();
+        assert!(!block.receipts.is_empty(), "a block makes progress");
+        seen.extend(block.receipts.iter().map(|r| (r.from, r.nonce)));
+    }
+    for key in &flooders {
+        let nonces: Vec<u64> = seen
+            .iter()
+            .filter(|(from, _)| *from == addr(key))
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(nonces, vec![1, 2]);
+    }
+}
+
 /// A transfer of nothing creates no account: even where the minimum sender balance is zero,
 /// its recipient still cannot send (only accounts may).
 #[test]

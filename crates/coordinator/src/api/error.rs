@@ -234,6 +234,10 @@ impl From<AdmissionError> for ApiError {
                 ApiError::new(ErrorCode::NotAMember, message)
             }
             AdmissionError::ReplayedNonce => ApiError::new(ErrorCode::ReplayedNonce, e.to_string()),
+            AdmissionError::RequestRate { retry_after_ms, .. } => {
+                ApiError::new(ErrorCode::RateLimited, e.to_string())
+                    .retry_after(retry_after_ms.div_ceil(1000))
+            }
             AdmissionError::Internal(e) => internal(&e),
         }
     }

@@ -71,10 +71,75 @@ pub struct Coordinator {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// When each prover last made an authenticated request (ms), for liveness metrics.
     seen: Mutex<HashMap<String, i64>>,
+    /// Each prover's signed requests a second, when limited.
+    request_rate: Option<RequestRate>,
     /// The chain the proof sender settles on, once it runs; readiness asks it.
     chain: std::sync::OnceLock<ChainWatch>,
     /// The rollup node publishing blocks to this coordinator's store, when it runs one.
     rollup: std::sync::OnceLock<Arc<crate::rollup::RollupNode>>,
+}
+
+/// A token bucket per prover key ([`governor`]'s keyed limiter): `rate` requests a second,
+/// bursts of twice as many. Only requests whose signature checked are counted, so it holds at
+/// most one entry per registered prover. A key refused for its rate is remembered until its
+/// next token: its requests until then are refused before anything else is spent on them (a
+/// store read, the body, the signature), which a forger gains nothing from, since the key is
+/// refused anyway.
+struct RequestRate {
+    rate: u32,
+    burst: u32,
+    limiter: governor::DefaultKeyedRateLimiter<[u8; 32]>,
+    blocked: Mutex<HashMap<[u8; 32], std::time::Instant>>,
+}
+
+impl RequestRate {
+    fn new(rate: u32) -> Option<Self> {
+        let per_second = std::num::NonZeroU32::new(rate)?;
+        let burst = per_second.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1));
+        Some(RequestRate {
+            rate,
+            burst: burst.get(),
+            limiter: governor::RateLimiter::keyed(
+                governor::Quota::per_second(per_second).allow_burst(burst),
+            ),
+            blocked: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn refusal(&self, wait: std::time::Duration) -> AdmissionError {
+        AdmissionError::RequestRate {
+            rate: self.rate,
+            burst: self.burst,
+            retry_after_ms: wait.as_millis() as u64,
+        }
+    }
+
+    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], std::time::Instant>> {
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuse a request of `key` at once while the key is known to be over its rate.
+    fn check_early(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+        let now = std::time::Instant::now();
+        match self.blocked().get(key) {
+            Some(until) if *until > now => Err(self.refusal(*until - now)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Count a request of `key` whose signature checked.
+    fn check(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+        use governor::clock::Clock as _;
+        match self.limiter.check_key(key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                self.blocked()
+                    .insert(*key, std::time::Instant::now() + wait);
+                Err(self.refusal(wait))
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -160,6 +225,7 @@ impl Coordinator {
             spec,
             verify_admission: Arc::new(Semaphore::new(config.verify_workers + config.verify_queue)),
             verify_workers: Arc::new(Semaphore::new(config.verify_workers.max(1))),
+            request_rate: RequestRate::new(config.prover_request_rate),
             circuits,
             config,
             registry,
@@ -351,6 +417,25 @@ impl Coordinator {
         Err(AdmissionError::UnknownProver {
             key: hex::encode(public_key),
         })
+    }
+
+    /// Refuses a request of `key` at once while the key is over its request rate
+    /// ([`CoordinatorConfig::prover_request_rate`]); call it first thing.
+    pub fn check_request_rate_early(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+        match &self.request_rate {
+            Some(limit) => limit.check_early(key),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a signed request of `key` against its request rate; call it once the signature
+    /// is checked (a forger must not spend a prover's rate) and before the nonce is stored (a
+    /// flood must not cost the store).
+    pub fn check_request_rate(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+        match &self.request_rate {
+            Some(limit) => limit.check(key),
+            None => Ok(()),
+        }
     }
 
     /// Records a request nonce; a nonce seen within the clock-skew window is a replay.

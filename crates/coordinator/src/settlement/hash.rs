@@ -6,6 +6,8 @@ use sheaf_chain::settlement::{proof_hash, SequenceId};
 use sheaf_chain::{phase, Call, WindowPhase};
 use sheaf_store::{OutboxKind, OutboxStatus, StoreError};
 
+use std::sync::atomic::Ordering;
+
 use super::{ProofSender, Result, Watch, TARGET};
 
 impl ProofSender {
@@ -56,10 +58,20 @@ impl ProofSender {
             if in_proof_phase {
                 return Ok(());
             }
+            // The stake net of penalties due: the chain takes those before it checks.
             let stake = self.chain.account(&self.address).await?.stake;
-            if stake < status.params.min_stake {
+            let short = stake < status.params.min_stake;
+            if self.short_of_stake.swap(short, Ordering::Relaxed) != short {
+                if short {
+                    tracing::error!(target: TARGET, sequence = %sequence, stake = %stake,
+                        min_stake = %status.params.min_stake,
+                        "stake below the chain's minimum (penalties for missed reveals): not committing until more is deposited (`sheaf stake deposit`)");
+                } else {
+                    tracing::info!(target: TARGET, stake = %stake, "stake back above the minimum: committing again");
+                }
+            }
+            if short {
                 // The chain would refuse the hash: wait for stake rather than burn attempts.
-                tracing::debug!(target: TARGET, sequence = %sequence, stake = %stake, "waiting for stake");
                 return Ok(());
             }
             let proof = self.root_proof(sequence).await?;

@@ -174,6 +174,8 @@ pub struct ProofSender {
     final_proofs: Cache<()>,
     hashes: Cache<Watch>,
     reveals: Cache<Reveal>,
+    /// Whether the last look found the stake below the chain's minimum (logged once a change).
+    short_of_stake: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for ProofSender {
@@ -230,6 +232,7 @@ impl ProofSender {
             final_proofs: Cache::new(),
             hashes: Cache::new(),
             reveals: Cache::new(),
+            short_of_stake: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 

@@ -146,34 +146,25 @@ async fn stalled_clients_over_the_cap_do_not_starve_an_honest_hello() {
         let _ = stream.write_all(b"POST /v1/hello HTTP/1.1\r\n").await;
         stalled.push(stream);
     }
-    // The stalled ones hold every slot until their header timeout: the honest prover is told
-    // to retry, then gets through once they are cut, though none of them gave up.
-    let mut refused = 0;
-    let answer = loop {
-        // Refused at the cap: a 503, or, when the server's 503 came before the request was
-        // written, a connection closed without an answer to it.
-        if let Ok(answer) = net.try_post(&alice, PATH_HELLO, hello_body()).await {
-            if answer.status != 503 {
-                break answer;
-            }
-            assert_eq!(answer.code(), ErrorCode::Overloaded);
-        }
-        refused += 1;
-        assert!(refused < 200, "the honest hello never got through");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The stalled ones fill every slot, and keep coming: each newcomer, the honest one too,
+    // takes the slot of the connection idle longest, so the honest hello is served at once.
+    let answer = net.post(&alice, PATH_HELLO, hello_body()).await;
     assert_eq!(
         answer.status,
         200,
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
+    // The oldest stalled connections gave way.
+    assert!(closed_by_server(&mut stalled[0]).await);
     drop(stalled);
     net.stop().await;
 }
 
+/// At the cap, a new connection takes the slot of the connection idle longest (here, one
+/// between keep-alive requests), which the server closes.
 #[tokio::test]
-async fn connections_over_the_cap_are_refused_until_one_frees() {
+async fn at_the_cap_the_connection_idle_longest_gives_way() {
     let net = start(vec![], limits(2, 10_000, 10_000)).await;
     let mut held = vec![connect(&net).await, connect(&net).await];
     for stream in &mut held {
@@ -183,6 +174,34 @@ async fn connections_over_the_cap_are_refused_until_one_frees() {
             .unwrap();
         assert_eq!(read_answer(stream).await.expect("an answer").0, 200);
     }
+    let answer = net.get("/healthz").await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        closed_by_server(&mut held[0]).await,
+        "the older idle one gave way"
+    );
+    net.stop().await;
+}
+
+/// When every connection is in a request (here, each waiting for the rest of its body), a new
+/// one is refused with overloaded until one frees.
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_while_every_one_is_busy() {
+    let alice = TestProver::new("alice");
+    let net = start(vec![alice.registered()], limits(2, 10_000, 10_000)).await;
+    let body = hello_body();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let headers = SignedHeaders::sign(&alice.signing, "POST", PATH_HELLO, &body, now_ms());
+        let mut stream = connect(&net).await;
+        stream
+            .write_all(&signed_head(PATH_HELLO, &headers, body.len()))
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    // Both heads are read and their requests wait for their bodies.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut third = connect(&net).await;
     let (status, body) = read_answer(&mut third).await.expect("a 503");
     assert_eq!(code_of(status, &body), ErrorCode::Overloaded);

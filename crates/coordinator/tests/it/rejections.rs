@@ -380,3 +380,58 @@ async fn malformed_submission_query_is_400_and_changes_nothing() {
     assert_unchanged(&net, &job.job, job.token).await;
     net.stop().await;
 }
+
+/// A prover sending faster than `--prover-request-rate` is refused 429 rate_limited with a
+/// Retry-After, before its nonce is stored (the same request is accepted once the rate allows);
+/// requests forged with its key do not spend its rate, and other provers are served meanwhile.
+#[tokio::test]
+async fn a_prover_over_its_request_rate_is_refused_and_others_are_served() {
+    let alice = TestProver::new("alice");
+    let bob = TestProver::new("bob");
+    let config = CoordinatorConfig {
+        prover_request_rate: 2, // bursts of 4
+        ..CoordinatorConfig::default()
+    };
+    let net = start(vec![alice.registered(), bob.registered()], config).await;
+    let body = |who: &str| {
+        serde_json::to_vec(&HelloRequest {
+            api_version: API_VERSION,
+            software: who.to_owned(),
+        })
+        .unwrap()
+    };
+    // A forger knows alice's key, not her secret: refused for the signature, uncounted.
+    let forger = TestProver::new("forger");
+    for _ in 0..8 {
+        let mut headers =
+            SignedHeaders::sign(&forger.signing, "POST", PATH_HELLO, &body("a"), now_ms());
+        headers.key = alice.signing.verifying_key();
+        let answer = net.send(PATH_HELLO, body("a"), &headers).await;
+        assert_eq!(answer.code(), ErrorCode::BadSignature);
+    }
+    for i in 0..4 {
+        let headers = SignedHeaders::sign(&alice.signing, "POST", PATH_HELLO, &body("a"), now_ms());
+        let answer = net.send(PATH_HELLO, body("a"), &headers).await;
+        assert!(answer.status.is_success(), "request {i} of the burst");
+    }
+    let over = SignedHeaders::sign(&alice.signing, "POST", PATH_HELLO, &body("a"), now_ms());
+    let refused = net.send(PATH_HELLO, body("a"), &over).await;
+    assert_eq!(refused.code(), ErrorCode::RateLimited);
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    let headers = SignedHeaders::sign(&bob.signing, "POST", PATH_HELLO, &body("b"), now_ms());
+    assert!(net
+        .send(PATH_HELLO, body("b"), &headers)
+        .await
+        .status
+        .is_success());
+    // Half a second refills one request at 2 a second: the refused request, sent again, is
+    // no replay (its nonce was not stored).
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let again = net.send(PATH_HELLO, body("a"), &over).await;
+    assert!(
+        again.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    net.stop().await;
+}

@@ -45,6 +45,8 @@ use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, OutboxStatus, Store};
 
+use sheaf_coordinator::job_tree::plan_sequence;
+
 use self::checks::{Checks, Expected};
 use self::postgres::PrivatePostgres;
 use self::process::{Ended, Process};
@@ -94,6 +96,9 @@ const SENDER_ROLE_TTL_MS: u64 = 2_000;
 const CHAIN_TIMEOUT_MS: u64 = 2_000;
 /// Receipts the chain keeps: all of a run's, so every outbox row can be checked.
 const RECEIPTS_KEPT: usize = 1_000_000;
+/// The sender's stake, in minimum stakes: a reveal missed under the faults costs a penalty
+/// (a few per cent of the minimum), and a sender below the minimum commits no more.
+const STAKE_MINIMUMS: u128 = 4;
 /// Transactions the sender makes before the coordinator runs: its stake.
 const SETUP_TRANSACTIONS: u64 = 1;
 /// How often the harness looks at its processes and its schedule.
@@ -102,8 +107,13 @@ const TICK: Duration = Duration::from_millis(50);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Longest wait for a setup step (the chain's RPC, a setup transaction).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Times a crash at a failpoint that was not reached is tried again.
+/// Times a crash at a failpoint that was not reached is tried again, while sequences remain to
+/// publish.
 const FAILPOINT_RETRIES: u32 = 2;
+/// Sequences the coordinator plans at its start; the harness publishes the others one by one
+/// as the schedule goes ([`Publisher`]), so there is work to lease, prove and settle while the
+/// faults last, not only at their start.
+const INITIAL_SEQUENCES: u64 = 2;
 
 /// The store the coordinator runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -157,9 +167,12 @@ pub struct ChaosArgs {
     /// The coordinator's lease TTL in ms (heartbeats every quarter of it).
     #[arg(long, default_value_t = DEFAULT_CHAOS_LEASE_TTL_MS)]
     pub lease_ttl_ms: u64,
-    /// The coordinator's attempt cap (leases a job may take before it is dead).
-    #[arg(long, default_value_t = sheaf_coordinator::config::DEFAULT_MAX_ATTEMPTS)]
-    pub max_attempts: i64,
+    /// The coordinator's attempt cap: distinct provers that may abandon a job before it is
+    /// dead. Default: the number of provers (at least the coordinator's default, 3), so that
+    /// a job dies only when every prover lost it; at 3 with 4 provers, seed 1 lost one root
+    /// job to kills and a partition longer than the TTL within 20 s
+    #[arg(long)]
+    pub max_attempts: Option<i64>,
     /// Longest wait in ms for an armed process to reach its failpoint.
     #[arg(long, default_value_t = DEFAULT_FAILPOINT_WAIT_MS)]
     pub failpoint_wait_ms: u64,
@@ -331,6 +344,11 @@ pub struct ChaosReport {
     pub fault_seconds: f64,
     /// Seconds from the end of the faults until everything settled (or the timeout).
     pub settle_seconds: f64,
+    /// The sender's stake at the start, in minimum stakes.
+    pub stake_minimums: u128,
+    /// The sender's stake at the end, net of penalties for reveals the faults made it miss
+    /// (none if the chain did not answer).
+    pub stake_left: Option<Amount>,
     /// The invariants.
     pub checks: Checks,
     /// The invariants that failed (empty: the run passed).
@@ -344,7 +362,7 @@ pub fn run(args: ChaosArgs) -> anyhow::Result<()> {
     if args.provers == 0 || args.leaves == 0 || args.jobs == 0 {
         bail!("--provers, --leaves and --jobs must each be at least 1");
     }
-    if args.lease_ttl_ms < 4 || args.max_attempts < 1 {
+    if args.lease_ttl_ms < 4 || args.max_attempts.is_some_and(|cap| cap < 1) {
         bail!("--lease-ttl-ms must be at least 4 and --max-attempts at least 1");
     }
     if args.failpoint_crashes > 0 && !failpoints::compiled_in() {
@@ -545,7 +563,7 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
             "--sender-key".into(),
             sender_key_path.into(),
             "--sequences".into(),
-            sequences.to_string().into(),
+            INITIAL_SEQUENCES.min(sequences).to_string().into(),
             "--leaves".into(),
             args.leaves.to_string().into(),
             "--lease-ttl-ms".into(),
@@ -553,7 +571,7 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
             "--heartbeat-ms".into(),
             (ttl / 4).to_string().into(),
             "--max-attempts".into(),
-            args.max_attempts.to_string().into(),
+            attempt_cap(args).to_string().into(),
             "--sender-poll-ms".into(),
             "100".into(),
             "--chain-poll-ms".into(),
@@ -613,7 +631,17 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
     // The faults.
     let faults_started = Instant::now();
     let scheduled = plan.len();
-    run_schedule(args, &mut net, plan, &mut injected, &client, sequences).await?;
+    let mut publisher = Publisher {
+        db: db.clone(),
+        store: None,
+        leaves: args.leaves,
+        arity: args.circuits.arity,
+        wrap: args.circuits.final_zk,
+        first: INITIAL_SEQUENCES.min(sequences),
+        next: INITIAL_SEQUENCES.min(sequences) + 1,
+        last: sequences,
+    };
+    run_schedule(args, &mut net, plan, &mut injected, &client, &mut publisher).await?;
     let fault_seconds = faults_started.elapsed().as_secs_f64();
 
     // Healed and disarmed: everything gets time to prove and settle.
@@ -634,6 +662,7 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
     let mut last_progress = Instant::now();
     loop {
         net.supervise(&mut injected)?;
+        publisher.publish_up_to(sequences).await;
         match settled(&client, &db, sequences).await {
             Settlement::Done => break,
             Settlement::Stuck(dead) => {
@@ -649,7 +678,7 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
             );
             break;
         }
-        if last_progress.elapsed() >= PROGRESS_EVERY && !args.json {
+        if last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             eprintln!(
                 "chaos: settling, {} of {sequences} sequences finalized",
@@ -675,14 +704,19 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
         &client,
         &Expected {
             sequences,
-            attempt_cap: args.max_attempts,
+            attempt_cap: attempt_cap(args),
             sender: &sender,
             setup_transactions: SETUP_TRANSACTIONS,
             key: &final_key,
         },
     )
     .await;
+    // The stake the sender lost to penalties (missed reveals), as the next block would find it.
+    let stake_left = client.account(&sender).await.map(|a| a.stake).ok();
     store.close().await;
+    if let Some(store) = publisher.store.take() {
+        store.close().await;
+    }
     net.chain.kill();
     drop(net);
     let checks = checks?;
@@ -697,6 +731,8 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
         injected,
         fault_seconds,
         settle_seconds,
+        stake_minimums: STAKE_MINIMUMS,
+        stake_left,
         checks,
         failures,
         work_dir: None,
@@ -712,8 +748,9 @@ async fn run_schedule(
     plan: Vec<Planned>,
     injected: &mut Injected,
     client: &ChainClient,
-    sequences: u64,
+    publisher: &mut Publisher,
 ) -> anyhow::Result<()> {
+    let sequences = publisher.last;
     let mut queue: std::collections::VecDeque<Planned> = plan.into();
     let total = queue.len();
     let mut done = 0usize;
@@ -725,6 +762,12 @@ async fn run_schedule(
     let ttl = Duration::from_millis(args.lease_ttl_ms);
     loop {
         net.supervise(injected)?;
+        // Sequences published in step with the schedule, the last one when nine tenths of it
+        // are done: the provers outrun the faults, and a failpoint in the lease or submit path
+        // is reached only while there is work.
+        let (first, total) = (publisher.first, total.max(1) as u64);
+        let due = first + (sequences - first) * (10 * done as u64).min(9 * total) / (9 * total);
+        publisher.publish_up_to(due).await;
         let now = Instant::now();
         healing.retain(|link, until| {
             let due = now >= *until;
@@ -742,7 +785,9 @@ async fn run_schedule(
                 waiting = None;
             } else if now >= until {
                 waiting = None;
-                if planned.retries < FAILPOINT_RETRIES {
+                // Once every sequence is published, work that would reach a failpoint it did
+                // not reach will not come: no retry.
+                if planned.retries < FAILPOINT_RETRIES && publisher.next <= publisher.last {
                     queue.push_back(Planned {
                         retries: planned.retries + 1,
                         ..planned
@@ -808,7 +853,7 @@ async fn run_schedule(
                 }
             }
         }
-        if last_progress.elapsed() >= PROGRESS_EVERY && !args.json {
+        if last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             eprintln!(
                 "chaos: fault {done} of {total}{}, {} of {sequences} sequences finalized",
@@ -821,6 +866,14 @@ async fn run_schedule(
         }
         tokio::time::sleep(TICK).await;
     }
+}
+
+/// The coordinator's attempt cap: `--max-attempts`, or the number of provers (at least the
+/// coordinator's default).
+fn attempt_cap(args: &ChaosArgs) -> i64 {
+    args.max_attempts.unwrap_or_else(|| {
+        (args.provers as i64).max(sheaf_coordinator::config::DEFAULT_MAX_ATTEMPTS)
+    })
 }
 
 fn wait(args: &ChaosArgs) -> Duration {
@@ -840,6 +893,68 @@ fn arm(process: &mut Process, name: &'static str, injected: &mut Injected) -> an
 fn count_armed(injected: &mut Injected, name: &str) {
     if let Some(c) = injected.failpoints.iter_mut().find(|c| c.failpoint == name) {
         c.armed += 1;
+    }
+}
+
+/// Publishes the run's sequences after the coordinator's first ones, as its `--sequences` would
+/// have (the same plan: [`plan_sequence`] seeded by the id), through its store.
+struct Publisher {
+    db: String,
+    /// Open while the store answers; dropped on an error (a restarting PostgreSQL server).
+    store: Option<Store>,
+    leaves: usize,
+    arity: usize,
+    wrap: bool,
+    /// Sequences the coordinator planned itself (1..=first).
+    first: u64,
+    /// The next sequence to publish.
+    next: u64,
+    /// The run's last sequence.
+    last: u64,
+}
+
+impl Publisher {
+    /// Publish sequences up to `target` (at most the last), in order; what fails (the store is
+    /// down) is tried again at the next call.
+    async fn publish_up_to(&mut self, target: u64) {
+        while self.next <= target.min(self.last) {
+            if self.store.is_none() {
+                match Store::connect(&self.db).await {
+                    Ok(store) => self.store = Some(store),
+                    Err(e) => {
+                        tracing::debug!(target: "sheaf::chaos", "publishing: {e}");
+                        return;
+                    }
+                }
+            }
+            let Some(store) = &self.store else { return };
+            let id = sheaf_types::SequenceId(self.next);
+            let plan = match plan_sequence(
+                id,
+                self.leaves,
+                self.arity,
+                sheaf_circuits::work::WORK_LEAF_KIND,
+                id.get(),
+                self.wrap,
+                sheaf_types::clock::now_ms(),
+            ) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    tracing::warn!(target: "sheaf::chaos", "planning sequence {id}: {e}");
+                    return;
+                }
+            };
+            match store.insert_sequence(plan.sequence, &plan.jobs).await {
+                Ok(()) | Err(sheaf_store::StoreError::SequenceExists(_)) => self.next += 1,
+                Err(e) => {
+                    tracing::debug!(target: "sheaf::chaos", "publishing sequence {id}: {e}");
+                    if let Some(store) = self.store.take() {
+                        store.close().await;
+                    }
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -914,10 +1029,11 @@ async fn admit(
         ));
     }
     let min_stake = client.settlement_status().await?.params.min_stake;
+    let stake = Amount(min_stake.0.saturating_mul(STAKE_MINIMUMS));
     pending.push((
         "staking the coordinator".to_owned(),
         client
-            .send(&sender.signing, Call::DepositStake { amount: min_stake })
+            .send(&sender.signing, Call::DepositStake { amount: stake })
             .await?,
     ));
     for (what, tx) in pending {
@@ -1038,6 +1154,12 @@ fn print_report(report: &ChaosReport) {
     }
     for (process, count) in &i.exits {
         println!("  exits on its own: {process:<11}{count:>5}");
+    }
+    if let Some(left) = report.stake_left {
+        println!(
+            "  sender's stake: {} minimums at the start, {left} at the end (penalties for missed reveals)",
+            report.stake_minimums
+        );
     }
     let c = &report.checks;
     let row = |what: &str, value: String, ok: bool| {

@@ -61,6 +61,34 @@ fn hash_never_revealed_is_penalized_lazily_after_its_deadline() {
     assert_eq!(c.settle(&ALICE, F + T1 + T2 + 2).unwrap(), vec![]);
 }
 
+/// The penalty a hash never revealed is due is taken when the sender next calls, and a hash
+/// it then cannot afford is refused with nothing taken: the stake a sender sees must already
+/// be net of it, or a sender at the minimum sends refused hashes for ever (seen in
+/// `sheaf bench chaos`: 5,491 of them).
+#[test]
+fn a_senders_stake_is_seen_net_of_the_penalties_due() {
+    let mut c = contract(2);
+    c.commit(&ALICE, 0, &proof(0, 1), F).unwrap();
+    let due = F + T1 + T2 + 1;
+    assert_eq!(c.account_at(&ALICE, due - 1).stake.0, DEFAULT_MIN_STAKE);
+    let seen = c.account_at(&ALICE, due);
+    assert_eq!(seen.stake.0, DEFAULT_MIN_STAKE - DEFAULT_NO_REVEAL_PENALTY);
+    assert!(seen.pending.is_empty(), "the due hash is no longer pending");
+    assert!(matches!(
+        c.commit(&ALICE, 1, &proof(1, 1), due),
+        Err(SettlementError::InsufficientStake { .. })
+    ));
+    assert_eq!(
+        c.account(&ALICE).stake.0,
+        DEFAULT_MIN_STAKE,
+        "a refused hash takes nothing: the stake as recorded still has the penalty in it"
+    );
+    assert_eq!(
+        c.account_at(&ALICE, due).stake.0,
+        DEFAULT_MIN_STAKE - DEFAULT_NO_REVEAL_PENALTY
+    );
+}
+
 #[test]
 fn hash_never_revealed_is_penalized_when_the_sender_next_commits() {
     let mut c = contract(2);
