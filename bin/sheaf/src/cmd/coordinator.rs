@@ -67,8 +67,9 @@ pub struct ServiceArgs {
     /// Largest request body in bytes (413 beyond).
     #[arg(long, env = "SHEAF_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
-    /// Connections served at once (the metrics port has as many again); above, a new
-    /// connection is answered 503 and closed. Keep it below the descriptor limit (`ulimit -n`).
+    /// Connections served at once (the metrics port has as many again); at the cap, a new
+    /// connection takes the slot of the one idle longest (that one is closed), or, when every
+    /// one is in a request, is answered 503 and closed. Keep it below `ulimit -n`.
     #[arg(long, env = "SHEAF_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Longest wait for a request header, in ms; also the longest idle keep-alive.

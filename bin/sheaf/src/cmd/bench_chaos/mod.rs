@@ -804,6 +804,10 @@ async fn run_schedule(
                 continue;
             };
             done += 1;
+            if planned.retries > 0 && publisher.next > publisher.last {
+                // A retry queued while sequences remained: none remain now.
+                continue;
+            }
             next_at = now + planned.gap;
             match planned.fault {
                 Fault::KillProver(i) => {
