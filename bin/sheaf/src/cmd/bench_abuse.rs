@@ -95,6 +95,12 @@ pub struct AbuseArgs {
     /// Work in this directory and keep it (default: a temporary one, removed).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Keep the floods off the servers' CPU: the servers and the honest party run on CPU 0,
+    /// this process (the floods) on the others (with `taskset`), so the figures show what the
+    /// servers' handling of a flood costs honest users rather than how the floods' own signing
+    /// and connecting crowd a shared machine.
+    #[arg(long)]
+    pub pin: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -148,6 +154,10 @@ pub fn run(args: AbuseArgs) -> anyhow::Result<()> {
         args.floods.clone()
     };
     let runtime = tokio::runtime::Runtime::new()?;
+    if args.pin {
+        // After the runtime's threads exist: `taskset -a` moves them all.
+        pin_self()?;
+    }
     let mut runs = Vec::new();
     let coordinator_floods: Vec<Option<Flood>> = std::iter::once(None)
         .chain(
@@ -287,9 +297,40 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn spawn(args: &[String], log: &Path) -> anyhow::Result<Child> {
+/// Pin this process (every thread it has and will have) to the CPUs after the first, for
+/// `--pin`.
+fn pin_self() -> anyhow::Result<()> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        bail!("--pin needs at least 2 CPUs, this machine has {cpus}");
+    }
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &format!("1-{}", cpus - 1)])
+        .arg(std::process::id().to_string())
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux) for --pin")?;
+    if !status.success() {
+        bail!("taskset failed ({status})");
+    }
+    Ok(())
+}
+
+/// A command running this binary: on CPU 0 with `--pin`.
+fn sheaf_command(pin: bool) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe()?;
+    Ok(if pin {
+        let mut command = Command::new("taskset");
+        command.args(["-c", "0"]).arg(exe);
+        command
+    } else {
+        Command::new(exe)
+    })
+}
+
+fn spawn(args: &[String], log: &Path, pin: bool) -> anyhow::Result<Child> {
     let log = std::fs::File::create(log)?;
-    Command::new(std::env::current_exe()?)
+    sheaf_command(pin)?
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -366,7 +407,7 @@ fn coordinator_run(
     ];
     command.extend(circuit_flags(&args.circuits));
     let mut server = Server {
-        child: spawn(&command, &log)?,
+        child: spawn(&command, &log, args.pin)?,
         url: url.clone(),
     };
     runtime.block_on(wait_ready(&mut server, "/readyz", &log))?;
@@ -436,7 +477,7 @@ fn honest_prover(
     if args.circuits.no_cache {
         command.push("--no-cache".to_owned());
     }
-    let output = Command::new(std::env::current_exe()?)
+    let output = sheaf_command(args.pin)?
         .args(&command)
         .stdin(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
@@ -566,7 +607,7 @@ fn chain_run(
             key_path.display().to_string(),
         ];
         command.extend(circuit_flags(&args.circuits));
-        let status = Command::new(std::env::current_exe()?)
+        let status = sheaf_command(args.pin)?
             .args(&command)
             .stdout(Stdio::null())
             .status()?;
@@ -611,7 +652,7 @@ fn chain_run(
         "250".to_owned(),
     ];
     let mut server = Server {
-        child: spawn(&command, &log)?,
+        child: spawn(&command, &log, args.pin)?,
         url: format!("http://127.0.0.1:{port}"),
     };
     runtime.block_on(wait_ready(&mut server, "/healthz", &log))?;
