@@ -120,6 +120,9 @@ impl ChainArgs {
         if self.max_pending_txs_per_sender == 0 || self.max_pending_bytes_per_sender == 0 {
             anyhow::bail!("the per-sender mempool bounds must be positive");
         }
+        if self.max_block_bytes == 0 {
+            anyhow::bail!("--max-block-bytes must be positive");
+        }
         let serve = crate::serve_limits::serve_limits(
             self.max_connections,
             self.header_timeout_ms,
