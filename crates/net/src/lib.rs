@@ -15,9 +15,10 @@
 //! connection is closed after the same time); a body not fully received
 //! [`ServeLimits::body_timeout`] after its header fails to read with [`BodyTimedOut`]; a
 //! connection above [`ServeLimits::max_connections`] takes the slot of the connection idle
-//! longest (waiting for its first header or between keep-alive requests), which is closed, so
-//! a flood of stalled sockets evicts itself while a client that sends its request at once is
-//! served; when every connection is in a request it is answered 503 and closed at once; a body
+//! longest (waiting for its first header or between keep-alive requests; one that has never
+//! been in a request goes before one that has), which is closed, so a flood of stalled sockets
+//! evicts itself while a client that sends its request at once is served and keeps its
+//! keep-alive connection; when every connection is in a request it is answered 503 and closed at once; a body
 //! that cannot get room in the [`BodyBudget`] within its wait is refused (503 `overloaded`). An
 //! accept error (descriptors exhausted) is logged and retried after [`ACCEPT_ERROR_BACKOFF`].
 //! On shutdown the loop stops accepting, asks every connection to close after its request in

@@ -32,20 +32,26 @@ const EVICTION_WAIT: Duration = Duration::from_millis(500);
 
 /// The connections not in a request (waiting for their first header, or idle between
 /// keep-alive requests), by when they became so: at the cap, a new connection takes the slot
-/// of the one idle longest. A slow-header flood then evicts itself, and an honest client, whose
-/// header follows its connect at once, is served however many stalled sockets there are.
+/// of the one idle longest, among those that have not been in a request first. A
+/// slow-header flood then evicts itself, an honest client, whose header follows its connect at
+/// once, is served however many stalled sockets there are, and its keep-alive connection,
+/// idle while it works, is not closed under it as long as a stalled socket is left.
 #[derive(Default)]
 struct Idle {
     next_id: std::sync::atomic::AtomicU64,
-    waiting: Mutex<BTreeMap<(Instant, u64), Arc<Notify>>>,
+    waiting: Mutex<BTreeMap<IdleKey, Arc<Notify>>>,
 }
 
+/// A connection's order of eviction: whether it has been in a request (those that have not go
+/// first), since when it is idle, and a tie-break.
+type IdleKey = (bool, Instant, u64);
+
 impl Idle {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(Instant, u64), Arc<Notify>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<IdleKey, Arc<Notify>>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Tell the connection idle longest to close; whether there was one.
+    /// Tell the connection first in the order of eviction to close; whether there was one.
     fn evict_oldest(&self) -> bool {
         match self.lock().pop_first() {
             Some((_, evict)) => {
@@ -63,7 +69,9 @@ struct IdleEntry {
     id: u64,
     evict: Arc<Notify>,
     /// Its key while it is idle.
-    key: Mutex<Option<(Instant, u64)>>,
+    key: Mutex<Option<IdleKey>>,
+    /// Whether it has been in a request.
+    served: std::sync::atomic::AtomicBool,
 }
 
 impl IdleEntry {
@@ -75,6 +83,7 @@ impl IdleEntry {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             evict: Arc::new(Notify::new()),
             key: Mutex::new(None),
+            served: std::sync::atomic::AtomicBool::new(false),
         });
         entry.set_idle(true);
         entry
@@ -87,8 +96,12 @@ impl IdleEntry {
         if let Some(old) = key.take() {
             waiting.remove(&old);
         }
-        if idle {
-            let new = (Instant::now(), self.id);
+        if !idle {
+            self.served
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            let served = self.served.load(std::sync::atomic::Ordering::Relaxed);
+            let new = (served, Instant::now(), self.id);
             waiting.insert(new, self.evict.clone());
             *key = Some(new);
         }
@@ -144,7 +157,7 @@ where
         };
         let slot = match connections.clone().try_acquire_owned() {
             Ok(slot) => Some(slot),
-            // At the cap: the connection idle longest gives way, unless every one is in a
+            // At the cap: an idle connection gives way (see `Idle`), unless every one is in a
             // request (bounded like the refusals: a burst beyond that is refused).
             Err(_) => match lingering.clone().try_acquire_owned() {
                 Ok(waiting) if idle.evict_oldest() => {

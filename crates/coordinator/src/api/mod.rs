@@ -138,7 +138,9 @@ async fn authenticate(request: Request, coordinator: &Coordinator) -> Result<Sig
     let (parts, body) = request.into_parts();
     // Everything that needs no body first: a stranger's upload is refused unread.
     let signed = SignedHeaders::parse(|name| parts.headers.get(name)?.to_str().ok())?;
-    coordinator.check_request_rate_early(signed.key.as_bytes())?;
+    coordinator
+        .check_request_rate_early(signed.key.as_bytes())
+        .await?;
     let now = now_ms();
     check_skew(signed.timestamp_ms, now)?;
     let prover = coordinator.prover_by_key(signed.key.as_bytes()).await?;

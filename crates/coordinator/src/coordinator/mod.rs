@@ -84,12 +84,37 @@ pub struct Coordinator {
 /// most one entry per registered prover. A key refused for its rate is remembered until its
 /// next token: its requests until then are refused before anything else is spent on them (a
 /// store read, the body, the signature), which a forger gains nothing from, since the key is
-/// refused anyway.
+/// refused anyway. Those refusals are held until the token (up to
+/// [`MAX_HELD_REFUSALS_PER_KEY`] of a key at once; beyond, refused at once), so a client that
+/// comes straight back is answered at its rate, not as fast as it can ask.
 struct RequestRate {
     rate: u32,
     burst: u32,
     limiter: governor::DefaultKeyedRateLimiter<[u8; 32]>,
-    blocked: Mutex<HashMap<[u8; 32], std::time::Instant>>,
+    blocked: Mutex<HashMap<[u8; 32], Blocked>>,
+}
+
+/// Refusals of one key over its request rate held until its next token at once.
+const MAX_HELD_REFUSALS_PER_KEY: u32 = 4;
+
+/// A key over its request rate: until when, and how many of its refusals are held.
+struct Blocked {
+    until: std::time::Instant,
+    held: u32,
+}
+
+/// One held refusal, let go of when dropped (answered, or its request abandoned).
+struct HeldRefusal<'a> {
+    rate: &'a RequestRate,
+    key: [u8; 32],
+}
+
+impl Drop for HeldRefusal<'_> {
+    fn drop(&mut self) {
+        if let Some(blocked) = self.rate.blocked().get_mut(&self.key) {
+            blocked.held = blocked.held.saturating_sub(1);
+        }
+    }
 }
 
 impl RequestRate {
@@ -114,17 +139,31 @@ impl RequestRate {
         }
     }
 
-    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], std::time::Instant>> {
+    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Blocked>> {
         self.blocked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Refuse a request of `key` at once while the key is known to be over its rate.
-    fn check_early(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+    /// Refuse a request of `key` while the key is known to be over its rate, holding the
+    /// refusal until the key's next token.
+    async fn check_early(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
         let now = std::time::Instant::now();
-        match self.blocked().get(key) {
-            Some(until) if *until > now => Err(self.refusal(*until - now)),
-            _ => Ok(()),
-        }
+        let until = {
+            let mut blocked = self.blocked();
+            match blocked.get_mut(key) {
+                Some(b) if b.until > now && b.held < MAX_HELD_REFUSALS_PER_KEY => {
+                    b.held += 1;
+                    b.until
+                }
+                Some(b) if b.until > now => return Err(self.refusal(b.until - now)),
+                _ => return Ok(()),
+            }
+        };
+        let _held = HeldRefusal {
+            rate: self,
+            key: *key,
+        };
+        tokio::time::sleep_until(until.into()).await;
+        Err(self.refusal(until.saturating_duration_since(std::time::Instant::now())))
     }
 
     /// Count a request of `key` whose signature checked.
@@ -134,8 +173,11 @@ impl RequestRate {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                let until = std::time::Instant::now() + wait;
                 self.blocked()
-                    .insert(*key, std::time::Instant::now() + wait);
+                    .entry(*key)
+                    .and_modify(|b| b.until = until)
+                    .or_insert(Blocked { until, held: 0 });
                 Err(self.refusal(wait))
             }
         }
@@ -419,11 +461,12 @@ impl Coordinator {
         })
     }
 
-    /// Refuses a request of `key` at once while the key is over its request rate
-    /// ([`CoordinatorConfig::prover_request_rate`]); call it first thing.
-    pub fn check_request_rate_early(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+    /// Refuses a request of `key` while the key is over its request rate
+    /// ([`CoordinatorConfig::prover_request_rate`]), the refusal held until the key's next
+    /// token; call it first thing.
+    pub async fn check_request_rate_early(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
         match &self.request_rate {
-            Some(limit) => limit.check_early(key),
+            Some(limit) => limit.check_early(key).await,
             None => Ok(()),
         }
     }

@@ -183,6 +183,45 @@ async fn at_the_cap_the_connection_idle_longest_gives_way() {
     net.stop().await;
 }
 
+/// At the cap, a connection that has been served (an honest client's keep-alive connection,
+/// idle while it works) stays while one that never sent a whole request is left to give way,
+/// however much longer it has been idle.
+#[tokio::test]
+async fn at_the_cap_a_stalled_connection_gives_way_before_a_served_one() {
+    let net = start(vec![], limits(2, 10_000, 10_000)).await;
+    let mut served = connect(&net).await;
+    served
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut served).await.expect("an answer").0, 200);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut stalled = connect(&net).await;
+    stalled
+        .write_all(b"POST /v1/hello HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let answer = net.get("/healthz").await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        closed_by_server(&mut stalled).await,
+        "the stalled one gave way"
+    );
+    served
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_answer(&mut served)
+            .await
+            .expect("the served one is still open")
+            .0,
+        200
+    );
+    net.stop().await;
+}
+
 /// When every connection is in a request (here, each waiting for the rest of its body), a new
 /// one is refused with overloaded until one frees.
 #[tokio::test]

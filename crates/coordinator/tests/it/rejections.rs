@@ -4,6 +4,8 @@ use sheaf_api::{
     ErrorCode, HelloRequest, SignedHeaders, API_VERSION, MAX_CLOCK_SKEW_MS, PATH_HELLO, PATH_LEASE,
     PATH_STATUS,
 };
+use std::sync::Arc;
+
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::{JobId, JobStatus};
 use sheaf_types::clock::now_ms;
@@ -434,4 +436,80 @@ async fn a_prover_over_its_request_rate_is_refused_and_others_are_served() {
         String::from_utf8_lossy(&again.body)
     );
     net.stop().await;
+}
+
+/// A prover that comes straight back while over its rate has its refusals held until its next
+/// token, so it is answered at about its rate, not as fast as it asks; beyond a few held at
+/// once, its refusals come at once.
+#[tokio::test]
+async fn refusals_over_the_request_rate_are_held_until_the_next_token() {
+    let alice = TestProver::new("alice");
+    let config = CoordinatorConfig {
+        prover_request_rate: 2, // bursts of 4, a token every 500 ms
+        ..CoordinatorConfig::default()
+    };
+    let net = Arc::new(start(vec![alice.registered()], config).await);
+    let hello = || {
+        let body = serde_json::to_vec(&HelloRequest {
+            api_version: API_VERSION,
+            software: "a".to_owned(),
+        })
+        .unwrap();
+        let headers = SignedHeaders::sign(&alice.signing, "POST", PATH_HELLO, &body, now_ms());
+        (body, headers)
+    };
+    // The burst, then one refusal that blocks the key until its next token, about half a
+    // second away.
+    for i in 0..4 {
+        let (body, headers) = hello();
+        let answer = net.send(PATH_HELLO, body, &headers).await;
+        assert!(answer.status.is_success(), "request {i} of the burst");
+    }
+    let (body, headers) = hello();
+    assert_eq!(
+        net.send(PATH_HELLO, body, &headers).await.code(),
+        ErrorCode::RateLimited
+    );
+    // Many at once while blocked: a few are held, the rest refused at once.
+    let mut at_once = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (body, headers) = hello();
+        let net = net.clone();
+        at_once.spawn(async move {
+            let sent = std::time::Instant::now();
+            let answer = net.send(PATH_HELLO, body, &headers).await;
+            (answer.code(), sent.elapsed())
+        });
+    }
+    let (mut quick, mut held) = (0, 0);
+    while let Some(answer) = at_once.join_next().await {
+        let (code, took) = answer.unwrap();
+        assert_eq!(code, ErrorCode::RateLimited);
+        if took < std::time::Duration::from_millis(150) {
+            quick += 1;
+        } else {
+            held += 1;
+        }
+    }
+    assert!(
+        (1..=4).contains(&held) && quick >= 8,
+        "{held} held, {quick} refused at once"
+    );
+    // Straight back, one request after another, for a second: about three answers a token
+    // (one served, one refused at its signature, one held), not the hundreds a loopback
+    // client gets without the hold.
+    let started = std::time::Instant::now();
+    let mut answers = 0;
+    while started.elapsed() < std::time::Duration::from_secs(1) {
+        let (body, headers) = hello();
+        let answer = net.send(PATH_HELLO, body, &headers).await;
+        assert!(
+            answer.status.is_success() || answer.code() == ErrorCode::RateLimited,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answers += 1;
+    }
+    assert!(answers <= 12, "{answers} answers in a second at 2 a second");
+    Arc::into_inner(net).unwrap().stop().await;
 }

@@ -24,6 +24,16 @@ pub const COORDINATOR: [&str; 12] = [
     "sender::after_send::proof",
 ];
 
+/// The coordinator's failpoints reached once per sequence (its settlement), not with every job.
+pub const SETTLEMENT: [&str; 6] = [
+    "store::outbox::before_commit",
+    "store::outbox::after_commit",
+    "sender::before_send::proof_hash",
+    "sender::after_send::proof_hash",
+    "sender::before_send::proof",
+    "sender::after_send::proof",
+];
+
 /// The prover loop's failpoints: a job leased and not proved, a job proved and not submitted.
 pub const PROVER: [&str; 2] = ["prover::after_lease", "prover::before_submit"];
 

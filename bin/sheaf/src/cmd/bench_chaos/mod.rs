@@ -10,7 +10,8 @@
 //!
 //! Faults: provers and the coordinator killed (SIGKILL) at random moments; the coordinator
 //! and the provers started armed to abort at one failpoint (`failpoints.rs`) and restarted when
-//! they do; the chain killed and restarted on its state; the PostgreSQL server restarted in
+//! they do (each failpoint with work published for it, and tried again while it crashed fewer
+//! times than asked); the chain killed and restarted on its state; the PostgreSQL server restarted in
 //! immediate mode; partitions (`proxy.rs`) shorter and longer than the lease TTL between the
 //! provers and the coordinator and between the coordinator and the chain. Every process that
 //! ends is started again. Every choice comes from one RNG seeded by `--seed`, printed, so a run
@@ -107,9 +108,9 @@ const TICK: Duration = Duration::from_millis(50);
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Longest wait for a setup step (the chain's RPC, a setup transaction).
 const SETUP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Times a crash at a failpoint that was not reached is tried again, while sequences remain to
-/// publish.
-const FAILPOINT_RETRIES: u32 = 2;
+/// Times a crash at a failpoint that was not reached is tried again (while the failpoint has
+/// crashed fewer than `--failpoint-crashes` times).
+const FAILPOINT_RETRIES: u32 = 4;
 /// Sequences the coordinator plans at its start; the harness publishes the others one by one
 /// as the schedule goes ([`Publisher`]), so there is work to lease, prove and settle while the
 /// faults last, not only at their start.
@@ -334,6 +335,9 @@ pub struct ChaosReport {
     pub provers: usize,
     /// Sequences planned.
     pub sequences: u64,
+    /// Of them, published beyond those `--jobs` asks for, for an armed failpoint that had no
+    /// work to reach it with.
+    pub extra_sequences: u64,
     /// Leaves per sequence.
     pub leaves: usize,
     /// Faults in the schedule.
@@ -640,8 +644,11 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
         first: INITIAL_SEQUENCES.min(sequences),
         next: INITIAL_SEQUENCES.min(sequences) + 1,
         last: sequences,
+        extras: 0,
+        max_extras: sequences,
     };
     run_schedule(args, &mut net, plan, &mut injected, &client, &mut publisher).await?;
+    let (sequences, extra_sequences) = (publisher.last, publisher.extras);
     let fault_seconds = faults_started.elapsed().as_secs_f64();
 
     // Healed and disarmed: everything gets time to prove and settle.
@@ -726,6 +733,7 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
         store: args.store,
         provers: args.provers,
         sequences,
+        extra_sequences,
         leaves: args.leaves,
         scheduled,
         injected,
@@ -785,9 +793,10 @@ async fn run_schedule(
                 waiting = None;
             } else if now >= until {
                 waiting = None;
-                // Once every sequence is published, work that would reach a failpoint it did
-                // not reach will not come: no retry.
-                if planned.retries < FAILPOINT_RETRIES && publisher.next <= publisher.last {
+                // Tried again later, with work published for it then if need be.
+                if planned.retries < FAILPOINT_RETRIES
+                    && crashes_at(injected, name) < args.failpoint_crashes as u64
+                {
                     queue.push_back(Planned {
                         retries: planned.retries + 1,
                         ..planned
@@ -804,10 +813,6 @@ async fn run_schedule(
                 continue;
             };
             done += 1;
-            if planned.retries > 0 && publisher.next > publisher.last {
-                // A retry queued while sequences remained: none remain now.
-                continue;
-            }
             next_at = now + planned.gap;
             match planned.fault {
                 Fault::KillProver(i) => {
@@ -833,10 +838,12 @@ async fn run_schedule(
                 }
                 Fault::CrashCoordinator(name) => {
                     arm(&mut net.coordinator, name, injected)?;
+                    work_for_failpoint(name, publisher, client).await;
                     waiting = Some((None, name, now + wait(args), planned));
                 }
                 Fault::CrashProver(i, name) => {
                     arm(&mut net.provers[i], name, injected)?;
+                    work_for_failpoint(name, publisher, client).await;
                     waiting = Some((Some(i), name, now + wait(args), planned));
                 }
                 Fault::Partition { link, long, reset } => {
@@ -860,12 +867,13 @@ async fn run_schedule(
         if last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             eprintln!(
-                "chaos: fault {done} of {total}{}, {} of {sequences} sequences finalized",
+                "chaos: fault {done} of {total}{}, {} of {} sequences finalized",
                 match waiting {
                     Some((_, name, _, _)) => format!(" (waiting for a crash at {name})"),
                     None => String::new(),
                 },
                 finalized(client).await,
+                publisher.last,
             );
         }
         tokio::time::sleep(TICK).await;
@@ -878,6 +886,28 @@ fn attempt_cap(args: &ChaosArgs) -> i64 {
     args.max_attempts.unwrap_or_else(|| {
         (args.provers as i64).max(sheaf_coordinator::config::DEFAULT_MAX_ATTEMPTS)
     })
+}
+
+/// Crashes so far at failpoint `name`.
+fn crashes_at(injected: &Injected, name: &str) -> u64 {
+    injected
+        .failpoints
+        .iter()
+        .find(|c| c.failpoint == name)
+        .map_or(0, |c| c.crashed)
+}
+
+/// Make sure an armed failpoint has work to reach it with: a settlement step (the sender's
+/// sends, the outbox) comes once per sequence, when its root is proved, so one more sequence
+/// is published for it now; the store's and the prover's steps come with any job, so one is
+/// published only when every sequence published so far is finalized. The sequence is the next
+/// of the run's, or, once they are all published, an extra one (at most as many extras as the
+/// run's sequences).
+async fn work_for_failpoint(name: &str, publisher: &mut Publisher, client: &ChainClient) {
+    let settlement = failpoints::SETTLEMENT.contains(&name);
+    if settlement || finalized(client).await + 1 >= publisher.next {
+        publisher.publish_one_more().await;
+    }
 }
 
 fn wait(args: &ChaosArgs) -> Duration {
@@ -913,11 +943,25 @@ struct Publisher {
     first: u64,
     /// The next sequence to publish.
     next: u64,
-    /// The run's last sequence.
+    /// The run's last sequence (grows by the extras).
     last: u64,
+    /// Sequences published beyond the run's, for failpoints ([`work_for_failpoint`]).
+    extras: u64,
+    /// Most extras.
+    max_extras: u64,
 }
 
 impl Publisher {
+    /// Publish the next sequence now: the run's next, or an extra one once they are all
+    /// published (while extras are allowed).
+    async fn publish_one_more(&mut self) {
+        if self.next > self.last && self.extras < self.max_extras {
+            self.last += 1;
+            self.extras += 1;
+        }
+        self.publish_up_to(self.next).await;
+    }
+
     /// Publish sequences up to `target` (at most the last), in order; what fails (the store is
     /// down) is tried again at the next call.
     async fn publish_up_to(&mut self, target: u64) {
@@ -1132,12 +1176,13 @@ fn free_port() -> anyhow::Result<u16> {
 fn print_report(report: &ChaosReport) {
     let i = &report.injected;
     println!(
-        "chaos run, seed {} (--seed {} replays it), store {:?}, {} provers, {} sequences of {} leaves ({} jobs)",
+        "chaos run, seed {} (--seed {} replays it), store {:?}, {} provers, {} sequences ({} of them for failpoints) of {} leaves ({} jobs)",
         report.seed,
         report.seed,
         report.store,
         report.provers,
         report.sequences,
+        report.extra_sequences,
         report.leaves,
         report.checks.jobs
     );
