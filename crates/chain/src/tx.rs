@@ -164,11 +164,29 @@ impl SignedTx {
 
     /// The transaction's hash: SHA-256 of its signed message and signature.
     pub fn hash(&self, chain_id: u64) -> TxHash {
-        let mut h = Sha256::new();
-        h.update(signing_bytes(chain_id, &self.from, self.nonce, &self.call));
-        h.update(self.signature);
-        TxHash(h.finalize().into())
+        hash_of(
+            &signing_bytes(chain_id, &self.from, self.nonce, &self.call),
+            &self.signature,
+        )
     }
+
+    /// The transaction's hash if its signature is valid for chain `chain_id` (as
+    /// [`SignedTx::verify`] and [`SignedTx::hash`], with the message encoded once).
+    pub fn verified_hash(&self, chain_id: u64) -> Option<TxHash> {
+        let key = VerifyingKey::from_bytes(self.from.as_bytes()).ok()?;
+        let message = signing_bytes(chain_id, &self.from, self.nonce, &self.call);
+        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
+            .ok()?;
+        Some(hash_of(&message, &self.signature))
+    }
+}
+
+/// SHA-256 of a signed message and its signature.
+fn hash_of(message: &[u8], signature: &[u8; 64]) -> TxHash {
+    let mut h = Sha256::new();
+    h.update(message);
+    h.update(signature);
+    TxHash(h.finalize().into())
 }
 
 /// A transaction's hash, hex in JSON and text.

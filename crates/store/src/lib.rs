@@ -66,11 +66,12 @@
 //!   PostgreSQL claims jobs with `FOR UPDATE SKIP LOCKED`, and sibling submissions serialize on
 //!   their parent's row, so exactly the last of them releases the parent.
 //! - **Durability.** On PostgreSQL a stored proof, an operator action or a registry change is
-//!   durable when its call returns; a lease commits without waiting for the WAL flush, so a
-//!   database crash may forget the last leases granted, as if they had expired. SQLite runs
+//!   durable when its call returns; a lease (and a request's nonce) commits without waiting for the WAL
+//!   flush, so a database crash may forget the last leases granted, as if they had expired
+//!   (and the nonces of the last requests, see [`Store::remember_nonce`]). SQLite runs
 //!   in WAL mode with `synchronous = FULL`, checkpointing in the background: every commit
 //!   that returned survives a crash of the process and of the OS (one fsync per write
-//!   transaction), so the ledger (proofs, rewards, outbox, roles) is never rolled back.
+//!   transaction; leases and nonces as on PostgreSQL), so the ledger (proofs, rewards, outbox, roles) is never rolled back.
 //! - **Schema.** Numbered migrations per engine (`migrations/<engine>/NNNN_*.sql`), embedded
 //!   with `sqlx::migrate!` and applied at connect, each in its own transaction, under sqlx's
 //!   advisory lock on PostgreSQL; a database migrated by the store's former runner is adopted

@@ -86,7 +86,7 @@ pub struct ChainArgs {
     #[arg(long, env = "SHEAF_CHAIN_MAX_PENDING_BYTES_PER_SENDER", default_value_t = DEFAULT_MAX_PENDING_BYTES_PER_SENDER)]
     pub max_pending_bytes_per_sender: usize,
     /// Connections served at once; at the cap, a new connection takes the slot of the one idle
-    /// longest (that one is closed), or, when every one is in a request, is answered 503 and
+    /// longest, one never in a request first (that one is closed), or, when every one is in a request, is answered 503 and
     /// closed. Keep it below the descriptor limit (`ulimit -n`).
     #[arg(long, env = "SHEAF_CHAIN_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,

@@ -68,7 +68,8 @@ pub struct ServiceArgs {
     #[arg(long, env = "SHEAF_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// Connections served at once (the metrics port has as many again); at the cap, a new
-    /// connection takes the slot of the one idle longest (that one is closed), or, when every
+    /// connection takes the slot of the one idle longest, one never in a request first (that
+    /// one is closed), or, when every
     /// one is in a request, is answered 503 and closed. Keep it below `ulimit -n`.
     #[arg(long, env = "SHEAF_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
@@ -85,7 +86,9 @@ pub struct ServiceArgs {
 
     /// Signed requests a second one prover may send (bursts of twice as many), checked after
     /// its signature and before anything is written; beyond, 429 rate_limited with
-    /// Retry-After. 0: no limit.
+    /// Retry-After, and until the key's next token its requests are refused unread, each
+    /// refusal held until that token (4 of a key at once). A signed request the rules refuse
+    /// (any 4xx but 429) costs 10 requests. 0: no limit.
     #[arg(long, env = "SHEAF_PROVER_REQUEST_RATE", default_value_t = DEFAULT_PROVER_REQUEST_RATE)]
     pub prover_request_rate: u32,
 

@@ -43,34 +43,41 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
+/// The length of `tx`'s JSON encoding (as it arrives), counted without keeping the bytes.
+fn json_len(tx: &SignedTx) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, tx).expect("a transaction serializes to JSON");
+    count.0
+}
+
 impl Chain {
     /// Check `tx`'s signature, nonce and sender and queue it for the next block within the
     /// mempool's bounds; returns its hash.
+    ///
+    /// What the state refuses whatever the signature (an unfunded sender, a wrong nonce, a
+    /// sender at its caps) is refused first, from the public state: the signature and the hash
+    /// cost a reveal's megabyte of hashing, which a flood from fresh keys would otherwise get
+    /// for free. Both run off the lock, and the state is checked again before the queueing.
     pub fn submit(&self, tx: SignedTx) -> Result<TxHash> {
-        let chain_id = self.chain_id();
-        // Off the lock: a reveal's message is a megabyte to hash.
-        if !tx.verify(chain_id) {
-            return Err(ChainError::BadSignature);
-        }
-        let bytes = serde_json::to_vec(&tx)
-            .expect("a transaction serializes to JSON")
-            .len();
-        let hash = tx.hash(chain_id);
+        let bytes = json_len(&tx);
+        let chain_id = {
+            let s = self.lock();
+            s.check_admissible(&tx, bytes, &self.mempool_limits())?;
+            s.chain_id
+        };
+        let hash = tx.verified_hash(chain_id).ok_or(ChainError::BadSignature)?;
         let mut s = self.lock();
-        let expected = s.next_nonce(&tx.from);
-        if tx.nonce < expected {
-            return Err(ChainError::NonceTooLow {
-                expected,
-                got: tx.nonce,
-            });
-        }
-        if tx.nonce > expected {
-            return Err(ChainError::NonceTooHigh {
-                expected,
-                got: tx.nonce,
-            });
-        }
-        s.check_sender(&tx.from)?;
+        s.check_admissible(&tx, bytes, &self.mempool_limits())?;
         let nonce = tx.nonce;
         s.mempool
             .admit(Entry { hash, tx, bytes }, &self.mempool_limits())?;
@@ -219,6 +226,26 @@ impl State {
 
     /// Refuse a sender that is not an account holding the minimum sender balance (and the fee);
     /// the coordinator, whose key alone registers sequences, may send with none.
+    /// Whether the state would queue `tx` (of `bytes`), its signature aside: its nonce is the
+    /// sender's next, the sender may send, and the sender has room in the mempool.
+    fn check_admissible(&self, tx: &SignedTx, bytes: usize, limits: &Limits) -> Result<()> {
+        let expected = self.next_nonce(&tx.from);
+        if tx.nonce < expected {
+            return Err(ChainError::NonceTooLow {
+                expected,
+                got: tx.nonce,
+            });
+        }
+        if tx.nonce > expected {
+            return Err(ChainError::NonceTooHigh {
+                expected,
+                got: tx.nonce,
+            });
+        }
+        self.check_sender(&tx.from)?;
+        self.mempool.check_sender_room(&tx.from, bytes, limits)
+    }
+
     fn check_sender(&self, sender: &Address) -> Result<()> {
         if *sender == self.settlement.state().coordinator {
             return Ok(());

@@ -68,17 +68,8 @@ impl Mempool {
     /// [`ChainError::SenderLimit`] or [`ChainError::MempoolFull`] and changes nothing otherwise.
     pub fn admit(&mut self, entry: Entry, limits: &Limits) -> Result<()> {
         let from = entry.tx.from;
+        self.check_sender_room(&from, entry.bytes, limits)?;
         let mine = self.senders.get(&from).copied().unwrap_or_default();
-        if mine.txs + 1 > limits.max_txs_per_sender
-            || mine.bytes + entry.bytes > limits.max_bytes_per_sender
-        {
-            return Err(ChainError::SenderLimit {
-                txs: mine.txs,
-                bytes: mine.bytes,
-                max_txs: limits.max_txs_per_sender,
-                max_bytes: limits.max_bytes_per_sender,
-            });
-        }
         let after = Pending {
             txs: mine.txs + 1,
             bytes: mine.bytes + entry.bytes,
@@ -91,6 +82,23 @@ impl Mempool {
         p.txs += 1;
         p.bytes += entry.bytes;
         self.entries.push_back(entry);
+        Ok(())
+    }
+
+    /// Whether `sender` may queue one more transaction of `bytes` within the per-sender caps;
+    /// [`ChainError::SenderLimit`] if not.
+    pub fn check_sender_room(&self, sender: &Address, bytes: usize, limits: &Limits) -> Result<()> {
+        let mine = self.senders.get(sender).copied().unwrap_or_default();
+        if mine.txs + 1 > limits.max_txs_per_sender
+            || mine.bytes + bytes > limits.max_bytes_per_sender
+        {
+            return Err(ChainError::SenderLimit {
+                txs: mine.txs,
+                bytes: mine.bytes,
+                max_txs: limits.max_txs_per_sender,
+                max_bytes: limits.max_bytes_per_sender,
+            });
+        }
         Ok(())
     }
 

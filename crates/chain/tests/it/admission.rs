@@ -57,10 +57,35 @@ fn submit_rejects_a_forged_signature_of_a_weak_key() {
         call,
         signature,
     };
-    let chain = open(config(None));
+    // Funded, so that the signature is what decides.
+    let mut genesis = crate::node::genesis();
+    genesis.allocations.push(Allocation {
+        address: from,
+        balance: Amount(1_000),
+    });
+    let chain = open(ChainConfig {
+        genesis,
+        ..config(None)
+    });
     assert!(matches!(
         chain.submit(forged),
         Err(ChainError::BadSignature)
+    ));
+    assert_eq!(chain.head().pending, 0);
+}
+
+/// What the public state refuses anyway (here, a sender with nothing) is refused before the
+/// signature is checked and the transaction hashed: a fresh key's megabyte reveal costs the
+/// chain its decoding, not two passes of hashing.
+#[test]
+fn an_unfunded_senders_transaction_is_refused_before_its_signature_is_checked() {
+    let stranger = SigningKey::from_bytes(&[0x77; 32]);
+    let mut tx = sign(&stranger, 0, junk_transfer());
+    tx.signature = [0; 64];
+    let chain = open(config(None));
+    assert!(matches!(
+        chain.submit(tx),
+        Err(ChainError::UnfundedSender { .. })
     ));
     assert_eq!(chain.head().pending, 0);
 }

@@ -57,6 +57,32 @@ pub fn app(coordinator: Arc<Coordinator>) -> Router {
     with_budget(router(ops::Endpoints::All), &coordinator).with_state(coordinator)
 }
 
+/// Filled by [`Signed`] once a request authenticates: whose request it is, so that its refusal
+/// can be charged to that key ([`charge_refusals`]).
+#[derive(Clone, Default)]
+struct SignedBy(Arc<std::sync::OnceLock<[u8; 32]>>);
+
+/// Charge the refusal of an authenticated request (a 4xx other than 429: a heartbeat of a job
+/// not held, an invalid proof, a body that does not parse) to the key that signed it, as
+/// [`Coordinator::charge_refusal`] says. Honest provers are rarely refused; a client that sends
+/// what is refused is slowed down to a fraction of its rate.
+async fn charge_refusals(
+    State(coordinator): State<Arc<Coordinator>>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let signed_by = SignedBy::default();
+    request.extensions_mut().insert(signed_by.clone());
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
+        if let Some(key) = signed_by.0.get() {
+            coordinator.charge_refusal(key);
+        }
+    }
+    response
+}
+
 /// The prover API with `/healthz` and `/readyz` but without `/metrics`, for a coordinator that
 /// serves its metrics on a port of their own ([`ops::app`]).
 pub fn prover_app(coordinator: Arc<Coordinator>) -> Router {
@@ -66,11 +92,16 @@ pub fn prover_app(coordinator: Arc<Coordinator>) -> Router {
 /// The router with one [`BodyBudget`] of the configured size for all its requests.
 fn with_budget(
     router: Router<Arc<Coordinator>>,
-    coordinator: &Coordinator,
+    coordinator: &Arc<Coordinator>,
 ) -> Router<Arc<Coordinator>> {
     let config = coordinator.config();
     let total = config.body_budget_bytes.max(config.max_body_bytes);
-    router.layer(Extension(BodyBudget::new(total, BODY_BUDGET_WAIT)))
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            coordinator.clone(),
+            charge_refusals,
+        ))
+        .layer(Extension(BodyBudget::new(total, BODY_BUDGET_WAIT)))
 }
 
 fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
@@ -155,6 +186,9 @@ async fn authenticate(request: Request, coordinator: &Coordinator) -> Result<Sig
     coordinator
         .check_nonce(signed.key.as_bytes(), &signed.nonce, now)
         .await?;
+    if let Some(signed_by) = parts.extensions.get::<SignedBy>() {
+        let _ = signed_by.0.set(*signed.key.as_bytes());
+    }
     Ok(Signed {
         prover,
         body,

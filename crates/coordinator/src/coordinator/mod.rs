@@ -97,10 +97,17 @@ struct RequestRate {
 /// Refusals of one key over its request rate held until its next token at once.
 const MAX_HELD_REFUSALS_PER_KEY: u32 = 4;
 
-/// A key over its request rate: until when, and how many of its refusals are held.
+/// What an authenticated request the rules refuse costs its key, in requests: the extra ones
+/// are taken from its bucket, or, when it holds fewer, the key is refused until it would.
+pub const REFUSED_REQUEST_COST: u32 = 10;
+
+/// A key over its request rate: until when, how many of its refusals are held, and what it
+/// owes.
 struct Blocked {
     until: std::time::Instant,
     held: u32,
+    /// Requests it owes for refused ones ([`REFUSED_REQUEST_COST`]), taken with its next.
+    owed: u32,
 }
 
 /// One held refusal, let go of when dropped (answered, or its request abandoned).
@@ -166,22 +173,68 @@ impl RequestRate {
         Err(self.refusal(until.saturating_duration_since(std::time::Instant::now())))
     }
 
-    /// Count a request of `key` whose signature checked.
-    fn check(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
-        use governor::clock::Clock as _;
-        match self.limiter.check_key(key) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                let until = std::time::Instant::now() + wait;
-                self.blocked()
-                    .entry(*key)
-                    .and_modify(|b| b.until = until)
-                    .or_insert(Blocked { until, held: 0 });
-                Err(self.refusal(wait))
-            }
+    /// Charge a refused request of `key` [`REFUSED_REQUEST_COST`] − 1 more requests (at most a
+    /// burst): taken from its bucket now, or, when it holds fewer, owed: the key is over its
+    /// rate until it would hold them, and its next request takes them with its own.
+    fn charge_refusal(&self, key: &[u8; 32]) {
+        let extra = (REFUSED_REQUEST_COST - 1).min(self.burst - 1);
+        let Some(n) = std::num::NonZeroU32::new(extra) else {
+            return;
+        };
+        match self.limiter.check_key_n(key, n) {
+            Ok(Ok(())) => {}
+            Ok(Err(not_until)) => self.block(key, wait_from(&not_until), extra),
+            Err(_) => self.block(key, self.time_for(extra), extra),
         }
     }
+
+    /// Count a request of `key` whose signature checked, with what the key owes.
+    fn check(&self, key: &[u8; 32]) -> Result<(), AdmissionError> {
+        let owed = self.blocked().get(key).map_or(0, |b| b.owed);
+        let n = std::num::NonZeroU32::new(1 + owed).expect("one and more is not zero");
+        let wait = match self.limiter.check_key_n(key, n) {
+            Ok(Ok(())) => {
+                if owed > 0 {
+                    if let Some(b) = self.blocked().get_mut(key) {
+                        b.owed = b.owed.saturating_sub(owed);
+                    }
+                }
+                return Ok(());
+            }
+            Ok(Err(not_until)) => wait_from(&not_until),
+            Err(_) => self.time_for(n.get()),
+        };
+        self.block(key, wait, owed);
+        Err(self.refusal(wait))
+    }
+
+    /// The time `requests` take at the rate.
+    fn time_for(&self, requests: u32) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(f64::from(requests) / f64::from(self.rate))
+    }
+
+    /// Mark `key` over its rate for `wait` (or longer, if it already is), owing `owed`
+    /// requests (at most a burst's less one).
+    fn block(&self, key: &[u8; 32], wait: std::time::Duration, owed: u32) {
+        let until = std::time::Instant::now() + wait;
+        let owed = owed.min(self.burst - 1);
+        let mut blocked = self.blocked();
+        let b = blocked.entry(*key).or_insert(Blocked {
+            until,
+            held: 0,
+            owed,
+        });
+        b.until = b.until.max(until);
+        b.owed = b.owed.max(owed);
+    }
+}
+
+/// How long from now until `not_until`.
+fn wait_from(
+    not_until: &governor::NotUntil<governor::clock::QuantaInstant>,
+) -> std::time::Duration {
+    use governor::clock::Clock as _;
+    not_until.wait_time_from(governor::clock::DefaultClock::default().now())
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -468,6 +521,14 @@ impl Coordinator {
         match &self.request_rate {
             Some(limit) => limit.check_early(key).await,
             None => Ok(()),
+        }
+    }
+
+    /// Charges a refused authenticated request of `key` against its request rate: it costs
+    /// [`REFUSED_REQUEST_COST`] requests (the API calls this for every 4xx but 429).
+    pub fn charge_refusal(&self, key: &[u8; 32]) {
+        if let Some(limit) = &self.request_rate {
+            limit.charge_refusal(key);
         }
     }
 

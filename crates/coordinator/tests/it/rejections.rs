@@ -438,6 +438,48 @@ async fn a_prover_over_its_request_rate_is_refused_and_others_are_served() {
     net.stop().await;
 }
 
+/// A request the rules refuse (here, heartbeats of a job that does not exist) costs its key
+/// `REFUSED_REQUEST_COST` requests: a key that sends only those gets a tenth of its rate
+/// served, owing the rest, while another prover is served.
+#[tokio::test]
+async fn refused_requests_cost_their_key_several_requests() {
+    let alice = TestProver::new("alice");
+    let bob = TestProver::new("bob");
+    let config = CoordinatorConfig {
+        prover_request_rate: 20, // bursts of 40: 4 refused requests, then 2 a second
+        ..CoordinatorConfig::default()
+    };
+    let net = start(vec![alice.registered(), bob.registered()], config).await;
+    let started = std::time::Instant::now();
+    let (mut served, mut limited) = (0, 0);
+    while started.elapsed() < std::time::Duration::from_secs(2) {
+        let answer = net
+            .post(
+                &alice,
+                &sheaf_api::heartbeat_path("s9-l0-i0".parse().unwrap()),
+                br#"{"token":1}"#.to_vec(),
+            )
+            .await;
+        match answer.code() {
+            ErrorCode::UnknownJob => served += 1,
+            ErrorCode::RateLimited => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // 4 from the burst and about 2 a second; at one request each, 40 and 20 a second.
+    assert!(
+        (4..=12).contains(&served) && limited > 0,
+        "{served} served, {limited} refused for the rate"
+    );
+    let hello = serde_json::to_vec(&HelloRequest {
+        api_version: API_VERSION,
+        software: "b".to_owned(),
+    })
+    .unwrap();
+    assert!(net.post(&bob, PATH_HELLO, hello).await.status.is_success());
+    net.stop().await;
+}
+
 /// A prover that comes straight back while over its rate has its refusals held until its next
 /// token, so it is answered at about its rate, not as fast as it asks; beyond a few held at
 /// once, its refusals come at once.
