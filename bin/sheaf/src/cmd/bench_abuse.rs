@@ -657,7 +657,7 @@ fn chain_run(
     };
     runtime.block_on(wait_ready(&mut server, "/healthz", &log))?;
     let tally = Arc::new(Tally::default());
-    let samples = runtime.block_on(async {
+    let mut flooders = runtime.block_on(async {
         let chain = ChainClient::new(server.url.clone())?;
         let chain_id = chain.chain_id().await?;
         let mut flooders = JoinSet::new();
@@ -669,27 +669,17 @@ fn chain_run(
             // Let the flood fill what it can before the honest user comes.
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        let mut samples = Vec::new();
-        let to = Address(
-            SigningKey::generate(&mut rand::rngs::OsRng)
-                .verifying_key()
-                .to_bytes(),
-        );
-        for _ in 0..args.transfers {
-            let started = Instant::now();
-            let call = Call::Transfer {
-                to,
-                amount: Amount(1),
-            };
-            let hash = chain.send(&honest, call).await?;
-            chain
-                .wait_for_receipt(&hash, Duration::from_secs(120))
-                .await?;
-            samples.push(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        }
-        flooders.shutdown().await;
-        anyhow::Ok(samples)
+        anyhow::Ok(flooders)
     })?;
+    // The honest user on a thread and a runtime of its own (on CPU 0 with `--pin`), as on a
+    // machine of its own: the flood's signing of its megabytes runs in this process, and must
+    // not hold the honest user's turns on the flood's runtime.
+    let (url, transfers, pin) = (server.url.clone(), args.transfers, args.pin);
+    let samples = std::thread::spawn(move || honest_transfers(&url, &honest, transfers, pin))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the honest chain user panicked"))?;
+    runtime.block_on(flooders.shutdown());
+    let samples = samples?;
     Ok(AbuseRun {
         server: "chain",
         flood,
@@ -700,6 +690,64 @@ fn chain_run(
         hostile_requests: tally.sent.load(Ordering::Relaxed),
         hostile_refused: tally.refused.load(Ordering::Relaxed),
     })
+}
+
+/// `transfers` transfers from `honest`, one after another, each timed from its sending to its
+/// receipt, on this thread (pinned to CPU 0 with `pin`).
+fn honest_transfers(
+    url: &str,
+    honest: &SigningKey,
+    transfers: usize,
+    pin: bool,
+) -> anyhow::Result<Vec<u64>> {
+    if pin {
+        pin_this_thread()?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let chain = ChainClient::new(url.to_owned())?;
+        let to = Address(
+            SigningKey::generate(&mut rand::rngs::OsRng)
+                .verifying_key()
+                .to_bytes(),
+        );
+        let mut samples = Vec::new();
+        for _ in 0..transfers {
+            let started = Instant::now();
+            let call = Call::Transfer {
+                to,
+                amount: Amount(1),
+            };
+            let hash = chain.send(honest, call).await?;
+            chain
+                .wait_for_receipt(&hash, Duration::from_secs(120))
+                .await?;
+            samples.push(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        }
+        Ok(samples)
+    })
+}
+
+/// Pin the calling thread to CPU 0 (the servers' and honest parties' CPU with `--pin`).
+fn pin_this_thread() -> anyhow::Result<()> {
+    // `/proc/thread-self` names `<pid>/task/<tid>`.
+    let me = std::fs::read_link("/proc/thread-self").context("reading /proc/thread-self")?;
+    let tid = me
+        .file_name()
+        .and_then(|t| t.to_str())
+        .context("no thread id in /proc/thread-self")?
+        .to_owned();
+    let status = Command::new("taskset")
+        .args(["-p", "-c", "0", &tid])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux) for --pin")?;
+    if !status.success() {
+        bail!("taskset failed ({status})");
+    }
+    Ok(())
 }
 
 /// Send large reveals that fail when applied: from `funded`, an account of the genesis, at
