@@ -12,9 +12,9 @@ impl Store {
     /// A recorded pair counts until [`Store::prune_nonces`] removes it, even past its expiry;
     /// the caller refuses requests older than the expiry window by their timestamp.
     ///
-    /// The write is a lazy one ([`Store::begin_lazy_write`]): every signed request records a
-    /// nonce, and a flush of its own for each would put a disk flush in front of every
-    /// request. A process crash loses nothing; an OS crash may lose the nonces of the requests
+    /// The write is a lazy one (its commit does not wait for the disk): every signed request
+    /// records a nonce, and a flush of its own for each would put a disk flush in front of
+    /// every request. A process crash loses nothing; an OS crash may lose the nonces of the requests
     /// of its last moment, which could then be replayed within their timestamp window. Such a
     /// replay changes nothing a prover did not ask for: a hello, a lease for that prover, a
     /// heartbeat, the same proof again (already proved). The next durable commit flushes them.
