@@ -304,9 +304,19 @@ fn pin_self() -> anyhow::Result<()> {
     if cpus < 2 {
         bail!("--pin needs at least 2 CPUs, this machine has {cpus}");
     }
+    taskset(&[
+        "-a",
+        "-p",
+        "-c",
+        &format!("1-{}", cpus - 1),
+        &std::process::id().to_string(),
+    ])
+}
+
+/// Run `taskset` (util-linux) with `args`, for `--pin`.
+fn taskset(args: &[&str]) -> anyhow::Result<()> {
     let status = Command::new("taskset")
-        .args(["-a", "-p", "-c", &format!("1-{}", cpus - 1)])
-        .arg(std::process::id().to_string())
+        .args(args)
         .stdout(Stdio::null())
         .status()
         .context("running taskset (util-linux) for --pin")?;
@@ -739,15 +749,7 @@ fn pin_this_thread() -> anyhow::Result<()> {
         .and_then(|t| t.to_str())
         .context("no thread id in /proc/thread-self")?
         .to_owned();
-    let status = Command::new("taskset")
-        .args(["-p", "-c", "0", &tid])
-        .stdout(Stdio::null())
-        .status()
-        .context("running taskset (util-linux) for --pin")?;
-    if !status.success() {
-        bail!("taskset failed ({status})");
-    }
-    Ok(())
+    taskset(&["-p", "-c", "0", &tid])
 }
 
 /// Send large reveals that fail when applied: from `funded`, an account of the genesis, at
