@@ -154,12 +154,15 @@ impl SignedTx {
     /// verification: a small-order (weak) key, for which anyone can forge signatures, and a
     /// non-canonical signature are refused.
     pub fn verify(&self, chain_id: u64) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(self.from.as_bytes()) else {
-            return false;
-        };
-        let message = signing_bytes(chain_id, &self.from, self.nonce, &self.call);
-        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
-            .is_ok()
+        self.signs(&signing_bytes(chain_id, &self.from, self.nonce, &self.call))
+    }
+
+    /// Whether the signature is `from`'s, strictly, over `message`.
+    fn signs(&self, message: &[u8]) -> bool {
+        VerifyingKey::from_bytes(self.from.as_bytes()).is_ok_and(|key| {
+            key.verify_strict(message, &Signature::from_bytes(&self.signature))
+                .is_ok()
+        })
     }
 
     /// The transaction's hash: SHA-256 of its signed message and signature.
@@ -173,11 +176,9 @@ impl SignedTx {
     /// The transaction's hash if its signature is valid for chain `chain_id` (as
     /// [`SignedTx::verify`] and [`SignedTx::hash`], with the message encoded once).
     pub fn verified_hash(&self, chain_id: u64) -> Option<TxHash> {
-        let key = VerifyingKey::from_bytes(self.from.as_bytes()).ok()?;
         let message = signing_bytes(chain_id, &self.from, self.nonce, &self.call);
-        key.verify_strict(&message, &Signature::from_bytes(&self.signature))
-            .ok()?;
-        Some(hash_of(&message, &self.signature))
+        self.signs(&message)
+            .then(|| hash_of(&message, &self.signature))
     }
 }
 

@@ -11,8 +11,8 @@
 //! Faults: provers and the coordinator killed (SIGKILL) at random moments; the coordinator
 //! and the provers started armed to abort at one failpoint (`failpoints.rs`) and restarted when
 //! they do (each failpoint with work published for it, and tried again while it crashed fewer
-//! times than asked); the chain killed and restarted on its state; the PostgreSQL server restarted in
-//! immediate mode; partitions (`proxy.rs`) shorter and longer than the lease TTL between the
+//! times than asked); the chain killed and restarted on its state; the PostgreSQL server
+//! restarted in immediate mode; partitions (`proxy.rs`) shorter and longer than the lease TTL between the
 //! provers and the coordinator and between the coordinator and the chain. Every process that
 //! ends is started again. Every choice comes from one RNG seeded by `--seed`, printed, so a run
 //! replays its schedule (the moments the processes reach are the machine's).
