@@ -33,6 +33,12 @@ pub async fn serve_with_metrics(
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Before the first request, leases that ran out while no coordinator answered get their
+    // grace: the first reading of the lease clock grants it (if the store does not answer now,
+    // the first heartbeat or sweep that reaches it will).
+    if let Err(e) = coordinator.lease_clock_ms().await {
+        tracing::warn!(target: "sheaf::coordinator", error = %e, "the store does not answer; leases get their grace once it does");
+    }
     let sweeper = tokio::spawn(sweep_forever(coordinator.clone()));
     let local = listener.local_addr()?;
     let limits = coordinator.config().serve.clone();
@@ -96,7 +102,8 @@ pub async fn serve_with_metrics(
     result
 }
 /// The sweeper: every `sweep_interval`, take back expired leases (a failure is logged and
-/// retried on the next tick: the store may be restarting). The first sweep comes one interval
+/// retried on the next tick: the store may be restarting; leases get a grace for the outage
+/// first, [`Coordinator::sweep`]). The first sweep comes one interval
 /// after the start: `Coordinator::new` has just loaded the registry, and a sweep racing the
 /// first requests would only make when a registry change lands depend on scheduling.
 pub async fn sweep_forever(coordinator: Arc<Coordinator>) {

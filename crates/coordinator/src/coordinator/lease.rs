@@ -120,11 +120,11 @@ impl Coordinator {
         job: JobId,
         token: i64,
     ) -> Result<i64, HeartbeatError> {
+        let now = self.lease_clock_ms().await?;
         let current = self.job::<HeartbeatError>(job).await?;
         if current.lease_holder.as_deref() != Some(prover.id.as_str()) {
             return Err(JobRefusal::StaleLease { job, token }.into());
         }
-        let now = self.store_clock_ms().await?;
         Ok(self
             .store
             .heartbeat(job, token, now, millis(self.config.lease_ttl))

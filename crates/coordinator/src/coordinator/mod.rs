@@ -59,6 +59,11 @@ pub struct Coordinator {
     /// Set when copying the registry into the store failed: the next sweep copies it again
     /// even if the registry reports no change (it counts the failed read as seen).
     registry_stale: std::sync::atomic::AtomicBool,
+    /// The store's time (ms) at which this replica last judged leases with its store answering
+    /// (a sweep, a grace); `None` before the first. A longer silence than
+    /// [`Coordinator::grace_gap_ms`] means heartbeats could not be heard either: leases are
+    /// then given their grace before any is judged again ([`Coordinator::grant_lease_grace`]).
+    heard_at: std::sync::Mutex<Option<i64>>,
     /// Woken when a job may have become ready (a proof readied a parent, a lease expired).
     ready: Notify,
     /// Submissions in verification or waiting for it; none left means 503.
@@ -326,34 +331,63 @@ impl Coordinator {
             registry,
             ready: Notify::new(),
             registry_stale: std::sync::atomic::AtomicBool::new(false),
+            heard_at: std::sync::Mutex::new(None),
             submit_locks: Mutex::new(HashMap::new()),
             shutdown: tokio::sync::watch::channel(false).0,
             seen: Mutex::new(HashMap::new()),
             chain: std::sync::OnceLock::new(),
             rollup: std::sync::OnceLock::new(),
         };
-        coordinator.grant_restart_grace().await?;
         Ok(coordinator)
     }
 
-    /// Give every lease held across this start one lease TTL from now to be renewed. While no
-    /// coordinator answered, no prover could heartbeat: a lease that ran out meanwhile was not
-    /// abandoned, and taking it back would charge its prover (a back-off) and the job (one of
-    /// its attempts) for the coordinator's downtime. A prover that is really gone loses the
-    /// lease one TTL later, as it would have.
-    async fn grant_restart_grace(&self) -> Result<(), StartError> {
-        let now = self.store_clock_ms().await?;
+    /// Give every lease that ran out while this replica could not hear heartbeats one lease
+    /// TTL from `now` to be renewed. While no coordinator answered (down, starting, cut off
+    /// from or stalled on its store), no prover could heartbeat: a lease that ran out meanwhile
+    /// was not abandoned, and taking it back would charge its prover (a back-off) and the job
+    /// (one of its attempts) for the coordinator's outage. A prover that is really gone loses
+    /// the lease one TTL later, as it would have.
+    async fn grant_lease_grace(&self, now: i64) -> Result<(), StoreError> {
         let until = now.saturating_add(millis(self.config.lease_ttl));
         let extended = self.store.extend_leases(until).await?;
+        self.heard(now);
         if extended > 0 {
             tracing::info!(
                 target: "sheaf::coordinator",
                 leases = extended,
                 ttl_ms = millis(self.config.lease_ttl),
-                "leases held across the start may be renewed for one more TTL"
+                "leases that ran out while heartbeats could not be heard may be renewed for one more TTL"
             );
         }
         Ok(())
+    }
+
+    /// Longest silence (ms of the store's time between two judgements of leases) after which
+    /// leases get their grace: a quarter of the lease TTL, so that a prover heartbeating every
+    /// quarter still had a try left before its lease ran out, but at least two sweep intervals,
+    /// so that a sweeper merely late does not grant it.
+    fn grace_gap_ms(&self) -> i64 {
+        millis(self.config.lease_ttl / 4).max(2 * millis(self.config.sweep_interval))
+    }
+
+    /// Record that leases were judged at `now` with the store answering.
+    fn heard(&self, now: i64) {
+        let mut heard_at = self.heard_at.lock().unwrap_or_else(|e| e.into_inner());
+        *heard_at = Some(heard_at.map_or(now, |at| at.max(now)));
+    }
+
+    /// The store's time, after granting leases their grace if this replica has not judged them
+    /// for longer than [`Coordinator::grace_gap_ms`] (or ever): what the server does before its
+    /// first request, the sweeper before each pass, and a heartbeat or a submission before it
+    /// judges a lease by its expiry (the sweeper may not have come round yet since the store
+    /// answered again).
+    pub(crate) async fn lease_clock_ms(&self) -> Result<i64, StoreError> {
+        let now = self.store_clock_ms().await?;
+        let heard_at = *self.heard_at.lock().unwrap_or_else(|e| e.into_inner());
+        if heard_at.is_none_or(|at| now.saturating_sub(at) > self.grace_gap_ms()) {
+            self.grant_lease_grace(now).await?;
+        }
+        Ok(now)
     }
 
     /// The time that lease expiry, nonce windows and roles are measured by: the database's
@@ -637,10 +671,11 @@ impl Coordinator {
         Ok(StatusResponse { sequences, jobs })
     }
 
-    /// One pass of the sweeper: take back expired leases, forget old nonces, pick up registry
-    /// changes.
+    /// One pass of the sweeper: take back expired leases (after their grace, if this replica
+    /// was not hearing heartbeats: [`Coordinator::lease_clock_ms`]), forget old nonces, pick up
+    /// registry changes.
     pub async fn sweep(&self) -> Result<(), StartError> {
-        let now = self.store_clock_ms().await?;
+        let now = self.lease_clock_ms().await?;
         let backoff = sheaf_store::AbandonBackoff {
             base_ms: millis(self.config.abandon_backoff_base),
             max_ms: millis(self.config.abandon_backoff_max),
@@ -649,6 +684,7 @@ impl Coordinator {
             .store
             .requeue_expired_with_backoff(now, self.config.max_attempts, backoff)
             .await?;
+        self.heard(now);
         let taken_back = expired.requeued.len() + expired.dead.len();
         if taken_back > 0 {
             metrics::counter!(LEASES_EXPIRED).increment(taken_back as u64);

@@ -40,6 +40,7 @@ impl Coordinator {
     ) -> Result<SubmitResponse, SubmitError> {
         let lock = self.submit_lock(job);
         let _serialized = lock.lock().await;
+        self.lease_clock_ms().await.map_err(InternalError::Store)?;
         let current = self.job::<SubmitError>(job).await?;
         if current.status == JobStatus::Proved {
             // A retry of the submission that succeeded is answered as it was, minus the news.

@@ -8,7 +8,9 @@ use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::JobStatus;
 use sheaf_types::SequenceId;
 
-use crate::harness::{sqlite_store, start, start_on, Net, TestProver};
+use crate::harness::{
+    circuits, serve_coordinator, sqlite_store, start, start_on, Net, TestProver, LEAF_ROWS_LOG2,
+};
 
 /// Leases of 200 ms swept every 50 ms, suspensions of `backoff`.
 fn config(backoff: Duration) -> CoordinatorConfig {
@@ -132,6 +134,51 @@ async fn a_lease_held_across_a_coordinator_restart_can_be_renewed() {
         config(Duration::from_secs(60)),
     )
     .await;
+    let path = sheaf_api::heartbeat_path(job.job);
+    let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
+    let beat = net.post(&alice, &path, body).await;
+    assert!(
+        beat.status.is_success(),
+        "heartbeat refused: {:?}",
+        beat.code()
+    );
+    let stored = net.stored_job(&job.job).await;
+    assert_eq!(stored.status, JobStatus::Leased);
+    assert_eq!(stored.lease_token, job.token);
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn a_lease_that_ran_out_while_a_coordinator_was_starting_can_be_renewed() {
+    let alice = TestProver::new("alice");
+    let (store, _dir) = sqlite_store().await;
+    let net = start_on(
+        store.clone(),
+        vec![alice.registered()],
+        config(Duration::from_secs(60)),
+    )
+    .await;
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
+    let job = net.lease(&alice).await;
+    net.stop().await;
+
+    // The next coordinator is made, then takes longer than the lease to serve (a real one
+    // waits for the chain meanwhile): alice cannot heartbeat until it does.
+    let coordinator = std::sync::Arc::new(
+        sheaf_coordinator::Coordinator::new(
+            store.clone(),
+            tokio::task::spawn_blocking(circuits).await.unwrap(),
+            LEAF_ROWS_LOG2,
+            config(Duration::from_secs(60)),
+            Some(std::sync::Arc::new(sheaf_coordinator::StaticRegistry(
+                vec![alice.registered()],
+            ))),
+        )
+        .await
+        .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let net = serve_coordinator(coordinator, store).await;
     let path = sheaf_api::heartbeat_path(job.job);
     let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
     let beat = net.post(&alice, &path, body).await;

@@ -150,6 +150,11 @@ pub async fn start_with_circuits(
         .await
         .expect("coordinator"),
     );
+    serve_coordinator(coordinator, store).await
+}
+
+/// Serve `coordinator` (made on `store`) on a free port.
+pub async fn serve_coordinator(coordinator: Arc<Coordinator>, store: Store) -> Net {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,4 +1,5 @@
-//! PostgreSQL: identical concurrent submissions store one proof and never fail with a 5xx.
+//! PostgreSQL: identical concurrent submissions store one proof and never fail with a 5xx; a
+//! lease that ran out while the store was away is not taken back.
 
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_store::Store;
@@ -90,6 +91,74 @@ async fn hundred_identical_concurrent_submissions_store_one_proof() {
     assert_eq!(net.store.stored_proofs().await.unwrap().count, 1);
     assert_eq!(net.rewards_of_sequence_one().await.len(), 1);
     let net = std::sync::Arc::into_inner(net).expect("all submissions done");
+    net.stop().await;
+    drop_database(&admin, &url).await;
+}
+
+#[cfg_attr(
+    not(sheaf_postgres),
+    ignore = "needs SHEAF_TEST_POSTGRES_URL (PostgreSQL)"
+)]
+#[tokio::test]
+async fn a_lease_that_ran_out_while_the_store_was_away_can_be_renewed() {
+    let (url, admin) = fresh_database().await;
+    let name = url.rsplit('/').next().expect("a database name").to_owned();
+    let alice = TestProver::new("alice");
+    let store = Store::connect(&url).await.expect("store");
+    let config = CoordinatorConfig {
+        lease_ttl: std::time::Duration::from_millis(300),
+        sweep_interval: std::time::Duration::from_millis(50),
+        ..CoordinatorConfig::default()
+    };
+    let net = start_on(store, vec![alice.registered()], config).await;
+    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
+    let job = net.lease(&alice).await;
+
+    // The database refuses connections for longer than the lease and its open ones are cut:
+    // no heartbeat of alice's could be stored meanwhile.
+    let mut admin_conn = sqlx::PgConnection::connect(&admin).await.expect("admin");
+    admin_conn
+        .execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false").as_str())
+        .await
+        .expect("refuse connections");
+    admin_conn
+        .execute(
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("cut connections");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    admin_conn
+        .execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true").as_str())
+        .await
+        .expect("allow connections");
+
+    // Her first heartbeat the store takes renews the lease: the outage was the coordinator's.
+    let path = sheaf_api::heartbeat_path(job.job);
+    let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let beat = net.post(&alice, &path, body.clone()).await;
+        if beat.status.is_success() {
+            break;
+        }
+        assert!(
+            beat.status.is_server_error(),
+            "heartbeat refused: {:?}",
+            beat.code()
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stored = net.stored_job(&job.job).await;
+    assert_eq!(stored.status, sheaf_store::JobStatus::Leased);
+    assert_eq!(stored.lease_token, job.token);
     net.stop().await;
     drop_database(&admin, &url).await;
 }
