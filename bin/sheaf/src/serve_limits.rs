@@ -8,6 +8,7 @@ use sheaf_net::ServeLimits;
 /// budget that holds at least one body of the largest size.
 pub fn serve_limits(
     max_connections: usize,
+    max_connections_per_address: usize,
     header_timeout_ms: u64,
     body_timeout_ms: u64,
     body_budget_bytes: usize,
@@ -26,6 +27,7 @@ pub fn serve_limits(
     }
     Ok(ServeLimits {
         max_connections,
+        max_connections_per_address,
         header_timeout: Duration::from_millis(header_timeout_ms),
         body_timeout: Duration::from_millis(body_timeout_ms),
     })

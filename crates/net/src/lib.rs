@@ -3,14 +3,16 @@
 //! defences everywhere.
 //!
 //! ```text
-//!  accept ──▶ connection cap ──▶ hyper HTTP/1.1 ──▶ URI / header size ──▶ service
-//!     │        (at it: the one      (header read        (414 / 431 in the    │ body read through
-//!     │         idle longest gives  timeout, also       server's shape)     │ a deadline and the
-//!     │         way; none: 503)     the idle timeout)                       ▼ shared byte budget
-//!  EMFILE: back off, never spin                                      handler (or JSON-RPC)
+//!  accept ──▶ share per ──▶ connection cap ──▶ hyper HTTP/1.1 ──▶ URI / header size ──▶ service
+//!     │        address       (at it: the one      (header read        (414 / 431 in the    │ body read through
+//!     │        (over it:     idle longest gives  timeout, also       server's shape)     │ a deadline and the
+//!     │        503, closed)  way; none: 503)     the idle timeout)                       ▼ shared byte budget
+//!  EMFILE: back off, never spin                                                   handler (or JSON-RPC)
 //! ```
 //!
-//! Failure semantics: a client that stalls in its header is cut at [`ServeLimits::header_timeout`]
+//! Failure semantics: a connection from an address that holds
+//! [`ServeLimits::max_connections_per_address`] already is answered 503 (one try) and closed at
+//! accept, with no task, timer or slot spent on it; a client that stalls in its header is cut at [`ServeLimits::header_timeout`]
 //! (hyper starts that timer whenever a connection waits for a request, so an idle keep-alive
 //! connection is closed after the same time); a body not fully received
 //! [`ServeLimits::body_timeout`] after its header fails to read with [`BodyTimedOut`]; a

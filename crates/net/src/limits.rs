@@ -6,6 +6,13 @@ use std::time::Duration;
 /// connections, the chain client and log files, so the cap and not the descriptor table is what
 /// a flood of connections meets.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Connections one source address may hold at once (0: no limit). Off by default, because
+/// behind a proxy (TLS, a load balancer) every client has the proxy's address, and the proxy is
+/// where each client is limited. A server facing its clients directly should set it: a flood of
+/// sockets from one address then holds its share and no more, and the rest of its connections
+/// are closed at accept, before anything is spent on them, instead of taking the slots of
+/// other clients' idle connections.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 0;
 /// Longest wait for a request's header, from when the connection starts waiting for one (so
 /// also the longest a keep-alive connection may stay idle). An honest client sends its header
 /// in one packet; ten seconds covers a congested link.
@@ -40,6 +47,9 @@ pub const MAX_LINGERING_REFUSALS: usize = 64;
 pub struct ServeLimits {
     /// Connections served at once; above, a new connection is answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one source address may hold at once; above, a new one is closed at accept
+    /// (0: no limit).
+    pub max_connections_per_address: usize,
     /// Longest wait for a request header (and longest idle keep-alive).
     pub header_timeout: Duration,
     /// Longest wait for a whole request body, from its header.
@@ -50,6 +60,7 @@ impl Default for ServeLimits {
     fn default() -> Self {
         ServeLimits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
         }

@@ -9,7 +9,7 @@ use http_body_util::Full;
 /// A request (or connection) refused by the serving loop before the service saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// Every connection slot is taken (503).
+    /// Every connection slot is taken, or every one of the client's address (503).
     Overloaded,
     /// The request target is longer than [`crate::MAX_URI_BYTES`] (414).
     UriTooLong,
@@ -30,7 +30,10 @@ impl Refusal {
     /// What went wrong, for people.
     pub fn message(self) -> String {
         match self {
-            Refusal::Overloaded => "the server is at its connection limit; retry later".into(),
+            Refusal::Overloaded => {
+                "the server is at its connection limit (overall or for this address); retry later"
+                    .into()
+            }
             Refusal::UriTooLong => format!(
                 "the request target is longer than {} bytes",
                 crate::MAX_URI_BYTES

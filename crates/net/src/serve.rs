@@ -1,8 +1,9 @@
 //! The accept loop and the serving of one connection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,6 +60,43 @@ impl Idle {
                 true
             }
             None => false,
+        }
+    }
+}
+
+/// The connections each source address holds, for [`ServeLimits::max_connections_per_address`].
+#[derive(Default)]
+struct Addresses(Mutex<HashMap<IpAddr, usize>>);
+
+impl Addresses {
+    /// Count one more connection of `address`, unless it holds `max` already (0: no limit).
+    fn admit(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<AddressShare> {
+        if max == 0 {
+            return Some(AddressShare(None));
+        }
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(address).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressShare(Some((self.clone(), address))))
+    }
+}
+
+/// One connection of an address, counted until dropped.
+struct AddressShare(Option<(Arc<Addresses>, IpAddr)>);
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        if let Some((addresses, address)) = self.0.take() {
+            let mut held = addresses.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(count) = held.get_mut(&address) {
+                *count -= 1;
+                if *count == 0 {
+                    held.remove(&address);
+                }
+            }
         }
     }
 }
@@ -136,6 +174,8 @@ where
     let connections = Arc::new(Semaphore::new(slots));
     let lingering = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     let idle = Arc::new(Idle::default());
+    let addresses = Arc::new(Addresses::default());
+    let over_share = raw(&shape, Refusal::Overloaded);
     let (stopping, stop) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -143,8 +183,8 @@ where
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors (EMFILE, ENFILE) or buffers: wait for some to be freed
                 // rather than spin; the loop never dies of it.
@@ -154,6 +194,13 @@ where
                     () = tokio::time::sleep(ACCEPT_ERROR_BACKOFF) => continue,
                 }
             }
+        };
+        // An address at its share is refused at once, with no task, timer or slot spent on
+        // it, and takes no one's place: the answer is tried once, the socket closed.
+        let Some(share) = addresses.admit(peer.ip(), limits.max_connections_per_address) else {
+            tracing::debug!(target: TARGET, address = %peer.ip(), "connection refused over its address's share");
+            let _ = stream.try_write(&over_share);
+            continue;
         };
         let slot = match connections.clone().try_acquire_owned() {
             Ok(slot) => Some(slot),
@@ -177,12 +224,25 @@ where
                         drop(waiting);
                         match slot {
                             Ok(Ok(slot)) => {
-                                serve_connection(stream, service, limits, shape, stop, slot, idle)
-                                    .await
+                                serve_connection(
+                                    stream,
+                                    service,
+                                    limits,
+                                    shape,
+                                    stop,
+                                    (slot, share),
+                                    IdleEntry::new(&idle),
+                                )
+                                .await
                             }
                             _ => refuse(stream, &shape, &lingering),
                         }
                     });
+                    // Let the evicted connection close and the newcomer take its slot (and
+                    // become evictable in turn) before the next accept: in a burst from the
+                    // backlog, accepting on at once would find every slot holder evicted and
+                    // none of the newcomers in yet, and refuse the rest, an honest one too.
+                    tokio::task::yield_now().await;
                     continue;
                 }
                 _ => None,
@@ -197,8 +257,10 @@ where
                     limits.clone(),
                     shape.clone(),
                     stop.clone(),
-                    slot,
-                    idle.clone(),
+                    (slot, share),
+                    // Evictable from its accept, not from when its task first runs: a burst
+                    // from the backlog then finds it at the cap.
+                    IdleEntry::new(&idle),
                 ));
             }
             None => {
@@ -267,8 +329,8 @@ async fn serve_connection<S, B>(
     limits: ServeLimits,
     shape: Shape,
     mut stop: watch::Receiver<bool>,
-    slot: OwnedSemaphorePermit,
-    idle: Arc<Idle>,
+    slot: (OwnedSemaphorePermit, AddressShare),
+    entry: Arc<IdleEntry>,
 ) where
     S: Service<Request<TimedBody>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -276,7 +338,6 @@ async fn serve_connection<S, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let entry = IdleEntry::new(&idle);
     let evicted = entry.evict.clone();
     let handler = Handler {
         service,

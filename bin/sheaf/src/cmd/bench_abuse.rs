@@ -8,8 +8,8 @@
 //!
 //! - `invalid-proofs`: every flooder leases what it may and submits random bytes as proofs;
 //! - `heartbeats`: every flooder heartbeats jobs it does not hold, as fast as it is answered;
-//! - `slow-connections`: `--slow-connections` sockets each send half a request header and
-//!   stall, reopened as the coordinator closes them.
+//! - `slow-connections`: `--slow-connections` sockets from `--flood-address` (127.0.0.2) each
+//!   send half a request header and stall, reopened as the coordinator closes them.
 //!
 //! The chain runs the same way: a `sheaf chain`, honest transfers timed from sending to their
 //! receipt, alone and under `junk-chain`: `--junk-senders` tasks sending ~700 KB reveals that
@@ -80,6 +80,14 @@ pub struct AbuseArgs {
     /// Slow connections held open at once.
     #[arg(long, default_value_t = 2000)]
     pub slow_connections: usize,
+    /// The coordinator's `--max-connections-per-address` (0: no share, its default). The
+    /// honest prover connects from 127.0.0.1 and the slow connections from
+    /// `--flood-address`, so the share is what a server facing its clients directly meets.
+    #[arg(long, default_value_t = 0)]
+    pub max_connections_per_address: usize,
+    /// The loopback address the slow connections come from (127.0.0.0/8 is all loopback).
+    #[arg(long, default_value = "127.0.0.2")]
+    pub flood_address: std::net::Ipv4Addr,
     /// Tasks sending junk chain transactions at once.
     #[arg(long, default_value_t = 64)]
     pub junk_senders: usize,
@@ -414,6 +422,8 @@ fn coordinator_run(
         "1".to_owned(),
         "--leaves".to_owned(),
         leaves.to_string(),
+        "--max-connections-per-address".to_owned(),
+        args.max_connections_per_address.to_string(),
     ];
     command.extend(circuit_flags(&args.circuits));
     let mut server = Server {
@@ -540,9 +550,12 @@ fn start_coordinator_flood(
             }
         }
         Flood::SlowConnections => {
-            let address = url.trim_start_matches("http://").to_owned();
+            let address: std::net::SocketAddr = url
+                .trim_start_matches("http://")
+                .parse()
+                .context("the coordinator's address")?;
             for _ in 0..args.slow_connections {
-                tasks.spawn(slow_connection(address.clone(), tally.clone()));
+                tasks.spawn(slow_connection(args.flood_address, address, tally.clone()));
             }
         }
         Flood::JunkChain => unreachable!("the chain's flood runs against the chain"),
@@ -581,10 +594,20 @@ async fn heartbeats(client: Client, tally: Arc<Tally>) {
     }
 }
 
-/// Hold a connection with half a request header; reopen it when the server closes it.
-async fn slow_connection(address: String, tally: Arc<Tally>) {
+/// Hold a connection from `from` with half a request header; reopen it when the server closes
+/// it.
+async fn slow_connection(
+    from: std::net::Ipv4Addr,
+    address: std::net::SocketAddr,
+    tally: Arc<Tally>,
+) {
+    let connect = || async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((from, 0).into())?;
+        socket.connect(address).await
+    };
     loop {
-        let Ok(mut stream) = tokio::net::TcpStream::connect(&address).await else {
+        let Ok(mut stream) = connect().await else {
             tally.count(true);
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;

@@ -29,7 +29,7 @@ use sheaf_coordinator::{
 };
 use sheaf_net::{
     DEFAULT_BODY_BUDGET_BYTES, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
 };
 use sheaf_prover::ProverKey;
 use sheaf_rollup::MempoolConfig;
@@ -73,6 +73,12 @@ pub struct ServiceArgs {
     /// one is in a request, is answered 503 and closed. Keep it below `ulimit -n`.
     #[arg(long, env = "SHEAF_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Connections one source address may hold at once; beyond, a new one is answered 503
+    /// and closed at accept, taking no one's slot. 0: no limit (the default, for a server
+    /// behind a proxy, where every client has the proxy's address: limit there). Facing
+    /// clients directly, set it (64 holds 30 provers behind one NAT).
+    #[arg(long, env = "SHEAF_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
     /// Longest wait for a request header, in ms; also the longest idle keep-alive.
     #[arg(long, env = "SHEAF_HEADER_TIMEOUT_MS", default_value_t = DEFAULT_HEADER_TIMEOUT.as_millis() as u64)]
     pub header_timeout_ms: u64,
@@ -120,6 +126,7 @@ impl ServiceArgs {
         }
         let serve = crate::serve_limits::serve_limits(
             self.max_connections,
+            self.max_connections_per_address,
             self.header_timeout_ms,
             self.body_timeout_ms,
             self.body_budget_bytes,

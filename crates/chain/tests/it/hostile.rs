@@ -47,6 +47,7 @@ fn limited(max_connections: usize, header_ms: u64, body_ms: u64) -> ChainConfig 
             max_connections,
             header_timeout: Duration::from_millis(header_ms),
             body_timeout: Duration::from_millis(body_ms),
+            ..ServeLimits::default()
         },
         ..config(None)
     }

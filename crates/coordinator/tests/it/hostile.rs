@@ -26,6 +26,7 @@ fn limits(max_connections: usize, header_ms: u64, body_ms: u64) -> CoordinatorCo
             max_connections,
             header_timeout: Duration::from_millis(header_ms),
             body_timeout: Duration::from_millis(body_ms),
+            ..ServeLimits::default()
         },
         ..CoordinatorConfig::default()
     }
@@ -158,6 +159,102 @@ async fn stalled_clients_over_the_cap_do_not_starve_an_honest_hello() {
     // The oldest stalled connections gave way.
     assert!(closed_by_server(&mut stalled[0]).await);
     drop(stalled);
+    net.stop().await;
+}
+
+/// A connection from `from` (a loopback address of its own: 127.0.0.0/8 is all loopback).
+async fn connect_from(net: &Net, from: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind((std::net::Ipv4Addr::from(from), 0).into())
+        .expect("bind a loopback address");
+    let to = net
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
+    socket.connect(to).await.expect("connect")
+}
+
+/// With a share per address, a flood of stalled sockets from one address holds its share and
+/// no more: the rest are closed at once (long before the header timeout), and no other
+/// client's slot is taken, so an honest client's keep-alive connection stays open.
+#[tokio::test]
+async fn an_address_over_its_share_is_closed_at_once_and_takes_no_ones_slot() {
+    let alice = TestProver::new("alice");
+    let config = CoordinatorConfig {
+        serve: ServeLimits {
+            max_connections: 6,
+            max_connections_per_address: 4,
+            header_timeout: Duration::from_secs(60),
+            ..ServeLimits::default()
+        },
+        ..CoordinatorConfig::default()
+    };
+    let net = start(vec![alice.registered()], config).await;
+    // Alice's keep-alive connection, served once and idle.
+    let mut honest = connect(&net).await;
+    honest
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut honest).await.expect("an answer").0, 200);
+
+    let mut flood = Vec::new();
+    for _ in 0..12 {
+        let mut stream = connect_from(&net, [127, 0, 0, 2]).await;
+        let _ = stream.write_all(b"POST /v1/hello HTTP/1.1\r\n").await;
+        flood.push(stream);
+    }
+    // The four first hold the share and stall (the header timeout is a minute away); every
+    // later one was closed at accept.
+    for (i, stream) in flood.iter_mut().enumerate().skip(4) {
+        assert!(
+            closed_by_server(stream).await,
+            "flood socket {i} still open"
+        );
+    }
+    let mut sink = [0u8; 16];
+    for (i, stream) in flood.iter_mut().take(4).enumerate() {
+        let read = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut sink)).await;
+        assert!(
+            read.is_err(),
+            "flood socket {i} within the share was closed"
+        );
+    }
+    // Alice's idle connection kept its slot, and a new client of another address is served.
+    honest
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut honest).await.expect("still open").0, 200);
+    let answer = net.post(&alice, PATH_HELLO, hello_body()).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    // Closing the share's connections gives the address its share back.
+    drop(flood);
+    let mut again = connect_from(&net, [127, 0, 0, 2]).await;
+    let mut answered = false;
+    for _ in 0..50 {
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .ok();
+        if read_answer(&mut again)
+            .await
+            .is_some_and(|(status, _)| status == 200)
+        {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        again = connect_from(&net, [127, 0, 0, 2]).await;
+    }
+    assert!(answered, "the address never got its share back");
     net.stop().await;
 }
 
