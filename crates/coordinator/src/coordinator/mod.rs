@@ -671,8 +671,9 @@ impl Coordinator {
         Ok(StatusResponse { sequences, jobs })
     }
 
-    /// One pass of the sweeper: take back expired leases (after their grace, if this replica
-    /// was not hearing heartbeats: [`Coordinator::lease_clock_ms`]), forget old nonces, pick up
+    /// One pass of the sweeper: take back expired leases (after giving them a grace of one TTL
+    /// if this replica has not judged them, with its store answering, for longer than a
+    /// quarter of the TTL: it could not hear heartbeats meanwhile), forget old nonces, pick up
     /// registry changes.
     pub async fn sweep(&self) -> Result<(), StartError> {
         let now = self.lease_clock_ms().await?;
