@@ -112,10 +112,12 @@ async fn one_prover_abandoning_a_job_again_and_again_does_not_kill_it() {
     net.stop().await;
 }
 
-#[tokio::test]
-async fn a_lease_held_across_a_coordinator_restart_can_be_renewed() {
-    let alice = TestProver::new("alice");
-    let (store, _dir) = sqlite_store().await;
+/// A store on which alice holds a lease of a coordinator since stopped: the store (and its
+/// directory) and the lease.
+async fn lease_left_by_a_stopped_coordinator(
+    alice: &TestProver,
+) -> (sheaf_store::Store, tempfile::TempDir, JobAssignment) {
+    let (store, dir) = sqlite_store().await;
     let net = start_on(
         store.clone(),
         vec![alice.registered()],
@@ -123,8 +125,30 @@ async fn a_lease_held_across_a_coordinator_restart_can_be_renewed() {
     )
     .await;
     net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let job = net.lease(&alice).await;
+    let job = net.lease(alice).await;
     net.stop().await;
+    (store, dir, job)
+}
+
+/// Alice's heartbeat of `job` renews her lease.
+async fn heartbeat_renews(net: &Net, alice: &TestProver, job: &JobAssignment) {
+    let path = sheaf_api::heartbeat_path(job.job);
+    let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
+    let beat = net.post(alice, &path, body).await;
+    assert!(
+        beat.status.is_success(),
+        "heartbeat refused: {:?}",
+        beat.code()
+    );
+    let stored = net.stored_job(&job.job).await;
+    assert_eq!(stored.status, JobStatus::Leased);
+    assert_eq!(stored.lease_token, job.token);
+}
+
+#[tokio::test]
+async fn a_lease_held_across_a_coordinator_restart_can_be_renewed() {
+    let alice = TestProver::new("alice");
+    let (store, _dir, job) = lease_left_by_a_stopped_coordinator(&alice).await;
     // The coordinator is down for longer than the lease: alice cannot heartbeat meanwhile.
     tokio::time::sleep(Duration::from_millis(400)).await;
 
@@ -134,33 +158,14 @@ async fn a_lease_held_across_a_coordinator_restart_can_be_renewed() {
         config(Duration::from_secs(60)),
     )
     .await;
-    let path = sheaf_api::heartbeat_path(job.job);
-    let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
-    let beat = net.post(&alice, &path, body).await;
-    assert!(
-        beat.status.is_success(),
-        "heartbeat refused: {:?}",
-        beat.code()
-    );
-    let stored = net.stored_job(&job.job).await;
-    assert_eq!(stored.status, JobStatus::Leased);
-    assert_eq!(stored.lease_token, job.token);
+    heartbeat_renews(&net, &alice, &job).await;
     net.stop().await;
 }
 
 #[tokio::test]
 async fn a_lease_that_ran_out_while_a_coordinator_was_starting_can_be_renewed() {
     let alice = TestProver::new("alice");
-    let (store, _dir) = sqlite_store().await;
-    let net = start_on(
-        store.clone(),
-        vec![alice.registered()],
-        config(Duration::from_secs(60)),
-    )
-    .await;
-    net.coordinator.plan(SequenceId(1), 1).await.unwrap();
-    let job = net.lease(&alice).await;
-    net.stop().await;
+    let (store, _dir, job) = lease_left_by_a_stopped_coordinator(&alice).await;
 
     // The next coordinator is made, then takes longer than the lease to serve (a real one
     // waits for the chain meanwhile): alice cannot heartbeat until it does.
@@ -179,16 +184,6 @@ async fn a_lease_that_ran_out_while_a_coordinator_was_starting_can_be_renewed() 
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let net = serve_coordinator(coordinator, store).await;
-    let path = sheaf_api::heartbeat_path(job.job);
-    let body = serde_json::to_vec(&sheaf_api::HeartbeatRequest { token: job.token }).unwrap();
-    let beat = net.post(&alice, &path, body).await;
-    assert!(
-        beat.status.is_success(),
-        "heartbeat refused: {:?}",
-        beat.code()
-    );
-    let stored = net.stored_job(&job.job).await;
-    assert_eq!(stored.status, JobStatus::Leased);
-    assert_eq!(stored.lease_token, job.token);
+    heartbeat_renews(&net, &alice, &job).await;
     net.stop().await;
 }

@@ -149,17 +149,33 @@ async fn stalled_clients_over_the_cap_do_not_starve_an_honest_hello() {
     }
     // The stalled ones fill every slot, and keep coming: each newcomer, the honest one too,
     // takes the slot of the connection idle longest, so the honest hello is served at once.
-    let answer = net.post(&alice, PATH_HELLO, hello_body()).await;
+    hello_is_served(&net, &alice).await;
+    // The oldest stalled connections gave way.
+    assert!(closed_by_server(&mut stalled[0]).await);
+    drop(stalled);
+    net.stop().await;
+}
+
+/// Alice's signed hello is answered 200.
+async fn hello_is_served(net: &Net, alice: &TestProver) {
+    let answer = net.post(alice, PATH_HELLO, hello_body()).await;
     assert_eq!(
         answer.status,
         200,
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
-    // The oldest stalled connections gave way.
-    assert!(closed_by_server(&mut stalled[0]).await);
-    drop(stalled);
-    net.stop().await;
+}
+
+/// A keep-alive connection that has been served one request, idle now.
+async fn served_once(net: &Net) -> TcpStream {
+    let mut stream = connect(net).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut stream).await.expect("an answer").0, 200);
+    stream
 }
 
 /// A connection from `from` (a loopback address of its own: 127.0.0.0/8 is all loopback).
@@ -193,12 +209,7 @@ async fn an_address_over_its_share_is_closed_at_once_and_takes_no_ones_slot() {
     };
     let net = start(vec![alice.registered()], config).await;
     // Alice's keep-alive connection, served once and idle.
-    let mut honest = connect(&net).await;
-    honest
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(read_answer(&mut honest).await.expect("an answer").0, 200);
+    let mut honest = served_once(&net).await;
 
     let mut flood = Vec::new();
     for _ in 0..12 {
@@ -228,13 +239,7 @@ async fn an_address_over_its_share_is_closed_at_once_and_takes_no_ones_slot() {
         .await
         .unwrap();
     assert_eq!(read_answer(&mut honest).await.expect("still open").0, 200);
-    let answer = net.post(&alice, PATH_HELLO, hello_body()).await;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    hello_is_served(&net, &alice).await;
     // Closing the share's connections gives the address its share back.
     drop(flood);
     let mut again = connect_from(&net, [127, 0, 0, 2]).await;
@@ -286,12 +291,7 @@ async fn at_the_cap_the_connection_idle_longest_gives_way() {
 #[tokio::test]
 async fn at_the_cap_a_stalled_connection_gives_way_before_a_served_one() {
     let net = start(vec![], limits(2, 10_000, 10_000)).await;
-    let mut served = connect(&net).await;
-    served
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(read_answer(&mut served).await.expect("an answer").0, 200);
+    let mut served = served_once(&net).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut stalled = connect(&net).await;
     stalled
