@@ -40,7 +40,7 @@ impl Coordinator {
     ) -> Result<SubmitResponse, SubmitError> {
         let lock = self.submit_lock(job);
         let _serialized = lock.lock().await;
-        self.lease_clock_ms().await.map_err(InternalError::Store)?;
+        let now = self.lease_clock_ms().await.map_err(InternalError::Store)?;
         let current = self.job::<SubmitError>(job).await?;
         if current.status == JobStatus::Proved {
             // A retry of the submission that succeeded is answered as it was, minus the news.
@@ -56,7 +56,6 @@ impl Coordinator {
             }
             return Err(JobRefusal::AlreadyProved(job).into());
         }
-        let now = self.store_clock_ms().await.map_err(InternalError::Store)?;
         let lease_current = current.status == JobStatus::Leased
             && current.lease_token == token
             && current.lease_holder.as_deref() == Some(prover.id.as_str())
