@@ -75,8 +75,20 @@ async fn readyz_is_503_once_blocks_cannot_be_persisted() {
     )
     .unwrap();
     let (url, _stop) = serve(chain).await;
-    let (status, body) = get(&format!("{url}/readyz")).await;
-    assert_eq!(status, 200, "a node just opened is ready: {body}");
+    // Ready once its producer persists blocks (three 20 ms intervals is a tight limit on a
+    // loaded machine, so the first answer may still be 503).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(&format!("{url}/readyz")).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a node just opened never became ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The data directory becomes a file: every block's write fails from now on.
     std::fs::remove_dir_all(&data).unwrap();
