@@ -77,36 +77,30 @@ async fn readyz_is_503_once_blocks_cannot_be_persisted() {
     let (url, _stop) = serve(chain).await;
     // Ready once its producer persists blocks (three 20 ms intervals is a tight limit on a
     // loaded machine, so the first answer may still be 503).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, body) = get(&format!("{url}/readyz")).await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a node just opened never became ready: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_readyz(&url, 200).await;
 
     // The data directory becomes a file: every block's write fails from now on.
     std::fs::remove_dir_all(&data).unwrap();
     std::fs::write(&data, b"not a directory").unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        let (status, body) = get(&format!("{url}/readyz")).await;
-        if status == 503 {
-            break body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still ready with a failing producer: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let body = until_readyz(&url, 503).await;
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("block producer"), "{message}");
+}
+
+/// Polls `/readyz` until it answers `status` (within 20 s); its body.
+async fn until_readyz(url: &str, status: u16) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (answered, body) = get(&format!("{url}/readyz")).await;
+        if answered == status {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never answered {status}: {answered} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
