@@ -23,6 +23,11 @@ pub struct CircuitArgs {
     /// zero-knowledge already).
     #[arg(long, env = "SHEAF_FINAL_ZK")]
     pub final_zk: bool,
+    /// Wrap the root in the compact final proof instead: three more recursions ending in a
+    /// high-rate, zero-knowledge configuration (≥ 100 conjectured bits), about half the size of
+    /// a plain root, for the chain's calldata; costs proving time once per sequence.
+    #[arg(long, env = "SHEAF_FINAL_COMPACT")]
+    pub final_compact: bool,
     /// Rows of each work leaf, as a power of two (5 to 20).
     #[arg(long = "leaf-rows-log2", env = "SHEAF_LEAF_ROWS_LOG2", default_value_t = DEFAULT_LEAF_ROWS_LOG2,
           value_parser = clap::value_parser!(usize))]
@@ -61,6 +66,7 @@ impl CircuitArgs {
             profile: self.profile,
             arity: self.arity,
             final_zk: self.final_zk,
+            final_compact: self.final_compact,
         }
     }
 

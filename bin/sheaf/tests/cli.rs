@@ -28,7 +28,8 @@ fn prove_tree_export_key_and_verify() {
     let out_s = out.to_str().unwrap();
     let key_s = key.to_str().unwrap();
 
-    // With the zero-knowledge wrap: the wrapped key and proof are what is exported and checked.
+    // With the compact zero-knowledge wrap: the wrapped key and proof are what is exported and
+    // checked.
     let run = sheaf(
         &cache,
         &[
@@ -36,6 +37,7 @@ fn prove_tree_export_key_and_verify() {
             "--leaves",
             "3",
             "--final-zk",
+            "--final-compact",
             "--out",
             out_s,
             "--json",
@@ -46,11 +48,29 @@ fn prove_tree_export_key_and_verify() {
     assert_eq!(summary["leaves"], 3);
     assert_eq!(summary["nodes_proved"], 3 + 2 + 1 + 1, "{summary}");
     assert_eq!(summary["zero_knowledge"], true);
+    // The compact wrap: at most 64 KB, at least 100 conjectured bits.
+    assert!(
+        summary["proof_bytes"].as_u64().unwrap() <= 64_000,
+        "{summary}"
+    );
+    assert!(
+        summary["security_bits"].as_u64().unwrap() >= 100,
+        "{summary}"
+    );
     assert_eq!(summary["root"]["stats"]["leaf_jobs"], 3);
     assert_eq!(summary["levels"].as_array().unwrap().len(), 4);
     assert!(summary["peak_rss_bytes"].as_u64().unwrap() > 0);
 
-    let export = sheaf(&cache, &["export-key", "--final-zk", "--out", key_s]);
+    let export = sheaf(
+        &cache,
+        &[
+            "export-key",
+            "--final-zk",
+            "--final-compact",
+            "--out",
+            key_s,
+        ],
+    );
     assert!(export.status.success(), "{}", text(&export.stderr));
 
     let proof = out.join("root.proof");

@@ -49,6 +49,10 @@ pub struct CircuitSpec {
     pub arity: usize,
     /// Whether the root is wrapped in a zero-knowledge proof.
     pub final_zk: bool,
+    /// Whether the root is wrapped in the compact (size-tuned, zero-knowledge) wrap. Absent
+    /// (false) from a coordinator older than the compact wrap, and when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub final_compact: bool,
     /// Rows of a work leaf, as a power of two.
     pub leaf_rows_log2: usize,
     /// The leaf kinds of the set, by name: every one has a leaf node in the whitelist. Absent

@@ -25,7 +25,7 @@ use crate::leaf::{work_units_for_rows, LeafVerifier};
 use crate::node::{node_body, Children, KernelRule, NodeCircuit, Padding};
 use crate::rule::{NodeRule, WhitelistPositions};
 use crate::whitelist::{key_digest, Whitelist};
-use crate::wrap::FinalWrap;
+use crate::wrap::{FinalWrap, WrapStyle};
 use crate::{C, D, F};
 
 /// Default number of children per aggregation node.
@@ -45,6 +45,9 @@ pub struct AggregationSettings {
     /// Wrap the root in one zero-knowledge proof (needless when the profile's nodes are
     /// zero-knowledge already).
     pub final_zk: bool,
+    /// Wrap the root in the compact wrap: a final proof tuned for size (zero-knowledge too
+    /// with `final_zk`), see [`WrapStyle::Compact`].
+    pub final_compact: bool,
 }
 
 impl Default for AggregationSettings {
@@ -53,6 +56,7 @@ impl Default for AggregationSettings {
             profile: Profile::Standard,
             arity: DEFAULT_ARITY,
             final_zk: false,
+            final_compact: false,
         }
     }
 }
@@ -63,9 +67,23 @@ impl AggregationSettings {
         self.profile.node_config()
     }
 
-    /// Whether the root is wrapped in a zero-knowledge proof.
+    /// How the root is wrapped, if it is: compactly when asked, else in one zero-knowledge
+    /// proof when asked and the nodes are not zero-knowledge already.
+    pub fn wrap_style(&self) -> Option<WrapStyle> {
+        if self.final_compact {
+            Some(WrapStyle::Compact {
+                zero_knowledge: self.final_zk && !self.node_config().zero_knowledge,
+            })
+        } else if self.final_zk && !self.node_config().zero_knowledge {
+            Some(WrapStyle::ZeroKnowledge)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the root is wrapped.
     pub fn wraps_final(&self) -> bool {
-        self.final_zk && !self.node_config().zero_knowledge
+        self.wrap_style().is_some()
     }
 
     /// Whether the final proof is zero-knowledge.
@@ -207,8 +225,8 @@ impl AggregationCircuits {
         );
         let (universal, kernel_nodes, leaf_nodes) = (universal?, kernel_nodes?, leaf_nodes?);
         let final_wrap = settings
-            .wraps_final()
-            .then(|| FinalWrap::build(config.clone(), &universal.data));
+            .wrap_style()
+            .map(|style| FinalWrap::build(style, &config, &universal.data));
         Self::assemble(
             settings,
             universal,
@@ -266,15 +284,7 @@ impl AggregationCircuits {
                 .into_circuit(settings.arity, None, weight, data);
             kernel_nodes.insert(rule.name().to_owned(), node);
         }
-        let final_wrap = match settings.wraps_final() {
-            true => {
-                let data = cache
-                    .load(WRAP_ARTIFACT, &wrap_fingerprint(&settings, leaves, rules))
-                    .and_then(|b| circuit_from_bytes(&b))?;
-                Some(FinalWrap::from_data(config, &universal.data, data))
-            }
-            false => None,
-        };
+        let final_wrap = load_wrap(&settings, leaves, rules, cache, &universal)?;
         Self::assemble(
             settings,
             universal,
@@ -294,16 +304,13 @@ impl AggregationCircuits {
             cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
         }
         store_key(cache, UNIVERSAL_ARTIFACT, &fps[0], &self.universal);
-        if let Some(bytes) = self
-            .final_wrap
-            .as_ref()
-            .and_then(|wrap| circuit_to_bytes(&wrap.data))
-        {
-            cache.store(
-                WRAP_ARTIFACT,
-                &wrap_fingerprint(&self.settings, leaves, rules),
-                &bytes,
-            );
+        if let Some(wrap) = &self.final_wrap {
+            let fp = wrap_fingerprint(&self.settings, leaves, rules);
+            for (stage, data) in wrap.stage_data().enumerate() {
+                if let Some(bytes) = circuit_to_bytes(data) {
+                    cache.store(&wrap_artifact(wrap.style(), stage), &fp, &bytes);
+                }
+            }
         }
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
             if let Some(bytes) = self
@@ -391,15 +398,7 @@ impl AggregationCircuits {
             let key = cached_key(cache, &kernel_artifact(rule.name()), fp, &shape)?;
             kernel_keys.insert(rule.name().to_owned(), key);
         }
-        let final_wrap = match settings.wraps_final() {
-            true => {
-                let data = cache
-                    .load(WRAP_ARTIFACT, &wrap_fingerprint(&settings, leaves, rules))
-                    .and_then(|b| circuit_from_bytes(&b))?;
-                Some(FinalWrap::from_data(config, &universal.data, data))
-            }
-            false => None,
-        };
+        let final_wrap = load_wrap(&settings, leaves, rules, cache, &universal)?;
         // In the order of `whitelist_positions`: universal, leaf nodes, kernel nodes (by name).
         let mut keys = vec![key_digest(&universal.data.verifier_only)];
         keys.extend(leaf_keys.into_values().chain(kernel_keys.into_values()));
@@ -529,7 +528,7 @@ impl AggregationCircuits {
     /// node's.
     pub fn final_key(&self) -> FinalKey {
         let data = match &self.final_wrap {
-            Some(wrap) => &wrap.data,
+            Some(wrap) => wrap.data(),
             None => &self.universal.data,
         };
         FinalKey::new(
@@ -723,7 +722,44 @@ fn wrap_fingerprint(
     leaves: &[LeafVerifier],
     rules: &[Arc<dyn NodeRule>],
 ) -> Fingerprint {
-    Fingerprint::new(WRAP_ARTIFACT, &settings.fingerprint_params(leaves, rules))
+    let mut params = settings.fingerprint_params(leaves, rules);
+    if let Some(style @ WrapStyle::Compact { .. }) = settings.wrap_style() {
+        params.push_str(&format!(" wrap={}", style.name()));
+    }
+    Fingerprint::new(WRAP_ARTIFACT, &params)
+}
+
+/// The artifact of stage `stage` of a wrap of `style` (the zero-knowledge wrap's one stage keeps
+/// the name it had before wraps had stages).
+fn wrap_artifact(style: WrapStyle, stage: usize) -> String {
+    match style {
+        WrapStyle::ZeroKnowledge => WRAP_ARTIFACT.to_owned(),
+        WrapStyle::Compact { .. } => format!("{WRAP_ARTIFACT}-{}-{stage}", style.name()),
+    }
+}
+
+/// The final wrap `settings` ask for, from `cache`: `Some(None)` when they ask for none, `None`
+/// when a stage is missing, stale or corrupt.
+fn load_wrap(
+    settings: &AggregationSettings,
+    leaves: &[LeafVerifier],
+    rules: &[Arc<dyn NodeRule>],
+    cache: &ArtifactCache,
+    universal: &NodeCircuit,
+) -> Option<Option<FinalWrap>> {
+    let Some(style) = settings.wrap_style() else {
+        return Some(None);
+    };
+    let config = settings.node_config();
+    let fp = wrap_fingerprint(settings, leaves, rules);
+    let stages = (0..style.stage_configs(&config).len())
+        .map(|stage| {
+            cache
+                .load(&wrap_artifact(style, stage), &fp)
+                .and_then(|b| circuit_from_bytes(&b))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    FinalWrap::from_data(style, &config, &universal.data, stages).map(Some)
 }
 
 /// Find the universal shape: the smallest (degree, gate set) that the universal node verifying

@@ -178,7 +178,7 @@ impl CircuitSet {
             JobCircuit::LeafNode { kind } => &self.aggregation.leaf_node(kind)?.data,
             JobCircuit::Universal => &self.aggregation.universal().data,
             JobCircuit::Kernel { name } => &self.aggregation.kernel_node(name)?.data,
-            JobCircuit::Wrap => &self.wrap()?.data,
+            JobCircuit::Wrap => self.wrap()?.data(),
         })
     }
 

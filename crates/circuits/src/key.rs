@@ -55,6 +55,12 @@ impl FinalKey {
         key_digest(&self.verifier.verifier_only)
     }
 
+    /// plonky2's conjectured security of the proofs this key verifies, in bits (see
+    /// [`crate::wrap::conjectured_security_bits`]).
+    pub fn security_bits(&self) -> usize {
+        crate::wrap::conjectured_security_bits(&self.verifier.common.config.fri_config)
+    }
+
     /// Rows of the root circuit, as a power of two.
     pub fn degree_bits(&self) -> usize {
         self.verifier.common.degree_bits()

@@ -351,6 +351,7 @@ fn run_side(args: &SideArgs) -> anyhow::Result<SideReport> {
         profile: p.profile,
         arity: p.arity,
         final_zk: p.final_zk,
+        final_compact: false,
     };
     let leaf_kinds = [leaf_verifier.clone()];
     let circuits = if args.side.is_warm() {

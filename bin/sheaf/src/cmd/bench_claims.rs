@@ -232,6 +232,7 @@ fn run_side(args: &ClaimsSideArgs) -> anyhow::Result<SideReport> {
         profile: Profile::Standard,
         arity: p.arity,
         final_zk: false,
+        final_compact: false,
     };
     // Cold: the network's whole set, built and stored once. Warm: the claimant's lean set.
     let set = match args.side.is_warm() {

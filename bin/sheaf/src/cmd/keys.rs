@@ -79,13 +79,15 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Ok(root) => {
             let h = root.header;
             println!(
-                "valid: {} leaves, {} aggregations, {} work units; commitment {} statement {} ({:.2} ms)",
+                "valid: {} leaves, {} aggregations, {} work units; commitment {} statement {} ({:.2} ms; {} bytes, {} bits of conjectured security)",
                 h.stats.leaf_jobs,
                 h.stats.aggregation_jobs,
                 h.stats.work_units,
                 h.commitment,
                 h.statement,
-                root.verify_ms
+                root.verify_ms,
+                bytes.len(),
+                key.security_bits()
             );
             ExitCode::SUCCESS
         }

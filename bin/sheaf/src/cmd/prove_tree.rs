@@ -111,6 +111,7 @@ struct Summary {
     peak_rss_bytes: Option<u64>,
     proof_bytes: usize,
     verify_ms: f64,
+    security_bits: usize,
     root: Header,
     key_id: Digest,
     root_proof: PathBuf,
@@ -177,6 +178,7 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
         peak_rss_bytes: peak_rss_bytes(),
         proof_bytes: bytes.len(),
         verify_ms: verified.verify_ms,
+        security_bits: key.security_bits(),
         root: verified.header,
         key_id: key.id(),
         root_proof: root_path,
@@ -235,12 +237,13 @@ fn print_summary(s: &Summary) {
         s.prove_wall_seconds, s.prove_cpu_seconds, s.critical_path_seconds
     );
     println!(
-        "peak RSS {}, root proof {} bytes, verify {:.2} ms",
+        "peak RSS {}, root proof {} bytes, verify {:.2} ms, {} bits of conjectured security",
         s.peak_rss_bytes
             .map(|b| format!("{:.0} MiB", mib(b)))
             .unwrap_or_else(|| "n/a".into()),
         s.proof_bytes,
-        s.verify_ms
+        s.verify_ms,
+        s.security_bits
     );
     println!(
         "root: commitment {} stats {}/{}/{} statement {}",

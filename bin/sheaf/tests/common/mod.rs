@@ -23,6 +23,7 @@ pub fn sheaf() -> Command {
         .env("SHEAF_ARITY", "2")
         .env("SHEAF_PROFILE", "standard")
         .env_remove("SHEAF_FINAL_ZK")
+        .env_remove("SHEAF_FINAL_COMPACT")
         .stdin(Stdio::null());
     command
 }

@@ -30,6 +30,7 @@ fn claims() -> &'static Claims {
             profile: Profile::Standard,
             arity: ARITY,
             final_zk: false,
+            final_compact: false,
         };
         let circuits = AggregationCircuits::build(settings, &[leaf.verifier()]).unwrap();
         let key = circuits.final_key();

@@ -23,6 +23,7 @@ fn build(arity: usize) -> Fixture {
         profile: Profile::Standard,
         arity,
         final_zk: false,
+        final_compact: false,
     };
     let circuits = AggregationCircuits::build(settings, &[leaf.verifier()]).unwrap();
     let key = circuits.final_key();

@@ -110,6 +110,7 @@ fn mixed() -> &'static CircuitSet {
             profile: Profile::Standard,
             arity: 2,
             final_zk: false,
+            final_compact: false,
         };
         CircuitSet::from_kinds(settings, kinds, Some(&cache)).unwrap()
     })

@@ -18,6 +18,7 @@ const SETTINGS: AggregationSettings = AggregationSettings {
     profile: Profile::Standard,
     arity: ARITY,
     final_zk: false,
+    final_compact: false,
 };
 
 fn lean(cache: &ArtifactCache) -> CircuitSet {

@@ -1,7 +1,7 @@
 //! Roots of trees of every small size and both arities verify with one key each, and carry the
 //! header recomputed natively.
 
-use sheaf_circuits::wrap::FinalWrap;
+use sheaf_circuits::wrap::{conjectured_security_bits, FinalWrap, WrapStyle};
 use sheaf_circuits::{encode_proof, FinalKey, Profile, TreePlan};
 
 use crate::fixture::{arity2, arity4, expected_root, prove_tree, shared_root, Fixture};
@@ -55,11 +55,43 @@ fn leaf_and_universal_nodes_share_one_shape() {
 fn zero_knowledge_wrap_keeps_the_roots_public_inputs() {
     let fx = arity2();
     let wrap = FinalWrap::build(
-        Profile::Standard.node_config(),
+        WrapStyle::ZeroKnowledge,
+        &Profile::Standard.node_config(),
         &fx.circuits.universal().data,
     );
-    assert!(wrap.data.common.config.zero_knowledge);
+    assert!(wrap.data().common.config.zero_knowledge);
     let wrapped = wrap.prove(shared_root()).unwrap();
     assert_eq!(wrapped.public_inputs, shared_root().public_inputs);
-    wrap.data.verify(wrapped).unwrap();
+    wrap.data().verify(wrapped).unwrap();
+}
+
+#[test]
+fn every_wrap_stage_keeps_100_bits_of_conjectured_security() {
+    let node = Profile::Standard.node_config();
+    for style in [
+        WrapStyle::ZeroKnowledge,
+        WrapStyle::Compact {
+            zero_knowledge: false,
+        },
+        WrapStyle::Compact {
+            zero_knowledge: true,
+        },
+    ] {
+        let configs = style.stage_configs(&node);
+        for config in &configs {
+            assert!(
+                conjectured_security_bits(&config.fri_config) >= 100,
+                "{style:?}: {config:?}"
+            );
+        }
+        // Zero knowledge, where asked, is in the first stage: every later proof is made from it.
+        let zk = !matches!(
+            style,
+            WrapStyle::Compact {
+                zero_knowledge: false
+            }
+        );
+        assert_eq!(configs[0].zero_knowledge, zk, "{style:?}");
+    }
+    assert_eq!(conjectured_security_bits(&node.fri_config), 100);
 }

@@ -300,6 +300,7 @@ impl Coordinator {
             profile: settings.profile.to_string(),
             arity: settings.arity,
             final_zk: settings.final_zk,
+            final_compact: settings.final_compact,
             leaf_rows_log2,
             kinds: circuits
                 .kinds()

@@ -29,6 +29,7 @@ pub fn circuits() -> Arc<CircuitSet> {
                 profile: Profile::Standard,
                 arity: 2,
                 final_zk: false,
+                final_compact: false,
             };
             Arc::new(
                 CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache))

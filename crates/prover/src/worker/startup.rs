@@ -141,6 +141,7 @@ fn spec_parts(spec: &CircuitSpec, catalog: &KindCatalog) -> Result<SpecParts, Pr
         profile: spec.profile.parse().map_err(ProverError::UnknownProfile)?,
         arity: spec.arity,
         final_zk: spec.final_zk,
+        final_compact: spec.final_compact,
     };
     // A coordinator older than kinds names none: it runs the work leaf only (its final key,
     // checked after, still has to match).

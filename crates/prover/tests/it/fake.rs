@@ -46,6 +46,7 @@ pub fn circuits() -> &'static Circuits {
             profile: Profile::Standard,
             arity: 2,
             final_zk: false,
+            final_compact: false,
         };
         let set = CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache)).unwrap();
         let key = set.aggregation.final_key();
@@ -53,6 +54,7 @@ pub fn circuits() -> &'static Circuits {
             profile: settings.profile.to_string(),
             arity: settings.arity,
             final_zk: settings.final_zk,
+            final_compact: settings.final_compact,
             leaf_rows_log2: LEAF_ROWS_LOG2,
             kinds: set
                 .kinds()

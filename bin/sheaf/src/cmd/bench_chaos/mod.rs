@@ -640,7 +640,7 @@ async fn chaos(args: &ChaosArgs, seed: u64, dir: &Path) -> anyhow::Result<ChaosR
         store: None,
         leaves: args.leaves,
         arity: args.circuits.arity,
-        wrap: args.circuits.final_zk,
+        wrap: args.circuits.settings().wraps_final(),
         first: INITIAL_SEQUENCES.min(sequences),
         next: INITIAL_SEQUENCES.min(sequences) + 1,
         last: sequences,
@@ -1149,6 +1149,10 @@ fn circuit_env(circuits: &CircuitArgs) -> Vec<(String, String)> {
         ("SHEAF_PROFILE".into(), circuits.profile.to_string()),
         ("SHEAF_ARITY".into(), circuits.arity.to_string()),
         ("SHEAF_FINAL_ZK".into(), circuits.final_zk.to_string()),
+        (
+            "SHEAF_FINAL_COMPACT".into(),
+            circuits.final_compact.to_string(),
+        ),
         (
             "SHEAF_LEAF_ROWS_LOG2".into(),
             circuits.leaf_rows_log2.to_string(),

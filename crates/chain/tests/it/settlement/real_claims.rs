@@ -50,6 +50,7 @@ fn network() -> &'static Network {
             profile: Profile::Standard,
             arity: ARITY,
             final_zk: false,
+            final_compact: false,
         };
         let cache = ArtifactCache::new(env!("CARGO_TARGET_TMPDIR"));
         let set = CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache)).unwrap();

@@ -32,6 +32,7 @@ pub(crate) fn final_key() -> &'static FinalKey {
             profile: Profile::Standard,
             arity: 2,
             final_zk: false,
+            final_compact: false,
         };
         let leaf = WorkLeaf::build(Profile::Standard.leaf_config(), 6).unwrap();
         AggregationCircuits::build(settings, &[leaf.verifier()])
