@@ -73,14 +73,22 @@ impl CircuitArgs {
     /// Load or build the work leaf (and with `--rollup` the rollup's kernels) and the
     /// aggregation circuits.
     pub fn circuits(&self) -> anyhow::Result<CircuitSet> {
-        if self.rollup {
-            return self.rollup_circuits();
-        }
-        Ok(CircuitSet::load_or_build(
-            self.settings(),
-            self.leaf_rows_log2,
-            self.cache().as_ref(),
-        )?)
+        self.circuits_from(self.cache())
+    }
+
+    /// As [`Self::circuits`], to verify only (a coordinator): every circuit without its prover
+    /// data, loaded from the cache's verifier artifacts. When the cache has none, the set is
+    /// built whole once, stored, and kept as its verifier sides; with `--no-cache` it stays whole.
+    pub fn verifier_circuits(&self) -> anyhow::Result<CircuitSet> {
+        self.circuits_from(self.cache().map(ArtifactCache::verifier_only))
+    }
+
+    fn circuits_from(&self, cache: Option<ArtifactCache>) -> anyhow::Result<CircuitSet> {
+        let (settings, rows, cache) = (self.settings(), self.leaf_rows_log2, cache.as_ref());
+        Ok(match self.rollup {
+            true => sheaf_rollup::kernel::circuit_set(settings, rows, cache)?,
+            false => CircuitSet::load_or_build(settings, rows, cache)?,
+        })
     }
 
     /// Load or build the rollup's circuit set: the work leaf, the tx kernel, the merge and block

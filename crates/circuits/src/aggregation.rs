@@ -15,7 +15,7 @@ use plonky2::gates::noop::NoopGate;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
 use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, VerifierCircuitData};
 
-use crate::cache::{circuit_from_bytes, circuit_to_bytes, ArtifactCache, Fingerprint};
+use crate::cache::{ArtifactCache, Fingerprint};
 use crate::config::Profile;
 use crate::digest::Digest;
 use crate::error::{CircuitError, Result};
@@ -158,6 +158,15 @@ impl AggregationCircuits {
         let circuits = Self::build_with_rules(settings, leaves, rules)?;
         if let Some(cache) = cache {
             circuits.store(cache);
+            if cache.is_verifier_only() {
+                // Built whole (nothing was cached): kept only as the verifier sides just stored.
+                match Self::load_with_rules(settings, leaves, rules, cache) {
+                    Some(hollow) => return Ok(hollow),
+                    None => {
+                        tracing::warn!(target: "sheaf::circuits", dir = %cache.dir().display(), "the circuits just built could not be read back from the cache: keeping them whole")
+                    }
+                }
+            }
         }
         Ok(circuits)
     }
@@ -263,8 +272,7 @@ impl AggregationCircuits {
         let mut leaf_nodes = BTreeMap::new();
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
             let data = cache
-                .load(&leaf_artifact(&leaf.kind), fp)
-                .and_then(|b| circuit_from_bytes(&b))
+                .load_circuit(&leaf_artifact(&leaf.kind), fp)
                 .filter(|data| data.common == shape)?;
             let node = leaf_body(&config, settings.arity, leaf, weight, &positions).into_circuit(
                 settings.arity,
@@ -277,8 +285,7 @@ impl AggregationCircuits {
         let mut kernel_nodes = BTreeMap::new();
         for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
             let data = cache
-                .load(&kernel_artifact(rule.name()), fp)
-                .and_then(|b| circuit_from_bytes(&b))
+                .load_circuit(&kernel_artifact(rule.name()), fp)
                 .filter(|data| data.common == shape)?;
             let node = kernel_body(&config, settings.arity, &shape, weight, rule, &positions)
                 .into_circuit(settings.arity, None, weight, data);
@@ -300,39 +307,23 @@ impl AggregationCircuits {
     pub fn store(&self, cache: &ArtifactCache) {
         let (leaves, rules) = (&self.leaf_verifiers, &self.rules);
         let fps = fingerprints(&self.settings, leaves, rules);
-        if let Some(bytes) = circuit_to_bytes(&self.universal.data) {
-            cache.store(UNIVERSAL_ARTIFACT, &fps[0], &bytes);
-        }
+        cache.store_circuit(UNIVERSAL_ARTIFACT, &fps[0], &self.universal.data);
         store_key(cache, UNIVERSAL_ARTIFACT, &fps[0], &self.universal);
         if let Some(wrap) = &self.final_wrap {
             let fp = wrap_fingerprint(&self.settings, leaves, rules);
             for (stage, data) in wrap.stage_data().enumerate() {
-                if let Some(bytes) = circuit_to_bytes(data) {
-                    cache.store(&wrap_artifact(wrap.style(), stage), &fp, &bytes);
-                }
+                cache.store_circuit(&wrap_artifact(wrap.style(), stage), &fp, data);
             }
         }
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
-            if let Some(bytes) = self
-                .leaf_nodes
-                .get(&leaf.kind)
-                .and_then(|node| circuit_to_bytes(&node.data))
-            {
-                cache.store(&leaf_artifact(&leaf.kind), fp, &bytes);
-            }
             if let Some(node) = self.leaf_nodes.get(&leaf.kind) {
+                cache.store_circuit(&leaf_artifact(&leaf.kind), fp, &node.data);
                 store_key(cache, &leaf_artifact(&leaf.kind), fp, node);
             }
         }
         for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
-            if let Some(bytes) = self
-                .kernel_nodes
-                .get(rule.name())
-                .and_then(|node| circuit_to_bytes(&node.data))
-            {
-                cache.store(&kernel_artifact(rule.name()), fp, &bytes);
-            }
             if let Some(node) = self.kernel_nodes.get(rule.name()) {
+                cache.store_circuit(&kernel_artifact(rule.name()), fp, &node.data);
                 store_key(cache, &kernel_artifact(rule.name()), fp, node);
             }
         }
@@ -382,8 +373,7 @@ impl AggregationCircuits {
             let artifact = leaf_artifact(&leaf.kind);
             if keep.contains(&leaf.kind.as_str()) {
                 let data = cache
-                    .load(&artifact, fp)
-                    .and_then(|b| circuit_from_bytes(&b))
+                    .load_circuit(&artifact, fp)
                     .filter(|data| data.common == shape)?;
                 let node = leaf_body(&config, settings.arity, leaf, weight, &positions)
                     .into_circuit(settings.arity, Some(leaf.clone()), weight, data);
@@ -547,9 +537,7 @@ fn load_universal(
     cache: &ArtifactCache,
     fp: &Fingerprint,
 ) -> Option<NodeCircuit> {
-    let data = cache
-        .load(UNIVERSAL_ARTIFACT, fp)
-        .and_then(|b| circuit_from_bytes(&b))?;
+    let data = cache.load_circuit(UNIVERSAL_ARTIFACT, fp)?;
     let shape = data.common.clone();
     let weight = work_units_for_rows(shape.degree_bits());
     Some(
@@ -597,8 +585,7 @@ fn cached_key(
         }
     }
     let data = cache
-        .load(artifact, fp)
-        .and_then(|b| circuit_from_bytes(&b))
+        .load_circuit(artifact, fp)
         .filter(|data| &data.common == shape)?;
     let key = key_digest(&data.verifier_only);
     drop(data);
@@ -753,11 +740,7 @@ fn load_wrap(
     let config = settings.node_config();
     let fp = wrap_fingerprint(settings, leaves, rules);
     let stages = (0..style.stage_configs(&config).len())
-        .map(|stage| {
-            cache
-                .load(&wrap_artifact(style, stage), &fp)
-                .and_then(|b| circuit_from_bytes(&b))
-        })
+        .map(|stage| cache.load_circuit(&wrap_artifact(style, stage), &fp))
         .collect::<Option<Vec<_>>>()?;
     FinalWrap::from_data(style, &config, &universal.data, stages).map(Some)
 }

@@ -4,12 +4,22 @@
 //! An artifact is keyed by a fingerprint of (crate version, configuration, circuit kind and its
 //! parameters). Files are written atomically (temporary file, then rename) and carry a checksum;
 //! a missing, stale or corrupt artifact is rebuilt, never fatal. Reads are size-bounded.
+//!
+//! Beside each circuit, its verifier side (`<kind>-verifier`: the shape and the verifier key,
+//! a few KB) is stored too. A cache opened [`ArtifactCache::verifier_only`] loads only those,
+//! into circuits without prover data ([`hollow`]): what a coordinator needs to check proofs,
+//! at a fraction of the memory. Such circuits cannot prove; the [`crate::CircuitSet`] over
+//! them refuses to.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use plonky2::plonk::circuit_data::CircuitData;
+use std::collections::BTreeMap;
+
+use plonky2::fri::oracle::PolynomialBatch;
+use plonky2::hash::merkle_tree::{MerkleCap, MerkleTree};
+use plonky2::plonk::circuit_data::{CircuitData, ProverOnlyCircuitData, VerifierCircuitData};
 use plonky2::util::serialization::{DefaultGateSerializer, DefaultGeneratorSerializer};
 use sha2::{Digest as _, Sha256};
 
@@ -60,16 +70,123 @@ pub fn circuit_from_bytes(bytes: &[u8]) -> Option<CircuitData<F, C, D>> {
     .ok()
 }
 
+/// `data` without its prover side: the same shape and verifier key, no proving polynomials,
+/// generators or Merkle trees. It verifies proofs as `data` does and cannot prove.
+pub fn hollow(verifier: VerifierCircuitData<F, C, D>) -> CircuitData<F, C, D> {
+    let prover_only = ProverOnlyCircuitData {
+        generators: Vec::new(),
+        generator_indices_by_watches: BTreeMap::new(),
+        constants_sigmas_commitment: PolynomialBatch {
+            polynomials: Vec::new(),
+            merkle_tree: MerkleTree {
+                leaves: Vec::new(),
+                digests: Vec::new(),
+                cap: MerkleCap(Vec::new()),
+            },
+            degree_log: 0,
+            rate_bits: 0,
+            blinding: false,
+        },
+        sigmas: Vec::new(),
+        subgroup: Vec::new(),
+        public_inputs: Vec::new(),
+        representative_map: Vec::new(),
+        fft_root_table: None,
+        circuit_digest: verifier.verifier_only.circuit_digest,
+        lookup_rows: Vec::new(),
+        lut_to_lookups: Vec::new(),
+    };
+    CircuitData {
+        prover_only,
+        verifier_only: verifier.verifier_only,
+        common: verifier.common,
+    }
+}
+
+/// Whether `data` can prove (it is not [`hollow`]).
+pub fn can_prove(data: &CircuitData<F, C, D>) -> bool {
+    !data.prover_only.representative_map.is_empty()
+}
+
+fn verifier_of(data: &CircuitData<F, C, D>) -> VerifierCircuitData<F, C, D> {
+    VerifierCircuitData {
+        verifier_only: data.verifier_only.clone(),
+        common: data.common.clone(),
+    }
+}
+
+fn verifier_artifact(kind: &str) -> String {
+    format!("{kind}-verifier")
+}
+
 /// A directory of circuit artifacts.
 #[derive(Clone, Debug)]
 pub struct ArtifactCache {
     dir: PathBuf,
+    verifier_only: bool,
 }
 
 impl ArtifactCache {
     /// A cache in `dir`, created on first write.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        ArtifactCache { dir: dir.into() }
+        ArtifactCache {
+            dir: dir.into(),
+            verifier_only: false,
+        }
+    }
+
+    /// This cache, loading circuits without their prover side ([`hollow`]): from the verifier
+    /// artifacts when they are there, else from the whole circuit (or a build), thinned before
+    /// it is returned.
+    pub fn verifier_only(self) -> Self {
+        ArtifactCache {
+            verifier_only: true,
+            ..self
+        }
+    }
+
+    /// Whether circuits load without their prover side.
+    pub fn is_verifier_only(&self) -> bool {
+        self.verifier_only
+    }
+
+    /// The circuit stored as `kind` for `fp`: whole, or hollow when this cache is
+    /// verifier-only.
+    pub fn load_circuit(&self, kind: &str, fp: &Fingerprint) -> Option<CircuitData<F, C, D>> {
+        if !self.verifier_only {
+            return self.load(kind, fp).and_then(|b| circuit_from_bytes(&b));
+        }
+        let side = verifier_artifact(kind);
+        let from_side = self.load(&side, fp).and_then(|bytes| {
+            std::panic::catch_unwind(|| {
+                VerifierCircuitData::from_bytes(bytes, &DefaultGateSerializer)
+            })
+            .ok()?
+            .ok()
+        });
+        if let Some(verifier) = from_side {
+            return Some(hollow(verifier));
+        }
+        let data = self.load(kind, fp).and_then(|b| circuit_from_bytes(&b))?;
+        self.store_verifier(kind, fp, &data);
+        Some(hollow(verifier_of(&data)))
+    }
+
+    /// Store the circuit `data` as `kind` for `fp`, with its verifier side (a hollow circuit
+    /// stores only that).
+    pub fn store_circuit(&self, kind: &str, fp: &Fingerprint, data: &CircuitData<F, C, D>) {
+        if can_prove(data) {
+            if let Some(bytes) = circuit_to_bytes(data) {
+                self.store(kind, fp, &bytes);
+            }
+        }
+        self.store_verifier(kind, fp, data);
+    }
+
+    fn store_verifier(&self, kind: &str, fp: &Fingerprint, data: &CircuitData<F, C, D>) {
+        if let Ok(bytes) = verifier_of(data).to_bytes(&DefaultGateSerializer) {
+            self.store(&verifier_artifact(kind), fp, &bytes);
+        }
     }
 
     /// The cache directory.
@@ -121,19 +238,21 @@ impl ArtifactCache {
         fs::rename(&tmp, &path)
     }
 
-    /// Load and deserialize a circuit, or build and store it.
+    /// Load and deserialize a circuit (hollow when this cache is verifier-only), or build and
+    /// store it.
     pub fn circuit(
         &self,
         kind: &str,
         fp: &Fingerprint,
         build: impl FnOnce() -> crate::Result<CircuitData<F, C, D>>,
     ) -> crate::Result<(CircuitData<F, C, D>, bool)> {
-        if let Some(data) = self.load(kind, fp).and_then(|b| circuit_from_bytes(&b)) {
+        if let Some(data) = self.load_circuit(kind, fp) {
             return Ok((data, true));
         }
         let data = build()?;
-        if let Some(bytes) = circuit_to_bytes(&data) {
-            self.store(kind, fp, &bytes);
+        self.store_circuit(kind, fp, &data);
+        if self.verifier_only {
+            return Ok((hollow(verifier_of(&data)), false));
         }
         Ok((data, false))
     }

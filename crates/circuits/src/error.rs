@@ -8,6 +8,9 @@ pub type Result<T, E = CircuitError> = std::result::Result<T, E>;
 /// Everything that can go wrong when building, proving, decoding or verifying.
 #[derive(Debug, thiserror::Error)]
 pub enum CircuitError {
+    /// The circuits were loaded to verify only (see [`crate::ArtifactCache::verifier_only`]).
+    #[error("these circuits were loaded to verify only and cannot prove")]
+    VerifierOnly,
     /// The caller asked the work to stop before it finished.
     #[error("stopped before finishing")]
     Cancelled,

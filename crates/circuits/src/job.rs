@@ -32,6 +32,8 @@ pub struct CircuitSet {
     kind_keys: BTreeMap<String, Digest>,
     /// The aggregation circuits.
     pub aggregation: AggregationCircuits,
+    /// Loaded without prover data (from a verifier-only cache): verifies, cannot prove.
+    verifier_only: bool,
 }
 
 impl std::fmt::Debug for CircuitSet {
@@ -97,7 +99,14 @@ impl CircuitSet {
             kinds,
             kind_keys,
             aggregation,
+            verifier_only: cache.is_some_and(ArtifactCache::is_verifier_only),
         })
+    }
+
+    /// Whether this set was loaded to verify only: it checks proofs, and refuses to prove
+    /// ([`CircuitError::VerifierOnly`]).
+    pub fn is_verifier_only(&self) -> bool {
+        self.verifier_only
     }
 
     /// The set of `settings` over the kinds `names` (from `catalog`) and the kernel `rules`,
@@ -143,6 +152,7 @@ impl CircuitSet {
             kinds,
             kind_keys,
             aggregation,
+            verifier_only: cache.is_verifier_only(),
         })
     }
 
@@ -308,6 +318,9 @@ impl CircuitSet {
         children: &[(JobCircuit, Proof)],
         worker: &WorkerSecret,
     ) -> Result<Proof> {
+        if self.verifier_only {
+            return Err(CircuitError::VerifierOnly);
+        }
         match circuit {
             JobCircuit::Leaf { kind } => self.kind(kind)?.prove_job(inputs, worker),
             JobCircuit::LeafNode { kind } => {

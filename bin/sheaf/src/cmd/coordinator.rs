@@ -389,14 +389,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Load (or build) the circuits on a blocking thread, with a spinner unless `quiet`.
+/// Load (or build) the circuits a coordinator verifies with, without their prover data (see
+/// [`CircuitArgs::verifier_circuits`]), on a blocking thread, with a spinner unless `quiet`.
 pub async fn load_circuits(
     circuits: &CircuitArgs,
     quiet: bool,
 ) -> anyhow::Result<Arc<sheaf_circuits::CircuitSet>> {
     let spin = spinner("loading or building circuits", quiet);
     let args = circuits.clone();
-    let set = tokio::task::spawn_blocking(move || args.circuits()).await??;
+    let set = tokio::task::spawn_blocking(move || args.verifier_circuits()).await??;
     spin.finish_and_clear();
     Ok(Arc::new(set))
 }

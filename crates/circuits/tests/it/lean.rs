@@ -1,13 +1,17 @@
 //! A claimant's lean set: only the claim leaf, its leaf node and the universal node in full,
-//! every other circuit as a key, and still the network's whitelist and final key.
+//! every other circuit as a key, and still the network's whitelist and final key. And a
+//! coordinator's verifier-only set: every circuit without its prover data.
 
 use std::fs;
+use std::sync::OnceLock;
 
+use sheaf_circuits::cache::can_prove;
 use sheaf_circuits::claim::{plan_path, ClaimInput, CLAIM_KIND};
 use sheaf_circuits::work::WORK_LEAF_KIND;
 use sheaf_circuits::{
-    AggregationSettings, ArtifactCache, CircuitSet, Digest, JobInputs, KindCatalog, Profile,
-    TreePlan, TreeProver, WorkerSecret,
+    encode_proof, verify_job_proof, AggregationSettings, ArtifactCache, CircuitError, CircuitSet,
+    Digest, Expected, JobCircuit, JobInputs, KindCatalog, Profile, TreePlan, TreeProver,
+    WorkerSecret,
 };
 use sheaf_types::{Address, SequenceId};
 
@@ -72,11 +76,21 @@ fn prove_claims(set: &CircuitSet, alice: &WorkerSecret) -> sheaf_circuits::Proof
         .unwrap()
 }
 
+/// The full set, built once for this binary's lean tests into a cache of its own.
+fn full() -> &'static (tempfile::TempDir, CircuitSet) {
+    static FULL: OnceLock<(tempfile::TempDir, CircuitSet)> = OnceLock::new();
+    FULL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::new(dir.path());
+        let set = CircuitSet::load_or_build(SETTINGS, LEAF_ROWS_LOG2, Some(&cache)).unwrap();
+        (dir, set)
+    })
+}
+
 #[test]
 fn a_lean_claimant_set_has_the_full_sets_keys_and_its_claims_verify_under_the_final_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, full) = full();
     let cache = ArtifactCache::new(dir.path());
-    let full = CircuitSet::load_or_build(SETTINGS, LEAF_ROWS_LOG2, Some(&cache)).unwrap();
     let full_key = full.aggregation.final_key();
 
     let from_side_artifacts = lean(&cache);
@@ -109,8 +123,92 @@ fn a_lean_claimant_set_has_the_full_sets_keys_and_its_claims_verify_under_the_fi
 
     let alice = worker(0);
     let lean_root = prove_claims(&from_side_artifacts, &alice);
-    let full_root = prove_claims(&full, &alice);
+    let full_root = prove_claims(full, &alice);
     assert_eq!(lean_root.public_inputs, full_root.public_inputs);
     let verified = full_key.verify(&lean_root).unwrap();
     assert_ne!(verified.header.statement, Digest::default());
+}
+
+#[test]
+fn a_verifier_only_set_checks_what_the_full_set_proves_and_refuses_to_prove() {
+    let (dir, full) = full();
+    // Only the verifier artifacts: the set loads from them alone, builds nothing, and writes no
+    // circuit.
+    let verifiers = tempfile::tempdir().unwrap();
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains("-verifier-")
+        {
+            fs::copy(&path, verifiers.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let listing = || {
+        let mut names: Vec<_> = fs::read_dir(verifiers.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    assert!(before.len() >= 5, "{before:?}");
+    let cache = ArtifactCache::new(verifiers.path()).verifier_only();
+    let lean = CircuitSet::load_or_build(SETTINGS, LEAF_ROWS_LOG2, Some(&cache)).unwrap();
+    assert!(lean.aggregation.from_cache());
+    assert_eq!(listing(), before, "nothing was built");
+    assert!(lean.is_verifier_only() && !full.is_verifier_only());
+
+    let (key, full_key) = (lean.aggregation.final_key(), full.aggregation.final_key());
+    assert_eq!(key.id(), full_key.id());
+    assert_eq!(key.whitelist_root(), full_key.whitelist_root());
+    let circuits = [
+        JobCircuit::Leaf {
+            kind: WORK_LEAF_KIND.into(),
+        },
+        JobCircuit::LeafNode {
+            kind: WORK_LEAF_KIND.into(),
+        },
+        JobCircuit::Universal,
+    ];
+    for circuit in &circuits {
+        let (l, f) = (
+            lean.verifier_data(circuit).unwrap(),
+            full.verifier_data(circuit).unwrap(),
+        );
+        assert_eq!(l.common, f.common, "{circuit}");
+        assert_eq!(l.verifier_only, f.verifier_only, "{circuit}");
+    }
+    assert!(!can_prove(&lean.aggregation.universal().data));
+    assert!(!can_prove(lean.kind(WORK_LEAF_KIND).unwrap().leaf_data()));
+    assert!(can_prove(&full.aggregation.universal().data));
+
+    // A leaf proved by the full set is checked by the lean one, header and all.
+    let alice = worker(0);
+    let inputs = JobInputs::Work { seed: 7, index: 1 };
+    let circuit = &circuits[0];
+    let proof = full.prove_job(circuit, &inputs, &[], &alice).unwrap();
+    let expected = Expected {
+        header: lean
+            .expected_header(circuit, &inputs, &[], alice.worker_pk())
+            .unwrap(),
+        whitelist_root: lean.whitelist_root(circuit),
+    };
+    let bytes = encode_proof(&proof);
+    verify_job_proof(&bytes, &lean.verifier_data(circuit).unwrap(), &expected).unwrap();
+    let other = Expected {
+        header: lean
+            .expected_header(circuit, &inputs, &[], worker(1).worker_pk())
+            .unwrap(),
+        ..expected
+    };
+    assert!(verify_job_proof(&bytes, &lean.verifier_data(circuit).unwrap(), &other).is_err());
+
+    assert!(matches!(
+        lean.prove_job(circuit, &inputs, &[], &alice),
+        Err(CircuitError::VerifierOnly)
+    ));
 }
