@@ -13,7 +13,9 @@ use rayon::prelude::*;
 
 use plonky2::gates::noop::NoopGate;
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitConfig, CommonCircuitData, VerifierCircuitData};
+use plonky2::plonk::circuit_data::{
+    CircuitConfig, CircuitData, CommonCircuitData, VerifierCircuitData,
+};
 
 use crate::cache::{ArtifactCache, Fingerprint};
 use crate::config::Profile;
@@ -274,11 +276,13 @@ impl AggregationCircuits {
             let data = cache
                 .load_circuit(&leaf_artifact(&leaf.kind), fp)
                 .filter(|data| data.common == shape)?;
-            let node = leaf_body(&config, settings.arity, leaf, weight, &positions).into_circuit(
-                settings.arity,
-                Some(leaf.clone()),
+            let rule = leaf.node_rule.as_ref().map(|r| r.name());
+            let node = loaded_node(
+                cache,
+                (settings.arity, Some(leaf.clone()), rule),
                 weight,
                 data,
+                || leaf_body(&config, settings.arity, leaf, weight, &positions),
             );
             leaf_nodes.insert(leaf.kind.clone(), node);
         }
@@ -287,8 +291,13 @@ impl AggregationCircuits {
             let data = cache
                 .load_circuit(&kernel_artifact(rule.name()), fp)
                 .filter(|data| data.common == shape)?;
-            let node = kernel_body(&config, settings.arity, &shape, weight, rule, &positions)
-                .into_circuit(settings.arity, None, weight, data);
+            let node = loaded_node(
+                cache,
+                (settings.arity, None, Some(rule.name())),
+                weight,
+                data,
+                || kernel_body(&config, settings.arity, &shape, weight, rule, &positions),
+            );
             kernel_nodes.insert(rule.name().to_owned(), node);
         }
         let final_wrap = load_wrap(&settings, leaves, rules, cache, &universal)?;
@@ -540,16 +549,38 @@ fn load_universal(
     let data = cache.load_circuit(UNIVERSAL_ARTIFACT, fp)?;
     let shape = data.common.clone();
     let weight = work_units_for_rows(shape.degree_bits());
-    Some(
-        node_body(
-            settings.node_config(),
-            settings.arity,
-            Children::Universal(&shape),
-            weight,
-            None,
-        )
-        .into_circuit(settings.arity, None, weight, data),
-    )
+    Some(loaded_node(
+        cache,
+        (settings.arity, None, None),
+        weight,
+        data,
+        || {
+            node_body(
+                settings.node_config(),
+                settings.arity,
+                Children::Universal(&shape),
+                weight,
+                None,
+            )
+        },
+    ))
+}
+
+/// A node of the cached circuit `data`, with its (arity, leaf, rule name): with its body laid
+/// down again for the proving targets, or, from a verifier-only cache, without a body
+/// ([`NodeCircuit::verifier_only`]: re-running a node's body costs more memory than the
+/// verifier keeps).
+fn loaded_node(
+    cache: &ArtifactCache,
+    (arity, leaf, rule): (usize, Option<LeafVerifier>, Option<&str>),
+    weight: u64,
+    data: CircuitData<F, C, D>,
+    body: impl FnOnce() -> crate::node::NodeBody,
+) -> NodeCircuit {
+    match cache.is_verifier_only() {
+        true => NodeCircuit::verifier_only(arity, leaf, rule.map(str::to_owned), weight, data),
+        false => body().into_circuit(arity, leaf, weight, data),
+    }
 }
 
 const UNIVERSAL_ARTIFACT: &str = "universal-node";
@@ -742,7 +773,8 @@ fn load_wrap(
     let stages = (0..style.stage_configs(&config).len())
         .map(|stage| cache.load_circuit(&wrap_artifact(style, stage), &fp))
         .collect::<Option<Vec<_>>>()?;
-    FinalWrap::from_data(style, &config, &universal.data, stages).map(Some)
+    let verifier_only = cache.is_verifier_only();
+    FinalWrap::from_data(style, &config, &universal.data, stages, verifier_only).map(Some)
 }
 
 /// Find the universal shape: the smallest (degree, gate set) that the universal node verifying

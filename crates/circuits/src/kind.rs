@@ -110,6 +110,9 @@ impl<L: LeafCircuit + fmt::Debug> LeafKind for L {
     }
 
     fn prove_job(&self, inputs: &JobInputs, worker: &WorkerSecret) -> Result<Proof> {
+        if !crate::cache::can_prove(self.circuit()) {
+            return Err(CircuitError::VerifierOnly);
+        }
         self.prove(&job_input(self, inputs)?, worker)
     }
 }

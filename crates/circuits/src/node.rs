@@ -60,7 +60,8 @@ pub struct NodeCircuit {
     leaf: Option<LeafVerifier>,
     rule: Option<String>,
     weight: u64,
-    targets: NodeTargets,
+    /// Where the witness goes; `None` in a node loaded to verify only.
+    targets: Option<NodeTargets>,
     /// The circuit.
     pub data: CircuitData<F, C, D>,
 }
@@ -275,7 +276,7 @@ impl NodeBody {
             leaf,
             rule: self.rule,
             weight,
-            targets: self.targets,
+            targets: Some(self.targets),
             data,
         }
     }
@@ -352,6 +353,31 @@ impl NodeCircuit {
         self.rule.as_deref()
     }
 
+    /// A node of `data` to verify with only: its body is not laid down again (no targets), so
+    /// proving with it fails with [`CircuitError::VerifierOnly`]. `rule` is its kernel rule's
+    /// name, if it has one.
+    pub(crate) fn verifier_only(
+        arity: usize,
+        leaf: Option<LeafVerifier>,
+        rule: Option<String>,
+        weight: u64,
+        data: CircuitData<F, C, D>,
+    ) -> Self {
+        NodeCircuit {
+            arity,
+            leaf,
+            rule,
+            weight,
+            targets: None,
+            data,
+        }
+    }
+
+    /// Whether this node can prove (it was not loaded to verify only).
+    pub fn can_prove(&self) -> bool {
+        self.targets.is_some()
+    }
+
     /// The leaf circuit a leaf node verifies; `None` for the universal node.
     pub fn leaf_verifier(&self) -> Option<&LeafVerifier> {
         self.leaf.as_ref()
@@ -422,7 +448,7 @@ impl NodeCircuit {
         rule_fields: Option<&serde_json::Value>,
     ) -> Result<Proof> {
         let err = |e: anyhow::Error| CircuitError::Prove(e.to_string());
-        let t = &self.targets;
+        let t = self.targets.as_ref().ok_or(CircuitError::VerifierOnly)?;
         let mut pw = PartialWitness::new();
         match (&t.rule, rule_fields) {
             (Some(rule), Some(fields)) => {

@@ -17,8 +17,10 @@
 //! a registration cannot replay it from its own account or on another chain.
 //!
 //! The circuit is built with zero knowledge (the proof goes on chain, in public), in a small
-//! configuration; it is deterministic, so the chain and every prover build the same key
-//! independently ([`PossessionCircuit::shared`]).
+//! configuration; it is deterministic, so every prover builds the same key independently
+//! ([`PossessionCircuit::shared`]). A verifier needs only the key and the shape, which this crate
+//! carries as bytes (`possession.verifier`, [`verify_possession`]): a chain checks registrations
+//! without building the circuit. A test checks the bytes are the built circuit's.
 //!
 //! Failure semantics: [`PossessionCircuit::verify`] never panics on hostile bytes (they go
 //! through the bounded decoder, and verification runs behind `catch_unwind`); every refusal is a
@@ -32,7 +34,8 @@ use plonky2::hash::poseidon::PoseidonHash;
 use plonky2::iop::target::Target;
 use plonky2::iop::witness::{PartialWitness, WitnessWrite};
 use plonky2::plonk::circuit_builder::CircuitBuilder;
-use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData};
+use plonky2::plonk::circuit_data::{CircuitConfig, CircuitData, VerifierCircuitData};
+use plonky2::util::serialization::DefaultGateSerializer;
 use sheaf_types::Address;
 
 use crate::codec::{decode_proof, encode_proof};
@@ -140,18 +143,63 @@ impl PossessionCircuit {
         holder: &Address,
         chain_id: u64,
     ) -> Result<()> {
-        let proof = decode_proof(bytes, &self.data.common, MAX_POSSESSION_PROOF_BYTES)?;
-        let mut expected = worker_pk.to_fields().to_vec();
-        expected.extend(binding(holder, chain_id));
-        if proof.public_inputs != expected {
-            return Err(CircuitError::VerificationFailed(
-                "made for another worker, holder or chain".into(),
-            ));
-        }
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.data.verify(proof)))
-            .map_err(|_| CircuitError::VerificationFailed("verifier panicked".into()))?
-            .map_err(|e| CircuitError::VerificationFailed(e.to_string()))
+        verify_with(&self.verifier_data(), bytes, worker_pk, holder, chain_id)
     }
+
+    /// The circuit's verifier key and shape.
+    pub fn verifier_data(&self) -> VerifierCircuitData<F, C, D> {
+        self.data.verifier_data()
+    }
+}
+
+/// The built circuit's verifier data, serialized (what [`verify_possession`] checks with).
+const VERIFIER_BYTES: &[u8] = include_bytes!("possession.verifier");
+
+/// The possession circuit's verifier key and shape, read from the bytes this crate carries.
+fn possession_verifier() -> Result<&'static VerifierCircuitData<F, C, D>> {
+    static VERIFIER: OnceLock<Option<VerifierCircuitData<F, C, D>>> = OnceLock::new();
+    VERIFIER
+        .get_or_init(|| {
+            VerifierCircuitData::from_bytes(VERIFIER_BYTES.to_vec(), &DefaultGateSerializer).ok()
+        })
+        .as_ref()
+        .ok_or_else(|| {
+            CircuitError::BadKey(
+                "the possession verifier carried by this build does not read".into(),
+            )
+        })
+}
+
+/// Check `bytes` prove knowledge of the secret behind `worker_pk`, for `holder` on chain
+/// `chain_id`, with the verifier key this crate carries: what a chain does, without building
+/// the circuit.
+pub fn verify_possession(
+    bytes: &[u8],
+    worker_pk: Digest,
+    holder: &Address,
+    chain_id: u64,
+) -> Result<()> {
+    verify_with(possession_verifier()?, bytes, worker_pk, holder, chain_id)
+}
+
+fn verify_with(
+    verifier: &VerifierCircuitData<F, C, D>,
+    bytes: &[u8],
+    worker_pk: Digest,
+    holder: &Address,
+    chain_id: u64,
+) -> Result<()> {
+    let proof = decode_proof(bytes, &verifier.common, MAX_POSSESSION_PROOF_BYTES)?;
+    let mut expected = worker_pk.to_fields().to_vec();
+    expected.extend(binding(holder, chain_id));
+    if proof.public_inputs != expected {
+        return Err(CircuitError::VerificationFailed(
+            "made for another worker, holder or chain".into(),
+        ));
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| verifier.verify(proof)))
+        .map_err(|_| CircuitError::VerificationFailed("verifier panicked".into()))?
+        .map_err(|e| CircuitError::VerificationFailed(e.to_string()))
 }
 
 /// The public inputs that bind a proof to `holder` on `chain_id`: the address's 32 bytes as eight
@@ -225,6 +273,34 @@ mod tests {
             circuit.verify(&rewritten, worker.worker_pk(), &squatter, 9),
             Err(CircuitError::VerificationFailed(_))
         ));
+    }
+
+    /// The verifier bytes this crate carries are the built circuit's. After a change to the
+    /// circuit, write them again: `SHEAF_WRITE_POSSESSION_VERIFIER=1 cargo test -p
+    /// sheaf-circuits --lib possession`.
+    #[test]
+    fn the_carried_verifier_is_the_built_circuits() {
+        let built = PossessionCircuit::shared().verifier_data();
+        let bytes = built.to_bytes(&DefaultGateSerializer).unwrap();
+        if std::env::var_os("SHEAF_WRITE_POSSESSION_VERIFIER").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/possession.verifier");
+            std::fs::write(path, &bytes).unwrap();
+        }
+        assert!(
+            bytes == VERIFIER_BYTES,
+            "src/possession.verifier is not the built circuit's: write it again \
+             (SHEAF_WRITE_POSSESSION_VERIFIER=1 cargo test -p sheaf-circuits --lib possession)"
+        );
+        let carried = possession_verifier().unwrap();
+        assert_eq!(carried.verifier_only, built.verifier_only);
+        assert_eq!(carried.common, built.common);
+        // A proof made with the circuit verifies with the carried key alone.
+        let worker = WorkerSecret::from_digest(Digest([1, 2, 3, 4]));
+        let proof = PossessionCircuit::shared()
+            .prove(&worker, &Address([7; 32]), 9)
+            .unwrap();
+        verify_possession(&proof, worker.worker_pk(), &Address([7; 32]), 9).unwrap();
+        assert!(verify_possession(&proof, worker.worker_pk(), &Address([8; 32]), 9).is_err());
     }
 
     #[test]

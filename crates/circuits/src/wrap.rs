@@ -103,7 +103,8 @@ pub fn conjectured_security_bits(config: &FriConfig) -> usize {
 
 /// One recursion of the wrap.
 struct Stage {
-    inner: ProofWithPublicInputsTarget<D>,
+    /// Where the inner proof goes; `None` in a wrap loaded to verify only.
+    inner: Option<ProofWithPublicInputsTarget<D>>,
     data: CircuitData<F, C, D>,
 }
 
@@ -155,18 +156,24 @@ impl FinalWrap {
             let inner = stages.last().map_or(root, |s| &s.data);
             let (builder, proof) = body(config, inner);
             let data = builder.build::<C>();
-            stages.push(Stage { inner: proof, data });
+            stages.push(Stage {
+                inner: Some(proof),
+                data,
+            });
         }
         FinalWrap { style, stages }
     }
 
     /// Attach stages loaded from the cache (innermost first); `None` when they are not the
-    /// stages of `style` over `root` (a stage's shape differs, or one is missing).
+    /// stages of `style` over `root` (a stage's shape differs, or one is missing). With
+    /// `verifier_only`, the stages' bodies are not laid down again: the wrap verifies and
+    /// cannot prove.
     pub fn from_data(
         style: WrapStyle,
         node_config: &CircuitConfig,
         root: &CircuitData<F, C, D>,
         datas: Vec<CircuitData<F, C, D>>,
+        verifier_only: bool,
     ) -> Option<Self> {
         let configs = style.stage_configs(node_config);
         if datas.len() != configs.len() {
@@ -178,7 +185,7 @@ impl FinalWrap {
             if data.common.config != config {
                 return None;
             }
-            let (_, proof) = body(config, inner);
+            let proof = (!verifier_only).then(|| body(config, inner).1);
             stages.push(Stage { inner: proof, data });
         }
         Some(FinalWrap { style, stages })
@@ -208,8 +215,9 @@ impl FinalWrap {
     pub fn prove(&self, root: &Proof) -> Result<Proof> {
         let mut proof = root.clone();
         for stage in &self.stages {
+            let inner = stage.inner.as_ref().ok_or(CircuitError::VerifierOnly)?;
             let mut pw = PartialWitness::new();
-            pw.set_proof_with_pis_target(&stage.inner, &proof)
+            pw.set_proof_with_pis_target(inner, &proof)
                 .map_err(|e| CircuitError::Prove(e.to_string()))?;
             proof = stage
                 .data

@@ -184,44 +184,55 @@ impl DevnetChain {
     }
 
     /// Register each prover as a member (id commitment = its worker_pk, holder = its request
-    /// key, with its proof of possession of the worker secret) and stake `sender`'s minimum; waits until all are in blocks.
+    /// key, with its proof of possession of the worker secret) and stake `sender`'s minimum;
+    /// waits until all are in blocks. Each prover registers itself, as on its own machine:
+    /// `sheaf member register` with its key file (`provers`: name and key path), in a process
+    /// of its own, so the devnet's process (the chain's and the coordinator's) never builds the
+    /// possession circuit.
     pub async fn admit(
         &self,
-        provers: &[(String, ProverKey)],
+        provers: &[(String, std::path::PathBuf)],
         sender: &SigningKey,
     ) -> anyhow::Result<()> {
-        let mut pending = Vec::new();
-        let chain_id = self.client.chain_id().await?;
+        let exe = std::env::current_exe().context("locating the sheaf binary")?;
+        let mut registrations = Vec::new();
         for (name, key) in provers {
-            let prover = key.clone();
-            let possession =
-                tokio::task::spawn_blocking(move || prover.possession_proof(chain_id)).await??;
-            let call = Call::Register {
-                id_commitment: key.worker_pk(),
-                rate_limit: DEVNET_MEMBER_RATE,
-                erase_list: Vec::new(),
-                possession,
-            };
-            pending.push((
-                format!("registering {name}"),
-                self.client.send(&key.signing, call).await?,
-            ));
+            let child = tokio::process::Command::new(&exe)
+                .args(["member", "--chain", &self.url, "--key"])
+                .arg(key)
+                .args(["register", "--rate-limit", &DEVNET_MEMBER_RATE.to_string()])
+                .env_remove("SHEAF_CHAIN")
+                .env_remove("SHEAF_KEY")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("registering {name}"))?;
+            registrations.push((name, child));
+        }
+        for (name, child) in registrations {
+            let output = child
+                .wait_with_output()
+                .await
+                .with_context(|| format!("registering {name}"))?;
+            if !output.status.success() {
+                bail!(
+                    "registering {name}: sheaf member register failed ({}): {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
         }
         let min_stake = self.client.settlement_status().await?.params.min_stake;
         let stake = Call::DepositStake { amount: min_stake };
-        pending.push((
-            "staking the coordinator".into(),
-            self.client.send(sender, stake).await?,
-        ));
-        for (what, tx) in pending {
-            let receipt = self
-                .client
-                .wait_for_receipt(&tx, SETUP_TX_TIMEOUT)
-                .await
-                .with_context(|| what.clone())?;
-            if let Some(error) = receipt.error {
-                bail!("{what}: {error}");
-            }
+        let tx = self.client.send(sender, stake).await?;
+        let receipt = self
+            .client
+            .wait_for_receipt(&tx, SETUP_TX_TIMEOUT)
+            .await
+            .context("staking the coordinator")?;
+        if let Some(error) = receipt.error {
+            bail!("staking the coordinator: {error}");
         }
         Ok(())
     }

@@ -8,21 +8,22 @@
 //! this chain, so a copied proof is refused from another account and on another chain. It is
 //! Sheaf's one addition to the contract's rules (REFERENCE §3 otherwise holds unchanged).
 
-use sheaf_circuits::{Digest, PossessionCircuit};
+use sheaf_circuits::possession::verify_possession;
+use sheaf_circuits::Digest;
 
 use super::{Address, MembershipError, Result};
 
 /// Check that `proof` shows knowledge of the secret behind `id_commitment`, made for `holder` on
 /// chain `chain_id`. Junk bytes are refused by the bounded decoder, a proof made for another
 /// id commitment, holder or chain before it is verified; all with
-/// [`MembershipError::BadPossessionProof`].
+/// [`MembershipError::BadPossessionProof`]. The chain verifies with the key the proving crate
+/// carries; it never builds the circuit.
 pub fn check_possession(
     proof: &[u8],
     id_commitment: Digest,
     holder: &Address,
     chain_id: u64,
 ) -> Result<()> {
-    PossessionCircuit::shared()
-        .verify(proof, id_commitment, holder, chain_id)
+    verify_possession(proof, id_commitment, holder, chain_id)
         .map_err(|e| MembershipError::BadPossessionProof(e.to_string()))
 }

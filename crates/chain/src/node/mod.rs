@@ -397,8 +397,6 @@ impl Chain {
     /// Open the chain in `config.data_dir`, where it stopped, or start it from
     /// `config.genesis` when the directory holds no chain. `verifier` checks root proofs.
     pub fn open(config: ChainConfig, verifier: Verifier) -> Result<Chain> {
-        // Built now, not under the state lock in the block of the first registration.
-        sheaf_circuits::PossessionCircuit::shared();
         let state = match config.data_dir.as_deref().map(|d| d.join(STATE_FILE)) {
             Some(path) if path.exists() => {
                 let state = persist::load(&path, verifier)?;

@@ -1059,8 +1059,12 @@ impl TxKernel {
             Ok(data)
         };
         // The tx and pair kinds are one circuit: a process holds its prover data once (per
-        // cache, so a kernel asked of another cache is stored there).
-        let key = format!("{description} cache={:?}", cache.map(ArtifactCache::dir));
+        // cache, so a kernel asked of another cache is stored there; a verifier-only cache's
+        // kernel has no prover data, so it is another entry).
+        let key = format!(
+            "{description} cache={:?}",
+            cache.map(|c| (c.dir(), c.is_verifier_only()))
+        );
         static LOADED: Mutex<Vec<(String, Weak<KernelData>)>> = Mutex::new(Vec::new());
         let mut loaded = LOADED
             .lock()
@@ -1129,6 +1133,9 @@ impl TxKernel {
         input: &TxJob,
         worker: &WorkerSecret,
     ) -> Result<Proof, CircuitError> {
+        if !sheaf_circuits::cache::can_prove(&self.data) {
+            return Err(CircuitError::VerifierOnly);
+        }
         check_shape(input, SLOTS).map_err(bad_inputs)?;
         let mut pw = PartialWitness::new();
         self.header.set(&mut pw, worker)?;

@@ -352,7 +352,11 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
         &accounts,
     )
     .await?;
-    chain.admit(&keys, &sender_key.signing).await?;
+    let key_files: Vec<_> = keys
+        .iter()
+        .map(|(name, _)| (name.clone(), data_dir.join(format!("{name}.key"))))
+        .collect();
+    chain.admit(&key_files, &sender_key.signing).await?;
     let registry: Arc<dyn Registry> = args.settings.settlement.registry(&chain.url).await?;
 
     let rollup = match &workload {
