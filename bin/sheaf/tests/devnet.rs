@@ -167,8 +167,13 @@ fn devnet_stopped_by_sigterm_stops_its_provers_and_removes_its_temporary_directo
         .unwrap();
     let pid = devnet.id();
     let deadline = Instant::now() + Duration::from_secs(300);
+    // The devnet's prover processes (its other children register the provers and exit).
+    let is_prover = |child: &u32| {
+        std::fs::read(format!("/proc/{child}/cmdline"))
+            .is_ok_and(|cmdline| cmdline.split(|b| *b == 0).nth(1) == Some(b"prover".as_slice()))
+    };
     let provers = loop {
-        let children = children_of(pid);
+        let children: Vec<u32> = children_of(pid).into_iter().filter(is_prover).collect();
         if children.len() == 2 {
             break children;
         }

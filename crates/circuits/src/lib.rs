@@ -12,7 +12,7 @@
 //!        │
 //!        ▼
 //!  root proof ── FinalKey (universal node key + whitelist root): one key for every tree
-//!        │ optional: one zero-knowledge wrap (then the key is the wrap's)
+//!        │ optional: a final wrap, zero-knowledge or compact (then the key is the wrap's)
 //! ```
 //!
 //! Every proof starts its public inputs with a [`Header`]: commitment, worker_pk, job stats and

@@ -13,7 +13,14 @@ fn artifact(cache: &ArtifactCache, prefix: &str) -> std::path::PathBuf {
     fs::read_dir(cache.dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .find(|p| {
+            // `<prefix>-<fingerprint>.bin`, not a side artifact (`<prefix>-key-…`, `-verifier-…`).
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|rest| rest.strip_suffix(".bin"))
+                .is_some_and(|fp| fp.chars().all(|c| c.is_ascii_hexdigit()))
+        })
         .unwrap_or_else(|| panic!("no {prefix} artifact"))
 }
 

@@ -311,7 +311,8 @@ fn kernel_loaded_from_the_cache_proves_under_the_built_key() {
     let cache = ArtifactCache::new(dir.path());
     let config = Profile::Standard.leaf_config();
     TxKernel::load_or_build(config.clone(), Some(&cache)).unwrap();
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "stored");
+    // The circuit and its verifier side.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "stored");
     let loaded = TxKernel::load_or_build(config, Some(&cache)).unwrap();
     let built = kernel();
     assert_eq!(
