@@ -109,7 +109,8 @@ impl FromStr for Digest {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.strip_prefix("0x").unwrap_or(s);
-        if s.len() != 64 || !s.is_ascii() {
+        // Hex digits only: `from_str_radix` alone would take a sign ("+f").
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ParseDigestError);
         }
         let mut bytes = [0u8; 32];
@@ -177,6 +178,18 @@ mod tests {
         bytes[24..32].copy_from_slice(&F::ORDER.to_le_bytes());
         assert!(Digest::from_bytes(&bytes).is_none());
         assert!("zz".parse::<Digest>().is_err());
+    }
+
+    #[test]
+    fn a_digest_with_a_sign_in_place_of_a_hex_digit_is_refused() {
+        let text = Digest([1, 2, 3, 4]).to_string();
+        assert!(text.starts_with("01"), "{text}");
+        // "+1" parses as 1 with `from_str_radix`, so the same digest had two spellings.
+        let signed = format!("+{}", &text[1..]);
+        assert_eq!(signed.len(), 64);
+        assert!(signed.parse::<Digest>().is_err());
+        assert!(format!("-{}", &text[1..]).parse::<Digest>().is_err());
+        assert_eq!(text.parse::<Digest>().unwrap(), Digest([1, 2, 3, 4]));
     }
 
     #[test]
