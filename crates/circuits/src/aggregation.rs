@@ -317,7 +317,6 @@ impl AggregationCircuits {
         let (leaves, rules) = (&self.leaf_verifiers, &self.rules);
         let fps = fingerprints(&self.settings, leaves, rules);
         cache.store_circuit(UNIVERSAL_ARTIFACT, &fps[0], &self.universal.data);
-        store_key(cache, UNIVERSAL_ARTIFACT, &fps[0], &self.universal);
         if let Some(wrap) = &self.final_wrap {
             let fp = wrap_fingerprint(&self.settings, leaves, rules);
             for (stage, data) in wrap.stage_data().enumerate() {
@@ -327,13 +326,11 @@ impl AggregationCircuits {
         for (leaf, fp) in leaves.iter().zip(&fps[1..]) {
             if let Some(node) = self.leaf_nodes.get(&leaf.kind) {
                 cache.store_circuit(&leaf_artifact(&leaf.kind), fp, &node.data);
-                store_key(cache, &leaf_artifact(&leaf.kind), fp, node);
             }
         }
         for (rule, fp) in rules.iter().zip(&fps[1 + leaves.len()..]) {
             if let Some(node) = self.kernel_nodes.get(rule.name()) {
                 cache.store_circuit(&kernel_artifact(rule.name()), fp, &node.data);
-                store_key(cache, &kernel_artifact(rule.name()), fp, node);
             }
         }
     }
@@ -341,7 +338,7 @@ impl AggregationCircuits {
     /// Load the circuits a claimant proves with from `cache`, holding the rest only as keys:
     /// the universal node and the leaf nodes of the `keep` kinds in full (with their prover
     /// data), every other node as its key digest in the whitelist. A node's digest comes from
-    /// its key side artifact; when that is missing the node is loaded alone, its digest taken
+    /// its verifier artifact; when that is missing the node is loaded alone, its digest taken
     /// (and stored) and the node dropped before the next. When the universal node or a kept node
     /// is not cached, the whole set is built (or loaded) once, stored, and thinned.
     ///
@@ -586,42 +583,18 @@ fn loaded_node(
 const UNIVERSAL_ARTIFACT: &str = "universal-node";
 const WRAP_ARTIFACT: &str = "final-wrap";
 
-/// The side artifact of a node's key digest, stored next to the node under the same fingerprint.
-fn key_artifact(artifact: &str) -> String {
-    format!("{artifact}-key")
-}
-
-fn store_key(cache: &ArtifactCache, artifact: &str, fp: &Fingerprint, node: &NodeCircuit) {
-    store_key_digest(cache, artifact, fp, key_digest(&node.data.verifier_only));
-}
-
-fn store_key_digest(cache: &ArtifactCache, artifact: &str, fp: &Fingerprint, key: Digest) {
-    let bytes: Vec<u8> = key.0.iter().flat_map(|limb| limb.to_le_bytes()).collect();
-    cache.store(&key_artifact(artifact), fp, &bytes);
-}
-
-/// The key digest of the cached node `artifact`: from its side artifact, else from the node
-/// itself, loaded alone and dropped (storing the side artifact for the next time).
+/// The key digest of the cached node `artifact`, from its verifier side (see
+/// [`ArtifactCache::load_verifier`]).
 fn cached_key(
     cache: &ArtifactCache,
     artifact: &str,
     fp: &Fingerprint,
     shape: &CommonCircuitData<F, D>,
 ) -> Option<Digest> {
-    if let Some(bytes) = cache.load(&key_artifact(artifact), fp) {
-        if let Ok(limbs) = <[u8; 32]>::try_from(bytes.as_slice()) {
-            return Some(Digest(std::array::from_fn(|i| {
-                u64::from_le_bytes(limbs[8 * i..8 * i + 8].try_into().expect("8 bytes"))
-            })));
-        }
-    }
-    let data = cache
-        .load_circuit(artifact, fp)
-        .filter(|data| &data.common == shape)?;
-    let key = key_digest(&data.verifier_only);
-    drop(data);
-    store_key_digest(cache, artifact, fp, key);
-    Some(key)
+    let verifier = cache
+        .load_verifier(artifact, fp)
+        .filter(|verifier| &verifier.common == shape)?;
+    Some(key_digest(&verifier.verifier_only))
 }
 
 fn leaf_artifact(kind: &str) -> String {

@@ -153,23 +153,33 @@ impl ArtifactCache {
     /// The circuit stored as `kind` for `fp`: whole, or hollow when this cache is
     /// verifier-only.
     pub fn load_circuit(&self, kind: &str, fp: &Fingerprint) -> Option<CircuitData<F, C, D>> {
-        if !self.verifier_only {
-            return self.load(kind, fp).and_then(|b| circuit_from_bytes(&b));
+        match self.verifier_only {
+            true => self.load_verifier(kind, fp).map(hollow),
+            false => self.load(kind, fp).and_then(|b| circuit_from_bytes(&b)),
         }
-        let side = verifier_artifact(kind);
-        let from_side = self.load(&side, fp).and_then(|bytes| {
+    }
+
+    /// The verifier side (shape and key) of the circuit stored as `kind` for `fp`: from its
+    /// verifier artifact, else from the whole circuit, loaded alone and dropped (writing the
+    /// verifier artifact for the next time).
+    pub fn load_verifier(
+        &self,
+        kind: &str,
+        fp: &Fingerprint,
+    ) -> Option<VerifierCircuitData<F, C, D>> {
+        let from_side = self.load(&verifier_artifact(kind), fp).and_then(|bytes| {
             std::panic::catch_unwind(|| {
                 VerifierCircuitData::from_bytes(bytes, &DefaultGateSerializer)
             })
             .ok()?
             .ok()
         });
-        if let Some(verifier) = from_side {
-            return Some(hollow(verifier));
+        if from_side.is_some() {
+            return from_side;
         }
         let data = self.load(kind, fp).and_then(|b| circuit_from_bytes(&b))?;
         self.store_verifier(kind, fp, &data);
-        Some(hollow(verifier_of(&data)))
+        Some(verifier_of(&data))
     }
 
     /// Store the circuit `data` as `kind` for `fp`, with its verifier side (a hollow circuit

@@ -14,7 +14,7 @@ fn artifact(cache: &ArtifactCache, prefix: &str) -> std::path::PathBuf {
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
-            // `<prefix>-<fingerprint>.bin`, not a side artifact (`<prefix>-key-…`, `-verifier-…`).
+            // `<prefix>-<fingerprint>.bin`, not its verifier side artifact (`<prefix>-verifier-…`).
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             name.strip_prefix(prefix)
                 .and_then(|rest| rest.strip_prefix('-'))

@@ -94,17 +94,26 @@ fn a_lean_claimant_set_has_the_full_sets_keys_and_its_claims_verify_under_the_fi
     let full_key = full.aggregation.final_key();
 
     let from_side_artifacts = lean(&cache);
-    // Without the key side artifacts every other node is loaded alone for its key.
-    let key_artifacts: Vec<_> = fs::read_dir(cache.dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("-key-"))
-        .collect();
-    assert!(!key_artifacts.is_empty(), "the full set stores its keys");
-    for path in key_artifacts {
-        fs::remove_file(path).unwrap();
+    // Without the verifier artifacts (an older cache) every other node is loaded alone for its
+    // key: from a copy of the cache without them.
+    let older = tempfile::tempdir().unwrap();
+    let mut verifiers = 0;
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        match path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains("-verifier-")
+        {
+            true => verifiers += 1,
+            false => {
+                fs::copy(&path, older.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
     }
-    let from_nodes = lean(&cache);
+    assert!(verifiers > 0, "the full set stores its verifier sides");
+    let from_nodes = lean(&ArtifactCache::new(older.path()));
 
     for set in [&from_side_artifacts, &from_nodes] {
         let key = set.aggregation.final_key();
