@@ -87,6 +87,22 @@ fn full() -> &'static (tempfile::TempDir, CircuitSet) {
     })
 }
 
+/// Copy the artifacts of the cache `from` to `to`: its verifier artifacts (`verifiers`) or all
+/// the others; how many verifier artifacts `from` holds.
+fn copy_cache(from: &std::path::Path, to: &std::path::Path, verifiers: bool) -> usize {
+    let mut verifier_artifacts = 0;
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let is_verifier = name.to_string_lossy().contains("-verifier-");
+        verifier_artifacts += usize::from(is_verifier);
+        if is_verifier == verifiers {
+            fs::copy(&path, to.join(name)).unwrap();
+        }
+    }
+    verifier_artifacts
+}
+
 #[test]
 fn a_lean_claimant_set_has_the_full_sets_keys_and_its_claims_verify_under_the_final_key() {
     let (dir, full) = full();
@@ -97,21 +113,7 @@ fn a_lean_claimant_set_has_the_full_sets_keys_and_its_claims_verify_under_the_fi
     // Without the verifier artifacts (an older cache) every other node is loaded alone for its
     // key: from a copy of the cache without them.
     let older = tempfile::tempdir().unwrap();
-    let mut verifiers = 0;
-    for entry in fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        match path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .contains("-verifier-")
-        {
-            true => verifiers += 1,
-            false => {
-                fs::copy(&path, older.path().join(path.file_name().unwrap())).unwrap();
-            }
-        }
-    }
+    let verifiers = copy_cache(dir.path(), older.path(), false);
     assert!(verifiers > 0, "the full set stores its verifier sides");
     let from_nodes = lean(&ArtifactCache::new(older.path()));
 
@@ -144,17 +146,7 @@ fn a_verifier_only_set_checks_what_the_full_set_proves_and_refuses_to_prove() {
     // Only the verifier artifacts: the set loads from them alone, builds nothing, and writes no
     // circuit.
     let verifiers = tempfile::tempdir().unwrap();
-    for entry in fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .contains("-verifier-")
-        {
-            fs::copy(&path, verifiers.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_cache(dir.path(), verifiers.path(), true);
     let listing = || {
         let mut names: Vec<_> = fs::read_dir(verifiers.path())
             .unwrap()
