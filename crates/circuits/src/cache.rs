@@ -108,13 +108,6 @@ pub fn can_prove(data: &CircuitData<F, C, D>) -> bool {
     !data.prover_only.representative_map.is_empty()
 }
 
-fn verifier_of(data: &CircuitData<F, C, D>) -> VerifierCircuitData<F, C, D> {
-    VerifierCircuitData {
-        verifier_only: data.verifier_only.clone(),
-        common: data.common.clone(),
-    }
-}
-
 fn verifier_artifact(kind: &str) -> String {
     format!("{kind}-verifier")
 }
@@ -179,7 +172,7 @@ impl ArtifactCache {
         }
         let data = self.load(kind, fp).and_then(|b| circuit_from_bytes(&b))?;
         self.store_verifier(kind, fp, &data);
-        Some(verifier_of(&data))
+        Some(data.verifier_data())
     }
 
     /// Store the circuit `data` as `kind` for `fp`, with its verifier side (a hollow circuit
@@ -194,7 +187,7 @@ impl ArtifactCache {
     }
 
     fn store_verifier(&self, kind: &str, fp: &Fingerprint, data: &CircuitData<F, C, D>) {
-        if let Ok(bytes) = verifier_of(data).to_bytes(&DefaultGateSerializer) {
+        if let Ok(bytes) = data.verifier_data().to_bytes(&DefaultGateSerializer) {
             self.store(&verifier_artifact(kind), fp, &bytes);
         }
     }
@@ -262,7 +255,7 @@ impl ArtifactCache {
         let data = build()?;
         self.store_circuit(kind, fp, &data);
         if self.verifier_only {
-            return Ok((hollow(verifier_of(&data)), false));
+            return Ok((hollow(data.verifier_data()), false));
         }
         Ok((data, false))
     }
