@@ -7,7 +7,8 @@
 //!     │        address       (at it: the one      (header read        (414 / 431 in the    │ body read through
 //!     │        (over it:     idle longest gives  timeout, also       server's shape)     │ a deadline and the
 //!     │        503, closed)  way; none: 503)     the idle timeout)                       ▼ shared byte budget
-//!  EMFILE: back off, never spin                                                   handler (or JSON-RPC)
+//!  EMFILE: back off, never spin    a head hyper cannot parse: its own 400/414/431 ▼  handler (or JSON-RPC)
+//!                                  reworded into the server's shape, then closed
 //! ```
 //!
 //! Failure semantics: a connection from an address that holds
@@ -29,6 +30,7 @@
 pub mod body;
 pub mod limits;
 pub mod refusal;
+mod reword;
 mod serve;
 
 pub use body::{BodyBudget, BodyError, BodyTimedOut, BudgetedBytes, TimedBody};

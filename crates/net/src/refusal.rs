@@ -15,6 +15,10 @@ pub enum Refusal {
     UriTooLong,
     /// The request headers are larger than [`crate::MAX_HEADER_BYTES`] (431).
     HeadersTooLarge,
+    /// The request head is not HTTP/1.1 that parses: a request line or a header line that is
+    /// not one, or a Content-Length that is not a number (400). hyper refuses it before any
+    /// service sees it, and the connection is closed.
+    Malformed,
 }
 
 impl Refusal {
@@ -24,6 +28,7 @@ impl Refusal {
             Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
             Refusal::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Refusal::Malformed => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -42,6 +47,11 @@ impl Refusal {
                 "the request headers are larger than {} bytes",
                 crate::MAX_HEADER_BYTES
             ),
+            Refusal::Malformed => {
+                "the request is not HTTP/1.1 that parses: its request line or a header \
+                 line is malformed, or its Content-Length is not a number"
+                    .into()
+            }
         }
     }
 }
@@ -66,12 +76,18 @@ pub fn respond(shape: &Shape, refusal: Refusal) -> Response<Full<Bytes>> {
     response
 }
 
-/// The same response as raw HTTP/1.1 bytes, for a connection refused before hyper serves it.
+/// The same response as raw HTTP/1.1 bytes, for a connection refused outside hyper's serving
+/// (then closed).
 pub fn raw(shape: &Shape, refusal: Refusal) -> Vec<u8> {
     let body = shape(refusal);
     let status = refusal.status();
+    let retry_after = if refusal == Refusal::Overloaded {
+        "retry-after: 1\r\n"
+    } else {
+        ""
+    };
     format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}connection: close\r\n\r\n{body}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         body.len()

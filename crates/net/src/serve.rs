@@ -21,6 +21,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tower::Service;
 
 use crate::refusal::{raw, respond};
+use crate::reword::Reworded;
 use crate::{
     BoxError, Refusal, ServeLimits, Shape, TimedBody, ACCEPT_ERROR_BACKOFF, MAX_HEADER_BYTES,
     MAX_LINGERING_REFUSALS, MAX_URI_BYTES, REFUSAL_LINGER,
@@ -349,6 +350,8 @@ async fn serve_connection<S, B>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    // hyper answers a head it cannot parse itself; `Reworded` words that answer in `shape`.
+    let stream = Reworded::new(stream, handler.shape.clone());
     let connection = builder.serve_connection(TokioIo::new(stream), handler);
     let mut connection = std::pin::pin!(connection);
     let stopping = async move {

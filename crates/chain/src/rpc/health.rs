@@ -333,13 +333,15 @@ fn error_object(code: i32, message: &str) -> String {
     .to_string()
 }
 
-/// The serving loop's own refusals (connection cap, target and header size) as JSON-RPC
-/// errors.
+/// The serving loop's own refusals (connection cap, target and header size, a head that does
+/// not parse) as JSON-RPC errors.
 pub fn refusal_shape() -> Shape {
     std::sync::Arc::new(|refusal: Refusal| {
         let code = match refusal {
             Refusal::Overloaded => codes::OVERLOADED,
-            Refusal::UriTooLong | Refusal::HeadersTooLarge => codes::INVALID_REQUEST,
+            Refusal::UriTooLong | Refusal::HeadersTooLarge | Refusal::Malformed => {
+                codes::INVALID_REQUEST
+            }
         };
         error_object(code, &refusal.message())
     })

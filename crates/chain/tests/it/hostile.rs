@@ -249,6 +249,34 @@ async fn body_that_is_not_json_answers_415_with_a_json_rpc_error() {
 }
 
 #[tokio::test]
+async fn heads_hyper_cannot_parse_answer_with_json_rpc_errors() {
+    let n = node(config(None)).await;
+    let not_a_number = b"POST / HTTP/1.1\r\nhost: test\r\ncontent-length: ten\r\n\r\n";
+    let (status, body) = exchange(&n, not_a_number).await.expect("an answer");
+    assert_eq!(status, 400);
+    assert_eq!(rpc_code(&body), codes::INVALID_REQUEST as i64);
+    let mut many_headers = String::from("POST / HTTP/1.1\r\nhost: test\r\n");
+    for i in 0..150 {
+        many_headers.push_str(&format!("x-{i}: 1\r\n"));
+    }
+    many_headers.push_str("\r\n");
+    let (status, body) = exchange(&n, many_headers.as_bytes())
+        .await
+        .expect("an answer");
+    assert_eq!(status, 431);
+    assert_eq!(rpc_code(&body), codes::INVALID_REQUEST as i64);
+    let very_long_target = format!(
+        "POST /{} HTTP/1.1\r\nhost: test\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (status, body) = exchange(&n, very_long_target.as_bytes())
+        .await
+        .expect("an answer");
+    assert_eq!(status, 414);
+    assert_eq!(rpc_code(&body), codes::INVALID_REQUEST as i64);
+}
+
+#[tokio::test]
 async fn over_long_target_and_headers_answer_with_json_rpc_errors() {
     let n = node(config(None)).await;
     let long_target = format!("POST /{} HTTP/1.1\r\nhost: test\r\n\r\n", "a".repeat(9000));

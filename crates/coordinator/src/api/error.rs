@@ -109,14 +109,15 @@ impl From<BodyError> for ApiError {
     }
 }
 
-/// The serving loop's own refusals (connection cap, URI and header size) in the one error
-/// shape.
+/// The serving loop's own refusals (connection cap, URI and header size, a head that does not
+/// parse) in the one error shape.
 pub fn refusal_shape() -> Shape {
     std::sync::Arc::new(|refusal: ServeRefusal| {
         let code = match refusal {
             ServeRefusal::Overloaded => ErrorCode::Overloaded,
             ServeRefusal::UriTooLong => ErrorCode::UriTooLong,
             ServeRefusal::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            ServeRefusal::Malformed => ErrorCode::BadRequest,
         };
         let body = ErrorBody {
             error: ErrorDetail {

@@ -560,6 +560,54 @@ async fn over_large_headers_answer_431_in_the_error_shape() {
     net.stop().await;
 }
 
+/// A head hyper refuses by itself before any service sees it, answered on a raw connection.
+async fn answer_to_unparseable(net: &Net, head: &[u8]) -> ErrorCode {
+    let mut stream = connect(net).await;
+    stream.write_all(head).await.unwrap();
+    let (status, body) = read_answer(&mut stream).await.expect("an answer");
+    code_of(status, &body)
+}
+
+#[tokio::test]
+async fn content_length_that_is_not_a_number_answers_400_in_the_error_shape() {
+    let net = start(vec![], CoordinatorConfig::default()).await;
+    let head =
+        b"POST /v1/rollup/transactions HTTP/1.1\r\nhost: test\r\ncontent-length: ten\r\n\r\n";
+    assert_eq!(
+        answer_to_unparseable(&net, head).await,
+        ErrorCode::BadRequest
+    );
+    // The server is unharmed: the next client is served.
+    assert!(net.get("/v1/status").await.status.is_success());
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn more_headers_than_hyper_parses_answer_431_in_the_error_shape() {
+    let net = start(vec![], CoordinatorConfig::default()).await;
+    let mut head = String::from("GET /v1/status HTTP/1.1\r\nhost: test\r\n");
+    for i in 0..150 {
+        head.push_str(&format!("x-{i}: 1\r\n"));
+    }
+    head.push_str("\r\n");
+    assert_eq!(
+        answer_to_unparseable(&net, head.as_bytes()).await,
+        ErrorCode::HeadersTooLarge
+    );
+    net.stop().await;
+}
+
+#[tokio::test]
+async fn target_over_hyper_s_limit_answers_414_in_the_error_shape() {
+    let net = start(vec![], CoordinatorConfig::default()).await;
+    let head = format!("GET /{} HTTP/1.1\r\nhost: test\r\n\r\n", "a".repeat(70_000));
+    assert_eq!(
+        answer_to_unparseable(&net, head.as_bytes()).await,
+        ErrorCode::UriTooLong
+    );
+    net.stop().await;
+}
+
 #[tokio::test]
 async fn over_large_unsigned_body_answers_413_in_the_error_shape() {
     let net = start(vec![], CoordinatorConfig::default()).await;
