@@ -24,6 +24,14 @@ pub const DEFAULT_ABANDON_BACKOFF_BASE: Duration = Duration::from_secs(5);
 pub const DEFAULT_ABANDON_BACKOFF_MAX: Duration = Duration::from_secs(600);
 /// Expired leases are taken back this often. The delay adds to a dead prover's TTL.
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+/// How long after a sequence settles its provers may read the claim paths of its jobs
+/// (`GET /v1/claims`): its proofs, all but the top one, are kept that long, then collected.
+pub const DEFAULT_CLAIMS_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often proofs past their claims window are collected.
+pub const DEFAULT_PROOF_GC_INTERVAL: Duration = Duration::from_secs(600);
+/// An object in the proof store that no row names (a submission whose transaction failed after
+/// its blob was written) is deleted once this old: far longer than any submission in flight.
+pub const UNNAMED_BLOB_GRACE: Duration = Duration::from_secs(3600);
 /// Longest a lease request waits for a job before answering 204. Long-polling lets an idle
 /// prover get a job the moment it is ready, without hammering the store.
 pub const DEFAULT_MAX_LEASE_WAIT: Duration = Duration::from_secs(20);
@@ -136,6 +144,10 @@ pub struct CoordinatorConfig {
     pub serve: ServeLimits,
     /// Bytes of request bodies held at once across connections (at least `max_body_bytes`).
     pub body_budget_bytes: usize,
+    /// How long a settled sequence's proofs are kept for claims before they are collected.
+    pub claims_window: Duration,
+    /// How often proofs past their claims window are collected.
+    pub proof_gc_interval: Duration,
     /// This replica's clock.
     pub clock: Clock,
 }
@@ -158,6 +170,8 @@ impl Default for CoordinatorConfig {
             registry_refresh: DEFAULT_REGISTRY_REFRESH,
             serve: ServeLimits::default(),
             body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            claims_window: DEFAULT_CLAIMS_WINDOW,
+            proof_gc_interval: DEFAULT_PROOF_GC_INTERVAL,
             clock: Clock::system(),
         }
     }

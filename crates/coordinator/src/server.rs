@@ -40,6 +40,7 @@ pub async fn serve_with_metrics(
         tracing::warn!(target: "sheaf::coordinator", error = %e, "the store does not answer; leases get their grace once it does");
     }
     let sweeper = tokio::spawn(sweep_forever(coordinator.clone()));
+    let collector = tokio::spawn(collect_forever(coordinator.clone()));
     let local = listener.local_addr()?;
     let limits = coordinator.config().serve.clone();
     tracing::info!(
@@ -99,6 +100,7 @@ pub async fn serve_with_metrics(
         }
     }
     sweeper.abort();
+    collector.abort();
     result
 }
 /// The sweeper: every `sweep_interval`, take back expired leases (a failure is logged and
@@ -114,6 +116,21 @@ pub async fn sweep_forever(coordinator: Arc<Coordinator>) {
         tick.tick().await;
         if let Err(e) = coordinator.sweep().await {
             tracing::warn!(target: "sheaf::coordinator", error = %e, "sweep failed; retrying next tick");
+        }
+    }
+}
+
+/// The proof collector: every `proof_gc_interval`, collect the proofs of sequences settled
+/// longer ago than the claims window and sweep the proof store (a failure is logged and
+/// retried on the next tick). The first pass comes one interval after the start.
+pub async fn collect_forever(coordinator: Arc<Coordinator>) {
+    let period = coordinator.config().proof_gc_interval;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = coordinator.collect_proofs().await {
+            tracing::warn!(target: "sheaf::coordinator", error = %e, "collecting proofs failed; retrying next tick");
         }
     }
 }

@@ -9,7 +9,8 @@ use crate::Store;
 
 impl Store {
     /// The reward entries of `worker_pk` whose sequence is settled (`settled_ms` set by
-    /// [`Store::mark_sequences_settled`]), in tree order (sequence, level, index), starting
+    /// [`Store::mark_sequences_settled`]) and whose claims window is open (its proofs not
+    /// collected, [`Store::collect_proofs`]), in tree order (sequence, level, index), starting
     /// after the job `after` (from the first when `None`), at most `limit` of them. The wrap
     /// of a root (with `--final-zk`) is left out: it re-exposes the root's header and earns
     /// nothing.
@@ -30,7 +31,8 @@ impl Store {
         let rows: Vec<RewardRow> = sqlx::query_as(
             "SELECT r.job, r.prover, r.worker_pk, r.work_units, r.created_ms \
              FROM rewards r JOIN jobs j ON j.id = r.job JOIN sequences s ON s.id = r.sequence \
-             WHERE r.worker_pk = $1 AND s.settled_ms IS NOT NULL AND j.circuit <> 'wrap' \
+             WHERE r.worker_pk = $1 AND s.settled_ms IS NOT NULL AND s.proofs_collected_ms IS NULL \
+             AND j.circuit <> 'wrap' \
              AND (j.sequence > $2 OR (j.sequence = $2 AND (j.level > $3 \
              OR (j.level = $3 AND j.idx > $4)))) \
              ORDER BY j.sequence, j.level, j.idx LIMIT $5",

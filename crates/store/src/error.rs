@@ -143,6 +143,13 @@ pub enum StoreError {
     /// The database engine failed (connection, constraint, I/O).
     #[error("database: {0}")]
     Database(sqlx::Error),
+    /// The object store holding proof blobs failed (unreachable, refused, gone mid-write);
+    /// nothing that names the blob was written.
+    #[error("proof store: {0}")]
+    Blobs(String),
+    /// The job's proof was collected: its sequence settled longer ago than the claims window.
+    #[error("the proof of job {0} was collected after its sequence's claims window")]
+    ProofCollected(JobId),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -83,6 +83,7 @@
 //!   work drops it while reporting success.
 
 pub mod bench;
+mod blobs;
 mod checkpoint;
 mod claims;
 mod error;
@@ -93,6 +94,7 @@ mod nonces;
 mod operator;
 mod outbox;
 mod plan;
+mod proofs;
 mod provers;
 mod roles;
 mod rollup;
@@ -100,6 +102,7 @@ mod rows;
 mod store;
 mod submit;
 
+pub use blobs::{ProofBlobs, StoredBlob};
 pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
@@ -110,6 +113,7 @@ pub use model::{
     StatusCount, StoredProofs, SubmitOutcome,
 };
 pub use outbox::{NewOutboxTx, OutboxKind, OutboxStatus, OutboxTx};
+pub use proofs::CollectedProofs;
 pub use roles::{Role, RoleFence};
 pub use sheaf_types::{InvalidJobId, JobCircuit, JobId, JobInputs, SequenceId};
 pub use store::{

@@ -8,7 +8,7 @@ use sheaf_types::{JobId, SequenceId};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Job, JobFilter, JobStatus, Prover, ProverActivity, Reward, Sequence, SequenceStatusCount,
-    StatusCount, StoredProofs,
+    StatusCount,
 };
 use crate::rows::{ProverRow, RewardRow, JOB_COLUMNS, PROVER_COLUMNS};
 use crate::store::WriteTx;
@@ -107,34 +107,6 @@ impl Store {
         tx.finish(cancelled).await?;
         tracing::info!(target: "sheaf::store", %job, "operator cancelled job");
         Ok(())
-    }
-
-    /// The proof of a job, `None` while it is not proved.
-    pub async fn proof_of(&self, job: JobId) -> Result<Option<Vec<u8>>> {
-        let row: Option<Option<Vec<u8>>> = sqlx::query_scalar(
-            "SELECT p.bytes FROM jobs j LEFT JOIN proofs p ON p.hash = j.proof_hash \
-             WHERE j.id = $1",
-        )
-        .bind(job)
-        .fetch_optional(self.reader())
-        .await?;
-        row.ok_or(StoreError::UnknownJob(job))
-    }
-
-    /// The proofs of a job's children, in child order: what its prover aggregates. A child
-    /// without a proof gives [`StoreError::NotProved`]; a leaf gives an empty list.
-    pub async fn child_proofs(&self, job: JobId) -> Result<Vec<(JobId, Vec<u8>)>> {
-        self.status_of(job).await?;
-        let rows: Vec<(JobId, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT c.id, p.bytes FROM jobs c LEFT JOIN proofs p ON p.hash = c.proof_hash \
-             WHERE c.parent = $1 ORDER BY c.position",
-        )
-        .bind(job)
-        .fetch_all(self.reader())
-        .await?;
-        rows.into_iter()
-            .map(|(child, bytes)| Ok((child, bytes.ok_or(StoreError::NotProved(child))?)))
-            .collect()
     }
 
     /// The sequence with this id, or `None`.
@@ -261,16 +233,6 @@ impl Store {
         .execute(self.writer())
         .await?;
         Ok(())
-    }
-
-    /// Number and total size of stored proof blobs.
-    pub async fn stored_proofs(&self) -> Result<StoredProofs> {
-        Ok(sqlx::query_as(
-            "SELECT COUNT(*) AS count, CAST(COALESCE(SUM(LENGTH(bytes)), 0) AS BIGINT) AS bytes \
-             FROM proofs",
-        )
-        .fetch_one(self.reader())
-        .await?)
     }
 }
 

@@ -25,6 +25,7 @@ use crate::model::{
     NewRollupTransaction, ProvedLeaf, PublishedBlock, RollupBlock, RollupTransaction,
 };
 use crate::plan::Plan;
+use crate::proofs::{insert_proof_row, Placed};
 use crate::rows::{
     hex, RollupBlockRow, RollupTransactionRow, ROLLUP_BLOCK_COLUMNS, ROLLUP_TRANSACTION_COLUMNS,
 };
@@ -97,8 +98,16 @@ impl Store {
         let tx_count = i64::try_from(block.transactions.len()).map_err(|_| {
             StoreError::InvalidArgument("more transactions than a block can count".into())
         })?;
+        // The proved leaves' blobs first, outside the transaction that names them.
+        let mut placed = Vec::with_capacity(block.proved.len());
+        for leaf in &block.proved {
+            placed.push(
+                self.place_blob(&proof_hash(&leaf.proof), &leaf.proof)
+                    .await?,
+            );
+        }
         let mut tx = self.begin_write().await?;
-        let published = publish(&mut tx, block, &plan, tx_count).await;
+        let published = publish(&mut tx, block, &plan, tx_count, &placed).await;
         tx.finish(published).await?;
         tracing::info!(
             target: "sheaf::store",
@@ -224,6 +233,7 @@ async fn publish(
     block: &PublishedBlock,
     plan: &Plan<'_>,
     tx_count: i64,
+    placed: &[Placed],
 ) -> Result<()> {
     if tx.engine == Engine::Postgres {
         // Publishers wait for one another here (the mode conflicts with itself), and each
@@ -251,8 +261,8 @@ async fn publish(
     }
     // The sequence first: the block's row references it.
     plan.store(tx).await?;
-    for leaf in &block.proved {
-        store_proved_leaf(tx, block, leaf).await?;
+    for (leaf, placed) in block.proved.iter().zip(placed) {
+        store_proved_leaf(tx, block, leaf, *placed).await?;
     }
     sqlx::query(
         "INSERT INTO rollup_blocks \
@@ -293,13 +303,10 @@ async fn store_proved_leaf(
     tx: &mut WriteTx,
     block: &PublishedBlock,
     leaf: &ProvedLeaf,
+    placed: Placed,
 ) -> Result<()> {
     let hash = proof_hash(&leaf.proof);
-    sqlx::query("INSERT INTO proofs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(&hash)
-        .bind(leaf.proof.as_slice())
-        .execute(tx.conn())
-        .await?;
+    insert_proof_row(tx, &hash, &leaf.proof, placed).await?;
     let parent: Option<Option<JobId>> = sqlx::query_scalar(
         "UPDATE jobs SET status = 'proved', proof_hash = $2, proved_by = $3, proved_ms = $4 \
          WHERE id = $1 AND sequence = $5 AND status = 'ready' \

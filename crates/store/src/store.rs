@@ -10,6 +10,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
+use crate::blobs::ProofBlobs;
 use crate::checkpoint::{Checkpointer, SQLITE_AUTOCHECKPOINT_PAGES};
 use crate::error::{Result, StoreError};
 
@@ -48,6 +49,8 @@ pub const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// Where new proof blobs go: an object store, or the `proofs` rows when `None`.
+    pub(crate) blobs: Option<ProofBlobs>,
 }
 
 /// Names the engine only: the pool's options hold the database password.
@@ -55,6 +58,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("engine", &self.db.engine)
+            .field("blobs", &self.blobs)
             .finish()
     }
 }
@@ -179,6 +183,7 @@ impl Store {
                         read: pool,
                         checkpointer: None,
                     },
+                    blobs: None,
                 };
                 store.migrate().await?;
                 Ok(store)
@@ -210,6 +215,7 @@ impl Store {
                 read,
                 checkpointer: Some(checkpointer),
             },
+            blobs: None,
         };
         store.migrate().await?;
         Ok(store)
@@ -222,6 +228,19 @@ impl Store {
         }
         self.db.read.close().await;
         self.db.write.close().await;
+    }
+
+    /// This store with new proof blobs kept in `blobs` and referenced by hash from the rows
+    /// (see [`ProofBlobs`]); blobs already in rows stay readable there. Without it, blobs are
+    /// stored in the `proofs` rows.
+    pub fn with_proof_blobs(mut self, blobs: ProofBlobs) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// The object store new proof blobs go to, if any.
+    pub fn proof_blobs(&self) -> Option<&ProofBlobs> {
+        self.blobs.as_ref()
     }
 
     /// Starts a write transaction; see [`WriteTx`].

@@ -6,6 +6,7 @@ use sheaf_types::JobId;
 
 use crate::error::{Result, StoreError};
 use crate::model::{JobStatus, RewardEntry, SubmitOutcome};
+use crate::proofs::{insert_proof_row, Placed};
 use crate::rows::hex;
 use crate::store::{Engine, WriteTx};
 use crate::Store;
@@ -47,12 +48,17 @@ impl Store {
                 "reported proving time must not be negative, got {ms} ms"
             )));
         }
+        let hash = proof_hash(proof);
+        // The blob first, outside the transaction: the row that names it is written only once
+        // it is whole (a put that fails leaves nothing referenced).
+        let placed = self.place_blob(&hash, proof).await?;
         let submission = Submission {
             job,
             token,
             prover,
             proof,
-            hash: proof_hash(proof),
+            placed,
+            hash,
             reward,
             now_ms,
             prove_ms,
@@ -62,6 +68,14 @@ impl Store {
         fail::fail_point!("store::submit::before_commit");
         let outcome = tx.finish(outcome).await?;
         fail::fail_point!("store::submit::after_commit");
+        if outcome.sequence_proved && placed == Placed::Object {
+            // The top proof went into its row: its object is a copy nobody reads.
+            if let Some(blobs) = &self.blobs {
+                if let Err(e) = blobs.delete(&outcome.proof_hash).await {
+                    tracing::warn!(target: "sheaf::store", %job, error = %e, "top proof's object copy not deleted");
+                }
+            }
+        }
         tracing::debug!(
             target: "sheaf::store",
             %job,
@@ -82,6 +96,7 @@ struct Submission<'a> {
     token: i64,
     prover: &'a str,
     proof: &'a [u8],
+    placed: Placed,
     hash: String,
     reward: RewardEntry,
     now_ms: i64,
@@ -92,12 +107,8 @@ struct Submission<'a> {
 /// so the blob written first is rolled back with the rest.
 async fn store_proof(tx: &mut WriteTx, s: &Submission<'_>) -> Result<SubmitOutcome> {
     let job = s.job;
-    // The blob first: the job's row references it.
-    sqlx::query("INSERT INTO proofs (hash, bytes) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(&s.hash)
-        .bind(s.proof)
-        .execute(tx.conn())
-        .await?;
+    // The blob's row first: the job's row references it.
+    insert_proof_row(tx, &s.hash, s.proof, s.placed).await?;
     // Takes effect only under the current lease. On PostgreSQL a concurrent submission of the
     // same job waits for this row, then finds it proved and changes nothing.
     let proved: Option<Option<JobId>> = sqlx::query_scalar(
@@ -128,6 +139,14 @@ async fn store_proof(tx: &mut WriteTx, s: &Submission<'_>) -> Result<SubmitOutco
             },
         });
     };
+    if parent.is_none() && s.placed == Placed::Object {
+        // The top proof, which the chain verifies, stays in its row (see `crate::proofs`).
+        sqlx::query("UPDATE proofs SET stored = 'row', bytes = $2 WHERE hash = $1")
+            .bind(&s.hash)
+            .bind(s.proof)
+            .execute(tx.conn())
+            .await?;
+    }
     // An accepted proof ends the prover's run of abandoned leases: its next abandonment
     // starts the back-off from the base again.
     sqlx::query("UPDATE prover_backoff SET abandoned_in_row = 0 WHERE prover = $1")

@@ -11,7 +11,7 @@ use sheaf_store::bench::{
     DEFAULT_BENCH_CYCLES_PER_CLIENT,
 };
 
-use crate::cmd::coordinator::open_store;
+use crate::cmd::coordinator::{open_store_with, ProofStoreArg};
 
 /// Client counts `bench store` runs unless told otherwise: one client (latency-bound) and
 /// eight (throughput-bound).
@@ -25,6 +25,8 @@ pub struct BenchStoreArgs {
     /// temporary SQLite file is used and removed.
     #[arg(long, env = "SHEAF_DB")]
     pub db: Option<String>,
+    #[command(flatten)]
+    pub proof_store: ProofStoreArg,
     /// Client counts to run, one after the other on the same store.
     #[arg(long, env = "SHEAF_BENCH_CLIENTS", value_delimiter = ',', default_values_t = DEFAULT_STORE_BENCH_CLIENTS)]
     pub clients: Vec<usize>,
@@ -48,6 +50,8 @@ pub struct BenchStoreArgs {
 #[derive(Serialize)]
 struct Summary {
     engine: &'static str,
+    /// Where the blobs went: a directory, a bucket, or `database`.
+    proof_store: String,
     blob_bytes: usize,
     length: BenchLength,
     runs: Vec<StoreBenchReport>,
@@ -78,8 +82,11 @@ pub fn run(args: BenchStoreArgs) -> anyhow::Result<()> {
     };
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let runs = runtime.block_on(async {
-        let store = open_store(&url).await?;
+    let (runs, proof_store) = runtime.block_on(async {
+        let store = open_store_with(&url, &args.proof_store).await?;
+        let proof_store = store
+            .proof_blobs()
+            .map_or("database".to_owned(), |b| b.location().to_owned());
         let mut runs = Vec::with_capacity(args.clients.len());
         for &clients in &args.clients {
             let cfg = StoreBenchConfig {
@@ -92,18 +99,19 @@ pub fn run(args: BenchStoreArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("store bench with {clients} clients"))?;
             if !args.json {
                 if runs.is_empty() {
-                    print_header(engine, args.blob_bytes, length);
+                    print_header(engine, &proof_store, args.blob_bytes, length);
                 }
                 print_row(&report);
             }
             runs.push(report);
         }
         store.close().await;
-        anyhow::Ok(runs)
+        anyhow::Ok((runs, proof_store))
     })?;
     if args.json {
         let summary = Summary {
             engine,
+            proof_store,
             blob_bytes: args.blob_bytes,
             length,
             runs,
@@ -113,12 +121,12 @@ pub fn run(args: BenchStoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_header(engine: &str, blob_bytes: usize, length: BenchLength) {
+fn print_header(engine: &str, proof_store: &str, blob_bytes: usize, length: BenchLength) {
     let length = match length {
         BenchLength::CyclesPerClient(cycles) => format!("{cycles} cycles per client"),
         BenchLength::Duration(duration) => format!("{:.1} s per run", duration.as_secs_f64()),
     };
-    println!("store bench: {engine}, {blob_bytes}-byte blobs, {length}");
+    println!("store bench: {engine}, {blob_bytes}-byte blobs in {proof_store}, {length}");
     println!(
         "{:>8} {:>8} {:>9} {:>10} {:>8} {:>8}",
         "clients", "cycles", "seconds", "cycles/s", "p50 ms", "p99 ms"

@@ -14,10 +14,10 @@ use sheaf_coordinator::admission::{
 };
 use sheaf_coordinator::config::{
     DEFAULT_ABANDON_BACKOFF_BASE, DEFAULT_ABANDON_BACKOFF_MAX, DEFAULT_CHAIN_POLL_INTERVAL,
-    DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_PROVER_REQUEST_RATE, DEFAULT_SENDER_POLL_INTERVAL,
-    DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
-    DEFAULT_VERIFY_WORKERS,
+    DEFAULT_CLAIMS_WINDOW, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_PROOF_GC_INTERVAL,
+    DEFAULT_PROVER_REQUEST_RATE, DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_SENDER_RESEND_AFTER,
+    DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
 };
 use sheaf_coordinator::rollup::{
     RollupConfig, DEFAULT_BATCH_INTERVAL, DEFAULT_BLOCK_INTERVAL, DEFAULT_CONCURRENT_BLOCKS,
@@ -106,6 +106,16 @@ pub struct ServiceArgs {
     /// Longest suspension of a prover that keeps letting leases expire, in ms.
     #[arg(long, env = "SHEAF_ABANDON_BACKOFF_MAX_MS", default_value_t = DEFAULT_ABANDON_BACKOFF_MAX.as_millis() as u64)]
     pub abandon_backoff_max_ms: u64,
+
+    /// Seconds after a sequence settles during which its provers can read their claim paths
+    /// (`GET /v1/claims`); then its proofs, all but the top one, are deleted (from the proof
+    /// store, or emptied in the database) and its rewards are no longer listed as claimable.
+    #[arg(long, env = "SHEAF_CLAIMS_WINDOW_S", default_value_t = DEFAULT_CLAIMS_WINDOW.as_secs())]
+    pub claims_window_s: u64,
+    /// Seconds between passes of the proof collector (sequences past their claims window; proof
+    /// store objects no row names, an hour after they were written).
+    #[arg(long, env = "SHEAF_PROOF_GC_INTERVAL_S", default_value_t = DEFAULT_PROOF_GC_INTERVAL.as_secs())]
+    pub proof_gc_interval_s: u64,
 }
 
 impl ServiceArgs {
@@ -120,6 +130,9 @@ impl ServiceArgs {
                 self.heartbeat_ms,
                 self.lease_ttl_ms
             );
+        }
+        if self.proof_gc_interval_s == 0 {
+            anyhow::bail!("--proof-gc-interval-s must be positive");
         }
         if self.verify_workers == 0 || self.max_attempts < 1 {
             anyhow::bail!("--verify-workers and --max-attempts must be at least 1");
@@ -145,6 +158,8 @@ impl ServiceArgs {
             body_budget_bytes: self.body_budget_bytes,
             abandon_backoff_base: Duration::from_millis(self.abandon_backoff_ms),
             abandon_backoff_max: Duration::from_millis(self.abandon_backoff_max_ms),
+            claims_window: Duration::from_secs(self.claims_window_s),
+            proof_gc_interval: Duration::from_secs(self.proof_gc_interval_s),
             ..CoordinatorConfig::default()
         })
     }
@@ -237,6 +252,8 @@ pub struct CoordinatorArgs {
     /// Store URL: `sqlite://PATH` (created if missing) or `postgres://…`.
     #[arg(long, env = "SHEAF_DB", default_value = DEFAULT_DB)]
     pub db: String,
+    #[command(flatten)]
+    pub proof_store: ProofStoreArg,
     /// Address to serve the prover API on.
     #[arg(long, env = "SHEAF_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
@@ -359,7 +376,61 @@ pub struct CoordinatorSettings {
     pub circuits: CircuitArgs,
 }
 
-/// Open a store URL, creating a SQLite file's directory if needed.
+/// Where proof blobs are kept, shared by the commands that open a store.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProofStoreArg {
+    /// Where proof blobs are kept, referenced by hash from the store: a directory (or
+    /// `file:///DIR`), or `s3://BUCKET[/PREFIX]` on an S3-compatible service, which several
+    /// coordinators on one PostgreSQL database share (configured by `AWS_ENDPOINT`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, and `AWS_ALLOW_HTTP=true`
+    /// for a plain-HTTP endpoint), or `database` to keep them in the store's rows. Default: a
+    /// `proofs` folder beside a SQLite file; in the database on PostgreSQL (whose replicas
+    /// usually run on several machines, where a local folder would split the proofs). Each
+    /// sequence's top proof stays in the database either way.
+    #[arg(
+        long = "proof-store",
+        env = "SHEAF_PROOF_STORE",
+        value_name = "DIR|s3://BUCKET|database"
+    )]
+    pub location: Option<String>,
+}
+
+impl ProofStoreArg {
+    /// Where the blobs of the store at `db` go: `None` for its rows.
+    pub fn resolve(&self, db: &str) -> Option<String> {
+        match self.location.as_deref() {
+            Some("database") => None,
+            Some(location) => Some(location.to_owned()),
+            None => {
+                let path = db.strip_prefix("sqlite://")?;
+                let path = path.split('?').next().unwrap_or(path);
+                let folder = std::path::Path::new(path)
+                    .parent()
+                    .filter(|dir| !dir.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                Some(folder.join("proofs").display().to_string())
+            }
+        }
+    }
+}
+
+/// Open a store URL, creating a SQLite file's directory if needed, with its proof blobs where
+/// `proof_store` says ([`ProofStoreArg::resolve`]).
+pub async fn open_store_with(url: &str, proof_store: &ProofStoreArg) -> anyhow::Result<Store> {
+    let store = open_store(url).await?;
+    Ok(match proof_store.resolve(url) {
+        Some(location) => {
+            let blobs = sheaf_store::ProofBlobs::open(&location)
+                .with_context(|| format!("opening the proof store {location}"))?;
+            tracing::info!(proof_store = %blobs.location(), "proof blobs kept in an object store");
+            store.with_proof_blobs(blobs)
+        }
+        None => store,
+    })
+}
+
+/// Open a store URL, creating a SQLite file's directory if needed. Proof blobs go into its
+/// rows: see [`open_store_with`].
 pub async fn open_store(url: &str) -> anyhow::Result<Store> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or(path);
@@ -453,7 +524,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                 None
             }
         };
-        let store = open_store(&args.db).await?;
+        let store = open_store_with(&args.db, &args.proof_store).await?;
         let settlement = match (sender_key, &args.chain) {
             (Some(key), Some(url)) => Some(args.settings.settlement.settlement(url, key)?),
             _ => None,

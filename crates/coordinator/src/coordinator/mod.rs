@@ -400,6 +400,33 @@ impl Coordinator {
         })
     }
 
+    /// Collects the proofs of sequences settled longer ago than the claims window (all but
+    /// each one's top proof) and sweeps the proof store of objects no row needs
+    /// ([`Store::collect_proofs`]).
+    pub async fn collect_proofs(&self) -> Result<sheaf_store::CollectedProofs, StoreError> {
+        let now = self.config.clock.now_ms();
+        let before = |d: std::time::Duration| now.saturating_sub(d.as_millis() as i64);
+        let collected = self
+            .store
+            .collect_proofs(
+                before(self.config.claims_window),
+                before(crate::config::UNNAMED_BLOB_GRACE),
+                now,
+            )
+            .await?;
+        if collected != sheaf_store::CollectedProofs::default() {
+            tracing::info!(
+                target: "sheaf::coordinator",
+                sequences = collected.sequences,
+                proofs = collected.proofs,
+                bytes = collected.bytes,
+                swept = collected.swept,
+                "collected proofs past their claims window"
+            );
+        }
+        Ok(collected)
+    }
+
     /// Checks submitted proofs with `check` instead of [`sheaf_circuits::verify_job_proof`]:
     /// for tests of what the coordinator does when verification misbehaves (a panic).
     #[doc(hidden)]

@@ -4,6 +4,7 @@
 mod abandon;
 mod admission;
 mod bench;
+mod blobs;
 mod claims;
 mod concurrency;
 mod early_exit;

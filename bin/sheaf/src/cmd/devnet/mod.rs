@@ -296,7 +296,11 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     let setup = Instant::now();
     let display = Display::of(args);
     display.stage(&format!("data directory {}", data_dir.display()));
-    let store = Store::open_data_dir(data_dir.join("store")).await?;
+    let store = Store::open_data_dir(data_dir.join("store"))
+        .await?
+        .with_proof_blobs(sheaf_store::ProofBlobs::open(
+            &data_dir.join("store").join("proofs").display().to_string(),
+        )?);
 
     // Keys: one per prover, and the coordinator's, which registers and settles sequences.
     let mut keys = Vec::new();

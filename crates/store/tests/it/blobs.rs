@@ -1,0 +1,380 @@
+//! Proof blobs in an object store: a local directory, and a real S3-compatible server
+//! (`s3s-fs`, from crates.io) that the tests start, and kill in the middle of an upload.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sheaf_store::{JobId, JobStatus, ProofBlobs, SequenceId, Store, StoreError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+use crate::harness::{
+    each_engine, lease_at, plan, proof_for, prove_next, reward, status_of, submit, T0,
+};
+
+/// A store on `db` with its blobs in a fresh directory.
+async fn with_directory(store: Store) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = ProofBlobs::open(&dir.path().display().to_string()).unwrap();
+    (store.with_proof_blobs(blobs), dir)
+}
+
+/// The blob files a directory store holds.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("proofs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn blobs_go_to_the_directory_named_by_hash_and_the_top_proof_stays_in_its_row() {
+    each_engine(|db| async move {
+        let (store, dir) = with_directory(db.connect().await).await;
+        plan(&store, 1, 2, 2).await;
+        let (first, outcome) = prove_next(&store, "p").await;
+        assert_eq!(
+            files_in(dir.path()),
+            vec![outcome.proof_hash.clone()],
+            "the leaf's blob is a file named by its hash"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("proofs").join(&outcome.proof_hash)).unwrap(),
+            proof_for(first.job)
+        );
+        prove_next(&store, "p").await;
+        let root = JobId::new(SequenceId(1), 1, 0);
+        let children = store.child_proofs(root).await.unwrap();
+        assert_eq!(
+            children
+                .iter()
+                .map(|(job, bytes)| (*job, bytes.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (
+                    JobId::new(SequenceId(1), 0, 0),
+                    proof_for(JobId::new(SequenceId(1), 0, 0))
+                ),
+                (
+                    JobId::new(SequenceId(1), 0, 1),
+                    proof_for(JobId::new(SequenceId(1), 0, 1))
+                ),
+            ]
+        );
+        let (_, top) = prove_next(&store, "p").await;
+        assert!(top.sequence_proved);
+        // The top proof is read without the object store (`sheaf proof` and the chain's
+        // sender do); its object copy is gone; the others need the object store.
+        assert!(!files_in(dir.path()).contains(&top.proof_hash));
+        let plain = db.connect().await;
+        assert_eq!(plain.proof_of(root).await.unwrap(), Some(proof_for(root)));
+        assert!(matches!(
+            plain.proof_of(first.job).await,
+            Err(StoreError::Blobs(_))
+        ));
+        let stored = store.stored_proofs().await.unwrap();
+        assert_eq!(stored.count, 3);
+        assert_eq!(
+            stored.bytes,
+            [first.job, JobId::new(SequenceId(1), 0, 1), root]
+                .iter()
+                .map(|job| proof_for(*job).len() as i64)
+                .sum::<i64>()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn collecting_a_settled_sequence_deletes_all_but_its_top_proof_and_closes_its_claims() {
+    each_engine(|db| async move {
+        let (store, dir) = with_directory(db.connect().await).await;
+        for sequence in [1, 2] {
+            plan(&store, sequence, 2, 2).await;
+            for _ in 0..3 {
+                prove_next(&store, "p").await;
+            }
+        }
+        store
+            .mark_sequences_settled(SequenceId(1), SequenceId(3), T0)
+            .await
+            .unwrap();
+        let worker = reward("p").worker_pk;
+        assert_eq!(
+            store
+                .claimable_rewards(&worker, None, 100)
+                .await
+                .unwrap()
+                .len(),
+            6
+        );
+        assert_eq!(files_in(dir.path()).len(), 4, "two leaves per sequence");
+        // Settled at T0: a window ending at T0 collects nothing, one just past it both.
+        let none = store.collect_proofs(T0, 0, T0).await.unwrap();
+        assert_eq!((none.sequences, none.proofs), (0, 0));
+        let collected = store.collect_proofs(T0 + 1, 0, T0 + 1).await.unwrap();
+        assert_eq!((collected.sequences, collected.proofs), (2, 4));
+        assert!(files_in(dir.path()).is_empty());
+        let root = JobId::new(SequenceId(1), 1, 0);
+        assert!(matches!(
+            store.child_proofs(root).await,
+            Err(StoreError::ProofCollected(_))
+        ));
+        assert_eq!(store.proof_of(root).await.unwrap(), Some(proof_for(root)));
+        assert!(store
+            .claimable_rewards(&worker, None, 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.stored_proofs().await.unwrap().count, 2);
+        // A second pass finds nothing more.
+        let again = store.collect_proofs(T0 + 1, 0, T0 + 1).await.unwrap();
+        assert_eq!((again.sequences, again.proofs, again.swept), (0, 0, 0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_an_object_no_row_names_only_once_past_its_grace() {
+    each_engine(|db| async move {
+        let (store, dir) = with_directory(db.connect().await).await;
+        plan(&store, 1, 2, 2).await;
+        let (_, named) = prove_next(&store, "p").await;
+        // A blob whose transaction never committed (written, then the submission refused).
+        let unnamed = "ab".repeat(32);
+        std::fs::write(dir.path().join("proofs").join(&unnamed), b"orphan").unwrap();
+        let now = sheaf_types::clock::now_ms();
+        let young = store.collect_proofs(0, now - 60_000, now).await.unwrap();
+        assert_eq!(young.swept, 0, "written less than the grace ago");
+        let old = store.collect_proofs(0, now + 60_000, now).await.unwrap();
+        assert_eq!(old.swept, 1);
+        assert_eq!(files_in(dir.path()), vec![named.proof_hash]);
+    })
+    .await;
+}
+
+/// The `s3s-fs` binary, if installed; `SHEAF_TEST_S3=required` (CI) makes its absence fail.
+fn s3s_fs() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("s3s-fs"))
+            .find(|bin| bin.is_file())
+    });
+    if found.is_none() {
+        assert_ne!(
+            std::env::var("SHEAF_TEST_S3").as_deref(),
+            Ok("required"),
+            "SHEAF_TEST_S3=required but s3s-fs is not on PATH \
+             (cargo install s3s-fs --version 0.14.1 --features binary --locked)"
+        );
+        eprintln!(
+            "SKIPPED: s3s-fs is not on PATH (cargo install s3s-fs --version 0.14.1 \
+             --features binary --locked); the S3 proof store is not tested"
+        );
+    }
+    found
+}
+
+/// An S3-compatible server of our own: s3s-fs on a data folder, with one bucket.
+struct S3Server {
+    bin: PathBuf,
+    root: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+const BUCKET: &str = "sheaf-proofs";
+const ACCESS_KEY: &str = "sheaf-test";
+const SECRET_KEY: &str = "sheaf-test-secret";
+
+impl S3Server {
+    async fn start(bin: PathBuf) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let child = spawn_s3s(&bin, root.path(), port).await;
+        S3Server {
+            bin,
+            root,
+            port,
+            child,
+        }
+    }
+
+    /// Starts it again on the same data and port after it was killed.
+    async fn restart(&mut self) {
+        let _ = self.child.wait().await;
+        self.child = spawn_s3s(&self.bin, self.root.path(), self.port).await;
+    }
+
+    /// The store's blobs in this server's bucket under `prefix`, reached through `port`.
+    fn blobs(&self, port: u16, prefix: &str) -> ProofBlobs {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        ProofBlobs::open_with(
+            &format!("s3://{BUCKET}/{prefix}"),
+            &[
+                ("aws_endpoint", &endpoint),
+                ("aws_access_key_id", ACCESS_KEY),
+                ("aws_secret_access_key", SECRET_KEY),
+                ("aws_region", "us-east-1"),
+                ("aws_allow_http", "true"),
+                ("aws_virtual_hosted_style_request", "false"),
+            ],
+        )
+        .unwrap()
+    }
+}
+
+async fn spawn_s3s(bin: &Path, root: &Path, port: u16) -> Child {
+    let child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start s3s-fs");
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("s3s-fs did not listen on port {port}");
+}
+
+#[tokio::test]
+async fn proofs_round_trip_through_a_real_s3_server_and_are_collected_there() {
+    let Some(bin) = s3s_fs() else { return };
+    let server = S3Server::start(bin).await;
+    each_engine(move |db| {
+        let blobs = server.blobs(server.port, db.engine);
+        async move {
+            let store = db.connect().await.with_proof_blobs(blobs.clone());
+            plan(&store, 1, 2, 2).await;
+            let (leaf, outcome) = prove_next(&store, "p").await;
+            let listed: Vec<String> = blobs
+                .list()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|b| b.hash)
+                .collect();
+            assert!(listed.contains(&outcome.proof_hash), "{listed:?}");
+            prove_next(&store, "p").await;
+            let root = JobId::new(SequenceId(1), 1, 0);
+            let children = store.child_proofs(root).await.unwrap();
+            assert_eq!(children[0], (leaf.job, proof_for(leaf.job)));
+            prove_next(&store, "p").await;
+            store
+                .mark_sequences_settled(SequenceId(1), SequenceId(2), T0)
+                .await
+                .unwrap();
+            let collected = store.collect_proofs(T0 + 1, 0, T0 + 1).await.unwrap();
+            assert_eq!(collected.proofs, 2);
+            let left: Vec<String> = blobs
+                .list()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|b| b.hash)
+                .collect();
+            assert!(!left.contains(&outcome.proof_hash), "{left:?}");
+        }
+    })
+    .await;
+}
+
+/// Forwards connections to `to`; once `after` bytes of requests went through, kills `server`
+/// and cuts the connection: the server goes away in the middle of an upload.
+async fn cutting_proxy(to: u16, after: usize, server: Arc<tokio::sync::Mutex<Option<u32>>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = Arc::new(AtomicBool::new(false));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let (server, cut) = (server.clone(), cut.clone());
+            tokio::spawn(async move {
+                let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", to)).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.split();
+                let (mut up_read, mut up_write) = upstream.split();
+                let requests = async {
+                    let mut sent = 0;
+                    let mut chunk = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = client_read.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        if up_write.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                        if sent > after && !cut.swap(true, Ordering::SeqCst) {
+                            if let Some(pid) = server.lock().await.take() {
+                                let _ = std::process::Command::new("kill")
+                                    .args(["-KILL", &pid.to_string()])
+                                    .status();
+                            }
+                            return;
+                        }
+                    }
+                };
+                let answers = tokio::io::copy(&mut up_read, &mut client_write);
+                tokio::select! {
+                    () = requests => {}
+                    _ = answers => {}
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_s3_server_gone_mid_upload_leaves_nothing_referenced() {
+    let Some(bin) = s3s_fs() else { return };
+    let mut server = S3Server::start(bin).await;
+    let pid = Arc::new(tokio::sync::Mutex::new(server.child.id()));
+    let proxy = cutting_proxy(server.port, 256 * 1024, pid.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/sheaf.db", dir.path().display()))
+        .await
+        .unwrap()
+        .with_proof_blobs(server.blobs(proxy, "cut"));
+    plan(&store, 1, 2, 2).await;
+    let lease = lease_at(&store, "p", T0).await;
+    // A proof of several MiB: the server dies a quarter MiB into its upload.
+    let proof: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let refused = store
+        .submit_proof(lease.job, lease.token, "p", &proof, reward("p"), T0, None)
+        .await;
+    assert!(matches!(refused, Err(StoreError::Blobs(_))), "{refused:?}");
+    assert_eq!(status_of(&store, lease.job).await, JobStatus::Leased);
+    assert_eq!(store.proof_of(lease.job).await.unwrap(), None);
+    assert_eq!(store.stored_proofs().await.unwrap().count, 0);
+    // Back up: the same submission goes through whole.
+    server.restart().await;
+    *pid.lock().await = None;
+    store
+        .submit_proof(lease.job, lease.token, "p", &proof, reward("p"), T0, None)
+        .await
+        .expect("the resubmission once the server is back");
+    assert_eq!(store.proof_of(lease.job).await.unwrap(), Some(proof));
+    submit(&store, &lease_at(&store, "p", T0).await).await;
+}
