@@ -34,6 +34,12 @@ async fn bench_store_reports_each_client_count_and_stores_every_cycle() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["engine"], "sqlite");
     assert_eq!(summary["blob_bytes"], 2000);
+    // By default the blobs go to a `proofs` folder beside the SQLite file, a file each (the
+    // bench's trees are too large for 16 cycles to reach a root, whose proof stays in its row).
+    let proofs = dir.path().join("new").join("proofs");
+    assert_eq!(summary["proof_store"], proofs.display().to_string());
+    let files = std::fs::read_dir(proofs.join("proofs")).unwrap().count();
+    assert_eq!(files, 16);
     let runs = summary["runs"].as_array().unwrap();
     let counted: Vec<(u64, u64)> = runs
         .iter()
@@ -69,7 +75,8 @@ fn bench_store_prints_a_table_on_a_temporary_store() {
     );
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
-        lines[0].starts_with("store bench: sqlite, 135000-byte blobs, 3 cycles per client"),
+        lines[0].starts_with("store bench: sqlite, 135000-byte blobs in /")
+            && lines[0].ends_with("/proofs, 3 cycles per client"),
         "{stdout}"
     );
     let row: Vec<&str> = lines[2].split_whitespace().collect();

@@ -32,6 +32,10 @@ pub(crate) enum Placed {
     Object,
 }
 
+/// A job's proof hash and, from the row naming it, where its bytes are and the row's bytes
+/// (all `None` while the job is not proved).
+type BlobRef = (Option<String>, Option<String>, Option<Vec<u8>>);
+
 /// Sequences collected per pass of [`Store::collect_proofs`] before it looks again.
 const COLLECT_BATCH: i64 = 64;
 
@@ -66,7 +70,7 @@ impl Store {
 
     /// The proof of a job, `None` while it is not proved.
     pub async fn proof_of(&self, job: JobId) -> Result<Option<Vec<u8>>> {
-        let row: Option<(Option<String>, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+        let row: Option<BlobRef> = sqlx::query_as(
             "SELECT j.proof_hash, p.stored, p.bytes FROM jobs j \
              LEFT JOIN proofs p ON p.hash = j.proof_hash WHERE j.id = $1",
         )
