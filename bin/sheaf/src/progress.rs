@@ -19,6 +19,21 @@ pub fn spinner(message: &str, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// A bar counting to `total` with `message`, hidden when `quiet`.
+pub fn counter_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} {elapsed} (eta {eta})")
+            .expect("valid template"),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
 /// One bar per tree level.
 pub struct LevelBars {
     _multi: MultiProgress,

@@ -4,26 +4,12 @@ use std::process::Command;
 
 use sheaf_store::Store;
 
-#[tokio::test]
-async fn bench_store_reports_each_client_count_and_stores_every_cycle() {
-    let dir = tempfile::tempdir().unwrap();
-    // A path that does not exist yet: the bench creates it.
-    let file = dir.path().join("new").join("bench.db");
-    let url = format!("sqlite://{}", file.display());
+/// Runs `sheaf args` (with no `SHEAF_DB` from the environment), which must succeed, and parses
+/// what it prints as JSON.
+fn sheaf_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_sheaf"))
-        .args([
-            "bench",
-            "store",
-            "--db",
-            &url,
-            "--clients",
-            "1,3",
-            "--cycles",
-            "4",
-            "--blob-bytes",
-            "2000",
-            "--json",
-        ])
+        .args(args)
+        .env_remove("SHEAF_DB")
         .output()
         .unwrap();
     assert!(
@@ -31,7 +17,28 @@ async fn bench_store_reports_each_client_count_and_stores_every_cycle() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn bench_store_reports_each_client_count_and_stores_every_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    // A path that does not exist yet: the bench creates it.
+    let file = dir.path().join("new").join("bench.db");
+    let url = format!("sqlite://{}", file.display());
+    let summary = sheaf_json(&[
+        "bench",
+        "store",
+        "--db",
+        &url,
+        "--clients",
+        "1,3",
+        "--cycles",
+        "4",
+        "--blob-bytes",
+        "2000",
+        "--json",
+    ]);
     assert_eq!(summary["engine"], "sqlite");
     assert_eq!(summary["blob_bytes"], 2000);
     // By default the blobs go to a `proofs` folder beside the SQLite file, a file each (the
@@ -113,4 +120,37 @@ fn bench_store_refuses_a_store_holding_other_jobs() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not the bench's"), "{stderr}");
+}
+
+/// `bench scale`, briefly: every job of the planned tree is leased and stored once through the
+/// coordinator's long-poll, and the report's figures hang together.
+#[test]
+fn bench_scale_proves_the_whole_tree_and_reports_against_its_bound() {
+    let report = sheaf_json(&[
+        "bench",
+        "scale",
+        "--provers",
+        "4",
+        "--leaves",
+        "20",
+        "--leaf-ms",
+        "5",
+        "--node-ms",
+        "20",
+        "--verify-ms",
+        "1",
+        "--json",
+    ]);
+    // 20 leaves at arity 2: 20 + 10 + 5 + 3 + 2 + 1 jobs, levels 0 to 5.
+    assert_eq!(report["jobs"], 41, "{report}");
+    assert_eq!(report["depth"], 5, "{report}");
+    let latency = report["latency_s"].as_f64().unwrap();
+    let bound = report["bound_s"].as_f64().unwrap();
+    // The bound: 5 leaves a prover × 5 ms + 5 levels × 20 ms.
+    assert!((bound - 0.125).abs() < 1e-9, "{report}");
+    // Simulated proving alone takes the critical path (a draw is at least 80 % of its mean).
+    assert!(latency >= 0.8 * bound, "{report}");
+    let idle = report["prover_idle_fraction"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&idle), "{report}");
+    assert!(report["lease_calls"].as_u64().unwrap() >= 41, "{report}");
 }

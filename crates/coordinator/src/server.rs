@@ -110,14 +110,7 @@ pub async fn serve_with_metrics(
 /// first requests would only make when a registry change lands depend on scheduling.
 pub async fn sweep_forever(coordinator: Arc<Coordinator>) {
     let period = coordinator.config().sweep_interval;
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = coordinator.sweep().await {
-            tracing::warn!(target: "sheaf::coordinator", error = %e, "sweep failed; retrying next tick");
-        }
-    }
+    every(period, "sweep", || coordinator.sweep()).await
 }
 
 /// The proof collector: every `proof_gc_interval`, collect the proofs of sequences settled
@@ -125,12 +118,22 @@ pub async fn sweep_forever(coordinator: Arc<Coordinator>) {
 /// retried on the next tick). The first pass comes one interval after the start.
 pub async fn collect_forever(coordinator: Arc<Coordinator>) {
     let period = coordinator.config().proof_gc_interval;
+    every(period, "collecting proofs", || coordinator.collect_proofs()).await
+}
+
+/// Runs `task` every `period`, the first time one period from now; a failure is logged and the
+/// task tried again on the next tick.
+async fn every<T, E, F>(period: std::time::Duration, name: &str, mut task: impl FnMut() -> F)
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<T, E>>,
+{
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = coordinator.collect_proofs().await {
-            tracing::warn!(target: "sheaf::coordinator", error = %e, "collecting proofs failed; retrying next tick");
+        if let Err(e) = task().await {
+            tracing::warn!(target: "sheaf::coordinator", error = %e, task = name, "failed; retrying next tick");
         }
     }
 }

@@ -47,6 +47,11 @@ pub enum BenchCommand {
     /// of SIGKILLs, crashes at failpoints, PostgreSQL restarts and partitions; fails unless no
     /// job is lost, no reward doubled, every root verifies and every sequence settles.
     Chaos(crate::cmd::bench_chaos::ChaosArgs),
+    /// The scheduler at scale, by simulation: the real planner, store and lease path
+    /// (long-polls and wake-ups included) under simulated provers whose proving and the
+    /// coordinator's verification are timed waits; sequence latency against the critical-path
+    /// bound, prover idle fraction, store cycles per second and CPU.
+    Scale(crate::cmd::bench_scale::ScaleArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

@@ -159,6 +159,17 @@ async fn the_sweep_deletes_an_object_no_row_names_only_once_past_its_grace() {
     .await;
 }
 
+/// The hashes of the blobs `blobs` holds.
+async fn hashes(blobs: &ProofBlobs) -> Vec<String> {
+    blobs
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.hash)
+        .collect()
+}
+
 /// The `s3s-fs` binary, if installed; `SHEAF_TEST_S3=required` (CI) makes its absence fail.
 fn s3s_fs() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
@@ -263,13 +274,7 @@ async fn proofs_round_trip_through_a_real_s3_server_and_are_collected_there() {
             let store = db.connect().await.with_proof_blobs(blobs.clone());
             plan(&store, 1, 2, 2).await;
             let (leaf, outcome) = prove_next(&store, "p").await;
-            let listed: Vec<String> = blobs
-                .list()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|b| b.hash)
-                .collect();
+            let listed = hashes(&blobs).await;
             assert!(listed.contains(&outcome.proof_hash), "{listed:?}");
             prove_next(&store, "p").await;
             let root = JobId::new(SequenceId(1), 1, 0);
@@ -282,13 +287,7 @@ async fn proofs_round_trip_through_a_real_s3_server_and_are_collected_there() {
                 .unwrap();
             let collected = store.collect_proofs(T0 + 1, 0, T0 + 1).await.unwrap();
             assert_eq!(collected.proofs, 2);
-            let left: Vec<String> = blobs
-                .list()
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|b| b.hash)
-                .collect();
+            let left = hashes(&blobs).await;
             assert!(!left.contains(&outcome.proof_hash), "{left:?}");
         }
     })
