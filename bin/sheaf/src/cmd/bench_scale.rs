@@ -265,7 +265,7 @@ async fn simulate(
         leaves: args.leaves,
         replicas: args.replicas,
         jobs: total,
-        depth: u32::from(depth),
+        depth,
         planning_s,
         latency_s,
         bound_s,
