@@ -174,7 +174,10 @@ impl Store {
             for sequence in due {
                 let mut tx = self.begin_write().await?;
                 let collected = collect_sequence(&mut tx, sequence, now_ms).await;
-                let collected = tx.finish(collected).await?;
+                // `None`: another replica collected it since it was listed.
+                let Some(collected) = tx.finish(collected).await? else {
+                    continue;
+                };
                 report.sequences += 1;
                 report.proofs += collected.len() as u64;
                 report.bytes += collected.iter().map(|(_, _, size)| size).sum::<i64>();
@@ -261,12 +264,13 @@ pub(crate) async fn insert_proof_row(
 }
 
 /// Marks `sequence`'s proofs collected, all but its top one and any another job still needs,
-/// inside a write transaction; returns each collected blob's hash, where it was, and size.
+/// inside a write transaction; returns each collected blob's hash, where it was, and size, or
+/// `None` when the sequence's proofs were collected already.
 async fn collect_sequence(
     tx: &mut WriteTx,
     sequence: SequenceId,
     now_ms: i64,
-) -> Result<Vec<(String, Placed, i64)>> {
+) -> Result<Option<Vec<(String, Placed, i64)>>> {
     // Checked again inside the transaction: another replica may have collected it since.
     let pending: Option<Option<i64>> =
         sqlx::query_scalar("SELECT proofs_collected_ms FROM sequences WHERE id = $1")
@@ -274,7 +278,7 @@ async fn collect_sequence(
             .fetch_optional(tx.conn())
             .await?;
     if !matches!(pending, Some(None)) {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT DISTINCT p.hash, p.stored, COALESCE(p.size, LENGTH(p.bytes)) FROM jobs j \
@@ -306,5 +310,5 @@ async fn collect_sequence(
         .bind(now_ms)
         .execute(tx.conn())
         .await?;
-    Ok(collected)
+    Ok(Some(collected))
 }
