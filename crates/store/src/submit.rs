@@ -17,10 +17,11 @@ pub fn proof_hash(bytes: &[u8]) -> String {
 }
 
 impl Store {
-    /// Stores the proof of a leased job, in one transaction: the blob (content-addressed, so an
-    /// identical proof is kept once), the job as `proved`, its one reward entry, and, when this
-    /// was the last unproved child, the parent as `ready`; when the job is the root, the
-    /// sequence as proved.
+    /// Stores the proof of a leased job, in one transaction: the blob's row (content-addressed,
+    /// so an identical proof is kept once; with an object store the blob itself is written
+    /// there first, whole, see [`crate::ProofBlobs`]), the job as `proved`, its one reward
+    /// entry, and, when this was the last unproved child, the parent as `ready`; when the job
+    /// is the root, the sequence as proved.
     ///
     /// The lease must be current at `now_ms`: the job `leased` to `prover` under `token`, not
     /// expired; else [`StoreError::StaleLease`]. A job already proved gives
