@@ -182,11 +182,11 @@ fn s3s_fs() -> Option<PathBuf> {
             std::env::var("SHEAF_TEST_S3").as_deref(),
             Ok("required"),
             "SHEAF_TEST_S3=required but s3s-fs is not on PATH \
-             (cargo install s3s-fs --version 0.14.1 --features binary --locked)"
+             (cargo install s3s-fs --version 0.14.1 --features binary)"
         );
         eprintln!(
             "SKIPPED: s3s-fs is not on PATH (cargo install s3s-fs --version 0.14.1 \
-             --features binary --locked); the S3 proof store is not tested"
+             --features binary); the S3 proof store is not tested"
         );
     }
     found
