@@ -203,13 +203,16 @@ async fn simulate(
         .get_sequence(SequenceId(1))
         .await?
         .context("the planned sequence")?;
-    let jobs = first
+    // The root is the top level; the job count is summed per (status, level), not read job by
+    // job (200,000 rows at full size).
+    let depth = sequence.root.level;
+    let total: u64 = first
         .store()
-        .list_jobs(sheaf_store::JobFilter::default())
-        .await?;
-    let depth = jobs.iter().map(|j| j.id.level).max().unwrap_or(0);
-    let total = jobs.len() as u64;
-    drop(jobs);
+        .counts_by_status()
+        .await?
+        .iter()
+        .map(|c| c.count as u64)
+        .sum();
     for replica in &replicas {
         replica.jobs_added();
         tokio::spawn(sheaf_coordinator::server::sweep_forever(replica.clone()));
