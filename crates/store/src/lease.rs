@@ -7,7 +7,7 @@ use sheaf_types::JobId;
 use crate::error::{Result, StoreError};
 use crate::model::{AbandonBackoff, ExpiredLeases, JobStatus, Lease, LeaseOutcome};
 use crate::rows::{sorted, ClaimRow};
-use crate::store::WriteTx;
+use crate::store::{Engine, WriteTx};
 use crate::Store;
 
 /// Lease expiry `now_ms + ttl_ms`, refusing a non-positive TTL or an overflow.
@@ -77,58 +77,71 @@ struct Admission<'a> {
     epoch_ends_ms: i64,
 }
 
+/// What [`admit_and_claim`] reads of a prover before it leases: its limits, its back-off, its
+/// unexpired leases and the leases it was granted in the current epoch.
+#[derive(sqlx::FromRow)]
+struct Standing {
+    rate_limit: i64,
+    max_concurrent: i64,
+    abandoned_in_row: Option<i64>,
+    suspended_until_ms: Option<i64>,
+    active: i64,
+    used: Option<i64>,
+}
+
+/// A prover's [`Standing`] (`$1` the prover, `$2` the time, `$3` the epoch), in one statement:
+/// each statement is a round trip to the store's connection, and a lease is on every cycle's
+/// path.
+const STANDING: &str = "SELECT p.rate_limit, p.max_concurrent, \
+     b.abandoned_in_row, b.suspended_until_ms, \
+     (SELECT COUNT(*) FROM jobs WHERE lease_holder = $1 AND status = 'leased' \
+      AND lease_expires_ms > $2) AS active, \
+     (SELECT count FROM lease_counts WHERE prover = $1 AND epoch = $3) AS used \
+     FROM provers p LEFT JOIN prover_backoff b ON b.prover = p.id WHERE p.id = $1";
+
 /// The body of [`Store::lease_admitted`], inside its write transaction: every exit, refusals
 /// included, goes back to the caller, which commits or rolls back.
 async fn admit_and_claim(tx: &mut WriteTx, a: &Admission<'_>) -> Result<LeaseOutcome> {
-    // On PostgreSQL the prover's row lock serializes its lease requests across replicas; on
-    // SQLite `BEGIN IMMEDIATE` already serializes every writer.
-    let select = format!(
-        "SELECT rate_limit, max_concurrent FROM provers WHERE id = $1{}",
-        tx.engine.for_update()
-    );
-    let limits: Option<(i64, i64)> = sqlx::query_as(&select)
-        .bind(a.prover)
-        .fetch_optional(tx.conn())
-        .await?;
-    let (rate_limit, max_concurrent) =
-        limits.ok_or_else(|| StoreError::UnknownProver(a.prover.to_owned()))?;
-
-    let backoff: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT abandoned_in_row, suspended_until_ms FROM prover_backoff WHERE prover = $1",
-    )
-    .bind(a.prover)
-    .fetch_optional(tx.conn())
-    .await?;
-    if let Some((abandoned, until_ms)) = backoff.filter(|(_, until_ms)| a.now_ms < *until_ms) {
-        return Ok(LeaseOutcome::Suspended {
-            abandoned,
-            until_ms,
-        });
+    if tx.engine == Engine::Postgres {
+        // The prover's row lock serializes its lease requests across replicas, taken by a
+        // statement of its own: the counts below are then read after it, so a request that
+        // waited for the lock sees the lease the other one granted. (In one statement with the
+        // lock, PostgreSQL would read them from before the wait.) On SQLite `BEGIN IMMEDIATE`
+        // already serializes every writer.
+        sqlx::query("SELECT id FROM provers WHERE id = $1 FOR UPDATE")
+            .bind(a.prover)
+            .execute(tx.conn())
+            .await?;
     }
-
-    let active: i64 = sqlx::query_scalar(COUNT_ACTIVE_LEASES)
+    let standing: Option<Standing> = sqlx::query_as(STANDING)
         .bind(a.prover)
         .bind(a.now_ms)
-        .fetch_one(tx.conn())
+        .bind(a.epoch)
+        .fetch_optional(tx.conn())
         .await?;
-    if active >= max_concurrent {
+    let standing = standing.ok_or_else(|| StoreError::UnknownProver(a.prover.to_owned()))?;
+
+    if let (Some(abandoned), Some(until_ms)) =
+        (standing.abandoned_in_row, standing.suspended_until_ms)
+    {
+        if a.now_ms < until_ms {
+            return Ok(LeaseOutcome::Suspended {
+                abandoned,
+                until_ms,
+            });
+        }
+    }
+    if standing.active >= standing.max_concurrent {
         return Ok(LeaseOutcome::TooManyLeases {
-            active,
-            limit: max_concurrent,
+            active: standing.active,
+            limit: standing.max_concurrent,
         });
     }
-
-    let used: Option<i64> =
-        sqlx::query_scalar("SELECT count FROM lease_counts WHERE prover = $1 AND epoch = $2")
-            .bind(a.prover)
-            .bind(a.epoch)
-            .fetch_optional(tx.conn())
-            .await?;
-    let used = used.unwrap_or(0);
-    if used >= rate_limit {
+    let used = standing.used.unwrap_or(0);
+    if used >= standing.rate_limit {
         return Ok(LeaseOutcome::RateLimited {
             used,
-            limit: rate_limit,
+            limit: standing.rate_limit,
             epoch_ends_ms: a.epoch_ends_ms,
         });
     }
@@ -144,12 +157,15 @@ async fn admit_and_claim(tx: &mut WriteTx, a: &Admission<'_>) -> Result<LeaseOut
     .bind(a.epoch)
     .execute(tx.conn())
     .await?;
-    // Past epochs are never read again: keep one row per prover.
-    sqlx::query("DELETE FROM lease_counts WHERE prover = $1 AND epoch < $2")
-        .bind(a.prover)
-        .bind(a.epoch)
-        .execute(tx.conn())
-        .await?;
+    if standing.used.is_none() {
+        // The first lease of an epoch: past epochs are never read again, keep one row per
+        // prover. (Later leases of the epoch find them gone already.)
+        sqlx::query("DELETE FROM lease_counts WHERE prover = $1 AND epoch < $2")
+            .bind(a.prover)
+            .bind(a.epoch)
+            .execute(tx.conn())
+            .await?;
+    }
     Ok(LeaseOutcome::Leased(lease))
 }
 
