@@ -21,9 +21,9 @@ use crate::node::{
 };
 
 /// A node served on an ephemeral loopback port until the sender is dropped.
-struct Node {
-    client: ChainClient,
-    url: String,
+pub struct Node {
+    pub client: ChainClient,
+    pub url: String,
     _stop: oneshot::Sender<()>,
 }
 
@@ -42,7 +42,7 @@ async fn node(config: ChainConfig) -> Node {
     }
 }
 
-async fn manual_node() -> Node {
+pub async fn manual_node() -> Node {
     node(config(None)).await
 }
 
