@@ -502,7 +502,7 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     let proof = "/v1/jobs/{job}/proof";
     let bytes = tokio::task::spawn_blocking({
         let job = job.clone();
-        let worker = alice.worker.clone();
+        let worker = alice.worker;
         move || prove_leaf(&job, &worker)
     })
     .await
