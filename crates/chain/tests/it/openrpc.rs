@@ -20,9 +20,14 @@ use crate::node::{
 };
 use crate::rpc::{manual_node, Node};
 
+/// Where the document is registered for its schemas' references.
+const DOCUMENT_URI: &str = "urn:sheaf:openrpc";
+
 /// The document, with what the test has seen each method answer.
 struct Doc {
     doc: Value,
+    /// The document as a schema resource, so `$ref`s into its components resolve.
+    registry: jsonschema::Registry<'static>,
     /// Method → "result" and the error codes seen.
     seen: BTreeMap<String, BTreeSet<String>>,
     http: reqwest::Client,
@@ -33,8 +38,15 @@ impl Doc {
     fn load(node: &Node) -> Doc {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openrpc.json");
         let text = std::fs::read_to_string(path).expect("docs/openrpc.json");
+        let doc: Value = serde_json::from_str(&text).expect("openrpc.json parses");
+        let registry = jsonschema::Registry::new()
+            .draft(jsonschema::Draft::Draft202012)
+            .add(DOCUMENT_URI, doc.clone())
+            .and_then(|builder| builder.prepare())
+            .expect("the document registers as a schema resource");
         Doc {
-            doc: serde_json::from_str(&text).expect("openrpc.json parses"),
+            doc,
+            registry,
             seen: BTreeMap::new(),
             http: reqwest::Client::new(),
             url: node.url.clone(),
@@ -72,13 +84,10 @@ impl Doc {
 
     /// A validator of the schema at `pointer`, the document's components resolved.
     fn validator(&self, pointer: &str) -> jsonschema::Validator {
-        let schema = json!({"$ref": format!("urn:sheaf:openrpc#{pointer}")});
+        let schema = json!({"$ref": format!("{DOCUMENT_URI}#{pointer}")});
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
-            .with_resource(
-                "urn:sheaf:openrpc",
-                jsonschema::Resource::from_contents(self.doc.clone()),
-            )
+            .with_registry(&self.registry)
             .build(&schema)
             .unwrap_or_else(|e| panic!("the schema at {pointer} compiles: {e}"))
     }
@@ -112,7 +121,7 @@ impl Doc {
             let validator = self.validator(&format!("/methods/{index}/result/schema"));
             let errors: Vec<String> = validator
                 .iter_errors(result)
-                .map(|e| format!("{e} at {}", e.instance_path))
+                .map(|e| format!("{e} at {}", e.instance_path()))
                 .collect();
             assert!(
                 errors.is_empty(),

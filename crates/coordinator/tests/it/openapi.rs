@@ -30,9 +30,14 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::harness::{self, prove_leaf, TestProver};
 
+/// Where the document is registered for its schemas' references.
+const DOCUMENT_URI: &str = "urn:sheaf:openapi";
+
 /// The document, as JSON, with the operations the test has seen answered.
 struct Spec {
     doc: Value,
+    /// The document as a schema resource, so `$ref`s into its components resolve.
+    registry: jsonschema::Registry<'static>,
     /// (path template, method) → statuses seen.
     seen: BTreeMap<(String, String), BTreeSet<u16>>,
 }
@@ -73,8 +78,14 @@ impl Spec {
             doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")),
             "OpenAPI 3.1: its schemas are JSON Schema 2020-12"
         );
+        let registry = jsonschema::Registry::new()
+            .draft(jsonschema::Draft::Draft202012)
+            .add(DOCUMENT_URI, doc.clone())
+            .and_then(|builder| builder.prepare())
+            .expect("the document registers as a schema resource");
         Spec {
             doc,
+            registry,
             seen: BTreeMap::new(),
         }
     }
@@ -118,18 +129,14 @@ impl Spec {
         out
     }
 
-    /// A validator of the schema at `pointer` (`#/…`), the document's components resolved.
+    /// A validator of the schema at `pointer` (`/…`), the document's components resolved.
     fn validator(&self, pointer: &str) -> jsonschema::Validator {
-        let schema = json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$ref": format!("urn:sheaf:openapi{pointer}"),
-        });
+        // A pointer in a URI fragment: the braces of path templates percent-encoded.
+        let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+        let schema = json!({"$ref": format!("{DOCUMENT_URI}#{fragment}")});
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
-            .with_resource(
-                "urn:sheaf:openapi",
-                jsonschema::Resource::from_contents(self.doc.clone()),
-            )
+            .with_registry(&self.registry)
             .build(&schema)
             .unwrap_or_else(|e| panic!("the schema at {pointer} compiles: {e}"))
     }
@@ -212,7 +219,7 @@ impl Spec {
         let validator = self.validator(&schema_pointer);
         let errors: Vec<String> = validator
             .iter_errors(&body)
-            .map(|e| format!("{} at {}", e, e.instance_path))
+            .map(|e| format!("{e} at {}", e.instance_path()))
             .collect();
         assert!(
             errors.is_empty(),
@@ -268,9 +275,10 @@ async fn call(
         request = request.header(*name, value);
     }
     let response = request.send().await.expect("an answer");
-    observed(response.status().as_u16(), response.headers(), {
-        response.bytes().await.expect("body").to_vec()
-    })
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("body").to_vec();
+    observed(status, &headers, body)
 }
 
 fn observed(status: u16, headers: &HeaderMap, body: Vec<u8>) -> Observed {
@@ -638,18 +646,22 @@ async fn overload_answers_as_the_openapi_document_says() {
     };
     let net = harness::start(Vec::new(), config).await;
     let address = net.url.trim_start_matches("http://").to_owned();
-    // The one slot, held by a connection that sends nothing.
-    let _held = tokio::net::TcpStream::connect(&address).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The one slot, held by a request whose body is on its way (an idle connection would be
+    // evicted to make room).
+    let mut held = tokio::net::TcpStream::connect(&address).await.unwrap();
+    held.write_all(b"POST /v1/rollup/transactions HTTP/1.1\r\nhost: x\r\ncontent-length: 64\r\n\r\n{")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = raw(
         &address,
         b"GET /v1/status HTTP/1.1\r\nhost: x\r\n\r\n",
         Duration::from_secs(10),
     )
     .await;
-    assert_eq!(refused.code(), Some(ErrorCode::Overloaded));
+    assert_eq!(refused.code(), Some(ErrorCode::Overloaded), "{refused:?}");
     spec.check("/v1/status", "get", &refused);
-    drop(_held);
+    drop(held);
     net.stop().await;
 }
 
