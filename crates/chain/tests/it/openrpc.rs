@@ -1,6 +1,6 @@
 //! `docs/openrpc.json` against a live node over loopback: every documented method is called
-//! (a sequence registered, committed, revealed and finalized, so the results are not only
-//! `null`s), each result validates against the method's result schema with the document's
+//! (a sequence registered, committed, revealed and finalized, and a membership registered, so
+//! the results are not only `null`s), each result validates against the method's result schema with the document's
 //! components resolved, each error is a JSON-RPC error object whose code the document lists for
 //! the method (or for every method); and the methods the node serves are exactly the documented
 //! ones: every documented name is served, every name the RPC sources declare that the node
@@ -15,8 +15,9 @@ use sheaf_chain::SequenceId;
 use sheaf_circuits::Digest;
 
 use crate::node::{
-    addr, alice, bob, commit_zero, coordinator, register_sequence_zero, reveal_zero, root_proof,
-    sign, stake_minimum, statement, transfer, ADMIN_TOKEN, CHAIN_ID, T1, T2,
+    addr, alice, bob, commit_zero, coordinator, member_id, register_membership,
+    register_sequence_zero, reveal_zero, root_proof, sign, stake_minimum, statement, transfer,
+    ADMIN_TOKEN, CHAIN_ID, T1, T2,
 };
 use crate::rpc::{manual_node, Node};
 
@@ -205,6 +206,8 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
             .await,
         Err(codes::UNFUNDED_SENDER.into())
     );
+    let join = sign(&bob(), 0, register_membership(&bob(), 1, 100));
+    let join_hash = d.send(&join).await.unwrap();
     assert_eq!(
         d.call("chain_getReceipt", json!([register_hash])).await,
         Ok(Value::Null),
@@ -216,6 +219,12 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
         .await
         .unwrap();
     assert_eq!(receipt["error"], Value::Null, "{receipt}");
+    let joined = d.call("chain_getReceipt", json!([join_hash])).await.unwrap();
+    assert_eq!(joined["error"], Value::Null, "{joined}");
+    let member = d.call("membership_get", json!([member_id(1)])).await.unwrap();
+    assert_eq!(member["info"]["holder"], json!(addr(&bob())), "{member}");
+    let list = d.call("membership_list", json!([])).await.unwrap();
+    assert_eq!(list["members"].as_array().map(Vec::len), Some(1), "{list}");
     d.call("chain_getAccount", json!([addr(&alice())]))
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! `docs/openapi.yaml` against a live coordinator: every documented operation is called over
 //! loopback HTTP, successes and refusals alike (a real leaf proof where a valid submission is
 //! needed), and every answer is checked against the document as parsed now: the operation
-//! exists, the status is one it lists, the error code is in the documented enum and among the
+//! exists, the status is one it lists (explicitly: no `default`), the error code is in the documented enum and among the
 //! codes of that status, the documented headers (`Retry-After`, `x-sheaf-server-time`) are
 //! there, the content type is the documented one, and the body validates against the
 //! response's JSON Schema with the document's components resolved.
@@ -151,6 +151,10 @@ impl Spec {
             .or_default()
             .insert(observed.status);
         let status = observed.status.to_string();
+        assert!(
+            operation["responses"].get("default").is_none(),
+            "{what}: the operation lists its statuses (no `default`)"
+        );
         let Some(response) = operation["responses"].get(&status) else {
             panic!(
                 "{what}: status {status} is not documented for the operation: {}",
