@@ -103,7 +103,11 @@ impl Doc {
             .send()
             .await
             .expect("an answer");
-        assert_eq!(response.status(), 200, "{method}: a call's answer is HTTP 200");
+        assert_eq!(
+            response.status(),
+            200,
+            "{method}: a call's answer is HTTP 200"
+        );
         response.json().await.expect("a JSON answer")
     }
 
@@ -131,7 +135,9 @@ impl Doc {
             return Ok(result.clone());
         }
         let error = &answer["error"];
-        let code = error["code"].as_i64().unwrap_or_else(|| panic!("{method}: {answer}"));
+        let code = error["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{method}: {answer}"));
         assert!(error["message"].is_string(), "{method}: {answer}");
         seen.insert(code.to_string());
         let mut documented = self.codes(&self.doc["methods"][index]["errors"]);
@@ -160,7 +166,10 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
     let node = manual_node().await;
     let mut d = Doc::load(&node);
     let none = json!([]);
-    assert_eq!(d.call("chain_chainId", none.clone()).await, Ok(json!(CHAIN_ID)));
+    assert_eq!(
+        d.call("chain_chainId", none.clone()).await,
+        Ok(json!(CHAIN_ID))
+    );
     d.call("chain_height", none.clone()).await.unwrap();
     d.call("chain_head", none.clone()).await.unwrap();
     d.call("settlement_status", none.clone()).await.unwrap();
@@ -172,7 +181,8 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
         Err(codes::INVALID_PARAMS.into())
     );
     assert_eq!(
-        d.call("membership_get", json!([Digest([1, 2, 3, 4])])).await,
+        d.call("membership_get", json!([Digest([1, 2, 3, 4])]))
+            .await,
         Ok(Value::Null)
     );
     assert_eq!(
@@ -219,9 +229,15 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
         .await
         .unwrap();
     assert_eq!(receipt["error"], Value::Null, "{receipt}");
-    let joined = d.call("chain_getReceipt", json!([join_hash])).await.unwrap();
+    let joined = d
+        .call("chain_getReceipt", json!([join_hash]))
+        .await
+        .unwrap();
     assert_eq!(joined["error"], Value::Null, "{joined}");
-    let member = d.call("membership_get", json!([member_id(1)])).await.unwrap();
+    let member = d
+        .call("membership_get", json!([member_id(1)]))
+        .await
+        .unwrap();
     assert_eq!(member["info"]["holder"], json!(addr(&bob())), "{member}");
     let list = d.call("membership_list", json!([])).await.unwrap();
     assert_eq!(list["members"].as_array().map(Vec::len), Some(1), "{list}");
@@ -234,7 +250,9 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
         d.call("settlement_getSequence", json!([99])).await,
         Ok(Value::Null)
     );
-    d.call("settlement_proverRewards", json!([0])).await.unwrap();
+    d.call("settlement_proverRewards", json!([0]))
+        .await
+        .unwrap();
     assert_eq!(
         d.call("settlement_proverRewards", json!([99])).await,
         Ok(Value::Null)
@@ -249,22 +267,30 @@ async fn every_answer_of_a_live_node_matches_the_openrpc_document() {
     while d.call("chain_height", json!([])).await.unwrap() != json!(f + T1 - 1) {
         d.produce_block().await;
     }
-    d.send(&sign(&alice(), 2, reveal_zero(proof))).await.unwrap();
+    d.send(&sign(&alice(), 2, reveal_zero(proof)))
+        .await
+        .unwrap();
     for _ in 0..=T2 {
         d.produce_block().await;
     }
     let finalized = d.call("settlement_finalized", json!([0])).await.unwrap();
     assert_eq!(finalized["sender"], json!(addr(&alice())), "{finalized}");
-    let settled = d.call("settlement_getSequence", json!([SequenceId(0)])).await;
+    let settled = d
+        .call("settlement_getSequence", json!([SequenceId(0)]))
+        .await;
     assert!(settled.unwrap()["finalized"].is_object());
 
     let spent = d
-        .call("settlement_nullifiersSpent", json!([[Digest([5, 6, 7, 8])]]))
+        .call(
+            "settlement_nullifiersSpent",
+            json!([[Digest([5, 6, 7, 8])]]),
+        )
         .await;
     assert_eq!(spent, Ok(json!([false])));
     let too_many = vec![Digest([5, 6, 7, 8]); MAX_NULLIFIERS_PER_QUERY + 1];
     assert_eq!(
-        d.call("settlement_nullifiersSpent", json!([too_many])).await,
+        d.call("settlement_nullifiersSpent", json!([too_many]))
+            .await,
         Err(codes::INVALID_PARAMS.into())
     );
 
@@ -290,14 +316,14 @@ async fn the_documented_methods_are_the_methods_the_node_serves() {
     let documented = d.methods();
     for method in &documented {
         let answer = d.raw(method, json!([])).await;
-        assert!(served(&answer), "{method} is documented, not served: {answer}");
+        assert!(
+            served(&answer),
+            "{method} is documented, not served: {answer}"
+        );
     }
     // Candidates: every method the RPC sources declare, as namespace_name.
-    let source = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/rpc/mod.rs"
-    ))
-    .unwrap();
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/rpc/mod.rs")).unwrap();
     let mut namespace = "";
     let mut declared = BTreeSet::new();
     for line in source.lines() {
@@ -318,7 +344,13 @@ async fn the_documented_methods_are_the_methods_the_node_serves() {
             );
         }
     }
-    for control in ["chain_mine", "chain_getBlock", "eth_chainId", "rpc.discover", "settlement"] {
+    for control in [
+        "chain_mine",
+        "chain_getBlock",
+        "eth_chainId",
+        "rpc.discover",
+        "settlement",
+    ] {
         let answer = d.raw(control, json!([])).await;
         assert!(!served(&answer), "{control} is not a method: {answer}");
     }

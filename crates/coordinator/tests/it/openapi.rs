@@ -75,7 +75,9 @@ impl Spec {
         let text = std::fs::read_to_string(path).expect("docs/openapi.yaml");
         let doc: Value = serde_norway::from_str(&text).expect("openapi.yaml parses");
         assert!(
-            doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")),
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1")),
             "OpenAPI 3.1: its schemas are JSON Schema 2020-12"
         );
         let registry = jsonschema::Registry::new()
@@ -163,10 +165,7 @@ impl Spec {
         };
         let pointer = match response.get("$ref").and_then(Value::as_str) {
             Some(reference) => reference.trim_start_matches('#').to_owned(),
-            None => format!(
-                "/paths/{}/{method}/responses/{status}",
-                escape(path)
-            ),
+            None => format!("/paths/{}/{method}/responses/{status}", escape(path)),
         };
         self.check_response(&what, &pointer, observed);
     }
@@ -181,7 +180,10 @@ impl Spec {
             let header = self.resolve(header);
             let value = observed.header(name);
             if header["required"] == json!(true) {
-                assert!(value.is_some(), "{what}: the documented header {name} is sent");
+                assert!(
+                    value.is_some(),
+                    "{what}: the documented header {name} is sent"
+                );
             }
             if let (Some(value), Some(pattern)) = (value, header["schema"]["pattern"].as_str()) {
                 let schema = json!({"type": "string", "pattern": pattern});
@@ -255,7 +257,11 @@ impl Spec {
             documented.contains(&json!(code.as_str())),
             "{what}: code {code} is in the documented enum"
         );
-        assert_eq!(code.http_status(), observed.status, "{what}: {code}'s status");
+        assert_eq!(
+            code.http_status(),
+            observed.status,
+            "{what}: {code}'s status"
+        );
         if observed.status == 401 {
             assert_eq!(
                 observed.header(HEADER_SERVER_TIME).is_some(),
@@ -424,8 +430,14 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
 
     // Hello.
     let hello = "/v1/hello";
-    spec.check(hello, "post", &b.post(&alice.signing, hello, hello_body(API_VERSION)).await);
-    let refused = b.post(&alice.signing, hello, hello_body(API_VERSION + 1)).await;
+    spec.check(
+        hello,
+        "post",
+        &b.post(&alice.signing, hello, hello_body(API_VERSION)).await,
+    );
+    let refused = b
+        .post(&alice.signing, hello, hello_body(API_VERSION + 1))
+        .await;
     assert_eq!(refused.code(), Some(ErrorCode::IncompatibleVersion));
     spec.check(hello, "post", &refused);
     let refused = b.post(&alice.signing, hello, b"{".to_vec()).await;
@@ -444,14 +456,20 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     assert_eq!(stale.code(), Some(ErrorCode::StaleTimestamp));
     spec.check(hello, "post", &stale);
     let signed = SignedHeaders::sign(&alice.signing, "POST", hello, &hello_body(1), now_ms());
-    spec.check(hello, "post", &b.post_with(hello, hello_body(1), &signed).await);
+    spec.check(
+        hello,
+        "post",
+        &b.post_with(hello, hello_body(1), &signed).await,
+    );
     let replayed = b.post_with(hello, hello_body(1), &signed).await;
     assert_eq!(replayed.code(), Some(ErrorCode::ReplayedNonce));
     spec.check(hello, "post", &replayed);
     let unknown = b.post(&stranger.signing, hello, hello_body(1)).await;
     assert_eq!(unknown.code(), Some(ErrorCode::UnknownProver));
     spec.check(hello, "post", &unknown);
-    let oversize = b.post(&alice.signing, hello, vec![b' '; max_body + 1]).await;
+    let oversize = b
+        .post(&alice.signing, hello, vec![b' '; max_body + 1])
+        .await;
     assert_eq!(oversize.code(), Some(ErrorCode::PayloadTooLarge));
     spec.check(hello, "post", &oversize);
     // A body that stops half-way: refused when the body timeout passes.
@@ -495,7 +513,11 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     let beat = |token| serde_json::to_vec(&HeartbeatRequest { token }).unwrap();
     let job = &jobs["alice"];
     let path = format!("/v1/jobs/{}/heartbeat", job.job);
-    spec.check(heartbeat, "post", &b.post(&alice.signing, &path, beat(job.token)).await);
+    spec.check(
+        heartbeat,
+        "post",
+        &b.post(&alice.signing, &path, beat(job.token)).await,
+    );
     let stale = b.post(&alice.signing, &path, beat(job.token + 1)).await;
     assert_eq!(stale.code(), Some(ErrorCode::StaleLease));
     spec.check(heartbeat, "post", &stale);
@@ -521,9 +543,18 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     .unwrap();
     let path = format!("/v1/jobs/{}/proof?token={}&prove_ms=5", job.job, job.token);
     let stored = b.post(&alice.signing, &path, bytes.clone()).await;
-    assert_eq!(stored.status, 200, "{}", String::from_utf8_lossy(&stored.body));
+    assert_eq!(
+        stored.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&stored.body)
+    );
     spec.check(proof, "post", &stored);
-    spec.check(proof, "post", &b.post(&alice.signing, &path, bytes.clone()).await);
+    spec.check(
+        proof,
+        "post",
+        &b.post(&alice.signing, &path, bytes.clone()).await,
+    );
     let mut other = bytes.clone();
     other[0] ^= 1;
     let proved = b.post(&alice.signing, &path, other).await;
@@ -557,7 +588,13 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     spec.check(proof, "post", &refused);
 
     // The unsigned reads.
-    for path in ["/v1/status", "/v1/circuits", "/healthz", "/readyz", "/metrics"] {
+    for path in [
+        "/v1/status",
+        "/v1/circuits",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
         let answer = b.get(path).await;
         assert_eq!(answer.status, 200, "GET {path}");
         spec.check(path, "get", &answer);
@@ -577,8 +614,16 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     for (path, template, method) in [
         ("/v1/rollup/status", "/v1/rollup/status", Method::GET),
         ("/v1/rollup/genesis", "/v1/rollup/genesis", Method::GET),
-        ("/v1/rollup/blocks/1", "/v1/rollup/blocks/{number}", Method::GET),
-        ("/v1/rollup/transactions", "/v1/rollup/transactions", Method::POST),
+        (
+            "/v1/rollup/blocks/1",
+            "/v1/rollup/blocks/{number}",
+            Method::GET,
+        ),
+        (
+            "/v1/rollup/transactions",
+            "/v1/rollup/transactions",
+            Method::POST,
+        ),
         (
             "/v1/rollup/transactions/local",
             "/v1/rollup/transactions/local",
@@ -591,7 +636,9 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     }
 
     // What the serving loop refuses before routing.
-    let long = b.get(&format!("/v1/status?pad={}", "x".repeat(9 * 1024))).await;
+    let long = b
+        .get(&format!("/v1/status?pad={}", "x".repeat(9 * 1024)))
+        .await;
     assert_eq!(long.code(), Some(ErrorCode::UriTooLong));
     spec.check("/v1/status", "get", &long);
     let big = call(
@@ -616,10 +663,18 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     // The two answers of no operation.
     let nowhere = b.get("/v1/nowhere").await;
     assert_eq!(nowhere.status, 404);
-    spec.check_response("GET /v1/nowhere", "/components/responses/NotFound", &nowhere);
+    spec.check_response(
+        "GET /v1/nowhere",
+        "/components/responses/NotFound",
+        &nowhere,
+    );
     let wrong_method = b.get("/v1/hello").await;
     assert_eq!(wrong_method.status, 405);
-    assert_eq!(wrong_method.header("allow"), Some("POST"), "405 says what is allowed");
+    assert_eq!(
+        wrong_method.header("allow"),
+        Some("POST"),
+        "405 says what is allowed"
+    );
     spec.check_response(
         "GET /v1/hello",
         "/components/responses/MethodNotAllowed",
@@ -653,9 +708,11 @@ async fn overload_answers_as_the_openapi_document_says() {
     // The one slot, held by a request whose body is on its way (an idle connection would be
     // evicted to make room).
     let mut held = tokio::net::TcpStream::connect(&address).await.unwrap();
-    held.write_all(b"POST /v1/rollup/transactions HTTP/1.1\r\nhost: x\r\ncontent-length: 64\r\n\r\n{")
-        .await
-        .unwrap();
+    held.write_all(
+        b"POST /v1/rollup/transactions HTTP/1.1\r\nhost: x\r\ncontent-length: 64\r\n\r\n{",
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = raw(
         &address,
@@ -678,7 +735,14 @@ async fn an_unreachable_store_answers_as_the_openapi_document_says() {
     net.store.close().await;
     let http = reqwest::Client::new();
     for path in ["/readyz", "/v1/status", "/metrics"] {
-        let answer = call(&http, Method::GET, &format!("{}{path}", net.url), &[], Vec::new()).await;
+        let answer = call(
+            &http,
+            Method::GET,
+            &format!("{}{path}", net.url),
+            &[],
+            Vec::new(),
+        )
+        .await;
         assert_eq!(answer.code(), Some(ErrorCode::Unavailable), "GET {path}");
         spec.check(path, "get", &answer);
     }
@@ -704,13 +768,21 @@ fn documented_error_codes_are_the_apis() {
         let pointer = format!("/components/schemas/Error{}", code.http_status());
         let validator = spec.validator(&pointer);
         let body = json!({"error": {"code": code.as_str(), "message": "m"}});
-        assert!(validator.is_valid(&body), "{code} is an Error{}", code.http_status());
+        assert!(
+            validator.is_valid(&body),
+            "{code} is an Error{}",
+            code.http_status()
+        );
         let other = ErrorCode::ALL
             .into_iter()
             .find(|c| c.http_status() != code.http_status())
             .unwrap();
         let body = json!({"error": {"code": other.as_str(), "message": "m"}});
-        assert!(!validator.is_valid(&body), "{other} is no Error{}", code.http_status());
+        assert!(
+            !validator.is_valid(&body),
+            "{other} is no Error{}",
+            code.http_status()
+        );
     }
 }
 
@@ -777,7 +849,13 @@ async fn the_documented_routes_are_the_routes_the_server_answers() {
         candidates.len() >= documented.len(),
         "the sources name the routes: {candidates:?}"
     );
-    let controls = ["/v1", "/v1/jobs/s1-l0-i0", "/v1/rollup", "/v2/hello", "/status"];
+    let controls = [
+        "/v1",
+        "/v1/jobs/s1-l0-i0",
+        "/v1/rollup",
+        "/v2/hello",
+        "/status",
+    ];
     for control in controls {
         assert!(
             !routed(&b.send(Method::DELETE, control).await),
