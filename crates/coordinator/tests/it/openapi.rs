@@ -786,6 +786,20 @@ fn documented_error_codes_are_the_apis() {
     }
 }
 
+/// Every `.rs` file under `dir`.
+fn rust_sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// The routes from the live server's behaviour: a method no route takes answers 405 on a
 /// routed path and 404 elsewhere. Every documented path is routed and takes exactly its
 /// documented methods; every path the coordinator's API sources name is documented if routed.
@@ -831,17 +845,21 @@ async fn the_documented_routes_are_the_routes_the_server_answers() {
             );
         }
     }
-    // Candidates: every path literal in the API's sources, and controls that are not routes.
+    // Candidates: every string literal that starts with `/` in the coordinator's and the API
+    // crate's sources (routes may be declared anywhere in them), its query cut off.
     let mut candidates = BTreeSet::new();
-    for dir in ["../api/src", "src/api"] {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            for literal in source.split('"').skip(1).step_by(2) {
-                if literal.starts_with('/') && !literal.contains(' ') && !literal.contains('\\') {
-                    let path = literal.split('?').next().unwrap();
-                    candidates.insert(path.to_owned());
-                }
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for source in rust_sources(&manifest.join("src"))
+        .into_iter()
+        .chain(rust_sources(&manifest.join("../api/src")))
+    {
+        let text = std::fs::read_to_string(&source).unwrap();
+        for (start, _) in text.match_indices("\"/") {
+            let literal = text[start + 1..].split('"').next().unwrap_or_default();
+            let path = literal.split('?').next().unwrap_or_default();
+            let plain = |c: char| c.is_ascii_alphanumeric() || "/{}_.-".contains(c);
+            if path.chars().all(plain) {
+                candidates.insert(path.to_owned());
             }
         }
     }
