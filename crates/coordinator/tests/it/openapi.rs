@@ -23,8 +23,13 @@ use sheaf_api::{
     SignedHeaders, API_VERSION, HEADER_SERVER_TIME,
 };
 use sheaf_circuits::WorkerSecret;
+use sheaf_coordinator::rollup::{
+    RollupConfig, RollupNode, DEFAULT_CONCURRENT_BLOCKS, MAX_TRANSACTION_BYTES,
+};
 use sheaf_coordinator::CoordinatorConfig;
 use sheaf_net::ServeLimits;
+use sheaf_rollup::demo::DemoRollup;
+use sheaf_rollup::MempoolConfig;
 use sheaf_types::clock::now_ms;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -396,6 +401,9 @@ fn hello_body(api_version: u32) -> Vec<u8> {
     .unwrap()
 }
 
+/// The work sequence the test proves in: apart from the rollup's, whose block `n` is sequence `n`.
+const WORK_SEQUENCE: u64 = 100;
+
 /// Every documented operation answers as documented, successes and refusals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
@@ -420,7 +428,7 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     )
     .await;
     net.coordinator
-        .plan(sheaf_store::SequenceId(1), 4)
+        .plan(sheaf_store::SequenceId(WORK_SEQUENCE), 4)
         .await
         .unwrap();
     let b = Bench {
@@ -610,7 +618,7 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
         spec.check(claims, "get", &refused);
     }
 
-    // The rollup's routes, on a coordinator without a rollup node.
+    // The rollup's routes, on a coordinator without a rollup node (yet).
     for (path, template, method) in [
         ("/v1/rollup/status", "/v1/rollup/status", Method::GET),
         ("/v1/rollup/genesis", "/v1/rollup/genesis", Method::GET),
@@ -633,6 +641,62 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
         let answer = b.send(method.clone(), path).await;
         assert_eq!(answer.code(), Some(ErrorCode::NotFound), "{method} {path}");
         spec.check(template, &method.as_str().to_ascii_lowercase(), &answer);
+    }
+
+    // The rollup's routes with a rollup node: transactions in, a block published, reads.
+    let mut demo = DemoRollup::new(3, 16, 1_000).unwrap();
+    let rollup = RollupConfig {
+        mempool: MempoolConfig {
+            capacity: 2,
+            ..MempoolConfig::default()
+        },
+        arity: 2,
+        concurrent_blocks: DEFAULT_CONCURRENT_BLOCKS,
+    };
+    let node = RollupNode::open(net.store.clone(), demo.state.clone(), rollup)
+        .await
+        .unwrap();
+    net.coordinator.attach_rollup(node.clone());
+    let txs = demo.transfers(3).unwrap();
+    let submit = "/v1/rollup/transactions";
+    let submit_url = b.url(submit);
+    let post = |body: Vec<u8>| call(&b.http, Method::POST, &submit_url, &[], body);
+    for (tx, status) in [(&txs[0], 200), (&txs[1], 200), (&txs[2], 503)] {
+        let answer = post(serde_json::to_vec(tx).unwrap()).await;
+        assert_eq!(answer.status, status, "{answer:?}");
+        spec.check(submit, "post", &answer);
+    }
+    for (body, code) in [
+        (b"not json".to_vec(), ErrorCode::BadRequest),
+        (
+            vec![b' '; MAX_TRANSACTION_BYTES + 1],
+            ErrorCode::PayloadTooLarge,
+        ),
+    ] {
+        let refused = post(body).await;
+        assert_eq!(refused.code(), Some(code));
+        spec.check(submit, "post", &refused);
+    }
+    let local = "/v1/rollup/transactions/local";
+    let refused = call(&b.http, Method::POST, &b.url(local), &[], b"{}".to_vec()).await;
+    assert_eq!(refused.code(), Some(ErrorCode::BadRequest));
+    spec.check(local, "post", &refused);
+    node.select_batches().await;
+    node.build_and_publish(2_000).await.unwrap().unwrap();
+    let blocks = "/v1/rollup/blocks/{number}";
+    for (path, status) in [
+        ("/v1/rollup/blocks/1", 200),
+        ("/v1/rollup/blocks/2", 404),
+        ("/v1/rollup/blocks/one", 400),
+    ] {
+        let answer = b.get(path).await;
+        assert_eq!(answer.status, status, "GET {path}");
+        spec.check(blocks, "get", &answer);
+    }
+    for path in ["/v1/rollup/status", "/v1/rollup/genesis"] {
+        let answer = b.get(path).await;
+        assert_eq!(answer.status, 200, "GET {path}");
+        spec.check(path, "get", &answer);
     }
 
     // What the serving loop refuses before routing.
