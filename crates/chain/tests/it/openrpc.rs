@@ -9,17 +9,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
+use sheaf_chain::node::ChainConfig;
 use sheaf_chain::rpc::{codes, MAX_NULLIFIERS_PER_QUERY};
 use sheaf_chain::tx::{Call, SignedTx};
 use sheaf_chain::SequenceId;
 use sheaf_circuits::Digest;
 
 use crate::node::{
-    addr, alice, bob, commit_zero, coordinator, member_id, register_membership,
+    addr, alice, bob, commit_zero, config, coordinator, member_id, register_membership,
     register_sequence_zero, reveal_zero, root_proof, sign, stake_minimum, statement, transfer,
     ADMIN_TOKEN, CHAIN_ID, T1, T2,
 };
-use crate::rpc::{manual_node, Node};
+use crate::rpc::{manual_node, node, Node};
 
 /// Where the document is registered for its schemas' references.
 const DOCUMENT_URI: &str = "urn:sheaf:openrpc";
@@ -353,5 +354,59 @@ async fn the_documented_methods_are_the_methods_the_node_serves() {
     ] {
         let answer = d.raw(control, json!([])).await;
         assert!(!served(&answer), "{control} is not a method: {answer}");
+    }
+}
+
+/// Refusals of the request itself (not of a call): each keeps its HTTP status and answers an
+/// error object whose code the document lists for every method.
+#[tokio::test]
+async fn refused_requests_answer_documented_codes() {
+    let node = node(ChainConfig {
+        max_body_bytes: 1024,
+        ..config(None)
+    })
+    .await;
+    let d = Doc::load(&node);
+    let any = d.codes(&d.doc["x-errors-any-method"]);
+    let http = reqwest::Client::new();
+    let cases = [
+        (
+            reqwest::Method::POST,
+            "{\"jsonrpc\":".to_owned(),
+            200,
+            codes::PARSE_ERROR,
+        ),
+        (
+            reqwest::Method::POST,
+            r#"{"jsonrpc":"1.0","method":"chain_height","id":3}"#.to_owned(),
+            200,
+            codes::INVALID_REQUEST,
+        ),
+        (
+            reqwest::Method::GET,
+            String::new(),
+            405,
+            codes::INVALID_REQUEST,
+        ),
+        (
+            reqwest::Method::POST,
+            " ".repeat(4096),
+            413,
+            codes::REQUEST_TOO_LARGE,
+        ),
+    ];
+    for (method, body, status, code) in cases {
+        let response = http
+            .request(method.clone(), &node.url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], code, "{method}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+        assert!(any.contains(&code.into()), "{code} is documented");
     }
 }

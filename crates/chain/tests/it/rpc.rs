@@ -27,7 +27,7 @@ pub struct Node {
     _stop: oneshot::Sender<()>,
 }
 
-async fn node(config: ChainConfig) -> Node {
+pub async fn node(config: ChainConfig) -> Node {
     let chain = Arc::new(Chain::open(config, Box::new(StubVerifier)).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
