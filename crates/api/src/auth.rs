@@ -122,6 +122,19 @@ impl SignedHeaders {
     ) -> Self {
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
+        Self::sign_with_nonce(key, method, path_and_query, body, timestamp_ms, nonce)
+    }
+
+    /// Sign a request with the given nonce. A nonce must never be reused with a key: this is
+    /// for test vectors ([`SignedHeaders::sign`] draws a fresh one).
+    pub fn sign_with_nonce(
+        key: &SigningKey,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        timestamp_ms: i64,
+        nonce: [u8; 16],
+    ) -> Self {
         let message = signing_message(method, path_and_query, body, timestamp_ms, &nonce);
         SignedHeaders {
             key: key.verifying_key(),

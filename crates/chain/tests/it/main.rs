@@ -6,5 +6,6 @@ mod health;
 mod hostile;
 mod membership;
 mod node;
+mod openrpc;
 mod rpc;
 mod settlement;

@@ -21,13 +21,13 @@ use crate::node::{
 };
 
 /// A node served on an ephemeral loopback port until the sender is dropped.
-struct Node {
-    client: ChainClient,
-    url: String,
+pub struct Node {
+    pub client: ChainClient,
+    pub url: String,
     _stop: oneshot::Sender<()>,
 }
 
-async fn node(config: ChainConfig) -> Node {
+pub async fn node(config: ChainConfig) -> Node {
     let chain = Arc::new(Chain::open(config, Box::new(StubVerifier)).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -42,7 +42,7 @@ async fn node(config: ChainConfig) -> Node {
     }
 }
 
-async fn manual_node() -> Node {
+pub async fn manual_node() -> Node {
     node(config(None)).await
 }
 

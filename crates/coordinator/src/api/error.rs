@@ -72,7 +72,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Some(seconds) = self.retry_after_s {
+        // Every 429 and 503 tells when to retry, as the API promises: one that set no time of
+        // its own (a shutdown, a readiness refusal) says the busy default.
+        let retry_after_s = self
+            .retry_after_s
+            .or_else(|| matches!(status.as_u16(), 429 | 503).then_some(RETRY_AFTER_BUSY_S));
+        if let Some(seconds) = retry_after_s {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

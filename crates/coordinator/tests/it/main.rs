@@ -11,6 +11,7 @@ mod internal;
 mod leases;
 mod metrics;
 mod network;
+mod openapi;
 mod postgres;
 mod registry;
 mod rejections;
