@@ -6,7 +6,7 @@
 //!  plan a fresh sequence (a binary tree over enough leaves)
 //!      │
 //!      ▼  clients × ┌──────────────────────────────────────────────┐
-//!                   │ lease_next_job ──▶ submit_proof(random blob) │  one cycle, timed
+//!                   │ lease_admitted ──▶ submit_proof(random blob) │  one cycle, timed
 //!                   └──────────────────────────────────────────────┘
 //!      │  out of ready jobs (only with a duration): plan another sequence
 //!      ▼
@@ -14,7 +14,9 @@
 //! ```
 //!
 //! The bench leases whatever is ready and plans sequences of its own, so it refuses a store
-//! holding any job but its own: run it on a scratch database.
+//! holding any job but its own: run it on a scratch database. Its clients are registered
+//! provers (with limits they never reach) and lease as the coordinator does, through
+//! [`Store::lease_admitted`] with its admission checks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use sheaf_types::clock::now_ms;
 use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
 use crate::error::{Result, StoreError};
-use crate::model::{NewJob, NewSequence, RewardEntry};
+use crate::model::{LeaseOutcome, NewJob, NewSequence, Prover, RewardEntry};
 use crate::Store;
 
 /// Clients the bench runs when not told otherwise.
@@ -161,12 +163,23 @@ pub async fn run_store_bench(store: &Store, cfg: StoreBenchConfig) -> Result<Sto
         BenchLength::Duration(duration) => Some(started + duration),
         BenchLength::CyclesPerClient(_) => None,
     };
+    for client in 0..cfg.clients {
+        store
+            .upsert_prover(&Prover {
+                id: client_name(client),
+                public_key: client_key(client),
+                worker_pk: client_key(client),
+                rate_limit: i64::MAX,
+                max_concurrent: i64::MAX,
+            })
+            .await?;
+    }
     let clients: Vec<_> = (0..cfg.clients)
         .map(|client| {
             let client = Client {
                 store: store.clone(),
                 planner: planner.clone(),
-                name: format!("bench-{client}"),
+                name: client_name(client),
                 id: client as u64,
                 blob: random_blob(cfg.blob_bytes),
             };
@@ -226,6 +239,22 @@ fn check_config(cfg: &StoreBenchConfig) -> Result<()> {
     Ok(())
 }
 
+/// The registered name of bench client `client`.
+fn client_name(client: usize) -> String {
+    format!("bench-{client}")
+}
+
+/// A distinct 32-byte key for bench client `client` (never used to sign: the bench calls the
+/// store directly).
+fn client_key(client: usize) -> [u8; 32] {
+    let mut key = [0xbe; 32];
+    key[..8].copy_from_slice(&(client as u64).to_le_bytes());
+    key
+}
+
+/// The rate-limit epoch of the bench's leases (its clients' limits are never reached).
+const BENCH_EPOCH_MS: i64 = 60_000;
+
 /// One lease→submit loop.
 struct Client {
     store: Store,
@@ -260,11 +289,21 @@ impl Client {
             }
             let generation = self.planner.generation.load(Ordering::Acquire);
             let start = Instant::now();
-            let Some(lease) = self
+            let outcome = self
                 .store
-                .lease_next_job(&self.name, now_ms(), BENCH_LEASE_TTL_MS)
-                .await?
-            else {
+                .lease_admitted(&self.name, now_ms(), BENCH_LEASE_TTL_MS, BENCH_EPOCH_MS)
+                .await?;
+            let lease = match outcome {
+                LeaseOutcome::Leased(lease) => Some(lease),
+                LeaseOutcome::NoWork => None,
+                refused => {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "bench client {} refused a lease: {refused:?}",
+                        self.name
+                    )))
+                }
+            };
+            let Some(lease) = lease else {
                 self.planner
                     .plan_after(&self.store, generation, BENCH_SEQUENCE_LEAVES)
                     .await?;
