@@ -72,6 +72,8 @@ pub(crate) struct Db {
     pub(crate) write: AnyPool,
     pub(crate) read: AnyPool,
     checkpointer: Option<Arc<Checkpointer>>,
+    /// Counts this process's writes ([`Store::write_generation`]).
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The engine a piece of SQL runs on, for the few clauses that differ.
@@ -130,6 +132,7 @@ enum Durability {
 pub(crate) struct WriteTx {
     pub(crate) engine: Engine,
     tx: Transaction<'static, sqlx::Any>,
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WriteTx {
@@ -144,6 +147,8 @@ impl WriteTx {
         match outcome {
             Ok(value) => {
                 self.tx.commit().await?;
+                self.writes
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
                 Ok(value)
             }
             Err(e) => {
@@ -182,6 +187,7 @@ impl Store {
                         write: pool.clone(),
                         read: pool,
                         checkpointer: None,
+                        writes: Arc::default(),
                     },
                     blobs: None,
                 };
@@ -214,6 +220,7 @@ impl Store {
                 write,
                 read,
                 checkpointer: Some(checkpointer),
+                writes: Arc::default(),
             },
             blobs: None,
         };
@@ -296,7 +303,11 @@ impl Store {
                 "starting a write transaction: {e}"
             )))
         })??;
-        Ok(WriteTx { engine, tx })
+        Ok(WriteTx {
+            engine,
+            tx,
+            writes: self.db.writes.clone(),
+        })
     }
 
     /// The clock every replica of this store shares, in milliseconds since the Unix epoch: the
@@ -324,9 +335,24 @@ impl Store {
         &self.db.read
     }
 
-    /// The pool for a write that is one statement (its own transaction).
+    /// The pool for a write that is one statement (its own transaction). Counted as a write
+    /// ([`Store::write_generation`]) when asked for, just before the statement runs.
     pub(crate) fn writer(&self) -> &AnyPool {
+        self.db
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         &self.db.write
+    }
+
+    /// A number that grows with every write transaction this process committed and every
+    /// one-statement write it started, shared by the store's clones: a watcher that saw it
+    /// unchanged knows this process changed nothing since (another process's writes, on a
+    /// shared PostgreSQL database, are not counted). A one-statement write is counted as it
+    /// starts, so a reader that saw the new number may still miss that write once.
+    pub fn write_generation(&self) -> u64 {
+        self.db
+            .writes
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
