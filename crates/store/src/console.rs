@@ -122,25 +122,29 @@ impl Store {
 
     /// The published, proven and settled tips over every sequence.
     pub async fn sequence_tips(&self) -> Result<SequenceTips> {
-        let (published, unproved, unsettled): (Option<SequenceId>, Option<i64>, Option<i64>) =
-            sqlx::query_as(
-                "SELECT MAX(id), \
-                 MIN(CASE WHEN proved_ms IS NULL THEN id END), \
-                 MIN(CASE WHEN settled_ms IS NULL THEN id END) FROM sequences",
-            )
-            .fetch_one(self.reader())
-            .await?;
-        let first: Option<i64> = sqlx::query_scalar("SELECT MIN(id) FROM sequences")
-            .fetch_one(self.reader())
-            .await?;
-        // The tip below the first sequence not done: none if that is the first one.
-        let below = |gap: Option<i64>| match (gap, published, first) {
-            (None, published, _) => published,
-            (Some(gap), _, Some(first)) if gap > first => Some(SequenceId(gap as u64 - 1)),
-            _ => None,
+        // -1 stands for "none": aggregates of no row are NULL, which the `Any` driver types
+        // apart from integers.
+        let (first, last, unproved, unsettled): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(MIN(id), -1), COALESCE(MAX(id), -1), \
+             COALESCE(MIN(CASE WHEN proved_ms IS NULL THEN id END), -1), \
+             COALESCE(MIN(CASE WHEN settled_ms IS NULL THEN id END), -1) FROM sequences",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        let id = |n: i64| u64::try_from(n).ok().map(SequenceId);
+        // The tip below the first sequence not done: the last one if none is left, none if the
+        // first one is not done.
+        let below = |gap: i64| {
+            if gap < 0 {
+                id(last)
+            } else if gap > first {
+                id(gap - 1)
+            } else {
+                None
+            }
         };
         Ok(SequenceTips {
-            published,
+            published: id(last),
             proven: below(unproved),
             settled: below(unsettled),
         })

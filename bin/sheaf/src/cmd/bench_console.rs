@@ -222,7 +222,7 @@ async fn churn(store: Store, period: Duration) {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "churn lease"),
         }
-        if held.len() > 8 || (held.len() > 0 && store.has_ready_job().await.ok() == Some(false)) {
+        if held.len() > 8 || (!held.is_empty() && store.has_ready_job().await.ok() == Some(false)) {
             if let Some(job) = held.pop_front() {
                 if let Err(e) = store.requeue_job(job).await {
                     tracing::warn!(error = %e, "churn requeue");

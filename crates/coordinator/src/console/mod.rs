@@ -224,16 +224,16 @@ async fn events(State(c): State<Arc<Coordinator>>) -> Response {
         (frames, shutdown, permit),
         |(mut frames, mut shutdown, permit)| async move {
             loop {
-                tokio::select! {
-                    changed = frames.changed() => {
-                        changed.ok()?;
-                        let frame = frames.borrow_and_update().clone();
-                        if let Some(json) = frame {
-                            let event = Event::default().event("snapshot").data(&*json);
-                            return Some((Ok::<_, Infallible>(event), (frames, shutdown, permit)));
-                        }
-                    }
+                let frame = tokio::select! {
+                    changed = frames.changed() => match changed {
+                        Ok(()) => frames.borrow_and_update().clone(),
+                        Err(_) => return None,
+                    },
                     _ = shutdown.wait_for(|stopping| *stopping) => return None,
+                };
+                if let Some(json) = frame {
+                    let event = Event::default().event("snapshot").data(&*json);
+                    return Some((Ok::<_, Infallible>(event), (frames, shutdown, permit)));
                 }
             }
         },

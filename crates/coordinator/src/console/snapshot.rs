@@ -273,10 +273,14 @@ pub async fn build(
     let store = c.store();
     let config = c.config();
     let shown = store.console_sequences(config.console_sequences).await?;
-    let oldest = shown.last().map_or(SequenceId(u64::MAX), |s| s.id);
+    let oldest = shown.last().map(|s| s.id);
     let mut counts: HashMap<SequenceId, BTreeMap<u32, BTreeMap<&'static str, i64>>> =
         HashMap::new();
-    for count in store.level_counts(oldest).await? {
+    let level_counts = match oldest {
+        Some(oldest) => store.level_counts(oldest).await?,
+        None => Vec::new(),
+    };
+    for count in level_counts {
         *counts
             .entry(count.sequence)
             .or_default()
@@ -286,7 +290,11 @@ pub async fn build(
             .or_default() += count.count;
     }
     let mut steps: HashMap<SequenceId, Vec<OutboxStep>> = HashMap::new();
-    for step in store.outbox_steps(oldest).await? {
+    let outbox = match oldest {
+        Some(oldest) => store.outbox_steps(oldest).await?,
+        None => Vec::new(),
+    };
+    for step in outbox {
         steps.entry(step.sequence).or_default().push(step);
     }
     let mut sequences = Vec::with_capacity(shown.len());
@@ -307,7 +315,7 @@ pub async fn build(
         let levels: Vec<LevelView> = levels
             .into_iter()
             .map(|(level, counts)| {
-                for (status, n) in &counts {
+                for (&status, n) in &counts {
                     *totals.entry(status).or_default() += n;
                 }
                 LevelView {
