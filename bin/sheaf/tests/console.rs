@@ -1,8 +1,8 @@
 //! The live console in a real browser: Debian's `chromium`, driven through `chromedriver` over
 //! the W3C WebDriver protocol, opens `/ui` on a running `sheaf devnet`, watches a sequence's
 //! tree fill in until its root is proved and the sequences settle, and sees a prover killed
-//! with SIGKILL lose its job back to `ready` and another prover prove it. A screenshot of the
-//! finished trees is kept under the target directory.
+//! with SIGKILL lose its job back to `ready` and another prover prove it (the devnet carries
+//! on without it). A screenshot of the finished trees is kept under the target directory.
 //!
 //! Without `chromium` and `chromedriver` the test says SKIPPED and passes, unless
 //! `SHEAF_TEST_BROWSER=required` (CI sets it), when it fails.
@@ -314,6 +314,7 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
                     states: rows.map(r => r.dataset.state),
                     roots,
                     settled: document.getElementById('tips').dataset.settled,
+                    blocks: document.querySelectorAll('#sequences td[data-finalized-block]').length,
                 };
             "#).await;
             let proved = state["proved"].as_u64().unwrap();
@@ -323,7 +324,8 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
             let states = state["states"].as_array().unwrap();
             let finalized = states.len() == SEQUENCES && states.iter().all(|s| s == "finalized");
             let roots_proved = state["roots"].as_array().unwrap().iter().all(|r| r == "proved");
-            if finalized && roots_proved {
+            // The chain's view (the block that finalized each) follows the store's mark.
+            if finalized && roots_proved && state["blocks"] == SEQUENCES {
                 assert_eq!(state["settled"], SEQUENCES.to_string(), "{state}");
                 break;
             }
@@ -349,18 +351,10 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
     eprintln!("console screenshot: {}", path.display());
     driver.kill();
 
-    // The devnet finishes on its own without the killed prover: every root verified, every
-    // sequence finalized, every reward claimed.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(status) = devnet.0.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the devnet did not finish");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    // The devnet carried on without the killed prover (it said so); it is stopped here, before
+    // its claims, which other tests cover.
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "devnet failed:\n{text}");
     assert!(text.contains("was killed (SIGKILL)"), "{text}");
+    devnet.0.assert_running(dir.path());
     eprintln!("console browser test: {:.0} s", started.elapsed().as_secs_f64());
 }
