@@ -34,10 +34,10 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Uri};
 use axum::middleware::Next;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -100,8 +100,9 @@ pub struct ConsoleChain {
 
 /// The console's shared state, one per coordinator.
 pub struct Console {
-    /// The latest snapshot's JSON; `None` until the first is built.
-    frames: watch::Sender<Option<Arc<str>>>,
+    /// The latest snapshot as one server-sent event, formatted once for every viewer (each
+    /// stream sends the same shared bytes); `None` until the first is built.
+    frames: watch::Sender<Option<Bytes>>,
     events: Mutex<VecDeque<ConsoleEvent>>,
     chain: OnceLock<ConsoleChain>,
     viewers: Arc<Semaphore>,
@@ -220,27 +221,45 @@ async fn events(State(c): State<Arc<Coordinator>>) -> Response {
     // The current snapshot first, even if it is not new to this receiver.
     frames.mark_changed();
     let shutdown = c.shutdown_watch();
+    let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = futures::stream::unfold(
-        (frames, shutdown, permit),
-        |(mut frames, mut shutdown, permit)| async move {
+        (frames, shutdown, keep_alive, permit),
+        |(mut frames, mut shutdown, mut keep_alive, permit)| async move {
             loop {
                 let frame = tokio::select! {
                     changed = frames.changed() => match changed {
                         Ok(()) => frames.borrow_and_update().clone(),
                         Err(_) => return None,
                     },
+                    _ = keep_alive.tick() => Some(Bytes::from_static(b":\n\n")),
                     _ = shutdown.wait_for(|stopping| *stopping) => return None,
                 };
-                if let Some(json) = frame {
-                    let event = Event::default().event("snapshot").data(&*json);
-                    return Some((Ok::<_, Infallible>(event), (frames, shutdown, permit)));
+                if let Some(frame) = frame {
+                    let state = (frames, shutdown, keep_alive, permit);
+                    return Some((Ok::<_, Infallible>(frame), state));
                 }
             }
         },
     );
-    Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(stream),
+    )
         .into_response()
+}
+
+/// `json` as one server-sent event named `snapshot` (JSON has no raw newline to split).
+pub(crate) fn snapshot_event(json: &str) -> Bytes {
+    let mut frame = Vec::with_capacity(json.len() + 24);
+    frame.extend_from_slice(b"event: snapshot\ndata: ");
+    frame.extend_from_slice(json.as_bytes());
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
 }
 
 /// A page of one level's jobs.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sheaf_chain::node::SequenceView as ChainSequence;
+use sheaf_chain::node::{ProverRewardsView, SequenceView as ChainSequence};
 use sheaf_types::SequenceId;
 
 use super::snapshot::{self, ChainFacts, ChainView};
@@ -64,7 +64,7 @@ pub async fn publish_forever(c: Arc<Coordinator>) {
         };
         if last.as_deref() != Some(&*json) {
             last = Some(json.clone());
-            console.frames.send_replace(Some(json));
+            console.frames.send_replace(Some(super::snapshot_event(&json)));
         }
     }
 }
@@ -74,6 +74,8 @@ pub async fn publish_forever(c: Arc<Coordinator>) {
 #[derive(Default)]
 struct ChainReader {
     finalized: HashMap<SequenceId, ChainSequence>,
+    /// Finalized sequences whose provers' rewards are all paid.
+    paid: HashMap<SequenceId, ProverRewardsView>,
     facts: ChainFacts,
     asked_at: Option<Instant>,
 }
@@ -116,7 +118,19 @@ impl ChainReader {
             .console_sequences(c.config().console_sequences)
             .await?;
         let mut sequences = HashMap::new();
+        let mut rewards = HashMap::new();
         for sequence in shown {
+            if let Some(paid) = self.paid.get(&sequence.id) {
+                rewards.insert(sequence.id, paid.clone());
+            } else if self.finalized.contains_key(&sequence.id) {
+                if let Some(owed) = client.prover_rewards(sequence.id).await? {
+                    // Nothing moves once every claim is paid.
+                    if owed.remaining.0 == 0 && owed.finalized {
+                        self.paid.insert(sequence.id, owed.clone());
+                    }
+                    rewards.insert(sequence.id, owed);
+                }
+            }
             if let Some(done) = self.finalized.get(&sequence.id) {
                 sequences.insert(sequence.id, done.clone());
                 continue;
@@ -129,6 +143,7 @@ impl ChainReader {
             }
         }
         self.facts.sequences = sequences;
+        self.facts.rewards = rewards;
         self.facts.members = client
             .memberships()
             .await?

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use sheaf_chain::node::SequenceView as ChainSequence;
+use sheaf_chain::node::{ProverRewardsView, SequenceView as ChainSequence};
 use sheaf_chain::{Amount, WindowPhase};
 use sheaf_store::{
     ConsoleJob, ConsoleSequence, JobStatus, OutboxKind, OutboxStatus, OutboxStep, ProverActivity,
@@ -194,6 +194,19 @@ pub struct SettlementView {
     pub finalized_block: Option<u64>,
     /// Who finalized it.
     pub sender: Option<String>,
+    /// What it owes its provers and has paid to their claims, in base units, once finalized.
+    pub prover_rewards: Option<RewardsView>,
+}
+
+/// A finalized sequence's rewards to its provers, in base units.
+#[derive(Clone, Debug, Serialize)]
+pub struct RewardsView {
+    /// Owed in all.
+    pub owed: String,
+    /// Paid to claims so far.
+    pub paid: String,
+    /// Still to be claimed.
+    pub remaining: String,
 }
 
 /// A hash committed on chain.
@@ -256,6 +269,8 @@ pub struct ProverView {
 pub struct ChainFacts {
     /// Each shown sequence's view.
     pub sequences: HashMap<SequenceId, ChainSequence>,
+    /// What each finalized shown sequence owes its provers and paid.
+    pub rewards: HashMap<SequenceId, ProverRewardsView>,
     /// Membership state by worker key.
     pub members: HashMap<[u8; 32], String>,
     /// The contract's reward per work unit.
@@ -325,10 +340,15 @@ pub async fn build(
                 }
             })
             .collect();
-        let settlement = settlement(
+        let mut settlement = settlement(
             steps.get(&sequence.id).map_or(&[][..], Vec::as_slice),
             chain.sequences.get(&sequence.id),
         );
+        settlement.prover_rewards = chain.rewards.get(&sequence.id).map(|r| RewardsView {
+            owed: r.owed.0.to_string(),
+            paid: r.paid.0.to_string(),
+            remaining: r.remaining.0.to_string(),
+        });
         sequences.push(SequenceView {
             id: sequence.id.get(),
             block: sequence.block,

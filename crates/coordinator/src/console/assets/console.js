@@ -189,6 +189,7 @@
     if (s.phase) parts.push(s.phase + " phase" + (s.window_opened_at !== null ? " (window from block " + s.window_opened_at + ")" : ""));
     if (s.hashes.length) parts.push("hash " + s.hashes.map((h) => h.status + (h.block !== null ? " in " + h.block : "")).join(", "));
     if (s.reveals.length) parts.push("reveal " + s.reveals.map((h) => h.status + (h.block !== null ? " in " + h.block : "")).join(", "));
+    if (s.prover_rewards) parts.push("provers paid " + s.prover_rewards.paid + " of " + s.prover_rewards.owed);
     if (!parts.length) parts.push(s.registered ? "registered" : "-");
     return parts.join(" · ");
   }
