@@ -48,13 +48,15 @@ pub fn rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// User plus system CPU seconds so far of this process's threads whose name starts with one
-/// of `prefixes` (`/proc/self/task/*/comm`, at most 15 characters of the name).
-pub fn thread_cpu_seconds(prefixes: &[&str]) -> f64 {
+/// User plus system CPU seconds so far of each of this process's threads whose name starts
+/// with one of `prefixes` (`/proc/self/task/*/comm`, at most 15 characters of the name), by
+/// thread id. A thread that exits takes its count with it: compare two readings thread by
+/// thread ([`cpu_seconds_since`]).
+pub fn thread_cpu_seconds(prefixes: &[&str]) -> std::collections::HashMap<u64, f64> {
+    let mut threads = std::collections::HashMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
+        return threads;
     };
-    let mut total = 0.0;
     for task in tasks.flatten() {
         let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
             continue;
@@ -75,7 +77,20 @@ pub fn thread_cpu_seconds(prefixes: &[&str]) -> f64 {
                 .and_then(|f| f.parse::<f64>().ok())
                 .unwrap_or(0.0)
         };
-        total += (ticks(11) + ticks(12)) / USER_HZ;
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        threads.insert(tid, (ticks(11) + ticks(12)) / USER_HZ);
     }
-    total
+    threads
+}
+
+/// CPU seconds the threads of `now` spent since `before` (a thread new since counts whole).
+pub fn cpu_seconds_since(
+    before: &std::collections::HashMap<u64, f64>,
+    now: &std::collections::HashMap<u64, f64>,
+) -> f64 {
+    now.iter()
+        .map(|(tid, cpu)| cpu - before.get(tid).copied().unwrap_or(0.0))
+        .sum()
 }

@@ -22,12 +22,15 @@ use sheaf_store::{SequenceId, Store};
 
 use crate::circuit_args::CircuitArgs;
 use crate::cmd::coordinator::load_circuits;
-use crate::process_stats::{mib, rss_bytes, thread_cpu_seconds};
+use crate::process_stats::{cpu_seconds_since, mib, rss_bytes, thread_cpu_seconds};
 
 /// Thread name of the coordinator's runtime.
 const SERVER_THREADS: &str = "coordinator";
 /// SQLite's connection workers (sqlx names them `sqlx-sqlite-worker-N`), the store's share.
 const SQLITE_THREADS: &str = "sqlx-sqlite";
+
+/// Waited before the first phase, once the coordinator serves.
+const SETTLE: Duration = Duration::from_secs(10);
 
 /// Arguments of `bench console`.
 #[derive(Args, Debug)]
@@ -112,6 +115,8 @@ pub fn run(args: BenchConsoleArgs) -> anyhow::Result<()> {
     };
     let interval_ms = config.console_interval.as_millis() as u64;
     let (url, jobs, stop) = server.block_on(start(&args, dir.path(), config))?;
+    // Loading the circuits leaves memory and threads behind for a while: let them go first.
+    std::thread::sleep(SETTLE);
 
     let mut phases = Vec::new();
     let mut snapshot_bytes = 0;
@@ -133,7 +138,10 @@ pub fn run(args: BenchConsoleArgs) -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(250));
         }
         let seconds = started.elapsed().as_secs_f64();
-        let cpu = thread_cpu_seconds(&[SERVER_THREADS, SQLITE_THREADS]) - cpu0;
+        let cpu = cpu_seconds_since(
+            &cpu0,
+            &thread_cpu_seconds(&[SERVER_THREADS, SQLITE_THREADS]),
+        );
         let per_viewer = |n: u64| n as f64 / seconds / count.max(1) as f64;
         phases.push(Phase {
             viewers: count,

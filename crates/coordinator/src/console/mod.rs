@@ -4,9 +4,9 @@
 //! ```text
 //!  store ──(≤ every interval, only after this process wrote, or every CONSOLE_IDLE_REFRESH)──▶
 //!  publisher: one snapshot (sequences, trees or per-level counts, provers, settlement, events)
-//!     │ serialized once, only sent when it differs from the last one
+//!     │ serialized and formatted as one event once, only sent when it differs from the last
 //!     ▼
-//!  watch channel ──▶ GET /ui/events (SSE), one stream per viewer: a clone of the shared text
+//!  watch channel ──▶ GET /ui/events (SSE), one stream per viewer writing the same shared bytes
 //!
 //!  chain (when the coordinator settles) ──(≤ once a second, bounded)──▶ windows, members
 //! ```
