@@ -141,7 +141,6 @@ impl Browser {
             .expect("JSON");
         base64_decode(answer["value"].as_str().expect("base64 PNG"))
     }
-
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -176,7 +175,8 @@ fn prover_pid(key: &Path) -> Option<u32> {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_prover = args.iter().any(|a| *a == b"prover") && args.iter().any(|a| *a == key.as_bytes());
+        let is_prover =
+            args.iter().any(|a| *a == b"prover") && args.iter().any(|a| *a == key.as_bytes());
         is_prover.then_some(pid)
     })
 }
@@ -237,7 +237,15 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
     let mut devnet = Devnet(Process::spawn(
         "devnet",
         sheaf()
-            .args(["devnet", "--workload", "work", "--provers", "2", "--threads", "1"])
+            .args([
+                "devnet",
+                "--workload",
+                "work",
+                "--provers",
+                "2",
+                "--threads",
+                "1",
+            ])
             .args(["--sequences", &SEQUENCES.to_string(), "--leaves", "4"])
             .args(["--lease-ttl-ms", "3000", "--heartbeat-ms", "1000"])
             .args(["--console-interval-ms", "200"])
@@ -261,7 +269,10 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    assert!(console.starts_with("http://127.0.0.1:") && console.ends_with("/ui"), "{console}");
+    assert!(
+        console.starts_with("http://127.0.0.1:") && console.ends_with("/ui"),
+        "{console}"
+    );
 
     let port = free_port();
     let mut driver = Process::spawn(
@@ -374,5 +385,8 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("was killed (SIGKILL)"), "{text}");
     devnet.0.assert_running(dir.path());
-    eprintln!("console browser test: {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "console browser test: {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -90,8 +90,8 @@ fn json_logs_are_one_object_per_line() {
 
 #[test]
 fn console_knobs_are_in_help_with_their_env_and_in_the_readme() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let coordinator = help(&["coordinator"]);
     let devnet = help(&["devnet"]);
     for (flag, env) in [

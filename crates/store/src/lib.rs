@@ -104,8 +104,8 @@ mod store;
 mod submit;
 
 pub use blobs::{ProofBlobs, StoredBlob};
-pub use console::{ConsoleJob, ConsoleSequence, LevelCount, OutboxStep, SequenceTips};
 pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
+pub use console::{ConsoleJob, ConsoleSequence, LevelCount, OutboxStep, SequenceTips};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{

@@ -350,9 +350,7 @@ impl Store {
     /// shared PostgreSQL database, are not counted). A one-statement write is counted as it
     /// starts, so a reader that saw the new number may still miss that write once.
     pub fn write_generation(&self) -> u64 {
-        self.db
-            .writes
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.db.writes.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -56,6 +56,9 @@ pub enum BenchCommand {
     /// change all the time, measured with no viewer and with `--viewers` event streams open
     /// (CPU of its threads, resident memory, snapshots and bytes per viewer).
     Console(crate::cmd::bench_console::BenchConsoleArgs),
+    /// The viewers of `bench console` (run by it in a child process).
+    #[command(hide = true)]
+    ConsoleViewers(crate::cmd::bench_console::ConsoleViewersArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

@@ -1,13 +1,13 @@
 //! `sheaf bench console`: what the live console's viewers cost the coordinator.
 //!
-//! One process, two runtimes: a real coordinator (store on a temporary SQLite file, its
-//! console publisher, its HTTP server) on threads named `coordinator`, and the viewers (HTTP
-//! clients reading `/ui/events`) on threads named `viewers`. A churn task on the coordinator's
+//! A real coordinator (store on a temporary SQLite file, its console publisher, its HTTP
+//! server) in this process, on threads named `coordinator`, and the viewers (HTTP clients
+//! reading `/ui/events`) in a child process (`sheaf bench console-viewers`), so this process's
+//! memory is the coordinator's. A churn task on the coordinator's
 //! runtime leases and requeues a job every `--churn-ms`, so the trees change all the time and
 //! every console interval makes a new snapshot for every viewer: the worst steady state. The
 //! run is measured with no viewer, then with `--viewers`: the CPU of the coordinator's threads
-//! (and SQLite's workers), and the process's resident memory, which includes the viewers'
-//! clients (an upper bound of the coordinator's share).
+//! (and SQLite's workers), and this process's resident memory.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,6 +57,17 @@ pub struct BenchConsoleArgs {
     pub circuits: CircuitArgs,
 }
 
+/// Arguments of `bench console-viewers` (the viewers' side of `bench console`).
+#[derive(Args, Debug)]
+pub struct ConsoleViewersArgs {
+    /// The coordinator's URL.
+    #[arg(long)]
+    pub url: String,
+    /// Event streams to open.
+    #[arg(long)]
+    pub viewers: usize,
+}
+
 /// One measured phase.
 #[derive(Debug, Serialize)]
 struct Phase {
@@ -103,11 +114,6 @@ pub fn run(args: BenchConsoleArgs) -> anyhow::Result<()> {
         .thread_name(SERVER_THREADS)
         .enable_all()
         .build()?;
-    let viewers = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("viewers")
-        .enable_all()
-        .build()?;
     let dir = tempfile::tempdir().context("a temporary store directory")?;
     let config = CoordinatorConfig {
         console_max_viewers: args.viewers.max(1),
@@ -122,9 +128,9 @@ pub fn run(args: BenchConsoleArgs) -> anyhow::Result<()> {
     let mut snapshot_bytes = 0;
     for count in [0, args.viewers] {
         let received = Arc::new(Received::default());
-        let tasks: Vec<_> = (0..count)
-            .map(|_| viewers.spawn(view(url.clone(), received.clone())))
-            .collect();
+        let mut child = (count > 0)
+            .then(|| spawn_viewers(&url, count, received.clone()))
+            .transpose()?;
         std::thread::sleep(Duration::from_secs(3));
         let (bytes0, snaps0) = (
             received.bytes.load(Ordering::Relaxed),
@@ -155,13 +161,13 @@ pub fn run(args: BenchConsoleArgs) -> anyhow::Result<()> {
             bytes_per_viewer_per_s: per_viewer(received.bytes.load(Ordering::Relaxed) - bytes0),
         });
         snapshot_bytes = snapshot_bytes.max(received.last_size.load(Ordering::Relaxed) as usize);
-        for task in tasks {
-            task.abort();
+        if let Some(child) = child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         std::thread::sleep(Duration::from_secs(1));
     }
     let _ = stop.send(());
-    viewers.shutdown_timeout(Duration::from_secs(1));
     server.shutdown_timeout(Duration::from_secs(5));
     let report = ConsoleReport {
         jobs,
@@ -240,7 +246,61 @@ async fn churn(store: Store, period: Duration) {
     }
 }
 
-/// One viewer: reads the event stream, counting bytes and snapshots, until aborted.
+/// Starts `count` viewers in a child process; a thread copies what they report into
+/// `received` until the child ends.
+fn spawn_viewers(
+    url: &str,
+    count: usize,
+    received: Arc<Received>,
+) -> anyhow::Result<std::process::Child> {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["bench", "console-viewers", "--url", url, "--viewers"])
+        .arg(count.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the viewers' process")?;
+    let stdout = child.stdout.take().context("the viewers' output")?;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let numbers: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            if let [bytes, snapshots, last_size] = numbers[..] {
+                received.bytes.store(bytes, Ordering::Relaxed);
+                received.snapshots.store(snapshots, Ordering::Relaxed);
+                received.last_size.store(last_size, Ordering::Relaxed);
+            }
+        }
+    });
+    Ok(child)
+}
+
+/// Runs `bench console-viewers`: opens the streams and prints, every 250 ms, the bytes and
+/// snapshots received so far and the last snapshot's size, until killed.
+pub fn viewers(args: ConsoleViewersArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let received = Arc::new(Received::default());
+        for _ in 0..args.viewers {
+            tokio::spawn(view(args.url.clone(), received.clone()));
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            println!(
+                "{} {} {}",
+                received.bytes.load(Ordering::Relaxed),
+                received.snapshots.load(Ordering::Relaxed),
+                received.last_size.load(Ordering::Relaxed)
+            );
+        }
+    })
+}
+
+/// One viewer: reads the event stream, counting bytes and snapshots, until the process ends.
 async fn view(url: String, received: Arc<Received>) {
     let http = reqwest::Client::new();
     let Ok(mut response) = http.get(format!("{url}/ui/events")).send().await else {
@@ -268,7 +328,12 @@ fn print_report(report: &ConsoleReport) {
     );
     println!(
         "{:>8} {:>18} {:>14} {:>14} {:>22} {:>20}",
-        "viewers", "coordinator CPU", "RSS mean MiB", "RSS peak MiB", "snapshots/viewer/s", "bytes/viewer/s"
+        "viewers",
+        "coordinator CPU",
+        "RSS mean MiB",
+        "RSS peak MiB",
+        "snapshots/viewer/s",
+        "bytes/viewer/s"
     );
     for p in &report.phases {
         println!(
@@ -282,7 +347,7 @@ fn print_report(report: &ConsoleReport) {
         );
     }
     println!(
-        "{} viewers cost {:.1}% of a core and {:.1} MiB more (the viewers' clients included)",
+        "{} viewers cost the coordinator {:.1}% of a core and {:.1} MiB more",
         report.phases.last().map_or(0, |p| p.viewers),
         100.0 * report.extra_cpu_cores,
         report.extra_rss_mib

@@ -221,7 +221,8 @@ async fn events(State(c): State<Arc<Coordinator>>) -> Response {
     // The current snapshot first, even if it is not new to this receiver.
     frames.mark_changed();
     let shutdown = c.shutdown_watch();
-    let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    let mut keep_alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
     keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = futures::stream::unfold(
         (frames, shutdown, keep_alive, permit),

@@ -64,7 +64,9 @@ pub async fn publish_forever(c: Arc<Coordinator>) {
         };
         if last.as_deref() != Some(&*json) {
             last = Some(json.clone());
-            console.frames.send_replace(Some(super::snapshot_event(&json)));
+            console
+                .frames
+                .send_replace(Some(super::snapshot_event(&json)));
         }
     }
 }
@@ -108,7 +110,10 @@ impl ChainReader {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let client = &source.client;
         let height = client.height().await?;
-        self.facts.view.get_or_insert_with(ChainView::default).height = Some(height);
+        self.facts
+            .view
+            .get_or_insert_with(ChainView::default)
+            .height = Some(height);
         if self.facts.reward_per_unit.is_none() {
             let status = client.settlement_status().await?;
             self.facts.reward_per_unit = Some(status.params.prover_reward_per_unit);

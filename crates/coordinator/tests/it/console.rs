@@ -70,7 +70,8 @@ impl Stream {
                 .expect("a snapshot within 10 s")
                 .expect("the stream reads")
                 .expect("the stream is open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
         }
     }
 
@@ -135,7 +136,10 @@ async fn console_page_and_assets_carry_a_restrictive_csp_and_no_inline_script() 
             // Every script is a same-origin file; no inline script, handler or style.
             assert!(body.contains(r#"<script src="/ui/console.js" defer></script>"#));
             assert_eq!(body.matches("<script").count(), 1, "{body}");
-            assert!(!body.contains(" onclick=") && !body.contains(" style="), "{body}");
+            assert!(
+                !body.contains(" onclick=") && !body.contains(" style="),
+                "{body}"
+            );
         }
     }
     let policy = CONTENT_SECURITY_POLICY;
@@ -171,7 +175,9 @@ async fn console_stream_sends_a_snapshot_then_the_lease_and_shows_no_secret() {
     assert!(planned
         .iter()
         .all(|j| j["status"] == "ready" || j["status"] == "waiting"));
-    assert!(planned.iter().all(|j| j["kind"] == "work" || j["kind"] == "universal"));
+    assert!(planned
+        .iter()
+        .all(|j| j["kind"] == "work" || j["kind"] == "universal"));
     let provers = first["provers"].as_array().unwrap();
     assert_eq!(provers.len(), 1);
     assert_eq!(provers[0]["id"], "alice");
