@@ -175,8 +175,7 @@ fn prover_pid(key: &Path) -> Option<u32> {
         let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
         let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_prover =
-            args.iter().any(|a| *a == b"prover") && args.iter().any(|a| *a == key.as_bytes());
+        let is_prover = args.contains(&&b"prover"[..]) && args.contains(&key.as_bytes());
         is_prover.then_some(pid)
     })
 }
