@@ -133,6 +133,8 @@ pub(crate) struct WriteTx {
     pub(crate) engine: Engine,
     tx: Transaction<'static, sqlx::Any>,
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether its commit counts as a change ([`Store::write_generation`]).
+    changes: bool,
 }
 
 impl WriteTx {
@@ -141,14 +143,22 @@ impl WriteTx {
         &mut self.tx
     }
 
+    /// Its commit changes nothing a watcher shows (a sweep that found no expired lease, a lease
+    /// request that found no job): [`Store::write_generation`] does not count it.
+    pub(crate) fn unchanged(&mut self) {
+        self.changes = false;
+    }
+
     /// Commits when `outcome` is `Ok` and returns it; rolls back and returns the error
     /// otherwise.
     pub(crate) async fn finish<T>(self, outcome: Result<T>) -> Result<T> {
         match outcome {
             Ok(value) => {
                 self.tx.commit().await?;
-                self.writes
-                    .fetch_add(1, std::sync::atomic::Ordering::Release);
+                if self.changes {
+                    self.writes
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
                 Ok(value)
             }
             Err(e) => {
@@ -307,6 +317,7 @@ impl Store {
             engine,
             tx,
             writes: self.db.writes.clone(),
+            changes: true,
         })
     }
 
@@ -335,20 +346,26 @@ impl Store {
         &self.db.read
     }
 
-    /// The pool for a write that is one statement (its own transaction). Counted as a write
-    /// ([`Store::write_generation`]) when asked for, just before the statement runs.
+    /// The pool for a write that is one statement (its own transaction). Not counted by
+    /// [`Store::write_generation`]: a write a watcher should see calls [`Store::changed`].
     pub(crate) fn writer(&self) -> &AnyPool {
-        self.db
-            .writes
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
         &self.db.write
     }
 
-    /// A number that grows with every write transaction this process committed and every
-    /// one-statement write it started, shared by the store's clones: a watcher that saw it
-    /// unchanged knows this process changed nothing since (another process's writes, on a
-    /// shared PostgreSQL database, are not counted). A one-statement write is counted as it
-    /// starts, so a reader that saw the new number may still miss that write once.
+    /// Counts a one-statement write that changed what a watcher shows.
+    pub(crate) fn changed(&self) {
+        self.db
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A number that grows with every change this process made to what the console shows,
+    /// shared by the store's clones: every committed write transaction but the ones that changed
+    /// nothing (a sweep without an expired lease, a lease request without a job), and the
+    /// one-statement writes of the outbox, the settled marks, rejections and provers. Not
+    /// nonces, heartbeats or roles. A watcher that saw it unchanged knows this process changed
+    /// none of those since (another process's writes, on a shared PostgreSQL database, are not
+    /// counted).
     pub fn write_generation(&self) -> u64 {
         self.db.writes.load(std::sync::atomic::Ordering::Acquire)
     }

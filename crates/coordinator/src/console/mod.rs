@@ -106,6 +106,8 @@ pub struct Console {
     events: Mutex<VecDeque<ConsoleEvent>>,
     chain: OnceLock<ConsoleChain>,
     viewers: Arc<Semaphore>,
+    /// Snapshots built (each one set of store reads), for tests and operators.
+    builds: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Console {
@@ -124,12 +126,18 @@ impl Console {
             events: Mutex::new(VecDeque::new()),
             chain: OnceLock::new(),
             viewers: Arc::new(Semaphore::new(max_viewers)),
+            builds: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// Event streams open now.
     pub fn viewers(&self) -> usize {
         self.frames.receiver_count()
+    }
+
+    /// Snapshots built so far: each is one set of store reads, shared by every viewer.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Read settlement and memberships from `chain` (only the first call counts).

@@ -26,7 +26,8 @@ pub async fn publish_forever(c: Arc<Coordinator>) {
     // The store's write count the last snapshot was built after; `None`: build at once.
     let mut built_after: Option<u64> = None;
     let mut built_at = Instant::now();
-    // A write counted as it starts may land just after a build: build once more after one.
+    // A transaction counted as it commits may not be visible to the very next read on another
+    // connection yet: build once more after a change.
     let mut trailing = false;
     let mut last: Option<Arc<str>> = None;
     loop {
@@ -47,6 +48,9 @@ pub async fn publish_forever(c: Arc<Coordinator>) {
             Some(source) => chain.read(source, &c).await,
             None => ChainFacts::default(),
         };
+        console
+            .builds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let snapshot = match snapshot::build(&c, &facts, console.events()).await {
             Ok(snapshot) => snapshot,
             Err(e) => {

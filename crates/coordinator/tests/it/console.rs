@@ -292,6 +292,55 @@ async fn a_tree_of_ten_thousand_jobs_comes_as_counts_per_level_and_expands_a_pag
 }
 
 #[tokio::test]
+async fn one_snapshot_serves_every_viewer_and_none_is_built_while_nobody_watches() {
+    let alice = TestProver::new("alice");
+    let net = start(vec![alice.registered()], console_config()).await;
+    net.coordinator.plan(SequenceId(1), 2).await.unwrap();
+    let console = net.coordinator.console();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(console.builds(), 0, "built with nobody watching");
+
+    let mut first = Stream::open(&net.url).await;
+    let (text, _) = first.next_snapshot().await;
+    let built = console.builds();
+    assert!(built >= 1);
+    // Nine more viewers get the same snapshot at once, without a build of their own.
+    let mut others = Vec::new();
+    for _ in 0..9 {
+        let mut stream = Stream::open(&net.url).await;
+        let (theirs, _) = stream.next_snapshot().await;
+        assert_eq!(theirs, text);
+        others.push(stream);
+    }
+    // Nothing changes for a second (less than the idle refresh): at most one more build (the
+    // one after the last write), whatever the number of viewers.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(
+        console.builds() <= built + 1,
+        "{} builds for 10 viewers of an unchanged store (from {built})",
+        console.builds()
+    );
+    assert_eq!(console.viewers(), 10);
+
+    // A change: every viewer gets the one new snapshot.
+    let assignment = net.lease(&alice).await;
+    let leased = assignment.job.to_string();
+    let is_leased = |s: &Value| {
+        jobs(sequence(s, 1))
+            .iter()
+            .any(|j| j["id"] == leased.as_str() && j["status"] == "leased")
+    };
+    let (_, seen) = first.until(is_leased).await;
+    for stream in &mut others {
+        let (_, theirs) = stream.until(is_leased).await;
+        assert_eq!(theirs, seen);
+    }
+    drop(others);
+    drop(first);
+    net.stop().await;
+}
+
+#[tokio::test]
 async fn console_viewers_beyond_the_cap_are_refused_as_overloaded() {
     let config = CoordinatorConfig {
         console_max_viewers: 1,
