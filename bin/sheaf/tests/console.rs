@@ -224,9 +224,13 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
             "SHEAF_TEST_BROWSER=required but chromium or chromedriver is not installed \
              (apt-get install chromium chromium-driver)"
         );
-        eprintln!(
-            "SKIPPED console_in_a_browser…: chromium and chromedriver not found \
-             (apt-get install chromium chromium-driver); SHEAF_TEST_BROWSER=required fails instead"
+        // Straight to stderr, past the test harness's capture, so the skip shows.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_prover: \
+             chromium and chromedriver not found (apt-get install chromium chromium-driver); \
+             SHEAF_TEST_BROWSER=required fails instead"
         );
         return;
     };
