@@ -153,8 +153,8 @@ impl JobView {
     }
 }
 
-/// What a job is, in the words of the issue: a rollup transaction (`tx`, its signed half or
-/// its pair included), a batch (`node:tx`, `kernel:merge`), a block (`kernel:block`), a reward
+/// What a job is, in the words of the issue: a rollup transaction (`tx`: its kernel, a local
+/// transaction's half and the node joining its halves), a batch (`node:tx`, `kernel:merge`), a block (`kernel:block`), a reward
 /// claim, a synthetic work leaf or node, or a universal aggregation node (the root and its
 /// wrap).
 pub fn job_kind(circuit: &JobCircuit) -> &'static str {
@@ -165,6 +165,8 @@ pub fn job_kind(circuit: &JobCircuit) -> &'static str {
     };
     match circuit {
         JobCircuit::Leaf { kind } => domain(kind),
+        // The node joining a local transaction's two halves is still that transaction.
+        JobCircuit::LeafNode { kind } if kind == "tx-pair" => "tx",
         JobCircuit::LeafNode { kind } => match domain(kind) {
             "tx" => "batch",
             other => other,
@@ -507,5 +509,26 @@ fn prover(
             .reward_per_unit
             .map(|per_unit| (per_unit.0 * u128::try_from(units).unwrap_or(0)).to_string()),
         id: p.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_circuit_of_a_tree_has_the_kind_an_operator_knows() {
+        let kind = |text: &str| job_kind(&text.parse().expect("a circuit name"));
+        assert_eq!(kind("leaf:tx"), "tx");
+        assert_eq!(kind("leaf:tx-pair"), "tx");
+        assert_eq!(kind("node:tx-pair"), "tx");
+        assert_eq!(kind("node:tx"), "batch");
+        assert_eq!(kind("kernel:merge"), "batch");
+        assert_eq!(kind("kernel:block"), "block");
+        assert_eq!(kind("leaf:claim"), "claim");
+        assert_eq!(kind("leaf:work"), "work");
+        assert_eq!(kind("node:work"), "work");
+        assert_eq!(kind("universal"), "universal");
+        assert_eq!(kind("wrap"), "universal");
     }
 }
