@@ -142,6 +142,10 @@ fn main() -> ExitCode {
         Command::Bench(cmd::bench::BenchCommand::Aggregate(args)) => cmd::bench::aggregate(args),
         Command::Bench(cmd::bench::BenchCommand::Store(args)) => cmd::bench_store::run(args),
         Command::Bench(cmd::bench::BenchCommand::Scale(args)) => cmd::bench_scale::run(args),
+        Command::Bench(cmd::bench::BenchCommand::Console(args)) => cmd::bench_console::run(args),
+        Command::Bench(cmd::bench::BenchCommand::ConsoleViewers(args)) => {
+            cmd::bench_console::viewers(args)
+        }
         Command::Bench(cmd::bench::BenchCommand::Side(args)) => cmd::bench::side(args),
         Command::Bench(cmd::bench::BenchCommand::Claims(args)) => cmd::bench_claims::run(args),
         Command::Bench(cmd::bench::BenchCommand::Abuse(args)) => cmd::bench_abuse::run(args),

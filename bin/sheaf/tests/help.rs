@@ -87,3 +87,25 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(object["level"], "INFO", "{line}");
     assert!(object["timestamp"].is_string(), "{line}");
 }
+
+#[test]
+fn console_knobs_are_in_help_with_their_env_and_in_the_readme() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let coordinator = help(&["coordinator"]);
+    let devnet = help(&["devnet"]);
+    for (flag, env) in [
+        ("--console-interval-ms", "SHEAF_CONSOLE_INTERVAL_MS"),
+        ("--console-sequences", "SHEAF_CONSOLE_SEQUENCES"),
+        ("--console-collapse-jobs", "SHEAF_CONSOLE_COLLAPSE_JOBS"),
+        ("--console-max-viewers", "SHEAF_CONSOLE_MAX_VIEWERS"),
+    ] {
+        for text in [&coordinator, &devnet] {
+            assert!(text.contains(flag) && text.contains(env), "{flag} {env}");
+        }
+        assert!(
+            readme.contains(&format!("| `{flag}` | `{env}` |")),
+            "{flag} has no row in the README's configuration table"
+        );
+    }
+}

@@ -73,6 +73,25 @@ pub const DEFAULT_SENDER_ROLE_TTL: Duration = Duration::from_secs(10);
 /// effect within a poll and a sweep, and one small JSON-RPC call a second costs the node little.
 pub const DEFAULT_CHAIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The console's publisher builds a snapshot at most this often, and only when this process
+/// wrote to the store since the last one (or [`CONSOLE_IDLE_REFRESH`] passed): fast enough to
+/// watch a tree fill in, slow enough that a busy store is read twice a second for every viewer
+/// together, not per viewer.
+pub const DEFAULT_CONSOLE_INTERVAL: Duration = Duration::from_millis(500);
+/// The console rebuilds its snapshot at least this often while someone watches, changed or
+/// not: what this process does not write moves too (the chain's settlement windows, another
+/// replica's leases on a shared database).
+pub const CONSOLE_IDLE_REFRESH: Duration = Duration::from_secs(2);
+/// Sequences (or rollup blocks) the console shows, newest first: each with its tree.
+pub const DEFAULT_CONSOLE_SEQUENCES: u32 = 16;
+/// A tree of this many jobs or more is sent to the console as counts per level and state, each
+/// level expandable a page at a time (`/ui/api/…`): a snapshot stays a few kilobytes however
+/// large the sequence.
+pub const DEFAULT_CONSOLE_COLLAPSE_JOBS: u64 = 10_000;
+/// Console viewers (server-sent event streams) served at once; beyond, 503. Each costs one
+/// connection and a shared copy of the snapshot, not a store query.
+pub const DEFAULT_CONSOLE_MAX_VIEWERS: usize = 256;
+
 /// This replica's own clock (milliseconds since the Unix epoch): the process clock, or a skewed
 /// one a test injects. On PostgreSQL, lease expiry, nonce windows and the sender role are timed
 /// by the database's clock instead, which all replicas share ([`sheaf_store::Store::shared_clock_ms`]);
@@ -150,6 +169,14 @@ pub struct CoordinatorConfig {
     pub proof_gc_interval: Duration,
     /// This replica's clock.
     pub clock: Clock,
+    /// The console's shortest interval between two snapshots.
+    pub console_interval: Duration,
+    /// Sequences the console shows.
+    pub console_sequences: u32,
+    /// Jobs from which a tree is shown as counts per level.
+    pub console_collapse_jobs: u64,
+    /// Console viewers served at once.
+    pub console_max_viewers: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -173,6 +200,10 @@ impl Default for CoordinatorConfig {
             claims_window: DEFAULT_CLAIMS_WINDOW,
             proof_gc_interval: DEFAULT_PROOF_GC_INTERVAL,
             clock: Clock::system(),
+            console_interval: DEFAULT_CONSOLE_INTERVAL,
+            console_sequences: DEFAULT_CONSOLE_SEQUENCES,
+            console_collapse_jobs: DEFAULT_CONSOLE_COLLAPSE_JOBS,
+            console_max_viewers: DEFAULT_CONSOLE_MAX_VIEWERS,
         }
     }
 }

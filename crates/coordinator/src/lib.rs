@@ -25,7 +25,8 @@
 //! the positions and units claims are paid by); a prover's claimable jobs are served by
 //! [`claims`]; [`service`] assembles all of it into a running
 //! coordinator. Operators watch it through `/healthz`, `/readyz` ([`health`]) and `/metrics`
-//! ([`metrics`]), on the API's port or a port of their own.
+//! ([`metrics`]), on the API's port or a port of their own, and through the live [`console`]
+//! at `/ui`, a read-only page of the proof trees filling in, the provers and the settlement.
 //!
 //! Failure semantics: every operation of the service returns its own error enum ([`error`]);
 //! the API maps them to an [`ApiError`] with one JSON shape in one place ([`api::error`]). A
@@ -40,6 +41,7 @@ pub mod admission;
 pub mod api;
 pub mod claims;
 pub mod config;
+pub mod console;
 pub mod coordinator;
 pub mod error;
 pub mod health;

@@ -41,6 +41,7 @@ pub async fn serve_with_metrics(
     }
     let sweeper = tokio::spawn(sweep_forever(coordinator.clone()));
     let collector = tokio::spawn(collect_forever(coordinator.clone()));
+    let console = tokio::spawn(crate::console::publish_forever(coordinator.clone()));
     let local = listener.local_addr()?;
     let limits = coordinator.config().serve.clone();
     tracing::info!(
@@ -101,6 +102,7 @@ pub async fn serve_with_metrics(
     }
     sweeper.abort();
     collector.abort();
+    console.abort();
     result
 }
 /// The sweeper: every `sweep_interval`, take back expired leases (a failure is logged and

@@ -229,6 +229,11 @@ impl CoordinatorService {
         format!("http://{}", self.address)
     }
 
+    /// The live console's URL (`/ui` on the prover API's port).
+    pub fn console_url(&self) -> String {
+        format!("{}{}", self.url(), crate::console::PATH_UI)
+    }
+
     /// The sequences this start planned (those planned before are not listed).
     pub fn planned(&self) -> &[SequenceId] {
         &self.planned
@@ -333,6 +338,12 @@ async fn start_sender(
     // Ready while the chain answers the sender within its role's lease: the rule by which
     // the sender keeps the role.
     coordinator.watch_chain(sender.chain_contact(), role_ttl);
+    coordinator
+        .console()
+        .watch_chain(crate::console::ConsoleChain {
+            client: settlement.chain.clone(),
+            sender: sender.address(),
+        });
     metrics::gauge!(crate::metrics::SETTLEMENT_CONFIGURED).set(1.0);
     Ok(sender.spawn())
 }

@@ -189,6 +189,9 @@ impl Store {
         let expires_ms = expiry(now_ms, ttl_ms)?;
         let mut tx = self.begin_lazy_write().await?;
         let lease = claim_next_job(&mut tx, prover, now_ms, expires_ms).await;
+        if matches!(lease, Ok(None)) {
+            tx.unchanged();
+        }
         let lease = tx.finish(lease).await?;
         if let Some(lease) = &lease {
             log_lease(lease);
@@ -237,6 +240,9 @@ impl Store {
         };
         let mut tx = self.begin_lazy_write().await?;
         let outcome = admit_and_claim(&mut tx, &admission).await;
+        if !matches!(outcome, Ok(LeaseOutcome::Leased(_))) {
+            tx.unchanged();
+        }
         fail::fail_point!("store::lease::before_commit");
         let outcome = tx.finish(outcome).await?;
         fail::fail_point!("store::lease::after_commit");
@@ -359,6 +365,9 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let expired = take_back_expired(&mut tx, now_ms, max_attempts, backoff).await;
+        if matches!(&expired, Ok(e) if e.requeued.is_empty() && e.dead.is_empty()) {
+            tx.unchanged();
+        }
         fail::fail_point!("store::requeue::before_commit");
         let expired = tx.finish(expired).await?;
         fail::fail_point!("store::requeue::after_commit");

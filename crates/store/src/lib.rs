@@ -86,6 +86,7 @@ pub mod bench;
 mod blobs;
 mod checkpoint;
 mod claims;
+mod console;
 mod error;
 mod lease;
 mod migrate;
@@ -104,6 +105,7 @@ mod submit;
 
 pub use blobs::{ProofBlobs, StoredBlob};
 pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
+pub use console::{ConsoleJob, ConsoleSequence, LevelCount, OutboxStep, SequenceTips};
 pub use error::{Result, StoreError};
 pub use migrate::SCHEMA_VERSION;
 pub use model::{

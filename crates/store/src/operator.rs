@@ -232,6 +232,7 @@ impl Store {
         .bind(now_ms)
         .execute(self.writer())
         .await?;
+        self.changed();
         Ok(())
     }
 }

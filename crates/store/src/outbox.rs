@@ -272,6 +272,9 @@ impl Store {
         .execute(self.writer())
         .await?
         .rows_affected();
+        if updated > 0 {
+            self.changed();
+        }
         self.outbox_moved(id, updated, OutboxStatus::Sent).await
     }
 
@@ -286,6 +289,9 @@ impl Store {
         .execute(self.writer())
         .await?
         .rows_affected();
+        if updated > 0 {
+            self.changed();
+        }
         self.outbox_moved(id, updated, OutboxStatus::Included).await
     }
 
@@ -300,6 +306,9 @@ impl Store {
         .execute(self.writer())
         .await?
         .rows_affected();
+        if updated > 0 {
+            self.changed();
+        }
         self.outbox_moved(id, updated, OutboxStatus::Failed).await
     }
 
@@ -314,7 +323,7 @@ impl Store {
         below: SequenceId,
         now_ms: i64,
     ) -> Result<u64> {
-        Ok(sqlx::query(
+        let marked = sqlx::query(
             "UPDATE sequences SET settled_ms = $3 \
              WHERE id >= $1 AND id < $2 AND settled_ms IS NULL",
         )
@@ -323,7 +332,11 @@ impl Store {
         .bind(now_ms)
         .execute(self.writer())
         .await?
-        .rows_affected())
+        .rows_affected();
+        if marked > 0 {
+            self.changed();
+        }
+        Ok(marked)
     }
 
     /// How many sequences the proof sender has marked settled.

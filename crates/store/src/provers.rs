@@ -20,7 +20,9 @@ const UPSERT_PROVER: &str = "INSERT INTO provers (id, public_key, worker_pk, rat
 impl Store {
     /// Registers a prover, or replaces the keys and limits of one with the same id.
     pub async fn upsert_prover(&self, prover: &Prover) -> Result<()> {
-        upsert(self.writer(), prover).await
+        upsert(self.writer(), prover).await?;
+        self.changed();
+        Ok(())
     }
 
     /// Makes the registry exactly `provers`, in one transaction: each listed prover is

@@ -72,6 +72,8 @@ pub(crate) struct Db {
     pub(crate) write: AnyPool,
     pub(crate) read: AnyPool,
     checkpointer: Option<Arc<Checkpointer>>,
+    /// Counts this process's writes ([`Store::write_generation`]).
+    writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The engine a piece of SQL runs on, for the few clauses that differ.
@@ -130,6 +132,9 @@ enum Durability {
 pub(crate) struct WriteTx {
     pub(crate) engine: Engine,
     tx: Transaction<'static, sqlx::Any>,
+    writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether its commit counts as a change ([`Store::write_generation`]).
+    changes: bool,
 }
 
 impl WriteTx {
@@ -138,12 +143,22 @@ impl WriteTx {
         &mut self.tx
     }
 
+    /// Its commit changes nothing a watcher shows (a sweep that found no expired lease, a lease
+    /// request that found no job): [`Store::write_generation`] does not count it.
+    pub(crate) fn unchanged(&mut self) {
+        self.changes = false;
+    }
+
     /// Commits when `outcome` is `Ok` and returns it; rolls back and returns the error
     /// otherwise.
     pub(crate) async fn finish<T>(self, outcome: Result<T>) -> Result<T> {
         match outcome {
             Ok(value) => {
                 self.tx.commit().await?;
+                if self.changes {
+                    self.writes
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
                 Ok(value)
             }
             Err(e) => {
@@ -182,6 +197,7 @@ impl Store {
                         write: pool.clone(),
                         read: pool,
                         checkpointer: None,
+                        writes: Arc::default(),
                     },
                     blobs: None,
                 };
@@ -214,6 +230,7 @@ impl Store {
                 write,
                 read,
                 checkpointer: Some(checkpointer),
+                writes: Arc::default(),
             },
             blobs: None,
         };
@@ -296,7 +313,12 @@ impl Store {
                 "starting a write transaction: {e}"
             )))
         })??;
-        Ok(WriteTx { engine, tx })
+        Ok(WriteTx {
+            engine,
+            tx,
+            writes: self.db.writes.clone(),
+            changes: true,
+        })
     }
 
     /// The clock every replica of this store shares, in milliseconds since the Unix epoch: the
@@ -324,9 +346,28 @@ impl Store {
         &self.db.read
     }
 
-    /// The pool for a write that is one statement (its own transaction).
+    /// The pool for a write that is one statement (its own transaction). Not counted by
+    /// [`Store::write_generation`]: a write a watcher should see calls [`Store::changed`].
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.db.write
+    }
+
+    /// Counts a one-statement write that changed what a watcher shows.
+    pub(crate) fn changed(&self) {
+        self.db
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A number that grows with every change this process made to what the console shows,
+    /// shared by the store's clones: every committed write transaction but the ones that changed
+    /// nothing (a sweep without an expired lease, a lease request without a job), and the
+    /// one-statement writes of the outbox, the settled marks, rejections and provers. Not
+    /// nonces, heartbeats or roles. A watcher that saw it unchanged knows this process changed
+    /// none of those since (another process's writes, on a shared PostgreSQL database, are not
+    /// counted).
+    pub fn write_generation(&self) -> u64 {
+        self.db.writes.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

@@ -52,6 +52,13 @@ pub enum BenchCommand {
     /// coordinator's verification are timed waits; sequence latency against the critical-path
     /// bound, prover idle fraction, store cycles per second and CPU.
     Scale(crate::cmd::bench_scale::ScaleArgs),
+    /// What the live console's viewers cost the coordinator: a real coordinator whose trees
+    /// change all the time, measured with no viewer and with `--viewers` event streams open
+    /// (CPU of its threads, resident memory, snapshots and bytes per viewer).
+    Console(crate::cmd::bench_console::BenchConsoleArgs),
+    /// The viewers of `bench console` (run by it in a child process).
+    #[command(hide = true)]
+    ConsoleViewers(crate::cmd::bench_console::ConsoleViewersArgs),
     /// One side of `bench aggregate` (run by it in a child process).
     #[command(hide = true)]
     Side(SideArgs),

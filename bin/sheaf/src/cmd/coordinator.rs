@@ -14,10 +14,12 @@ use sheaf_coordinator::admission::{
 };
 use sheaf_coordinator::config::{
     DEFAULT_ABANDON_BACKOFF_BASE, DEFAULT_ABANDON_BACKOFF_MAX, DEFAULT_CHAIN_POLL_INTERVAL,
-    DEFAULT_CLAIMS_WINDOW, DEFAULT_EPOCH, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES, DEFAULT_PROOF_GC_INTERVAL,
-    DEFAULT_PROVER_REQUEST_RATE, DEFAULT_SENDER_POLL_INTERVAL, DEFAULT_SENDER_RESEND_AFTER,
-    DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE, DEFAULT_VERIFY_WORKERS,
+    DEFAULT_CLAIMS_WINDOW, DEFAULT_CONSOLE_COLLAPSE_JOBS, DEFAULT_CONSOLE_INTERVAL,
+    DEFAULT_CONSOLE_MAX_VIEWERS, DEFAULT_CONSOLE_SEQUENCES, DEFAULT_EPOCH,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_LEASE_TTL, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PROOF_GC_INTERVAL, DEFAULT_PROVER_REQUEST_RATE, DEFAULT_SENDER_POLL_INTERVAL,
+    DEFAULT_SENDER_RESEND_AFTER, DEFAULT_SENDER_ROLE_TTL, DEFAULT_VERIFY_QUEUE,
+    DEFAULT_VERIFY_WORKERS,
 };
 use sheaf_coordinator::rollup::{
     RollupConfig, DEFAULT_BATCH_INTERVAL, DEFAULT_BLOCK_INTERVAL, DEFAULT_CONCURRENT_BLOCKS,
@@ -116,6 +118,24 @@ pub struct ServiceArgs {
     /// store objects no row names, an hour after they were written).
     #[arg(long, env = "SHEAF_PROOF_GC_INTERVAL_S", default_value_t = DEFAULT_PROOF_GC_INTERVAL.as_secs())]
     pub proof_gc_interval_s: u64,
+
+    // The live console at /ui.
+    /// Shortest interval between two console snapshots, in ms: a snapshot is built (one set of
+    /// store reads for all viewers) at most this often, and only after this process wrote to
+    /// the store (or every 2 s while someone watches).
+    #[arg(long, env = "SHEAF_CONSOLE_INTERVAL_MS", default_value_t = DEFAULT_CONSOLE_INTERVAL.as_millis() as u64, value_parser = clap::value_parser!(u64).range(50..))]
+    pub console_interval_ms: u64,
+    /// Sequences (rollup blocks) the console shows, newest first, each with its proof tree.
+    #[arg(long, env = "SHEAF_CONSOLE_SEQUENCES", default_value_t = DEFAULT_CONSOLE_SEQUENCES, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub console_sequences: u32,
+    /// Jobs from which the console shows a tree's levels as counts by state (each level
+    /// expandable a page of 500 jobs at a time) instead of a node per job.
+    #[arg(long, env = "SHEAF_CONSOLE_COLLAPSE_JOBS", default_value_t = DEFAULT_CONSOLE_COLLAPSE_JOBS)]
+    pub console_collapse_jobs: u64,
+    /// Console viewers (event streams of /ui/events) served at once; beyond, 503 overloaded.
+    /// Each holds one of --max-connections.
+    #[arg(long, env = "SHEAF_CONSOLE_MAX_VIEWERS", default_value_t = DEFAULT_CONSOLE_MAX_VIEWERS)]
+    pub console_max_viewers: usize,
 }
 
 impl ServiceArgs {
@@ -160,6 +180,10 @@ impl ServiceArgs {
             abandon_backoff_max: Duration::from_millis(self.abandon_backoff_max_ms),
             claims_window: Duration::from_secs(self.claims_window_s),
             proof_gc_interval: Duration::from_secs(self.proof_gc_interval_s),
+            console_interval: Duration::from_millis(self.console_interval_ms),
+            console_sequences: self.console_sequences,
+            console_collapse_jobs: self.console_collapse_jobs,
+            console_max_viewers: self.console_max_viewers,
             ..CoordinatorConfig::default()
         })
     }
@@ -555,6 +579,7 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             planned = service.planned().len(),
             "coordinator serving"
         );
+        eprintln!("console: {}", service.console_url());
         if let Some(address) = service.metrics_address() {
             eprintln!("metrics, health and readiness on http://{address}");
         }

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_abuse;
 pub mod bench_chaos;
 pub mod bench_claims;
+pub mod bench_console;
 pub mod bench_scale;
 pub mod bench_store;
 pub mod chain;

@@ -21,6 +21,8 @@
 //! the hello answers, for a claimant that is no registered prover: a client whose local proofs
 //! earned rewards).
 //!
+//! The live console ([`crate::console`]) is served under `/ui`, unsigned and read-only.
+//!
 //! Beside the prover API, unsigned, the operator endpoints of [`ops`]: `/healthz`, `/readyz`
 //! and `/metrics`, served on the API's port or (metrics too) on a port of their own.
 
@@ -106,6 +108,7 @@ fn with_budget(
 
 fn router(endpoints: ops::Endpoints) -> Router<Arc<Coordinator>> {
     Router::new()
+        .merge(crate::console::routes())
         .route(PATH_HELLO, post(hello))
         .route(PATH_LEASE, post(lease))
         .route("/v1/jobs/{job}/heartbeat", post(heartbeat))

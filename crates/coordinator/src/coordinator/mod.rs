@@ -82,6 +82,8 @@ pub struct Coordinator {
     chain: std::sync::OnceLock<ChainWatch>,
     /// The rollup node publishing blocks to this coordinator's store, when it runs one.
     rollup: std::sync::OnceLock<Arc<crate::rollup::RollupNode>>,
+    /// The live console's snapshots and events.
+    console: crate::console::Console,
 }
 
 /// A token bucket per prover key ([`governor`]'s keyed limiter): `rate` requests a second,
@@ -327,6 +329,7 @@ impl Coordinator {
             verify_admission: Arc::new(Semaphore::new(config.verify_workers + config.verify_queue)),
             verify_workers: Arc::new(Semaphore::new(config.verify_workers.max(1))),
             request_rate: RequestRate::new(config.prover_request_rate),
+            console: crate::console::Console::new(config.console_max_viewers),
             circuits,
             config,
             registry,
@@ -531,6 +534,16 @@ impl Coordinator {
         readiness
     }
 
+    /// The live console ([`crate::console`]).
+    pub fn console(&self) -> &crate::console::Console {
+        &self.console
+    }
+
+    /// Turns `true` when the coordinator begins to shut down.
+    pub(crate) fn shutdown_watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
     /// Ends long-polls at once (they answer "no job"), for a graceful shutdown.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
@@ -719,6 +732,12 @@ impl Coordinator {
             metrics::counter!(LEASES_EXPIRED).increment(taken_back as u64);
             metrics::counter!(JOBS_REQUEUED).increment(expired.requeued.len() as u64);
             metrics::counter!(JOBS_DEAD).increment(expired.dead.len() as u64);
+            for job in &expired.requeued {
+                self.console.record("requeued", job.to_string(), now);
+            }
+            for job in &expired.dead {
+                self.console.record("dead", job.to_string(), now);
+            }
             self.ready.notify_waiters();
         }
         self.store.prune_nonces(now).await?;

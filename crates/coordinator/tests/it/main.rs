@@ -5,6 +5,7 @@ mod abandon;
 mod chain_registry;
 mod claims;
 mod clock_skew;
+mod console;
 mod harness;
 mod hostile;
 mod internal;

@@ -607,6 +607,33 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
         assert_eq!(answer.status, 200, "GET {path}");
         spec.check(path, "get", &answer);
     }
+    // The console: its page and files, its event stream (the head only: it does not end), a
+    // level's page, and the redirect of `/ui/`.
+    for path in ["/ui", "/ui/console.js", "/ui/console.css"] {
+        let answer = b.get(path).await;
+        assert_eq!(answer.status, 200, "GET {path}");
+        spec.check(path, "get", &answer);
+    }
+    let direct = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let slash = call(&direct, Method::GET, &b.url("/ui/"), &[], Vec::new()).await;
+    assert_eq!(slash.status, 308);
+    spec.check("/ui/", "get", &slash);
+    let stream = b.http.get(b.url("/ui/events")).send().await.unwrap();
+    let events = observed(stream.status().as_u16(), &stream.headers().clone(), Vec::new());
+    drop(stream);
+    assert_eq!(events.status, 200);
+    spec.check("/ui/events", "get", &events);
+    let level = "/ui/api/sequences/{sequence}/levels/{level}";
+    let page = b.get("/ui/api/sequences/1/levels/0?offset=1").await;
+    assert_eq!(page.status, 200);
+    spec.check(level, "get", &page);
+    let refused = b.get("/ui/api/sequences/one/levels/0").await;
+    assert_eq!(refused.code(), Some(ErrorCode::BadRequest));
+    spec.check(level, "get", &refused);
+
     let claims = "/v1/claims/{worker_pk}";
     let worker_pk = alice.worker.worker_pk().to_string();
     let page = b.get(&format!("/v1/claims/{worker_pk}?limit=4")).await;
@@ -880,6 +907,8 @@ async fn the_documented_routes_are_the_routes_the_server_answers() {
             .replace("{job}", "s1-l0-i0")
             .replace("{worker_pk}", &"0".repeat(64))
             .replace("{number}", "1")
+            .replace("{sequence}", "1")
+            .replace("{level}", "0")
     };
     let routed = |answer: &Observed| match answer.status {
         405 => true,

@@ -7,6 +7,7 @@ mod bench;
 mod blobs;
 mod claims;
 mod concurrency;
+mod console;
 mod early_exit;
 mod fixtures;
 mod harness;

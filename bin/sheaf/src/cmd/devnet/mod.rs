@@ -393,6 +393,8 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
     })
     .await?;
     let url = service.url();
+    // Always printed (even with --json, on stderr): the page to watch the run in.
+    eprintln!("devnet: console {}", service.console_url());
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if args.threads > 0 {

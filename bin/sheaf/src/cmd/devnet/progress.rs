@@ -10,7 +10,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sheaf_coordinator::Coordinator;
 use sheaf_store::{JobFilter, JobStatus};
 
-use super::provers::ProverProcess;
+use super::provers::{check_provers, ProverProcess};
 use super::Display;
 use super::{PROGRESS_INTERVAL, SETTLE_TIMEOUT};
 use crate::cmd::devnet_chain::DevnetChain;
@@ -19,7 +19,7 @@ use crate::cmd::devnet_chain::DevnetChain;
 pub const PLAIN_PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Bars per level and a line per prover until every sequence is proved; fails if a prover
-/// process exits or a job dies.
+/// process exits on its own (not killed with SIGKILL, see [`check_provers`]) or a job dies.
 pub async fn watch_progress(
     coordinator: &Coordinator,
     provers: &mut [ProverProcess],
@@ -123,15 +123,7 @@ pub async fn watch_progress(
         if done {
             break;
         }
-        for prover in provers.iter_mut() {
-            if let Some(status) = prover.child.try_wait()? {
-                bail!(
-                    "{} exited ({status}) before the devnet finished; its log ends: {}",
-                    prover.name,
-                    prover.last_log_line()
-                );
-            }
-        }
+        check_provers(provers)?;
         let proved = jobs
             .iter()
             .filter(|j| j.status == JobStatus::Proved)

@@ -21,6 +21,8 @@ pub struct ProverProcess {
     pub child: Child,
     /// Its log (stderr).
     pub log: PathBuf,
+    /// Killed from outside (SIGKILL) and already reported: the network carries on without it.
+    pub killed: bool,
 }
 
 impl ProverProcess {
@@ -83,7 +85,41 @@ pub fn spawn_prover(
         id,
         child,
         log: log_path,
+        killed: false,
     })
+}
+
+/// Fails if a prover process exited on its own (a crash, an error); one killed from outside
+/// with SIGKILL (an operator, a test of the network's recovery) is reported once and the run
+/// carries on while another prover runs: its leases expire and the others take its jobs.
+pub fn check_provers(provers: &mut [ProverProcess]) -> anyhow::Result<()> {
+    for prover in provers.iter_mut() {
+        let Some(status) = prover.child.try_wait()? else {
+            continue;
+        };
+        #[cfg(unix)]
+        let killed = std::os::unix::process::ExitStatusExt::signal(&status) == Some(9);
+        #[cfg(not(unix))]
+        let killed = false;
+        if !killed {
+            anyhow::bail!(
+                "{} exited ({status}) before the devnet finished; its log ends: {}",
+                prover.name,
+                prover.last_log_line()
+            );
+        }
+        if !prover.killed {
+            prover.killed = true;
+            eprintln!(
+                "devnet: {} was killed (SIGKILL); its leases expire and the other provers take its jobs",
+                prover.name
+            );
+        }
+    }
+    if provers.iter().all(|p| p.killed) {
+        anyhow::bail!("every prover was killed before the devnet finished");
+    }
+    Ok(())
 }
 
 /// SIGTERM every prover (they finish gracefully and print their report), then wait.

@@ -312,15 +312,7 @@ impl Watch<'_> {
         for number in 1..=settled {
             self.settled_ms.entry(number).or_insert(now);
         }
-        for prover in self.provers.iter_mut() {
-            if let Some(status) = prover.child.try_wait()? {
-                bail!(
-                    "{} exited ({status}) before the devnet finished; its log ends: {}",
-                    prover.name,
-                    prover.last_log_line()
-                );
-            }
-        }
+        super::provers::check_provers(&mut *self.provers)?;
         let dead = JobFilter {
             sequence: None,
             status: Some(JobStatus::Dead),
