@@ -366,6 +366,13 @@ impl Bench {
         call(&self.http, method, &self.url(path), &[], Vec::new()).await
     }
 
+    /// The status `method path` answers, without reading the body (an event stream's never
+    /// ends).
+    async fn status(&self, method: Method, path: &str) -> u16 {
+        let response = self.http.request(method, self.url(path)).send().await;
+        response.expect("an answer").status().as_u16()
+    }
+
     /// `POST path` with `body`, signed by `key` at `timestamp_ms`.
     async fn post_at(
         &self,
@@ -622,7 +629,11 @@ async fn every_answer_of_a_live_coordinator_matches_the_openapi_document() {
     assert_eq!(slash.status, 308);
     spec.check("/ui/", "get", &slash);
     let stream = b.http.get(b.url("/ui/events")).send().await.unwrap();
-    let events = observed(stream.status().as_u16(), &stream.headers().clone(), Vec::new());
+    let events = observed(
+        stream.status().as_u16(),
+        &stream.headers().clone(),
+        Vec::new(),
+    );
     drop(stream);
     assert_eq!(events.status, 200);
     spec.check("/ui/events", "get", &events);
@@ -929,12 +940,11 @@ async fn the_documented_routes_are_the_routes_the_server_answers() {
             .collect();
         for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH] {
             let name = method.as_str().to_ascii_lowercase();
-            let answer = b.send(method.clone(), &path).await;
+            let status = b.status(method.clone(), &path).await;
             assert_eq!(
-                answer.status == 405,
+                status == 405,
                 !methods.contains(&&name),
-                "{method} {path}: {} (documented methods {methods:?})",
-                answer.status
+                "{method} {path}: {status} (documented methods {methods:?})"
             );
         }
     }
