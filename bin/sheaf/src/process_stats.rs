@@ -18,13 +18,16 @@ pub fn peak_rss_of(pid: &str) -> Option<u64> {
 
 /// User plus system CPU seconds of this process so far (all threads).
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| stat_cpu_seconds(&stat))
+        .unwrap_or(0.0)
+}
+
+/// User and system CPU seconds of a `/proc/…/stat` line; `None` if it does not parse.
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return 0.0;
-    };
+    let rest = stat.rfind(')').map(|i| &stat[i + 2..])?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| {
         fields
@@ -32,7 +35,7 @@ pub fn cpu_seconds() -> f64 {
             .and_then(|f| f.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / USER_HZ
+    Some((ticks(11) + ticks(12)) / USER_HZ)
 }
 
 /// Bytes as MiB for display.
@@ -67,20 +70,13 @@ pub fn thread_cpu_seconds(prefixes: &[&str]) -> std::collections::HashMap<u64, f
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        let Some(seconds) = stat_cpu_seconds(&stat) else {
             continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
         };
         let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
             continue;
         };
-        threads.insert(tid, (ticks(11) + ticks(12)) / USER_HZ);
+        threads.insert(tid, seconds);
     }
     threads
 }
