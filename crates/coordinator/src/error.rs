@@ -55,14 +55,7 @@ impl InternalError {
     /// Whether the failure is the store (or its proof store) being out of reach (the request
     /// may succeed later), rather than a bug.
     pub fn is_unavailable(&self) -> bool {
-        use sqlx::Error as E;
-        matches!(
-            self,
-            InternalError::Store(
-                StoreError::Database(E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_))
-                    | StoreError::Blobs(_)
-            )
-        )
+        matches!(self, InternalError::Store(e) if e.is_unavailable())
     }
 }
 

@@ -143,6 +143,13 @@ pub enum StoreError {
     /// The database engine failed (connection, constraint, I/O).
     #[error("database: {0}")]
     Database(sqlx::Error),
+    /// SQLite failed on the connection that commits leases and submissions in groups.
+    #[error("database: {0}")]
+    Sqlite(rusqlite::Error),
+    /// The group of leases and submissions this write was committed with failed as a whole
+    /// (its commit, or the wait for the write lock); it took no effect.
+    #[error("group commit: {0}")]
+    GroupCommit(String),
     /// The object store holding proof blobs failed (unreachable, refused, gone mid-write);
     /// nothing that names the blob was written.
     #[error("proof store: {0}")]
@@ -150,6 +157,29 @@ pub enum StoreError {
     /// The job's proof was collected: its sequence settled longer ago than the claims window.
     #[error("the proof of job {0} was collected after its sequence's claims window")]
     ProofCollected(JobId),
+}
+
+impl StoreError {
+    /// Whether the store (or its proof store) is out of reach or overloaded, so the same
+    /// request may succeed later, rather than refused or broken.
+    pub fn is_unavailable(&self) -> bool {
+        use sqlx::Error as E;
+        match self {
+            StoreError::Database(E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_))
+            | StoreError::Blobs(_)
+            | StoreError::GroupCommit(_) => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::DiskFull
+                )
+            ),
+            _ => false,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use sheaf_types::JobId;
+use sheaf_types::{JobCircuit, JobId, JobInputs};
 
 use crate::error::{Result, StoreError};
 use crate::model::{AbandonBackoff, ExpiredLeases, JobStatus, Lease, LeaseOutcome};
@@ -42,132 +42,170 @@ async fn claim_next_job(
     now_ms: i64,
     expires_ms: i64,
 ) -> Result<Option<Lease>> {
-    let claim = format!(
+    let row: Option<ClaimRow> = sqlx::query_as(&claim_sql(tx.engine))
+        .bind(prover)
+        .bind(expires_ms)
+        .bind(now_ms)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.map(|row| row.into_lease(prover, expires_ms)))
+}
+
+/// The statement that leases the next ready job (`$1` the prover, `$2` the expiry, `$3` the
+/// time) and returns a [`ClaimRow`]: see [`claim_next_job`].
+pub(crate) fn claim_sql(engine: Engine) -> String {
+    format!(
         "UPDATE jobs SET status = 'leased', attempts = attempts + 1, \
          lease_token = lease_token + 1, lease_holder = $1, lease_expires_ms = $2, \
          leased_ms = $3 \
          WHERE id = (SELECT id FROM jobs WHERE status = 'ready' \
          ORDER BY sequence, level DESC, idx LIMIT 1{}) \
          RETURNING id, attempts, lease_token, circuit, inputs",
-        tx.engine.claim()
-    );
-    let row: Option<ClaimRow> = sqlx::query_as(&claim)
-        .bind(prover)
-        .bind(expires_ms)
-        .bind(now_ms)
-        .fetch_optional(tx.conn())
-        .await?;
-    Ok(row.map(|row| Lease {
-        job: row.id,
-        token: row.lease_token,
-        attempt: row.attempts,
-        holder: prover.to_owned(),
-        expires_ms,
-        circuit: row.circuit,
-        inputs: row.inputs,
-    }))
+        engine.claim()
+    )
 }
 
-/// A prover's limits and the epoch they are counted in, for [`admit_and_claim`].
-struct Admission<'a> {
-    prover: &'a str,
-    now_ms: i64,
-    expires_ms: i64,
-    epoch: i64,
-    epoch_ends_ms: i64,
+/// A prover's lease request and the epoch its rate is counted in, for [`admit_and_claim`].
+pub(crate) struct Admission {
+    pub(crate) prover: String,
+    pub(crate) now_ms: i64,
+    pub(crate) expires_ms: i64,
+    pub(crate) epoch: i64,
+    pub(crate) epoch_ends_ms: i64,
 }
 
 /// What [`admit_and_claim`] reads of a prover before it leases: its limits, its back-off, its
 /// unexpired leases and the leases it was granted in the current epoch.
-#[derive(sqlx::FromRow)]
-struct Standing {
-    rate_limit: i64,
-    max_concurrent: i64,
-    abandoned_in_row: Option<i64>,
-    suspended_until_ms: Option<i64>,
-    active: i64,
-    used: Option<i64>,
+pub(crate) struct Standing {
+    pub(crate) rate_limit: i64,
+    pub(crate) max_concurrent: i64,
+    pub(crate) abandoned_in_row: Option<i64>,
+    pub(crate) suspended_until_ms: Option<i64>,
+    pub(crate) active: i64,
+    pub(crate) used: Option<i64>,
+}
+
+impl Standing {
+    /// Why the prover may not lease now, in the order [`Store::lease_admitted`] documents, or
+    /// `None` when its limits admit one more lease.
+    pub(crate) fn refusal(&self, a: &Admission) -> Option<LeaseOutcome> {
+        if let (Some(abandoned), Some(until_ms)) = (self.abandoned_in_row, self.suspended_until_ms)
+        {
+            if a.now_ms < until_ms {
+                return Some(LeaseOutcome::Suspended {
+                    abandoned,
+                    until_ms,
+                });
+            }
+        }
+        if self.active >= self.max_concurrent {
+            return Some(LeaseOutcome::TooManyLeases {
+                active: self.active,
+                limit: self.max_concurrent,
+            });
+        }
+        let used = self.used.unwrap_or(0);
+        if used >= self.rate_limit {
+            return Some(LeaseOutcome::RateLimited {
+                used,
+                limit: self.rate_limit,
+                epoch_ends_ms: a.epoch_ends_ms,
+            });
+        }
+        None
+    }
 }
 
 /// A prover's [`Standing`] (`$1` the prover, `$2` the time, `$3` the epoch), in one statement:
 /// each statement is a round trip to the store's connection, and a lease is on every cycle's
 /// path.
-const STANDING: &str = "SELECT p.rate_limit, p.max_concurrent, \
+pub(crate) const STANDING: &str = "SELECT p.rate_limit, p.max_concurrent, \
      b.abandoned_in_row, b.suspended_until_ms, \
      (SELECT COUNT(*) FROM jobs WHERE lease_holder = $1 AND status = 'leased' \
       AND lease_expires_ms > $2) AS active, \
      (SELECT count FROM lease_counts WHERE prover = $1 AND epoch = $3) AS used \
      FROM provers p LEFT JOIN prover_backoff b ON b.prover = p.id WHERE p.id = $1";
 
-/// The body of [`Store::lease_admitted`], inside its write transaction: every exit, refusals
-/// included, goes back to the caller, which commits or rolls back.
-async fn admit_and_claim(tx: &mut WriteTx, a: &Admission<'_>) -> Result<LeaseOutcome> {
-    if tx.engine == Engine::Postgres {
-        // The prover's row lock serializes its lease requests across replicas, taken by a
-        // statement of its own: the counts below are then read after it, so a request that
-        // waited for the lock sees the lease the other one granted. (In one statement with the
-        // lock, PostgreSQL would read them from before the wait.) On SQLite `BEGIN IMMEDIATE`
-        // already serializes every writer.
-        sqlx::query("SELECT id FROM provers WHERE id = $1 FOR UPDATE")
-            .bind(a.prover)
-            .execute(tx.conn())
-            .await?;
-    }
-    let standing: Option<Standing> = sqlx::query_as(STANDING)
-        .bind(a.prover)
-        .bind(a.now_ms)
-        .bind(a.epoch)
-        .fetch_optional(tx.conn())
-        .await?;
-    let standing = standing.ok_or_else(|| StoreError::UnknownProver(a.prover.to_owned()))?;
-
-    if let (Some(abandoned), Some(until_ms)) =
-        (standing.abandoned_in_row, standing.suspended_until_ms)
-    {
-        if a.now_ms < until_ms {
-            return Ok(LeaseOutcome::Suspended {
-                abandoned,
-                until_ms,
-            });
-        }
-    }
-    if standing.active >= standing.max_concurrent {
-        return Ok(LeaseOutcome::TooManyLeases {
-            active: standing.active,
-            limit: standing.max_concurrent,
-        });
-    }
-    let used = standing.used.unwrap_or(0);
-    if used >= standing.rate_limit {
-        return Ok(LeaseOutcome::RateLimited {
-            used,
-            limit: standing.rate_limit,
-            epoch_ends_ms: a.epoch_ends_ms,
-        });
-    }
-
-    let Some(lease) = claim_next_job(tx, a.prover, a.now_ms, a.expires_ms).await? else {
-        return Ok(LeaseOutcome::NoWork);
-    };
-    sqlx::query(
-        "INSERT INTO lease_counts (prover, epoch, count) VALUES ($1, $2, 1) \
-         ON CONFLICT (prover, epoch) DO UPDATE SET count = lease_counts.count + 1",
-    )
-    .bind(a.prover)
-    .bind(a.epoch)
-    .execute(tx.conn())
-    .await?;
-    if standing.used.is_none() {
-        // The first lease of an epoch: past epochs are never read again, keep one row per
-        // prover. (Later leases of the epoch find them gone already.)
-        sqlx::query("DELETE FROM lease_counts WHERE prover = $1 AND epoch < $2")
-            .bind(a.prover)
-            .bind(a.epoch)
-            .execute(tx.conn())
-            .await?;
-    }
-    Ok(LeaseOutcome::Leased(lease))
+/// What PostgreSQL's `sheaf_lease` (migration 0014) answers: the prover's [`Standing`], with
+/// NULL limits when it is not registered, and the job it leased, if any.
+#[derive(sqlx::FromRow)]
+struct PgLeaseRow {
+    rate_limit: Option<i64>,
+    max_concurrent: Option<i64>,
+    abandoned_in_row: Option<i64>,
+    suspended_until_ms: Option<i64>,
+    active: Option<i64>,
+    used: Option<i64>,
+    id: Option<JobId>,
+    attempts: Option<i64>,
+    lease_token: Option<i64>,
+    circuit: Option<JobCircuit>,
+    inputs: Option<JobInputs>,
 }
+
+/// [`Store::lease_admitted`] on PostgreSQL: one call of `sheaf_lease`, which runs this
+/// module's statements in the server, in a transaction of its own that commits without
+/// waiting for the WAL flush (see [`claim_next_job`]). It locks the prover's row first, which
+/// serializes the prover's requests across replicas, and reads the counts after the lock.
+async fn lease_on_postgres(store: &Store, a: &Admission) -> Result<LeaseOutcome> {
+    let row: PgLeaseRow = sqlx::query_as("SELECT * FROM sheaf_lease($1, $2, $3, $4)")
+        .bind(&a.prover)
+        .bind(a.now_ms)
+        .bind(a.expires_ms)
+        .bind(a.epoch)
+        .fetch_one(store.writer())
+        .await?;
+    let (Some(rate_limit), Some(max_concurrent), Some(active)) =
+        (row.rate_limit, row.max_concurrent, row.active)
+    else {
+        return Err(StoreError::UnknownProver(a.prover.clone()));
+    };
+    let standing = Standing {
+        rate_limit,
+        max_concurrent,
+        abandoned_in_row: row.abandoned_in_row,
+        suspended_until_ms: row.suspended_until_ms,
+        active,
+        used: row.used,
+    };
+    let claimed = (
+        row.id,
+        row.attempts,
+        row.lease_token,
+        row.circuit,
+        row.inputs,
+    );
+    match (standing.refusal(a), claimed) {
+        (Some(refusal), (None, ..)) => Ok(refusal),
+        (None, (None, ..)) => Ok(LeaseOutcome::NoWork),
+        (None, (Some(id), Some(attempts), Some(lease_token), Some(circuit), Some(inputs))) => {
+            Ok(LeaseOutcome::Leased(
+                ClaimRow {
+                    id,
+                    attempts,
+                    lease_token,
+                    circuit,
+                    inputs,
+                }
+                .into_lease(&a.prover, a.expires_ms),
+            ))
+        }
+        (refusal, _) => Err(StoreError::Corrupt(format!(
+            "sheaf_lease answered a lease the standing refuses ({refusal:?}) or a partial one"
+        ))),
+    }
+}
+
+/// Counts a lease in its prover's (`$1`) epoch (`$2`).
+pub(crate) const COUNT_LEASE: &str = "INSERT INTO lease_counts (prover, epoch, count) \
+     VALUES ($1, $2, 1) \
+     ON CONFLICT (prover, epoch) DO UPDATE SET count = lease_counts.count + 1";
+
+/// Deletes a prover's (`$1`) counts of epochs before `$2`, on the first lease of an epoch: past
+/// epochs are never read again, so one row per prover is kept (later leases of the epoch find
+/// them gone already).
+pub(crate) const FORGET_PAST_EPOCHS: &str =
+    "DELETE FROM lease_counts WHERE prover = $1 AND epoch < $2";
 
 /// The unexpired leases of a prover (`$1`) at `$2`.
 const COUNT_ACTIVE_LEASES: &str = "SELECT COUNT(*) FROM jobs \
@@ -232,20 +270,30 @@ impl Store {
                 StoreError::InvalidArgument(format!("epoch {epoch} of {epoch_ms} ms overflows"))
             })?;
         let admission = Admission {
-            prover,
+            prover: prover.to_owned(),
             now_ms,
             expires_ms,
             epoch,
             epoch_ends_ms,
         };
-        let mut tx = self.begin_lazy_write().await?;
-        let outcome = admit_and_claim(&mut tx, &admission).await;
-        if !matches!(outcome, Ok(LeaseOutcome::Leased(_))) {
-            tx.unchanged();
-        }
-        fail::fail_point!("store::lease::before_commit");
-        let outcome = tx.finish(outcome).await?;
-        fail::fail_point!("store::lease::after_commit");
+        let outcome = match &self.db.group {
+            Some(group) => {
+                let outcome = group.lease(admission).await?;
+                if matches!(outcome, LeaseOutcome::Leased(_)) {
+                    self.changed();
+                }
+                outcome
+            }
+            None => {
+                fail::fail_point!("store::lease::before_commit");
+                let outcome = lease_on_postgres(self, &admission).await?;
+                fail::fail_point!("store::lease::after_commit");
+                if matches!(outcome, LeaseOutcome::Leased(_)) {
+                    self.changed();
+                }
+                outcome
+            }
+        };
         match &outcome {
             LeaseOutcome::Leased(lease) => log_lease(lease),
             LeaseOutcome::NoWork => {}

@@ -62,9 +62,12 @@
 //!   requests' nonces, so a replay is told apart with one insert.
 //! - **Concurrency.** SQLite write transactions start with `BEGIN IMMEDIATE` on the store's
 //!   one write connection, so writers queue in the pool rather than in SQLite's sleeping busy
-//!   handler, and another process's writer is waited for up to [`SQLITE_BUSY_TIMEOUT`].
+//!   handler, and another process's writer is waited for up to [`SQLITE_BUSY_TIMEOUT`]. Leases
+//!   and submissions, the writes on every prover's path, are committed in groups there: one
+//!   transaction, a savepoint per request, one fsync for the group (`group_commit.rs`).
 //!   PostgreSQL claims jobs with `FOR UPDATE SKIP LOCKED`, and sibling submissions serialize on
-//!   their parent's row, so exactly the last of them releases the parent.
+//!   their parent's row, so exactly the last of them releases the parent; a lease and a
+//!   submission are one call each there, to the functions of migration 0014.
 //! - **Durability.** On PostgreSQL a stored proof, an operator action or a registry change is
 //!   durable when its call returns; a lease (and a request's nonce) commits without waiting for the WAL
 //!   flush, so a database crash may forget the last leases granted, as if they had expired
@@ -80,7 +83,9 @@
 //!   engines disagree on (`FOR UPDATE SKIP LOCKED`, `SET LOCAL`, advisory locks) come from the
 //!   engine at hand. A write transaction's work is a function that returns its outcome,
 //!   refusals included; the caller commits an `Ok` and rolls back an `Err`, so no exit of the
-//!   work drops it while reporting success.
+//!   work drops it while reporting success. The two hot writes are the exception: their
+//!   statements are constants run by rusqlite in SQLite's group commit and by PL/pgSQL on
+//!   PostgreSQL, each transaction one call instead of a round trip per statement.
 
 pub mod bench;
 mod blobs;
@@ -88,6 +93,7 @@ mod checkpoint;
 mod claims;
 mod console;
 mod error;
+mod group_commit;
 mod lease;
 mod migrate;
 mod model;

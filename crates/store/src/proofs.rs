@@ -14,6 +14,8 @@
 //! that failed) are swept once older than a grace period, which outlasts any submission in
 //! flight.
 
+use std::path::PathBuf;
+
 use futures::future::try_join_all;
 
 use sheaf_types::{JobId, SequenceId};
@@ -65,6 +67,20 @@ impl Store {
                 Ok(Placed::Object)
             }
             None => Ok(Placed::Row),
+        }
+    }
+
+    /// As [`Store::place_blob`], except that a blob put in a local directory may not be on disk
+    /// yet: the answer then names the folder to flush before the row that names the blob
+    /// commits (see `ProofBlobs::put_unflushed`).
+    pub(crate) async fn place_blob_unflushed(
+        &self,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<(Placed, Option<PathBuf>)> {
+        match &self.blobs {
+            Some(blobs) => Ok((Placed::Object, blobs.put_unflushed(hash, bytes).await?)),
+            None => Ok((Placed::Row, None)),
         }
     }
 
@@ -236,6 +252,19 @@ impl Store {
     }
 }
 
+/// The row of blob `$1`: its bytes `$2` (empty when elsewhere), where they are `$3`, its size
+/// `$4`. Content-addressed: a blob already named is kept once.
+pub(crate) const INSERT_PROOF_ROW: &str = "INSERT INTO proofs (hash, bytes, stored, size) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
+/// What a blob's row holds as `stored`, and its `bytes`, for a blob placed as `placed`.
+pub(crate) fn row_form(bytes: &[u8], placed: Placed) -> (&'static str, &[u8]) {
+    match placed {
+        Placed::Row => ("row", bytes),
+        Placed::Object => ("object", &[][..]),
+    }
+}
+
 /// Inserts the row naming blob `hash` (kept once: an identical proof already stored is left as
 /// it is).
 pub(crate) async fn insert_proof_row(
@@ -246,20 +275,14 @@ pub(crate) async fn insert_proof_row(
 ) -> Result<()> {
     let size = i64::try_from(bytes.len())
         .map_err(|_| StoreError::InvalidArgument("a proof larger than 2^63 bytes".into()))?;
-    let (stored, bytes) = match placed {
-        Placed::Row => ("row", bytes),
-        Placed::Object => ("object", &[][..]),
-    };
-    sqlx::query(
-        "INSERT INTO proofs (hash, bytes, stored, size) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(hash)
-    .bind(bytes)
-    .bind(stored)
-    .bind(size)
-    .execute(tx.conn())
-    .await?;
+    let (stored, bytes) = row_form(bytes, placed);
+    sqlx::query(INSERT_PROOF_ROW)
+        .bind(hash)
+        .bind(bytes)
+        .bind(stored)
+        .bind(size)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 

@@ -29,6 +29,21 @@ pub(crate) struct ClaimRow {
     pub(crate) inputs: JobInputs,
 }
 
+impl ClaimRow {
+    /// The lease this claim granted `prover` until `expires_ms`.
+    pub(crate) fn into_lease(self, prover: &str, expires_ms: i64) -> crate::model::Lease {
+        crate::model::Lease {
+            job: self.id,
+            token: self.lease_token,
+            attempt: self.attempts,
+            holder: prover.to_owned(),
+            expires_ms,
+            circuit: self.circuit,
+            inputs: self.inputs,
+        }
+    }
+}
+
 /// A row of `provers`; keys are checked to be 32 bytes.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProverRow {

@@ -13,6 +13,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Transac
 use crate::blobs::ProofBlobs;
 use crate::checkpoint::{Checkpointer, SQLITE_AUTOCHECKPOINT_PAGES};
 use crate::error::{Result, StoreError};
+use crate::group_commit::GroupCommit;
 
 /// File name of the SQLite database inside a data directory.
 pub const SQLITE_FILE_NAME: &str = "sheaf.db";
@@ -72,6 +73,8 @@ pub(crate) struct Db {
     pub(crate) write: AnyPool,
     pub(crate) read: AnyPool,
     checkpointer: Option<Arc<Checkpointer>>,
+    /// SQLite's committer of leases and submissions ([`GroupCommit`]); `None` on PostgreSQL.
+    pub(crate) group: Option<GroupCommit>,
     /// Counts this process's writes ([`Store::write_generation`]).
     writes: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -197,6 +200,7 @@ impl Store {
                         write: pool.clone(),
                         read: pool,
                         checkpointer: None,
+                        group: None,
                         writes: Arc::default(),
                     },
                     blobs: None,
@@ -224,17 +228,24 @@ impl Store {
         let write = sqlite_write_pool().connect(url).await?;
         let checkpointer = Checkpointer::start(&options, write.clone()).await?;
         let read = sqlite_pool(SQLITE_MAX_CONNECTIONS).connect(url).await?;
-        let store = Store {
+        let mut store = Store {
             db: Db {
                 engine: Engine::Sqlite,
                 write,
                 read,
                 checkpointer: Some(checkpointer),
+                group: None,
                 writes: Arc::default(),
             },
             blobs: None,
         };
         store.migrate().await?;
+        // Opened on the migrated schema.
+        store.db.group = Some(GroupCommit::start(
+            options.get_filename(),
+            &sqlite_pragmas(),
+            store.db.write.clone(),
+        )?);
         Ok(store)
     }
 

@@ -6,9 +6,8 @@ use sheaf_types::JobId;
 
 use crate::error::{Result, StoreError};
 use crate::model::{JobStatus, RewardEntry, SubmitOutcome};
-use crate::proofs::{insert_proof_row, Placed};
+use crate::proofs::{row_form, Placed};
 use crate::rows::hex;
-use crate::store::{Engine, WriteTx};
 use crate::Store;
 
 /// Lowercase hex SHA-256 of `bytes`: the address of a proof blob.
@@ -51,24 +50,34 @@ impl Store {
         }
         let hash = proof_hash(proof);
         // The blob first, outside the transaction: the row that names it is written only once
-        // it is whole (a put that fails leaves nothing referenced).
-        let placed = self.place_blob(&hash, proof).await?;
+        // it is whole (a put that fails leaves nothing referenced). A group commit flushes the
+        // blobs of all its submissions at once, before its commit.
+        let (placed, flush) = match self.db.group {
+            Some(_) => self.place_blob_unflushed(&hash, proof).await?,
+            None => (self.place_blob(&hash, proof).await?, None),
+        };
         let submission = Submission {
             job,
             token,
-            prover,
-            proof,
+            prover: prover.to_owned(),
+            proof: proof.to_vec(),
             placed,
+            flush,
             hash,
             reward,
             now_ms,
             prove_ms,
         };
-        let mut tx = self.begin_write().await?;
-        let outcome = store_proof(&mut tx, &submission).await;
-        fail::fail_point!("store::submit::before_commit");
-        let outcome = tx.finish(outcome).await?;
-        fail::fail_point!("store::submit::after_commit");
+        let outcome = match &self.db.group {
+            Some(group) => group.submit(submission).await?,
+            None => {
+                fail::fail_point!("store::submit::before_commit");
+                let outcome = submit_on_postgres(self, &submission).await?;
+                fail::fail_point!("store::submit::after_commit");
+                outcome
+            }
+        };
+        self.changed();
         if outcome.sequence_proved && placed == Placed::Object {
             // The top proof went into its row: its object is a copy nobody reads.
             if let Some(blobs) = &self.blobs {
@@ -91,118 +100,124 @@ impl Store {
     }
 }
 
-/// One submission, as [`Store::submit_proof`] takes it.
-struct Submission<'a> {
-    job: JobId,
-    token: i64,
-    prover: &'a str,
-    proof: &'a [u8],
-    placed: Placed,
-    hash: String,
-    reward: RewardEntry,
-    now_ms: i64,
-    prove_ms: Option<i64>,
+/// What PostgreSQL's `sheaf_submit` (migration 0014) answers.
+#[derive(sqlx::FromRow)]
+struct PgSubmitRow {
+    /// The job's state when the lease was not current (`unknown`: no such job); `None` when
+    /// the proof was stored.
+    refused_status: Option<String>,
+    parent_ready: Option<JobId>,
+    /// 1 when the sequence is now proved (`Any` decodes no booleans).
+    sequence_proved: i64,
 }
 
-/// The body of [`Store::submit_proof`], inside its write transaction. A refusal is an error,
-/// so the blob written first is rolled back with the rest.
-async fn store_proof(tx: &mut WriteTx, s: &Submission<'_>) -> Result<SubmitOutcome> {
-    let job = s.job;
-    // The blob's row first: the job's row references it.
-    insert_proof_row(tx, &s.hash, s.proof, s.placed).await?;
-    // Takes effect only under the current lease. On PostgreSQL a concurrent submission of the
-    // same job waits for this row, then finds it proved and changes nothing.
-    let proved: Option<Option<JobId>> = sqlx::query_scalar(
-        "UPDATE jobs SET status = 'proved', proof_hash = $5, proved_by = $3, \
-         proved_ms = $4, prove_ms = $6, lease_holder = NULL, lease_expires_ms = NULL \
-         WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
-         AND lease_holder = $3 AND lease_expires_ms > $4 \
-         RETURNING parent",
+/// A submission whose blob is placed, as [`Store::submit_proof`] stores it.
+pub(crate) struct Submission {
+    pub(crate) job: JobId,
+    pub(crate) token: i64,
+    pub(crate) prover: String,
+    pub(crate) proof: Vec<u8>,
+    pub(crate) placed: Placed,
+    /// The folder holding the blob, when it is in a local directory and not flushed yet: it
+    /// must be flushed before the row naming the blob commits.
+    pub(crate) flush: Option<std::path::PathBuf>,
+    pub(crate) hash: String,
+    pub(crate) reward: RewardEntry,
+    pub(crate) now_ms: i64,
+    pub(crate) prove_ms: Option<i64>,
+}
+
+/// [`Store::submit_proof`] on PostgreSQL, its blob placed: one call of `sheaf_submit`, which
+/// runs this module's statements in the server in one durable transaction. It locks the job's
+/// row first, so a concurrent submission of the same job waits, then finds it proved; and the
+/// parent's before releasing it, so sibling submissions serialize there and exactly the last
+/// of them releases it.
+async fn submit_on_postgres(store: &Store, s: &Submission) -> Result<SubmitOutcome> {
+    let size = i64::try_from(s.proof.len())
+        .map_err(|_| StoreError::InvalidArgument("a proof larger than 2^63 bytes".into()))?;
+    let (stored, bytes) = row_form(&s.proof, s.placed);
+    let row: PgSubmitRow = sqlx::query_as(
+        "SELECT * FROM sheaf_submit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(job)
+    .bind(s.job)
+    .bind(s.job.sequence)
     .bind(s.token)
-    .bind(s.prover)
+    .bind(&s.prover)
     .bind(s.now_ms)
     .bind(&s.hash)
+    .bind(bytes)
+    .bind(stored)
+    .bind(size)
+    // The proof again only when it may have to go into the root's row.
+    .bind(match s.placed {
+        Placed::Object => &s.proof[..],
+        Placed::Row => &[][..],
+    })
     .bind(s.prove_ms)
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(parent) = proved else {
-        let status: Option<JobStatus> = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
-            .bind(job)
-            .fetch_optional(tx.conn())
-            .await?;
-        return Err(match status.ok_or(StoreError::UnknownJob(job))? {
-            JobStatus::Proved => StoreError::AlreadyProved(job),
-            _ => StoreError::StaleLease {
-                job,
-                token: s.token,
-            },
-        });
-    };
-    if parent.is_none() && s.placed == Placed::Object {
-        // The top proof, which the chain verifies, stays in its row (see `crate::proofs`).
-        sqlx::query("UPDATE proofs SET stored = 'row', bytes = $2 WHERE hash = $1")
-            .bind(&s.hash)
-            .bind(s.proof)
-            .execute(tx.conn())
-            .await?;
-    }
-    // An accepted proof ends the prover's run of abandoned leases: its next abandonment
-    // starts the back-off from the base again.
-    sqlx::query("UPDATE prover_backoff SET abandoned_in_row = 0 WHERE prover = $1")
-        .bind(s.prover)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query(
-        "INSERT INTO rewards (job, sequence, prover, worker_pk, work_units, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(job)
-    .bind(job.sequence)
-    .bind(s.prover)
     .bind(s.reward.worker_pk.as_slice())
     .bind(s.reward.work_units)
-    .bind(s.now_ms)
-    .execute(tx.conn())
+    .fetch_one(store.writer())
     .await?;
-
-    let mut outcome = SubmitOutcome {
-        proof_hash: s.hash.clone(),
-        parent_ready: None,
-        sequence_proved: false,
-    };
-    match parent {
-        Some(parent) => {
-            if tx.engine == Engine::Postgres {
-                // Lock order is child, then parent. Sibling submissions serialize here, and
-                // the release below, a statement of its own, reads the siblings after the
-                // lock: the last of them sees all the others proved (no write skew). SQLite's
-                // one writer serializes them anyway.
-                sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
-                    .bind(parent)
-                    .execute(tx.conn())
-                    .await?;
-            }
-            // A cancelled parent stays cancelled; only a waiting one is released.
-            outcome.parent_ready = sqlx::query_scalar(
-                "UPDATE jobs SET status = 'ready' WHERE id = $1 AND status = 'waiting' \
-                 AND NOT EXISTS \
-                 (SELECT 1 FROM jobs WHERE parent = $1 AND status <> 'proved') \
-                 RETURNING id",
-            )
-            .bind(parent)
-            .fetch_optional(tx.conn())
-            .await?;
-        }
-        None => {
-            sqlx::query("UPDATE sequences SET proved_ms = $2 WHERE id = $1")
-                .bind(job.sequence)
-                .bind(s.now_ms)
-                .execute(tx.conn())
-                .await?;
-            outcome.sequence_proved = true;
-        }
+    if let Some(status) = row.refused_status {
+        let status =
+            match status.as_str() {
+                "unknown" => None,
+                other => Some(other.parse::<JobStatus>().map_err(|e| {
+                    StoreError::Corrupt(format!("stored job status {other:?}: {e}"))
+                })?),
+            };
+        return Err(not_proved(s.job, s.token, status));
     }
-    Ok(outcome)
+    Ok(SubmitOutcome {
+        proof_hash: s.hash.clone(),
+        parent_ready: row.parent_ready,
+        sequence_proved: row.sequence_proved == 1,
+    })
+}
+
+/// Marks job `$1` proved by `$3` at `$4` with proof `$5` and reported proving time `$6`, if
+/// it is leased to `$3` under token `$2` and the lease has not expired; returns its parent.
+pub(crate) const PROVE_JOB: &str = "UPDATE jobs SET status = 'proved', proof_hash = $5, \
+     proved_by = $3, proved_ms = $4, prove_ms = $6, lease_holder = NULL, \
+     lease_expires_ms = NULL \
+     WHERE id = $1 AND status = 'leased' AND lease_token = $2 \
+     AND lease_holder = $3 AND lease_expires_ms > $4 \
+     RETURNING parent";
+
+/// The state of job `$1`.
+pub(crate) const STATUS_OF_JOB: &str = "SELECT status FROM jobs WHERE id = $1";
+
+/// Puts the bytes `$2` of the top proof `$1`, which the chain verifies, into its row (see
+/// `crate::proofs`).
+pub(crate) const TOP_PROOF_INTO_ROW: &str =
+    "UPDATE proofs SET stored = 'row', bytes = $2 WHERE hash = $1";
+
+/// Ends prover `$1`'s run of abandoned leases: an accepted proof means its next abandonment
+/// starts the back-off from the base again.
+pub(crate) const RESET_BACKOFF: &str =
+    "UPDATE prover_backoff SET abandoned_in_row = 0 WHERE prover = $1";
+
+/// A proved job's one reward entry: job, sequence, prover, worker key, work units, time.
+pub(crate) const INSERT_REWARD: &str = "INSERT INTO rewards \
+     (job, sequence, prover, worker_pk, work_units, created_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Makes parent `$1` ready once no child of it is unproved; returns it if so. A cancelled
+/// parent stays cancelled; only a waiting one is released.
+pub(crate) const RELEASE_PARENT: &str = "UPDATE jobs SET status = 'ready' \
+     WHERE id = $1 AND status = 'waiting' \
+     AND NOT EXISTS (SELECT 1 FROM jobs WHERE parent = $1 AND status <> 'proved') \
+     RETURNING id";
+
+/// Records sequence `$1` as proved at `$2`.
+pub(crate) const SEQUENCE_PROVED: &str = "UPDATE sequences SET proved_ms = $2 WHERE id = $1";
+
+/// Why a submission for `job` under `token` took no effect, from the job's state: already
+/// proved, unknown, or a lease that is not current.
+pub(crate) fn not_proved(job: JobId, token: i64, status: Option<JobStatus>) -> StoreError {
+    match status {
+        None => StoreError::UnknownJob(job),
+        Some(JobStatus::Proved) => StoreError::AlreadyProved(job),
+        Some(_) => StoreError::StaleLease { job, token },
+    }
 }

@@ -1,0 +1,2 @@
+-- Nothing: on SQLite, leases and submissions run in the store's process, committed in groups
+-- (the store crate's `group_commit` module). PostgreSQL's 0014 adds them as functions.
