@@ -24,6 +24,9 @@
 //! back its savepoint only; the others commit. A commit that fails fails every request of the
 //! group, and none took effect. Requests that arrive while a group commits form the next one,
 //! so a lone request waits for no timer, and under load one fsync serves many submissions.
+//! A request whose caller is cancelled once it is queued still runs: a submission then takes
+//! effect (its prover's retry finds the job proved), a lease is granted to nobody listening
+//! and expires, as a lease whose answer was lost on the network does.
 //!
 //! The statements are `lease.rs`'s and `submit.rs`'s constants, which PostgreSQL runs as the
 //! functions of migration 0014 (one call per transaction there); their `$N` parameters are

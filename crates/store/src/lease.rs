@@ -65,7 +65,8 @@ pub(crate) fn claim_sql(engine: Engine) -> String {
     )
 }
 
-/// A prover's lease request and the epoch its rate is counted in, for [`admit_and_claim`].
+/// A prover's lease request and the epoch its rate is counted in, as
+/// [`Store::lease_admitted`] takes it to either engine.
 pub(crate) struct Admission {
     pub(crate) prover: String,
     pub(crate) now_ms: i64,
@@ -74,7 +75,7 @@ pub(crate) struct Admission {
     pub(crate) epoch_ends_ms: i64,
 }
 
-/// What [`admit_and_claim`] reads of a prover before it leases: its limits, its back-off, its
+/// What [`Store::lease_admitted`] reads of a prover before it leases: its limits, its back-off, its
 /// unexpired leases and the leases it was granted in the current epoch.
 pub(crate) struct Standing {
     pub(crate) rate_limit: i64,

@@ -1,5 +1,5 @@
--- A lease and a submission as one call each (see the store crate's `pg_calls` module): the
--- statements of `lease.rs` and `submit.rs` run inside the server, so a lease→submit cycle is
+-- A lease and a submission as one call each (called from the store crate's `lease.rs` and
+-- `submit.rs`): their statements run inside the server, so a lease→submit cycle is
 -- two round trips instead of fifteen. Each function runs as its caller's one statement, in a
 -- transaction of its own; each statement inside reads a snapshot of its own (READ COMMITTED,
 -- VOLATILE), so a count read after a row lock was waited for sees what the lock's holder
