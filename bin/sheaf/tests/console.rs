@@ -364,7 +364,7 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
             if finalized
                 && roots_proved
                 && state["blocks"] == SEQUENCES
-                && state["settled"] == SEQUENCES.to_string()
+                && state["settled"].as_str() == Some(SEQUENCES.to_string().as_str())
             {
                 break;
             }
