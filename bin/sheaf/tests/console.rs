@@ -292,32 +292,41 @@ fn console_in_a_browser_shows_a_devnet_tree_fill_in_settle_and_survive_a_killed_
         wait_for(&browser, "the stream", Duration::from_secs(20),
             "return document.getElementById('connection').dataset.connection === 'live'").await;
 
-        // A prover holding a lease, as the page shows it: SIGKILL its process.
-        let victim = wait_for(&browser, "a leased job", Duration::from_secs(120), r#"
-            const job = document.querySelector('.job[data-status="leased"][data-prover]');
-            if (!job) return null;
-            const row = document.querySelector('#provers tr[data-prover="' + job.dataset.prover + '"]');
-            return row ? { prover: job.dataset.prover, key: row.dataset.publicKey } : null;
-        "#).await;
-        let prover = victim["prover"].as_str().unwrap().to_owned();
-        let public_key = victim["key"].as_str().unwrap();
-        let key_file = (1..=2)
-            .map(|i| data.join(format!("prover-{i}.key")))
-            .find(|path| {
-                sheaf_prover::ProverKey::read(path).is_ok_and(|k| k.public_key_hex() == public_key)
-            })
-            .expect("the leasing prover's key file");
-        let pid = prover_pid(&key_file).expect("the leasing prover's process");
-        let killed = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
-        assert!(killed.success());
-        // What it held when it died: its leases stay on the page until they expire.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let held = browser.eval(&format!(r#"
-            return Array.from(document.querySelectorAll('.job[data-status="leased"][data-prover="{prover}"]'))
-                .map(j => j.dataset.job);
-        "#)).await;
-        let held: Vec<String> = serde_json::from_value(held).unwrap();
-        assert!(!held.is_empty(), "{prover} held no lease when killed");
+        // A prover holding a lease, as the page shows it: SIGKILL its process. It is stopped
+        // (SIGSTOP) first, so what the page shows it holding cannot change under the test; one
+        // that finished its job meanwhile is let go on (SIGCONT) and another chosen.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let (prover, held) = loop {
+            let victim = wait_for(&browser, "a leased job", Duration::from_secs(120), r#"
+                const job = document.querySelector('.job[data-status="leased"][data-prover]');
+                if (!job) return null;
+                const row = document.querySelector('#provers tr[data-prover="' + job.dataset.prover + '"]');
+                return row ? { prover: job.dataset.prover, key: row.dataset.publicKey } : null;
+            "#).await;
+            let prover = victim["prover"].as_str().unwrap().to_owned();
+            let public_key = victim["key"].as_str().unwrap();
+            let key_file = (1..=2)
+                .map(|i| data.join(format!("prover-{i}.key")))
+                .find(|path| {
+                    sheaf_prover::ProverKey::read(path).is_ok_and(|k| k.public_key_hex() == public_key)
+                })
+                .expect("the leasing prover's key file");
+            let pid = prover_pid(&key_file).expect("the leasing prover's process").to_string();
+            assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+            // What it holds, stopped: a submission already sent lands within this wait.
+            tokio::time::sleep(Duration::from_millis(750)).await;
+            let held = browser.eval(&format!(r#"
+                return Array.from(document.querySelectorAll('.job[data-status="leased"][data-prover="{prover}"]'))
+                    .map(j => j.dataset.job);
+            "#)).await;
+            let held: Vec<String> = serde_json::from_value(held).unwrap();
+            if !held.is_empty() {
+                assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+                break (prover, held);
+            }
+            assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+            assert!(Instant::now() < deadline, "no prover was seen holding a lease while stopped");
+        };
 
         // Each of its jobs turns back to ready (the lease expired), then another prover proves it.
         for job in &held {
