@@ -156,41 +156,22 @@ impl ProofBlobs {
     }
 
     /// Writes `bytes` as the blob `hash`, whole or not at all; on a local directory it is on
-    /// disk when this returns.
+    /// disk (the file and the folder entry its rename made) when this returns.
     pub(crate) async fn put(&self, hash: &str, bytes: &[u8]) -> Result<()> {
-        if let Some(folder) = self.put_unflushed(hash, bytes).await? {
-            let file = folder.join(hash);
-            tokio::task::spawn_blocking(move || sync_file_and_folder(&file))
-                .await
-                .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        }
-        Ok(())
-    }
-
-    /// Writes `bytes` as the blob `hash`, whole or not at all. On S3 it is stored when this
-    /// returns, and the answer is `None`; in a local directory it may still be in the page
-    /// cache, and the answer is the folder to flush ([`flush_folders`]) before a row names it.
-    pub(crate) async fn put_unflushed(&self, hash: &str, bytes: &[u8]) -> Result<Option<PathBuf>> {
         let path = blob_path(hash);
         self.objects
             .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes)))
             .await
             .map_err(|e| blob_error("writing a proof blob", e))?;
-        match &self.local {
-            None => Ok(None),
-            Some(local) => {
-                let file = local
-                    .path_to_filesystem(&path)
-                    .map_err(|e| blob_error("locating a proof blob", e))?;
-                if !cfg!(target_os = "linux") {
-                    let file = file.clone();
-                    tokio::task::spawn_blocking(move || std::fs::File::open(file)?.sync_all())
-                        .await
-                        .map_err(std::io::Error::other)??;
-                }
-                Ok(file.parent().map(std::path::Path::to_path_buf))
-            }
+        if let Some(local) = &self.local {
+            let file = local
+                .path_to_filesystem(&path)
+                .map_err(|e| blob_error("locating a proof blob", e))?;
+            tokio::task::spawn_blocking(move || sync_file_and_folder(&file))
+                .await
+                .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
         }
+        Ok(())
     }
 
     /// The blob `hash`.
@@ -246,37 +227,6 @@ fn blob_path(hash: &str) -> Path {
 /// Whether `name` is a blob's name: 64 lowercase hex digits.
 fn is_hash(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Flushes the filesystems holding `folders`, each once: every blob written into them (its
-/// bytes and the folder entry its rename made) is then on disk. One `syncfs` serves a whole
-/// group of submissions where a file and its folder each took an fsync of their own (on Linux;
-/// elsewhere each folder's files are fsynced one by one). It also flushes whatever else on that
-/// filesystem is dirty, which on a data volume of its own is the store's own writes.
-pub(crate) fn flush_folders<'a>(
-    folders: impl IntoIterator<Item = &'a std::path::Path>,
-) -> Result<()> {
-    let mut flushed = std::collections::BTreeSet::new();
-    for folder in folders {
-        if flushed.insert(folder) {
-            flush_folder(folder)?;
-        }
-    }
-    Ok(())
-}
-
-#[cfg(target_os = "linux")]
-fn flush_folder(folder: &std::path::Path) -> Result<()> {
-    rustix::fs::syncfs(std::fs::File::open(folder)?).map_err(std::io::Error::from)?;
-    Ok(())
-}
-
-/// Without `syncfs`, [`ProofBlobs::put_unflushed`] flushed each file already: the folder's
-/// entries are left.
-#[cfg(not(target_os = "linux"))]
-fn flush_folder(folder: &std::path::Path) -> Result<()> {
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(())
 }
 
 /// Flushes a renamed-into-place file and the folder entry that names it.

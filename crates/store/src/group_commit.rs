@@ -47,7 +47,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use sheaf_types::{JobCircuit, JobInputs};
 
-use crate::blobs::flush_folders;
 use crate::error::{Result, StoreError};
 use crate::lease::{claim_sql, Admission, Standing, COUNT_LEASE, FORGET_PAST_EPOCHS, STANDING};
 use crate::model::{JobStatus, Lease, LeaseOutcome, SubmitOutcome};
@@ -210,16 +209,6 @@ fn run_group(
         // Dropped otherwise: rolled back to where the request began.
         answers.push(answer);
     }
-    // The blobs the rows name reach the disk before the rows do.
-    flush_folders(
-        requests
-            .iter()
-            .zip(&answers)
-            .filter_map(|(request, answer)| match (request, answer) {
-                (Request::Submit(submission), Ok(_)) => submission.flush.as_deref(),
-                _ => None,
-            }),
-    )?;
     let leases = requests.iter().any(|r| matches!(r, Request::Lease(_)));
     if leases {
         fail::fail_point!("store::lease::before_commit");

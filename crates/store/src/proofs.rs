@@ -14,8 +14,6 @@
 //! that failed) are swept once older than a grace period, which outlasts any submission in
 //! flight.
 
-use std::path::PathBuf;
-
 use futures::future::try_join_all;
 
 use sheaf_types::{JobId, SequenceId};
@@ -67,20 +65,6 @@ impl Store {
                 Ok(Placed::Object)
             }
             None => Ok(Placed::Row),
-        }
-    }
-
-    /// As [`Store::place_blob`], except that a blob put in a local directory may not be on disk
-    /// yet: the answer then names the folder to flush before the row that names the blob
-    /// commits (see `ProofBlobs::put_unflushed`).
-    pub(crate) async fn place_blob_unflushed(
-        &self,
-        hash: &str,
-        bytes: &[u8],
-    ) -> Result<(Placed, Option<PathBuf>)> {
-        match &self.blobs {
-            Some(blobs) => Ok((Placed::Object, blobs.put_unflushed(hash, bytes).await?)),
-            None => Ok((Placed::Row, None)),
         }
     }
 

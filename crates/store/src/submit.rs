@@ -49,20 +49,18 @@ impl Store {
             )));
         }
         let hash = proof_hash(proof);
-        // The blob first, outside the transaction: the row that names it is written only once
-        // it is whole (a put that fails leaves nothing referenced). A group commit flushes the
-        // blobs of all its submissions at once, before its commit.
-        let (placed, flush) = match self.db.group {
-            Some(_) => self.place_blob_unflushed(&hash, proof).await?,
-            None => (self.place_blob(&hash, proof).await?, None),
-        };
+        // The blob first, outside the transaction and on disk before it is queued: the row
+        // that names it is written only once it is whole (a put that fails leaves nothing
+        // referenced). Submitters flush their own blobs side by side while the committer
+        // commits the previous group (flushing all of a group's blobs inside its commit, one
+        // `syncfs`, measured 12–16 % fewer cycles/s; see the README).
+        let placed = self.place_blob(&hash, proof).await?;
         let submission = Submission {
             job,
             token,
             prover: prover.to_owned(),
             proof: proof.to_vec(),
             placed,
-            flush,
             hash,
             reward,
             now_ms,
@@ -118,9 +116,6 @@ pub(crate) struct Submission {
     pub(crate) prover: String,
     pub(crate) proof: Vec<u8>,
     pub(crate) placed: Placed,
-    /// The folder holding the blob, when it is in a local directory and not flushed yet: it
-    /// must be flushed before the row naming the blob commits.
-    pub(crate) flush: Option<std::path::PathBuf>,
     pub(crate) hash: String,
     pub(crate) reward: RewardEntry,
     pub(crate) now_ms: i64,
