@@ -41,12 +41,16 @@ async fn bench_store_reports_each_client_count_and_stores_every_cycle() {
     ]);
     assert_eq!(summary["engine"], "sqlite");
     assert_eq!(summary["blob_bytes"], 2000);
-    // By default the blobs go to a `proofs` folder beside the SQLite file, a file each (the
-    // bench's trees are too large for 16 cycles to reach a root, whose proof stays in its row).
+    // By default the blobs go to a `proofs` folder beside the SQLite file, appended to segment
+    // files (the bench's trees are too large for 16 cycles to reach a root, whose proof stays
+    // in its row).
     let proofs = dir.path().join("new").join("proofs");
     assert_eq!(summary["proof_store"], proofs.display().to_string());
-    let files = std::fs::read_dir(proofs.join("proofs")).unwrap().count();
-    assert_eq!(files, 16);
+    let segment_bytes: u64 = std::fs::read_dir(proofs.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(segment_bytes, 16 * 2000);
     let runs = summary["runs"].as_array().unwrap();
     let counted: Vec<(u64, u64)> = runs
         .iter()

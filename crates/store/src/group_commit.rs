@@ -282,8 +282,16 @@ fn store_proof(conn: &Connection, s: &Submission) -> Result<SubmitOutcome> {
     })?;
     let size = i64::try_from(s.proof.len())
         .map_err(|_| StoreError::InvalidArgument("a proof larger than 2^63 bytes".into()))?;
-    let (stored, bytes) = row_form(&s.proof, s.placed);
-    prepare(conn, INSERT_PROOF_ROW, &[&s.hash, &bytes, &stored, &size])?.raw_execute()?;
+    let row = row_form(&s.proof, s.placed);
+    let args: [&dyn ToSql; 6] = [
+        &s.hash,
+        &row.bytes,
+        &row.stored,
+        &size,
+        &row.segment,
+        &row.offset,
+    ];
+    prepare(conn, INSERT_PROOF_ROW, &args)?.raw_execute()?;
     let proved: Option<Option<String>> = {
         let args: [&dyn ToSql; 6] = [&job, &s.token, &s.prover, &s.now_ms, &s.hash, &s.prove_ms];
         let mut statement = prepare(conn, PROVE_JOB, &args)?;
@@ -299,7 +307,7 @@ fn store_proof(conn: &Connection, s: &Submission) -> Result<SubmitOutcome> {
         let status = status.map(parse::<JobStatus>).transpose()?;
         return Err(not_proved(s.job, s.token, status));
     };
-    if parent.is_none() && s.placed == Placed::Object {
+    if parent.is_none() && s.placed != Placed::Row {
         prepare(conn, TOP_PROOF_INTO_ROW, &[&s.hash, &s.proof])?.raw_execute()?;
     }
     prepare(conn, RESET_BACKOFF, &[&s.prover])?.raw_execute()?;

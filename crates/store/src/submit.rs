@@ -77,7 +77,8 @@ impl Store {
         };
         self.changed();
         if outcome.sequence_proved && placed == Placed::Object {
-            // The top proof went into its row: its object is a copy nobody reads.
+            // The top proof went into its row: its object is a copy nobody reads (a
+            // segment's copy goes with its segment).
             if let Some(blobs) = &self.blobs {
                 if let Err(e) = blobs.delete(&outcome.proof_hash).await {
                     tracing::warn!(target: "sheaf::store", %job, error = %e, "top proof's object copy not deleted");
@@ -98,7 +99,7 @@ impl Store {
     }
 }
 
-/// What PostgreSQL's `sheaf_submit` (migration 0014) answers.
+/// What PostgreSQL's `sheaf_submit` (migrations 0014 and 0015) answers.
 #[derive(sqlx::FromRow)]
 struct PgSubmitRow {
     /// The job's state when the lease was not current (`unknown`: no such job); `None` when
@@ -130,9 +131,10 @@ pub(crate) struct Submission {
 async fn submit_on_postgres(store: &Store, s: &Submission) -> Result<SubmitOutcome> {
     let size = i64::try_from(s.proof.len())
         .map_err(|_| StoreError::InvalidArgument("a proof larger than 2^63 bytes".into()))?;
-    let (stored, bytes) = row_form(&s.proof, s.placed);
+    let form = row_form(&s.proof, s.placed);
     let row: PgSubmitRow = sqlx::query_as(
-        "SELECT * FROM sheaf_submit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "SELECT * FROM sheaf_submit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15)",
     )
     .bind(s.job)
     .bind(s.job.sequence)
@@ -140,17 +142,19 @@ async fn submit_on_postgres(store: &Store, s: &Submission) -> Result<SubmitOutco
     .bind(&s.prover)
     .bind(s.now_ms)
     .bind(&s.hash)
-    .bind(bytes)
-    .bind(stored)
+    .bind(form.bytes)
+    .bind(form.stored)
     .bind(size)
     // The proof again only when it may have to go into the root's row.
     .bind(match s.placed {
-        Placed::Object => &s.proof[..],
         Placed::Row => &[][..],
+        Placed::Object | Placed::Segment { .. } => &s.proof[..],
     })
     .bind(s.prove_ms)
     .bind(s.reward.worker_pk.as_slice())
     .bind(s.reward.work_units)
+    .bind(form.segment)
+    .bind(form.offset)
     .fetch_one(store.writer())
     .await?;
     if let Some(status) = row.refused_status {
@@ -184,8 +188,8 @@ pub(crate) const STATUS_OF_JOB: &str = "SELECT status FROM jobs WHERE id = $1";
 
 /// Puts the bytes `$2` of the top proof `$1`, which the chain verifies, into its row (see
 /// `crate::proofs`).
-pub(crate) const TOP_PROOF_INTO_ROW: &str =
-    "UPDATE proofs SET stored = 'row', bytes = $2 WHERE hash = $1";
+pub(crate) const TOP_PROOF_INTO_ROW: &str = "UPDATE proofs \
+     SET stored = 'row', bytes = $2, segment = NULL, seg_offset = NULL WHERE hash = $1";
 
 /// Ends prover `$1`'s run of abandoned leases: an accepted proof means its next abandonment
 /// starts the back-off from the base again.

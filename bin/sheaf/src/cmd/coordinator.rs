@@ -404,7 +404,7 @@ pub struct CoordinatorSettings {
 #[derive(Args, Debug, Clone, Default)]
 pub struct ProofStoreArg {
     /// Where proof blobs are kept, referenced by hash from the store: a directory (or
-    /// `file:///DIR`), or `s3://BUCKET[/PREFIX]` on an S3-compatible service, which several
+    /// `file:///DIR`; blobs are appended to segment files there), or `s3://BUCKET[/PREFIX]` on an S3-compatible service, which several
     /// coordinators on one PostgreSQL database share (configured by `AWS_ENDPOINT`,
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, and `AWS_ALLOW_HTTP=true`
     /// for a plain-HTTP endpoint), or `database` to keep them in the store's rows. Default: a

@@ -23,9 +23,9 @@ async fn with_directory(store: Store) -> (Store, tempfile::TempDir) {
     (store.with_proof_blobs(blobs), dir)
 }
 
-/// The blob files a directory store holds.
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("proofs"))
+/// The files in a directory store's folder `folder` (`proofs`, `segments`).
+fn files_in(dir: &Path, folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(folder))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -33,56 +33,62 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// The one segment file of a directory store.
+fn only_segment(dir: &Path) -> PathBuf {
+    let names = files_in(dir, "segments");
+    assert_eq!(names.len(), 1, "one segment per opened store: {names:?}");
+    dir.join("segments").join(&names[0])
+}
+
 #[tokio::test]
-async fn blobs_go_to_the_directory_named_by_hash_and_the_top_proof_stays_in_its_row() {
+async fn blobs_are_appended_to_a_segment_file_and_the_top_proof_stays_in_its_row() {
     each_engine(|db| async move {
         let (store, dir) = with_directory(db.connect().await).await;
         plan(&store, 1, 2, 2).await;
-        let (first, outcome) = prove_next(&store, "p").await;
+        let (first, _) = prove_next(&store, "p").await;
         assert_eq!(
-            files_in(dir.path()),
-            vec![outcome.proof_hash.clone()],
-            "the leaf's blob is a file named by its hash"
+            std::fs::read(only_segment(dir.path())).unwrap(),
+            proof_for(first.job),
+            "the leaf's blob is the segment's first bytes"
         );
+        let (second, _) = prove_next(&store, "p").await;
         assert_eq!(
-            std::fs::read(dir.path().join("proofs").join(&outcome.proof_hash)).unwrap(),
-            proof_for(first.job)
+            std::fs::read(only_segment(dir.path())).unwrap(),
+            [proof_for(first.job), proof_for(second.job)].concat(),
+            "the next blob follows it"
         );
-        prove_next(&store, "p").await;
+        assert!(
+            files_in(dir.path(), "proofs").is_empty(),
+            "no file per blob"
+        );
         let root = JobId::new(SequenceId(1), 1, 0);
         let children = store.child_proofs(root).await.unwrap();
         assert_eq!(
-            children
-                .iter()
-                .map(|(job, bytes)| (*job, bytes.clone()))
-                .collect::<Vec<_>>(),
+            children,
             vec![
-                (
-                    JobId::new(SequenceId(1), 0, 0),
-                    proof_for(JobId::new(SequenceId(1), 0, 0))
-                ),
-                (
-                    JobId::new(SequenceId(1), 0, 1),
-                    proof_for(JobId::new(SequenceId(1), 0, 1))
-                ),
+                (first.job, proof_for(first.job)),
+                (second.job, proof_for(second.job)),
             ]
         );
         let (_, top) = prove_next(&store, "p").await;
         assert!(top.sequence_proved);
-        // The top proof is read without the object store (`sheaf proof` and the chain's
-        // sender do); its object copy is gone; the others need the object store.
-        assert!(!files_in(dir.path()).contains(&top.proof_hash));
+        // The top proof is read without the proof store (`sheaf proof` and the chain's
+        // sender do); the others need the proof store.
         let plain = db.connect().await;
         assert_eq!(plain.proof_of(root).await.unwrap(), Some(proof_for(root)));
         assert!(matches!(
             plain.proof_of(first.job).await,
             Err(StoreError::Blobs(_))
         ));
+        assert_eq!(
+            store.proof_of(first.job).await.unwrap(),
+            Some(proof_for(first.job))
+        );
         let stored = store.stored_proofs().await.unwrap();
         assert_eq!(stored.count, 3);
         assert_eq!(
             stored.bytes,
-            [first.job, JobId::new(SequenceId(1), 0, 1), root]
+            [first.job, second.job, root]
                 .iter()
                 .map(|job| proof_for(*job).len() as i64)
                 .sum::<i64>()
@@ -92,9 +98,40 @@ async fn blobs_go_to_the_directory_named_by_hash_and_the_top_proof_stays_in_its_
 }
 
 #[tokio::test]
-async fn collecting_a_settled_sequence_deletes_all_but_its_top_proof_and_closes_its_claims() {
+async fn a_damaged_segment_gives_a_corrupt_error_not_a_wrong_proof() {
     each_engine(|db| async move {
         let (store, dir) = with_directory(db.connect().await).await;
+        plan(&store, 1, 2, 2).await;
+        let (first, _) = prove_next(&store, "p").await;
+        let segment = only_segment(dir.path());
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[10] ^= 1;
+        std::fs::write(&segment, &bytes).unwrap();
+        assert!(matches!(
+            store.proof_of(first.job).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        std::fs::write(&segment, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(
+            matches!(store.proof_of(first.job).await, Err(StoreError::Blobs(e)) if e.contains("segment")),
+            "a segment cut short"
+        );
+        std::fs::remove_file(&segment).unwrap();
+        assert!(matches!(
+            store.proof_of(first.job).await,
+            Err(StoreError::Blobs(_))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn collecting_a_settled_sequence_deletes_all_but_its_top_proof_and_closes_its_claims() {
+    each_engine(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        // A segment per blob, so that the sweep has whole segments to delete.
+        let blobs = ProofBlobs::open_directory(dir.path(), 1).unwrap();
+        let store = db.connect().await.with_proof_blobs(blobs);
         for sequence in [1, 2] {
             plan(&store, sequence, 2, 2).await;
             for _ in 0..3 {
@@ -114,13 +151,25 @@ async fn collecting_a_settled_sequence_deletes_all_but_its_top_proof_and_closes_
                 .len(),
             6
         );
-        assert_eq!(files_in(dir.path()).len(), 4, "two leaves per sequence");
+        assert_eq!(
+            files_in(dir.path(), "segments").len(),
+            6,
+            "a segment per blob, the roots' included"
+        );
+        let before = files_in(dir.path(), "segments");
         // Settled at T0: a window ending at T0 collects nothing, one just past it both.
+        let later = sheaf_types::clock::now_ms() + 60_000;
         let none = store.collect_proofs(T0, 0, T0).await.unwrap();
-        assert_eq!((none.sequences, none.proofs), (0, 0));
-        let collected = store.collect_proofs(T0 + 1, 0, T0 + 1).await.unwrap();
+        assert_eq!((none.sequences, none.proofs, none.swept), (0, 0, 0));
+        let collected = store.collect_proofs(T0 + 1, later, T0 + 1).await.unwrap();
         assert_eq!((collected.sequences, collected.proofs), (2, 4));
-        assert!(files_in(dir.path()).is_empty());
+        assert_eq!(
+            collected.swept, 5,
+            "the leaves' segments and the first root's (its proof is in its row); not the open one"
+        );
+        let left = files_in(dir.path(), "segments");
+        assert_eq!(left.len(), 1);
+        assert!(before.contains(&left[0]));
         let root = JobId::new(SequenceId(1), 1, 0);
         assert!(matches!(
             store.child_proofs(root).await,
@@ -134,8 +183,39 @@ async fn collecting_a_settled_sequence_deletes_all_but_its_top_proof_and_closes_
             .is_empty());
         assert_eq!(store.stored_proofs().await.unwrap().count, 2);
         // A second pass finds nothing more.
-        let again = store.collect_proofs(T0 + 1, 0, T0 + 1).await.unwrap();
+        let again = store.collect_proofs(T0 + 1, later, T0 + 1).await.unwrap();
         assert_eq!((again.sequences, again.proofs, again.swept), (0, 0, 0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_a_sealed_segment_no_row_names_only_once_past_its_grace() {
+    each_engine(|db| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let store = db
+            .connect()
+            .await
+            .with_proof_blobs(ProofBlobs::open_directory(dir.path(), 1).unwrap());
+        plan(&store, 1, 2, 2).await;
+        let (named, _) = prove_next(&store, "p").await;
+        // Another process's open segment, which no row names yet.
+        let _other = ProofBlobs::open(&dir.path().display().to_string()).unwrap();
+        // A segment no process holds: a put whose transaction never committed, then a crash.
+        let unnamed = dir.path().join("segments").join("00000000000000ab.seg");
+        std::fs::write(&unnamed, b"orphan").unwrap();
+        assert_eq!(files_in(dir.path(), "segments").len(), 3);
+        let now = sheaf_types::clock::now_ms();
+        let young = store.collect_proofs(0, now - 60_000, now).await.unwrap();
+        assert_eq!(young.swept, 0, "written less than the grace ago");
+        let old = store.collect_proofs(0, now + 60_000, now).await.unwrap();
+        assert_eq!(old.swept, 1, "neither the named one nor the open one");
+        assert!(!unnamed.exists());
+        assert_eq!(files_in(dir.path(), "segments").len(), 2);
+        assert_eq!(
+            store.proof_of(named.job).await.unwrap(),
+            Some(proof_for(named.job))
+        );
     })
     .await;
 }
@@ -145,8 +225,8 @@ async fn the_sweep_deletes_an_object_no_row_names_only_once_past_its_grace() {
     each_engine(|db| async move {
         let (store, dir) = with_directory(db.connect().await).await;
         plan(&store, 1, 2, 2).await;
-        let (_, named) = prove_next(&store, "p").await;
-        // A blob whose transaction never committed (written, then the submission refused).
+        prove_next(&store, "p").await;
+        // A blob a directory got as a file of its own (before segments) that no row names.
         let unnamed = "ab".repeat(32);
         std::fs::write(dir.path().join("proofs").join(&unnamed), b"orphan").unwrap();
         let now = sheaf_types::clock::now_ms();
@@ -154,7 +234,7 @@ async fn the_sweep_deletes_an_object_no_row_names_only_once_past_its_grace() {
         assert_eq!(young.swept, 0, "written less than the grace ago");
         let old = store.collect_proofs(0, now + 60_000, now).await.unwrap();
         assert_eq!(old.swept, 1);
-        assert_eq!(files_in(dir.path()), vec![named.proof_hash]);
+        assert!(files_in(dir.path(), "proofs").is_empty());
     })
     .await;
 }

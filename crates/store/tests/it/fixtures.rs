@@ -32,13 +32,13 @@ async fn sqlx_history(db: &TestDb) -> Vec<i64> {
 #[tokio::test]
 async fn a_v6_database_of_the_former_runner_is_adopted_once() {
     each_v6_fixture(|db| async move {
-        assert_eq!(SCHEMA_VERSION, 14);
+        assert_eq!(SCHEMA_VERSION, 15);
         let store = db.connect().await;
-        // Versions 1 to 6 adopted from the former runner, 7 to 14 applied by sqlx.
-        assert_eq!(store.schema_version().await.unwrap(), 14, "[{}]", db.engine);
+        // Versions 1 to 6 adopted from the former runner, 7 to 15 applied by sqlx.
+        assert_eq!(store.schema_version().await.unwrap(), 15, "[{}]", db.engine);
         assert_eq!(
             sqlx_history(&db).await,
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
         store.close().await;
         // A second open finds the history complete, with this build's checksums (sqlx would

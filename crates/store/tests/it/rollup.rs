@@ -19,8 +19,10 @@ fn transaction(n: u8, received_ms: i64) -> NewRollupTransaction {
     NewRollupTransaction {
         id: txid(n),
         body: format!(r#"{{"tx":{n}}}"#).into_bytes(),
-        local_proof: (n % 2 == 0).then(|| format!("kernel proof of {n}").into_bytes()),
-        local_reward: (n % 2 == 0).then_some(RewardEntry {
+        local_proof: n
+            .is_multiple_of(2)
+            .then(|| format!("kernel proof of {n}").into_bytes()),
+        local_reward: n.is_multiple_of(2).then_some(RewardEntry {
             worker_pk: [n; 32],
             work_units: 32,
         }),

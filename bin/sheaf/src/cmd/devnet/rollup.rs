@@ -450,7 +450,7 @@ async fn submit(
     let local = watch
         .local
         .as_ref()
-        .filter(|(every, _)| (workload.transfers() + 1) % every == 0)
+        .filter(|(every, _)| (workload.transfers() + 1).is_multiple_of(*every))
         .map(|(_, prover)| prover.clone());
     let mut tx = workload.next(tip as u32)?;
     workload.authenticate(&mut tx);
