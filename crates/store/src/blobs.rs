@@ -119,8 +119,8 @@ struct Segments {
     folder: PathBuf,
     /// Bytes after which a new segment starts.
     limit: u64,
-    /// The segment appended to.
-    open: Mutex<OpenSegment>,
+    /// The segment appended to, once this process appended a blob.
+    open: Mutex<Option<OpenSegment>>,
 }
 
 /// The segment blobs are appended to, and its length so far (bytes reserved).
@@ -346,14 +346,13 @@ impl ProofBlobs {
 }
 
 impl Segments {
-    /// The segment files in `folder`, with a new one open for appending.
+    /// The segment files in `folder`; the first append starts a segment of this process's.
     fn open(folder: PathBuf, limit: u64) -> Result<Self> {
         std::fs::create_dir_all(&folder)?;
-        let open = Self::start(&folder)?;
         Ok(Segments {
             folder,
             limit,
-            open: Mutex::new(open),
+            open: Mutex::new(None),
         })
     }
 
@@ -363,7 +362,8 @@ impl Segments {
         loop {
             let id = (rand::random::<u64>() >> 1) as i64;
             let path = folder.join(segment_name(id));
-            let file = match File::options().append(true).create_new(true).open(&path) {
+            // Not O_APPEND: Linux's pwrite ignores the offset of a file opened so.
+            let file = match File::options().write(true).create_new(true).open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e.into()),
@@ -378,24 +378,29 @@ impl Segments {
         }
     }
 
-    /// Appends `bytes` to the open segment (a new one when it is full) and flushes them.
-    /// Appenders reserve their ranges under the lock, then write and flush side by side.
+    /// Appends `bytes` to the open segment (a new one when there is none yet or it is full)
+    /// and flushes them. Appenders reserve their ranges under the lock, then write and flush
+    /// side by side.
     fn append(&self, bytes: &[u8]) -> Result<Placed> {
-        let (id, file, offset) = {
-            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-            if open.len > 0 && open.len + bytes.len() as u64 > self.limit {
-                *open = Self::start(&self.folder)?;
-            }
-            let offset = open.len;
-            open.len += bytes.len() as u64;
-            (open.id, open.file.clone(), offset)
+        self.reserve(bytes.len() as u64)?.write(bytes)
+    }
+
+    /// Reserves `len` bytes at the end of the open segment (a new one when there is none yet
+    /// or it is full).
+    fn reserve(&self, len: u64) -> Result<Reserved> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut segment = match open.take() {
+            Some(segment) if segment.len == 0 || segment.len + len <= self.limit => segment,
+            _ => Self::start(&self.folder)?,
         };
-        file.write_all_at(bytes, offset)?;
-        file.sync_data()?;
-        Ok(Placed::Segment {
-            id,
-            offset: offset as i64,
-        })
+        let reserved = Reserved {
+            id: segment.id,
+            file: segment.file.clone(),
+            offset: segment.len,
+        };
+        segment.len += len;
+        *open = Some(segment);
+        Ok(reserved)
     }
 
     /// Where segment `id` is.
@@ -446,6 +451,25 @@ impl Segments {
     }
 }
 
+/// A range of a segment reserved for one blob.
+struct Reserved {
+    id: i64,
+    file: Arc<File>,
+    offset: u64,
+}
+
+impl Reserved {
+    /// Writes `bytes` into the range and flushes them.
+    fn write(self, bytes: &[u8]) -> Result<Placed> {
+        self.file.write_all_at(bytes, self.offset)?;
+        self.file.sync_data()?;
+        Ok(Placed::Segment {
+            id: self.id,
+            offset: self.offset as i64,
+        })
+    }
+}
+
 /// Segment `id`'s file name.
 fn segment_name(id: i64) -> String {
     format!("{id:016x}{SEGMENT_SUFFIX}")
@@ -472,4 +496,35 @@ fn is_hash(name: &str) -> bool {
 
 fn blob_error(doing: &str, e: object_store::Error) -> StoreError {
     StoreError::Blobs(format!("{doing}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appenders write their reserved ranges in whatever order they get to: a later range
+    /// written first must not move (as `pwrite` on a file opened `O_APPEND` would).
+    #[tokio::test]
+    async fn ranges_written_out_of_order_stay_where_they_were_reserved() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = ProofBlobs::open(&dir.path().display().to_string()).unwrap();
+        let segments = blobs.segments.clone().unwrap();
+        let (first, second) = (vec![1u8; 100], vec![2u8; 50]);
+        let first_range = segments.reserve(first.len() as u64).unwrap();
+        let second_range = segments.reserve(second.len() as u64).unwrap();
+        let second_at = second_range.write(&second).unwrap();
+        let first_at = first_range.write(&first).unwrap();
+        let Placed::Segment { id, offset } = second_at else {
+            panic!("a directory puts blobs in segments, got {second_at:?}");
+        };
+        assert_eq!(offset, 100);
+        assert_eq!(first_at, Placed::Segment { id, offset: 0 });
+        for (bytes, at) in [(&first, first_at), (&second, second_at)] {
+            let hash = crate::submit::proof_hash(bytes);
+            assert_eq!(
+                &blobs.get(&hash, at, bytes.len() as i64).await.unwrap(),
+                bytes
+            );
+        }
+    }
 }

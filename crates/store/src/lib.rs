@@ -109,7 +109,7 @@ mod rows;
 mod store;
 mod submit;
 
-pub use blobs::{ProofBlobs, StoredBlob};
+pub use blobs::{ProofBlobs, StoredBlob, SEGMENT_BYTES};
 pub use checkpoint::{SQLITE_CHECKPOINT_INTERVAL, SQLITE_WAL_RESTART_PAGES};
 pub use console::{ConsoleJob, ConsoleSequence, LevelCount, OutboxStep, SequenceTips};
 pub use error::{Result, StoreError};

@@ -6,14 +6,16 @@ ALTER TABLE proofs ADD COLUMN seg_offset BIGINT;
 -- The sweep asks, per sealed segment, whether any row still names a blob in it.
 CREATE INDEX proofs_by_segment ON proofs (segment) WHERE stored = 'segment';
 
--- sheaf_submit (0014) with the segment and offset of a blob in a segment.
+-- sheaf_submit (0014) with the segment and offset of a blob in a segment, and the proof for
+-- the root's row only when asked.
 DROP FUNCTION sheaf_submit(TEXT, BIGINT, BIGINT, TEXT, BIGINT, TEXT, BYTEA, TEXT, BIGINT, BYTEA,
     BIGINT, BYTEA, BIGINT);
 
 -- Stores the proof of job p_job (of sequence p_sequence) leased to p_prover under p_token, at
 -- p_now: the blob's row (p_stored 'row' with p_bytes, 'object' with empty bytes, or 'segment'
 -- with empty bytes at p_seg_offset of segment p_segment; p_proof is the proof, put into the
--- row if the job is the root), the job proved, the prover's back-off
+-- row if the job is the root: when it is empty there, the answer is 'needs_proof' and nothing
+-- changed, so other jobs' proofs are not sent twice), the job proved, the prover's back-off
 -- reset, the reward entry, and the parent released or the sequence proved. One row: the
 -- job's state ('unknown' if none) when the lease is not current, and nothing changed, or
 -- NULL; the parent if it became ready; 1 if the sequence is now proved.
@@ -41,6 +43,11 @@ BEGIN
     IF v_job.status <> 'leased' OR v_job.lease_token <> p_token
        OR v_job.lease_holder IS DISTINCT FROM p_prover OR v_job.lease_expires_ms <= p_now THEN
         refused_status := v_job.status;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF v_job.parent IS NULL AND p_stored <> 'row' AND length(p_proof) = 0 THEN
+        refused_status := 'needs_proof';
         RETURN NEXT;
         RETURN;
     END IF;

@@ -199,8 +199,12 @@ async fn the_sweep_deletes_a_sealed_segment_no_row_names_only_once_past_its_grac
             .with_proof_blobs(ProofBlobs::open_directory(dir.path(), 1).unwrap());
         plan(&store, 1, 2, 2).await;
         let (named, _) = prove_next(&store, "p").await;
-        // Another process's open segment, which no row names yet.
-        let _other = ProofBlobs::open(&dir.path().display().to_string()).unwrap();
+        // Another process's open segment, which no row names yet: held under a shared lock,
+        // as an appending process holds its own.
+        let other = dir.path().join("segments").join("00000000000000cd.seg");
+        std::fs::write(&other, b"appending").unwrap();
+        let held = std::fs::File::open(&other).unwrap();
+        held.lock_shared().unwrap();
         // A segment no process holds: a put whose transaction never committed, then a crash.
         let unnamed = dir.path().join("segments").join("00000000000000ab.seg");
         std::fs::write(&unnamed, b"orphan").unwrap();
@@ -211,7 +215,12 @@ async fn the_sweep_deletes_a_sealed_segment_no_row_names_only_once_past_its_grac
         let old = store.collect_proofs(0, now + 60_000, now).await.unwrap();
         assert_eq!(old.swept, 1, "neither the named one nor the open one");
         assert!(!unnamed.exists());
+        assert!(other.exists());
         assert_eq!(files_in(dir.path(), "segments").len(), 2);
+        drop(held);
+        let closed = store.collect_proofs(0, now + 60_000, now).await.unwrap();
+        assert_eq!(closed.swept, 1, "once no process holds it");
+        assert!(!other.exists());
         assert_eq!(
             store.proof_of(named.job).await.unwrap(),
             Some(proof_for(named.job))
