@@ -1,7 +1,5 @@
 //! Shared by the tests that run `sheaf` processes: the command with the small test circuits,
-//! a free loopback port, and a child process killed when dropped. Each test binary compiles
-//! this module and uses part of it.
-#![allow(dead_code)]
+//! a free loopback port, and a child process killed when dropped.
 
 use std::net::TcpListener;
 use std::path::Path;

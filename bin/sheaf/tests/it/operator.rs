@@ -1,12 +1,10 @@
 //! What an operator sees when a command fails: one line naming what failed and its cause once,
 //! no password, and cheap checks done before expensive work.
 
-mod common;
-
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{free_port, sheaf};
+use crate::common::{free_port, sheaf};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

@@ -7,8 +7,7 @@
 
 use std::process::Output;
 
-mod common;
-use common::sheaf;
+use crate::common::sheaf;
 
 /// The schedule CI plays, unless `SHEAF_TEST_SEED` names another.
 const SEED: u64 = 16_029_344_395_534_898_563;

@@ -11,13 +11,11 @@
 //! Tiny blocks (one batch of at most two transfers), one prover thread. Settlement on a chain
 //! after a restart is the sender's, tested in `settlement.rs` and the coordinator's tests.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{free_port, rollup_coordinator, sheaf, Process};
+use crate::common::{free_port, rollup_coordinator, sheaf, Process};
 use sheaf_circuits::{Digest, FinalKey};
 use sheaf_coordinator::rollup::BlockView;
 use sheaf_prover::ProverKey;

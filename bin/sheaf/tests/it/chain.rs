@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 
 use sheaf_prover::ProverKey;
 
-mod common;
-use common::{free_port, sheaf};
+use crate::common::{free_port, sheaf};
 
 /// The chain process, killed when dropped.
 struct ChainProcess(Child);

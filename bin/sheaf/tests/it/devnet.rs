@@ -3,8 +3,7 @@
 
 use serde_json::Value;
 
-mod common;
-use common::sheaf;
+use crate::common::sheaf;
 
 /// Reward per finalized sequence on the devnet chain (the settlement contract's default).
 const REWARD_PER_SEQUENCE: u64 = sheaf_chain::settlement::DEFAULT_REWARD_PER_SEQUENCE.0 as u64;

@@ -3,11 +3,9 @@
 //! environment variable `--help` shows for it; and every option of the services an operator
 //! runs and configures (`coordinator`, `prover`, `chain`, `devnet`) has an environment variable.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::sheaf;
+use crate::common::sheaf;
 
 /// The services: every option of theirs is a knob that a unit file or a container sets, so each
 /// has an environment variable.

@@ -3,13 +3,11 @@
 //! store's API (one PostgreSQL test), and one devnet whose root proof is exported, verified and
 //! looked up on its restarted chain.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, sheaf, Process};
+use crate::common::{free_port, sheaf, Process};
 use sheaf_store::{
     JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, Prover, RewardEntry, SequenceId,
     Store,
@@ -503,7 +501,7 @@ async fn requeue_of_one_job_still_works() {
 #[tokio::test]
 async fn requeue_by_sequence_on_postgres_revives_every_dead_job_and_refuses_leased_ones() {
     use sqlx::{Connection, Executor};
-    let (admin, server) = common::postgres_server();
+    let (admin, server) = crate::common::postgres_server();
     let name = format!("sheaf_ops_{}_{}", std::process::id(), rand::random::<u32>());
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("postgres");
     conn.execute(format!("CREATE DATABASE {name}").as_str())

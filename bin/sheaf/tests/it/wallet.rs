@@ -3,13 +3,11 @@
 //! consuming its note, each balance as both wallets read it from the published blocks, and the
 //! refusals a user meets. No prover runs: balances count from publication, before proofs.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{free_port, rollup_coordinator, sheaf, Process};
+use crate::common::{free_port, rollup_coordinator, sheaf, Process};
 
 /// A token in base units.
 const TOKEN: u128 = 1_000_000_000;

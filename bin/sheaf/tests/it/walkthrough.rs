@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-mod common;
-use common::{free_port, postgres_server, sheaf};
+use crate::common::{free_port, postgres_server, sheaf};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

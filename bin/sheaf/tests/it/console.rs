@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod common;
-use common::{free_port, sheaf, Process};
+use crate::common::{free_port, sheaf, Process};
 
 const SEQUENCES: usize = 2;
 

@@ -14,8 +14,7 @@ use sheaf_chain::ChainClient;
 use sheaf_prover::ProverKey;
 use sheaf_store::{OutboxKind, OutboxStatus, Store};
 
-mod common;
-use common::{free_port, sheaf, Process};
+use crate::common::{free_port, sheaf, Process};
 
 /// T1: blocks of the hash phase. Few, so the test can stop the chain inside it.
 const T1: u64 = 4;

@@ -11,8 +11,7 @@ use sheaf_circuits::FinalKey;
 use sheaf_prover::ProverKey;
 use sheaf_store::{JobFilter, JobStatus, Store};
 
-mod common;
-use common::{free_port, postgres_server, sheaf, Process};
+use crate::common::{free_port, postgres_server, sheaf, Process};
 
 /// Longest any of these tests may wait for its sequences before failing.
 const DEADLINE: Duration = Duration::from_secs(600);

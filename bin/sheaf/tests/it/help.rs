@@ -2,12 +2,10 @@
 //! per flag name, the defaults a user will type, the log filter named, no colour codes in a
 //! log file, and `--log-format json` one JSON object per line.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::sheaf;
+use crate::common::sheaf;
 
 fn help(args: &[&str]) -> String {
     let output = sheaf().args(args).arg("--help").output().unwrap();

@@ -2,11 +2,9 @@
 //! rollup node takes signed transactions over HTTP and publishes blocks of them before they are
 //! proven; a killed and restarted process carries on from its store.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{free_port, rollup_coordinator, sheaf, Process};
+use crate::common::{free_port, rollup_coordinator, sheaf, Process};
 use sheaf_rollup::demo::DemoRollup;
 
 /// `GET /v1/rollup/status` until `ready` holds of it (the process loads its circuits first).
