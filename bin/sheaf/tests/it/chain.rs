@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use sheaf_prover::ProverKey;
 
-use crate::common::{free_port, sheaf};
+use crate::common::{free_port, output_text as text, sheaf};
 
 /// The chain process, killed when dropped.
 struct ChainProcess(Child);
@@ -20,14 +20,6 @@ impl Drop for ChainProcess {
 
 fn run(command: &mut Command) -> Output {
     command.output().expect("sheaf runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! kernels (`rollup prove-block`), its root verified by `sheaf verify` with
 //! `sheaf export-key --rollup`'s key and not with the work-only key.
 
+use crate::common::text;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -19,10 +20,6 @@ fn sheaf(cache: &Path, args: &[&str]) -> Output {
 /// settings): a cold cache is `bench aggregate`'s to show, not every test's to pay for.
 fn shared_cache() -> std::path::PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

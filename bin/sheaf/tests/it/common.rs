@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// Work leaves of 2^5 rows: the cheapest real proofs.
 pub const LEAF_ROWS_LOG2: &str = "5";
@@ -123,4 +123,26 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Bytes a process wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A process's standard output and then its standard error, as text.
+pub fn output_text(output: &Output) -> String {
+    format!("{}{}", text(&output.stdout), text(&output.stderr))
+}
+
+/// The standard output of a process that must have succeeded (else its status and standard
+/// error fail the test).
+pub fn succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        text(&output.stderr)
+    );
+    text(&output.stdout)
 }

@@ -1,6 +1,7 @@
 //! `sheaf jobs` against a SQLite store prepared through the store's API: listing, showing,
 //! requeueing, cancelling, and the errors an operator can run into.
 
+use crate::common::{succeeded, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -117,20 +118,6 @@ fn sheaf(url: &str, args: &[&str]) -> Output {
         .env("SHEAF_DB", url)
         .output()
         .expect("sheaf runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}",
-        output.status,
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 async fn status_of(file: &Path, job: JobId) -> JobStatus {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, sheaf, Process};
+use crate::common::{free_port, sheaf, succeeded, text, Process};
 use sheaf_store::{
     JobCircuit, JobId, JobInputs, JobStatus, NewJob, NewSequence, Prover, RewardEntry, SequenceId,
     Store,
@@ -166,20 +166,6 @@ fn on_store(url: &str, args: &[&str]) -> Output {
         .env_remove("SHEAF_CHAIN")
         .output()
         .expect("sheaf runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}",
-        output.status,
-        text(&output.stderr)
-    );
-    text(&output.stdout)
 }
 
 /// The one-line error of a run that exited with `code`.

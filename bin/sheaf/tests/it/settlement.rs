@@ -14,7 +14,7 @@ use sheaf_chain::ChainClient;
 use sheaf_prover::ProverKey;
 use sheaf_store::{OutboxKind, OutboxStatus, Store};
 
-use crate::common::{free_port, sheaf, Process};
+use crate::common::{free_port, output_text as text, sheaf, Process};
 
 /// T1: blocks of the hash phase. Few, so the test can stop the chain inside it.
 const T1: u64 = 4;
@@ -192,14 +192,6 @@ impl Harness {
             )
         })
     }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn address(key: &ProverKey) -> Address {
