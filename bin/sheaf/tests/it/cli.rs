@@ -3,7 +3,7 @@
 //! kernels (`rollup prove-block`), its root verified by `sheaf verify` with
 //! `sheaf export-key --rollup`'s key and not with the work-only key.
 
-use crate::common::text;
+use crate::common::{circuit_cache, text};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -16,16 +16,10 @@ fn sheaf(cache: &Path, args: &[&str]) -> Output {
         .expect("sheaf runs")
 }
 
-/// The circuit cache the other tests' `sheaf` processes share (artifacts are named by their
-/// settings): a cold cache is `bench aggregate`'s to show, not every test's to pay for.
-fn shared_cache() -> std::path::PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits")
-}
-
 #[test]
 fn prove_tree_export_key_and_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = shared_cache();
+    let cache = circuit_cache();
     let out = dir.path().join("out");
     let key = dir.path().join("final.key");
     let out_s = out.to_str().unwrap();
@@ -160,7 +154,7 @@ fn bench_aggregate_runs_every_side_and_compares() {
 #[test]
 fn prove_block_export_key_and_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = shared_cache();
+    let cache = circuit_cache();
     let out = dir.path().join("block");
     let out_s = out.to_str().unwrap();
 

@@ -2,7 +2,7 @@
 //! a free loopback port, and a child process killed when dropped.
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 /// Work leaves of 2^5 rows: the cheapest real proofs.
@@ -13,10 +13,7 @@ pub const LEAF_ROWS_LOG2: &str = "5";
 pub fn sheaf() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sheaf"));
     command
-        .env(
-            "SHEAF_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
-        )
+        .env("SHEAF_CACHE_DIR", circuit_cache())
         .env("SHEAF_LEAF_ROWS_LOG2", LEAF_ROWS_LOG2)
         .env("SHEAF_ARITY", "2")
         .env("SHEAF_PROFILE", "standard")
@@ -24,6 +21,13 @@ pub fn sheaf() -> Command {
         .env_remove("SHEAF_FINAL_COMPACT")
         .stdin(Stdio::null());
     command
+}
+
+/// The circuit cache every `sheaf` process of the tests shares: its artifacts are named by
+/// their settings, so the first process to need a configuration builds it and the others load
+/// it (a cold cache is `bench aggregate`'s to show, not every test's to pay for).
+pub fn circuit_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits")
 }
 
 /// The PostgreSQL admin URL of `SHEAF_TEST_POSTGRES_URL` and the server's URL without a
