@@ -11,8 +11,10 @@ pub const DEFAULT_LEAF_ROWS_LOG2: usize = 8;
 /// Circuit selection and caching.
 #[derive(Args, Debug, Clone)]
 pub struct CircuitArgs {
-    /// Circuit configurations: `standard` (plonky2's recursion config everywhere) or `seed`
-    /// (leaves 135/60 wires without zero knowledge, aggregation with zero knowledge).
+    /// Circuit configurations: `standard` (plonky2's recursion config everywhere), `seed`
+    /// (leaves 135/60 wires without zero knowledge, aggregation with zero knowledge) or `test`
+    /// (the standard config with 10 FRI queries: 46 conjectured bits instead of 100, nodes of
+    /// 2^12 rows proved in about half the time; for tests and demonstrations only).
     #[arg(long, env = "SHEAF_PROFILE", default_value_t = Profile::Standard)]
     pub profile: Profile,
     /// Children per aggregation node (2 to 8). Every tree's root verifies with the key of this
@@ -86,6 +88,12 @@ impl CircuitArgs {
 
     fn circuits_from(&self, cache: Option<ArtifactCache>) -> anyhow::Result<CircuitSet> {
         let (settings, rows, cache) = (self.settings(), self.leaf_rows_log2, cache.as_ref());
+        if settings.profile == Profile::Test {
+            tracing::warn!(
+                "circuit profile `test`: {} conjectured bits of security, for tests only",
+                sheaf_circuits::wrap::conjectured_security_bits(&settings.node_config().fri_config)
+            );
+        }
         Ok(match self.rollup {
             true => sheaf_rollup::kernel::circuit_set(settings, rows, cache)?,
             false => CircuitSet::load_or_build(settings, rows, cache)?,

@@ -43,7 +43,7 @@ pub struct HelloRequest {
 /// set naming a kind it cannot build, and checks each kind's key and the final key.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CircuitSpec {
-    /// Circuit profile (`standard` or `seed`).
+    /// Circuit profile (`standard`, `seed`, or `test`: for tests only).
     pub profile: String,
     /// Children per aggregation node.
     pub arity: usize,

@@ -17,17 +17,29 @@ pub enum Profile {
     /// The seed's configuration: leaves 135 wires / 60 routed without zero knowledge,
     /// aggregation with zero knowledge (rate 3, 28 queries, PoW 16).
     Seed,
+    /// For tests and demonstrations only, never for proofs that settle value: plonky2's
+    /// recursion config with [`TEST_QUERY_ROUNDS`] FRI queries instead of 28, about
+    /// [`TEST_SECURITY_BITS`] conjectured bits instead of 100. A node then fits in 2^12 rows
+    /// instead of 2^13 and proves in about half the time.
+    Test,
 }
+
+/// FRI query rounds of the [`Profile::Test`] configurations.
+pub const TEST_QUERY_ROUNDS: usize = 10;
+
+/// Conjectured security of the [`Profile::Test`] configurations: rate bits × queries + grinding.
+pub const TEST_SECURITY_BITS: usize = 3 * TEST_QUERY_ROUNDS + 16;
 
 impl Profile {
     /// Both profiles, for listings.
-    pub const ALL: [Profile; 2] = [Profile::Standard, Profile::Seed];
+    pub const ALL: [Profile; 3] = [Profile::Standard, Profile::Seed, Profile::Test];
 
     /// The configuration of leaf circuits.
     pub fn leaf_config(self) -> CircuitConfig {
         match self {
             Profile::Standard => CircuitConfig::standard_recursion_config(),
             Profile::Seed => seed_leaf_config(),
+            Profile::Test => test_config(),
         }
     }
 
@@ -36,6 +48,7 @@ impl Profile {
         match self {
             Profile::Standard => CircuitConfig::standard_recursion_config(),
             Profile::Seed => seed_aggregator_config(),
+            Profile::Test => test_config(),
         }
     }
 }
@@ -45,6 +58,7 @@ impl fmt::Display for Profile {
         f.write_str(match self {
             Profile::Standard => "standard",
             Profile::Seed => "seed",
+            Profile::Test => "test",
         })
     }
 }
@@ -56,9 +70,20 @@ impl FromStr for Profile {
         match s {
             "standard" => Ok(Profile::Standard),
             "seed" => Ok(Profile::Seed),
-            other => Err(format!("unknown profile {other:?}: use standard or seed")),
+            "test" => Ok(Profile::Test),
+            other => Err(format!(
+                "unknown profile {other:?}: use standard, seed or test (tests only)"
+            )),
         }
     }
+}
+
+/// The [`Profile::Test`] configuration: plonky2's recursion config with fewer FRI queries.
+pub fn test_config() -> CircuitConfig {
+    let mut config = CircuitConfig::standard_recursion_config();
+    config.fri_config.num_query_rounds = TEST_QUERY_ROUNDS;
+    config.security_bits = TEST_SECURITY_BITS;
+    config
 }
 
 /// The seed's leaf circuit configuration: 135 wires / 60 routed, no zero knowledge.

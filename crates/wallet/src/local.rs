@@ -8,9 +8,9 @@
 //! ```
 //!
 //! The proof carries the wallet's worker key, derived from its seed, so the commitment chain
-//! attributes that leaf to the wallet. The kernel is built for the standard profile, the
-//! coordinator's default; a coordinator of another profile refuses the proof as of another
-//! circuit.
+//! attributes that leaf to the wallet. The kernel is built for the coordinator's circuit
+//! profile (the standard one unless it runs another); a kernel of another profile makes a proof
+//! the coordinator refuses as of another circuit.
 //!
 //! [`TxMode::Local`]: sheaf_rollup::kernel::TxMode::Local
 
@@ -49,12 +49,16 @@ impl std::fmt::Debug for LocalProver {
 }
 
 impl LocalProver {
-    /// Build the tx kernel (or load it from `cache`, a directory) for a wallet whose seed is
-    /// `seed`.
-    pub fn build(seed: Digest, cache: Option<&Path>) -> Result<LocalProver, CircuitError> {
+    /// Build the tx kernel of circuit profile `profile` (or load it from `cache`, a directory)
+    /// for a wallet whose seed is `seed`.
+    pub fn build(
+        seed: Digest,
+        profile: Profile,
+        cache: Option<&Path>,
+    ) -> Result<LocalProver, CircuitError> {
         let cache = cache.map(|dir| ArtifactCache::new(dir.to_path_buf()));
-        let kernel = TxKernel::load_or_build(Profile::Standard.leaf_config(), cache.as_ref())?
-            .into_pair_kind();
+        let kernel =
+            TxKernel::load_or_build(profile.leaf_config(), cache.as_ref())?.into_pair_kind();
         Ok(LocalProver {
             kernel,
             worker: worker_secret(seed),

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use sheaf_circuits::work::WORK_LEAF_KIND;
+use sheaf_circuits::wrap::conjectured_security_bits;
 use sheaf_circuits::{
     encode_proof, AggregationCircuits, Digest, Header, JobInputs, Proof, TreePlan, TreeProver,
     WorkerSecret,
@@ -178,7 +179,10 @@ fn prove_tree(args: &ProveTreeArgs, plan: &TreePlan) -> anyhow::Result<()> {
         peak_rss_bytes: peak_rss_bytes(),
         proof_bytes: bytes.len(),
         verify_ms: verified.verify_ms,
-        security_bits: key.security_bits(),
+        // The weakest link: the final key's stage, or the nodes below a wrap of higher security.
+        security_bits: key.security_bits().min(conjectured_security_bits(
+            &args.circuits.settings().node_config().fri_config,
+        )),
         root: verified.header,
         key_id: key.id(),
         root_proof: root_path,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
-use sheaf_circuits::Digest;
+use sheaf_circuits::{Digest, Profile};
 use sheaf_rollup::{AccountId, NoteId};
 use sheaf_types::Amount;
 use sheaf_wallet::{
@@ -141,6 +141,9 @@ pub struct LocalArgs {
     /// application to the state. Takes seconds and about 330 MiB; the circuit is cached.
     #[arg(long, env = "SHEAF_WALLET_LOCAL")]
     pub local: bool,
+    /// Circuit profile of the coordinator's tx kernel, for `--local` (its `--profile`).
+    #[arg(long, env = "SHEAF_PROFILE", default_value_t = Profile::Standard)]
+    pub profile: Profile,
     /// Directory of built circuits, reused across runs (the tx kernel for `--local`).
     #[arg(long, env = "SHEAF_CACHE_DIR", default_value_os_t = crate::circuit_args::default_cache_dir())]
     pub cache_dir: PathBuf,
@@ -159,10 +162,12 @@ impl LocalArgs {
         let cache = (!self.no_cache).then(|| self.cache_dir.clone());
         let building =
             crate::progress::spinner("building the tx kernel (cached after the first run)", quiet);
-        let prover =
-            tokio::task::spawn_blocking(move || LocalProver::build(seed, cache.as_deref()))
-                .await
-                .context("building the tx kernel")??;
+        let profile = self.profile;
+        let prover = tokio::task::spawn_blocking(move || {
+            LocalProver::build(seed, profile, cache.as_deref())
+        })
+        .await
+        .context("building the tx kernel")??;
         building.finish_and_clear();
         let proving = crate::progress::spinner("", true);
         let prover = prover.on_stage(move |stage| match stage {

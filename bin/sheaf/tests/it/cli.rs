@@ -12,6 +12,8 @@ fn sheaf(cache: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("SHEAF_CACHE_DIR", cache)
         .env("SHEAF_LEAF_ROWS_LOG2", "5")
+        // Nodes of 2^12 rows, half the proving; the compact wrap's test asks for `standard`.
+        .env("SHEAF_PROFILE", "test")
         .output()
         .expect("sheaf runs")
 }
@@ -26,11 +28,13 @@ fn prove_tree_export_key_and_verify() {
     let key_s = key.to_str().unwrap();
 
     // With the compact zero-knowledge wrap: the wrapped key and proof are what is exported and
-    // checked.
+    // checked. The standard profile, so every stage has its 100 bits.
     let run = sheaf(
         &cache,
         &[
             "prove-tree",
+            "--profile",
+            "standard",
             "--leaves",
             "3",
             "--final-zk",
@@ -62,6 +66,8 @@ fn prove_tree_export_key_and_verify() {
         &cache,
         &[
             "export-key",
+            "--profile",
+            "standard",
             "--final-zk",
             "--final-compact",
             "--out",
@@ -132,6 +138,8 @@ fn bench_aggregate_runs_every_side_and_compares() {
             "2",
             "--leaf-rows-log2",
             "5",
+            "--profile",
+            "test",
             "--json",
             "--work-dir",
             dir.path().join("work").to_str().unwrap(),

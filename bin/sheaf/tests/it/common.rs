@@ -16,7 +16,7 @@ pub fn sheaf() -> Command {
         .env("SHEAF_CACHE_DIR", circuit_cache())
         .env("SHEAF_LEAF_ROWS_LOG2", LEAF_ROWS_LOG2)
         .env("SHEAF_ARITY", "2")
-        .env("SHEAF_PROFILE", "standard")
+        .env("SHEAF_PROFILE", "test")
         .env_remove("SHEAF_FINAL_ZK")
         .env_remove("SHEAF_FINAL_COMPACT")
         .stdin(Stdio::null());

@@ -17,8 +17,10 @@ fn failed(output: &Output) -> String {
 
 #[test]
 fn an_error_is_one_line_with_its_cause_once() {
+    // The standard profile: the test profile of `sheaf()` adds its warning line.
     let output = sheaf()
         .args(["export-key", "--out", "/no-such-directory/final.key"])
+        .env("SHEAF_PROFILE", "standard")
         .output()
         .unwrap();
     let error = failed(&output);

@@ -17,6 +17,18 @@ use sheaf_types::clock::now_ms;
 /// Work leaves of the test circuits: the smallest there is.
 pub const LEAF_ROWS_LOG2: usize = 5;
 
+/// The settings of the test circuits: binary trees of the test profile (nodes of 2^12 rows,
+/// half the proving time of the standard profile's; what this crate tests is the service,
+/// the circuits crate tests the standard profile's circuits).
+pub fn settings() -> AggregationSettings {
+    AggregationSettings {
+        profile: Profile::Test,
+        arity: 2,
+        final_zk: false,
+        final_compact: false,
+    }
+}
+
 /// The test circuits, built (or loaded from the target directory's cache) once per binary.
 pub fn circuits() -> Arc<CircuitSet> {
     static CIRCUITS: OnceLock<Arc<CircuitSet>> = OnceLock::new();
@@ -25,14 +37,8 @@ pub fn circuits() -> Arc<CircuitSet> {
             let cache = ArtifactCache::new(
                 std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-circuits"),
             );
-            let settings = AggregationSettings {
-                profile: Profile::Standard,
-                arity: 2,
-                final_zk: false,
-                final_compact: false,
-            };
             Arc::new(
-                CircuitSet::load_or_build(settings, LEAF_ROWS_LOG2, Some(&cache))
+                CircuitSet::load_or_build(settings(), LEAF_ROWS_LOG2, Some(&cache))
                     .expect("test circuits"),
             )
         })

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 
 use sheaf_api::ErrorCode;
-use sheaf_circuits::{AggregationSettings, CircuitSet, Digest};
+use sheaf_circuits::{CircuitSet, Digest};
 use sheaf_coordinator::rollup::{
     BlockView, RollupConfig, RollupError, RollupNode, RollupStatus, DEFAULT_CONCURRENT_BLOCKS,
     MAX_TRANSACTION_BYTES,
@@ -62,7 +62,7 @@ async fn rollup_circuits() -> Arc<CircuitSet> {
         CIRCUITS
             .get_or_init(|| {
                 let set = sheaf_rollup::kernel::circuit_set(
-                    AggregationSettings::default(),
+                    crate::harness::settings(),
                     LEAF_ROWS_LOG2,
                     Some(&test_cache()),
                 );

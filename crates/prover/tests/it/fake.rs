@@ -43,7 +43,7 @@ pub fn circuits() -> &'static Circuits {
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sheaf-prover-circuits"),
         );
         let settings = AggregationSettings {
-            profile: Profile::Standard,
+            profile: Profile::Test,
             arity: 2,
             final_zk: false,
             final_compact: false,

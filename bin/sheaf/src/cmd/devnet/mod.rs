@@ -426,10 +426,9 @@ async fn devnet(args: &DevnetArgs, data_dir: &Path) -> anyhow::Result<DevnetSumm
                 "{} provers started; {} accounts send {} transactions a second until {} blocks are published",
                 args.provers, args.rollup.accounts, args.rollup.tps, args.rollup.blocks
             ));
-            let cache = (!circuit_args.no_cache).then(|| circuit_args.cache_dir.clone());
             let report = rollup::run(
                 &url,
-                cache,
+                &circuit_args,
                 &store,
                 &mut workload,
                 &args.rollup,

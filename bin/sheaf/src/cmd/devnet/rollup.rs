@@ -17,10 +17,10 @@
 //! block (polled every [`WATCH_INTERVAL`]; the sender records it one pass after the chain).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::circuit_args::CircuitArgs;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -338,12 +338,12 @@ impl Watch<'_> {
     }
 }
 
-/// Run the workload against the coordinator at `url` until `args.blocks` blocks (or more, if
-/// the last submissions needed them) are published, proven and settled; then check every
-/// account against a native replay of the blocks.
+/// Run the workload against the coordinator at `url` (its circuits those `circuits` selects)
+/// until `args.blocks` blocks (or more, if the last submissions needed them) are published,
+/// proven and settled; then check every account against a native replay of the blocks.
 pub async fn run(
     url: &str,
-    cache: Option<PathBuf>,
+    circuits: &CircuitArgs,
     store: &Store,
     workload: &mut TransferWorkload,
     args: &DevnetRollupArgs,
@@ -354,8 +354,10 @@ pub async fn run(
     let local = match args.local_every {
         0 => None,
         every => {
+            let profile = circuits.profile;
+            let cache = (!circuits.no_cache).then(|| circuits.cache_dir.clone());
             let prover = tokio::task::spawn_blocking(move || {
-                LocalProver::build(LOCAL_PROVER_SEED, cache.as_deref())
+                LocalProver::build(LOCAL_PROVER_SEED, profile, cache.as_deref())
             })
             .await??;
             Some((every, Arc::new(prover)))

@@ -47,7 +47,7 @@ fn network() -> &'static Network {
     static N: OnceLock<Network> = OnceLock::new();
     N.get_or_init(|| {
         let settings = AggregationSettings {
-            profile: Profile::Standard,
+            profile: Profile::Test,
             arity: ARITY,
             final_zk: false,
             final_compact: false,
@@ -296,7 +296,7 @@ fn a_claim_for_another_provers_job_cannot_be_made() {
     let inputs = JobInputs::leaf(CLAIM_KIND, fields).unwrap();
     assert!(kind.prove_job(&inputs, &mallory).is_err());
     let leaf = sheaf_circuits::claim::ClaimLeaf::load_or_build(
-        Profile::Standard.leaf_config(),
+        Profile::Test.leaf_config(),
         ARITY,
         Some(&ArtifactCache::new(env!("CARGO_TARGET_TMPDIR"))),
     )
