@@ -17,7 +17,8 @@ pub struct Fixture {
     pub key: FinalKey,
 }
 
-fn build(arity: usize, profile: Profile) -> Fixture {
+/// A work leaf and the aggregation circuits over it, of `arity` and `profile`.
+pub fn build(arity: usize, profile: Profile) -> Fixture {
     let leaf = WorkLeaf::build(profile.leaf_config(), LEAF_ROWS_LOG2).unwrap();
     let settings = AggregationSettings {
         profile,

@@ -4,7 +4,7 @@
 use sheaf_circuits::wrap::{conjectured_security_bits, FinalWrap, WrapStyle};
 use sheaf_circuits::{encode_proof, FinalKey, Profile, TreePlan};
 
-use crate::fixture::{arity2, arity4, expected_root, prove_tree, shared_root, Fixture};
+use crate::fixture::{arity2, arity4, build, expected_root, prove_tree, shared_root, Fixture};
 
 const SIZES: [usize; 5] = [1, 2, 3, 5, 8];
 
@@ -97,33 +97,17 @@ fn every_wrap_stage_keeps_100_bits_of_conjectured_security() {
 }
 
 /// The test profile the other crates' tests prove with: weaker by design (46 conjectured bits),
-/// and for that its universal node fits half the rows; a tree of its proves and verifies.
+/// and for that its universal node fits half the rows; a tree of it proves and verifies.
 #[test]
 fn the_test_profile_trades_security_for_nodes_of_half_the_rows() {
-    use sheaf_circuits::{AggregationCircuits, AggregationSettings, LeafCircuit, WorkLeaf};
-
     let node = Profile::Test.node_config();
     assert_eq!(conjectured_security_bits(&node.fri_config), 46);
     assert_eq!(node.security_bits, 46);
-    let leaf =
-        WorkLeaf::build(Profile::Test.leaf_config(), crate::fixture::LEAF_ROWS_LOG2).unwrap();
-    let settings = AggregationSettings {
-        profile: Profile::Test,
-        arity: 2,
-        final_zk: false,
-        final_compact: false,
-    };
-    let circuits = AggregationCircuits::build(settings, &[leaf.verifier()]).unwrap();
-    let key = circuits.final_key();
-    assert_eq!(key.degree_bits(), 12, "the standard profile's is 13");
-    assert_eq!(key.security_bits(), 46);
+    let fx = build(2, Profile::Test);
+    assert_eq!(fx.key.degree_bits(), 12, "the standard profile's is 13");
+    assert_eq!(fx.key.security_bits(), 46);
     assert_eq!(arity2().key.degree_bits(), 13);
 
-    let fx = Fixture {
-        leaf,
-        circuits,
-        key,
-    };
     let (root, proofs) = prove_tree(&fx, 2);
     assert_eq!(proofs, 2 + TreePlan::new(2, 2).unwrap().aggregation_nodes());
     let verified = fx.key.verify_bytes(&encode_proof(&root)).unwrap();
