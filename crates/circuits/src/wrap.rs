@@ -227,3 +227,30 @@ impl FinalWrap {
         Ok(proof)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profile;
+
+    /// The compact wrap's stages are the same whatever the nodes' profile, and each keeps the
+    /// 100 conjectured bits on its own: a wrap over test-profile nodes is as strong as they.
+    #[test]
+    fn every_compact_stage_has_100_conjectured_bits_over_any_profile() {
+        for profile in Profile::ALL {
+            for zero_knowledge in [false, true] {
+                let style = WrapStyle::Compact { zero_knowledge };
+                let stages = style.stage_configs(&profile.node_config());
+                assert_eq!(stages.len(), 3, "{profile:?}");
+                assert_eq!(stages[0].zero_knowledge, zero_knowledge);
+                for stage in &stages {
+                    assert!(
+                        conjectured_security_bits(&stage.fri_config) >= 100,
+                        "{profile:?}: {:?}",
+                        stage.fri_config
+                    );
+                }
+            }
+        }
+    }
+}

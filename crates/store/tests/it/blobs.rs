@@ -1,5 +1,6 @@
 //! Proof blobs in an object store: a local directory, and a real S3-compatible server
-//! (`s3s-fs`, from crates.io) that the tests start, and kill in the middle of an upload.
+//! (`s3s-fs`'s, built as this crate's `s3_server` example) that the tests start as a process of
+//! its own, and kill in the middle of an upload.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -259,26 +260,27 @@ async fn hashes(blobs: &ProofBlobs) -> Vec<String> {
         .collect()
 }
 
-/// The `s3s-fs` binary, if installed; `SHEAF_TEST_S3=required` (CI) makes its absence fail.
-fn s3s_fs() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("s3s-fs"))
-            .find(|bin| bin.is_file())
-    });
-    if found.is_none() {
-        assert_ne!(
-            std::env::var("SHEAF_TEST_S3").as_deref(),
-            Ok("required"),
-            "SHEAF_TEST_S3=required but s3s-fs is not on PATH \
-             (cargo install s3s-fs --version 0.14.1 --features binary)"
-        );
-        eprintln!(
-            "SKIPPED: s3s-fs is not on PATH (cargo install s3s-fs --version 0.14.1 \
-             --features binary); the S3 proof store is not tested"
-        );
+/// The store's `s3_server` example (s3s-fs's server), which `cargo test` builds beside this
+/// binary; `SHEAF_TEST_S3=required` (CI) makes its absence fail.
+fn s3_server() -> Option<PathBuf> {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/it-<hash> → target/<profile>/examples/s3_server
+    let server = exe.parent()?.parent()?.join("examples").join("s3_server");
+    if server.is_file() {
+        return Some(server);
     }
-    found
+    assert_ne!(
+        std::env::var("SHEAF_TEST_S3").as_deref(),
+        Ok("required"),
+        "SHEAF_TEST_S3=required but {} is not built (cargo build -p sheaf-store --example s3_server)",
+        server.display()
+    );
+    eprintln!(
+        "SKIPPED: {} is not built (`cargo test --workspace` builds it; alone: cargo build -p \
+         sheaf-store --example s3_server); the S3 proof store is not tested",
+        server.display()
+    );
+    None
 }
 
 /// An S3-compatible server of our own: s3s-fs on a data folder, with one bucket.
@@ -336,26 +338,25 @@ impl S3Server {
 
 async fn spawn_s3s(bin: &Path, root: &Path, port: u16) -> Child {
     let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
         .arg(root)
+        .args([&port.to_string(), ACCESS_KEY, SECRET_KEY])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("start s3s-fs");
+        .expect("start the S3 server");
     for _ in 0..200 {
         if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return child;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("s3s-fs did not listen on port {port}");
+    panic!("the S3 server did not listen on port {port}");
 }
 
 #[tokio::test]
 async fn proofs_round_trip_through_a_real_s3_server_and_are_collected_there() {
-    let Some(bin) = s3s_fs() else { return };
+    let Some(bin) = s3_server() else { return };
     let server = S3Server::start(bin).await;
     each_engine(move |db| {
         let blobs = server.blobs(server.port, db.engine);
@@ -436,7 +437,7 @@ async fn cutting_proxy(to: u16, after: usize, server: Arc<tokio::sync::Mutex<Opt
 
 #[tokio::test]
 async fn an_s3_server_gone_mid_upload_leaves_nothing_referenced() {
-    let Some(bin) = s3s_fs() else { return };
+    let Some(bin) = s3_server() else { return };
     let mut server = S3Server::start(bin).await;
     let pid = Arc::new(tokio::sync::Mutex::new(server.child.id()));
     let proxy = cutting_proxy(server.port, 256 * 1024, pid.clone()).await;
