@@ -31,6 +31,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -126,8 +127,57 @@ struct Segments {
 /// The segment blobs are appended to, and its length so far (bytes reserved).
 struct OpenSegment {
     id: i64,
-    file: Arc<File>,
+    file: Arc<SegmentFile>,
     len: u64,
+}
+
+/// An open segment file, whose appenders share their flushes: an `fdatasync` covers every
+/// write that finished before it began, so an appender whose write one covers needs none of
+/// its own. Eight submitters then wait for one or two flushes of the file instead of issuing
+/// eight, each a flush of the disk's cache.
+struct SegmentFile {
+    file: File,
+    /// Writes finished so far; each takes the next number once its bytes are in the file.
+    written: AtomicU64,
+    /// Writes known flushed: all those numbered up to this. Held by the one flushing.
+    flushed: Mutex<u64>,
+}
+
+impl SegmentFile {
+    fn new(file: File) -> Self {
+        SegmentFile {
+            file,
+            written: AtomicU64::new(0),
+            flushed: Mutex::new(0),
+        }
+    }
+
+    /// Writes `bytes` at `offset` and returns once they are on disk, by a flush of its own or
+    /// one that began after they were written.
+    fn write_durably(&self, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+        let mine = self.write(bytes, offset)?;
+        self.flush_through(mine).map(|_| ())
+    }
+
+    /// Writes `bytes` at `offset`; returns the write's number.
+    fn write(&self, bytes: &[u8], offset: u64) -> std::io::Result<u64> {
+        self.file.write_all_at(bytes, offset)?;
+        Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
+    }
+
+    /// Returns once write `mine` is on disk; whether it flushed the file itself (`false`: a
+    /// flush that began after that write covered it).
+    fn flush_through(&self, mine: u64) -> std::io::Result<bool> {
+        let mut flushed = self.flushed.lock().unwrap_or_else(|e| e.into_inner());
+        if *flushed >= mine {
+            return Ok(false);
+        }
+        // Every write numbered up to `through` finished before this flush begins.
+        let through = self.written.load(Ordering::Acquire);
+        self.file.sync_data()?;
+        *flushed = through;
+        Ok(true)
+    }
 }
 
 impl ProofBlobs {
@@ -372,7 +422,7 @@ impl Segments {
             File::open(folder)?.sync_all()?;
             return Ok(OpenSegment {
                 id,
-                file: Arc::new(file),
+                file: Arc::new(SegmentFile::new(file)),
                 len: 0,
             });
         }
@@ -454,15 +504,14 @@ impl Segments {
 /// A range of a segment reserved for one blob.
 struct Reserved {
     id: i64,
-    file: Arc<File>,
+    file: Arc<SegmentFile>,
     offset: u64,
 }
 
 impl Reserved {
     /// Writes `bytes` into the range and flushes them.
     fn write(self, bytes: &[u8]) -> Result<Placed> {
-        self.file.write_all_at(bytes, self.offset)?;
-        self.file.sync_data()?;
+        self.file.write_durably(bytes, self.offset)?;
         Ok(Placed::Segment {
             id: self.id,
             offset: self.offset as i64,
@@ -501,6 +550,32 @@ fn blob_error(doing: &str, e: object_store::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A flush covers every write finished before it began: the later write's flush makes
+    /// the earlier one's unnecessary, and a write after it needs a flush of its own.
+    #[test]
+    fn one_flush_covers_the_writes_finished_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("segment");
+        let file = SegmentFile::new(File::create(&path).unwrap());
+        let first = file.write(&[1; 10], 0).unwrap();
+        let second = file.write(&[2; 10], 10).unwrap();
+        assert!(file.flush_through(second).unwrap(), "nothing flushed yet");
+        assert!(
+            !file.flush_through(first).unwrap(),
+            "covered by the flush for the second"
+        );
+        assert!(!file.flush_through(second).unwrap(), "flushed already");
+        let third = file.write(&[3; 10], 20).unwrap();
+        assert!(
+            file.flush_through(third).unwrap(),
+            "written after the last flush"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            [[1; 10], [2; 10], [3; 10]].concat()
+        );
+    }
 
     /// Appenders write their reserved ranges in whatever order they get to: a later range
     /// written first must not move (as `pwrite` on a file opened `O_APPEND` would).

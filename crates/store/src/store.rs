@@ -400,10 +400,14 @@ fn with_create_mode(url: &str) -> String {
 /// chain recorded the hash, and the sender would sign the step again. The cost is one fsync
 /// per write transaction in the writer's path; `sheaf bench store` measures it (README).
 /// Readers run the same pragmas, where `synchronous` has no effect.
+///
+/// Temporary files in memory: the group committer's savepoints give each transaction a
+/// statement journal, which SQLite otherwise creates as a file (`/var/tmp/etilqs_*`) and
+/// deletes again, thousands a second under load; it holds a few pages of one transaction.
 fn sqlite_pragmas() -> String {
     format!(
         "PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};",
+         PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}; PRAGMA temp_store = MEMORY;",
         SQLITE_BUSY_TIMEOUT.as_millis()
     )
 }
@@ -543,6 +547,24 @@ mod tests {
             synchronous, FULL,
             "a write after a lease is not synchronous = FULL"
         );
+        store.close().await;
+    }
+
+    /// Every connection keeps SQLite's temporary files in memory (`temp_store` 2): the
+    /// group committer's savepoints would otherwise create and delete a statement-journal file
+    /// per transaction.
+    #[tokio::test]
+    async fn sqlite_connections_keep_temporary_files_in_memory() {
+        const MEMORY: i64 = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        for pool in [store.writer(), store.reader()] {
+            let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(temp_store, MEMORY);
+        }
         store.close().await;
     }
 
