@@ -31,7 +31,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -135,12 +135,18 @@ struct OpenSegment {
 /// write that finished before it began, so an appender whose write one covers needs none of
 /// its own. Eight submitters then wait for one or two flushes of the file instead of issuing
 /// eight, each a flush of the disk's cache.
+///
+/// A flush that fails ends the segment: Linux reports a failed writeback to one `fdatasync`
+/// and may let the next succeed with the bytes lost, so every later flush of the file fails
+/// too, and the next blob starts a new segment.
 struct SegmentFile {
     file: File,
     /// Writes finished so far; each takes the next number once its bytes are in the file.
     written: AtomicU64,
     /// Writes known flushed: all those numbered up to this. Held by the one flushing.
     flushed: Mutex<u64>,
+    /// Whether a flush of the file failed.
+    failed: AtomicBool,
 }
 
 impl SegmentFile {
@@ -149,6 +155,7 @@ impl SegmentFile {
             file,
             written: AtomicU64::new(0),
             flushed: Mutex::new(0),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -169,14 +176,27 @@ impl SegmentFile {
     /// flush that began after that write covered it).
     fn flush_through(&self, mine: u64) -> std::io::Result<bool> {
         let mut flushed = self.flushed.lock().unwrap_or_else(|e| e.into_inner());
+        if self.failed() {
+            return Err(std::io::Error::other(
+                "an earlier flush of this segment failed, so its writes may be lost",
+            ));
+        }
         if *flushed >= mine {
             return Ok(false);
         }
         // Every write numbered up to `through` finished before this flush begins.
         let through = self.written.load(Ordering::Acquire);
-        self.file.sync_data()?;
+        if let Err(e) = self.file.sync_data() {
+            self.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
         *flushed = through;
         Ok(true)
+    }
+
+    /// Whether a flush of the file failed: nothing more goes into it.
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 }
 
@@ -440,7 +460,12 @@ impl Segments {
     fn reserve(&self, len: u64) -> Result<Reserved> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let mut segment = match open.take() {
-            Some(segment) if segment.len == 0 || segment.len + len <= self.limit => segment,
+            Some(segment)
+                if !segment.file.failed()
+                    && (segment.len == 0 || segment.len + len <= self.limit) =>
+            {
+                segment
+            }
             _ => Self::start(&self.folder)?,
         };
         let reserved = Reserved {
@@ -575,6 +600,30 @@ mod tests {
             std::fs::read(&path).unwrap(),
             [[1; 10], [2; 10], [3; 10]].concat()
         );
+    }
+
+    /// A failed flush fails every later flush of the segment, covered or not (the kernel
+    /// reports a lost writeback once), and the next blob goes to a new segment. `/dev/null`
+    /// takes writes and refuses `fdatasync`.
+    #[test]
+    fn a_failed_flush_ends_the_segment() {
+        let file = SegmentFile::new(File::options().write(true).open("/dev/null").unwrap());
+        let first = file.write(&[1; 10], 0).unwrap();
+        let second = file.write(&[2; 10], 10).unwrap();
+        assert!(file.flush_through(second).is_err());
+        assert!(file.failed());
+        assert!(
+            file.flush_through(first).is_err(),
+            "a write the failed flush was to cover is not reported on disk"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let segments = Segments::open(dir.path().to_owned(), 1 << 20).unwrap();
+        let used = segments.reserve(10).unwrap();
+        used.file.failed.store(true, Ordering::Release);
+        let next = segments.reserve(10).unwrap();
+        assert_ne!(next.id, used.id, "a failed segment takes no more blobs");
+        assert_eq!(next.offset, 0);
     }
 
     /// Appenders write their reserved ranges in whatever order they get to: a later range
