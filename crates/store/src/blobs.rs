@@ -138,7 +138,7 @@ struct OpenSegment {
 ///
 /// A flush that fails ends the segment: Linux reports a failed writeback to one `fdatasync`
 /// and may let the next succeed with the bytes lost, so every later flush of the file fails
-/// too, and the next blob starts a new segment.
+/// too (those it flushed before stay on disk), and the next blob starts a new segment.
 struct SegmentFile {
     file: File,
     /// Writes finished so far; each takes the next number once its bytes are in the file.
@@ -176,13 +176,13 @@ impl SegmentFile {
     /// flush that began after that write covered it).
     fn flush_through(&self, mine: u64) -> std::io::Result<bool> {
         let mut flushed = self.flushed.lock().unwrap_or_else(|e| e.into_inner());
+        if *flushed >= mine {
+            return Ok(false);
+        }
         if self.failed() {
             return Err(std::io::Error::other(
                 "an earlier flush of this segment failed, so its writes may be lost",
             ));
-        }
-        if *flushed >= mine {
-            return Ok(false);
         }
         // Every write numbered up to `through` finished before this flush begins.
         let through = self.written.load(Ordering::Acquire);
@@ -617,8 +617,17 @@ mod tests {
             "a write the failed flush was to cover is not reported on disk"
         );
 
+        // A write flushed before the failure stays on disk; one after it does not.
         let dir = tempfile::tempdir().unwrap();
-        let segments = Segments::open(dir.path().to_owned(), 1 << 20).unwrap();
+        let file = SegmentFile::new(File::create(dir.path().join("segment")).unwrap());
+        let flushed = file.write(&[1; 10], 0).unwrap();
+        assert!(file.flush_through(flushed).unwrap());
+        let unflushed = file.write(&[2; 10], 10).unwrap();
+        file.failed.store(true, Ordering::Release);
+        assert!(!file.flush_through(flushed).unwrap());
+        assert!(file.flush_through(unflushed).is_err());
+
+        let segments = Segments::open(dir.path().join("segments"), 1 << 20).unwrap();
         let used = segments.reserve(10).unwrap();
         used.file.failed.store(true, Ordering::Release);
         let next = segments.reserve(10).unwrap();
