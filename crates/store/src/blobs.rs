@@ -133,8 +133,8 @@ struct OpenSegment {
 
 /// An open segment file, whose appenders share their flushes: an `fdatasync` covers every
 /// write that finished before it began, so an appender whose write one covers needs none of
-/// its own. Eight submitters then wait for one or two flushes of the file instead of issuing
-/// eight, each a flush of the disk's cache.
+/// its own, and concurrent submitters issue fewer flushes of the disk's cache (a quarter fewer
+/// at 8 clients, more with more; README).
 ///
 /// A flush that fails ends the segment: Linux reports a failed writeback to one `fdatasync`
 /// and may let the next succeed with the bytes lost, so every later flush of the file fails

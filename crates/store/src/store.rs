@@ -403,7 +403,7 @@ fn with_create_mode(url: &str) -> String {
 ///
 /// Temporary files in memory: the group committer's savepoints give each transaction a
 /// statement journal, which SQLite otherwise creates as a file (`/var/tmp/etilqs_*`) and
-/// deletes again, thousands a second under load; it holds a few pages of one transaction.
+/// deletes again, hundreds a second under load; it holds a few pages of one transaction.
 fn sqlite_pragmas() -> String {
     format!(
         "PRAGMA synchronous = FULL; PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
