@@ -31,7 +31,6 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -44,6 +43,7 @@ use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
 
 use crate::error::{Result, StoreError};
+use crate::flush::SharedFlush;
 use crate::proofs::Placed;
 
 /// The folder of the object store the blobs live under, each at `proofs/<hash>`.
@@ -124,80 +124,12 @@ struct Segments {
     open: Mutex<Option<OpenSegment>>,
 }
 
-/// The segment blobs are appended to, and its length so far (bytes reserved).
+/// The segment blobs are appended to, and its length so far (bytes reserved). Its appenders
+/// share their flushes; one that fails ends the segment, and the next blob starts another.
 struct OpenSegment {
     id: i64,
-    file: Arc<SegmentFile>,
+    file: Arc<SharedFlush>,
     len: u64,
-}
-
-/// An open segment file, whose appenders share their flushes: an `fdatasync` covers every
-/// write that finished before it began, so an appender whose write one covers needs none of
-/// its own, and concurrent submitters issue fewer flushes of the disk's cache (a quarter fewer
-/// at 8 clients, more with more; README).
-///
-/// A flush that fails ends the segment: Linux reports a failed writeback to one `fdatasync`
-/// and may let the next succeed with the bytes lost, so every later flush of the file fails
-/// too (those it flushed before stay on disk), and the next blob starts a new segment.
-struct SegmentFile {
-    file: File,
-    /// Writes finished so far; each takes the next number once its bytes are in the file.
-    written: AtomicU64,
-    /// Writes known flushed: all those numbered up to this. Held by the one flushing.
-    flushed: Mutex<u64>,
-    /// Whether a flush of the file failed.
-    failed: AtomicBool,
-}
-
-impl SegmentFile {
-    fn new(file: File) -> Self {
-        SegmentFile {
-            file,
-            written: AtomicU64::new(0),
-            flushed: Mutex::new(0),
-            failed: AtomicBool::new(false),
-        }
-    }
-
-    /// Writes `bytes` at `offset` and returns once they are on disk, by a flush of its own or
-    /// one that began after they were written.
-    fn write_durably(&self, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-        let mine = self.write(bytes, offset)?;
-        self.flush_through(mine).map(|_| ())
-    }
-
-    /// Writes `bytes` at `offset`; returns the write's number.
-    fn write(&self, bytes: &[u8], offset: u64) -> std::io::Result<u64> {
-        self.file.write_all_at(bytes, offset)?;
-        Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
-    }
-
-    /// Returns once write `mine` is on disk; whether it flushed the file itself (`false`: a
-    /// flush that began after that write covered it).
-    fn flush_through(&self, mine: u64) -> std::io::Result<bool> {
-        let mut flushed = self.flushed.lock().unwrap_or_else(|e| e.into_inner());
-        if *flushed >= mine {
-            return Ok(false);
-        }
-        if self.failed() {
-            return Err(std::io::Error::other(
-                "an earlier flush of this segment failed, so its writes may be lost",
-            ));
-        }
-        // Every write numbered up to `through` finished before this flush begins.
-        let through = self.written.load(Ordering::Acquire);
-        if let Err(e) = self.file.sync_data() {
-            self.failed.store(true, Ordering::Release);
-            return Err(e);
-        }
-        *flushed = through;
-        Ok(true)
-    }
-
-    /// Whether a flush of the file failed: nothing more goes into it.
-    fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
-    }
 }
 
 impl ProofBlobs {
@@ -442,7 +374,7 @@ impl Segments {
             File::open(folder)?.sync_all()?;
             return Ok(OpenSegment {
                 id,
-                file: Arc::new(SegmentFile::new(file)),
+                file: Arc::new(SharedFlush::new(file)),
                 len: 0,
             });
         }
@@ -529,7 +461,7 @@ impl Segments {
 /// A range of a segment reserved for one blob.
 struct Reserved {
     id: i64,
-    file: Arc<SegmentFile>,
+    file: Arc<SharedFlush>,
     offset: u64,
 }
 
@@ -576,60 +508,13 @@ fn blob_error(doing: &str, e: object_store::Error) -> StoreError {
 mod tests {
     use super::*;
 
-    /// A flush covers every write finished before it began: the later write's flush makes
-    /// the earlier one's unnecessary, and a write after it needs a flush of its own.
-    #[test]
-    fn one_flush_covers_the_writes_finished_before_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("segment");
-        let file = SegmentFile::new(File::create(&path).unwrap());
-        let first = file.write(&[1; 10], 0).unwrap();
-        let second = file.write(&[2; 10], 10).unwrap();
-        assert!(file.flush_through(second).unwrap(), "nothing flushed yet");
-        assert!(
-            !file.flush_through(first).unwrap(),
-            "covered by the flush for the second"
-        );
-        assert!(!file.flush_through(second).unwrap(), "flushed already");
-        let third = file.write(&[3; 10], 20).unwrap();
-        assert!(
-            file.flush_through(third).unwrap(),
-            "written after the last flush"
-        );
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            [[1; 10], [2; 10], [3; 10]].concat()
-        );
-    }
-
-    /// A failed flush fails every later flush of the segment, covered or not (the kernel
-    /// reports a lost writeback once), and the next blob goes to a new segment. `/dev/null`
-    /// takes writes and refuses `fdatasync`.
+    /// A segment whose flush failed takes no more blobs: the next starts a new segment.
     #[test]
     fn a_failed_flush_ends_the_segment() {
-        let file = SegmentFile::new(File::options().write(true).open("/dev/null").unwrap());
-        let first = file.write(&[1; 10], 0).unwrap();
-        let second = file.write(&[2; 10], 10).unwrap();
-        assert!(file.flush_through(second).is_err());
-        assert!(file.failed());
-        assert!(
-            file.flush_through(first).is_err(),
-            "a write the failed flush was to cover is not reported on disk"
-        );
-
-        // A write flushed before the failure stays on disk; one after it does not.
         let dir = tempfile::tempdir().unwrap();
-        let file = SegmentFile::new(File::create(dir.path().join("segment")).unwrap());
-        let flushed = file.write(&[1; 10], 0).unwrap();
-        assert!(file.flush_through(flushed).unwrap());
-        let unflushed = file.write(&[2; 10], 10).unwrap();
-        file.failed.store(true, Ordering::Release);
-        assert!(!file.flush_through(flushed).unwrap());
-        assert!(file.flush_through(unflushed).is_err());
-
         let segments = Segments::open(dir.path().join("segments"), 1 << 20).unwrap();
         let used = segments.reserve(10).unwrap();
-        used.file.failed.store(true, Ordering::Release);
+        used.file.fail();
         let next = segments.reserve(10).unwrap();
         assert_ne!(next.id, used.id, "a failed segment takes no more blobs");
         assert_eq!(next.offset, 0);

@@ -147,7 +147,8 @@ pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(rusqlite::Error),
     /// The group of leases and submissions this write was committed with failed as a whole
-    /// (its commit, or the wait for the write lock); it took no effect.
+    /// (its commit, or the wait for the write lock) and took no effect; or the flush of the
+    /// WAL after its commit failed, so it may be lost, and the store takes no more.
     #[error("group commit: {0}")]
     GroupCommit(String),
     /// The object store holding proof blobs failed (unreachable, refused, gone mid-write);

@@ -16,14 +16,29 @@
 //!                                               on the group's connection (rusqlite):
 //!                                                 BEGIN IMMEDIATE
 //!                                                 SAVEPOINT; a request; RELEASE or ROLLBACK TO  × n
-//!                                                 COMMIT: one fsync for all its submissions
-//!                                            4. gives the lock back and answers each request
+//!                                                 COMMIT, not flushed (synchronous = NORMAL)
+//!                                            4. gives the lock back, answers the leases, and
+//!                                               goes on to the next group, while
+//!                                            5. a blocking thread fdatasyncs the WAL (one flush
+//!                                               for as many groups as committed before it began)
+//!                                               and then answers the group's submissions
 //! ```
+//!
+//! Flushing the WAL outside the lock (early lock release, as databases with a log do) lets
+//! the next group's statements run during the flush, and answers a lease without waiting for
+//! a flush at all: a lease commits lazily anyway ([`crate::Store::begin_lazy_write`] says why
+//! losing one to an OS crash is safe). What another reader sees between the commit and the
+//! flush may still be lost to an OS crash (not to the process's: the bytes are in the page
+//! cache); the WAL is written in order, so a flush that covers a later commit covers every
+//! earlier one, and every write that acts outside the store (the sender's outbox, the ledger)
+//! commits with `synchronous = FULL`, whose flush covers the groups before it. A submission
+//! is answered only once it is on disk. A failed flush stops the committer: every later group
+//! is refused until the store is reopened ([`crate::flush`] says why).
 //!
 //! A request's own refusal or failure (a stale lease, an insert the database refuses) rolls
 //! back its savepoint only; the others commit. A commit that fails fails every request of the
 //! group, and none took effect. Requests that arrive while a group commits form the next one,
-//! so a lone request waits for no timer, and under load one fsync serves many submissions.
+//! so a lone request waits for no timer, and under load one flush serves many submissions.
 //! A request whose caller is cancelled once it is queued still runs: a submission then takes
 //! effect (its prover's retry finds the job proved), a lease is granted to nobody listening
 //! and expires, as a lease whose answer was lost on the network does.
@@ -37,7 +52,9 @@
 //! (Another process writing the same file, an operator's `sheaf jobs`, is waited for up to
 //! [`crate::SQLITE_BUSY_TIMEOUT`] as before.)
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::ToSql;
@@ -48,6 +65,7 @@ use tokio::sync::{mpsc, oneshot};
 use sheaf_types::{JobCircuit, JobInputs};
 
 use crate::error::{Result, StoreError};
+use crate::flush::SharedFlush;
 use crate::lease::{claim_sql, Admission, Standing, COUNT_LEASE, FORGET_PAST_EPOCHS, STANDING};
 use crate::model::{JobStatus, Lease, LeaseOutcome, SubmitOutcome};
 use crate::proofs::{row_form, Placed, INSERT_PROOF_ROW};
@@ -86,6 +104,8 @@ struct Pending {
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Pending>,
+    /// The database's WAL, which the committer flushes.
+    wal: Arc<SharedFlush>,
 }
 
 impl GroupCommit {
@@ -95,9 +115,27 @@ impl GroupCommit {
     pub(crate) fn start(path: &Path, pragmas: &str, write: AnyPool) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.execute_batch(pragmas)?;
+        // SQLite does not flush this connection's commits; the committer flushes the WAL
+        // itself, after it lets go of the write lock.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::GroupCommit(format!(
+                "the database is in journal mode {mode}, not WAL"
+            )));
+        }
+        // A read opens the WAL (creating it if no connection had); it stays, the same file,
+        // while any connection is open, and this one is until the committer ends.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        let wal = Arc::new(SharedFlush::new(File::open(wal_path(path))?));
         let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(requests, Arc::new(Mutex::new(conn)), write));
-        Ok(GroupCommit { queue })
+        tokio::spawn(run(
+            requests,
+            Arc::new(Mutex::new(conn)),
+            wal.clone(),
+            write,
+        ));
+        Ok(GroupCommit { queue, wal })
     }
 
     /// Leases under `admission` in the next group: what [`crate::Store::lease_admitted`] does.
@@ -118,6 +156,9 @@ impl GroupCommit {
     }
 
     async fn call(&self, request: Request) -> Result<Answer> {
+        if self.wal.failed() {
+            return Err(StoreError::GroupCommit(WAL_FAILED.into()));
+        }
         let (answer, answered) = oneshot::channel();
         let gone = || StoreError::GroupCommit("the store's committer has stopped".into());
         self.queue
@@ -128,8 +169,15 @@ impl GroupCommit {
     }
 }
 
-/// The committer: a group at a time, until every handle is dropped.
-async fn run(mut requests: mpsc::Receiver<Pending>, conn: Arc<Mutex<Connection>>, write: AnyPool) {
+/// The committer: a group at a time, until every handle is dropped. A group's leases are
+/// answered once it commits; its submissions once a flush of the WAL that began after the
+/// commit ends, which runs on a thread of its own while the next group commits.
+async fn run(
+    mut requests: mpsc::Receiver<Pending>,
+    conn: Arc<Mutex<Connection>>,
+    wal: Arc<SharedFlush>,
+    write: AnyPool,
+) {
     let mut group = Vec::with_capacity(GROUP_MAX);
     while requests.recv_many(&mut group, GROUP_MAX).await > 0 {
         // The write lock; requests that come while it is awaited join this group.
@@ -144,26 +192,64 @@ async fn run(mut requests: mpsc::Receiver<Pending>, conn: Arc<Mutex<Connection>>
             .drain(..)
             .map(|pending| (pending.request, pending.answer))
             .unzip();
-        let results = match lock {
+        let submits: Vec<bool> = requests_of_group
+            .iter()
+            .map(|request| matches!(request, Request::Submit(_)))
+            .collect();
+        let (results, commit) = match lock {
+            Ok(_) if wal.failed() => (failed(answers.len(), &WAL_FAILED), None),
             Ok(lock) => {
-                let conn = conn.clone();
+                let (conn, wal) = (conn.clone(), wal.clone());
                 let committed = tokio::task::spawn_blocking(move || {
                     let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    commit_group(&mut conn, requests_of_group)
+                    commit_group(&mut conn, &wal, requests_of_group)
                 })
                 .await;
                 drop(lock);
                 committed.unwrap_or_else(|e| {
                     tracing::error!(target: "sheaf::store", error = %e, "a group commit panicked; its requests took no effect");
-                    failed(answers.len(), &e)
+                    (failed(answers.len(), &e), None)
                 })
             }
-            Err(e) => failed(answers.len(), &e),
+            Err(e) => (failed(answers.len(), &e), None),
         };
-        for (answer, result) in answers.into_iter().zip(results) {
-            // A caller that went away (a request timed out) no longer wants its answer.
-            let _ = answer.send(result);
+        let mut flushed_first = Vec::new();
+        for ((answer, result), submit) in answers.into_iter().zip(results).zip(submits) {
+            match commit {
+                Some(_) if submit => flushed_first.push((answer, result)),
+                // A caller that went away (a request timed out) no longer wants its answer.
+                _ => drop(answer.send(result)),
+            }
         }
+        if let (Some(commit), false) = (commit, flushed_first.is_empty()) {
+            let wal = wal.clone();
+            tokio::task::spawn_blocking(move || answer_once_flushed(&wal, commit, flushed_first));
+        }
+    }
+}
+
+/// Why a group is refused once a flush of the WAL failed.
+const WAL_FAILED: &str = "a flush of the SQLite WAL failed, so commits since the last one that \
+     succeeded may be lost: the store takes no more leases or submissions until it is reopened";
+
+/// Flushes the WAL through commit `commit` (or waits for a flush that covers it) and then
+/// sends `answers`; if the flush fails, each is that failure instead (and the committer
+/// refuses every later group).
+fn answer_once_flushed(
+    wal: &SharedFlush,
+    commit: u64,
+    answers: Vec<(oneshot::Sender<Result<Answer>>, Result<Answer>)>,
+) {
+    let flushed = wal.flush_through(commit);
+    if let Err(e) = &flushed {
+        tracing::error!(target: "sheaf::store", error = %e, "{WAL_FAILED}");
+    }
+    for (answer, result) in answers {
+        let result = match &flushed {
+            Ok(_) => result,
+            Err(e) => Err(StoreError::GroupCommit(format!("{WAL_FAILED} ({e})"))),
+        };
+        let _ = answer.send(result);
     }
 }
 
@@ -175,26 +261,24 @@ fn failed(n: usize, e: &dyn std::fmt::Display) -> Vec<Result<Answer>> {
 }
 
 /// Runs `requests` in one transaction, each in a savepoint of its own, and commits; returns
-/// each request's answer, in order.
-fn commit_group(conn: &mut Connection, requests: Vec<Request>) -> Vec<Result<Answer>> {
-    let submits = requests
-        .iter()
-        .any(|request| matches!(request, Request::Submit(_)));
-    run_group(conn, &requests, submits).unwrap_or_else(|e| {
-        tracing::warn!(target: "sheaf::store", error = %e, requests = requests.len(), "a group's commit failed; none of its requests took effect");
-        failed(requests.len(), &e)
-    })
+/// each request's answer, in order, and once it committed, the commit's number among the
+/// WAL's writes.
+fn commit_group(
+    conn: &mut Connection,
+    wal: &SharedFlush,
+    requests: Vec<Request>,
+) -> (Vec<Result<Answer>>, Option<u64>) {
+    match run_group(conn, &requests) {
+        // Numbered after SQLite wrote the commit's frames, under the write lock.
+        Ok(answers) => (answers, Some(wal.wrote())),
+        Err(e) => {
+            tracing::warn!(target: "sheaf::store", error = %e, requests = requests.len(), "a group's commit failed; none of its requests took effect");
+            (failed(requests.len(), &e), None)
+        }
+    }
 }
 
-fn run_group(
-    conn: &mut Connection,
-    requests: &[Request],
-    submits: bool,
-) -> Result<Vec<Result<Answer>>> {
-    // A group with a submission commits durably (FULL: the WAL is fsynced at commit); one of
-    // leases only commits lazily, as `Store::begin_lazy_write` explains. SQLite takes the
-    // setting only outside a transaction.
-    conn.pragma_update(None, "synchronous", if submits { "FULL" } else { "NORMAL" })?;
+fn run_group(conn: &mut Connection, requests: &[Request]) -> Result<Vec<Result<Answer>>> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut answers = Vec::with_capacity(requests.len());
     for request in requests {
@@ -210,6 +294,7 @@ fn run_group(
         answers.push(answer);
     }
     let leases = requests.iter().any(|r| matches!(r, Request::Lease(_)));
+    let submits = requests.iter().any(|r| matches!(r, Request::Submit(_)));
     if leases {
         fail::fail_point!("store::lease::before_commit");
     }
@@ -224,6 +309,13 @@ fn run_group(
         fail::fail_point!("store::submit::after_commit");
     }
     Ok(answers)
+}
+
+/// SQLite's WAL for the database file at `db`: its name with `-wal` appended.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = OsString::from(db.as_os_str());
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 /// [`crate::lease`]'s `admit_and_claim`, on the group's connection.
@@ -391,10 +483,18 @@ mod tests {
 
     use sheaf_types::{JobCircuit, JobId, JobInputs, SequenceId};
 
-    use crate::model::{JobStatus, LeaseOutcome, NewJob, NewSequence, Prover, RewardEntry};
+    use super::{Answer, SharedFlush};
+    use crate::model::{
+        JobStatus, LeaseOutcome, NewJob, NewSequence, Prover, RewardEntry, SubmitOutcome,
+    };
     use crate::{Store, StoreError};
 
     const T0: i64 = 1_000_000;
+
+    const REWARD: RewardEntry = RewardEntry {
+        worker_pk: [2; 32],
+        work_units: 1,
+    };
 
     /// A sequence of three leaves under one node, and one lease per leaf to `prover`.
     async fn three_leases(store: &Store, prover: &str) -> Vec<crate::Lease> {
@@ -522,6 +622,101 @@ mod tests {
         );
         assert_eq!(store.rewards(SequenceId(1)).await.unwrap().len(), 2);
         store.close().await;
+    }
+
+    /// A lease is answered at its group's commit, before any flush of the WAL; a submission
+    /// only once a flush that covers its commit (and every commit before it) has ended.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_submission_is_answered_once_the_wal_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let leases = three_leases(&store, "p").await;
+        let wal = store.db.group.as_ref().unwrap().wal.clone();
+        assert_eq!(wal.unflushed(), 3, "each lease's commit, none flushed");
+
+        store
+            .submit_proof(
+                leases[0].job,
+                leases[0].token,
+                "p",
+                b"proof",
+                REWARD,
+                T0 + 1,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            wal.unflushed(),
+            0,
+            "answered before the flush of its commit"
+        );
+        store.close().await;
+    }
+
+    /// Once a flush of the WAL failed, the committer refuses every lease and submission (an
+    /// OS may have dropped the pages that flush was to write), and none takes effect.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_wal_flush_refuses_every_later_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let leases = three_leases(&store, "p").await;
+        store.db.group.as_ref().unwrap().wal.fail();
+
+        let submitted = store
+            .submit_proof(
+                leases[0].job,
+                leases[0].token,
+                "p",
+                b"proof",
+                REWARD,
+                T0 + 1,
+                None,
+            )
+            .await;
+        assert!(
+            matches!(&submitted, Err(e @ StoreError::GroupCommit(m)) if m.contains("WAL failed") && e.is_unavailable()),
+            "{submitted:?}"
+        );
+        let leased = store.lease_admitted("p", T0 + 2, 60_000, 1_000).await;
+        assert!(
+            matches!(&leased, Err(StoreError::GroupCommit(m)) if m.contains("WAL failed")),
+            "{leased:?}"
+        );
+        let job = store.get_job(leases[0].job).await.unwrap().unwrap();
+        assert_eq!(
+            job.status,
+            JobStatus::Leased,
+            "the refused submission took effect"
+        );
+        store.close().await;
+    }
+
+    /// A group whose WAL flush fails answers its submissions with the failure, not with what
+    /// they did before it: their commit may be lost. `/dev/null` refuses `fdatasync`.
+    #[test]
+    fn a_submission_whose_flush_fails_is_answered_with_the_failure() {
+        let wal = SharedFlush::new(
+            std::fs::File::options()
+                .write(true)
+                .open("/dev/null")
+                .unwrap(),
+        );
+        let commit = wal.wrote();
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
+        let outcome = SubmitOutcome {
+            proof_hash: "00".into(),
+            parent_ready: None,
+            sequence_proved: false,
+        };
+        super::answer_once_flushed(&wal, commit, vec![(answer, Ok(Answer::Submit(outcome)))]);
+        let answer = answered.try_recv().unwrap();
+        assert!(
+            matches!(&answer, Err(StoreError::GroupCommit(m)) if m.contains("WAL failed")),
+            "answered {:?}",
+            answer.map(|_| ())
+        );
+        assert!(wal.failed());
     }
 
     /// `$N` parameters are bound by their number, not by where they first appear: a

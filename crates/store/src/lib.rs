@@ -64,7 +64,8 @@
 //!   one write connection, so writers queue in the pool rather than in SQLite's sleeping busy
 //!   handler, and another process's writer is waited for up to [`SQLITE_BUSY_TIMEOUT`]. Leases
 //!   and submissions, the writes on every prover's path, are committed in groups there: one
-//!   transaction, a savepoint per request, one fsync for the group (`group_commit.rs`).
+//!   transaction, a savepoint per request, one fsync of the WAL for the group, after the write
+//!   lock is let go and before its submissions are answered (`group_commit.rs`).
 //!   PostgreSQL claims jobs with `FOR UPDATE SKIP LOCKED`, and sibling submissions serialize on
 //!   their parent's row, so exactly the last of them releases the parent; a lease and a
 //!   submission are one call each there, to the functions of migration 0014.
@@ -93,6 +94,7 @@ mod checkpoint;
 mod claims;
 mod console;
 mod error;
+mod flush;
 mod group_commit;
 mod lease;
 mod migrate;
