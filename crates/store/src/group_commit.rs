@@ -624,6 +624,15 @@ mod tests {
         store.close().await;
     }
 
+    /// Submits a proof for `lease`, held by prover `p`.
+    async fn submit(store: &Store, lease: &crate::Lease) -> Result<SubmitOutcome, StoreError> {
+        let proof = b"proof";
+        let now = T0 + 1;
+        store
+            .submit_proof(lease.job, lease.token, "p", proof, REWARD, now, None)
+            .await
+    }
+
     /// A lease is answered at its group's commit, before any flush of the WAL; a submission
     /// only once a flush that covers its commit (and every commit before it) has ended.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -634,18 +643,7 @@ mod tests {
         let wal = store.db.group.as_ref().unwrap().wal.clone();
         assert_eq!(wal.unflushed(), 3, "each lease's commit, none flushed");
 
-        store
-            .submit_proof(
-                leases[0].job,
-                leases[0].token,
-                "p",
-                b"proof",
-                REWARD,
-                T0 + 1,
-                None,
-            )
-            .await
-            .unwrap();
+        submit(&store, &leases[0]).await.unwrap();
         assert_eq!(
             wal.unflushed(),
             0,
@@ -663,17 +661,7 @@ mod tests {
         let leases = three_leases(&store, "p").await;
         store.db.group.as_ref().unwrap().wal.fail();
 
-        let submitted = store
-            .submit_proof(
-                leases[0].job,
-                leases[0].token,
-                "p",
-                b"proof",
-                REWARD,
-                T0 + 1,
-                None,
-            )
-            .await;
+        let submitted = submit(&store, &leases[0]).await;
         assert!(
             matches!(&submitted, Err(e @ StoreError::GroupCommit(m)) if m.contains("WAL failed") && e.is_unavailable()),
             "{submitted:?}"
