@@ -6,7 +6,10 @@ use sheaf_circuits::{encode_proof, FinalKey, Profile, TreePlan};
 
 use crate::fixture::{arity2, arity4, build, expected_root, prove_tree, shared_root, Fixture};
 
-const SIZES: [usize; 5] = [1, 2, 3, 5, 8];
+/// Tree sizes proved at each arity: one leaf, partial groups, and two levels of nodes over
+/// full groups and a group of one (5: levels of 5, 3, 2, 1 at arity 2, and 5, 2, 1 at 4).
+/// 8 leaves (26 proofs more, about 55 s of CI) add no shape these lack.
+const SIZES: [usize; 4] = [1, 2, 3, 5];
 
 fn roots_verify_with_the_exported_key(fx: &Fixture) {
     // The key as a verifier would hold it: exported to bytes and read back.
@@ -30,12 +33,12 @@ fn roots_verify_with_the_exported_key(fx: &Fixture) {
 }
 
 #[test]
-fn roots_of_1_to_8_leaves_verify_with_one_key_at_arity_2() {
+fn roots_of_1_to_5_leaves_verify_with_one_key_at_arity_2() {
     roots_verify_with_the_exported_key(arity2());
 }
 
 #[test]
-fn roots_of_1_to_8_leaves_verify_with_one_key_at_arity_4() {
+fn roots_of_1_to_5_leaves_verify_with_one_key_at_arity_4() {
     roots_verify_with_the_exported_key(arity4());
 }
 
